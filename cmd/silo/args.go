@@ -1,0 +1,95 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// reorderArgs moves flags typed after positional arguments in front of them,
+// so `silo store DIR --project x` means the same as `silo store --project x
+// DIR` (urfave/cli stops parsing flags at the first argument). Everything
+// after "--" stays an argument.
+func reorderArgs(app *cli.App, argv []string) []string {
+	if len(argv) < 2 {
+		return argv
+	}
+	out := []string{argv[0]}
+	rest := argv[1:]
+	flags := app.Flags
+	cmds := app.Commands
+	// descend through global flags and (sub)command names
+	for len(rest) > 0 {
+		tok := rest[0]
+		if tok == "--" {
+			break
+		}
+		if strings.HasPrefix(tok, "-") && tok != "-" {
+			n := flagArity(flags, tok)
+			take := min(1+n, len(rest))
+			out = append(out, rest[:take]...)
+			rest = rest[take:]
+			continue
+		}
+		var next *cli.Command
+		for _, c := range cmds {
+			if c.HasName(tok) {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		out = append(out, tok)
+		rest = rest[1:]
+		flags = next.Flags
+		cmds = next.Subcommands
+		if len(cmds) == 0 {
+			break
+		}
+	}
+	var fl, pos []string
+	for i := 0; i < len(rest); i++ {
+		tok := rest[i]
+		if tok == "--" {
+			pos = append(pos, rest[i:]...)
+			break
+		}
+		if strings.HasPrefix(tok, "-") && tok != "-" {
+			n := flagArity(flags, tok)
+			fl = append(fl, tok)
+			if n == 1 && i+1 < len(rest) {
+				fl = append(fl, rest[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, tok)
+	}
+	out = append(out, fl...)
+	if len(pos) > 0 && pos[0] != "--" {
+		out = append(out, "--")
+	}
+	return append(out, pos...)
+}
+
+// flagArity returns 1 when tok is a known flag that takes a separate value.
+func flagArity(flags []cli.Flag, tok string) int {
+	name := strings.TrimLeft(tok, "-")
+	if strings.Contains(name, "=") {
+		return 0
+	}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n != name {
+				continue
+			}
+			if _, ok := f.(*cli.BoolFlag); ok {
+				return 0
+			}
+			return 1
+		}
+	}
+	return 0
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/silo-dev/silo/store"
+)
+
+type storeEntry = store.Entry
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "check",
+		Usage: "verify the repository: index, pack tables, snapshots (and with --read-data every blob)",
+		Description: "Every blob a snapshot refers to must be indexed and every index entry must point into\n" +
+			"an existing pack whose table agrees. With --read-data every pack is read and every\n" +
+			"blob hashed. Problems name the pack, the blob and the paths that use it; exit code 3.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "read-data", Usage: "read and hash every blob"},
+		},
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			if _, err := args(c, 0, 0); err != nil {
+				return err
+			}
+			s, err := e.open(true, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rep, prog := e.progress("check")
+			res, err := s.Check(c.Context, store.CheckOptions{ReadData: c.Bool("read-data"), Progress: prog})
+			rep.Finish()
+			if e.json {
+				if perr := e.printJSON(summary{Type: "summary", Op: "check", Data: res}); perr != nil {
+					return perr
+				}
+				return err
+			}
+			for _, p := range res.Problems {
+				fmt.Fprintln(os.Stderr, p.String())
+			}
+			e.printf("checked %d packs, %d blobs, %d snapshots, %d trees", res.Packs, res.Blobs, res.Snapshots, res.Trees)
+			if c.Bool("read-data") {
+				e.printf(", read %s", human(res.ReadBytes))
+			}
+			e.printf("\n")
+			if n := len(res.Unreferenced); n > 0 {
+				e.printf("%d unreferenced pack(s): garbage that `silo gc` removes, not damage\n", n)
+			}
+			if err == nil {
+				e.printf("no problems found\n")
+			}
+			return err
+		},
+	}
+}
+
+func indexCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "index",
+		Usage: "manage index.db",
+		Subcommands: []*cli.Command{{
+			Name:  "rebuild",
+			Usage: "rebuild index.db (blob index, snapshots, catalogue) from the packs alone",
+			Action: func(c *cli.Context) error {
+				e, err := newEnv(c)
+				if err != nil {
+					return err
+				}
+				if _, err := args(c, 0, 0); err != nil {
+					return err
+				}
+				s, err := e.open(false, false)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				st, err := s.RebuildIndex(c.Context, nil)
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(st)
+				}
+				e.printf("index rebuilt from %d packs: %d blobs, %d snapshots, %d projects, %d templates in %.2fs\n",
+					st.Packs, st.Blobs, st.Snapshots, st.Projects, st.Templates, st.Duration.Seconds())
+				for _, b := range st.BadPacks {
+					fmt.Fprintln(os.Stderr, "unreadable pack skipped: "+b)
+				}
+				return nil
+			},
+		}},
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/silo-dev/silo/snapshot"
+)
+
+func snapshotsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "snapshots",
+		Usage:     "list versions, newest first",
+		ArgsUsage: "[PROJECT]",
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			a, err := args(c, 0, 1)
+			if err != nil {
+				return err
+			}
+			s, err := e.open(true, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ref := ""
+			if len(a) == 1 {
+				ref = a[0]
+			}
+			list, err := s.Snapshots(ref)
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(list)
+			}
+			tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTIME\tPROJECT\tFILES\tSIZE\tTAGS")
+			for _, sn := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", sn.ID[:12], sn.Time.Local().Format("2006-01-02 15:04:05"),
+					sn.ProjectName, sn.Files, human(sn.Size), strings.Join(sn.Tags, ","))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func lsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "ls",
+		Usage:     "list the files of a version",
+		ArgsUsage: "PROJECT[@SNAPSHOT]|SNAPSHOT [PATH]",
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			a, err := args(c, 1, 2)
+			if err != nil {
+				return err
+			}
+			s, err := e.open(true, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			path := ""
+			if len(a) == 2 {
+				path = a[1]
+			}
+			return s.Ls(c.Context, a[0], path, func(en storeEntry) error {
+				if e.json {
+					return e.printJSON(en)
+				}
+				line := fmt.Sprintf("%s %s %12d %s %s", typeChar(en.Type), en.Mode, en.Size, en.MTime.Local().Format("2006-01-02 15:04:05"), en.Path)
+				if en.Target != "" {
+					line += " -> " + en.Target
+				}
+				e.printf("%s\n", line)
+				return nil
+			})
+		},
+	}
+}
+
+func typeChar(t string) string {
+	switch t {
+	case "dir":
+		return "d"
+	case "symlink":
+		return "l"
+	}
+	return "-"
+}
+
+func diffCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "diff",
+		Usage:     "show paths added, removed and modified between two versions",
+		ArgsUsage: "SNAP1 SNAP2",
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			a, err := args(c, 2, 2)
+			if err != nil {
+				return err
+			}
+			s, err := e.open(true, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			var added, removed, modified int
+			err = s.Diff(c.Context, a[0], a[1], func(ch snapshot.Change) error {
+				switch ch.Kind {
+				case "added":
+					added++
+				case "removed":
+					removed++
+				default:
+					modified++
+				}
+				if e.json {
+					return e.printJSON(ch)
+				}
+				switch ch.Kind {
+				case "added":
+					e.printf("+ %s (%s)\n", ch.Path, human(ch.New))
+				case "removed":
+					e.printf("- %s (%s)\n", ch.Path, human(ch.Old))
+				default:
+					e.printf("M %s (%s -> %s)\n", ch.Path, human(ch.Old), human(ch.New))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if !e.json {
+				e.printf("%d added, %d removed, %d modified\n", added, removed, modified)
+			}
+			return nil
+		},
+	}
+}

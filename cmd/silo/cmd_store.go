@@ -1,0 +1,62 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/silo-dev/silo/store"
+)
+
+func storeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "store",
+		Usage:     "store a directory as a new version of a project",
+		ArgsUsage: "DIR",
+		Description: "Stores DIR as the newest version of --project (created when new). Unchanged files\n" +
+			"(same size, mtime, ctime, inode and mode as in the previous version) are not read;\n" +
+			"only new chunks are written. Creates the repository when it is missing.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Required: true, Usage: "project `NAME` (or id)"},
+			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "add a tag (repeatable)"},
+			&cli.StringFlag{Name: "type", Usage: "project type of a new project: generation or migration"},
+			&cli.StringFlag{Name: "git-repository", Usage: "git repository `URL` to record"},
+			&cli.StringSliceFlag{Name: "language", Usage: "a language to record beside the detected ones (repeatable)"},
+			&cli.StringSliceFlag{Name: "framework", Usage: "a framework to record beside the detected ones (repeatable)"},
+		},
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			a, err := args(c, 1, 1)
+			if err != nil {
+				return err
+			}
+			s, err := e.open(false, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rep, prog := e.progress("store")
+			res, err := s.Save(c.Context, a[0], store.SaveOptions{
+				Project: c.String("project"), Type: c.String("type"), Tags: c.StringSlice("tag"),
+				GitRepository: c.String("git-repository"), Languages: c.StringSlice("language"),
+				Frameworks: c.StringSlice("framework"), Progress: prog,
+			})
+			rep.Finish()
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(summary{Type: "summary", Op: "store", Data: res})
+			}
+			st := res.Stats
+			e.printf("snapshot %s of project %s (%s) saved\n", res.Snapshot, res.Name, res.ProjectID)
+			e.printf("files:  %d new, %d changed, %d unchanged; %d dirs, %d symlinks\n",
+				st.FilesNew, st.FilesChanged, st.FilesUnchanged, st.Dirs, st.Symlinks)
+			e.printf("read:   %s of %s (%s)\n", human(st.BytesRead), human(st.Size), rate(st.BytesRead, st.Duration))
+			e.printf("added:  %s in %d new blobs (after dedup and compression)\n", human(st.BytesAdded), st.BlobsAdded)
+			e.printf("time:   %.2fs\n", st.Duration.Seconds())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,167 @@
+// Command silo is the CLI over package store: store and restore projects,
+// manage the catalogue, check, garbage-collect, back up and serve.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+	"github.com/silo-dev/silo/store"
+	"github.com/silo-dev/silo/store/config"
+)
+
+// Exit codes.
+const (
+	exitOK        = 0
+	exitError     = 1
+	exitUsage     = 2
+	exitCheck     = 3 // check found problems, or data is corrupt
+	exitLocked    = 4 // another process holds the repository
+	exitNotFound  = 5 // no repository, project or snapshot
+	exitQuota     = 6 // a quota would be passed
+	exitInterrupt = 130
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp()
+	err := app.RunContext(ctx, reorderArgs(app, os.Args))
+	os.Exit(report(err, ctx))
+}
+
+// usageError marks a command-line mistake.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// exitCode maps an error to silo's exit codes, in one place.
+func exitCode(err error, ctx context.Context) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return exitInterrupt
+	case errors.Is(err, store.ErrCheckFailed), errors.Is(err, object.ErrCorrupt):
+		return exitCheck
+	case errors.Is(err, index.ErrLocked):
+		return exitLocked
+	case errors.Is(err, store.ErrNoRepository), errors.Is(err, store.ErrProjectNotFound),
+		errors.Is(err, store.ErrSnapshotNotFound), errors.Is(err, snapshot.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, store.ErrQuota):
+		return exitQuota
+	case strings.Contains(err.Error(), "flag provided but not defined"), strings.Contains(err.Error(), "Required flag"):
+		return exitUsage
+	}
+	return exitError
+}
+
+func report(err error, ctx context.Context) int {
+	code := exitCode(err, ctx)
+	if err != nil {
+		msg := err.Error()
+		if errors.Is(err, index.ErrLocked) {
+			msg += "\nhint: wait for it to finish; if it is `silo serve`, use its HTTP API or `--remote URL`"
+		}
+		fmt.Fprintln(os.Stderr, "silo: "+msg)
+	}
+	return code
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "silo",
+		Usage: "content-addressed, deduplicating store for software projects",
+		Description: "silo keeps every version of every project in one repository (default ./storage),\n" +
+			"storing each distinct chunk once. Configuration: config/storage.yaml, then\n" +
+			"STORAGE_* variables, then flags. Exit codes: 0 ok, 1 error, 2 usage, 3 check\n" +
+			"failed or data corrupt, 4 repository locked, 5 not found, 6 quota, 130 interrupted.",
+		HideHelpCommand: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "repo", Aliases: []string{"r"}, Usage: "repository `PATH` or s3://bucket/prefix (default: base_path, ./storage)"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON (JSON lines with progress for long commands)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
+			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error (logs go to stderr)"},
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			initCommand(), storeCommand(), restoreCommand(), snapshotsCommand(), lsCommand(), diffCommand(),
+			checkCommand(), indexCommand(),
+		},
+	}
+}
+
+// env carries what every command needs.
+type env struct {
+	c    *cli.Context
+	cfg  *config.Config
+	log  *slog.Logger
+	json bool
+	out  io.Writer
+}
+
+func newEnv(c *cli.Context) (*env, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(wd, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if r := c.String("repo"); r != "" {
+		if err := cfg.Set("base_path", r, "flag --repo"); err != nil {
+			return nil, err
+		}
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usagef("--log-level %q: use debug, info, warn or error", c.String("log-level"))
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return &env{c: c, cfg: cfg, log: log, json: c.Bool("json"), out: os.Stdout}, nil
+}
+
+// open opens the repository (creating it if asked).
+func (e *env) open(readOnly, create bool) (*store.Store, error) {
+	return store.Open(e.c.Context, store.Options{Config: e.cfg, Logger: e.log, ReadOnly: readOnly, Create: create,
+		Owner: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid())})
+}
+
+// printJSON writes v as one JSON document (or one JSON line).
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.out)
+	return enc.Encode(v)
+}
+
+func (e *env) printf(format string, a ...any) {
+	fmt.Fprintf(e.out, format, a...)
+}
+
+// args checks the positional argument count.
+func args(c *cli.Context, min, max int) ([]string, error) {
+	a := c.Args().Slice()
+	if len(a) < min || (max >= 0 && len(a) > max) {
+		return nil, usagef("%s: wrong number of arguments\nusage: silo %s %s", c.Command.FullName(), c.Command.FullName(), c.Command.ArgsUsage)
+	}
+	return a, nil
+}

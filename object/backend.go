@@ -1,0 +1,60 @@
+package object
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// FileInfo describes a file in a Backend.
+type FileInfo struct {
+	Name    string // slash-separated, relative to the backend's root
+	Size    int64
+	ModTime time.Time
+}
+
+// Backend stores named immutable files (packs, config.json, backup records).
+// Names are slash-separated relative paths such as "packs/ab/ab12...".
+//
+// Guarantees every implementation gives:
+//   - Put is atomic and durable: once it returns nil the whole file survives
+//     a crash, and no reader ever sees a partial file. Putting a name that
+//     already exists is a no-op that returns nil.
+//   - Reads after a successful Put see the file (read-after-write).
+//   - Get of a missing name, Stat of a missing name and Delete of a missing
+//     name return an error wrapping ErrNotFound.
+//   - All methods are safe for concurrent use.
+type Backend interface {
+	// Put stores exactly size bytes read from r under name.
+	Put(ctx context.Context, name string, r io.Reader, size int64) error
+	// Get opens name for reading from offset; length < 0 reads to the end.
+	// The caller closes the reader.
+	Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error)
+	// Stat returns the size and modification time of name.
+	Stat(ctx context.Context, name string) (FileInfo, error)
+	// List calls fn for every file whose name starts with prefix, in no
+	// particular order. An error from fn stops the listing and is returned.
+	List(ctx context.Context, prefix string, fn func(FileInfo) error) error
+	// Delete removes name.
+	Delete(ctx context.Context, name string) error
+	// Location names the backend for messages: a path or an s3:// URL.
+	Location() string
+}
+
+// FilePutter is an optional Backend ability: store the local file at path
+// under name, consuming the file (the local backend renames it into place).
+type FilePutter interface {
+	PutFile(ctx context.Context, name, path string) error
+}
+
+// ReaderAtOpener is an optional Backend ability: open a file for random
+// access reads (the local backend returns the *os.File).
+type ReaderAtOpener interface {
+	OpenReaderAt(ctx context.Context, name string) (ReaderAtCloser, error)
+}
+
+// ReaderAtCloser is a random-access reader that must be closed.
+type ReaderAtCloser interface {
+	io.ReaderAt
+	io.Closer
+}

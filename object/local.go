@@ -1,0 +1,254 @@
+package object
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Local is a Backend on the local filesystem rooted at a directory. Files are
+// written to a temporary name in the same directory, fsynced, renamed into
+// place, and the directory is fsynced.
+type Local struct {
+	root string
+
+	mu      sync.Mutex
+	madeDir map[string]bool
+}
+
+// NewLocal returns a backend rooted at dir, which need not exist yet.
+func NewLocal(dir string) *Local {
+	return &Local{root: filepath.Clean(dir), madeDir: map[string]bool{}}
+}
+
+// Location returns the root directory.
+func (l *Local) Location() string { return l.root }
+
+// Root returns the root directory.
+func (l *Local) Root() string { return l.root }
+
+func (l *Local) path(name string) (string, error) {
+	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") {
+		return "", fmt.Errorf("object: bad backend name %q", name)
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == "" || part == "." || part == ".." {
+			return "", fmt.Errorf("object: bad backend name %q", name)
+		}
+	}
+	return filepath.Join(l.root, filepath.FromSlash(name)), nil
+}
+
+func (l *Local) mkdir(dir string) error {
+	l.mu.Lock()
+	done := l.madeDir[dir]
+	l.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.madeDir[dir] = true
+	l.mu.Unlock()
+	return nil
+}
+
+func notFound(name string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	return err
+}
+
+// Put writes r to a temporary file beside name, syncs it and renames it.
+func (l *Local) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	p, err := l.path(name)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(p); err == nil {
+		return nil
+	}
+	dir := filepath.Dir(p)
+	if err := l.mkdir(dir); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	n, err := io.Copy(f, r)
+	if err == nil && n != size {
+		err = fmt.Errorf("object: put %s: got %d bytes, want %d", name, n, size)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return l.commit(tmp, p)
+}
+
+// PutFile renames the local file at path to name; path must be on the same
+// filesystem (see TempDir). The file must already be synced.
+func (l *Local) PutFile(ctx context.Context, name, path string) error {
+	p, err := l.path(name)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(p); err == nil {
+		os.Remove(path)
+		return nil
+	}
+	if err := l.mkdir(filepath.Dir(p)); err != nil {
+		return err
+	}
+	return l.commit(path, p)
+}
+
+func (l *Local) commit(tmp, p string) error {
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(filepath.Dir(p))
+}
+
+// TempDir is a directory on the backend's filesystem for files that
+// PutFile will later move into place. Leftovers there are garbage.
+func (l *Local) TempDir() string { return filepath.Join(l.root, "tmp") }
+
+// SyncDir fsyncs a directory so that a rename in it is durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type sectionCloser struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (s sectionCloser) Close() error { return s.f.Close() }
+
+// Get opens name at offset.
+func (l *Local) Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	p, err := l.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, notFound(name, err)
+	}
+	if length < 0 {
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		length = st.Size() - offset
+	}
+	return sectionCloser{io.NewSectionReader(f, offset, length), f}, nil
+}
+
+// OpenReaderAt opens name for random access.
+func (l *Local) OpenReaderAt(ctx context.Context, name string) (ReaderAtCloser, error) {
+	p, err := l.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, notFound(name, err)
+	}
+	return f, nil
+}
+
+// Stat returns the file's size and mtime.
+func (l *Local) Stat(ctx context.Context, name string) (FileInfo, error) {
+	p, err := l.path(name)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return FileInfo{}, notFound(name, err)
+	}
+	return FileInfo{Name: name, Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// List walks the files under prefix. Temporary files are skipped.
+func (l *Local) List(ctx context.Context, prefix string, fn func(FileInfo) error) error {
+	start := l.root
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		start = filepath.Join(l.root, filepath.FromSlash(prefix[:i]))
+	}
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
+			return nil
+		}
+		rel, err := filepath.Rel(l.root, p)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		if !strings.HasPrefix(name, prefix) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		return fn(FileInfo{Name: name, Size: info.Size(), ModTime: info.ModTime()})
+	})
+	return err
+}
+
+// Delete removes name and syncs its directory.
+func (l *Local) Delete(ctx context.Context, name string) error {
+	p, err := l.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		return notFound(name, err)
+	}
+	return SyncDir(filepath.Dir(p))
+}

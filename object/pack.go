@@ -1,0 +1,164 @@
+package object
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/zeebo/blake3"
+)
+
+const (
+	entrySize   = 46
+	trailerSize = 12
+	packMagic   = "SILOPAK1"
+	// MaxPackBlobs bounds the entry count a pack table may claim.
+	MaxPackBlobs = 1 << 22
+)
+
+// PackWriter appends blobs to a pack being written to w and finally writes
+// its table. It hashes everything it writes, so Finish returns the pack id.
+type PackWriter struct {
+	w     io.Writer
+	h     *blake3.Hasher
+	off   int64
+	blobs []Blob
+}
+
+// NewPackWriter starts a pack on w.
+func NewPackWriter(w io.Writer) *PackWriter {
+	return &PackWriter{w: w, h: blake3.New()}
+}
+
+func (p *PackWriter) write(b []byte) error {
+	n, err := p.w.Write(b)
+	p.h.Write(b[:n])
+	p.off += int64(n)
+	return err
+}
+
+// Add appends one blob's stored bytes.
+func (p *PackWriter) Add(b Blob, stored []byte) error {
+	if p.off+int64(len(stored)) > 1<<32-1 {
+		return fmt.Errorf("object: pack too large")
+	}
+	b.Offset = uint32(p.off)
+	b.Length = uint32(len(stored))
+	if err := p.write(stored); err != nil {
+		return err
+	}
+	p.blobs = append(p.blobs, b)
+	return nil
+}
+
+// Size returns the bytes written so far (blobs only).
+func (p *PackWriter) Size() int64 { return p.off }
+
+// Count returns the number of blobs added.
+func (p *PackWriter) Count() int { return len(p.blobs) }
+
+// Blobs returns the blobs added so far.
+func (p *PackWriter) Blobs() []Blob { return p.blobs }
+
+// Finish writes the table, its checksum and the trailer and returns the
+// pack's id and total size.
+func (p *PackWriter) Finish() (ID, int64, error) {
+	tab := EncodeTable(p.blobs)
+	if err := p.write(tab); err != nil {
+		return ID{}, 0, err
+	}
+	var id ID
+	copy(id[:], p.h.Sum(nil))
+	return id, p.off, nil
+}
+
+// EncodeTable returns the table, checksum and trailer for blobs.
+func EncodeTable(blobs []Blob) []byte {
+	buf := make([]byte, 0, len(blobs)*entrySize+32+trailerSize)
+	for _, b := range blobs {
+		buf = append(buf, b.ID[:]...)
+		buf = append(buf, byte(b.Type), byte(b.Comp))
+		buf = binary.LittleEndian.AppendUint32(buf, b.Offset)
+		buf = binary.LittleEndian.AppendUint32(buf, b.Length)
+		buf = binary.LittleEndian.AppendUint32(buf, b.RawLength)
+	}
+	sum := blake3.Sum256(buf)
+	buf = append(buf, sum[:]...)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(blobs)))
+	buf = append(buf, packMagic...)
+	return buf
+}
+
+// TableLength returns how many bytes at the end of a pack hold its table,
+// checksum and trailer, given the 12-byte trailer.
+func TableLength(trailer []byte) (int64, error) {
+	if len(trailer) != trailerSize || string(trailer[4:]) != packMagic {
+		return 0, fmt.Errorf("%w: bad trailer magic", ErrBadPack)
+	}
+	n := binary.LittleEndian.Uint32(trailer)
+	if n > MaxPackBlobs {
+		return 0, fmt.Errorf("%w: %d entries claimed", ErrBadPack, n)
+	}
+	return int64(n)*entrySize + 32 + trailerSize, nil
+}
+
+// DecodeTable decodes the tail of a pack of packSize bytes (tail holds at
+// least the table, checksum and trailer) and validates every entry: known
+// type and compression, blobs in order, inside the pack, not overlapping the
+// table, and plausible lengths.
+func DecodeTable(tail []byte, packSize int64) ([]Blob, error) {
+	if len(tail) < trailerSize {
+		return nil, fmt.Errorf("%w: pack of %d bytes is too short", ErrBadPack, len(tail))
+	}
+	tl, err := TableLength(tail[len(tail)-trailerSize:])
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(tail)) < tl || packSize < tl {
+		return nil, fmt.Errorf("%w: table of %d bytes does not fit", ErrBadPack, tl)
+	}
+	tab := tail[int64(len(tail))-tl:]
+	n := (len(tab) - 32 - trailerSize) / entrySize
+	entries := tab[:n*entrySize]
+	sum := blake3.Sum256(entries)
+	if !bytes.Equal(sum[:], tab[n*entrySize:n*entrySize+32]) {
+		return nil, fmt.Errorf("%w: table checksum mismatch", ErrCorrupt)
+	}
+	dataEnd := packSize - tl
+	blobs := make([]Blob, n)
+	var next int64
+	for i := range blobs {
+		e := entries[i*entrySize:]
+		b := &blobs[i]
+		copy(b.ID[:], e[:32])
+		b.Type = BlobType(e[32])
+		b.Comp = Compression(e[33])
+		b.Offset = binary.LittleEndian.Uint32(e[34:])
+		b.Length = binary.LittleEndian.Uint32(e[38:])
+		b.RawLength = binary.LittleEndian.Uint32(e[42:])
+		switch {
+		case !b.Type.Valid():
+			return nil, fmt.Errorf("%w: entry %d: unknown blob type %d", ErrBadPack, i, b.Type)
+		case b.Comp != Raw && b.Comp != Zstd:
+			return nil, fmt.Errorf("%w: entry %d: unknown compression %d", ErrBadPack, i, b.Comp)
+		case int64(b.Offset) != next:
+			return nil, fmt.Errorf("%w: entry %d: offset %d, want %d", ErrBadPack, i, b.Offset, next)
+		case int64(b.Offset)+int64(b.Length) > dataEnd:
+			return nil, fmt.Errorf("%w: entry %d: blob runs past the data", ErrBadPack, i)
+		case b.Comp == Raw && b.Length != b.RawLength:
+			return nil, fmt.Errorf("%w: entry %d: raw blob with two lengths", ErrBadPack, i)
+		case b.RawLength > MaxBlobSize:
+			return nil, fmt.Errorf("%w: entry %d: blob of %d bytes", ErrBadPack, i, b.RawLength)
+		}
+		next = int64(b.Offset) + int64(b.Length)
+	}
+	if next != dataEnd {
+		return nil, fmt.Errorf("%w: %d bytes between the last blob and the table", ErrBadPack, dataEnd-next)
+	}
+	return blobs, nil
+}
+
+// MaxBlobSize bounds the plain size of any blob (a tree of a huge
+// directory is the largest).
+const MaxBlobSize = 1 << 30

@@ -1,0 +1,593 @@
+package object
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/zeebo/blake3"
+)
+
+// Index is what a Repository needs from the blob index: look a blob up, and
+// record a pack once it is durable.
+type Index interface {
+	Lookup(id ID) (Location, bool, error)
+	AddPack(p PackInfo, blobs []Blob) error
+}
+
+// RepositoryOptions configure a Repository. Backend and Index are required.
+type RepositoryOptions struct {
+	Backend  Backend
+	Index    Index
+	TempDir  string // for packs being written; default: the backend's TempDir or os.TempDir
+	PackSize int64  // target pack size; default 16 MiB
+	Level    int    // zstd level; default 3
+	Logger   *slog.Logger
+}
+
+// Repository writes blobs into packs and reads them back verified. Saving is
+// safe for concurrent use; Flush makes everything saved so far durable and
+// indexed.
+type Repository struct {
+	be      Backend
+	idx     Index
+	tmpDir  string
+	packSz  int64
+	codec   *Codec
+	log     *slog.Logger
+	packers [2]*packer // data, tree
+
+	mu      sync.Mutex
+	pending map[ID]struct{}
+
+	flushQ    chan *openPack
+	flushWG   sync.WaitGroup
+	flushDone chan struct{}
+	errMu     sync.Mutex
+	flushErr  error
+
+	handles handleCache
+}
+
+type tempDirer interface{ TempDir() string }
+
+// NewRepository returns a repository over opts.Backend.
+func NewRepository(opts RepositoryOptions) (*Repository, error) {
+	if opts.Backend == nil || opts.Index == nil {
+		return nil, errors.New("object: repository needs a backend and an index")
+	}
+	codec, err := NewCodec(opts.Level)
+	if err != nil {
+		return nil, err
+	}
+	r := &Repository{
+		be:        opts.Backend,
+		idx:       opts.Index,
+		tmpDir:    opts.TempDir,
+		packSz:    opts.PackSize,
+		codec:     codec,
+		log:       opts.Logger,
+		pending:   map[ID]struct{}{},
+		flushQ:    make(chan *openPack, 2),
+		flushDone: make(chan struct{}),
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.packSz <= 0 {
+		r.packSz = 16 << 20
+	}
+	if r.tmpDir == "" {
+		if td, ok := opts.Backend.(tempDirer); ok {
+			r.tmpDir = td.TempDir()
+		} else {
+			r.tmpDir = os.TempDir()
+		}
+	}
+	r.packers[0] = &packer{repo: r, data: true}
+	r.packers[1] = &packer{repo: r, data: false}
+	r.handles.be = opts.Backend
+	go r.flusher()
+	return r, nil
+}
+
+// Backend returns the repository's backend.
+func (r *Repository) Backend() Backend { return r.be }
+
+// Codec returns the repository's compression codec.
+func (r *Repository) Codec() *Codec { return r.codec }
+
+// Has reports whether the blob is indexed or waiting in a pack being written.
+func (r *Repository) Has(id ID) (bool, error) {
+	r.mu.Lock()
+	_, ok := r.pending[id]
+	r.mu.Unlock()
+	if ok {
+		return true, nil
+	}
+	_, ok, err := r.idx.Lookup(id)
+	return ok, err
+}
+
+// reserve marks id as being saved; false means it exists already.
+func (r *Repository) reserve(id ID) (bool, error) {
+	if ok, err := r.Has(id); ok || err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.pending[id]; ok {
+		return false, nil
+	}
+	r.pending[id] = struct{}{}
+	return true, nil
+}
+
+func (r *Repository) release(blobs []Blob) {
+	r.mu.Lock()
+	for _, b := range blobs {
+		delete(r.pending, b.ID)
+	}
+	r.mu.Unlock()
+}
+
+var storedPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
+// SaveBlob stores plain under id (which the caller computed with Hash) unless
+// the repository has it already. It returns the stored bytes added (0 for a
+// known blob). The blob is durable only after the next Flush.
+func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, plain []byte) (int64, error) {
+	if err := r.err(); err != nil {
+		return 0, err
+	}
+	if len(plain) > MaxBlobSize {
+		return 0, fmt.Errorf("object: blob %s of %d bytes is too large", id.Short(), len(plain))
+	}
+	fresh, err := r.reserve(id)
+	if err != nil || !fresh {
+		return 0, err
+	}
+	bp := storedPool.Get().(*[]byte)
+	stored, comp := r.codec.Compress((*bp)[:0], plain)
+	p := r.packers[1]
+	if t.IsData() {
+		p = r.packers[0]
+	}
+	err = p.add(ctx, Blob{ID: id, Type: t, Comp: comp, RawLength: uint32(len(plain))}, stored)
+	n := int64(len(stored))
+	*bp = stored[:0]
+	storedPool.Put(bp)
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (r *Repository) err() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.flushErr
+}
+
+func (r *Repository) setErr(err error) {
+	r.errMu.Lock()
+	if r.flushErr == nil {
+		r.flushErr = err
+	}
+	r.errMu.Unlock()
+}
+
+// Flush finishes the packs being written and returns once every blob saved
+// so far is durable and indexed.
+func (r *Repository) Flush(ctx context.Context) error {
+	for _, p := range r.packers {
+		if err := p.finish(); err != nil {
+			return err
+		}
+	}
+	r.flushWG.Wait()
+	return r.err()
+}
+
+// Close flushes nothing: it abandons open packs (their temp files are
+// removed), stops the flusher and closes cached pack handles.
+func (r *Repository) Close() error {
+	for _, p := range r.packers {
+		p.abandon()
+	}
+	r.flushWG.Wait()
+	select {
+	case <-r.flushDone:
+	default:
+		close(r.flushQ)
+		<-r.flushDone
+	}
+	r.handles.closeAll()
+	return nil
+}
+
+// packer is one pack being filled.
+type packer struct {
+	repo *Repository
+	data bool
+
+	mu  sync.Mutex
+	cur *openPack
+}
+
+type openPack struct {
+	f    *os.File
+	bw   *bufio.Writer
+	pw   *PackWriter
+	data bool
+}
+
+func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		if err := os.MkdirAll(p.repo.tmpDir, 0o755); err != nil {
+			return fmt.Errorf("object: temp dir: %w", err)
+		}
+		f, err := os.CreateTemp(p.repo.tmpDir, "pack-*")
+		if err != nil {
+			return fmt.Errorf("object: new pack: %w", err)
+		}
+		bw := bufio.NewWriterSize(f, 1<<20)
+		p.cur = &openPack{f: f, bw: bw, pw: NewPackWriter(bw), data: p.data}
+	}
+	if err := p.cur.pw.Add(b, stored); err != nil {
+		return fmt.Errorf("object: write pack %s: %w", p.cur.f.Name(), err)
+	}
+	if p.cur.pw.Size() >= p.repo.packSz {
+		return p.rotate(ctx)
+	}
+	return nil
+}
+
+// rotate hands the current pack to the flusher. Called with p.mu held.
+func (p *packer) rotate(ctx context.Context) error {
+	op := p.cur
+	p.cur = nil
+	p.repo.flushWG.Add(1)
+	select {
+	case p.repo.flushQ <- op:
+		return nil
+	case <-ctx.Done():
+		p.repo.flushWG.Done()
+		op.discard()
+		return ctx.Err()
+	}
+}
+
+func (p *packer) finish() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return nil
+	}
+	p.repo.flushWG.Add(1)
+	op := p.cur
+	p.cur = nil
+	p.repo.flushQ <- op
+	return nil
+}
+
+func (p *packer) abandon() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur != nil {
+		p.repo.release(p.cur.pw.Blobs())
+		p.cur.discard()
+		p.cur = nil
+	}
+}
+
+func (op *openPack) discard() {
+	op.f.Close()
+	os.Remove(op.f.Name())
+}
+
+func (r *Repository) flusher() {
+	defer close(r.flushDone)
+	for op := range r.flushQ {
+		if r.err() != nil {
+			r.release(op.pw.Blobs())
+			op.discard()
+			r.flushWG.Done()
+			continue
+		}
+		if err := r.writePack(op); err != nil {
+			r.setErr(err)
+		}
+		r.flushWG.Done()
+	}
+}
+
+// writePack makes a finished pack durable, then indexes its blobs.
+func (r *Repository) writePack(op *openPack) error {
+	ctx := context.Background()
+	id, size, err := op.pw.Finish()
+	if err == nil {
+		err = op.bw.Flush()
+	}
+	if err == nil {
+		err = op.f.Sync()
+	}
+	if cerr := op.f.Close(); err == nil {
+		err = cerr
+	}
+	tmp := op.f.Name()
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("object: write pack: %w", err)
+	}
+	name := PackName(id)
+	if fp, ok := r.be.(FilePutter); ok {
+		err = fp.PutFile(ctx, name, tmp)
+	} else {
+		var f *os.File
+		f, err = os.Open(tmp)
+		if err == nil {
+			err = r.be.Put(ctx, name, f, size)
+			f.Close()
+		}
+		os.Remove(tmp)
+	}
+	if err != nil {
+		return fmt.Errorf("object: store pack %s in %s: %w", id, r.be.Location(), err)
+	}
+	blobs := op.pw.Blobs()
+	if err := r.idx.AddPack(PackInfo{ID: id, Size: size, Data: op.data, Count: len(blobs)}, blobs); err != nil {
+		return fmt.Errorf("object: index pack %s: %w", id, err)
+	}
+	r.release(blobs)
+	r.log.Debug("pack written", "pack", id.String(), "size", size, "blobs", len(blobs))
+	return nil
+}
+
+// LoadBlob reads, decompresses and verifies a blob, appending its plain
+// bytes to dst[:0].
+func (r *Repository) LoadBlob(ctx context.Context, id ID, dst []byte) ([]byte, error) {
+	loc, ok, err := r.idx.Lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("blob %s: %w", id, ErrBlobNotFound)
+	}
+	return r.LoadAt(ctx, loc, dst)
+}
+
+// LoadAt reads the blob at loc and verifies it.
+func (r *Repository) LoadAt(ctx context.Context, loc Location, dst []byte) ([]byte, error) {
+	bp := storedPool.Get().(*[]byte)
+	defer storedPool.Put(bp)
+	buf := *bp
+	if cap(buf) < int(loc.Length) {
+		buf = make([]byte, loc.Length)
+	}
+	buf = buf[:loc.Length]
+	if err := r.readAt(ctx, loc.Pack, buf, int64(loc.Offset)); err != nil {
+		return nil, fmt.Errorf("read blob %s from pack %s: %w", loc.ID, loc.Pack, err)
+	}
+	*bp = buf[:0]
+	return r.DecodeBlob(loc, buf, dst)
+}
+
+// DecodeBlob decompresses stored bytes of the blob at loc and checks the id.
+func (r *Repository) DecodeBlob(loc Location, stored, dst []byte) ([]byte, error) {
+	out, err := r.codec.Decompress(dst[:0], stored, loc.Comp, int(loc.RawLength))
+	if err == nil && (len(out) != int(loc.RawLength) || Hash(out) != loc.ID) {
+		err = fmt.Errorf("%w: content does not match its id", ErrCorrupt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob %s in pack %s: %w", loc.ID, loc.Pack, err)
+	}
+	return out, nil
+}
+
+func (r *Repository) readAt(ctx context.Context, pack ID, buf []byte, off int64) error {
+	h, err := r.handles.get(ctx, pack)
+	if err != nil {
+		return err
+	}
+	if h != nil {
+		defer r.handles.put(h)
+		n, err := h.ra.ReadAt(buf, off)
+		if n == len(buf) {
+			return nil
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	rc, err := r.be.Get(ctx, PackName(pack), off, int64(len(buf)))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.ReadFull(rc, buf)
+	return err
+}
+
+// ReadPackTable reads and validates the table of a pack.
+func (r *Repository) ReadPackTable(ctx context.Context, pack ID) ([]Blob, int64, error) {
+	return ReadPackTable(ctx, r.be, pack)
+}
+
+// ReadPackTable reads and validates the table of a pack in be.
+func ReadPackTable(ctx context.Context, be Backend, pack ID) ([]Blob, int64, error) {
+	name := PackName(pack)
+	fi, err := be.Stat(ctx, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	size := fi.Size
+	if size < trailerSize+32 {
+		return nil, size, fmt.Errorf("pack %s: %w: %d bytes", pack, ErrBadPack, size)
+	}
+	// one read usually covers the whole table
+	tailLen := min(size, 64<<10)
+	tail, err := readRange(ctx, be, name, size-tailLen, tailLen)
+	if err != nil {
+		return nil, size, fmt.Errorf("pack %s: %w", pack, err)
+	}
+	tl, err := TableLength(tail[len(tail)-trailerSize:])
+	if err != nil {
+		return nil, size, fmt.Errorf("pack %s: %w", pack, err)
+	}
+	if tl > tailLen {
+		if tl > size {
+			return nil, size, fmt.Errorf("pack %s: %w: table longer than the pack", pack, ErrBadPack)
+		}
+		if tail, err = readRange(ctx, be, name, size-tl, tl); err != nil {
+			return nil, size, fmt.Errorf("pack %s: %w", pack, err)
+		}
+	}
+	blobs, err := DecodeTable(tail, size)
+	if err != nil {
+		return nil, size, fmt.Errorf("pack %s: %w", pack, err)
+	}
+	return blobs, size, nil
+}
+
+func readRange(ctx context.Context, be Backend, name string, off, n int64) ([]byte, error) {
+	rc, err := be.Get(ctx, name, off, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// VerifyPack streams a whole pack, checks that its content hashes to its
+// name and that its table is valid, and calls fn for every blob with nil or
+// the reason the blob is bad (corrupt, undecodable). A pack whose table is
+// unreadable returns an error.
+func (r *Repository) VerifyPack(ctx context.Context, pack ID, fn func(Blob, error)) error {
+	blobs, size, err := r.ReadPackTable(ctx, pack)
+	if err != nil {
+		return err
+	}
+	rc, err := r.be.Get(ctx, PackName(pack), 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := blake3.New()
+	br := bufio.NewReaderSize(io.TeeReader(rc, h), 1<<20)
+	var stored, plain []byte
+	for _, b := range blobs {
+		if cap(stored) < int(b.Length) {
+			stored = make([]byte, b.Length)
+		}
+		stored = stored[:b.Length]
+		if _, err := io.ReadFull(br, stored); err != nil {
+			return fmt.Errorf("pack %s: %w", pack, err)
+		}
+		loc := Location{Pack: pack, Blob: b}
+		plain, err = r.DecodeBlob(loc, stored, plain)
+		fn(b, err)
+	}
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return fmt.Errorf("pack %s: %w", pack, err)
+	}
+	var got ID
+	copy(got[:], h.Sum(nil))
+	if got != pack {
+		return fmt.Errorf("pack %s (%d bytes): %w: content hashes to %s", pack, size, ErrCorrupt, got.Short())
+	}
+	return nil
+}
+
+// handleCache keeps pack files open for random reads.
+type handleCache struct {
+	be   Backend
+	mu   sync.Mutex
+	open map[ID]*handle
+}
+
+type handle struct {
+	id   ID
+	ra   ReaderAtCloser
+	refs int
+}
+
+const maxHandles = 64
+
+// get returns an open handle, or nil when the backend has no random access.
+func (c *handleCache) get(ctx context.Context, id ID) (*handle, error) {
+	opener, ok := c.be.(ReaderAtOpener)
+	if !ok {
+		return nil, nil
+	}
+	c.mu.Lock()
+	if h, ok := c.open[id]; ok {
+		h.refs++
+		c.mu.Unlock()
+		return h, nil
+	}
+	c.mu.Unlock()
+	ra, err := opener.OpenReaderAt(ctx, PackName(id))
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h, ok := c.open[id]; ok {
+		ra.Close()
+		h.refs++
+		return h, nil
+	}
+	if c.open == nil {
+		c.open = map[ID]*handle{}
+	}
+	if len(c.open) >= maxHandles {
+		for k, h := range c.open {
+			if h.refs == 0 {
+				h.ra.Close()
+				delete(c.open, k)
+			}
+		}
+	}
+	h := &handle{id: id, ra: ra, refs: 1}
+	c.open[id] = h
+	return h, nil
+}
+
+func (c *handleCache) put(h *handle) {
+	c.mu.Lock()
+	h.refs--
+	c.mu.Unlock()
+}
+
+// Forget closes the cached handle of a pack (after it is deleted).
+func (r *Repository) Forget(id ID) {
+	c := &r.handles
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h, ok := c.open[id]; ok && h.refs == 0 {
+		h.ra.Close()
+		delete(c.open, id)
+	}
+}
+
+func (c *handleCache) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, h := range c.open {
+		h.ra.Close()
+		delete(c.open, k)
+	}
+}

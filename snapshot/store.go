@@ -1,0 +1,510 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/object"
+)
+
+// BlobSaver stores blobs (an *object.Repository).
+type BlobSaver interface {
+	SaveBlob(ctx context.Context, t object.BlobType, id object.ID, plain []byte) (int64, error)
+}
+
+// BlobLoader loads verified blobs (an *object.Repository).
+type BlobLoader interface {
+	LoadBlob(ctx context.Context, id object.ID, dst []byte) ([]byte, error)
+}
+
+type blobRepo interface {
+	BlobSaver
+	BlobLoader
+}
+
+// StoreOptions configure Store. The zero value works, except Pol.
+type StoreOptions struct {
+	Pol        chunk.Pol
+	ParentTree object.ID // zero: no parent
+	Workers    int       // default: 2 x GOMAXPROCS
+	Progress   Progress
+	Logger     *slog.Logger
+	// Visit is called once for every regular file of the new tree, with
+	// its slash-separated path relative to the root and its finished node.
+	// Calls are serialised.
+	Visit func(path string, n *Node)
+	// Limit stops the store with ErrLimit once the logical bytes of the
+	// tree pass it (0: no limit).
+	Limit int64
+	// AddedLimit stops the store with ErrLimit once the stored bytes added
+	// pass it (0: no limit).
+	AddedLimit int64
+}
+
+// ErrLimit means a store passed StoreOptions.Limit or AddedLimit.
+var ErrLimit = errors.New("snapshot: size limit passed")
+
+// StoreStats counts what a store did.
+type StoreStats struct {
+	FilesNew       int64         `json:"files_new"`
+	FilesChanged   int64         `json:"files_changed"`
+	FilesUnchanged int64         `json:"files_unchanged"`
+	Dirs           int64         `json:"dirs"`
+	Symlinks       int64         `json:"symlinks"`
+	Skipped        int64         `json:"skipped"`
+	Size           int64         `json:"size"`        // logical bytes of the tree's files
+	BytesRead      int64         `json:"bytes_read"`  // bytes read from changed and new files
+	BlobsAdded     int64         `json:"blobs_added"` // new blobs
+	BytesAdded     int64         `json:"bytes_added"` // stored bytes of new blobs (after dedup and compression)
+	Duration       time.Duration `json:"duration_ns"`
+}
+
+// Files returns the number of regular files in the tree.
+func (s *StoreStats) Files() int64 { return s.FilesNew + s.FilesChanged + s.FilesUnchanged }
+
+// StoreResult is what Store produced.
+type StoreResult struct {
+	Tree      object.ID
+	RootMode  uint32
+	RootMTime int64
+	Stats     StoreStats
+}
+
+type storer struct {
+	repo   blobRepo
+	opts   StoreOptions
+	prog   Progress
+	log    *slog.Logger
+	ctx    context.Context
+	jobs   chan fileJob
+	stats  StoreStats
+	a      struct{ new, changed, unchanged, dirs, links, skipped, size, read, blobs, added atomic.Int64 }
+	visitM sync.Mutex
+	root   object.ID
+	errMu  sync.Mutex
+	err    error
+	cancel context.CancelFunc
+}
+
+type dirState struct {
+	rel     string // slash path relative to the root; "" for the root
+	nodes   []Node
+	pending atomic.Int64
+	parent  *dirState
+	idx     int
+}
+
+type fileJob struct {
+	path string
+	dir  *dirState
+	idx  int
+	// changed: the path existed in the parent with other metadata
+	changed bool
+}
+
+// Store stores the directory tree at dir into repo and returns its root tree
+// id. Unchanged files (same size, mtime, ctime, inode and mode as in the
+// parent tree) are not opened. It streams: memory is bounded by the worker
+// count times the maximum chunk size.
+func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*StoreResult, error) {
+	start := time.Now()
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return nil, fmt.Errorf("store %s: %w", dir, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, fmt.Errorf("store %s: not a directory", dir)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2 * runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s := &storer{repo: repo, opts: opts, prog: orNone(opts.Progress), log: opts.Logger, ctx: ctx,
+		jobs: make(chan fileJob, 64), cancel: cancel}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	var wg sync.WaitGroup
+	for range opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.worker()
+		}()
+	}
+	if opts.Progress != nil {
+		go s.scan(ctx, dir)
+	}
+	root := &dirState{}
+	root.pending.Store(1)
+	walkErr := s.walkDir(dir, root, opts.ParentTree)
+	if walkErr != nil {
+		s.fail(walkErr)
+	}
+	s.release(root)
+	close(s.jobs)
+	wg.Wait()
+	if err := s.firstErr(); err != nil {
+		return nil, err
+	}
+	if s.root.IsZero() {
+		return nil, errors.New("store: root tree was not finished")
+	}
+	res := &StoreResult{Tree: s.root, RootMode: st.Mode & ModeMask, RootMTime: st.Mtim.Nano()}
+	res.Stats = StoreStats{
+		FilesNew: s.a.new.Load(), FilesChanged: s.a.changed.Load(), FilesUnchanged: s.a.unchanged.Load(),
+		Dirs: s.a.dirs.Load(), Symlinks: s.a.links.Load(), Skipped: s.a.skipped.Load(), Size: s.a.size.Load(),
+		BytesRead: s.a.read.Load(), BlobsAdded: s.a.blobs.Load(), BytesAdded: s.a.added.Load(),
+		Duration: time.Since(start),
+	}
+	return res, nil
+}
+
+func (s *storer) fail(err error) {
+	s.errMu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.errMu.Unlock()
+	s.cancel()
+}
+
+func (s *storer) firstErr() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if s.err == nil && s.ctx.Err() != nil {
+		return s.ctx.Err()
+	}
+	return s.err
+}
+
+// scan counts the files and bytes ahead of the store for the progress bar.
+func (s *storer) scan(ctx context.Context, dir string) {
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			s.prog.AddTotal(1, info.Size())
+		}
+		return nil
+	})
+}
+
+func (s *storer) loadTree(id object.ID) ([]Node, error) {
+	if id.IsZero() {
+		return nil, nil
+	}
+	data, err := s.repo.LoadBlob(s.ctx, id, nil)
+	if err != nil {
+		return nil, fmt.Errorf("load parent tree %s: %w", id.Short(), err)
+	}
+	nodes, err := DecodeTree(data)
+	if err != nil {
+		return nil, fmt.Errorf("parent tree %s: %w", id.Short(), err)
+	}
+	return nodes, nil
+}
+
+func joinRel(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// walkDir lists one directory, reuses unchanged files, queues the others,
+// and recurses. ds.pending counts the walker's own hold plus every queued
+// child; the walker releases its hold when the listing is done.
+func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	parentNodes, err := s.loadTree(parentTree)
+	if err != nil {
+		// a broken parent only costs speed: store everything afresh
+		s.log.Warn("parent tree unreadable; reading every file", "dir", path, "err", err)
+		parentNodes = nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("store: read directory %s: %w", path, err)
+	}
+	slices.Sort(names)
+	fd := int(f.Fd())
+	ds.nodes = make([]Node, 0, len(names))
+	type sub struct {
+		idx    int
+		parent object.ID
+	}
+	var subs []sub
+	var queue []fileJob
+	pi := 0
+	for _, name := range names {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue // vanished since the listing
+			}
+			return fmt.Errorf("store: stat %s: %w", filepath.Join(path, name), err)
+		}
+		if err := CheckName(name); err != nil {
+			return fmt.Errorf("store: %s: %w", filepath.Join(path, name), err)
+		}
+		for pi < len(parentNodes) && parentNodes[pi].Name < name {
+			pi++
+		}
+		var old *Node
+		if pi < len(parentNodes) && parentNodes[pi].Name == name {
+			old = &parentNodes[pi]
+		}
+		n := Node{Name: name, Mode: st.Mode & ModeMask, MTime: st.Mtim.Nano(), CTime: st.Ctim.Nano(),
+			Inode: st.Ino, UID: st.Uid, GID: st.Gid}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
+			n.Type = File
+			n.Size = uint64(st.Size)
+			if old != nil && old.Type == File && old.Size == n.Size && old.MTime == n.MTime &&
+				old.CTime == n.CTime && old.Inode == n.Inode && old.Mode == n.Mode &&
+				(n.Size == 0 || len(old.Content) > 0) {
+				n.Content = old.Content
+				ds.nodes = append(ds.nodes, n)
+				s.a.unchanged.Add(1)
+				s.a.size.Add(st.Size)
+				s.prog.AddDone(1, st.Size)
+				if err := s.checkLimit(); err != nil {
+					return err
+				}
+				continue
+			}
+			ds.nodes = append(ds.nodes, n)
+			queue = append(queue, fileJob{path: filepath.Join(path, name), idx: len(ds.nodes) - 1, changed: old != nil})
+		case unix.S_IFDIR:
+			n.Type = Dir
+			ds.nodes = append(ds.nodes, n)
+			var p object.ID
+			if old != nil && old.Type == Dir {
+				p = old.Subtree
+			}
+			subs = append(subs, sub{len(ds.nodes) - 1, p})
+		case unix.S_IFLNK:
+			target := make([]byte, 256)
+			for {
+				k, err := unix.Readlinkat(fd, name, target)
+				if err != nil {
+					return fmt.Errorf("store: readlink %s: %w", filepath.Join(path, name), err)
+				}
+				if k < len(target) {
+					target = target[:k]
+					break
+				}
+				target = make([]byte, 2*len(target))
+			}
+			n.Type = Symlink
+			n.Target = string(target)
+			if n.Target == "" || bytes.IndexByte(target, 0) >= 0 {
+				return fmt.Errorf("store: symlink %s has an unusable target", filepath.Join(path, name))
+			}
+			ds.nodes = append(ds.nodes, n)
+			s.a.links.Add(1)
+		default:
+			s.a.skipped.Add(1)
+			s.log.Warn("skipping special file (socket, device or fifo)", "path", filepath.Join(path, name))
+		}
+	}
+	// children hold the directory open until they finish
+	ds.pending.Add(int64(len(queue) + len(subs)))
+	for _, j := range queue {
+		j.dir = ds
+		select {
+		case s.jobs <- j:
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		}
+	}
+	for _, sb := range subs {
+		child := &dirState{rel: joinRel(ds.rel, ds.nodes[sb.idx].Name), parent: ds, idx: sb.idx}
+		child.pending.Store(1)
+		err := s.walkDir(filepath.Join(path, ds.nodes[sb.idx].Name), child, sb.parent)
+		if err != nil {
+			return err
+		}
+		s.release(child)
+	}
+	return nil
+}
+
+func (s *storer) checkLimit() error {
+	if s.opts.Limit > 0 && s.a.size.Load() > s.opts.Limit {
+		return fmt.Errorf("%w: the tree holds more than %d bytes", ErrLimit, s.opts.Limit)
+	}
+	if s.opts.AddedLimit > 0 && s.a.added.Load() > s.opts.AddedLimit {
+		return fmt.Errorf("%w: more than %d new bytes", ErrLimit, s.opts.AddedLimit)
+	}
+	return nil
+}
+
+// release drops one hold on ds; the last one finishes the directory.
+func (s *storer) release(ds *dirState) {
+	if ds.pending.Add(-1) != 0 {
+		return
+	}
+	if s.ctx.Err() != nil {
+		return
+	}
+	if s.opts.Visit != nil {
+		s.visitM.Lock()
+		for i := range ds.nodes {
+			if ds.nodes[i].Type == File {
+				s.opts.Visit(joinRel(ds.rel, ds.nodes[i].Name), &ds.nodes[i])
+			}
+		}
+		s.visitM.Unlock()
+	}
+	data := EncodeTree(ds.nodes)
+	id := object.Hash(data)
+	n, err := s.repo.SaveBlob(s.ctx, object.TreeBlob, id, data)
+	if err != nil {
+		s.fail(fmt.Errorf("store: save tree %q: %w", ds.rel, err))
+		return
+	}
+	if n > 0 {
+		s.a.blobs.Add(1)
+		s.a.added.Add(n)
+	}
+	s.a.dirs.Add(1)
+	ds.nodes = nil
+	if ds.parent == nil {
+		s.root = id
+		return
+	}
+	ds.parent.nodes[ds.idx].Subtree = id
+	s.release(ds.parent)
+}
+
+func (s *storer) worker() {
+	buf := make([]byte, chunk.MaxSize)
+	ch := chunk.New(s.opts.Pol)
+	for j := range s.jobs {
+		if s.ctx.Err() != nil {
+			continue
+		}
+		if err := s.storeFile(j, buf, ch); err != nil {
+			s.fail(err)
+			continue
+		}
+		s.release(j.dir)
+	}
+}
+
+func (s *storer) saveChunk(data []byte) (object.ID, error) {
+	id := object.Hash(data)
+	n, err := s.repo.SaveBlob(s.ctx, object.DataBlob, id, data)
+	if err != nil {
+		return id, err
+	}
+	if n > 0 {
+		s.a.blobs.Add(1)
+		s.a.added.Add(n)
+	}
+	return id, nil
+}
+
+func (s *storer) storeFile(j fileJob, buf []byte, ch *chunk.Chunker) error {
+	f, err := os.Open(j.path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	node := &j.dir.nodes[j.idx]
+	var content []object.ID
+	var total int64
+	add := func(data []byte) error {
+		id, err := s.saveChunk(data)
+		if err != nil {
+			return fmt.Errorf("store %s: %w", j.path, err)
+		}
+		content = append(content, id)
+		total += int64(len(data))
+		s.a.read.Add(int64(len(data)))
+		s.prog.AddDone(0, int64(len(data)))
+		return s.checkLimit()
+	}
+	if node.Size < chunk.MinSize {
+		// small file: one chunk, no rolling hash
+		n, err := io.ReadFull(f, buf[:node.Size+1])
+		switch {
+		case err == io.ErrUnexpectedEOF || err == io.EOF:
+			if n > 0 {
+				if err := add(buf[:n]); err != nil {
+					return err
+				}
+			}
+		case err != nil:
+			return fmt.Errorf("store: read %s: %w", j.path, err)
+		default: // the file grew while we read: chunk all of it
+			head := bytes.Clone(buf[:n])
+			if err := s.chunkAll(io.MultiReader(bytes.NewReader(head), f), buf, ch, add); err != nil {
+				return fmt.Errorf("store: read %s: %w", j.path, err)
+			}
+		}
+	} else if err := s.chunkAll(f, buf, ch, add); err != nil {
+		return fmt.Errorf("store: read %s: %w", j.path, err)
+	}
+	node.Content = content
+	node.Size = uint64(total)
+	if j.changed {
+		s.a.changed.Add(1)
+	} else {
+		s.a.new.Add(1)
+	}
+	s.a.size.Add(total)
+	s.prog.AddDone(1, 0)
+	return s.checkLimit()
+}
+
+func (s *storer) chunkAll(r io.Reader, buf []byte, ch *chunk.Chunker, add func([]byte) error) error {
+	ch.Reset(r)
+	for {
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		data, err := ch.Next(buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := add(data); err != nil {
+			return err
+		}
+	}
+}
+
+// errgroup is used by restore; keep the import in one place.
+var _ = errgroup.WithContext

@@ -1,0 +1,277 @@
+// Package detect works out which programming languages and frameworks a
+// stored project uses.
+//
+// Languages come from file names alone (go-enry's filename and extension
+// strategies), weighted by file size; no source file is read. Frameworks come
+// from the content of a few dependency manifests (package.json,
+// pyproject.toml, requirements*.txt, go.mod, Cargo.toml, pom.xml,
+// build.gradle, Gemfile, ...), which the caller reads on demand: it asks
+// WantsContent for each file and passes the content of those it wants to
+// AddContent.
+package detect
+
+import (
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/go-enry/go-enry/v2"
+)
+
+// maxManifestSize is the largest manifest whose content is read.
+const maxManifestSize = 1 << 20
+
+// minShare is the share of the counted bytes, in percent, under which a
+// language is left out of the result.
+const minShare = 1
+
+// File is one regular file of a project tree: slash-separated path relative
+// to the project root, and its size.
+type File struct {
+	Path string
+	Size int64
+}
+
+// Detector accumulates files and manifests of one project; not safe for
+// concurrent use. Create one with New (the zero value works too).
+type Detector struct {
+	// known maps a language named unambiguously by a file's name or
+	// extension to the bytes and files counted for it.
+	known map[string]*tally
+	// ambiguous maps a set of candidate languages (joined by "\x00") to
+	// the files whose name could be any of them; they are resolved in
+	// Result, once the whole project has been seen.
+	ambiguous  map[string]*tally
+	frameworks map[string]struct{}
+}
+
+type tally struct {
+	bytes int64
+	files int
+}
+
+// New returns an empty Detector.
+func New() *Detector {
+	d := &Detector{}
+	d.init()
+	return d
+}
+
+func (d *Detector) init() {
+	if d.known == nil {
+		d.known = map[string]*tally{}
+		d.ambiguous = map[string]*tally{}
+		d.frameworks = map[string]struct{}{}
+	}
+}
+
+// AddFile records one regular file (called for every regular file, in any
+// order). Vendored, documentation, configuration, generated and hidden files
+// are not counted, nor are files whose name names no language.
+func (d *Detector) AddFile(f File) {
+	p := cleanPath(f.Path)
+	if p == "" || skipForLanguage(p) {
+		return
+	}
+	candidates := enry.GetLanguagesByFilename(p, nil, nil)
+	if len(candidates) == 0 {
+		candidates = enry.GetLanguagesByExtension(p, nil, nil)
+	}
+	size := max(f.Size, 0)
+	d.init()
+	switch len(candidates) {
+	case 0:
+		return
+	case 1:
+		add(d.known, candidates[0], size)
+	default:
+		add(d.ambiguous, strings.Join(candidates, "\x00"), size)
+	}
+}
+
+func add(m map[string]*tally, key string, size int64) {
+	t := m[key]
+	if t == nil {
+		t = &tally{}
+		m[key] = t
+	}
+	t.bytes += size
+	t.files++
+}
+
+// skipForLanguage reports whether the file at the clean path p is left out
+// of the language statistics.
+func skipForLanguage(p string) bool {
+	if hasHiddenComponent(p) {
+		return true
+	}
+	return enry.IsVendor(p) ||
+		enry.IsDocumentation(p) ||
+		enry.IsConfiguration(p) ||
+		enry.IsImage(p) ||
+		enry.IsGenerated(p, nil)
+}
+
+// hasHiddenComponent reports whether any element of the slash-separated path
+// p starts with a dot.
+func hasHiddenComponent(p string) bool {
+	for elem := range strings.SplitSeq(p, "/") {
+		if strings.HasPrefix(elem, ".") {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanPath returns p cleaned and relative ("" for the root itself).
+func cleanPath(p string) string {
+	p = strings.TrimLeft(path.Clean("/"+p), "/")
+	return p
+}
+
+// WantsContent reports whether the file at path is a manifest whose content
+// Result needs for frameworks (package.json, pyproject.toml, Pipfile, requirements*.txt,
+// go.mod, Cargo.toml, pom.xml, build.gradle, build.gradle.kts,
+// libs.versions.toml, Gemfile, Gemfile.lock), at any depth except inside
+// vendored, hidden or test-data directories (node_modules/, vendor/, .git/,
+// testdata/ ...). It is false for files over 1 MiB and for negative sizes.
+func WantsContent(path string, size int64) bool {
+	if size < 0 || size > maxManifestSize {
+		return false
+	}
+	return manifestKindOf(path) != kindNone
+}
+
+// AddContent gives the content of a file for which WantsContent was true.
+// Content of any other file, and content over 1 MiB, is ignored. A manifest
+// that cannot be parsed contributes nothing.
+func (d *Detector) AddContent(path string, content []byte) {
+	if len(content) > maxManifestSize {
+		return
+	}
+	for _, fw := range frameworksIn(manifestKindOf(path), content) {
+		d.init()
+		d.frameworks[fw] = struct{}{}
+	}
+}
+
+// Result returns languages ordered by bytes (largest first, then by name;
+// names as go-enry/linguist spell them, e.g. "Python", "TypeScript", "Go")
+// and frameworks sorted by name (lower-case: react, next, vue, angular,
+// svelte, express, nestjs, fastapi, django, flask, gin, echo, fiber, chi,
+// axum, actix-web, spring-boot, rails). Only languages of enry type
+// Programming or Markup are reported, rolled up into their linguist group
+// (TSX is reported as TypeScript), and those with under 1% of the counted
+// bytes are dropped. Both slices are non-nil.
+func (d *Detector) Result() (languages, frameworks []string) {
+	totals := map[string]*tally{}
+	merge := func(lang string, t *tally) {
+		switch enry.GetLanguageType(lang) {
+		case enry.Programming, enry.Markup:
+		default:
+			return
+		}
+		if g := enry.GetLanguageGroup(lang); g != "" {
+			lang = g
+		}
+		sum := totals[lang]
+		if sum == nil {
+			sum = &tally{}
+			totals[lang] = sum
+		}
+		sum.bytes += t.bytes
+		sum.files += t.files
+	}
+	for lang, t := range d.known {
+		merge(lang, t)
+	}
+	for key, t := range d.ambiguous {
+		merge(d.resolve(strings.Split(key, "\x00")), t)
+	}
+
+	var total int64
+	for _, t := range totals {
+		total += t.bytes
+	}
+	languages = []string{}
+	for lang, t := range totals {
+		// With no bytes at all (only empty files) every language is kept.
+		if total > 0 && t.bytes*100 < total*minShare {
+			continue
+		}
+		languages = append(languages, lang)
+	}
+	sort.Slice(languages, func(i, j int) bool {
+		a, b := totals[languages[i]], totals[languages[j]]
+		if a.bytes != b.bytes {
+			return a.bytes > b.bytes
+		}
+		if a.files != b.files {
+			return a.files > b.files
+		}
+		return languages[i] < languages[j]
+	})
+
+	frameworks = make([]string, 0, len(d.frameworks))
+	for fw := range d.frameworks {
+		frameworks = append(frameworks, fw)
+	}
+	sort.Strings(frameworks)
+	return languages, frameworks
+}
+
+// resolve picks one of several candidate languages for a file name that
+// could be any of them: the candidate with the most unambiguous bytes in the
+// project (a .h file in a project of .cpp files is C++); without such
+// evidence, the first of a fixed list of common languages (.h alone is C,
+// .rs is Rust, .md is Markdown, .sql is SQL), else the first candidate of
+// type Programming or Markup (.tsx is TSX, not XML), else enry's first.
+func (d *Detector) resolve(candidates []string) string {
+	best, bestBytes := "", int64(0)
+	for _, c := range candidates {
+		if t := d.known[c]; t != nil && t.bytes > bestBytes {
+			best, bestBytes = c, t.bytes
+		}
+	}
+	if best != "" {
+		return best
+	}
+	best, bestRank := candidates[0], rank(candidates[0])
+	for _, c := range candidates[1:] {
+		if r := rank(c); r < bestRank {
+			best, bestRank = c, r
+		}
+	}
+	return best
+}
+
+// rank orders candidate languages for resolve: lower is preferred.
+func rank(lang string) int {
+	if r, ok := preferenceRank[lang]; ok {
+		return r
+	}
+	switch enry.GetLanguageType(lang) {
+	case enry.Programming, enry.Markup:
+		return len(preferred)
+	}
+	return len(preferred) + 1
+}
+
+// preferred orders languages, most common first, for resolving ambiguous
+// extensions without any other evidence.
+var preferred = []string{
+	"JavaScript", "TypeScript", "TSX", "Python", "Java", "C#", "C", "C++",
+	"PHP", "Go", "Ruby", "Rust", "Kotlin", "Swift", "Objective-C",
+	"Objective-C++", "Shell", "HTML", "CSS", "Markdown", "SQL", "Perl",
+	"Scala", "Dart", "Lua", "R", "MATLAB", "F#", "Elixir", "Erlang",
+	"Verilog", "D", "TeX", "Fortran", "Assembly", "Pascal", "GLSL",
+	"Common Lisp", "OCaml", "Scheme", "Prolog", "Makefile",
+}
+
+var preferenceRank = func() map[string]int {
+	m := make(map[string]int, len(preferred))
+	for i, l := range preferred {
+		m[l] = i
+	}
+	return m
+}()

@@ -1,0 +1,24 @@
+package store
+
+import "errors"
+
+var (
+	// ErrNoRepository means the location holds no repository yet.
+	ErrNoRepository = errors.New("store: no repository")
+	// ErrProjectNotFound means no project has that id or name.
+	ErrProjectNotFound = errors.New("store: project not found")
+	// ErrSnapshotNotFound means no snapshot matches.
+	ErrSnapshotNotFound = errors.New("store: snapshot not found")
+	// ErrAmbiguous means a prefix or name matches several things.
+	ErrAmbiguous = errors.New("store: ambiguous")
+	// ErrQuota means a store would pass max_project_size or total_quota.
+	ErrQuota = errors.New("store: quota exceeded")
+	// ErrInvalid means a bad argument (name, type, status...).
+	ErrInvalid = errors.New("store: invalid argument")
+	// ErrExists means a name is taken.
+	ErrExists = errors.New("store: already exists")
+	// ErrCheckFailed means check found problems.
+	ErrCheckFailed = errors.New("store: check found problems")
+	// ErrReadOnly means a write on a store opened read-only.
+	ErrReadOnly = errors.New("store: opened read-only")
+)

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+)
+
+// Project statuses.
+const (
+	StatusActive   = "active"
+	StatusArchived = "archived"
+	StatusDeleted  = "deleted"
+	statusPurged   = "purged" // hard-deleted: a tombstone in the packs, never in the catalogue
+)
+
+// Project types.
+const (
+	TypeGeneration = "generation"
+	TypeMigration  = "migration"
+)
+
+// record is a catalogue entry as stored in index.db and in snapshot and meta
+// blobs. Rev grows with every change; index rebuild keeps the highest.
+type record struct {
+	ID             string     `json:"project_id"`
+	Name           string     `json:"name"`
+	Type           string     `json:"type"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	SizeBytes      int64      `json:"size_bytes"`
+	Languages      []string   `json:"languages"`
+	Frameworks     []string   `json:"frameworks"`
+	Status         string     `json:"status"`
+	Tags           []string   `json:"tags"`
+	GitRepository  string     `json:"git_repository"`
+	UserLanguages  []string   `json:"user_languages,omitempty"`
+	UserFrameworks []string   `json:"user_frameworks,omitempty"`
+	Detected       []string   `json:"detected_languages,omitempty"`
+	DetectedFw     []string   `json:"detected_frameworks,omitempty"`
+	ArchivedAt     *time.Time `json:"archived_at,omitempty"`
+	DeletedAt      *time.Time `json:"deleted_at,omitempty"`
+	ArchivePath    string     `json:"archive_path,omitempty"`
+	Rev            uint64     `json:"rev"`
+}
+
+// Project is a project's metadata as the orchestrator reads it
+// (metadata.json), plus its versions, newest first.
+type Project struct {
+	ID            string    `json:"project_id"`
+	Name          string    `json:"name"`
+	Type          string    `json:"type"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	SizeBytes     int64     `json:"size_bytes"`
+	Languages     []string  `json:"languages"`
+	Frameworks    []string  `json:"frameworks"`
+	Status        string    `json:"status"`
+	Tags          []string  `json:"tags"`
+	GitRepository string    `json:"git_repository"`
+	Versions      []Version `json:"versions"`
+}
+
+// Version is one stored version of a project.
+type Version struct {
+	ID   string    `json:"id"`
+	Time time.Time `json:"time"`
+}
+
+func (r *record) project() Project {
+	p := Project{ID: r.ID, Name: r.Name, Type: r.Type, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		SizeBytes: r.SizeBytes, Languages: nonNil(r.Languages), Frameworks: nonNil(r.Frameworks),
+		Status: r.Status, Tags: nonNil(r.Tags), GitRepository: r.GitRepository, Versions: []Version{}}
+	return p
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// union merges string sets, keeping the order of first appearance and
+// dropping duplicates (case-insensitively).
+func union(lists ...[]string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, l := range lists {
+		for _, v := range l {
+			k := strings.ToLower(v)
+			if v == "" || seen[k] {
+				continue
+			}
+			seen[k] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (r *record) refreshDerived() {
+	r.Languages = union(r.UserLanguages, r.Detected)
+	r.Frameworks = union(r.UserFrameworks, r.DetectedFw)
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// CheckProjectName reports whether name is usable: 1-128 letters, digits,
+// '.', '_' or '-', starting with a letter or digit, and not a UUID or
+// anything with '@' (which separates a version).
+func CheckProjectName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("%w: project name %q: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalid, name)
+	}
+	if _, err := uuid.Parse(name); err == nil {
+		return fmt.Errorf("%w: project name %q looks like a project id", ErrInvalid, name)
+	}
+	return nil
+}
+
+func checkType(t string) error {
+	if t != TypeGeneration && t != TypeMigration {
+		return fmt.Errorf("%w: project type %q (allowed: generation, migration)", ErrInvalid, t)
+	}
+	return nil
+}
+
+func decodeRecord(data []byte) (*record, error) {
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("catalogue record: %w", err)
+	}
+	if r.ID == "" {
+		return nil, fmt.Errorf("catalogue record without a project id")
+	}
+	return &r, nil
+}
+
+func (r *record) encode() []byte {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// findRecord resolves an id or a name (a project that is not deleted first,
+// then a soft-deleted one with that name, newest first).
+func findRecord(tx *index.Tx, ref string) (*record, error) {
+	if data := tx.Project(ref); data != nil {
+		return decodeRecord(data)
+	}
+	if id := tx.ProjectIDByName(ref); id != "" {
+		if data := tx.Project(id); data != nil {
+			return decodeRecord(data)
+		}
+	}
+	var found []*record
+	err := tx.Projects(func(id string, data []byte) error {
+		r, err := decodeRecord(data)
+		if err != nil {
+			return err
+		}
+		if r.Name == ref {
+			found = append(found, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrProjectNotFound, ref)
+	}
+	slices.SortFunc(found, func(a, b *record) int { return b.UpdatedAt.Compare(a.UpdatedAt) })
+	return found[0], nil
+}
+
+func versions(tx *index.Tx, projectID string) []Version {
+	out := []Version{}
+	tx.Versions(projectID, func(id object.ID, at time.Time) bool {
+		out = append(out, Version{ID: id.String(), Time: at.UTC()})
+		return true
+	})
+	return out
+}
+
+// Get returns one project by id or name.
+func (s *Store) Get(ref string) (*Project, error) {
+	var p Project
+	err := s.db.View(func(tx *index.Tx) error {
+		r, err := findRecord(tx, ref)
+		if err != nil {
+			return err
+		}
+		p = r.project()
+		p.Versions = versions(tx, r.ID)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func newProjectID() string { return uuid.NewString() }

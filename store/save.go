@@ -1,0 +1,267 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+	"github.com/silo-dev/silo/store/config"
+	"github.com/silo-dev/silo/store/detect"
+)
+
+// SaveOptions describe a new version. Project is required.
+type SaveOptions struct {
+	Project       string   // name of a new or existing project, or an existing id
+	Type          string   // for a new project: generation (default) or migration
+	Tags          []string // added to the project's tags
+	GitRepository string   // set when not empty
+	Languages     []string // user-given, kept alongside the detected ones
+	Frameworks    []string
+	Progress      snapshot.Progress
+}
+
+// SaveResult describes a stored version.
+type SaveResult struct {
+	ProjectID  string              `json:"project_id"`
+	Name       string              `json:"name"`
+	Snapshot   object.ID           `json:"snapshot"`
+	Parent     *object.ID          `json:"parent,omitempty"`
+	Created    bool                `json:"created"`
+	Stats      snapshot.StoreStats `json:"stats"`
+	Languages  []string            `json:"languages"`
+	Frameworks []string            `json:"frameworks"`
+}
+
+// parentRef is the version a new one follows.
+type parentRef struct{ snap, tree object.ID }
+
+// prepare resolves or creates (in memory) the project a new version goes to.
+func (s *Store) prepare(opts *SaveOptions) (*record, parentRef, error) {
+	var rec *record
+	var parent parentRef
+	err := s.db.View(func(tx *index.Tx) error {
+		r, err := findRecord(tx, opts.Project)
+		if errors.Is(err, ErrProjectNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if r.Status == StatusDeleted {
+			return fmt.Errorf("%w: project %q is deleted; undelete it first", ErrInvalid, r.Name)
+		}
+		rec = r
+		tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
+			_, data, ok, err := tx.Snapshot(id)
+			if err == nil && ok {
+				if sn, err := snapshot.DecodeSnapshot(data); err == nil {
+					parent = parentRef{snap: id, tree: sn.Tree}
+				}
+			}
+			return false
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, parent, err
+	}
+	if rec == nil {
+		if err := CheckProjectName(opts.Project); err != nil {
+			return nil, parent, err
+		}
+		typ := opts.Type
+		if typ == "" {
+			typ = TypeGeneration
+		}
+		if err := checkType(typ); err != nil {
+			return nil, parent, err
+		}
+		now := s.now().UTC()
+		rec = &record{ID: newProjectID(), Name: opts.Project, Type: typ, CreatedAt: now, Status: StatusActive}
+	} else if opts.Type != "" && opts.Type != rec.Type {
+		if err := checkType(opts.Type); err != nil {
+			return nil, parent, err
+		}
+		rec.Type = opts.Type
+	}
+	rec.Tags = union(rec.Tags, opts.Tags)
+	if opts.GitRepository != "" {
+		rec.GitRepository = opts.GitRepository
+	}
+	rec.UserLanguages = union(rec.UserLanguages, opts.Languages)
+	rec.UserFrameworks = union(rec.UserFrameworks, opts.Frameworks)
+	return rec, parent, nil
+}
+
+// storedBytes sums the pack sizes: the bytes the repository takes.
+func (s *Store) storedBytes() (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *index.Tx) error {
+		return tx.Packs(func(p object.PackInfo) error { n += p.Size; return nil })
+	})
+	return n, err
+}
+
+// limits returns the snapshot limits the quotas impose.
+func (s *Store) limits() (limit, added, stored int64, err error) {
+	limit = s.cfg.MaxProjectSize
+	if q := s.cfg.TotalQuota; q > 0 {
+		stored, err = s.storedBytes()
+		if err != nil {
+			return
+		}
+		if stored >= q {
+			err = fmt.Errorf("%w: the repository stores %s, total_quota is %s (config key storage.total_quota)",
+				ErrQuota, config.FormatSize(stored), config.FormatSize(q))
+			return
+		}
+		added = q - stored
+	}
+	return
+}
+
+func (s *Store) quotaError(err error, name string, stats *snapshot.StoreStats, stored int64) error {
+	if !errors.Is(err, snapshot.ErrLimit) {
+		return err
+	}
+	if s.cfg.MaxProjectSize > 0 && stats != nil && stats.Size > s.cfg.MaxProjectSize || s.cfg.TotalQuota == 0 {
+		return fmt.Errorf("%w: project %q: the version holds more than max_project_size %s (config key storage.max_project_size); nothing was recorded",
+			ErrQuota, name, config.FormatSize(s.cfg.MaxProjectSize))
+	}
+	return fmt.Errorf("%w: project %q: storing it would pass total_quota %s (the repository stores %s; config key storage.total_quota); nothing was recorded",
+		ErrQuota, name, config.FormatSize(s.cfg.TotalQuota), config.FormatSize(stored))
+}
+
+// Save stores dir as a new version of a project (created when new), with
+// language and framework detection, quotas and incremental reuse of the
+// previous version's unchanged files.
+func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveResult, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory", ErrInvalid, dir)
+	}
+	rec, parent, err := s.prepare(&opts)
+	if err != nil {
+		return nil, err
+	}
+	limit, added, stored, err := s.limits()
+	if err != nil {
+		return nil, err
+	}
+	det := newDetection()
+	res, err := snapshot.Store(ctx, s.repo, dir, snapshot.StoreOptions{
+		Pol: s.pol, ParentTree: parent.tree, Progress: opts.Progress, Logger: s.log,
+		Visit: det.visit, Limit: limit, AddedLimit: added,
+	})
+	if err != nil {
+		var st *snapshot.StoreStats
+		if errors.Is(err, snapshot.ErrLimit) && limit > 0 {
+			st = &snapshot.StoreStats{Size: limit + 1}
+		}
+		return nil, s.quotaError(err, rec.Name, st, stored)
+	}
+	return s.commit(ctx, rec, parent, res, det, dir)
+}
+
+// detection gathers what language and framework detection needs while a
+// tree is stored: every file's path and size, and the content blobs of
+// manifests (read back from the repository afterwards, so no user file is
+// opened twice).
+type detection struct {
+	d         *detect.Detector
+	manifests map[string][]object.ID
+}
+
+func newDetection() *detection {
+	return &detection{d: detect.New(), manifests: map[string][]object.ID{}}
+}
+
+func (d *detection) visit(path string, n *snapshot.Node) {
+	d.d.AddFile(detect.File{Path: path, Size: int64(n.Size)})
+	if detect.WantsContent(path, int64(n.Size)) {
+		d.manifests[path] = slices.Clone(n.Content)
+	}
+}
+
+func (d *detection) result(ctx context.Context, repo snapshot.BlobLoader) (langs, fws []string) {
+	for path, ids := range d.manifests {
+		var content []byte
+		for _, id := range ids {
+			b, err := repo.LoadBlob(ctx, id, nil)
+			if err != nil {
+				content = nil
+				break
+			}
+			content = append(content, b...)
+		}
+		if content != nil || len(ids) == 0 {
+			d.d.AddContent(path, content)
+		}
+	}
+	return d.d.Result()
+}
+
+// commit records a stored tree as the project's newest version: blobs
+// durable first, then the snapshot blob, then the catalogue.
+func (s *Store) commit(ctx context.Context, rec *record, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
+	if err := s.repo.Flush(ctx); err != nil {
+		return nil, err
+	}
+	if det != nil {
+		rec.Detected, rec.DetectedFw = det.result(ctx, s.repo)
+	}
+	rec.refreshDerived()
+	now := s.now().UTC()
+	rec.UpdatedAt = now
+	rec.SizeBytes = res.Stats.Size
+	rec.Rev++
+	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: rec.ID, ProjectName: rec.Name,
+		Tags: rec.Tags, Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
+		Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size, Project: rec.encode()}
+	sn.Hostname, _ = os.Hostname()
+	var parentSnap *object.ID
+	if !parent.snap.IsZero() {
+		p := parent.snap
+		parentSnap = &p
+		sn.Parent = parentSnap
+	}
+	data := sn.Encode()
+	id := object.Hash(data)
+	n, err := s.repo.SaveBlob(ctx, object.SnapshotBlob, id, data)
+	if err != nil {
+		return nil, err
+	}
+	res.Stats.BytesAdded += n
+	if err := s.repo.Flush(ctx); err != nil {
+		return nil, err
+	}
+	created := rec.Rev == 1
+	err = s.db.Update(func(tx *index.Tx) error {
+		if other := tx.ProjectIDByName(rec.Name); other != "" && other != rec.ID {
+			return fmt.Errorf("%w: another project is named %q", ErrExists, rec.Name)
+		}
+		if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: rec.ID, Time: now}, data); err != nil {
+			return err
+		}
+		if err := tx.PutProject(rec.ID, rec.encode()); err != nil {
+			return err
+		}
+		return tx.SetName(rec.Name, rec.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("version stored", "project", rec.Name, "snapshot", id.String(), "added", res.Stats.BytesAdded)
+	return &SaveResult{ProjectID: rec.ID, Name: rec.Name, Snapshot: id, Parent: parentSnap, Created: created,
+		Stats: res.Stats, Languages: rec.Languages, Frameworks: rec.Frameworks}, nil
+}

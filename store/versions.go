@@ -1,0 +1,234 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+)
+
+// SnapshotInfo describes a stored version for listings.
+type SnapshotInfo struct {
+	ID          string    `json:"id"`
+	Time        time.Time `json:"time"`
+	ProjectID   string    `json:"project_id"`
+	ProjectName string    `json:"project"`
+	Tree        string    `json:"tree"`
+	Parent      string    `json:"parent,omitempty"`
+	Tags        []string  `json:"tags"`
+	Files       int64     `json:"files"`
+	Dirs        int64     `json:"dirs"`
+	Size        int64     `json:"size"`
+	Source      string    `json:"source,omitempty"`
+	Hostname    string    `json:"hostname,omitempty"`
+	snap        *snapshot.Snapshot
+}
+
+func infoOf(id object.ID, sn *snapshot.Snapshot) SnapshotInfo {
+	in := SnapshotInfo{ID: id.String(), Time: sn.Time.UTC(), ProjectID: sn.ProjectID, ProjectName: sn.ProjectName,
+		Tree: sn.Tree.String(), Tags: nonNil(sn.Tags), Files: sn.Files, Dirs: sn.Dirs, Size: sn.Size,
+		Source: sn.Source, Hostname: sn.Hostname, snap: sn}
+	if sn.Parent != nil {
+		in.Parent = sn.Parent.String()
+	}
+	return in
+}
+
+func loadSnapshot(tx *index.Tx, id object.ID) (*snapshot.Snapshot, error) {
+	_, data, ok, err := tx.Snapshot(id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrSnapshotNotFound, id)
+	}
+	return snapshot.DecodeSnapshot(data)
+}
+
+// Snapshots lists versions, newest first: of one project (id or name), or of
+// every project when ref is "".
+func (s *Store) Snapshots(ref string) ([]SnapshotInfo, error) {
+	var out []SnapshotInfo
+	err := s.db.View(func(tx *index.Tx) error {
+		if ref != "" {
+			r, err := findRecord(tx, ref)
+			if err != nil {
+				return err
+			}
+			var ferr error
+			tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
+				sn, err := loadSnapshot(tx, id)
+				if err != nil {
+					ferr = err
+					return false
+				}
+				out = append(out, infoOf(id, sn))
+				return true
+			})
+			return ferr
+		}
+		return tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
+			sn, err := snapshot.DecodeSnapshot(data)
+			if err != nil {
+				return fmt.Errorf("snapshot %s: %w", ref.ID, err)
+			}
+			out = append(out, infoOf(ref.ID, sn))
+			return nil
+		})
+	})
+	slices.SortStableFunc(out, func(a, b SnapshotInfo) int { return b.Time.Compare(a.Time) })
+	return out, err
+}
+
+// ResolveSnapshot finds a version from "PROJECT" (its newest version),
+// "PROJECT@ID-PREFIX", "PROJECT@latest", or a snapshot id or unique prefix.
+func (s *Store) ResolveSnapshot(ref string) (SnapshotInfo, error) {
+	var info SnapshotInfo
+	err := s.db.View(func(tx *index.Tx) error {
+		proj, ver, hasAt := strings.Cut(ref, "@")
+		if ref == "" {
+			return fmt.Errorf("%w: empty snapshot reference", ErrInvalid)
+		}
+		r, perr := findRecord(tx, proj)
+		if perr != nil && !errors.Is(perr, ErrProjectNotFound) {
+			return perr
+		}
+		if r != nil {
+			var match []object.ID
+			tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
+				if !hasAt || ver == "latest" || ver == "" {
+					match = append(match, id)
+					return false
+				}
+				if strings.HasPrefix(id.String(), strings.ToLower(ver)) {
+					match = append(match, id)
+				}
+				return true
+			})
+			switch {
+			case len(match) == 0 && (!hasAt || ver == "latest" || ver == ""):
+				return fmt.Errorf("%w: project %q has no versions", ErrSnapshotNotFound, r.Name)
+			case len(match) == 0:
+				return fmt.Errorf("%w: project %q has no version %q", ErrSnapshotNotFound, r.Name, ver)
+			case len(match) > 1:
+				return fmt.Errorf("%w: %q matches %d versions of %q", ErrAmbiguous, ver, len(match), r.Name)
+			}
+			sn, err := loadSnapshot(tx, match[0])
+			if err != nil {
+				return err
+			}
+			info = infoOf(match[0], sn)
+			return nil
+		}
+		if hasAt {
+			return perr
+		}
+		prefix := strings.ToLower(ref)
+		if len(prefix) < 4 || strings.Trim(prefix, "0123456789abcdef") != "" {
+			return fmt.Errorf("%w: no project or snapshot %q", ErrSnapshotNotFound, ref)
+		}
+		ids := tx.SnapshotsByPrefix(prefix)
+		switch len(ids) {
+		case 0:
+			return fmt.Errorf("%w: no project or snapshot %q", ErrSnapshotNotFound, ref)
+		case 1:
+		default:
+			return fmt.Errorf("%w: %q matches %d snapshots", ErrAmbiguous, ref, len(ids))
+		}
+		sn, err := loadSnapshot(tx, ids[0])
+		if err != nil {
+			return err
+		}
+		info = infoOf(ids[0], sn)
+		return nil
+	})
+	return info, err
+}
+
+// RestoreOptions configure Restore.
+type RestoreOptions struct {
+	Include  string
+	Progress snapshot.Progress
+}
+
+// Restore writes a version into dest: the project's top level at dest.
+func (s *Store) Restore(ctx context.Context, ref, dest string, opts RestoreOptions) (*snapshot.RestoreStats, SnapshotInfo, error) {
+	info, err := s.ResolveSnapshot(ref)
+	if err != nil {
+		return nil, info, err
+	}
+	if opts.Progress != nil {
+		if opts.Include == "" {
+			opts.Progress.AddTotal(info.Files, info.Size)
+		}
+	}
+	st, err := snapshot.Restore(ctx, s.repo, info.snap.Tree, dest, snapshot.RestoreOptions{
+		Include: opts.Include, Progress: opts.Progress, Logger: s.log,
+		RootMode: info.snap.RootMode, RootMTime: info.snap.RootMTime,
+	})
+	return st, info, err
+}
+
+// Entry is one node listed by Ls.
+type Entry struct {
+	Path   string    `json:"path"`
+	Type   string    `json:"type"`
+	Mode   string    `json:"mode"`
+	Size   int64     `json:"size"`
+	MTime  time.Time `json:"mtime"`
+	Target string    `json:"target,omitempty"`
+}
+
+// Ls calls fn for every entry of a version under path ("" for all).
+func (s *Store) Ls(ctx context.Context, ref, path string, fn func(Entry) error) error {
+	info, err := s.ResolveSnapshot(ref)
+	if err != nil {
+		return err
+	}
+	n, err := snapshot.Find(ctx, s.repo, info.snap.Tree, path)
+	if err != nil {
+		return err
+	}
+	prefix := strings.Trim(path, "/")
+	emit := func(p string, n *snapshot.Node) error {
+		e := Entry{Path: p, Type: n.Type.String(), Mode: fmt.Sprintf("%04o", n.Mode),
+			MTime: time.Unix(0, n.MTime).UTC(), Target: n.Target}
+		if n.Type == snapshot.File {
+			e.Size = int64(n.Size)
+		}
+		return fn(e)
+	}
+	if n.Type != snapshot.Dir {
+		return emit(prefix, n)
+	}
+	if prefix != "" && n.Name != "" {
+		if err := emit(prefix, n); err != nil {
+			return err
+		}
+	}
+	return snapshot.Walk(ctx, s.repo, n.Subtree, func(p string, n *snapshot.Node) error {
+		if prefix != "" {
+			p = prefix + "/" + p
+		}
+		return emit(p, n)
+	})
+}
+
+// Diff compares two versions.
+func (s *Store) Diff(ctx context.Context, a, b string, fn func(snapshot.Change) error) error {
+	ia, err := s.ResolveSnapshot(a)
+	if err != nil {
+		return err
+	}
+	ib, err := s.ResolveSnapshot(b)
+	if err != nil {
+		return err
+	}
+	return snapshot.Diff(ctx, s.repo, ia.snap.Tree, ib.snap.Tree, fn)
+}
