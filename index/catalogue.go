@@ -41,7 +41,9 @@ func (t *Tx) PutSnapshot(ref SnapshotRef, data []byte) error {
 func decodeSnapshotRecord(k, v []byte) (SnapshotRef, []byte, error) {
 	var r SnapshotRef
 	n, w := binary.Uvarint(v)
-	if w <= 0 || uint64(len(v)-w) < n+8 || len(k) != 32 {
+	// compare without n+8, which wraps for a huge corrupt n and let the
+	// slice below run out of bounds (panic found by TestCorruptRecordsAreErrors)
+	if w <= 0 || len(v)-w < 8 || n > uint64(len(v)-w-8) || len(k) != 32 {
 		return r, nil, fmt.Errorf("%w: snapshot record", ErrCorrupt)
 	}
 	copy(r.ID[:], k)
