@@ -2,6 +2,7 @@ package object
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 
 	"github.com/klauspost/compress/zstd"
@@ -39,7 +40,7 @@ func NewCodec(level int) (*Codec, error) {
 // compression. A blob that does not shrink by at least 1/32 is kept raw, so
 // incompressible data costs no CPU on restore.
 func (c *Codec) Compress(dst, plain []byte) ([]byte, Compression) {
-	if len(plain) < 64 {
+	if len(plain) < 64 || looksIncompressible(plain) {
 		return append(dst, plain...), Raw
 	}
 	out := c.enc.EncodeAll(plain, dst)
@@ -67,4 +68,45 @@ func (c *Codec) Decompress(dst, stored []byte, comp Compression, rawLen int) ([]
 		return out, nil
 	}
 	return nil, fmt.Errorf("%w: unknown compression %d", ErrCorrupt, comp)
+}
+
+const (
+	sampleCount = 8
+	sampleSize  = 2 << 10
+	// a 2 KiB sample of random or already-compressed bytes has about 7.9
+	// bits of entropy per byte; text and code have about 4.5 to 6
+	entropyLimit = 7.5
+)
+
+// looksIncompressible samples a large blob in several places and reports
+// whether every sample looks like random bytes, so that encrypted, random
+// and already-compressed data skip the encoder's match search entirely.
+func looksIncompressible(b []byte) bool {
+	if len(b) < 4*sampleCount*sampleSize {
+		return false
+	}
+	step := (len(b) - sampleSize) / (sampleCount - 1)
+	for i := range sampleCount {
+		if entropy(b[i*step:i*step+sampleSize]) < entropyLimit {
+			return false
+		}
+	}
+	return true
+}
+
+// entropy returns the Shannon entropy of b in bits per byte.
+func entropy(b []byte) float64 {
+	var hist [256]int
+	for _, c := range b {
+		hist[c]++
+	}
+	n := float64(len(b))
+	e := 0.0
+	for _, k := range hist {
+		if k > 0 {
+			p := float64(k) / n
+			e -= p * math.Log2(p)
+		}
+	}
+	return e
 }

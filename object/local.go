@@ -50,7 +50,9 @@ func (l *Local) mkdir(dir string) error {
 	done := l.madeDir[dir]
 	l.mu.Unlock()
 	if done {
-		return nil
+		if _, err := os.Stat(dir); err == nil {
+			return nil
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -110,14 +112,15 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader, size int64) e
 // filesystem (see TempDir). The file must already be synced.
 func (l *Local) PutFile(ctx context.Context, name, path string) error {
 	p, err := l.path(name)
+	if err == nil {
+		if _, serr := os.Lstat(p); serr == nil {
+			os.Remove(path)
+			return nil
+		}
+		err = l.mkdir(filepath.Dir(p))
+	}
 	if err != nil {
-		return err
-	}
-	if _, err := os.Lstat(p); err == nil {
 		os.Remove(path)
-		return nil
-	}
-	if err := l.mkdir(filepath.Dir(p)); err != nil {
 		return err
 	}
 	return l.commit(path, p)
@@ -204,6 +207,9 @@ func (l *Local) Stat(ctx context.Context, name string) (FileInfo, error) {
 
 // List walks the files under prefix. Temporary files are skipped.
 func (l *Local) List(ctx context.Context, prefix string, fn func(FileInfo) error) error {
+	if strings.Contains(prefix, "..") || strings.HasPrefix(prefix, "/") {
+		return fmt.Errorf("object: bad list prefix %q", prefix)
+	}
 	start := l.root
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
 		start = filepath.Join(l.root, filepath.FromSlash(prefix[:i]))

@@ -73,7 +73,7 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 		codec:     codec,
 		log:       opts.Logger,
 		pending:   map[ID]struct{}{},
-		flushQ:    make(chan *openPack, 2),
+		flushQ:    make(chan *openPack, flushers),
 		flushDone: make(chan struct{}),
 	}
 	if r.log == nil {
@@ -92,7 +92,18 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 	r.packers[0] = &packer{repo: r, data: true}
 	r.packers[1] = &packer{repo: r, data: false}
 	r.handles.be = opts.Backend
-	go r.flusher()
+	var running sync.WaitGroup
+	for range flushers {
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			r.flusher()
+		}()
+	}
+	go func() {
+		running.Wait()
+		close(r.flushDone)
+	}()
 	return r, nil
 }
 
@@ -293,8 +304,11 @@ func (op *openPack) discard() {
 	os.Remove(op.f.Name())
 }
 
+// flushers is how many finished packs are made durable at once: fsync
+// waits on the device, so overlapping them keeps the pipeline busy.
+const flushers = 4
+
 func (r *Repository) flusher() {
-	defer close(r.flushDone)
 	for op := range r.flushQ {
 		if r.err() != nil {
 			r.release(op.pw.Blobs())

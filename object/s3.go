@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -315,7 +316,13 @@ func (s *S3) fail(op, name, key string, err error) error {
 		}
 	}
 	reason := resp.Code
-	if resp.StatusCode != 0 {
+	switch {
+	case resp.StatusCode != 0 && resp.Code == http.StatusText(resp.StatusCode):
+		reason = fmt.Sprintf("HTTP %d", resp.StatusCode)
+	case resp.StatusCode != 0 && strings.HasPrefix(resp.Code, strconv.Itoa(resp.StatusCode)):
+		// an error without a body (HEAD): the code is the status line
+		reason = "HTTP " + resp.Code
+	case resp.StatusCode != 0:
 		reason = fmt.Sprintf("%s (HTTP %d)", resp.Code, resp.StatusCode)
 	}
 	switch resp.Code {
@@ -381,7 +388,7 @@ func (s *S3) Put(ctx context.Context, name string, r io.Reader, size int64) erro
 		return fmt.Errorf("object: s3 put %s: %w", s.where(key), err)
 	}
 	defer done()
-	info, err := s.client.PutObject(ctx, s.bucket, key, body, size, s.putOptions())
+	info, err := s.client.PutObject(ctx, s.bucket, key, body, size, s.putOptions(size))
 	if err != nil {
 		return s.fail("put", "", key, err)
 	}
@@ -409,15 +416,22 @@ func (s *S3) PutFile(ctx context.Context, name, path string) (err error) {
 	} else if ok {
 		return nil
 	}
-	info, err := s.client.FPutObject(ctx, s.bucket, key, path, s.putOptions())
+	info, err := s.client.FPutObject(ctx, s.bucket, key, path, s.putOptions(fi.Size()))
 	if err != nil {
 		return s.fail("put", "", key, err)
 	}
 	return s.verify(ctx, key, info.Size, fi.Size())
 }
 
-func (s *S3) putOptions() minio.PutObjectOptions {
-	return minio.PutObjectOptions{PartSize: s.partSize, ContentType: "application/octet-stream"}
+func (s *S3) putOptions(size int64) minio.PutObjectOptions {
+	return minio.PutObjectOptions{
+		PartSize:    s.partSize,
+		ContentType: "application/octet-stream",
+		// minio-go's streaming signature (plain HTTP) sends an empty body
+		// without a Content-Length, which S3 refuses; an empty payload
+		// needs no signed hash anyway
+		DisableContentSha256: size == 0,
+	}
 }
 
 // verify checks that the bucket holds as many bytes as were sent.

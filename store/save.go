@@ -159,6 +159,7 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 		return nil, err
 	}
 	det := newDetection()
+	defer det.stop()
 	res, err := snapshot.Store(ctx, s.repo, dir, snapshot.StoreOptions{
 		Pol: s.pol, ParentTree: parent.tree, Progress: opts.Progress, Logger: s.log,
 		Visit: det.visit, Limit: limit, AddedLimit: added,
@@ -176,24 +177,57 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 // detection gathers what language and framework detection needs while a
 // tree is stored: every file's path and size, and the content blobs of
 // manifests (read back from the repository afterwards, so no user file is
-// opened twice).
+// opened twice). The detector runs in its own goroutine, beside the walk.
 type detection struct {
 	d         *detect.Detector
 	manifests map[string][]object.ID
+	batch     []detect.File
+	ch        chan []detect.File
+	done      chan struct{}
 }
 
 func newDetection() *detection {
-	return &detection{d: detect.New(), manifests: map[string][]object.ID{}}
+	d := &detection{d: detect.New(), manifests: map[string][]object.ID{},
+		ch: make(chan []detect.File, 16), done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		for batch := range d.ch {
+			for _, f := range batch {
+				d.d.AddFile(f)
+			}
+		}
+	}()
+	return d
 }
 
+// visit is called serialised by the store pipeline.
 func (d *detection) visit(path string, n *snapshot.Node) {
-	d.d.AddFile(detect.File{Path: path, Size: int64(n.Size)})
+	d.batch = append(d.batch, detect.File{Path: path, Size: int64(n.Size)})
+	if len(d.batch) == 1024 {
+		d.ch <- d.batch
+		d.batch = make([]detect.File, 0, 1024)
+	}
 	if detect.WantsContent(path, int64(n.Size)) {
 		d.manifests[path] = slices.Clone(n.Content)
 	}
 }
 
+// stop ends the detector goroutine (also when the store failed).
+func (d *detection) stop() {
+	if d.ch == nil {
+		return
+	}
+	if len(d.batch) > 0 {
+		d.ch <- d.batch
+		d.batch = nil
+	}
+	close(d.ch)
+	d.ch = nil
+	<-d.done
+}
+
 func (d *detection) result(ctx context.Context, repo snapshot.BlobLoader) (langs, fws []string) {
+	d.stop()
 	for path, ids := range d.manifests {
 		var content []byte
 		for _, id := range ids {

@@ -39,7 +39,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp()
+	stopProfile := startProfile()
 	err := app.RunContext(ctx, reorderArgs(app, os.Args))
+	stopProfile()
 	os.Exit(report(err, ctx))
 }
 

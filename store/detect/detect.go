@@ -43,6 +43,10 @@ type Detector struct {
 	// Result, once the whole project has been seen.
 	ambiguous  map[string]*tally
 	frameworks map[string]struct{}
+	// skipDir caches, per directory, whether everything in it is left out
+	// (vendored, documentation, hidden): the regular expressions behind
+	// those rules are the costly part of detection.
+	skipDir map[string]bool
 }
 
 type tally struct {
@@ -62,6 +66,7 @@ func (d *Detector) init() {
 		d.known = map[string]*tally{}
 		d.ambiguous = map[string]*tally{}
 		d.frameworks = map[string]struct{}{}
+		d.skipDir = map[string]bool{}
 	}
 }
 
@@ -70,15 +75,31 @@ func (d *Detector) init() {
 // are not counted, nor are files whose name names no language.
 func (d *Detector) AddFile(f File) {
 	p := cleanPath(f.Path)
-	if p == "" || skipForLanguage(p) {
+	if p == "" {
 		return
 	}
 	candidates := enry.GetLanguagesByFilename(p, nil, nil)
 	if len(candidates) == 0 {
 		candidates = enry.GetLanguagesByExtension(p, nil, nil)
 	}
-	size := max(f.Size, 0)
+	if len(candidates) == 0 {
+		return
+	}
 	d.init()
+	if dir := path.Dir(p); dir != "." {
+		skip, ok := d.skipDir[dir]
+		if !ok {
+			skip = hasHiddenComponent(dir) || enry.IsVendor(dir+"/") || enry.IsDocumentation(dir+"/")
+			d.skipDir[dir] = skip
+		}
+		if skip {
+			return
+		}
+	}
+	if skipForLanguage(p) {
+		return
+	}
+	size := max(f.Size, 0)
 	switch len(candidates) {
 	case 0:
 		return
