@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -207,7 +208,7 @@ func (l *Local) Stat(ctx context.Context, name string) (FileInfo, error) {
 
 // List walks the files under prefix. Temporary files are skipped.
 func (l *Local) List(ctx context.Context, prefix string, fn func(FileInfo) error) error {
-	if strings.Contains(prefix, "..") || strings.HasPrefix(prefix, "/") {
+	if slices.Contains(strings.Split(prefix, "/"), "..") || strings.HasPrefix(prefix, "/") {
 		return fmt.Errorf("object: bad list prefix %q", prefix)
 	}
 	start := l.root
