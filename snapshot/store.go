@@ -56,8 +56,12 @@ type StoreOptions struct {
 	AddedLimit int64
 }
 
-// ErrLimit means a store passed StoreOptions.Limit or AddedLimit.
-var ErrLimit = errors.New("snapshot: size limit passed")
+var (
+	// ErrLimit means a store passed StoreOptions.Limit (the tree's size).
+	ErrLimit = errors.New("snapshot: size limit passed")
+	// ErrAddedLimit means a store passed StoreOptions.AddedLimit (new bytes).
+	ErrAddedLimit = errors.New("snapshot: added bytes limit passed")
+)
 
 // StoreStats counts what a store did.
 type StoreStats struct {
@@ -363,7 +367,7 @@ func (s *storer) checkLimit() error {
 		return fmt.Errorf("%w: the tree holds more than %d bytes", ErrLimit, s.opts.Limit)
 	}
 	if s.opts.AddedLimit > 0 && s.a.added.Load() > s.opts.AddedLimit {
-		return fmt.Errorf("%w: more than %d new bytes", ErrLimit, s.opts.AddedLimit)
+		return fmt.Errorf("%w: more than %d new bytes", ErrAddedLimit, s.opts.AddedLimit)
 	}
 	return nil
 }

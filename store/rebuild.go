@@ -17,12 +17,12 @@ import (
 
 // RebuildStats reports an index rebuild.
 type RebuildStats struct {
-	Packs     int      `json:"packs"`
-	Blobs     int      `json:"blobs"`
-	Snapshots int      `json:"snapshots"`
-	Projects  int      `json:"projects"`
-	Templates int      `json:"templates"`
-	BadPacks  []string `json:"bad_packs,omitempty"`
+	Packs     int           `json:"packs"`
+	Blobs     int           `json:"blobs"`
+	Snapshots int           `json:"snapshots"`
+	Projects  int           `json:"projects"`
+	Templates int           `json:"templates"`
+	BadPacks  []string      `json:"bad_packs,omitempty"`
 	Duration  time.Duration `json:"duration_ns"`
 }
 

@@ -84,9 +84,18 @@ func (s *Store) prepare(opts *SaveOptions) (*record, parentRef, error) {
 		}
 		now := s.now().UTC()
 		rec = &record{ID: newProjectID(), Name: opts.Project, Type: typ, CreatedAt: now, Status: StatusActive}
-	} else if opts.Type != "" && opts.Type != rec.Type {
+	}
+	if err := applySaveOptions(rec, opts); err != nil {
+		return nil, parent, err
+	}
+	return rec, parent, nil
+}
+
+// applySaveOptions merges a new version's metadata into a record.
+func applySaveOptions(rec *record, opts *SaveOptions) error {
+	if opts.Type != "" && opts.Type != rec.Type {
 		if err := checkType(opts.Type); err != nil {
-			return nil, parent, err
+			return err
 		}
 		rec.Type = opts.Type
 	}
@@ -96,7 +105,7 @@ func (s *Store) prepare(opts *SaveOptions) (*record, parentRef, error) {
 	}
 	rec.UserLanguages = union(rec.UserLanguages, opts.Languages)
 	rec.UserFrameworks = union(rec.UserFrameworks, opts.Frameworks)
-	return rec, parent, nil
+	return nil
 }
 
 // storedBytes sums the pack sizes: the bytes the repository takes.
@@ -126,16 +135,16 @@ func (s *Store) limits() (limit, added, stored int64, err error) {
 	return
 }
 
-func (s *Store) quotaError(err error, name string, stats *snapshot.StoreStats, stored int64) error {
-	if !errors.Is(err, snapshot.ErrLimit) {
-		return err
-	}
-	if s.cfg.MaxProjectSize > 0 && stats != nil && stats.Size > s.cfg.MaxProjectSize || s.cfg.TotalQuota == 0 {
+func (s *Store) quotaError(err error, name string, stored int64) error {
+	switch {
+	case errors.Is(err, snapshot.ErrLimit):
 		return fmt.Errorf("%w: project %q: the version holds more than max_project_size %s (config key storage.max_project_size); nothing was recorded",
 			ErrQuota, name, config.FormatSize(s.cfg.MaxProjectSize))
+	case errors.Is(err, snapshot.ErrAddedLimit):
+		return fmt.Errorf("%w: project %q: storing it would pass total_quota %s (the repository stores %s; config key storage.total_quota); nothing was recorded",
+			ErrQuota, name, config.FormatSize(s.cfg.TotalQuota), config.FormatSize(stored))
 	}
-	return fmt.Errorf("%w: project %q: storing it would pass total_quota %s (the repository stores %s; config key storage.total_quota); nothing was recorded",
-		ErrQuota, name, config.FormatSize(s.cfg.TotalQuota), config.FormatSize(stored))
+	return err
 }
 
 // Save stores dir as a new version of a project (created when new), with
@@ -165,13 +174,9 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 		Visit: det.visit, Limit: limit, AddedLimit: added,
 	})
 	if err != nil {
-		var st *snapshot.StoreStats
-		if errors.Is(err, snapshot.ErrLimit) && limit > 0 {
-			st = &snapshot.StoreStats{Size: limit + 1}
-		}
-		return nil, s.quotaError(err, rec.Name, st, stored)
+		return nil, s.quotaError(err, rec.Name, stored)
 	}
-	return s.commit(ctx, rec, parent, res, det, dir)
+	return s.commit(ctx, rec, &opts, parent, res, det, dir)
 }
 
 // detection gathers what language and framework detection needs while a
@@ -247,9 +252,33 @@ func (d *detection) result(ctx context.Context, repo snapshot.BlobLoader) (langs
 
 // commit records a stored tree as the project's newest version: blobs
 // durable first, then the snapshot blob, then the catalogue.
-func (s *Store) commit(ctx context.Context, rec *record, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
+func (s *Store) commit(ctx context.Context, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
 	if err := s.repo.Flush(ctx); err != nil {
 		return nil, err
+	}
+	s.catMu.Lock()
+	defer s.catMu.Unlock()
+	// the record may have changed while the tree was stored
+	var cur *record
+	err := s.db.View(func(tx *index.Tx) error {
+		if data := tx.Project(rec.ID); data != nil {
+			r, err := decodeRecord(data)
+			cur = r
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil {
+		if cur.Status == StatusDeleted {
+			return nil, fmt.Errorf("%w: project %q was deleted while the version was stored", ErrInvalid, cur.Name)
+		}
+		if err := applySaveOptions(cur, opts); err != nil {
+			return nil, err
+		}
+		rec = cur
 	}
 	if det != nil {
 		rec.Detected, rec.DetectedFw = det.result(ctx, s.repo)

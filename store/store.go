@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/silo-dev/silo/chunk"
@@ -45,6 +46,10 @@ type Store struct {
 	base   string // local directory for cache/, archives/, logs/ (base path, or the cache dir for S3)
 	ro     bool
 	closed bool
+	// catMu serialises catalogue writes (version commits and metadata
+	// changes) within this process; other processes are kept out by the
+	// index lock.
+	catMu sync.Mutex
 }
 
 // IsRemote reports whether a location is an s3:// URL.

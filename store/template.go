@@ -1,8 +1,16 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
 )
 
 // templateRecord names a snapshot as a template for new projects.
@@ -21,4 +29,163 @@ func (t *templateRecord) encode() []byte {
 		panic(err)
 	}
 	return b
+}
+
+// Template is a named snapshot new projects can start from.
+type Template struct {
+	Name      string    `json:"name"`
+	Category  string    `json:"category"`
+	Snapshot  string    `json:"snapshot"`
+	CreatedAt time.Time `json:"created_at"`
+	Files     int64     `json:"files"`
+	Size      int64     `json:"size"`
+}
+
+// Template categories.
+var templateCategories = []string{"backend", "frontend", "fullstack"}
+
+func templateProjectID(name string) string { return "template/" + name }
+
+// AddTemplate stores dir as the template name (replacing an earlier one of
+// that name; the old tree stays until no project uses it and gc runs).
+func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*Template, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	if err := CheckProjectName(name); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(templateCategories, category) {
+		return nil, fmt.Errorf("%w: template category %q (allowed: %s)", ErrInvalid, category, strings.Join(templateCategories, ", "))
+	}
+	var old *templateRecord
+	var parent object.ID
+	s.db.View(func(tx *index.Tx) error {
+		if b := tx.Get(index.Templates, name); b != nil {
+			var t templateRecord
+			if json.Unmarshal(b, &t) == nil {
+				old = &t
+				if id, err := object.ParseID(t.Snapshot); err == nil {
+					if sn, err := loadSnapshot(tx, id); err == nil {
+						parent = sn.Tree
+					}
+				}
+			}
+		}
+		return nil
+	})
+	res, err := snapshot.Store(ctx, s.repo, dir, snapshot.StoreOptions{Pol: s.pol, ParentTree: parent, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.repo.Flush(ctx); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: templateProjectID(name), ProjectName: name,
+		Source: dir, RootMode: res.RootMode, RootMTime: res.RootMTime, Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size}
+	data := sn.Encode()
+	id := object.Hash(data)
+	if _, err := s.repo.SaveBlob(ctx, object.SnapshotBlob, id, data); err != nil {
+		return nil, err
+	}
+	t := &templateRecord{Name: name, Category: category, Snapshot: id.String(), CreatedAt: now, Rev: 1}
+	if old != nil {
+		t.Rev = old.Rev + 1
+	}
+	s.catMu.Lock()
+	defer s.catMu.Unlock()
+	if err := s.writeMeta(ctx, metaRecord{Kind: "template", Time: now, Template: t}); err != nil {
+		return nil, err
+	}
+	err = s.db.Update(func(tx *index.Tx) error {
+		if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: now}, data); err != nil {
+			return err
+		}
+		return tx.Put(index.Templates, name, t.encode())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Template{Name: name, Category: category, Snapshot: t.Snapshot, CreatedAt: now, Files: sn.Files, Size: sn.Size}, nil
+}
+
+// Templates lists the templates by name.
+func (s *Store) Templates() ([]Template, error) {
+	out := []Template{}
+	err := s.db.View(func(tx *index.Tx) error {
+		return tx.ForEach(index.Templates, func(name string, val []byte) error {
+			var t templateRecord
+			if err := json.Unmarshal(val, &t); err != nil {
+				return fmt.Errorf("template %s: %w", name, err)
+			}
+			tp := Template{Name: t.Name, Category: t.Category, Snapshot: t.Snapshot, CreatedAt: t.CreatedAt}
+			if id, err := object.ParseID(t.Snapshot); err == nil {
+				if sn, err := loadSnapshot(tx, id); err == nil {
+					tp.Files, tp.Size = sn.Files, sn.Size
+				}
+			}
+			out = append(out, tp)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// NewFromTemplate makes a project whose first version is the template's
+// tree: only a snapshot blob is written, every data and tree blob is shared.
+func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveOptions) (*SaveResult, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	var sn *snapshot.Snapshot
+	err := s.db.View(func(tx *index.Tx) error {
+		b := tx.Get(index.Templates, template)
+		if b == nil {
+			return fmt.Errorf("%w: no template %q", ErrProjectNotFound, template)
+		}
+		var t templateRecord
+		if err := json.Unmarshal(b, &t); err != nil {
+			return err
+		}
+		id, err := object.ParseID(t.Snapshot)
+		if err != nil {
+			return err
+		}
+		sn, err = loadSnapshot(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var exists bool
+	s.db.View(func(tx *index.Tx) error {
+		_, err := findRecord(tx, opts.Project)
+		exists = err == nil
+		return nil
+	})
+	if exists {
+		return nil, fmt.Errorf("%w: a project named %q exists", ErrExists, opts.Project)
+	}
+	rec, parent, err := s.prepare(&opts)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.MaxProjectSize > 0 && sn.Size > s.cfg.MaxProjectSize {
+		return nil, s.quotaError(snapshot.ErrLimit, rec.Name, 0)
+	}
+	det := newDetection()
+	defer det.stop()
+	err = snapshot.Walk(ctx, s.repo, sn.Tree, func(p string, n *snapshot.Node) error {
+		if n.Type == snapshot.File {
+			det.visit(p, n)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &snapshot.StoreResult{Tree: sn.Tree, RootMode: sn.RootMode, RootMTime: sn.RootMTime,
+		Stats: snapshot.StoreStats{FilesUnchanged: sn.Files, Dirs: sn.Dirs, Size: sn.Size}}
+	return s.commit(ctx, rec, &opts, parent, res, det, "template "+template)
 }

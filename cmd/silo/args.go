@@ -49,7 +49,7 @@ func reorderArgs(app *cli.App, argv []string) []string {
 			break
 		}
 	}
-	var fl, pos []string
+	var global, fl, pos []string
 	for i := 0; i < len(rest); i++ {
 		tok := rest[i]
 		if tok == "--" {
@@ -57,15 +57,26 @@ func reorderArgs(app *cli.App, argv []string) []string {
 			break
 		}
 		if strings.HasPrefix(tok, "-") && tok != "-" {
+			dst := &fl
+			// a global flag typed after the command goes back in front of it
+			if !isFlag(flags, tok) && isFlag(app.Flags, tok) {
+				dst = &global
+			}
 			n := flagArity(flags, tok)
-			fl = append(fl, tok)
+			if dst == &global {
+				n = flagArity(app.Flags, tok)
+			}
+			*dst = append(*dst, tok)
 			if n == 1 && i+1 < len(rest) {
-				fl = append(fl, rest[i+1])
+				*dst = append(*dst, rest[i+1])
 				i++
 			}
 			continue
 		}
 		pos = append(pos, tok)
+	}
+	if len(global) > 0 {
+		out = append([]string{out[0]}, append(global, out[1:]...)...)
 	}
 	out = append(out, fl...)
 	if len(pos) > 0 && pos[0] != "--" {
@@ -92,4 +103,17 @@ func flagArity(flags []cli.Flag, tok string) int {
 		}
 	}
 	return 0
+}
+
+// isFlag reports whether tok names one of flags.
+func isFlag(flags []cli.Flag, tok string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(tok, "-"), "=")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -36,6 +37,11 @@ const (
 )
 
 func main() {
+	// silo's live heap is mostly large reusable buffers: collecting more
+	// often keeps peak memory near the live set at little CPU cost.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(30)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp()
@@ -105,10 +111,11 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error (logs go to stderr)"},
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			initCommand(), storeCommand(), restoreCommand(), snapshotsCommand(), lsCommand(), diffCommand(),
-			checkCommand(), indexCommand(),
-		},
+			checkCommand(), indexCommand(), projectsCommand(), extractCommand(), importCommand(),
+			statsCommand(), cacheCommand(), configCommand(),
+		}, append(lifecycleCommands(), templateCommands()...)...),
 	}
 }
 

@@ -23,5 +23,11 @@ func startProfile() func() {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		if mp := os.Getenv("SILO_MEMPROFILE"); mp != "" {
+			if m, err := os.Create(mp); err == nil {
+				pprof.Lookup("heap").WriteTo(m, 0)
+				m.Close()
+			}
+		}
 	}
 }

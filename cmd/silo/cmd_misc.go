@@ -1,0 +1,306 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/silo-dev/silo/store"
+	"github.com/silo-dev/silo/store/config"
+)
+
+func durationOf(ns int64) time.Duration { return time.Duration(ns) }
+
+func extractCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "extract",
+		Usage:     "extract a version for work (default: cache/<new workbench id>/)",
+		ArgsUsage: "ID|NAME[@VERSION]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "dest", Usage: "extract into `DIR`"},
+			&cli.StringFlag{Name: "workbench", Usage: "extract into cache/`WID`/"},
+		},
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			a, err := args(c, 1, 1)
+			if err != nil {
+				return err
+			}
+			s, err := e.open(true, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rep, prog := e.progress("extract")
+			res, err := s.Extract(c.Context, a[0], store.ExtractOptions{Dest: c.String("dest"), Workbench: c.String("workbench"), Progress: prog})
+			rep.Finish()
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(res)
+			}
+			e.printf("extracted %s to %s (%d files, %s)\n", res.Snapshot[:12], res.Path, res.Stats.Files, human(res.Stats.Bytes))
+			return nil
+		},
+	}
+}
+
+func importCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "import a project from a directory, a .tar/.tar.gz file, - (stdin) or s3://bucket/key.tar.gz",
+		ArgsUsage: "DIR|FILE.tar|FILE.tar.gz|-|s3://BUCKET/KEY",
+		Description: "Tar streams go straight into the store (no temporary extraction); entries that would\n" +
+			"escape the root are refused. A name that exists gets a new version.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", Required: true, Usage: "project `NAME`"},
+			&cli.StringFlag{Name: "type", Usage: "generation or migration"},
+			&cli.StringSliceFlag{Name: "tag", Usage: "add a tag (repeatable)"},
+			&cli.StringFlag{Name: "git-repository", Usage: "git repository `URL`"},
+		},
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			a, err := args(c, 1, 1)
+			if err != nil {
+				return err
+			}
+			s, err := e.open(false, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rep, prog := e.progress("import")
+			res, err := s.Import(c.Context, a[0], os.Stdin, store.SaveOptions{Project: c.String("name"), Type: c.String("type"),
+				Tags: c.StringSlice("tag"), GitRepository: c.String("git-repository"), Progress: prog})
+			rep.Finish()
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(summary{Type: "summary", Op: "import", Data: res})
+			}
+			e.printf("imported %s as project %s (%s), snapshot %s: %d files, %s, %s added\n", a[0], res.Name, res.ProjectID,
+				res.Snapshot, res.Stats.Files(), human(res.Stats.Size), human(res.Stats.BytesAdded))
+			return nil
+		},
+	}
+}
+
+func statsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "stats",
+		Usage: "repository statistics (the storage guide's keys, plus dedup and compression)",
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			if _, err := args(c, 0, 0); err != nil {
+				return err
+			}
+			s, err := e.open(true, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, err := s.Stats()
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(st)
+			}
+			tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "projects:\t%d (%d active, %d archived, %d deleted)\n", st.TotalProjects, st.ActiveProjects, st.ArchivedProjects, st.DeletedProjects)
+			fmt.Fprintf(tw, "size of newest versions:\t%.2f GiB\n", st.TotalSizeGB)
+			fmt.Fprintf(tw, "versions:\t%d holding %s\n", st.Versions, human(st.LogicalBytes))
+			fmt.Fprintf(tw, "unique data:\t%s\n", human(st.UniqueBytes))
+			fmt.Fprintf(tw, "stored:\t%s in %d packs, %d blobs\n", human(st.StoredBytes), st.Packs, st.Blobs)
+			fmt.Fprintf(tw, "dedup ratio:\t%.2f\ncompression ratio:\t%.2f\n", st.DedupRatio, st.CompressionRatio)
+			fmt.Fprintf(tw, "available:\t%.2f GiB\n", st.AvailableSpaceGB)
+			return tw.Flush()
+		},
+	}
+}
+
+func templateCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:  "template",
+			Usage: "manage project templates",
+			Subcommands: []*cli.Command{
+				{
+					Name:      "add",
+					Usage:     "store a directory as a template",
+					ArgsUsage: "NAME DIR",
+					Flags:     []cli.Flag{&cli.StringFlag{Name: "category", Required: true, Usage: "backend, frontend or fullstack"}},
+					Action: func(c *cli.Context) error {
+						e, err := newEnv(c)
+						if err != nil {
+							return err
+						}
+						a, err := args(c, 2, 2)
+						if err != nil {
+							return err
+						}
+						s, err := e.open(false, true)
+						if err != nil {
+							return err
+						}
+						defer s.Close()
+						t, err := s.AddTemplate(c.Context, a[0], c.String("category"), a[1])
+						if err != nil {
+							return err
+						}
+						if e.json {
+							return e.printJSON(t)
+						}
+						e.printf("template %s (%s): snapshot %s, %d files, %s\n", t.Name, t.Category, t.Snapshot[:12], t.Files, human(t.Size))
+						return nil
+					},
+				},
+				{
+					Name:  "list",
+					Usage: "list templates",
+					Action: func(c *cli.Context) error {
+						e, err := newEnv(c)
+						if err != nil {
+							return err
+						}
+						s, err := e.open(true, false)
+						if err != nil {
+							return err
+						}
+						defer s.Close()
+						list, err := s.Templates()
+						if err != nil {
+							return err
+						}
+						if e.json {
+							return e.printJSON(map[string]any{"templates": list})
+						}
+						tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+						fmt.Fprintln(tw, "NAME\tCATEGORY\tFILES\tSIZE\tSNAPSHOT\tCREATED")
+						for _, t := range list {
+							fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Name, t.Category, t.Files, human(t.Size), t.Snapshot[:12], t.CreatedAt.Local().Format("2006-01-02 15:04"))
+						}
+						return tw.Flush()
+					},
+				},
+			},
+		},
+		{
+			Name:      "new",
+			Usage:     "make a project from a template (shares all of its blobs)",
+			ArgsUsage: "NAME",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "template", Required: true, Usage: "template `NAME`"},
+				&cli.StringFlag{Name: "type", Usage: "generation or migration"},
+				&cli.StringSliceFlag{Name: "tag", Usage: "add a tag (repeatable)"},
+			},
+			Action: func(c *cli.Context) error {
+				e, err := newEnv(c)
+				if err != nil {
+					return err
+				}
+				a, err := args(c, 1, 1)
+				if err != nil {
+					return err
+				}
+				s, err := e.open(false, false)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				res, err := s.NewFromTemplate(c.Context, c.String("template"), store.SaveOptions{Project: a[0], Type: c.String("type"), Tags: c.StringSlice("tag")})
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(res)
+				}
+				e.printf("project %s (%s) created from template %s: snapshot %s, %s added\n", res.Name, res.ProjectID, c.String("template"), res.Snapshot, human(res.Stats.BytesAdded))
+				return nil
+			},
+		},
+	}
+}
+
+func cacheCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cache",
+		Usage: "manage extracted copies under cache/",
+		Subcommands: []*cli.Command{{
+			Name:  "clean",
+			Usage: "remove extracted copies (all, or those older than --older-than)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "older-than", Usage: "`AGE` such as 7d"},
+				&cli.BoolFlag{Name: "dry-run", Usage: "only report"},
+			},
+			Action: func(c *cli.Context) error {
+				e, err := newEnv(c)
+				if err != nil {
+					return err
+				}
+				var age time.Duration
+				if v := c.String("older-than"); v != "" {
+					if age, err = config.ParseAge(v); err != nil {
+						return usagef("--older-than: %v", err)
+					}
+				}
+				s, err := e.open(true, false)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				res, err := s.CleanCache(age, c.Bool("dry-run"))
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(res)
+				}
+				e.printf("removed %d cache copies, %s\n", res.Removed, human(res.FreedBytes))
+				return nil
+			},
+		}},
+	}
+}
+
+func configCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "config",
+		Usage: "show the effective configuration",
+		Subcommands: []*cli.Command{{
+			Name:  "show",
+			Usage: "print every setting, its value and where it came from",
+			Action: func(c *cli.Context) error {
+				e, err := newEnv(c)
+				if err != nil {
+					return err
+				}
+				entries := e.cfg.Entries()
+				if e.json {
+					return e.printJSON(entries)
+				}
+				tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE")
+				for _, en := range entries {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", en.Key, strings.ReplaceAll(en.Value, "\n", " "), en.Source)
+				}
+				return tw.Flush()
+			},
+		}},
+	}
+}

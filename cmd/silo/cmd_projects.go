@@ -1,0 +1,327 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/silo-dev/silo/store"
+	"github.com/silo-dev/silo/store/config"
+)
+
+func projectsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "projects",
+		Usage: "list, show and edit projects in the catalogue",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "list",
+				Usage: "list projects (soft-deleted ones only with --status deleted or all)",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "status", Usage: "active, archived, deleted or all (default: active and archived)"},
+					&cli.StringFlag{Name: "language", Usage: "only projects using `LANG`"},
+					&cli.StringFlag{Name: "framework", Usage: "only projects using `FW`"},
+					&cli.StringFlag{Name: "tag", Usage: "only projects tagged `T`"},
+					&cli.StringFlag{Name: "name", Usage: "only names matching `GLOB`"},
+					&cli.StringFlag{Name: "min-size", Usage: "only projects of at least `SIZE` (e.g. 1GiB; a bare number means GB)"},
+				},
+				Action: projectsList,
+			},
+			{
+				Name:      "show",
+				Usage:     "show a project's metadata and versions",
+				ArgsUsage: "ID|NAME",
+				Action:    projectsShow,
+			},
+			{
+				Name:      "set",
+				Usage:     "change a project's metadata",
+				ArgsUsage: "ID|NAME",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "name", Usage: "rename to `NAME`"},
+					&cli.StringSliceFlag{Name: "tag", Usage: "+T adds tag T, -T removes it (repeatable)"},
+					&cli.StringFlag{Name: "type", Usage: "generation or migration"},
+					&cli.StringFlag{Name: "git-repository", Usage: "git repository `URL` (empty to clear)"},
+					&cli.StringSliceFlag{Name: "language", Usage: "user-given languages (replace earlier ones)"},
+					&cli.StringSliceFlag{Name: "framework", Usage: "user-given frameworks (replace earlier ones)"},
+				},
+				Action: projectsSet,
+			},
+		},
+	}
+}
+
+func projectsList(c *cli.Context) error {
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	if _, err := args(c, 0, 0); err != nil {
+		return err
+	}
+	f := store.Filter{Status: c.String("status"), Language: c.String("language"), Framework: c.String("framework"),
+		Tag: c.String("tag"), Name: c.String("name")}
+	if v := c.String("min-size"); v != "" {
+		n, err := config.ParseSize(v)
+		if err != nil {
+			return usagef("--min-size: %v", err)
+		}
+		f.MinSize = n
+	}
+	if err := f.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	s, err := e.open(true, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	list, err := s.List(f)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(map[string]any{"projects": list, "count": len(list)})
+	}
+	tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tSTATUS\tSIZE\tVERSIONS\tUPDATED\tLANGUAGES")
+	for _, p := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.ID, p.Status, human(p.SizeBytes), p.VersionCount,
+			p.UpdatedAt.Local().Format("2006-01-02 15:04"), strings.Join(p.Languages, ","))
+	}
+	return tw.Flush()
+}
+
+func projectsShow(c *cli.Context) error {
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	a, err := args(c, 1, 1)
+	if err != nil {
+		return err
+	}
+	s, err := e.open(true, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p, err := s.Get(a[0])
+	if err != nil {
+		return err
+	}
+	return e.showProject(p)
+}
+
+func (e *env) showProject(p *store.Project) error {
+	if e.json {
+		return e.printJSON(p)
+	}
+	tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "project_id:\t%s\nname:\t%s\ntype:\t%s\nstatus:\t%s\ncreated_at:\t%s\nupdated_at:\t%s\nsize:\t%s (%d bytes)\nlanguages:\t%s\nframeworks:\t%s\ntags:\t%s\ngit_repository:\t%s\nversions:\t%d\n",
+		p.ID, p.Name, p.Type, p.Status, p.CreatedAt.Local().Format("2006-01-02 15:04:05"), p.UpdatedAt.Local().Format("2006-01-02 15:04:05"),
+		human(p.SizeBytes), p.SizeBytes, strings.Join(p.Languages, ", "), strings.Join(p.Frameworks, ", "),
+		strings.Join(p.Tags, ", "), p.GitRepository, len(p.Versions))
+	for _, v := range p.Versions {
+		fmt.Fprintf(tw, "  %s\t%s\n", v.ID[:12], v.Time.Local().Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+func projectsSet(c *cli.Context) error {
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	a, err := args(c, 1, 1)
+	if err != nil {
+		return err
+	}
+	o := store.SetOptions{Name: c.String("name"), Type: c.String("type")}
+	if c.IsSet("git-repository") {
+		v := c.String("git-repository")
+		o.GitRepository = &v
+	}
+	for _, t := range c.StringSlice("tag") {
+		switch {
+		case strings.HasPrefix(t, "+") && len(t) > 1:
+			o.AddTags = append(o.AddTags, t[1:])
+		case strings.HasPrefix(t, "-") && len(t) > 1:
+			o.RemoveTags = append(o.RemoveTags, t[1:])
+		default:
+			return usagef("--tag %q: write +TAG to add or -TAG to remove (e.g. --tag=-old)", t)
+		}
+	}
+	if c.IsSet("language") {
+		o.Languages = c.StringSlice("language")
+	}
+	if c.IsSet("framework") {
+		o.Frameworks = c.StringSlice("framework")
+	}
+	s, err := e.open(false, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p, err := s.Set(c.Context, a[0], o)
+	if err != nil {
+		return err
+	}
+	return e.showProject(p)
+}
+
+func lifecycleCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "archive",
+			Usage:     "mark projects archived and remove their cache copies",
+			ArgsUsage: "[ID|NAME]",
+			Description: "With ID|NAME archives that project; with --older-than (or no argument) archives every\n" +
+				"active project not updated for that long (default: archive_after_days).",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "older-than", Usage: "`AGE` such as 90d, 2w, 12h"},
+				&cli.BoolFlag{Name: "export", Usage: "also write archives/YYYY/MM/<project-id>.tar.gz"},
+				&cli.BoolFlag{Name: "dry-run", Usage: "list what --older-than would archive"},
+			},
+			Action: archiveAction,
+		},
+		simpleProjectCommand("unarchive", "make an archived project active again", func(e *env, s *store.Store, ref string) (*store.Project, error) {
+			return s.Unarchive(e.c.Context, ref)
+		}),
+		{
+			Name:      "delete",
+			Usage:     "soft-delete a project (or remove it with --hard)",
+			ArgsUsage: "ID|NAME",
+			Description: "A soft delete sets status deleted and keeps every version (see undelete). --hard removes\n" +
+				"the project from the catalogue; its space returns at the next `silo gc`.",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "hard", Usage: "remove from the catalogue"}},
+			Action: func(c *cli.Context) error {
+				e, err := newEnv(c)
+				if err != nil {
+					return err
+				}
+				a, err := args(c, 1, 1)
+				if err != nil {
+					return err
+				}
+				s, err := e.open(false, false)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				p, err := s.Delete(c.Context, a[0], c.Bool("hard"))
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(p)
+				}
+				if c.Bool("hard") {
+					e.printf("project %s (%s) removed; run `silo gc` to free its space\n", p.Name, p.ID)
+				} else {
+					e.printf("project %s (%s) deleted (restore with `silo undelete %s`)\n", p.Name, p.ID, p.ID)
+				}
+				return nil
+			},
+		},
+		simpleProjectCommand("undelete", "restore a soft-deleted project", func(e *env, s *store.Store, ref string) (*store.Project, error) {
+			return s.Undelete(e.c.Context, ref)
+		}),
+	}
+}
+
+func simpleProjectCommand(name, usage string, fn func(*env, *store.Store, string) (*store.Project, error)) *cli.Command {
+	return &cli.Command{
+		Name:      name,
+		Usage:     usage,
+		ArgsUsage: "ID|NAME",
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			a, err := args(c, 1, 1)
+			if err != nil {
+				return err
+			}
+			s, err := e.open(false, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			p, err := fn(e, s, a[0])
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(p)
+			}
+			e.printf("project %s (%s) is %s\n", p.Name, p.ID, p.Status)
+			return nil
+		},
+	}
+}
+
+func archiveAction(c *cli.Context) error {
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	a, err := args(c, 0, 1)
+	if err != nil {
+		return err
+	}
+	if len(a) == 1 && c.IsSet("older-than") {
+		return usagef("archive: give ID|NAME or --older-than, not both")
+	}
+	s, err := e.open(false, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	opts := store.ArchiveOptions{Export: c.Bool("export")}
+	var results []store.ArchiveResult
+	if len(a) == 1 {
+		r, err := s.Archive(c.Context, a[0], opts)
+		if err != nil {
+			return err
+		}
+		results = append(results, *r)
+	} else {
+		var age = int64(0)
+		if v := c.String("older-than"); v != "" {
+			d, err := config.ParseAge(v)
+			if err != nil {
+				return usagef("--older-than: %v", err)
+			}
+			age = int64(d)
+		}
+		results, err = s.ArchiveOlder(c.Context, durationOf(age), opts, c.Bool("dry-run"))
+		if err != nil {
+			return err
+		}
+	}
+	if e.json {
+		return e.printJSON(map[string]any{"archived": results, "count": len(results)})
+	}
+	for _, r := range results {
+		line := fmt.Sprintf("archived %s (%s)", r.Name, r.ProjectID)
+		if c.Bool("dry-run") {
+			line = fmt.Sprintf("would archive %s (%s)", r.Name, r.ProjectID)
+		}
+		if r.CacheRemoved > 0 {
+			line += fmt.Sprintf(", %d cache copies removed", r.CacheRemoved)
+		}
+		if r.ExportPath != "" {
+			line += ", exported to " + r.ExportPath
+		}
+		e.printf("%s\n", line)
+	}
+	if len(results) == 0 {
+		fmt.Fprintln(os.Stderr, "no project to archive")
+	}
+	return nil
+}

@@ -1,0 +1,351 @@
+package snapshot
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/object"
+)
+
+// ErrBadTar marks a tar stream that cannot be imported.
+var ErrBadTar = errors.New("snapshot: bad tar entry")
+
+// memNode is a tree entry while a tar stream is being imported.
+type memNode struct {
+	Node
+	kids map[string]*memNode // directories only
+}
+
+func newMemDir(mode uint32, mtime int64) *memNode {
+	return &memNode{Node: Node{Type: Dir, Mode: mode, MTime: mtime}, kids: map[string]*memNode{}}
+}
+
+// CleanTarName validates a tar entry name and splits it into path elements
+// ("" or "./" is the root). Absolute names, ".." elements and NUL are refused.
+func CleanTarName(name string) ([]string, error) {
+	if strings.ContainsRune(name, 0) {
+		return nil, fmt.Errorf("%w: %q holds NUL", ErrUnsafePath, name)
+	}
+	if strings.HasPrefix(name, "/") {
+		return nil, fmt.Errorf("%w: %q is absolute", ErrUnsafePath, name)
+	}
+	var parts []string
+	for _, p := range strings.Split(name, "/") {
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			return nil, fmt.Errorf("%w: %q climbs out with ..", ErrUnsafePath, name)
+		}
+		if err := CheckName(p); err != nil {
+			return nil, fmt.Errorf("%q: %w", name, err)
+		}
+		parts = append(parts, p)
+	}
+	return parts, nil
+}
+
+// StoreTar stores the entries of a tar stream as a tree, streaming file
+// content through the chunker (nothing is extracted to disk). Entries that
+// would escape the root (absolute names, "..", a path through a symlink or
+// a file) are refused with an error naming the entry. Hard links become
+// copies of their target; devices and fifos are skipped.
+func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions) (*StoreResult, error) {
+	start := time.Now()
+	prog := orNone(opts.Progress)
+	now := time.Now().UnixNano()
+	root := newMemDir(0o755, now)
+	tr := tar.NewReader(r)
+	ch := chunk.New(opts.Pol)
+	var stats StoreStats
+	var added atomic.Int64
+	var blobs atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	workers := max(2, runtime.GOMAXPROCS(0))
+	g.SetLimit(workers)
+	bufs := make(chan []byte, workers+1)
+	for range workers + 1 {
+		bufs <- nil
+	}
+	save := func(data []byte) (object.ID, error) {
+		id := object.Hash(data)
+		var buf []byte
+		select {
+		case buf = <-bufs:
+		case <-gctx.Done():
+			return id, gctx.Err()
+		}
+		buf = append(buf[:0], data...)
+		g.Go(func() error {
+			defer func() { bufs <- buf[:0] }()
+			n, err := repo.SaveBlob(gctx, object.DataBlob, id, buf)
+			if n > 0 {
+				added.Add(n)
+				blobs.Add(1)
+			}
+			return err
+		})
+		return id, nil
+	}
+	fail := func(err error) (*StoreResult, error) {
+		g.Wait()
+		return nil, err
+	}
+	readBuf := make([]byte, chunk.MaxSize)
+	for {
+		if err := gctx.Err(); err != nil {
+			return fail(err)
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrBadTar, err))
+		}
+		parts, err := CleanTarName(hdr.Name)
+		if err != nil {
+			return fail(fmt.Errorf("%w: entry %q: %w", ErrBadTar, hdr.Name, err))
+		}
+		mode := uint32(hdr.Mode) & ModeMask
+		mtime := hdr.ModTime.UnixNano()
+		if len(parts) == 0 {
+			if hdr.Typeflag == tar.TypeDir {
+				root.Mode, root.MTime = mode, mtime
+			}
+			continue
+		}
+		parent, err := memParent(root, parts, hdr.Name, now)
+		if err != nil {
+			return fail(err)
+		}
+		name := parts[len(parts)-1]
+		n := &memNode{Node: Node{Name: name, Mode: mode, MTime: mtime, UID: uint32(hdr.Uid), GID: uint32(hdr.Gid)}}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if old, ok := parent.kids[name]; ok {
+				if old.Type != Dir {
+					return fail(fmt.Errorf("%w: entry %q: a %s of that name came before", ErrBadTar, hdr.Name, old.Type))
+				}
+				old.Mode, old.MTime = mode, mtime
+				continue
+			}
+			n.Type = Dir
+			n.kids = map[string]*memNode{}
+			stats.Dirs++
+		case tar.TypeReg:
+			n.Type = File
+			var content []object.ID
+			var total int64
+			if hdr.Size < chunk.MinSize {
+				k, err := io.ReadFull(tr, readBuf[:hdr.Size])
+				if err != nil {
+					return fail(fmt.Errorf("%w: entry %q: %v", ErrBadTar, hdr.Name, err))
+				}
+				if k > 0 {
+					id, err := save(readBuf[:k])
+					if err != nil {
+						return fail(err)
+					}
+					content = append(content, id)
+				}
+				total = int64(k)
+			} else {
+				ch.Reset(tr)
+				for {
+					data, err := ch.Next(readBuf)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						return fail(fmt.Errorf("%w: entry %q: %v", ErrBadTar, hdr.Name, err))
+					}
+					id, err := save(data)
+					if err != nil {
+						return fail(err)
+					}
+					content = append(content, id)
+					total += int64(len(data))
+					prog.AddDone(0, int64(len(data)))
+				}
+			}
+			n.Content, n.Size = content, uint64(total)
+			stats.FilesNew++
+			stats.Size += total
+			stats.BytesRead += total
+			prog.AddDone(1, 0)
+			if opts.Limit > 0 && stats.Size > opts.Limit {
+				return fail(fmt.Errorf("%w: the tree holds more than %d bytes", ErrLimit, opts.Limit))
+			}
+			if opts.AddedLimit > 0 && added.Load() > opts.AddedLimit {
+				return fail(fmt.Errorf("%w: more than %d new bytes", ErrAddedLimit, opts.AddedLimit))
+			}
+		case tar.TypeSymlink:
+			if hdr.Linkname == "" || strings.ContainsRune(hdr.Linkname, 0) || len(hdr.Linkname) > maxNameLen {
+				return fail(fmt.Errorf("%w: entry %q: unusable link target", ErrBadTar, hdr.Name))
+			}
+			n.Type = Symlink
+			n.Target = hdr.Linkname
+			stats.Symlinks++
+		case tar.TypeLink:
+			tparts, err := CleanTarName(hdr.Linkname)
+			if err != nil {
+				return fail(fmt.Errorf("%w: hard link %q: %w", ErrBadTar, hdr.Name, err))
+			}
+			target := memLookup(root, tparts)
+			if target == nil || target.Type != File {
+				return fail(fmt.Errorf("%w: hard link %q: target %q is not an earlier file", ErrBadTar, hdr.Name, hdr.Linkname))
+			}
+			n.Type = File
+			n.Content, n.Size = slices.Clone(target.Content), target.Size
+			stats.FilesNew++
+			stats.Size += int64(target.Size)
+		case tar.TypeXGlobalHeader:
+			continue
+		default:
+			stats.Skipped++
+			if opts.Logger != nil {
+				opts.Logger.Warn("skipping special tar entry", "entry", hdr.Name, "type", string(hdr.Typeflag))
+			}
+			continue
+		}
+		if old, ok := parent.kids[name]; ok && old.Type == Dir {
+			return fail(fmt.Errorf("%w: entry %q: a directory of that name came before", ErrBadTar, hdr.Name))
+		}
+		parent.kids[name] = n
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	stats.BytesAdded = added.Load()
+	stats.BlobsAdded = blobs.Load()
+	var mu sync.Mutex
+	id, err := saveMemTree(ctx, repo, root, "", opts.Visit, &mu, &stats)
+	if err != nil {
+		return nil, err
+	}
+	stats.Duration = time.Since(start)
+	return &StoreResult{Tree: id, RootMode: root.Mode, RootMTime: root.MTime, Stats: stats}, nil
+}
+
+// memParent returns the directory that holds parts' last element, creating
+// missing directories and refusing to pass through anything else.
+func memParent(root *memNode, parts []string, name string, now int64) (*memNode, error) {
+	dir := root
+	for i, p := range parts[:len(parts)-1] {
+		next, ok := dir.kids[p]
+		if !ok {
+			next = newMemDir(0o755, now)
+			next.Name = p
+			dir.kids[p] = next
+		}
+		if next.Type != Dir {
+			return nil, fmt.Errorf("%w: entry %q: %q is a %s (refusing to write through it)",
+				ErrUnsafePath, name, strings.Join(parts[:i+1], "/"), next.Type)
+		}
+		dir = next
+	}
+	return dir, nil
+}
+
+func memLookup(root *memNode, parts []string) *memNode {
+	n := root
+	for _, p := range parts {
+		if n.kids == nil {
+			return nil
+		}
+		n = n.kids[p]
+		if n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+func saveMemTree(ctx context.Context, repo blobRepo, d *memNode, rel string, visit func(string, *Node), mu *sync.Mutex, st *StoreStats) (object.ID, error) {
+	names := make([]string, 0, len(d.kids))
+	for k := range d.kids {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	nodes := make([]Node, 0, len(names))
+	for _, k := range names {
+		c := d.kids[k]
+		if c.Type == Dir {
+			id, err := saveMemTree(ctx, repo, c, joinRel(rel, k), visit, mu, st)
+			if err != nil {
+				return id, err
+			}
+			c.Subtree = id
+		} else if c.Type == File && visit != nil {
+			visit(joinRel(rel, k), &c.Node)
+		}
+		nodes = append(nodes, c.Node)
+	}
+	data := EncodeTree(nodes)
+	id := object.Hash(data)
+	n, err := repo.SaveBlob(ctx, object.TreeBlob, id, data)
+	if err != nil {
+		return id, fmt.Errorf("save tree %q: %w", rel, err)
+	}
+	if n > 0 {
+		st.BlobsAdded++
+		st.BytesAdded += n
+	}
+	return id, nil
+}
+
+// WriteTar writes the tree as a tar stream (PAX format, so mtimes keep
+// their nanoseconds), entries in name order, directories with a trailing
+// slash, paths relative to the root.
+func WriteTar(ctx context.Context, repo BlobLoader, tree object.ID, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	var buf []byte
+	err := Walk(ctx, repo, tree, func(p string, n *Node) error {
+		hdr := &tar.Header{Name: p, Mode: int64(n.Mode), ModTime: time.Unix(0, n.MTime), Uid: int(n.UID), Gid: int(n.GID), Format: tar.FormatPAX}
+		switch n.Type {
+		case Dir:
+			hdr.Typeflag = tar.TypeDir
+			hdr.Name += "/"
+		case Symlink:
+			hdr.Typeflag = tar.TypeSymlink
+			hdr.Linkname = n.Target
+		case File:
+			hdr.Typeflag = tar.TypeReg
+			hdr.Size = int64(n.Size)
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("tar %s: %w", p, err)
+		}
+		if n.Type != File {
+			return nil
+		}
+		for _, id := range n.Content {
+			data, err := repo.LoadBlob(ctx, id, buf[:0])
+			if err != nil {
+				return fmt.Errorf("tar %s: %w", p, err)
+			}
+			buf = data
+			if _, err := tw.Write(data); err != nil {
+				return fmt.Errorf("tar %s: %w", p, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}

@@ -1,0 +1,315 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+)
+
+// Filter selects projects for List. Empty fields match everything.
+type Filter struct {
+	Status    string // active, archived, deleted, or "all"; "" means active and archived
+	Language  string // case-insensitive
+	Framework string // case-insensitive
+	Tag       string // exact
+	Name      string // glob (path.Match syntax) on the name
+	MinSize   int64  // size_bytes at least this
+}
+
+// Validate checks the filter's values.
+func (f Filter) Validate() error {
+	switch f.Status {
+	case "", "all", StatusActive, StatusArchived, StatusDeleted:
+	default:
+		return fmt.Errorf("%w: status %q (allowed: active, archived, deleted, all)", ErrInvalid, f.Status)
+	}
+	if f.Name != "" {
+		if _, err := path.Match(f.Name, ""); err != nil {
+			return fmt.Errorf("%w: name pattern %q: %v", ErrInvalid, f.Name, err)
+		}
+	}
+	if f.MinSize < 0 {
+		return fmt.Errorf("%w: minimum size %d", ErrInvalid, f.MinSize)
+	}
+	return nil
+}
+
+func containsFold(list []string, v string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// Match reports whether a project passes the filter.
+func (f Filter) Match(p *Project) bool {
+	switch f.Status {
+	case "":
+		if p.Status == StatusDeleted {
+			return false
+		}
+	case "all":
+	default:
+		if p.Status != f.Status {
+			return false
+		}
+	}
+	if f.Language != "" && !containsFold(p.Languages, f.Language) {
+		return false
+	}
+	if f.Framework != "" && !containsFold(p.Frameworks, f.Framework) {
+		return false
+	}
+	if f.Tag != "" && !slices.Contains(p.Tags, f.Tag) {
+		return false
+	}
+	if f.Name != "" {
+		if ok, _ := path.Match(f.Name, p.Name); !ok {
+			return false
+		}
+	}
+	return p.SizeBytes >= f.MinSize
+}
+
+// ListItem is a project in a listing: its metadata and version count.
+type ListItem struct {
+	Project
+	VersionCount int `json:"version_count"`
+}
+
+// List returns the projects passing f, sorted by name then id, with their
+// newest version first in Versions (only the newest; Get has all).
+func (s *Store) List(f Filter) ([]ListItem, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	out := []ListItem{}
+	err := s.db.View(func(tx *index.Tx) error {
+		return tx.Projects(func(id string, data []byte) error {
+			r, err := decodeRecord(data)
+			if err != nil {
+				return fmt.Errorf("project %s: %w", id, err)
+			}
+			p := r.project()
+			if !f.Match(&p) {
+				return nil
+			}
+			item := ListItem{Project: p}
+			tx.Versions(r.ID, func(v object.ID, at time.Time) bool {
+				if item.VersionCount == 0 {
+					item.Versions = []Version{{ID: v.String(), Time: at.UTC()}}
+				}
+				item.VersionCount++
+				return true
+			})
+			out = append(out, item)
+			return nil
+		})
+	})
+	slices.SortFunc(out, func(a, b ListItem) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, err
+}
+
+// SetOptions change a project's metadata. Nil or empty fields are left alone.
+type SetOptions struct {
+	Name          string
+	Type          string
+	GitRepository *string
+	AddTags       []string
+	RemoveTags    []string
+	Languages     []string // user-given languages, replacing earlier ones when not nil
+	Frameworks    []string
+}
+
+// update applies fn to a project's record and makes the change durable: a
+// meta blob in the packs first (so index rebuild sees it), then index.db.
+func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error) (*record, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	s.catMu.Lock()
+	defer s.catMu.Unlock()
+	var r *record
+	err := s.db.View(func(tx *index.Tx) error {
+		var err error
+		r, err = findRecord(tx, ref)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	oldName, oldStatus := r.Name, r.Status
+	if err := fn(r); err != nil {
+		return nil, err
+	}
+	r.Rev++
+	if err := s.writeMeta(ctx, metaRecord{Kind: "project", Time: s.now().UTC(), Project: r}); err != nil {
+		return nil, err
+	}
+	err = s.db.Update(func(tx *index.Tx) error {
+		if r.Status == statusPurged {
+			if oldStatus != StatusDeleted && tx.ProjectIDByName(oldName) == r.ID {
+				if err := tx.DeleteName(oldName); err != nil {
+					return err
+				}
+			}
+			var ids []object.ID
+			tx.Versions(r.ID, func(id object.ID, _ time.Time) bool { ids = append(ids, id); return true })
+			for _, id := range ids {
+				if err := tx.DeleteSnapshot(id); err != nil {
+					return err
+				}
+			}
+			return tx.DeleteProject(r.ID)
+		}
+		if tx.ProjectIDByName(oldName) == r.ID && (oldName != r.Name || r.Status == StatusDeleted) {
+			if err := tx.DeleteName(oldName); err != nil {
+				return err
+			}
+		}
+		if r.Status != StatusDeleted {
+			if other := tx.ProjectIDByName(r.Name); other != "" && other != r.ID {
+				return fmt.Errorf("%w: another project is named %q", ErrExists, r.Name)
+			}
+			if err := tx.SetName(r.Name, r.ID); err != nil {
+				return err
+			}
+		}
+		return tx.PutProject(r.ID, r.encode())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// writeMeta saves a catalogue change as a meta blob and flushes it.
+func (s *Store) writeMeta(ctx context.Context, m metaRecord) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if _, err := s.repo.SaveBlob(ctx, object.MetaBlob, object.Hash(data), data); err != nil {
+		return err
+	}
+	return s.repo.Flush(ctx)
+}
+
+// Set changes a project's metadata.
+func (s *Store) Set(ctx context.Context, ref string, o SetOptions) (*Project, error) {
+	r, err := s.update(ctx, ref, func(r *record) error {
+		if o.Name != "" && o.Name != r.Name {
+			if err := CheckProjectName(o.Name); err != nil {
+				return err
+			}
+			r.Name = o.Name
+		}
+		if o.Type != "" {
+			if err := checkType(o.Type); err != nil {
+				return err
+			}
+			r.Type = o.Type
+		}
+		if o.GitRepository != nil {
+			r.GitRepository = *o.GitRepository
+		}
+		r.Tags = union(r.Tags, o.AddTags)
+		r.Tags = slices.DeleteFunc(r.Tags, func(t string) bool { return slices.Contains(o.RemoveTags, t) })
+		if o.Languages != nil {
+			r.UserLanguages = union(o.Languages)
+		}
+		if o.Frameworks != nil {
+			r.UserFrameworks = union(o.Frameworks)
+		}
+		r.refreshDerived()
+		r.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(r.ID)
+}
+
+// Delete soft-deletes a project (status deleted, versions kept, restorable
+// with Undelete) or, with hard, removes it from the catalogue; its space
+// returns at the next garbage collection.
+func (s *Store) Delete(ctx context.Context, ref string, hard bool) (*Project, error) {
+	var p *Project
+	r, err := s.update(ctx, ref, func(r *record) error {
+		now := s.now().UTC()
+		if hard {
+			r.Status = statusPurged
+		} else {
+			if r.Status == StatusDeleted {
+				return fmt.Errorf("%w: project %q is already deleted", ErrInvalid, r.Name)
+			}
+			r.Status = StatusDeleted
+		}
+		r.DeletedAt = &now
+		pp := r.project()
+		p = &pp
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if hard {
+		s.removeCache(r.ID)
+		p.Status = "purged"
+		return p, nil
+	}
+	return s.Get(r.ID)
+}
+
+// Undelete makes a soft-deleted project active again.
+func (s *Store) Undelete(ctx context.Context, ref string) (*Project, error) {
+	r, err := s.update(ctx, ref, func(r *record) error {
+		if r.Status != StatusDeleted {
+			return fmt.Errorf("%w: project %q is not deleted", ErrInvalid, r.Name)
+		}
+		r.Status = StatusActive
+		r.DeletedAt = nil
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(r.ID)
+}
+
+// Unarchive makes an archived project active again.
+func (s *Store) Unarchive(ctx context.Context, ref string) (*Project, error) {
+	r, err := s.update(ctx, ref, func(r *record) error {
+		if r.Status != StatusArchived {
+			return fmt.Errorf("%w: project %q is not archived", ErrInvalid, r.Name)
+		}
+		r.Status = StatusActive
+		r.ArchivedAt = nil
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(r.ID)
+}
+
+// isNotFound reports a missing project or snapshot.
+func isNotFound(err error) bool {
+	return errors.Is(err, ErrProjectNotFound) || errors.Is(err, ErrSnapshotNotFound)
+}

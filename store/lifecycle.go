@@ -1,0 +1,388 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+)
+
+// cacheInfo is the sidecar cache/<workbench-id>.json of an extracted copy.
+type cacheInfo struct {
+	ProjectID string    `json:"project_id"`
+	Project   string    `json:"project"`
+	Snapshot  string    `json:"snapshot"`
+	Created   time.Time `json:"created"`
+}
+
+func (s *Store) cacheDir() string { return filepath.Join(s.base, "cache") }
+
+// CheckWorkbenchID reports whether id is a usable cache directory name.
+func CheckWorkbenchID(id string) error {
+	if err := snapshot.CheckName(id); err != nil || strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".json") {
+		return fmt.Errorf("%w: workbench id %q", ErrInvalid, id)
+	}
+	return nil
+}
+
+// ExtractOptions choose where Extract writes.
+type ExtractOptions struct {
+	Dest      string // a directory; default cache/<workbench-id>/
+	Workbench string // workbench id under cache/; default a new UUID
+	Progress  snapshot.Progress
+}
+
+// ExtractResult says where a version was extracted.
+type ExtractResult struct {
+	Path      string                 `json:"path"`
+	Workbench string                 `json:"workbench_id,omitempty"`
+	ProjectID string                 `json:"project_id"`
+	Snapshot  string                 `json:"snapshot"`
+	Stats     *snapshot.RestoreStats `json:"stats"`
+}
+
+// Extract restores a version of a project (ID|NAME[@VERSION]) for work: into
+// opts.Dest, or into cache/<workbench-id>/ with a sidecar naming the project
+// so that archive and cache clean can remove it. Archived projects extract too.
+func (s *Store) Extract(ctx context.Context, ref string, opts ExtractOptions) (*ExtractResult, error) {
+	if opts.Dest != "" && opts.Workbench != "" {
+		return nil, fmt.Errorf("%w: give a destination or a workbench id, not both", ErrInvalid)
+	}
+	info, err := s.ResolveSnapshot(ref)
+	if err != nil {
+		return nil, err
+	}
+	res := &ExtractResult{ProjectID: info.ProjectID, Snapshot: info.ID, Path: opts.Dest}
+	if opts.Dest == "" {
+		wid := opts.Workbench
+		if wid == "" {
+			wid = uuid.NewString()
+		}
+		if err := CheckWorkbenchID(wid); err != nil {
+			return nil, err
+		}
+		res.Workbench = wid
+		res.Path = filepath.Join(s.cacheDir(), wid)
+		if err := os.MkdirAll(s.cacheDir(), 0o755); err != nil {
+			return nil, err
+		}
+		side, _ := json.Marshal(cacheInfo{ProjectID: info.ProjectID, Project: info.ProjectName, Snapshot: info.ID, Created: s.now().UTC()})
+		if err := os.WriteFile(res.Path+".json", side, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	st, _, err := s.Restore(ctx, info.ID, res.Path, RestoreOptions{Progress: opts.Progress})
+	if err != nil {
+		return nil, err
+	}
+	res.Stats = st
+	return res, nil
+}
+
+// CacheEntry is one extracted copy under cache/.
+type CacheEntry struct {
+	Workbench string    `json:"workbench_id"`
+	ProjectID string    `json:"project_id,omitempty"`
+	Created   time.Time `json:"created"`
+	Path      string    `json:"path"`
+}
+
+func (s *Store) cacheEntries() ([]CacheEntry, error) {
+	ents, err := os.ReadDir(s.cacheDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []CacheEntry
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		p := filepath.Join(s.cacheDir(), e.Name())
+		ce := CacheEntry{Workbench: e.Name(), Path: p}
+		var ci cacheInfo
+		if b, err := os.ReadFile(p + ".json"); err == nil && json.Unmarshal(b, &ci) == nil {
+			ce.ProjectID, ce.Created = ci.ProjectID, ci.Created
+		} else if fi, err := e.Info(); err == nil {
+			ce.Created = fi.ModTime()
+		}
+		out = append(out, ce)
+	}
+	return out, nil
+}
+
+// removeCache deletes the extracted copies of a project; it returns how many.
+func (s *Store) removeCache(projectID string) int {
+	ents, _ := s.cacheEntries()
+	n := 0
+	for _, e := range ents {
+		if e.ProjectID == projectID {
+			if os.RemoveAll(e.Path) == nil {
+				os.Remove(e.Path + ".json")
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// CleanCacheResult reports a cache clean.
+type CleanCacheResult struct {
+	Removed    int   `json:"removed"`
+	FreedBytes int64 `json:"freed_bytes"`
+}
+
+// CleanCache removes extracted copies older than olderThan (all when 0).
+func (s *Store) CleanCache(olderThan time.Duration, dryRun bool) (*CleanCacheResult, error) {
+	ents, err := s.cacheEntries()
+	if err != nil {
+		return nil, err
+	}
+	res := &CleanCacheResult{}
+	cut := s.now().Add(-olderThan)
+	for _, e := range ents {
+		if olderThan > 0 && e.Created.After(cut) {
+			continue
+		}
+		res.FreedBytes += dirSize(e.Path)
+		res.Removed++
+		if !dryRun {
+			if err := os.RemoveAll(e.Path); err != nil {
+				return res, err
+			}
+			os.Remove(e.Path + ".json")
+		}
+	}
+	return res, nil
+}
+
+func dirSize(p string) int64 {
+	var n int64
+	filepath.WalkDir(p, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// ArchiveOptions configure Archive.
+type ArchiveOptions struct {
+	Export bool // also write archives/YYYY/MM/<project-id>.tar.gz
+}
+
+// ArchiveResult reports one archived project.
+type ArchiveResult struct {
+	ProjectID     string `json:"project_id"`
+	Name          string `json:"name"`
+	CacheRemoved  int    `json:"cache_removed"`
+	ExportPath    string `json:"export_path,omitempty"`
+	AlreadyExists bool   `json:"already_archived,omitempty"`
+}
+
+// Archive marks a project archived and removes its cache copies; with
+// Export it also streams its newest version to a portable .tar.gz.
+func (s *Store) Archive(ctx context.Context, ref string, opts ArchiveOptions) (*ArchiveResult, error) {
+	var res ArchiveResult
+	r, err := s.update(ctx, ref, func(r *record) error {
+		switch r.Status {
+		case StatusDeleted:
+			return fmt.Errorf("%w: project %q is deleted", ErrInvalid, r.Name)
+		case StatusArchived:
+			res.AlreadyExists = true
+		}
+		now := s.now().UTC()
+		r.Status = StatusArchived
+		if r.ArchivedAt == nil {
+			r.ArchivedAt = &now
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.ProjectID, res.Name = r.ID, r.Name
+	res.CacheRemoved = s.removeCache(r.ID)
+	if opts.Export {
+		p, err := s.export(ctx, r)
+		if err != nil {
+			return &res, err
+		}
+		res.ExportPath = p
+		if _, err := s.update(ctx, r.ID, func(r *record) error { r.ArchivePath = p; return nil }); err != nil {
+			return &res, err
+		}
+	}
+	return &res, nil
+}
+
+// export writes archives/YYYY/MM/<project-id>.tar.gz durably.
+func (s *Store) export(ctx context.Context, r *record) (string, error) {
+	info, err := s.ResolveSnapshot(r.ID)
+	if err != nil {
+		return "", err
+	}
+	now := s.now().UTC()
+	dir := filepath.Join(s.base, "archives", now.Format("2006"), now.Format("01"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	final := filepath.Join(dir, r.ID+".tar.gz")
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	bw := bufio.NewWriterSize(f, 1<<20)
+	gz, _ := gzip.NewWriterLevel(bw, gzip.DefaultCompression)
+	err = snapshot.WriteTar(ctx, s.repo, info.snap.Tree, gz)
+	if err == nil {
+		err = gz.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), final)
+	}
+	if err == nil {
+		err = object.SyncDir(dir)
+	}
+	if err != nil {
+		return "", fmt.Errorf("export %s: %w", r.Name, err)
+	}
+	return final, nil
+}
+
+// ArchiveOlder archives every active project not updated for olderThan
+// (0: the configured archive_after_days).
+func (s *Store) ArchiveOlder(ctx context.Context, olderThan time.Duration, opts ArchiveOptions, dryRun bool) ([]ArchiveResult, error) {
+	if olderThan <= 0 {
+		olderThan = time.Duration(s.cfg.ArchiveAfterDays) * 24 * time.Hour
+	}
+	list, err := s.List(Filter{Status: StatusActive})
+	if err != nil {
+		return nil, err
+	}
+	cut := s.now().Add(-olderThan)
+	out := []ArchiveResult{}
+	for _, p := range list {
+		if !p.UpdatedAt.Before(cut) {
+			continue
+		}
+		if dryRun {
+			out = append(out, ArchiveResult{ProjectID: p.ID, Name: p.Name})
+			continue
+		}
+		res, err := s.Archive(ctx, p.ID, opts)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, *res)
+	}
+	return out, nil
+}
+
+// Import stores a project from a directory, a .tar or .tar.gz file, "-"
+// (standard input, given as r) or an s3://bucket/key.tar.gz object. Tar
+// streams go straight into the store: nothing is extracted to disk.
+func (s *Store) Import(ctx context.Context, source string, r io.Reader, opts SaveOptions) (*SaveResult, error) {
+	if source != "-" && !IsRemote(source) {
+		fi, err := os.Stat(source)
+		if err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		if fi.IsDir() {
+			return s.Save(ctx, source, opts)
+		}
+		f, err := os.Open(source)
+		if err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		defer f.Close()
+		r = f
+	} else if IsRemote(source) {
+		rc, err := s.openRemoteObject(ctx, source)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		r = rc
+	}
+	return s.SaveTar(ctx, r, opts)
+}
+
+// openRemoteObject opens s3://bucket/key for streaming.
+func (s *Store) openRemoteObject(ctx context.Context, u string) (io.ReadCloser, error) {
+	bucket, key, err := object.ParseS3URL(u)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
+		return nil, fmt.Errorf("%w: %s names no object", ErrInvalid, u)
+	}
+	be, err := openS3(ctx, "s3://"+bucket, s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return be.Get(ctx, key, 0, -1)
+}
+
+// SaveTar stores a tar or gzip-compressed tar stream as a new version of a
+// project, with the same detection, quotas and catalogue update as Save.
+func (s *Store) SaveTar(ctx context.Context, r io.Reader, opts SaveOptions) (*SaveResult, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(r, 1<<20)
+	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%w: gzip: %v", snapshot.ErrBadTar, err)
+		}
+		defer gz.Close()
+		r = gz
+	} else {
+		r = br
+	}
+	rec, parent, err := s.prepare(&opts)
+	if err != nil {
+		return nil, err
+	}
+	limit, added, stored, err := s.limits()
+	if err != nil {
+		return nil, err
+	}
+	det := newDetection()
+	defer det.stop()
+	res, err := snapshot.StoreTar(ctx, s.repo, r, snapshot.StoreOptions{
+		Pol: s.pol, Progress: opts.Progress, Logger: s.log, Visit: det.visit, Limit: limit, AddedLimit: added,
+	})
+	if err != nil {
+		return nil, s.quotaError(err, rec.Name, stored)
+	}
+	return s.commit(ctx, rec, &opts, parent, res, det, "tar")
+}
