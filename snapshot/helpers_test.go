@@ -1,0 +1,463 @@
+package snapshot_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+)
+
+// testRepo is a repository wired as store.Open wires one: a Local backend,
+// index.db beside it and packs written through <dir>/tmp.
+type testRepo struct {
+	dir  string
+	be   *object.Local
+	db   *index.DB
+	repo *object.Repository
+	pol  chunk.Pol
+}
+
+func newTestRepo(t testing.TB) *testRepo {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	pol, err := chunk.RandomPolynomial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &testRepo{dir: dir, be: object.NewLocal(dir), pol: pol}
+	if err := os.MkdirAll(filepath.Join(dir, "packs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r.db, err = index.Open(filepath.Join(dir, "index.db"), index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.openRepo(t)
+	t.Cleanup(func() {
+		r.repo.Close()
+		if err := r.db.Check(); err != nil {
+			t.Errorf("index.db consistency: %v", err)
+		}
+		r.db.Close()
+	})
+	return r
+}
+
+func (r *testRepo) openRepo(t testing.TB) {
+	t.Helper()
+	repo, err := object.NewRepository(object.RepositoryOptions{Backend: r.be, Index: r.db,
+		TempDir: filepath.Join(r.dir, "tmp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.repo = repo
+}
+
+// store runs snapshot.Store and flushes, so everything is durable.
+func (r *testRepo) store(t testing.TB, dir string, parent object.ID) *snapshot.StoreResult {
+	t.Helper()
+	ctx := context.Background()
+	res, err := snapshot.Store(ctx, r.repo, dir, snapshot.StoreOptions{Pol: r.pol, ParentTree: parent})
+	if err != nil {
+		t.Fatalf("Store %s: %v", dir, err)
+	}
+	if err := r.repo.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// restore restores a whole tree into a new directory and returns it.
+func (r *testRepo) restore(t testing.TB, res *snapshot.StoreResult) string {
+	t.Helper()
+	dest := filepath.Join(t.TempDir(), "restored")
+	_, err := snapshot.Restore(context.Background(), r.repo, res.Tree, dest,
+		snapshot.RestoreOptions{RootMode: res.RootMode, RootMTime: res.RootMTime})
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	return dest
+}
+
+// packFiles lists the pack files on disk.
+func (r *testRepo) packFiles(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	err := r.be.List(context.Background(), "packs/", func(fi object.FileInfo) error {
+		out = append(out, fi.Name)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// blobCount counts indexed blobs of one type.
+func (r *testRepo) blobCount(t testing.TB, typ object.BlobType) int {
+	t.Helper()
+	n := 0
+	err := r.db.View(func(tx *index.Tx) error {
+		return tx.Blobs(func(l object.Location) error {
+			if l.Type == typ {
+				n++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// saveRaw stores hand-made blob bytes under their hash and flushes.
+func (r *testRepo) saveRaw(t testing.TB, typ object.BlobType, data []byte) object.ID {
+	t.Helper()
+	id := object.Hash(data)
+	if _, err := r.repo.SaveBlob(context.Background(), typ, id, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.repo.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// ---- generating trees ----
+
+// randReader is a deterministic pseudo-random byte stream.
+func randReader(seed uint64) io.Reader {
+	return rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24), 's', 'i', 'l', 'o'})
+}
+
+// writeRandom writes size pseudo-random bytes to path.
+func writeRandom(t testing.TB, path string, seed uint64, size int64) {
+	t.Helper()
+	writeFrom(t, path, io.LimitReader(randReader(seed), size))
+}
+
+func writeFrom(t testing.TB, path string, r io.Reader) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if _, err := io.Copy(bw, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t testing.TB, path string, data string) {
+	t.Helper()
+	writeFrom(t, path, strings.NewReader(data))
+}
+
+func mkdir(t testing.TB, path string) {
+	t.Helper()
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func symlink(t testing.TB, target, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chmod sets exact permission bits including setuid, setgid and sticky
+// (os.Chmod would need FileMode flags for those).
+func chmod(t testing.TB, path string, mode uint32) {
+	t.Helper()
+	if err := unix.Fchmodat(unix.AT_FDCWD, path, mode, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scrambleTimes gives every entry under root (root included, symlinks'
+// own times too) a distinct mtime with a nanosecond part. Setting times
+// does not touch the parent directory's mtime, so the order does not matter.
+func scrambleTimes(t testing.TB, root string, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 42))
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		// between 2001 and 2033, any nanosecond
+		ns := int64(1e18) + rng.Int64N(int64(1e18))
+		ts := []unix.Timespec{unix.NsecToTimespec(ns), unix.NsecToTimespec(ns)}
+		return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ---- comparing trees ----
+
+func lstat(t testing.TB, p string) unix.Stat_t {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// compareTrees checks that got holds exactly what want holds: the same
+// entries, types, permission bits (with setuid, setgid, sticky), sizes,
+// bytes, link targets and mtimes to the nanosecond, directories' and
+// symlinks' own included. Sockets, fifos and devices in want must be absent
+// from got. With root set, the two roots' modes and mtimes are compared too.
+func compareTrees(t testing.TB, want, got string, root bool) {
+	t.Helper()
+	seen := map[string]bool{}
+	var problems []string
+	bad := func(format string, a ...any) {
+		if len(problems) < 20 {
+			problems = append(problems, fmt.Sprintf(format, a...))
+		}
+	}
+	err := filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(want, p)
+		gp := filepath.Join(got, rel)
+		var ws, gs unix.Stat_t
+		if err := unix.Lstat(p, &ws); err != nil {
+			return err
+		}
+		wt := ws.Mode & unix.S_IFMT
+		if wt != unix.S_IFREG && wt != unix.S_IFDIR && wt != unix.S_IFLNK {
+			if unix.Lstat(gp, &gs) == nil {
+				bad("%s: special file (mode %o) was restored", rel, ws.Mode)
+			}
+			return nil
+		}
+		seen[rel] = true
+		if err := unix.Lstat(gp, &gs); err != nil {
+			bad("%s: missing: %v", rel, err)
+			if wt == unix.S_IFDIR {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if rel == "." && !root {
+			return nil
+		}
+		if gs.Mode&unix.S_IFMT != wt {
+			bad("%s: type %o, want %o", rel, gs.Mode&unix.S_IFMT, wt)
+			return nil
+		}
+		if wt != unix.S_IFLNK && gs.Mode&0o7777 != ws.Mode&0o7777 {
+			bad("%s: mode %04o, want %04o", rel, gs.Mode&0o7777, ws.Mode&0o7777)
+		}
+		if gs.Mtim.Nano() != ws.Mtim.Nano() {
+			bad("%s: mtime %d, want %d", rel, gs.Mtim.Nano(), ws.Mtim.Nano())
+		}
+		switch wt {
+		case unix.S_IFREG:
+			if gs.Size != ws.Size {
+				bad("%s: size %d, want %d", rel, gs.Size, ws.Size)
+			} else if err := sameContent(p, gp); err != nil {
+				bad("%s: %v", rel, err)
+			}
+		case unix.S_IFLNK:
+			wl, _ := os.Readlink(p)
+			gl, _ := os.Readlink(gp)
+			if wl != gl {
+				bad("%s: link target %q, want %q", rel, gl, wl)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(got, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(got, p)
+		if !seen[rel] {
+			bad("%s: extra entry in the restored tree", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) > 0 {
+		t.Fatalf("%s differs from %s:\n  %s", got, want, strings.Join(problems, "\n  "))
+	}
+}
+
+var cmpBufs = sync.Pool{New: func() any { return &[2][]byte{make([]byte, 1<<20), make([]byte, 1<<20)} }}
+
+// sameContent compares two files block by block.
+func sameContent(a, b string) error {
+	fa, err := os.Open(a)
+	if err != nil {
+		return err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return err
+	}
+	defer fb.Close()
+	bufs := cmpBufs.Get().(*[2][]byte)
+	defer cmpBufs.Put(bufs)
+	ba, bb := bufs[0], bufs[1]
+	var off int64
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return fmt.Errorf("content differs in the block at %d", off)
+		}
+		off += int64(na)
+		if errors.Is(ea, io.EOF) || errors.Is(ea, io.ErrUnexpectedEOF) {
+			if errors.Is(eb, io.EOF) || errors.Is(eb, io.ErrUnexpectedEOF) {
+				return nil
+			}
+			return fmt.Errorf("restored file is longer")
+		}
+		if ea != nil {
+			return ea
+		}
+		if eb != nil {
+			return eb
+		}
+	}
+}
+
+// listAll returns every path under root (relative, sorted) with, for
+// regular files, their content hash, so a test can prove nothing changed.
+func listAll(t testing.TB, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		line := rel + " " + d.Type().String()
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			line += " " + object.Hash(b).Short()
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			l, _ := os.Readlink(p)
+			line += " -> " + l
+		}
+		out = append(out, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// ---- watching file opens ----
+
+// openWatch records which regular files under a tree are opened, with
+// inotify (root can read anything, so permissions cannot prove it).
+type openWatch struct {
+	fd  int
+	wds map[int32]string
+}
+
+func watchOpens(t testing.TB, root string) *openWatch {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Skipf("inotify: %v", err)
+	}
+	w := &openWatch{fd: fd, wds: map[int32]string{}}
+	t.Cleanup(func() { unix.Close(fd) })
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		wd, err := unix.InotifyAddWatch(fd, p, unix.IN_OPEN|unix.IN_DONT_FOLLOW)
+		if err != nil {
+			return err
+		}
+		w.wds[int32(wd)] = p
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// opened drains the events so far and returns the regular files opened.
+func (w *openWatch) opened(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := unix.Read(w.fd, buf)
+		if errors.Is(err, unix.EAGAIN) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			name := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
+			name = bytes.TrimRight(name, "\x00")
+			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+				t.Fatal("inotify queue overflowed")
+			}
+			if ev.Mask&unix.IN_ISDIR == 0 && len(name) > 0 {
+				out = append(out, filepath.Join(w.wds[ev.Wd], string(name)))
+			}
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+		}
+	}
+	return out
+}
