@@ -52,6 +52,9 @@ type Repository struct {
 	flushErr  error
 
 	handles handleCache
+
+	pins  pinSet
+	sweep sync.RWMutex
 }
 
 type tempDirer interface{ TempDir() string }
@@ -125,8 +128,14 @@ func (r *Repository) Has(id ID) (bool, error) {
 	return ok, err
 }
 
-// reserve marks id as being saved; false means it exists already.
-func (r *Repository) reserve(id ID) (bool, error) {
+// reserve marks id as being saved; false means it exists already. With a
+// writer the blob is pinned, atomically with the lookup (see pins.go).
+func (r *Repository) reserve(w *Writer, id ID) (bool, error) {
+	if w != nil {
+		r.sweep.RLock()
+		defer r.sweep.RUnlock()
+		w.pin(id)
+	}
 	if ok, err := r.Has(id); ok || err != nil {
 		return false, err
 	}
@@ -153,13 +162,17 @@ var storedPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return
 // the repository has it already. It returns the stored bytes added (0 for a
 // known blob). The blob is durable only after the next Flush.
 func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, plain []byte) (int64, error) {
+	return r.saveBlob(ctx, nil, t, id, plain)
+}
+
+func (r *Repository) saveBlob(ctx context.Context, w *Writer, t BlobType, id ID, plain []byte) (int64, error) {
 	if err := r.err(); err != nil {
 		return 0, err
 	}
 	if len(plain) > MaxBlobSize {
 		return 0, fmt.Errorf("object: blob %s of %d bytes is too large", id.Short(), len(plain))
 	}
-	fresh, err := r.reserve(id)
+	fresh, err := r.reserve(w, id)
 	if err != nil || !fresh {
 		return 0, err
 	}
@@ -325,43 +338,15 @@ func (r *Repository) flusher() {
 
 // writePack makes a finished pack durable, then indexes its blobs.
 func (r *Repository) writePack(op *openPack) error {
-	ctx := context.Background()
-	id, size, err := op.pw.Finish()
-	if err == nil {
-		err = op.bw.Flush()
-	}
-	if err == nil {
-		err = op.f.Sync()
-	}
-	if cerr := op.f.Close(); err == nil {
-		err = cerr
-	}
-	tmp := op.f.Name()
+	np, err := r.finishPack(context.Background(), op)
 	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("object: write pack: %w", err)
+		return err
 	}
-	name := PackName(id)
-	if fp, ok := r.be.(FilePutter); ok {
-		err = fp.PutFile(ctx, name, tmp)
-	} else {
-		var f *os.File
-		f, err = os.Open(tmp)
-		if err == nil {
-			err = r.be.Put(ctx, name, f, size)
-			f.Close()
-		}
-		os.Remove(tmp)
+	if err := r.idx.AddPack(np.Info, np.Blobs); err != nil {
+		return fmt.Errorf("object: index pack %s: %w", np.Info.ID, err)
 	}
-	if err != nil {
-		return fmt.Errorf("object: store pack %s in %s: %w", id, r.be.Location(), err)
-	}
-	blobs := op.pw.Blobs()
-	if err := r.idx.AddPack(PackInfo{ID: id, Size: size, Data: op.data, Count: len(blobs)}, blobs); err != nil {
-		return fmt.Errorf("object: index pack %s: %w", id, err)
-	}
-	r.release(blobs)
-	r.log.Debug("pack written", "pack", id.String(), "size", size, "blobs", len(blobs))
+	r.release(np.Blobs)
+	r.log.Debug("pack written", "pack", np.Info.ID.String(), "size", np.Info.Size, "blobs", len(np.Blobs))
 	return nil
 }
 
@@ -375,7 +360,14 @@ func (r *Repository) LoadBlob(ctx context.Context, id ID, dst []byte) ([]byte, e
 	if !ok {
 		return nil, fmt.Errorf("blob %s: %w", id, ErrBlobNotFound)
 	}
-	return r.LoadAt(ctx, loc, dst)
+	out, err := r.LoadAt(ctx, loc, dst)
+	if err != nil && errors.Is(err, ErrNotFound) {
+		// the pack may have been repacked away meanwhile: look again
+		if loc2, ok, lerr := r.idx.Lookup(id); lerr == nil && ok && loc2.Pack != loc.Pack {
+			return r.LoadAt(ctx, loc2, dst)
+		}
+	}
+	return out, err
 }
 
 // LoadAt reads the blob at loc and verifies it.

@@ -378,7 +378,9 @@ func (s *Store) SaveTar(ctx context.Context, r io.Reader, opts SaveOptions) (*Sa
 	}
 	det := newDetection()
 	defer det.stop()
-	res, err := snapshot.StoreTar(ctx, s.repo, r, snapshot.StoreOptions{
+	w := s.repo.NewWriter()
+	defer w.End()
+	res, err := snapshot.StoreTar(ctx, w, r, snapshot.StoreOptions{
 		Pol: s.pol, Progress: opts.Progress, Logger: s.log, Visit: det.visit, Limit: limit, AddedLimit: added,
 	})
 	if err != nil {

@@ -169,7 +169,11 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 	}
 	det := newDetection()
 	defer det.stop()
-	res, err := snapshot.Store(ctx, s.repo, dir, snapshot.StoreOptions{
+	// pin what this version refers to until it is recorded (see gc)
+	w := s.repo.NewWriter()
+	defer w.End()
+	w.PinRoot(parent.tree)
+	res, err := snapshot.Store(ctx, w, dir, snapshot.StoreOptions{
 		Pol: s.pol, ParentTree: parent.tree, Progress: opts.Progress, Logger: s.log,
 		Visit: det.visit, Limit: limit, AddedLimit: added,
 	})

@@ -50,6 +50,7 @@ type Store struct {
 	// changes) within this process; other processes are kept out by the
 	// index lock.
 	catMu sync.Mutex
+	gcMu  sync.Mutex // one collection at a time
 }
 
 // IsRemote reports whether a location is an s3:// URL.

@@ -74,7 +74,10 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*T
 		}
 		return nil
 	})
-	res, err := snapshot.Store(ctx, s.repo, dir, snapshot.StoreOptions{Pol: s.pol, ParentTree: parent, Logger: s.log})
+	w := s.repo.NewWriter()
+	defer w.End()
+	w.PinRoot(parent)
+	res, err := snapshot.Store(ctx, w, dir, snapshot.StoreOptions{Pol: s.pol, ParentTree: parent, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +177,9 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 	if s.cfg.MaxProjectSize > 0 && sn.Size > s.cfg.MaxProjectSize {
 		return nil, s.quotaError(snapshot.ErrLimit, rec.Name, 0)
 	}
+	w := s.repo.NewWriter()
+	defer w.End()
+	w.PinRoot(sn.Tree)
 	det := newDetection()
 	defer det.stop()
 	err = snapshot.Walk(ctx, s.repo, sn.Tree, func(p string, n *snapshot.Node) error {

@@ -115,7 +115,7 @@ func newApp() *cli.App {
 			initCommand(), storeCommand(), restoreCommand(), snapshotsCommand(), lsCommand(), diffCommand(),
 			checkCommand(), indexCommand(), projectsCommand(), extractCommand(), importCommand(),
 			statsCommand(), cacheCommand(), configCommand(),
-		}, append(lifecycleCommands(), templateCommands()...)...),
+		}, append(append(lifecycleCommands(), templateCommands()...), gcCommands()...)...),
 	}
 }
 

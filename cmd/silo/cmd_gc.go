@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/silo-dev/silo/gc"
+	"github.com/silo-dev/silo/store"
+)
+
+func gcCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:  "gc",
+			Usage: "free space: delete packs without live blobs, rewrite packs with many dead ones",
+			Description: "Marks every blob reachable from every version (soft-deleted projects and templates\n" +
+				"included), then deletes packs with no live blob and rewrites packs whose dead share\n" +
+				"passes repack_threshold (default 10%). --dry-run prints the plan and changes nothing.",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "dry-run", Usage: "print the plan only"},
+				&cli.Float64Flag{Name: "threshold", Usage: "dead `SHARE` (0..1) that triggers a rewrite (default: repack_threshold)"},
+			},
+			Action: func(c *cli.Context) error {
+				e, err := newEnv(c)
+				if err != nil {
+					return err
+				}
+				if _, err := args(c, 0, 0); err != nil {
+					return err
+				}
+				s, err := e.open(false, false)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				rep, err := s.GC(c.Context, store.GCOptions{DryRun: c.Bool("dry-run"), Threshold: c.Float64("threshold")})
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(rep)
+				}
+				printGC(e, rep)
+				return nil
+			},
+		},
+		{
+			Name:      "forget",
+			Usage:     "remove versions of a project by a retention policy (never the newest)",
+			ArgsUsage: "PROJECT",
+			Flags: []cli.Flag{
+				&cli.IntFlag{Name: "keep-last", Usage: "keep the `N` newest versions"},
+				&cli.IntFlag{Name: "keep-hourly", Usage: "keep the newest version of each of the last `N` hours"},
+				&cli.IntFlag{Name: "keep-daily", Usage: "... days"},
+				&cli.IntFlag{Name: "keep-weekly", Usage: "... ISO weeks"},
+				&cli.IntFlag{Name: "keep-monthly", Usage: "... months"},
+				&cli.IntFlag{Name: "keep-yearly", Usage: "... years"},
+				&cli.BoolFlag{Name: "dry-run", Usage: "only show what would be removed"},
+			},
+			Action: func(c *cli.Context) error {
+				e, err := newEnv(c)
+				if err != nil {
+					return err
+				}
+				a, err := args(c, 1, 1)
+				if err != nil {
+					return err
+				}
+				pol := gc.Policy{Last: c.Int("keep-last"), Hourly: c.Int("keep-hourly"), Daily: c.Int("keep-daily"),
+					Weekly: c.Int("keep-weekly"), Monthly: c.Int("keep-monthly"), Yearly: c.Int("keep-yearly")}
+				if pol.Empty() {
+					return usagef("forget: give at least one --keep-* rule")
+				}
+				s, err := e.open(c.Bool("dry-run"), false)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				res, err := s.Forget(c.Context, a[0], pol, c.Bool("dry-run"))
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(res)
+				}
+				for _, d := range res.Decisions {
+					verdict := "remove"
+					if d.Keep {
+						verdict = "keep   (" + strings.Join(d.Reasons, ", ") + ")"
+					}
+					e.printf("%s  %s  %s\n", d.ID[:12], d.Time.Local().Format("2006-01-02 15:04:05"), verdict)
+				}
+				verb := "removed"
+				if res.DryRun {
+					verb = "would remove"
+				}
+				e.printf("%s: %s %d versions, kept %d; run `silo gc` to free their space\n", res.Project, verb, res.Removed, res.Kept)
+				return nil
+			},
+		},
+		{
+			Name:  "cleanup",
+			Usage: "archive old projects, purge old soft-deleted ones, expire backups, clean cache/, gc",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "report what would happen"}},
+			Action: func(c *cli.Context) error {
+				e, err := newEnv(c)
+				if err != nil {
+					return err
+				}
+				if _, err := args(c, 0, 0); err != nil {
+					return err
+				}
+				s, err := e.open(false, false)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				rep, err := s.Cleanup(c.Context, store.CleanupOptions{DryRun: c.Bool("dry-run")})
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(rep)
+				}
+				e.printf("archived %d, purged %d, backups expired %d, cache copies removed %d (%s)\n",
+					rep.Archived, rep.Purged, rep.BackupsExpired, rep.CacheRemoved, human(rep.CacheFreed))
+				if rep.GC != nil {
+					printGC(e, rep.GC)
+				}
+				e.printf("freed_bytes: %d (%s)\n", rep.FreedBytes, human(rep.FreedBytes))
+				return nil
+			},
+		},
+	}
+}
+
+func printGC(e *env, rep *store.GCReport) {
+	p := rep.Plan
+	e.printf("mark: %d of %d blobs live in %d packs (%.2fs, mark set %s, %.1f bytes per blob)\n",
+		p.LiveBlobs, p.Blobs, p.Packs, p.MarkTime, human(p.MarkSetBytes), p.MarkBytesPer)
+	if rep.DryRun || rep.Result == nil {
+		e.printf("plan: delete %d packs, repack %d packs (rewriting %s), delete %d orphan packs; would free about %s\n",
+			len(p.Delete), len(p.Repack), human(p.RewriteBytes), len(p.Orphans), human(p.FreedBytes))
+		for _, pp := range p.Delete {
+			e.printf("  delete %s (%s)\n", pp.ID.Short(), human(pp.Size))
+		}
+		for _, pp := range p.Repack {
+			e.printf("  repack %s (%s, %s live)\n", pp.ID.Short(), human(pp.Size), human(pp.LiveBytes))
+		}
+		return
+	}
+	r := rep.Result
+	e.printf("%s\n", fmt.Sprintf("gc: %d packs deleted, %d repacked into %d, %d orphans deleted, %d blobs removed, %s freed in %.2fs",
+		r.PacksDeleted, r.PacksRepacked, r.PacksWritten, r.OrphansDeleted, r.BlobsRemoved, human(r.FreedBytes), r.Seconds))
+}

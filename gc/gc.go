@@ -1,0 +1,470 @@
+package gc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+)
+
+// ErrMissing means a referenced blob is not in the index: gc stops.
+var ErrMissing = errors.New("gc: referenced blob missing")
+
+// Options are what a collection needs. DB, Repo and Children are required.
+type Options struct {
+	DB   *index.DB
+	Repo *object.Repository
+	// Trees are the root trees of every live version and template.
+	Trees []object.ID
+	// Live are other blobs to keep (snapshot blobs, current meta records).
+	Live []object.ID
+	// Children lists a tree's subtrees and data blobs.
+	Children func(ctx context.Context, tree object.ID) (trees, data []object.ID, err error)
+	// Threshold is the dead share above which a pack is rewritten (default 0.10).
+	Threshold float64
+	// Force rewrites packs holding these dead blob types whatever their
+	// dead share (dead snapshot and meta blobs must go, or an index rebuild
+	// would bring them back).
+	Force []object.BlobType
+	// OrphanGrace is how old an unindexed pack must be to be deleted (default 1h).
+	OrphanGrace time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
+	// BatchBytes bounds the live bytes rewritten per index switch (default 256 MiB).
+	BatchBytes int64
+}
+
+// PackPlan is one pack the plan rewrites or deletes.
+type PackPlan struct {
+	ID        object.ID `json:"id"`
+	Size      int64     `json:"size"`
+	LiveBytes int64     `json:"live_bytes"`
+	LiveBlobs int       `json:"live_blobs"`
+	DeadBlobs int       `json:"dead_blobs"`
+	Data      bool      `json:"data"`
+}
+
+// Plan is the outcome of the mark phase.
+type Plan struct {
+	Start        time.Time  `json:"start"`
+	Packs        int        `json:"packs"`
+	Blobs        int        `json:"blobs"`
+	LiveBlobs    int        `json:"live_blobs"`
+	Delete       []PackPlan `json:"delete"`
+	Repack       []PackPlan `json:"repack"`
+	Orphans      []string   `json:"orphans"`
+	FreedBytes   int64      `json:"freed_bytes"`   // estimate: sizes removed minus live bytes rewritten
+	RewriteBytes int64      `json:"rewrite_bytes"` // live bytes copied by repack
+	MarkSetBytes int64      `json:"mark_set_bytes"`
+	MarkBytesPer float64    `json:"mark_bytes_per_blob"`
+	MarkTime     float64    `json:"mark_seconds"`
+
+	opts   Options
+	marks  *markSet
+	orphan []object.FileInfo
+}
+
+// Result reports an executed plan.
+type Result struct {
+	PacksDeleted   int     `json:"packs_deleted"`
+	PacksRepacked  int     `json:"packs_repacked"`
+	PacksWritten   int     `json:"packs_written"`
+	OrphansDeleted int     `json:"orphans_deleted"`
+	BlobsRemoved   int     `json:"blobs_removed"`
+	FreedBytes     int64   `json:"freed_bytes"`
+	Seconds        float64 `json:"seconds"`
+}
+
+// markSet is a sorted array of 8-byte id prefixes of every indexed blob with
+// a mark bit each.
+type markSet struct {
+	keys []uint64
+	bits []uint64
+}
+
+func prefix(id object.ID) uint64 { return binary.BigEndian.Uint64(id[:8]) }
+
+// find returns the index range of prefix p.
+func (m *markSet) find(id object.ID) (int, int) {
+	p := prefix(id)
+	i := sort.Search(len(m.keys), func(i int) bool { return m.keys[i] >= p })
+	j := i
+	for j < len(m.keys) && m.keys[j] == p {
+		j++
+	}
+	return i, j
+}
+
+// mark sets id's bit; it reports whether id is indexed and whether it was
+// marked before.
+func (m *markSet) mark(id object.ID) (indexed, was bool) {
+	i, j := m.find(id)
+	if i == j {
+		return false, false
+	}
+	was = true
+	for k := i; k < j; k++ {
+		if m.bits[k/64]&(1<<(k%64)) == 0 {
+			was = false
+			m.bits[k/64] |= 1 << (k % 64)
+		}
+	}
+	return true, was
+}
+
+func (m *markSet) marked(id object.ID) bool {
+	i, j := m.find(id)
+	for k := i; k < j; k++ {
+		if m.bits[k/64]&(1<<(k%64)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *markSet) bytes() int64 { return int64(len(m.keys))*8 + int64(len(m.bits))*8 }
+
+// NewPlan marks every blob reachable from the roots and decides which packs
+// to delete and rewrite. It changes nothing.
+func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
+	if opts.Threshold <= 0 {
+		opts.Threshold = 0.10
+	}
+	if opts.OrphanGrace <= 0 {
+		opts.OrphanGrace = time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 256 << 20
+	}
+	p := &Plan{Start: opts.Now(), opts: opts, Delete: []PackPlan{}, Repack: []PackPlan{}, Orphans: []string{}}
+	t0 := time.Now()
+	m := &markSet{}
+	known := map[object.ID]object.PackInfo{}
+	err := opts.DB.View(func(tx *index.Tx) error {
+		n := tx.BlobCount()
+		m.keys = make([]uint64, 0, n)
+		if err := tx.Packs(func(pi object.PackInfo) error { known[pi.ID] = pi; return nil }); err != nil {
+			return err
+		}
+		return tx.Blobs(func(l object.Location) error {
+			m.keys = append(m.keys, prefix(l.ID))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// bbolt iterates in key order, so keys are sorted already
+	if !slices.IsSorted(m.keys) {
+		slices.Sort(m.keys)
+	}
+	m.bits = make([]uint64, (len(m.keys)+63)/64)
+	p.marks = m
+	p.Blobs = len(m.keys)
+	p.Packs = len(known)
+	for _, id := range opts.Live {
+		if ok, _ := m.mark(id); !ok {
+			return nil, fmt.Errorf("%w: blob %s (a root) is not indexed; run `silo check`", ErrMissing, id)
+		}
+	}
+	for _, t := range opts.Trees {
+		if err := p.markTree(ctx, t, ""); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range opts.Repo.PinnedRoots() {
+		if err := p.markTree(ctx, t, ""); err != nil {
+			return nil, err
+		}
+	}
+	p.MarkTime = time.Since(t0).Seconds()
+	p.MarkSetBytes = m.bytes()
+	if p.Blobs > 0 {
+		p.MarkBytesPer = float64(p.MarkSetBytes) / float64(p.Blobs)
+	}
+	if err := p.classify(known); err != nil {
+		return nil, err
+	}
+	if err := p.findOrphans(ctx, known); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Plan) markTree(ctx context.Context, tree object.ID, where string) error {
+	indexed, was := p.marks.mark(tree)
+	if !indexed {
+		return fmt.Errorf("%w: tree %s%s is not indexed; nothing was deleted (run `silo check`)", ErrMissing, tree, where)
+	}
+	if was {
+		return nil
+	}
+	trees, data, err := p.opts.Children(ctx, tree)
+	if err != nil {
+		return fmt.Errorf("gc: read tree %s: %w; nothing was deleted", tree, err)
+	}
+	for _, d := range data {
+		if ok, _ := p.marks.mark(d); !ok {
+			return fmt.Errorf("%w: data blob %s (in tree %s) is not indexed; nothing was deleted (run `silo check`)", ErrMissing, d, tree)
+		}
+	}
+	for _, t := range trees {
+		if err := p.markTree(ctx, t, " (under "+tree.Short()+")"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type packStat struct {
+	liveBytes, deadBytes int64
+	live, dead           int
+	forced               bool
+}
+
+func (p *Plan) classify(known map[object.ID]object.PackInfo) error {
+	stats := map[object.ID]*packStat{}
+	err := p.opts.DB.View(func(tx *index.Tx) error {
+		return tx.Blobs(func(l object.Location) error {
+			st := stats[l.Pack]
+			if st == nil {
+				st = &packStat{}
+				stats[l.Pack] = st
+			}
+			if p.marks.marked(l.ID) || p.opts.Repo.Pinned(l.ID) {
+				st.live++
+				st.liveBytes += int64(l.Length)
+				p.LiveBlobs++
+			} else {
+				st.dead++
+				st.deadBytes += int64(l.Length)
+				if slices.Contains(p.opts.Force, l.Type) {
+					st.forced = true
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for id, pi := range known {
+		st := stats[id]
+		if st == nil {
+			st = &packStat{}
+		}
+		pp := PackPlan{ID: id, Size: pi.Size, LiveBytes: st.liveBytes, LiveBlobs: st.live, DeadBlobs: st.dead, Data: pi.Data}
+		switch {
+		case st.live == 0:
+			p.Delete = append(p.Delete, pp)
+			p.FreedBytes += pi.Size
+		case st.dead > 0 && (st.forced || float64(pi.Size-st.liveBytes) >= p.opts.Threshold*float64(pi.Size)):
+			p.Repack = append(p.Repack, pp)
+			p.FreedBytes += pi.Size - st.liveBytes
+			p.RewriteBytes += st.liveBytes
+		}
+	}
+	byID := func(a, b PackPlan) int { return strings.Compare(a.ID.String(), b.ID.String()) }
+	slices.SortFunc(p.Delete, byID)
+	slices.SortFunc(p.Repack, byID)
+	return nil
+}
+
+func (p *Plan) findOrphans(ctx context.Context, known map[object.ID]object.PackInfo) error {
+	cut := p.Start.Add(-p.opts.OrphanGrace)
+	return p.opts.Repo.Backend().List(ctx, "packs/", func(fi object.FileInfo) error {
+		base := fi.Name[strings.LastIndex(fi.Name, "/")+1:]
+		id, err := object.ParseID(base)
+		if err != nil || object.PackName(id) != fi.Name {
+			return nil
+		}
+		if _, ok := known[id]; ok || fi.ModTime.After(cut) {
+			return nil
+		}
+		p.orphan = append(p.orphan, fi)
+		p.Orphans = append(p.Orphans, id.String())
+		p.FreedBytes += fi.Size
+		return nil
+	})
+}
+
+// Execute sweeps: rewrites the live blobs of packs to repack into new packs,
+// switches the index from the old packs to the new ones, then deletes the
+// old packs and the orphans.
+func (p *Plan) Execute(ctx context.Context) (*Result, error) {
+	t0 := time.Now()
+	res := &Result{}
+	todo := append(slices.Clone(p.Delete), p.Repack...)
+	var batch []PackPlan
+	var batchBytes int64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := p.rewrite(ctx, batch, res)
+		batch, batchBytes = nil, 0
+		return err
+	}
+	for _, pp := range todo {
+		batch = append(batch, pp)
+		batchBytes += pp.LiveBytes
+		if batchBytes >= p.opts.BatchBytes || len(batch) >= 256 {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return res, err
+	}
+	for _, fi := range p.orphan {
+		if err := p.opts.Repo.Backend().Delete(ctx, fi.Name); err != nil && !errors.Is(err, object.ErrNotFound) {
+			return res, fmt.Errorf("gc: delete orphan %s: %w", fi.Name, err)
+		}
+		res.OrphansDeleted++
+		res.FreedBytes += fi.Size
+	}
+	res.Seconds = time.Since(t0).Seconds()
+	return res, nil
+}
+
+// rewrite copies the live blobs of a batch of packs to new packs and
+// removes the old packs.
+func (p *Plan) rewrite(ctx context.Context, batch []PackPlan, res *Result) error {
+	repo := p.opts.Repo
+	old := map[object.ID]bool{}
+	for _, pp := range batch {
+		old[pp.ID] = true
+	}
+	// live blobs per kind, from the index
+	collect := func(keep func(object.Location) bool) (data, meta []object.Location, all map[object.ID][]object.Blob, err error) {
+		all = map[object.ID][]object.Blob{}
+		err = p.opts.DB.View(func(tx *index.Tx) error {
+			return tx.Blobs(func(l object.Location) error {
+				if !old[l.Pack] {
+					return nil
+				}
+				all[l.Pack] = append(all[l.Pack], l.Blob)
+				if keep(l) {
+					if l.Type.IsData() {
+						data = append(data, l)
+					} else {
+						meta = append(meta, l)
+					}
+				}
+				return nil
+			})
+		})
+		return
+	}
+	copyAll := func(data, meta []object.Location) ([]object.NewPack, error) {
+		var out []object.NewPack
+		for _, group := range []struct {
+			locs []object.Location
+			data bool
+		}{{data, true}, {meta, false}} {
+			if len(group.locs) == 0 {
+				continue
+			}
+			sort.Slice(group.locs, func(i, j int) bool {
+				a, b := group.locs[i], group.locs[j]
+				if a.Pack != b.Pack {
+					return strings.Compare(a.Pack.String(), b.Pack.String()) < 0
+				}
+				return a.Offset < b.Offset
+			})
+			nps, err := repo.CopyBlobs(ctx, group.locs, group.data)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, nps...)
+		}
+		return out, nil
+	}
+	data, meta, _, err := collect(func(l object.Location) bool { return p.marks.marked(l.ID) })
+	if err != nil {
+		return err
+	}
+	newPacks, err := copyAll(data, meta)
+	if err != nil {
+		return err
+	}
+	copied := map[object.ID]bool{}
+	for _, np := range newPacks {
+		for _, b := range np.Blobs {
+			copied[b.ID] = true
+		}
+	}
+	lock := repo.SweepLock()
+	lock.Lock()
+	// blobs pinned by stores running meanwhile are live too
+	xdata, xmeta, all, err := collect(func(l object.Location) bool { return !copied[l.ID] && repo.Pinned(l.ID) })
+	if err == nil && len(xdata)+len(xmeta) > 0 {
+		var extra []object.NewPack
+		extra, err = copyAll(xdata, xmeta)
+		newPacks = append(newPacks, extra...)
+	}
+	if err == nil {
+		err = p.opts.DB.Update(func(tx *index.Tx) error {
+			for id, blobs := range all {
+				if err := tx.RemovePack(id, blobs); err != nil {
+					return err
+				}
+			}
+			for _, pp := range batch {
+				if err := tx.RemovePack(pp.ID, nil); err != nil {
+					return err
+				}
+			}
+			for _, np := range newPacks {
+				if err := tx.AddPack(np.Info, np.Blobs); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	lock.Unlock()
+	if err != nil {
+		return fmt.Errorf("gc: switch index to rewritten packs: %w", err)
+	}
+	res.PacksWritten += len(newPacks)
+	var kept int
+	for _, np := range newPacks {
+		res.FreedBytes -= np.Info.Size
+		kept += len(np.Blobs)
+	}
+	var before int
+	for _, blobs := range all {
+		before += len(blobs)
+	}
+	res.BlobsRemoved += before - kept
+	for _, pp := range batch {
+		repo.Forget(pp.ID)
+		if err := repo.Backend().Delete(ctx, object.PackName(pp.ID)); err != nil && !errors.Is(err, object.ErrNotFound) {
+			return fmt.Errorf("gc: delete pack %s: %w", pp.ID, err)
+		}
+		res.FreedBytes += pp.Size
+		if pp.LiveBlobs == 0 {
+			res.PacksDeleted++
+		} else {
+			res.PacksRepacked++
+		}
+	}
+	p.opts.Logger.Info("gc batch", "packs", len(batch), "written", len(newPacks))
+	return nil
+}

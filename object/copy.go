@@ -1,0 +1,123 @@
+package object
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+)
+
+// NewPack is a pack written by CopyBlobs: durable, not yet indexed.
+type NewPack struct {
+	Info  PackInfo
+	Blobs []Blob
+}
+
+// CopyBlobs reads the blobs at locs (verifying each against its id) and
+// writes their stored bytes unchanged into new packs of the given kind. The
+// packs are durable when it returns; indexing them is the caller's job (gc
+// switches the index from old packs to new ones in one transaction).
+func (r *Repository) CopyBlobs(ctx context.Context, locs []Location, data bool) ([]NewPack, error) {
+	var out []NewPack
+	var cur *openPack
+	finish := func() error {
+		if cur == nil {
+			return nil
+		}
+		op := cur
+		cur = nil
+		np, err := r.finishPack(ctx, op)
+		if err != nil {
+			return err
+		}
+		out = append(out, np)
+		return nil
+	}
+	var stored, plain []byte
+	for _, loc := range locs {
+		if err := ctx.Err(); err != nil {
+			if cur != nil {
+				cur.discard()
+			}
+			return nil, err
+		}
+		if cap(stored) < int(loc.Length) {
+			stored = make([]byte, loc.Length)
+		}
+		stored = stored[:loc.Length]
+		if err := r.readAt(ctx, loc.Pack, stored, int64(loc.Offset)); err != nil {
+			if cur != nil {
+				cur.discard()
+			}
+			return nil, fmt.Errorf("copy blob %s from pack %s: %w", loc.ID, loc.Pack, err)
+		}
+		var err error
+		if plain, err = r.DecodeBlob(loc, stored, plain); err != nil {
+			if cur != nil {
+				cur.discard()
+			}
+			return nil, err
+		}
+		if cur == nil {
+			if err := os.MkdirAll(r.tmpDir, 0o755); err != nil {
+				return nil, err
+			}
+			f, err := os.CreateTemp(r.tmpDir, "repack-*")
+			if err != nil {
+				return nil, err
+			}
+			bw := bufio.NewWriterSize(f, 1<<20)
+			cur = &openPack{f: f, bw: bw, pw: NewPackWriter(bw), data: data}
+		}
+		b := loc.Blob
+		if err := cur.pw.Add(b, stored); err != nil {
+			cur.discard()
+			return nil, err
+		}
+		if cur.pw.Size() >= r.packSz {
+			if err := finish(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := finish(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// finishPack makes a pack durable in the backend without indexing it.
+func (r *Repository) finishPack(ctx context.Context, op *openPack) (NewPack, error) {
+	id, size, err := op.pw.Finish()
+	if err == nil {
+		err = op.bw.Flush()
+	}
+	if err == nil {
+		err = op.f.Sync()
+	}
+	if cerr := op.f.Close(); err == nil {
+		err = cerr
+	}
+	tmp := op.f.Name()
+	if err != nil {
+		os.Remove(tmp)
+		return NewPack{}, fmt.Errorf("object: write pack: %w", err)
+	}
+	name := PackName(id)
+	if fp, ok := r.be.(FilePutter); ok {
+		err = fp.PutFile(ctx, name, tmp)
+	} else {
+		var f *os.File
+		f, err = os.Open(tmp)
+		if err == nil {
+			err = r.be.Put(ctx, name, f, size)
+			f.Close()
+		}
+		os.Remove(tmp)
+	}
+	if err != nil {
+		return NewPack{}, fmt.Errorf("object: store pack %s in %s: %w", id, r.be.Location(), err)
+	}
+	blobs := op.pw.Blobs()
+	return NewPack{Info: PackInfo{ID: id, Size: size, Data: op.data, Count: len(blobs)}, Blobs: blobs}, nil
+}

@@ -1,0 +1,379 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/silo-dev/silo/gc"
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+)
+
+// GCOptions configure GC.
+type GCOptions struct {
+	DryRun    bool
+	Threshold float64 // dead share that triggers a rewrite; 0: repack_threshold from the config
+}
+
+// GCReport is a collection's plan and, unless dry-run, its result.
+type GCReport struct {
+	Plan   *gc.Plan   `json:"plan"`
+	Result *gc.Result `json:"result,omitempty"`
+	DryRun bool       `json:"dry_run"`
+}
+
+// roots gathers what gc keeps: every indexed version (soft-deleted
+// projects' and templates' included) and the newest catalogue record of
+// each project and template.
+func (s *Store) roots(ctx context.Context) (trees, live []object.ID, err error) {
+	var metas []object.ID
+	err = s.db.View(func(tx *index.Tx) error {
+		if err := tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
+			sn, err := snapshot.DecodeSnapshot(data)
+			if err != nil {
+				return fmt.Errorf("snapshot %s: %w", ref.ID, err)
+			}
+			trees = append(trees, sn.Tree)
+			live = append(live, ref.ID)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Blobs(func(l object.Location) error {
+			if l.Type == object.MetaBlob {
+				metas = append(metas, l.ID)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	type best struct {
+		id  object.ID
+		rev uint64
+	}
+	newest := map[string]best{}
+	for _, id := range metas {
+		data, err := s.repo.LoadBlob(ctx, id, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("meta blob %s: %w", id, err)
+		}
+		var m metaRecord
+		if err := json.Unmarshal(data, &m); err != nil {
+			continue // undecodable: garbage
+		}
+		var key string
+		var rev uint64
+		switch {
+		case m.Project != nil:
+			key, rev = "p/"+m.Project.ID, m.Project.Rev
+		case m.Template != nil:
+			key, rev = "t/"+m.Template.Name, m.Template.Rev
+		default:
+			continue
+		}
+		if b, ok := newest[key]; !ok || rev > b.rev {
+			newest[key] = best{id, rev}
+		}
+	}
+	for _, b := range newest {
+		live = append(live, b.id)
+	}
+	return trees, live, nil
+}
+
+func (s *Store) children(ctx context.Context, tree object.ID) (trees, data []object.ID, err error) {
+	nodes, err := snapshot.LoadTree(ctx, s.repo, tree)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range nodes {
+		switch nodes[i].Type {
+		case snapshot.Dir:
+			trees = append(trees, nodes[i].Subtree)
+		case snapshot.File:
+			data = append(data, nodes[i].Content...)
+		}
+	}
+	return trees, data, nil
+}
+
+// GC collects garbage: mark from every root, then delete packs without live
+// blobs and rewrite packs whose dead share passes the threshold.
+func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	s.repo.BeginCollection()
+	defer s.repo.EndCollection()
+	trees, live, err := s.roots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	th := opts.Threshold
+	if th <= 0 {
+		th = s.cfg.RepackThreshold
+	}
+	plan, err := gc.NewPlan(ctx, gc.Options{DB: s.db, Repo: s.repo, Trees: trees, Live: live, Children: s.children,
+		Threshold: th, Force: []object.BlobType{object.SnapshotBlob, object.MetaBlob}, Now: s.now, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	rep := &GCReport{Plan: plan, DryRun: opts.DryRun}
+	if opts.DryRun {
+		return rep, nil
+	}
+	rep.Result, err = plan.Execute(ctx)
+	s.logOp("gc.log", map[string]any{"operation": "gc", "packs_deleted": resultOr(rep.Result).PacksDeleted,
+		"packs_repacked": resultOr(rep.Result).PacksRepacked, "freed_bytes": resultOr(rep.Result).FreedBytes,
+		"seconds": resultOr(rep.Result).Seconds, "outcome": outcome(err)})
+	return rep, err
+}
+
+func resultOr(r *gc.Result) *gc.Result {
+	if r == nil {
+		return &gc.Result{}
+	}
+	return r
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return "ok"
+}
+
+// logOp appends one JSON line to logs/<name>.
+func (s *Store) logOp(name string, fields map[string]any) {
+	fields["time"] = s.now().UTC().Format(time.RFC3339Nano)
+	dir := filepath.Join(s.base, "logs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.log.Warn("cannot write operation log", "err", err)
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		s.log.Warn("cannot write operation log", "err", err)
+		return
+	}
+	defer f.Close()
+	b, _ := json.Marshal(fields)
+	f.Write(append(b, '\n'))
+}
+
+// ForgetResult reports a retention run on one project.
+type ForgetResult struct {
+	Project   string        `json:"project"`
+	ProjectID string        `json:"project_id"`
+	Decisions []gc.Decision `json:"decisions"`
+	Removed   int           `json:"removed"`
+	Kept      int           `json:"kept"`
+	DryRun    bool          `json:"dry_run"`
+}
+
+// Forget removes versions of a project that the policy does not keep (never
+// the newest). Their space returns at the next gc.
+func (s *Store) Forget(ctx context.Context, ref string, pol gc.Policy, dryRun bool) (*ForgetResult, error) {
+	if err := pol.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if pol.Empty() {
+		return nil, fmt.Errorf("%w: give at least one --keep-* rule", ErrInvalid)
+	}
+	if !dryRun {
+		if err := s.writable(); err != nil {
+			return nil, err
+		}
+	}
+	s.catMu.Lock()
+	defer s.catMu.Unlock()
+	var r *record
+	var versions []gc.Version
+	err := s.db.View(func(tx *index.Tx) error {
+		var err error
+		if r, err = findRecord(tx, ref); err != nil {
+			return err
+		}
+		tx.Versions(r.ID, func(id object.ID, at time.Time) bool {
+			versions = append(versions, gc.Version{ID: id.String(), Time: at})
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &ForgetResult{Project: r.Name, ProjectID: r.ID, DryRun: dryRun, Decisions: pol.Apply(versions, time.Local)}
+	var drop []object.ID
+	for _, d := range res.Decisions {
+		if d.Keep {
+			res.Kept++
+			continue
+		}
+		res.Removed++
+		id, err := object.ParseID(d.ID)
+		if err != nil {
+			return nil, err
+		}
+		drop = append(drop, id)
+	}
+	if dryRun || len(drop) == 0 {
+		return res, nil
+	}
+	err = s.db.Update(func(tx *index.Tx) error {
+		for _, id := range drop {
+			if err := tx.DeleteSnapshot(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+// CleanupOptions configure Cleanup.
+type CleanupOptions struct {
+	DryRun bool
+}
+
+// CleanupReport is the storage guide's cleanup: each step's counts and the
+// bytes freed.
+type CleanupReport struct {
+	Archived       int            `json:"archived"`
+	Purged         int            `json:"purged"`
+	BackupsExpired int            `json:"backups_expired"`
+	CacheRemoved   int            `json:"cache_removed"`
+	CacheFreed     int64          `json:"cache_freed_bytes"`
+	GC             *GCReport      `json:"gc"`
+	FreedBytes     int64          `json:"freed_bytes"`
+	DryRun         bool           `json:"dry_run"`
+	Seconds        float64        `json:"seconds"`
+	Steps          map[string]any `json:"steps"`
+}
+
+// cacheMaxAge is how long an extracted copy of an active project stays in
+// cache/ through cleanups (copies of archived and deleted projects go at once).
+const cacheMaxAge = 7 * 24 * time.Hour
+
+// Cleanup archives projects older than archive_after_days, purges projects
+// soft-deleted more than purge_deleted_after_days ago, expires backups past
+// retention_days (when a backup destination exists), cleans cache/ and runs
+// gc. It appends a line to logs/gc.log.
+func (s *Store) Cleanup(ctx context.Context, opts CleanupOptions) (*CleanupReport, error) {
+	t0 := time.Now()
+	rep := &CleanupReport{DryRun: opts.DryRun, Steps: map[string]any{}}
+	err := s.cleanup(ctx, opts, rep)
+	rep.Seconds = time.Since(t0).Seconds()
+	if !opts.DryRun {
+		s.logOp("gc.log", map[string]any{"operation": "cleanup", "archived": rep.Archived, "purged": rep.Purged,
+			"backups_expired": rep.BackupsExpired, "cache_removed": rep.CacheRemoved, "freed_bytes": rep.FreedBytes,
+			"seconds": rep.Seconds, "outcome": outcome(err)})
+	}
+	return rep, err
+}
+
+func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupReport) error {
+	if !opts.DryRun {
+		if err := s.writable(); err != nil {
+			return err
+		}
+	}
+	// 1. archive old projects
+	arch, err := s.ArchiveOlder(ctx, 0, ArchiveOptions{}, opts.DryRun)
+	if err != nil {
+		return fmt.Errorf("cleanup: archive: %w", err)
+	}
+	rep.Archived = len(arch)
+	rep.Steps["archive"] = arch
+	// 2. purge soft-deleted projects
+	deleted, err := s.List(Filter{Status: StatusDeleted})
+	if err != nil {
+		return err
+	}
+	cut := s.now().Add(-time.Duration(s.cfg.PurgeDeletedAfterDays) * 24 * time.Hour)
+	var purged []string
+	for _, p := range deleted {
+		var at time.Time
+		s.db.View(func(tx *index.Tx) error {
+			if r, err := findRecord(tx, p.ID); err == nil && r.DeletedAt != nil {
+				at = *r.DeletedAt
+			}
+			return nil
+		})
+		if at.IsZero() || at.After(cut) {
+			continue
+		}
+		purged = append(purged, p.Name)
+		if !opts.DryRun {
+			if _, err := s.Delete(ctx, p.ID, true); err != nil {
+				return fmt.Errorf("cleanup: purge %s: %w", p.Name, err)
+			}
+		}
+	}
+	rep.Purged = len(purged)
+	rep.Steps["purge"] = purged
+	// 3. expire backups
+	n, err := s.expireBackupsForCleanup(ctx, opts.DryRun)
+	if err != nil {
+		return fmt.Errorf("cleanup: expire backups: %w", err)
+	}
+	rep.BackupsExpired = n
+	// 4. cache: copies of projects that are no longer active, and old ones
+	cres, err := s.cleanCacheForCleanup(opts.DryRun)
+	if err != nil {
+		return fmt.Errorf("cleanup: cache: %w", err)
+	}
+	rep.CacheRemoved, rep.CacheFreed = cres.Removed, cres.FreedBytes
+	// 5. gc
+	g, err := s.GC(ctx, GCOptions{DryRun: opts.DryRun})
+	if err != nil {
+		return fmt.Errorf("cleanup: gc: %w", err)
+	}
+	rep.GC = g
+	if g.Result != nil {
+		rep.FreedBytes = g.Result.FreedBytes
+	} else {
+		rep.FreedBytes = g.Plan.FreedBytes
+	}
+	rep.FreedBytes += rep.CacheFreed
+	return nil
+}
+
+func (s *Store) cleanCacheForCleanup(dryRun bool) (*CleanCacheResult, error) {
+	ents, err := s.cacheEntries()
+	if err != nil {
+		return nil, err
+	}
+	res := &CleanCacheResult{}
+	cut := s.now().Add(-cacheMaxAge)
+	for _, e := range ents {
+		active := false
+		if e.ProjectID != "" {
+			if p, err := s.Get(e.ProjectID); err == nil && p.Status == StatusActive {
+				active = true
+			}
+		}
+		if active && e.Created.After(cut) {
+			continue
+		}
+		res.Removed++
+		res.FreedBytes += dirSize(e.Path)
+		if !dryRun {
+			if err := os.RemoveAll(e.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return res, err
+			}
+			os.Remove(e.Path + ".json")
+		}
+	}
+	return res, nil
+}
