@@ -255,7 +255,6 @@ func takeManifest(t testing.TB, root string) manifest {
 	return m
 }
 
-
 func (m manifest) diff(other manifest) []string {
 	var out []string
 	for k, v := range m {
