@@ -597,3 +597,50 @@ func (c *handleCache) closeAll() {
 		delete(c.open, k)
 	}
 }
+
+// SaveStored adds a blob in its stored form (as read from another
+// repository's pack, already verified by the caller) unless the repository
+// has it. It returns the stored bytes added.
+func (r *Repository) SaveStored(ctx context.Context, b Blob, stored []byte) (int64, error) {
+	if err := r.err(); err != nil {
+		return 0, err
+	}
+	fresh, err := r.reserve(nil, b.ID)
+	if err != nil || !fresh {
+		return 0, err
+	}
+	p := r.packers[1]
+	if b.Type.IsData() {
+		p = r.packers[0]
+	}
+	if err := p.add(ctx, Blob{ID: b.ID, Type: b.Type, Comp: b.Comp, RawLength: b.RawLength}, stored); err != nil {
+		return 0, err
+	}
+	return int64(len(stored)), nil
+}
+
+// ReadStored reads a blob's stored bytes and checks them against its id; it
+// returns the stored bytes (appended to dst[:0]).
+func (r *Repository) ReadStored(ctx context.Context, loc Location, dst []byte) ([]byte, error) {
+	if cap(dst) < int(loc.Length) {
+		dst = make([]byte, loc.Length)
+	}
+	dst = dst[:loc.Length]
+	if err := r.readAt(ctx, loc.Pack, dst, int64(loc.Offset)); err != nil {
+		return nil, fmt.Errorf("read blob %s from pack %s: %w", loc.ID, loc.Pack, err)
+	}
+	bp := storedPool.Get().(*[]byte)
+	defer storedPool.Put(bp)
+	plain, err := r.DecodeBlob(loc, dst, (*bp)[:0])
+	if err != nil {
+		return nil, err
+	}
+	*bp = plain[:0]
+	return dst, nil
+}
+
+// Lookup returns a blob's location.
+func (r *Repository) Lookup(id ID) (Location, bool, error) { return r.idx.Lookup(id) }
+
+// AddPack indexes a pack copied into the backend from elsewhere.
+func (r *Repository) AddPack(p PackInfo, blobs []Blob) error { return r.idx.AddPack(p, blobs) }

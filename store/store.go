@@ -31,6 +31,12 @@ type Options struct {
 	Owner    string           // who holds the lock, for other processes' messages
 	// LockTimeout is how long to wait for another process's lock (default 1s).
 	LockTimeout time.Duration
+	// Backend, when set, is used instead of opening Config.BasePath (tests
+	// inject faults this way).
+	Backend object.Backend
+	// Polynomial is the chunker polynomial of a repository created by Open
+	// (hex; default random). Backups use the source's.
+	Polynomial string
 }
 
 // Store is an open repository.
@@ -52,6 +58,10 @@ type Store struct {
 	catMu sync.Mutex
 	gcMu  sync.Mutex // one collection at a time
 }
+
+// localRooted is a backend that lives in a local directory (object.Local,
+// or a wrapper around it); index.db, cache/ and logs/ go there too.
+type localRooted interface{ Root() string }
 
 // IsRemote reports whether a location is an s3:// URL.
 func IsRemote(location string) bool { return strings.HasPrefix(location, "s3://") }
@@ -114,7 +124,7 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 	}
 	rc := object.RepoConfig{Version: object.FormatVersion, ID: object.NewRepoID(), ChunkerPolynomial: pol,
 		PackSize: packSize, Created: time.Now().UTC()}
-	if l, ok := be.(*object.Local); ok {
+	if l, ok := be.(localRooted); ok {
 		if err := os.MkdirAll(filepath.Join(l.Root(), "packs"), 0o755); err != nil {
 			return fmt.Errorf("init %s: %w", l.Root(), err)
 		}
@@ -129,13 +139,16 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	defaults(&opts)
 	cfg := opts.Config
-	be, err := OpenBackend(ctx, cfg.BasePath, cfg)
-	if err != nil {
-		return nil, err
+	be := opts.Backend
+	if be == nil {
+		var err error
+		if be, err = OpenBackend(ctx, cfg.BasePath, cfg); err != nil {
+			return nil, err
+		}
 	}
 	rc, err := object.LoadRepoConfig(ctx, be)
 	if errors.Is(err, object.ErrNoRepository) && opts.Create && !opts.ReadOnly {
-		if err := initRepo(ctx, be, cfg.PackSize, ""); err != nil {
+		if err := initRepo(ctx, be, cfg.PackSize, opts.Polynomial); err != nil {
 			return nil, err
 		}
 		rc, err = object.LoadRepoConfig(ctx, be)
@@ -151,7 +164,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("%s/config.json: %w", be.Location(), err)
 	}
 	s := &Store{cfg: cfg, now: opts.Now, log: opts.Logger, be: be, rc: rc, pol: pol, ro: opts.ReadOnly}
-	if l, ok := be.(*object.Local); ok {
+	if l, ok := be.(localRooted); ok {
 		s.base = l.Root()
 	} else {
 		s.base = filepath.Join(cfg.CacheDir, rc.ID)

@@ -15,3 +15,6 @@ func rate(n int64, d time.Duration) string {
 	}
 	return fmt.Sprintf("%.1f MB/s", float64(n)/1e6/d.Seconds())
 }
+
+// nowFunc is the CLI's clock.
+func nowFunc() time.Time { return time.Now() }

@@ -72,7 +72,7 @@ func exitCode(err error, ctx context.Context) int {
 		return exitCheck
 	case errors.Is(err, index.ErrLocked):
 		return exitLocked
-	case errors.Is(err, store.ErrNoRepository), errors.Is(err, store.ErrProjectNotFound),
+	case errors.Is(err, store.ErrNoRepository), errors.Is(err, store.ErrProjectNotFound), errors.Is(err, store.ErrBackupNotFound),
 		errors.Is(err, store.ErrSnapshotNotFound), errors.Is(err, snapshot.ErrNotFound):
 		return exitNotFound
 	case errors.Is(err, store.ErrQuota):
@@ -114,7 +114,7 @@ func newApp() *cli.App {
 		Commands: append([]*cli.Command{
 			initCommand(), storeCommand(), restoreCommand(), snapshotsCommand(), lsCommand(), diffCommand(),
 			checkCommand(), indexCommand(), projectsCommand(), extractCommand(), importCommand(),
-			statsCommand(), cacheCommand(), configCommand(),
+			statsCommand(), cacheCommand(), configCommand(), backupCommand(),
 		}, append(append(lifecycleCommands(), templateCommands()...), gcCommands()...)...),
 	}
 }

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/silo-dev/silo/store"
+)
+
+func fromFlag() cli.Flag {
+	return &cli.StringFlag{Name: "from", Usage: "backup destination `DEST` (path or s3://bucket/prefix; default: backup.destination)"}
+}
+
+func (e *env) openBackups(readOnly bool) (*store.BackupSet, error) {
+	return store.OpenBackups(e.c.Context, e.cfg, e.c.String("from"), nil, readOnly)
+}
+
+func backupCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "backup",
+		Usage: "back up projects incrementally to a second silo repository (a drive or s3://)",
+		Description: "Copies only the blobs the destination lacks, then writes a backup record. The\n" +
+			"destination defaults to backup.destination and is created on first use. The list,\n" +
+			"show, verify, restore and expire subcommands need no primary repository.",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "project", Aliases: []string{"p"}, Usage: "back up only this project `ID|NAME` (repeatable; default: all)"},
+			&cli.StringFlag{Name: "to", Usage: "destination `DEST` (path or s3://bucket/prefix)"},
+		},
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			if _, err := args(c, 0, 0); err != nil {
+				return err
+			}
+			s, err := e.open(true, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rep, prog := e.progress("backup")
+			br, err := s.Backup(c.Context, store.BackupOptions{Projects: c.StringSlice("project"), To: c.String("to"), Progress: prog})
+			rep.Finish()
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(summary{Type: "summary", Op: "backup", Data: br})
+			}
+			e.printf("backup %s to %s: %d projects, %s copied (%d packs, %d blobs) in %.2fs\n", br.ID, br.Destination,
+				len(br.Projects), human(br.BytesCopied), br.PacksCopied, br.BlobsCopied, br.Seconds)
+			return nil
+		},
+		Subcommands: []*cli.Command{
+			{
+				Name:  "list",
+				Usage: "list backups at the destination",
+				Flags: []cli.Flag{fromFlag()},
+				Action: func(c *cli.Context) error {
+					e, err := newEnv(c)
+					if err != nil {
+						return err
+					}
+					bs, err := e.openBackups(true)
+					if err != nil {
+						return err
+					}
+					defer bs.Close()
+					list, err := bs.List(c.Context)
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return e.printJSON(map[string]any{"backups": list, "destination": bs.Location()})
+					}
+					tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "ID\tTIME\tPROJECTS\tCOPIED")
+					for _, b := range list {
+						fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", b.ID, b.Time.Local().Format("2006-01-02 15:04:05"), len(b.Projects), human(b.BytesCopied))
+					}
+					return tw.Flush()
+				},
+			},
+			{
+				Name:      "show",
+				Usage:     "show one backup record",
+				ArgsUsage: "ID",
+				Flags:     []cli.Flag{fromFlag()},
+				Action: func(c *cli.Context) error {
+					e, err := newEnv(c)
+					if err != nil {
+						return err
+					}
+					a, err := args(c, 1, 1)
+					if err != nil {
+						return err
+					}
+					bs, err := e.openBackups(true)
+					if err != nil {
+						return err
+					}
+					defer bs.Close()
+					br, err := bs.Show(c.Context, a[0])
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return e.printJSON(br)
+					}
+					e.printf("backup %s at %s\nfrom %s (repository %s)\ncopied %s (%d packs, %d blobs) in %.2fs\n",
+						br.ID, br.Time.Local().Format("2006-01-02 15:04:05"), br.Source, br.SourceRepository, human(br.BytesCopied), br.PacksCopied, br.BlobsCopied, br.Seconds)
+					for _, p := range br.Projects {
+						e.printf("  %s (%s) %s, %d versions, %s\n", p.Name, p.ID, p.Status, len(p.Versions), human(p.SizeBytes))
+					}
+					for _, t := range br.Templates {
+						e.printf("  template %s (%s)\n", t.Name, t.Category)
+					}
+					return nil
+				},
+			},
+			{
+				Name:      "verify",
+				Usage:     "check every blob a backup needs is present (and with --read-data hashes right)",
+				ArgsUsage: "ID",
+				Flags:     []cli.Flag{fromFlag(), &cli.BoolFlag{Name: "read-data", Usage: "read and hash every blob"}},
+				Action: func(c *cli.Context) error {
+					e, err := newEnv(c)
+					if err != nil {
+						return err
+					}
+					a, err := args(c, 1, 1)
+					if err != nil {
+						return err
+					}
+					bs, err := e.openBackups(true)
+					if err != nil {
+						return err
+					}
+					defer bs.Close()
+					rep, err := bs.Verify(c.Context, a[0], c.Bool("read-data"))
+					if rep == nil {
+						return err
+					}
+					if e.json {
+						if perr := e.printJSON(rep); perr != nil {
+							return perr
+						}
+						return err
+					}
+					for _, p := range rep.Problems {
+						fmt.Fprintln(os.Stderr, p.String())
+					}
+					e.printf("backup %s: %d blobs checked, %d missing, %d corrupt", rep.Backup, rep.Blobs, rep.Missing, rep.Corrupt)
+					if c.Bool("read-data") {
+						e.printf(", read %s", human(rep.ReadBytes))
+					}
+					e.printf("\n")
+					if len(rep.AffectedProjects) > 0 {
+						e.printf("projects affected: %s\n", strings.Join(rep.AffectedProjects, ", "))
+					}
+					return err
+				},
+			},
+			{
+				Name:      "restore",
+				Usage:     "restore projects of a backup into a directory or back into the primary repository",
+				ArgsUsage: "ID",
+				Description: "With --dest, each project's newest backed-up version goes to DEST/<name>/. Without it,\n" +
+					"the projects (every backed-up version, with their metadata) go back into the primary\n" +
+					"repository, which is created when it is gone.",
+				Flags: []cli.Flag{
+					fromFlag(),
+					&cli.StringSliceFlag{Name: "project", Aliases: []string{"p"}, Usage: "restore only this project (repeatable)"},
+					&cli.StringFlag{Name: "dest", Usage: "restore into `DIR`"},
+				},
+				Action: func(c *cli.Context) error {
+					e, err := newEnv(c)
+					if err != nil {
+						return err
+					}
+					a, err := args(c, 1, 1)
+					if err != nil {
+						return err
+					}
+					bs, err := e.openBackups(true)
+					if err != nil {
+						return err
+					}
+					defer bs.Close()
+					rep, prog := e.progress("restore")
+					res, err := bs.Restore(c.Context, a[0], store.RestoreBackupOptions{Projects: c.StringSlice("project"),
+						Dest: c.String("dest"), Primary: e.cfg, Progress: prog})
+					rep.Finish()
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return e.printJSON(summary{Type: "summary", Op: "backup restore", Data: res})
+					}
+					e.printf("restored %d projects from backup %s into %s (%s)\n", len(res.Projects), res.Backup, res.Into, human(res.Bytes))
+					for _, p := range res.Paths {
+						e.printf("  %s\n", p)
+					}
+					return nil
+				},
+			},
+			{
+				Name:  "expire",
+				Usage: "remove backups older than retention_days (never the newest) and gc the destination",
+				Flags: []cli.Flag{
+					fromFlag(),
+					&cli.IntFlag{Name: "retention-days", Usage: "override backup.retention_days"},
+					&cli.BoolFlag{Name: "dry-run", Usage: "only list what would expire"},
+				},
+				Action: func(c *cli.Context) error {
+					e, err := newEnv(c)
+					if err != nil {
+						return err
+					}
+					days := e.cfg.Backup.RetentionDays
+					if c.IsSet("retention-days") {
+						days = c.Int("retention-days")
+					}
+					bs, err := e.openBackups(false)
+					if err != nil {
+						return err
+					}
+					defer bs.Close()
+					res, err := bs.Expire(c.Context, nowFunc(), days, c.Bool("dry-run"))
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return e.printJSON(res)
+					}
+					verb := "expired"
+					if res.DryRun {
+						verb = "would expire"
+					}
+					e.printf("%s %d backups, kept %d\n", verb, len(res.Expired), res.Kept)
+					if res.GC != nil {
+						printGC(e, res.GC)
+					}
+					return nil
+				},
+			},
+		},
+	}
+}

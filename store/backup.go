@@ -1,0 +1,1035 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/zeebo/blake3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+	"github.com/silo-dev/silo/store/config"
+)
+
+// ErrBackupNotFound means no backup record has that id.
+var ErrBackupNotFound = errors.New("store: backup not found")
+
+// BackupRecord is backups/<id>.json in the destination: written last and
+// durably, after every blob it needs.
+type BackupRecord struct {
+	ID               string          `json:"id"`
+	Time             time.Time       `json:"time"`
+	SourceRepository string          `json:"source_repository"`
+	Source           string          `json:"source"`
+	Destination      string          `json:"destination"`
+	Projects         []BackupProject `json:"projects"`
+	Templates        []Template      `json:"templates,omitempty"`
+	BytesCopied      int64           `json:"bytes_copied"`
+	PacksCopied      int             `json:"packs_copied"`
+	BlobsCopied      int             `json:"blobs_copied"`
+	Seconds          float64         `json:"seconds"`
+}
+
+// BackupProject is a project as a backup holds it: its metadata and the
+// versions the backup covers.
+type BackupProject struct {
+	Project
+	Record json.RawMessage `json:"record"` // the full catalogue record
+}
+
+// BackupOptions configure Backup.
+type BackupOptions struct {
+	Projects []string // ids or names; empty: every project and template
+	To       string   // destination; "": backup.destination from the config
+	// Backend, when set, is the destination's backend (fault injection in tests).
+	Backend  object.Backend
+	Progress snapshot.Progress
+}
+
+const backupPrefix = "backups/"
+
+func backupName(id string) string { return backupPrefix + id + ".json" }
+
+// OpenDestination opens (creating when asked) the silo repository at a
+// backup location, with its own index (for s3://, in the cache directory).
+func OpenDestination(ctx context.Context, cfg *config.Config, location string, be object.Backend, create bool, pol string, log ownerLog) (*Store, error) {
+	c := *cfg
+	c.BasePath = location
+	if be == nil && !IsRemote(location) {
+		abs, err := filepath.Abs(location)
+		if err != nil {
+			return nil, err
+		}
+		parent := filepath.Dir(abs)
+		if _, err := os.Stat(parent); err != nil {
+			return nil, fmt.Errorf("backup destination %s: %w (is the drive mounted?)", location, err)
+		}
+		if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) && !create {
+			return nil, fmt.Errorf("backup destination %s: %w: nothing there", location, ErrNoRepository)
+		}
+	}
+	d, err := Open(ctx, Options{Config: &c, Backend: be, Create: create, Polynomial: pol, Logger: log.log, Owner: log.owner})
+	if err != nil {
+		return nil, fmt.Errorf("backup destination %s: %w", location, err)
+	}
+	return d, nil
+}
+
+// ownerLog carries a logger and lock owner for a second store.
+type ownerLog struct {
+	log   *slog.Logger
+	owner string
+}
+
+func (s *Store) destinationOf(to string) (string, error) {
+	if to == "" {
+		to = s.cfg.Backup.Destination
+	}
+	if to == "" {
+		return "", fmt.Errorf("%w: no backup destination (give --to or set storage.backup.destination)", ErrInvalid)
+	}
+	return to, nil
+}
+
+// copyStats counts a replication.
+type copyStats struct {
+	bytes, blobs int64
+	packs        int64
+}
+
+// replicate copies from src to dst every blob reachable from the snapshots
+// (plus the extra blobs) that dst lacks: whole packs when dst needs all of a
+// pack, single blobs otherwise. Every byte is verified on the way. Then it
+// flushes dst: the blobs are durable when it returns.
+func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, prog snapshot.Progress) (copyStats, error) {
+	var st copyStats
+	needed := map[object.ID]struct{}{}
+	for _, id := range extra {
+		needed[id] = struct{}{}
+	}
+	seen := map[object.ID]bool{}
+	var walk func(tree object.ID) error
+	walk = func(tree object.ID) error {
+		if seen[tree] {
+			return nil
+		}
+		seen[tree] = true
+		needed[tree] = struct{}{}
+		trees, data, err := src.children(ctx, tree)
+		if err != nil {
+			return err
+		}
+		for _, d := range data {
+			needed[d] = struct{}{}
+		}
+		for _, t := range trees {
+			if err := walk(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, id := range snaps {
+		needed[id] = struct{}{}
+		var sn *snapshot.Snapshot
+		err := src.db.View(func(tx *index.Tx) error {
+			var err error
+			sn, err = loadSnapshot(tx, id)
+			return err
+		})
+		if err != nil {
+			return st, err
+		}
+		if err := walk(sn.Tree); err != nil {
+			return st, fmt.Errorf("read version %s: %w", id.Short(), err)
+		}
+	}
+	// what dst lacks, by source pack
+	byPack := map[object.ID][]object.Location{}
+	for id := range needed {
+		if ok, err := dst.repo.Has(id); err != nil {
+			return st, err
+		} else if ok {
+			continue
+		}
+		loc, ok, err := src.repo.Lookup(id)
+		if err != nil {
+			return st, err
+		}
+		if !ok {
+			return st, fmt.Errorf("blob %s is referenced but missing from %s; run `silo check`", id, src.Location())
+		}
+		byPack[loc.Pack] = append(byPack[loc.Pack], loc)
+	}
+	if len(byPack) == 0 {
+		return st, nil
+	}
+	// how many indexed blobs each source pack holds
+	inPack := map[object.ID]int{}
+	packSize := map[object.ID]int64{}
+	err := src.db.View(func(tx *index.Tx) error {
+		for id := range byPack {
+			p, ok, err := tx.Pack(id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				inPack[id] = p.Count
+				packSize[id] = p.Size
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	if prog != nil {
+		var total int64
+		for id, locs := range byPack {
+			if len(locs) >= inPack[id] {
+				total += packSize[id]
+			} else {
+				for _, l := range locs {
+					total += int64(l.Length)
+				}
+			}
+		}
+		prog.AddTotal(int64(len(byPack)), total)
+	}
+	var whole, partial []object.ID
+	for id, locs := range byPack {
+		if len(locs) >= inPack[id] {
+			whole = append(whole, id)
+		} else {
+			partial = append(partial, id)
+		}
+	}
+	slices.SortFunc(whole, func(a, b object.ID) int { return strings.Compare(a.String(), b.String()) })
+	var bytes, blobs, packs atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(3)
+	for _, id := range whole {
+		g.Go(func() error {
+			n, nb, err := copyPack(gctx, src, dst, id)
+			if err != nil {
+				return err
+			}
+			bytes.Add(n)
+			blobs.Add(int64(nb))
+			packs.Add(1)
+			if prog != nil {
+				prog.AddDone(1, n)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		var buf []byte
+		for _, id := range partial {
+			for _, loc := range byPack[id] {
+				stored, err := src.repo.ReadStored(gctx, loc, buf)
+				if err != nil {
+					return err
+				}
+				buf = stored
+				n, err := dst.repo.SaveStored(gctx, loc.Blob, stored)
+				if err != nil {
+					return fmt.Errorf("copy blob %s to %s: %w", loc.ID.Short(), dst.Location(), err)
+				}
+				bytes.Add(n)
+				if n > 0 {
+					blobs.Add(1)
+				}
+				if prog != nil {
+					prog.AddDone(0, int64(loc.Length))
+				}
+			}
+			if prog != nil {
+				prog.AddDone(1, 0)
+			}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return st, err
+	}
+	if err := dst.repo.Flush(ctx); err != nil {
+		return st, fmt.Errorf("write to %s: %w", dst.Location(), err)
+	}
+	st.bytes, st.blobs, st.packs = bytes.Load(), blobs.Load(), packs.Load()
+	return st, nil
+}
+
+// copyPack streams one pack file from src to dst, checking that its content
+// hashes to its name, then indexes it in dst.
+func copyPack(ctx context.Context, src, dst *Store, id object.ID) (int64, int, error) {
+	name := object.PackName(id)
+	blobs, size, err := src.repo.ReadPackTable(ctx, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := dst.be.Stat(ctx, name); err != nil {
+		rc, err := src.be.Get(ctx, name, 0, -1)
+		if err != nil {
+			return 0, 0, fmt.Errorf("read pack %s from %s: %w", id, src.Location(), err)
+		}
+		h := blake3.New()
+		err = dst.be.Put(ctx, name, io.TeeReader(rc, h), size)
+		rc.Close()
+		if err != nil {
+			return 0, 0, fmt.Errorf("write pack %s to %s: %w", id.Short(), dst.Location(), err)
+		}
+		var got object.ID
+		copy(got[:], h.Sum(nil))
+		if got != id {
+			dst.be.Delete(ctx, name)
+			return 0, 0, fmt.Errorf("pack %s in %s: %w: content hashes to %s", id, src.Location(), object.ErrCorrupt, got.Short())
+		}
+	}
+	data := len(blobs) > 0 && blobs[0].Type.IsData()
+	if err := dst.repo.AddPack(object.PackInfo{ID: id, Size: size, Data: data, Count: len(blobs)}, blobs); err != nil {
+		return 0, 0, err
+	}
+	return size, len(blobs), nil
+}
+
+// chosen returns the catalogue records a backup covers (every project, of
+// any status, when refs is empty) with their snapshots.
+func (s *Store) chosen(refs []string) ([]*record, map[string][]Version, error) {
+	var recs []*record
+	vers := map[string][]Version{}
+	err := s.db.View(func(tx *index.Tx) error {
+		if len(refs) == 0 {
+			if err := tx.Projects(func(id string, data []byte) error {
+				r, err := decodeRecord(data)
+				if err != nil {
+					return err
+				}
+				recs = append(recs, r)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		for _, ref := range refs {
+			r, err := findRecord(tx, ref)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(recs, func(x *record) bool { return x.ID == r.ID }) {
+				recs = append(recs, r)
+			}
+		}
+		for _, r := range recs {
+			vers[r.ID] = versions(tx, r.ID)
+		}
+		return nil
+	})
+	return recs, vers, err
+}
+
+// newestMeta returns the newest meta blob of each project id and template name.
+func (s *Store) newestMeta(ctx context.Context) (map[string]object.ID, error) {
+	var metas []object.ID
+	err := s.db.View(func(tx *index.Tx) error {
+		return tx.Blobs(func(l object.Location) error {
+			if l.Type == object.MetaBlob {
+				metas = append(metas, l.ID)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	type best struct {
+		id  object.ID
+		rev uint64
+	}
+	newest := map[string]best{}
+	for _, id := range metas {
+		data, err := s.repo.LoadBlob(ctx, id, nil)
+		if err != nil {
+			return nil, fmt.Errorf("meta blob %s: %w", id, err)
+		}
+		var m metaRecord
+		if json.Unmarshal(data, &m) != nil {
+			continue
+		}
+		var key string
+		var rev uint64
+		switch {
+		case m.Project != nil:
+			key, rev = "p/"+m.Project.ID, m.Project.Rev
+		case m.Template != nil:
+			key, rev = "t/"+m.Template.Name, m.Template.Rev
+		default:
+			continue
+		}
+		if b, ok := newest[key]; !ok || rev > b.rev {
+			newest[key] = best{id, rev}
+		}
+	}
+	out := map[string]object.ID{}
+	for k, b := range newest {
+		out[k] = b.id
+	}
+	return out, nil
+}
+
+// Backup copies the chosen projects' versions (and, for a full backup, the
+// templates) into the destination repository, copying only what it lacks,
+// then writes the backup record last.
+func (s *Store) Backup(ctx context.Context, opts BackupOptions) (*BackupRecord, error) {
+	t0 := time.Now()
+	to, err := s.destinationOf(opts.To)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.backup(ctx, to, opts)
+	fields := map[string]any{"operation": "backup", "destination": to, "duration_s": time.Since(t0).Seconds(), "outcome": outcome(err)}
+	if rec != nil {
+		fields["backup_id"], fields["bytes"] = rec.ID, rec.BytesCopied
+	}
+	s.logOp("backup.log", fields)
+	return rec, err
+}
+
+func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*BackupRecord, error) {
+	t0 := time.Now()
+	recs, vers, err := s.chosen(opts.Projects)
+	if err != nil {
+		return nil, err
+	}
+	var templates []Template
+	if len(opts.Projects) == 0 {
+		if templates, err = s.Templates(); err != nil {
+			return nil, err
+		}
+	}
+	dst, err := OpenDestination(ctx, s.cfg, to, opts.Backend, true, s.rc.ChunkerPolynomial, ownerLog{s.log, "silo backup"})
+	if err != nil {
+		return nil, err
+	}
+	defer dst.Close()
+	metas, err := s.newestMeta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var snaps, extra []object.ID
+	for _, r := range recs {
+		for _, v := range vers[r.ID] {
+			id, _ := object.ParseID(v.ID)
+			snaps = append(snaps, id)
+		}
+		if m, ok := metas["p/"+r.ID]; ok {
+			extra = append(extra, m)
+		}
+	}
+	for _, t := range templates {
+		id, _ := object.ParseID(t.Snapshot)
+		snaps = append(snaps, id)
+		if m, ok := metas["t/"+t.Name]; ok {
+			extra = append(extra, m)
+		}
+	}
+	st, err := replicate(ctx, s, dst, snaps, extra, opts.Progress)
+	if err != nil {
+		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
+	}
+	now := s.now().UTC()
+	br := &BackupRecord{ID: now.Format("20060102T150405Z") + "-" + uuid.NewString()[:8], Time: now,
+		SourceRepository: s.rc.ID, Source: s.Location(), Destination: dst.Location(), Templates: templates,
+		BytesCopied: st.bytes, PacksCopied: int(st.packs), BlobsCopied: int(st.blobs), Projects: []BackupProject{}}
+	for _, r := range recs {
+		p := r.project()
+		p.Versions = vers[r.ID]
+		br.Projects = append(br.Projects, BackupProject{Project: p, Record: r.encode()})
+	}
+	// the destination's own catalogue, so it is a silo repository like any other
+	if err := copyCatalogue(s, dst, br); err != nil {
+		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
+	}
+	br.Seconds = time.Since(t0).Seconds()
+	data, err := json.MarshalIndent(br, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := dst.be.Put(ctx, backupName(br.ID), strings.NewReader(string(data)), int64(len(data))); err != nil {
+		return nil, fmt.Errorf("backup to %s: write record: %w", dst.Location(), err)
+	}
+	return br, nil
+}
+
+// copyCatalogue records the backup's snapshots, projects and templates in
+// dst's index (dst already holds their blobs).
+func copyCatalogue(src, dst *Store, br *BackupRecord) error {
+	type snapData struct {
+		ref  index.SnapshotRef
+		data []byte
+	}
+	var snaps []snapData
+	err := src.db.View(func(tx *index.Tx) error {
+		add := func(idText string) error {
+			id, err := object.ParseID(idText)
+			if err != nil {
+				return err
+			}
+			ref, data, ok, err := tx.Snapshot(id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				snaps = append(snaps, snapData{ref, data})
+			}
+			return nil
+		}
+		for _, p := range br.Projects {
+			for _, v := range p.Versions {
+				if err := add(v.ID); err != nil {
+					return err
+				}
+			}
+		}
+		for _, t := range br.Templates {
+			if err := add(t.Snapshot); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return dst.db.Update(func(tx *index.Tx) error {
+		for _, sd := range snaps {
+			if err := tx.PutSnapshot(sd.ref, sd.data); err != nil {
+				return err
+			}
+		}
+		for _, p := range br.Projects {
+			if err := tx.PutProject(p.ID, p.Record); err != nil {
+				return err
+			}
+			if p.Status != StatusDeleted {
+				if err := tx.SetName(p.Name, p.ID); err != nil {
+					return err
+				}
+			}
+		}
+		for _, t := range br.Templates {
+			tr := templateRecord{Name: t.Name, Category: t.Category, Snapshot: t.Snapshot, CreatedAt: t.CreatedAt, Rev: 1}
+			if err := tx.Put(index.Templates, t.Name, tr.encode()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ListBackups reads every backup record at a destination, oldest first.
+func ListBackups(ctx context.Context, be object.Backend) ([]BackupRecord, error) {
+	var names []string
+	err := be.List(ctx, backupPrefix, func(fi object.FileInfo) error {
+		if strings.HasSuffix(fi.Name, ".json") {
+			names = append(names, fi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list backups in %s: %w", be.Location(), err)
+	}
+	out := []BackupRecord{}
+	for _, n := range names {
+		br, err := readBackup(ctx, be, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *br)
+	}
+	slices.SortFunc(out, func(a, b BackupRecord) int { return a.Time.Compare(b.Time) })
+	return out, nil
+}
+
+func readBackup(ctx context.Context, be object.Backend, name string) (*BackupRecord, error) {
+	rc, err := be.Get(ctx, name, 0, -1)
+	if err != nil {
+		if errors.Is(err, object.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s in %s", ErrBackupNotFound, name, be.Location())
+		}
+		return nil, err
+	}
+	defer rc.Close()
+	var br BackupRecord
+	if err := json.NewDecoder(io.LimitReader(rc, 64<<20)).Decode(&br); err != nil {
+		return nil, fmt.Errorf("backup record %s in %s: %w: %v", name, be.Location(), object.ErrCorrupt, err)
+	}
+	return &br, nil
+}
+
+// FindBackup reads one record by id or unique id prefix.
+func FindBackup(ctx context.Context, be object.Backend, id string) (*BackupRecord, error) {
+	all, err := ListBackups(ctx, be)
+	if err != nil {
+		return nil, err
+	}
+	var match []BackupRecord
+	for _, b := range all {
+		if b.ID == id {
+			return &b, nil
+		}
+		if strings.HasPrefix(b.ID, id) {
+			match = append(match, b)
+		}
+	}
+	switch {
+	case id == "latest" && len(all) > 0:
+		return &all[len(all)-1], nil
+	case len(match) == 1:
+		return &match[0], nil
+	case len(match) > 1:
+		return nil, fmt.Errorf("%w: %q matches %d backups", ErrAmbiguous, id, len(match))
+	}
+	return nil, fmt.Errorf("%w: %q in %s", ErrBackupNotFound, id, be.Location())
+}
+
+// BackupSet is an opened backup destination for list, show, verify, restore
+// and expire: it works with no primary repository at all.
+type BackupSet struct {
+	dst *Store
+	cfg *config.Config
+}
+
+// OpenBackups opens the destination at from (default backup.destination).
+func OpenBackups(ctx context.Context, cfg *config.Config, from string, be object.Backend, readOnly bool) (*BackupSet, error) {
+	if from == "" {
+		from = cfg.Backup.Destination
+	}
+	if from == "" {
+		return nil, fmt.Errorf("%w: no backup destination (give --from or set storage.backup.destination)", ErrInvalid)
+	}
+	c := *cfg
+	c.BasePath = from
+	if be == nil {
+		var err error
+		if be, err = OpenBackend(ctx, from, &c); err != nil {
+			return nil, err
+		}
+	}
+	if !IsRemote(from) {
+		if _, err := os.Stat(from); err != nil {
+			return nil, fmt.Errorf("backup destination %s: %w (is the drive mounted?)", from, err)
+		}
+	}
+	d, err := Open(ctx, Options{Config: &c, Backend: be, ReadOnly: readOnly, Owner: "silo backup"})
+	if err != nil {
+		return nil, fmt.Errorf("backup destination %s: %w", from, err)
+	}
+	return &BackupSet{dst: d, cfg: cfg}, nil
+}
+
+// Close releases the destination.
+func (b *BackupSet) Close() error { return b.dst.Close() }
+
+// Location names the destination.
+func (b *BackupSet) Location() string { return b.dst.Location() }
+
+// List returns the records, oldest first.
+func (b *BackupSet) List(ctx context.Context) ([]BackupRecord, error) { return ListBackups(ctx, b.dst.be) }
+
+// Show returns one record.
+func (b *BackupSet) Show(ctx context.Context, id string) (*BackupRecord, error) {
+	return FindBackup(ctx, b.dst.be, id)
+}
+
+// VerifyReport is what backup verify found.
+type VerifyReport struct {
+	Backup           string    `json:"backup"`
+	Blobs            int       `json:"blobs"`
+	Missing          int       `json:"missing"`
+	Corrupt          int       `json:"corrupt"`
+	ReadBytes        int64     `json:"read_bytes"`
+	AffectedProjects []string  `json:"affected_projects"`
+	Problems         []Problem `json:"problems"`
+}
+
+// Verify checks that every blob the backup needs is in the destination and,
+// with readData, that it hashes right. Problems name the projects affected.
+func (b *BackupSet) Verify(ctx context.Context, id string, readData bool) (*VerifyReport, error) {
+	br, err := b.Show(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d := b.dst
+	rep := &VerifyReport{Backup: br.ID, AffectedProjects: []string{}, Problems: []Problem{}}
+	affected := map[string]bool{}
+	checked := map[object.ID]bool{}
+	check := func(blob object.ID, project, where string) {
+		if checked[blob] {
+			return
+		}
+		checked[blob] = true
+		rep.Blobs++
+		loc, ok, err := d.repo.Lookup(blob)
+		if err != nil || !ok {
+			rep.Missing++
+			affected[project] = true
+			rep.Problems = append(rep.Problems, Problem{Kind: "missing-blob", Blob: blob.String(), Projects: []string{project}, Paths: []string{where}, Message: "not in the backup"})
+			return
+		}
+		if readData {
+			if _, err := d.repo.LoadAt(ctx, loc, nil); err != nil {
+				rep.Corrupt++
+				affected[project] = true
+				rep.Problems = append(rep.Problems, Problem{Kind: "corrupt-blob", Pack: loc.Pack.String(), Blob: blob.String(), Projects: []string{project}, Paths: []string{where}, Message: err.Error()})
+				return
+			}
+			rep.ReadBytes += int64(loc.Length)
+		}
+	}
+	type root struct {
+		project string
+		snap    string
+	}
+	var roots []root
+	for _, p := range br.Projects {
+		for _, v := range p.Versions {
+			roots = append(roots, root{p.Name, v.ID})
+		}
+	}
+	for _, t := range br.Templates {
+		roots = append(roots, root{"template " + t.Name, t.Snapshot})
+	}
+	for _, r := range roots {
+		sid, err := object.ParseID(r.snap)
+		if err != nil {
+			return nil, err
+		}
+		check(sid, r.project, r.project+"@"+sid.Short())
+		data, err := d.repo.LoadBlob(ctx, sid, nil)
+		if err != nil {
+			continue // counted above
+		}
+		sn, err := snapshot.DecodeSnapshot(data)
+		if err != nil {
+			rep.Problems = append(rep.Problems, Problem{Kind: "bad-snapshot", Snapshot: r.snap, Projects: []string{r.project}, Message: err.Error()})
+			affected[r.project] = true
+			continue
+		}
+		var walk func(tree object.ID, prefix string)
+		walk = func(tree object.ID, prefix string) {
+			if checked[tree] {
+				return
+			}
+			check(tree, r.project, r.project+":"+prefix+"/")
+			nodes, err := snapshot.LoadTree(ctx, d.repo, tree)
+			if err != nil {
+				return
+			}
+			for i := range nodes {
+				n := &nodes[i]
+				p := prefix + "/" + n.Name
+				switch n.Type {
+				case snapshot.Dir:
+					walk(n.Subtree, p)
+				case snapshot.File:
+					for _, c := range n.Content {
+						check(c, r.project, r.project+":"+p)
+					}
+				}
+			}
+		}
+		walk(sn.Tree, "")
+	}
+	for p := range affected {
+		rep.AffectedProjects = append(rep.AffectedProjects, p)
+	}
+	slices.Sort(rep.AffectedProjects)
+	if len(rep.Problems) > 0 {
+		return rep, fmt.Errorf("%w: backup %s: %d missing, %d corrupt blobs; projects affected: %s",
+			ErrCheckFailed, br.ID, rep.Missing, rep.Corrupt, strings.Join(rep.AffectedProjects, ", "))
+	}
+	return rep, nil
+}
+
+// RestoreBackupOptions choose what a backup restore writes.
+type RestoreBackupOptions struct {
+	Projects []string // names or ids; empty: all
+	// Dest, when set, receives each project's newest backed-up version in
+	// Dest/<name>/; otherwise the projects (every version, with their
+	// catalogue records) go back into the primary repository.
+	Dest     string
+	Primary  *config.Config // the primary repository's config, for a restore into it
+	Progress snapshot.Progress
+}
+
+// RestoreBackupResult reports a backup restore.
+type RestoreBackupResult struct {
+	Backup   string   `json:"backup"`
+	Projects []string `json:"projects"`
+	Paths    []string `json:"paths,omitempty"`
+	Bytes    int64    `json:"bytes"`
+	Into     string   `json:"into"`
+}
+
+func (br *BackupRecord) pick(refs []string) ([]BackupProject, error) {
+	if len(refs) == 0 {
+		return br.Projects, nil
+	}
+	var out []BackupProject
+	for _, ref := range refs {
+		i := slices.IndexFunc(br.Projects, func(p BackupProject) bool { return p.ID == ref || p.Name == ref })
+		if i < 0 {
+			return nil, fmt.Errorf("%w: backup %s has no project %q", ErrProjectNotFound, br.ID, ref)
+		}
+		out = append(out, br.Projects[i])
+	}
+	return out, nil
+}
+
+// Restore restores projects of a backup into a directory or the primary
+// repository (which is created when it is gone).
+func (b *BackupSet) Restore(ctx context.Context, id string, opts RestoreBackupOptions) (*RestoreBackupResult, error) {
+	t0 := time.Now()
+	res, err := b.restore(ctx, id, opts)
+	fields := map[string]any{"operation": "restore", "backup_id": id, "duration_s": time.Since(t0).Seconds(), "outcome": outcome(err)}
+	if res != nil {
+		fields["backup_id"], fields["bytes"] = res.Backup, res.Bytes
+	}
+	b.logTo(opts.Primary, fields)
+	return res, err
+}
+
+// logTo appends to the primary's logs/backup.log when it is a local
+// directory that exists, else to the destination's.
+func (b *BackupSet) logTo(primary *config.Config, fields map[string]any) {
+	if primary != nil && !IsRemote(primary.BasePath) {
+		if _, err := os.Stat(filepath.Join(primary.BasePath, object.ConfigName)); err == nil {
+			tmp := &Store{base: primary.BasePath, now: b.dst.now, log: b.dst.log}
+			tmp.logOp("backup.log", fields)
+			return
+		}
+	}
+	b.dst.logOp("backup.log", fields)
+}
+
+func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOptions) (*RestoreBackupResult, error) {
+	br, err := b.Show(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	projects, err := br.pick(opts.Projects)
+	if err != nil {
+		return nil, err
+	}
+	res := &RestoreBackupResult{Backup: br.ID, Projects: []string{}}
+	if opts.Dest != "" {
+		res.Into = opts.Dest
+		for _, p := range projects {
+			if len(p.Versions) == 0 {
+				continue
+			}
+			dest := filepath.Join(opts.Dest, p.Name)
+			st, _, err := b.dst.Restore(ctx, p.Versions[0].ID, dest, RestoreOptions{Progress: opts.Progress})
+			if err != nil {
+				return res, fmt.Errorf("restore %s from backup %s: %w", p.Name, br.ID, err)
+			}
+			res.Projects = append(res.Projects, p.Name)
+			res.Paths = append(res.Paths, dest)
+			res.Bytes += st.Bytes
+		}
+		return res, nil
+	}
+	if opts.Primary == nil {
+		return nil, fmt.Errorf("%w: no primary repository configured", ErrInvalid)
+	}
+	prim, err := Open(ctx, Options{Config: opts.Primary, Create: true, Polynomial: b.dst.rc.ChunkerPolynomial, Logger: b.dst.log, Owner: "silo backup restore"})
+	if err != nil {
+		return nil, err
+	}
+	defer prim.Close()
+	res.Into = prim.Location()
+	var snaps []object.ID
+	for _, p := range projects {
+		for _, v := range p.Versions {
+			sid, _ := object.ParseID(v.ID)
+			snaps = append(snaps, sid)
+		}
+	}
+	st, err := replicate(ctx, b.dst, prim, snaps, nil, opts.Progress)
+	if err != nil {
+		return res, fmt.Errorf("restore from backup %s into %s: %w", br.ID, prim.Location(), err)
+	}
+	res.Bytes = st.bytes
+	sub := *br
+	sub.Projects = projects
+	sub.Templates = nil
+	if len(opts.Projects) == 0 {
+		sub.Templates = br.Templates
+		var tsnaps []object.ID
+		for _, t := range br.Templates {
+			sid, _ := object.ParseID(t.Snapshot)
+			tsnaps = append(tsnaps, sid)
+		}
+		if _, err := replicate(ctx, b.dst, prim, tsnaps, nil, nil); err != nil {
+			return res, err
+		}
+	}
+	// catalogue records go in as meta blobs too, so an index rebuild of the
+	// primary finds them
+	prim.catMu.Lock()
+	defer prim.catMu.Unlock()
+	for _, p := range projects {
+		if r, err := decodeRecord(p.Record); err == nil {
+			if err := prim.writeMeta(ctx, metaRecord{Kind: "project", Time: prim.now().UTC(), Project: r}); err != nil {
+				return res, err
+			}
+		}
+		res.Projects = append(res.Projects, p.Name)
+	}
+	err = prim.db.View(func(tx *index.Tx) error {
+		for _, p := range projects {
+			if other := tx.ProjectIDByName(p.Name); other != "" && other != p.ID && p.Status != StatusDeleted {
+				return fmt.Errorf("%w: the primary has another project named %q; rename it first", ErrExists, p.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if err := copyCatalogue(b.dst, prim, &sub); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// ExpireResult reports backup expiry.
+type ExpireResult struct {
+	Expired []string  `json:"expired"`
+	Kept    int       `json:"kept"`
+	GC      *GCReport `json:"gc,omitempty"`
+	DryRun  bool      `json:"dry_run"`
+}
+
+// Expire removes records older than retention_days (never the newest one),
+// then garbage-collects the destination.
+func (b *BackupSet) Expire(ctx context.Context, now time.Time, retentionDays int, dryRun bool) (*ExpireResult, error) {
+	t0 := time.Now()
+	res, err := b.expire(ctx, now, retentionDays, dryRun)
+	if !dryRun {
+		fields := map[string]any{"operation": "expire", "duration_s": time.Since(t0).Seconds(), "outcome": outcome(err)}
+		if res != nil {
+			fields["backup_id"] = strings.Join(res.Expired, ",")
+			if res.GC != nil && res.GC.Result != nil {
+				fields["bytes"] = res.GC.Result.FreedBytes
+			}
+		}
+		b.dst.logOp("backup.log", fields)
+	}
+	return res, err
+}
+
+func (b *BackupSet) expire(ctx context.Context, now time.Time, retentionDays int, dryRun bool) (*ExpireResult, error) {
+	all, err := b.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &ExpireResult{Expired: []string{}, DryRun: dryRun}
+	cut := now.Add(-time.Duration(retentionDays) * 24 * time.Hour)
+	var keep []BackupRecord
+	for i, br := range all {
+		if i < len(all)-1 && br.Time.Before(cut) {
+			res.Expired = append(res.Expired, br.ID)
+			continue
+		}
+		keep = append(keep, br)
+	}
+	res.Kept = len(keep)
+	if dryRun || len(res.Expired) == 0 {
+		return res, nil
+	}
+	for _, id := range res.Expired {
+		if err := b.dst.be.Delete(ctx, backupName(id)); err != nil && !errors.Is(err, object.ErrNotFound) {
+			return res, fmt.Errorf("expire backup %s in %s: %w", id, b.Location(), err)
+		}
+	}
+	// versions still referenced by a kept record stay; the rest go
+	wanted := map[object.ID]bool{}
+	for _, br := range keep {
+		for _, p := range br.Projects {
+			for _, v := range p.Versions {
+				if id, err := object.ParseID(v.ID); err == nil {
+					wanted[id] = true
+				}
+			}
+		}
+		for _, t := range br.Templates {
+			if id, err := object.ParseID(t.Snapshot); err == nil {
+				wanted[id] = true
+			}
+		}
+	}
+	err = b.dst.db.Update(func(tx *index.Tx) error {
+		var drop []object.ID
+		if err := tx.Snapshots(func(ref index.SnapshotRef, _ []byte) error {
+			if !wanted[ref.ID] {
+				drop = append(drop, ref.ID)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, id := range drop {
+			if err := tx.DeleteSnapshot(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	res.GC, err = b.dst.GC(ctx, GCOptions{})
+	return res, err
+}
+
+// expireBackupsForCleanup expires backups past retention_days at the
+// configured destination when one exists; it returns how many went.
+func (s *Store) expireBackupsForCleanup(ctx context.Context, dryRun bool) (int, error) {
+	dest := s.cfg.Backup.Destination
+	if dest == "" {
+		return 0, nil
+	}
+	if !IsRemote(dest) {
+		if _, err := os.Stat(filepath.Join(dest, object.ConfigName)); err != nil {
+			return 0, nil // no backups made yet
+		}
+	}
+	bs, err := OpenBackups(ctx, s.cfg, dest, nil, false)
+	if err != nil {
+		if errors.Is(err, ErrNoRepository) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	defer bs.Close()
+	res, err := bs.Expire(ctx, s.now(), s.cfg.Backup.RetentionDays, dryRun)
+	if err != nil {
+		return 0, err
+	}
+	return len(res.Expired), nil
+}
