@@ -648,7 +648,9 @@ func (b *BackupSet) Close() error { return b.dst.Close() }
 func (b *BackupSet) Location() string { return b.dst.Location() }
 
 // List returns the records, oldest first.
-func (b *BackupSet) List(ctx context.Context) ([]BackupRecord, error) { return ListBackups(ctx, b.dst.be) }
+func (b *BackupSet) List(ctx context.Context) ([]BackupRecord, error) {
+	return ListBackups(ctx, b.dst.be)
+}
 
 // Show returns one record.
 func (b *BackupSet) Show(ctx context.Context, id string) (*BackupRecord, error) {
