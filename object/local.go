@@ -55,8 +55,24 @@ func (l *Local) mkdir(dir string) error {
 			return nil
 		}
 	}
+	// A new directory's entry lives in its parent, which commit never
+	// syncs: sync the parent of every directory MkdirAll creates, or a
+	// power loss could drop a new shard directory (packs/ab/) and the pack
+	// renamed into it after Put returned (DESIGN invariant 1).
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		created = append(created, d)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	for _, d := range created {
+		if err := SyncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
 	}
 	l.mu.Lock()
 	l.madeDir[dir] = true
