@@ -154,6 +154,84 @@ func (s *Store) rebuildIndex(ctx context.Context, st *RebuildStats) error {
 	return nil
 }
 
+// refreshIndex compares the pack listing with the index's pack table and,
+// when they differ (another client wrote to a shared bucket), indexes the new
+// packs, drops vanished ones and rebuilds the catalogue. It reads only the
+// tables of new packs.
+func (s *Store) refreshIndex(ctx context.Context) error {
+	listed := map[object.ID]bool{}
+	err := s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
+		if id, ok := parsePackName(fi.Name); ok {
+			listed[id] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	known := map[object.ID]bool{}
+	if err := s.db.View(func(tx *index.Tx) error {
+		return tx.Packs(func(p object.PackInfo) error { known[p.ID] = true; return nil })
+	}); err != nil {
+		return err
+	}
+	var added, gone []object.ID
+	for id := range listed {
+		if !known[id] {
+			added = append(added, id)
+		}
+	}
+	for id := range known {
+		if !listed[id] {
+			gone = append(gone, id)
+		}
+	}
+	if len(added) == 0 && len(gone) == 0 {
+		return nil
+	}
+	s.log.Info("index cache is stale; refreshing", "new_packs", len(added), "vanished_packs", len(gone))
+	type tbl struct {
+		info  object.PackInfo
+		blobs []object.Blob
+	}
+	var tables []tbl
+	for _, id := range added {
+		blobs, size, err := s.repo.ReadPackTable(ctx, id)
+		if err != nil {
+			s.log.Warn("pack unreadable during index refresh", "pack", id.String(), "err", err)
+			continue
+		}
+		data := len(blobs) > 0 && blobs[0].Type.IsData()
+		tables = append(tables, tbl{object.PackInfo{ID: id, Size: size, Data: data, Count: len(blobs)}, blobs})
+	}
+	err = s.db.Update(func(tx *index.Tx) error {
+		for _, id := range gone {
+			var blobs []object.Blob
+			if err := tx.Blobs(func(l object.Location) error {
+				if l.Pack == id {
+					blobs = append(blobs, l.Blob)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if err := tx.RemovePack(id, blobs); err != nil {
+				return err
+			}
+		}
+		for _, t := range tables {
+			if err := tx.AddPack(t.info, t.blobs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.rebuildCatalogue(ctx, &RebuildStats{})
+}
+
 // rebuildCatalogue reads every snapshot and meta blob: a project's newest
 // record (highest rev) wins; a purged project drops with its snapshots.
 func (s *Store) rebuildCatalogue(ctx context.Context, st *RebuildStats) error {

@@ -176,8 +176,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	_, statErr := os.Stat(dbPath)
 	fresh := errors.Is(statErr, os.ErrNotExist)
 	ro := opts.ReadOnly
-	if fresh {
-		ro = false // the index must be built once
+	remote := !isLocal(be)
+	if fresh || remote {
+		ro = false // the index must be built once; a remote repository's index is a local cache
 	}
 	db, err := index.Open(dbPath, index.Options{ReadOnly: ro, Owner: opts.Owner, Timeout: opts.LockTimeout})
 	if err != nil {
@@ -195,15 +196,25 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if fresh {
-		if _, err := s.packCount(); err == nil {
-			if err := s.rebuildIndex(ctx, nil); err != nil {
-				s.Close()
-				return nil, fmt.Errorf("build index from packs: %w", err)
-			}
+	switch {
+	case fresh:
+		if err := s.rebuildIndex(ctx, nil); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("build index from packs: %w", err)
+		}
+	case remote:
+		// another machine may have written to the bucket: bring the cache up to date
+		if err := s.refreshIndex(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("refresh index cache from %s: %w", be.Location(), err)
 		}
 	}
 	return s, nil
+}
+
+func isLocal(be object.Backend) bool {
+	_, ok := be.(localRooted)
+	return ok
 }
 
 // Close releases the repository.
@@ -227,12 +238,6 @@ func (s *Store) RepoConfig() object.RepoConfig { return s.rc }
 
 // BaseDir is the local directory holding index.db, cache/, archives/ and logs/.
 func (s *Store) BaseDir() string { return s.base }
-
-func (s *Store) packCount() (int, error) {
-	n := 0
-	err := s.be.List(context.Background(), "packs/", func(object.FileInfo) error { n++; return nil })
-	return n, err
-}
 
 func (s *Store) writable() error {
 	if s.ro {
