@@ -32,9 +32,8 @@ type GCReport struct {
 // projects' and templates' included) and the newest catalogue record of
 // each project and template.
 func (s *Store) roots(ctx context.Context) (trees, live []object.ID, err error) {
-	var metas []object.ID
 	err = s.db.View(func(tx *index.Tx) error {
-		if err := tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
+		return tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
 			sn, err := snapshot.DecodeSnapshot(data)
 			if err != nil {
 				return fmt.Errorf("snapshot %s: %w", ref.ID, err)
@@ -42,49 +41,17 @@ func (s *Store) roots(ctx context.Context) (trees, live []object.ID, err error) 
 			trees = append(trees, sn.Tree)
 			live = append(live, ref.ID)
 			return nil
-		}); err != nil {
-			return err
-		}
-		return tx.Blobs(func(l object.Location) error {
-			if l.Type == object.MetaBlob {
-				metas = append(metas, l.ID)
-			}
-			return nil
 		})
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	type best struct {
-		id  object.ID
-		rev uint64
+	metas, err := s.newestMeta(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	newest := map[string]best{}
 	for _, id := range metas {
-		data, err := s.repo.LoadBlob(ctx, id, nil)
-		if err != nil {
-			return nil, nil, fmt.Errorf("meta blob %s: %w", id, err)
-		}
-		var m metaRecord
-		if err := json.Unmarshal(data, &m); err != nil {
-			continue // undecodable: garbage
-		}
-		var key string
-		var rev uint64
-		switch {
-		case m.Project != nil:
-			key, rev = "p/"+m.Project.ID, m.Project.Rev
-		case m.Template != nil:
-			key, rev = "t/"+m.Template.Name, m.Template.Rev
-		default:
-			continue
-		}
-		if b, ok := newest[key]; !ok || rev > b.rev {
-			newest[key] = best{id, rev}
-		}
-	}
-	for _, b := range newest {
-		live = append(live, b.id)
+		live = append(live, id)
 	}
 	return trees, live, nil
 }

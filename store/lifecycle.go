@@ -368,23 +368,8 @@ func (s *Store) SaveTar(ctx context.Context, r io.Reader, opts SaveOptions) (*Sa
 	} else {
 		r = br
 	}
-	rec, parent, err := s.prepare(&opts)
-	if err != nil {
-		return nil, err
-	}
-	limit, added, stored, err := s.limits()
-	if err != nil {
-		return nil, err
-	}
-	det := newDetection()
-	defer det.stop()
-	w := s.repo.NewWriter()
-	defer w.End()
-	res, err := snapshot.StoreTar(ctx, w, r, snapshot.StoreOptions{
-		Pol: s.pol, Progress: opts.Progress, Logger: s.log, Visit: det.visit, Limit: limit, AddedLimit: added,
+	return s.saveWith(ctx, &opts, "tar", func(w *object.Writer, so snapshot.StoreOptions) (*snapshot.StoreResult, error) {
+		so.ParentTree = object.ID{} // a tar stream has no inodes to compare
+		return snapshot.StoreTar(ctx, w, r, so)
 	})
-	if err != nil {
-		return nil, s.quotaError(err, rec.Name, stored)
-	}
-	return s.commit(ctx, rec, &opts, parent, res, det, "tar")
 }

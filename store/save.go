@@ -159,7 +159,18 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrInvalid, dir)
 	}
-	rec, parent, err := s.prepare(&opts)
+	return s.saveWith(ctx, &opts, dir, func(w *object.Writer, so snapshot.StoreOptions) (*snapshot.StoreResult, error) {
+		return snapshot.Store(ctx, w, dir, so)
+	})
+}
+
+// saveWith runs one store pipeline (a directory walk or a tar stream) as a
+// new version: resolve the project, apply the quotas, pin what the version
+// refers to until it is recorded (see gc), detect languages and frameworks,
+// then commit.
+func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
+	run func(*object.Writer, snapshot.StoreOptions) (*snapshot.StoreResult, error)) (*SaveResult, error) {
+	rec, parent, err := s.prepare(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -169,18 +180,17 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 	}
 	det := newDetection()
 	defer det.stop()
-	// pin what this version refers to until it is recorded (see gc)
 	w := s.repo.NewWriter()
 	defer w.End()
 	w.PinRoot(parent.tree)
-	res, err := snapshot.Store(ctx, w, dir, snapshot.StoreOptions{
+	res, err := run(w, snapshot.StoreOptions{
 		Pol: s.pol, ParentTree: parent.tree, Progress: opts.Progress, Logger: s.log,
 		Visit: det.visit, Limit: limit, AddedLimit: added,
 	})
 	if err != nil {
 		return nil, s.quotaError(err, rec.Name, stored)
 	}
-	return s.commit(ctx, rec, &opts, parent, res, det, dir)
+	return s.commit(ctx, rec, opts, parent, res, det, source)
 }
 
 // detection gathers what language and framework detection needs while a
