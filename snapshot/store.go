@@ -100,9 +100,12 @@ type storer struct {
 	a      struct{ new, changed, unchanged, dirs, links, skipped, size, read, blobs, added atomic.Int64 }
 	visitM sync.Mutex
 	root   object.ID
-	errMu  sync.Mutex
-	err    error
-	cancel context.CancelFunc
+	// walkSem bounds the extra goroutines walking subdirectories
+	walkSem chan struct{}
+	walkWG  sync.WaitGroup
+	errMu   sync.Mutex
+	err     error
+	cancel  context.CancelFunc
 }
 
 type dirState struct {
@@ -140,7 +143,7 @@ func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s := &storer{repo: repo, opts: opts, prog: orNone(opts.Progress), log: opts.Logger, ctx: ctx,
-		jobs: make(chan fileJob, 64), cancel: cancel}
+		jobs: make(chan fileJob, 64), cancel: cancel, walkSem: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -161,6 +164,7 @@ func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*
 	if walkErr != nil {
 		s.fail(walkErr)
 	}
+	s.walkWG.Wait()
 	s.release(root)
 	close(s.jobs)
 	wg.Wait()
@@ -353,11 +357,27 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 	for _, sb := range subs {
 		child := &dirState{rel: joinRel(ds.rel, ds.nodes[sb.idx].Name), parent: ds, idx: sb.idx}
 		child.pending.Store(1)
-		err := s.walkDir(filepath.Join(path, ds.nodes[sb.idx].Name), child, sb.parent)
-		if err != nil {
-			return err
+		childPath := filepath.Join(path, ds.nodes[sb.idx].Name)
+		// walk subdirectories on another core when one is free: an unchanged
+		// re-store is nothing but this walk
+		select {
+		case s.walkSem <- struct{}{}:
+			s.walkWG.Add(1)
+			go func(parent object.ID) {
+				defer s.walkWG.Done()
+				defer func() { <-s.walkSem }()
+				if err := s.walkDir(childPath, child, parent); err != nil {
+					s.fail(err)
+					return
+				}
+				s.release(child)
+			}(sb.parent)
+		default:
+			if err := s.walkDir(childPath, child, sb.parent); err != nil {
+				return err
+			}
+			s.release(child)
 		}
-		s.release(child)
 	}
 	return nil
 }

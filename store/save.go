@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/silo-dev/silo/index"
@@ -190,6 +191,12 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	if err != nil {
 		return nil, s.quotaError(err, rec.Name, stored)
 	}
+	if res.Tree == parent.tree && rec.Rev > 0 {
+		// nothing changed: the languages and frameworks are those of the
+		// previous version, no need to wait for the detector
+		det.abort()
+		det = nil
+	}
 	return s.commit(ctx, rec, opts, parent, res, det, source)
 }
 
@@ -203,6 +210,7 @@ type detection struct {
 	batch     []detect.File
 	ch        chan []detect.File
 	done      chan struct{}
+	skip      atomic.Bool
 }
 
 func newDetection() *detection {
@@ -211,6 +219,9 @@ func newDetection() *detection {
 	go func() {
 		defer close(d.done)
 		for batch := range d.ch {
+			if d.skip.Load() {
+				continue
+			}
 			for _, f := range batch {
 				d.d.AddFile(f)
 			}
@@ -229,6 +240,12 @@ func (d *detection) visit(path string, n *snapshot.Node) {
 	if detect.WantsContent(path, int64(n.Size)) {
 		d.manifests[path] = slices.Clone(n.Content)
 	}
+}
+
+// abort makes the detector skip the files it has not looked at yet.
+func (d *detection) abort() {
+	d.skip.Store(true)
+	d.stop()
 }
 
 // stop ends the detector goroutine (also when the store failed).
