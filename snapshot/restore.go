@@ -78,7 +78,7 @@ type restoreJob struct {
 func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, opts RestoreOptions) (*RestoreStats, error) {
 	start := time.Now()
 	if opts.Workers <= 0 {
-		opts.Workers = 4 * runtime.GOMAXPROCS(0)
+		opts.Workers = 2 * runtime.GOMAXPROCS(0)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -138,7 +138,7 @@ func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*
 		return nil, fmt.Errorf("store %s: not a directory", dir)
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 2 * runtime.GOMAXPROCS(0)
+		opts.Workers = runtime.GOMAXPROCS(0) + 1
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
