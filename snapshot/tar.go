@@ -179,6 +179,19 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 					content = append(content, id)
 					total += int64(len(data))
 					prog.AddDone(0, int64(len(data)))
+					// check the limits per chunk, not only per file: a
+					// sparse entry of a few bytes can claim exabytes of
+					// holes that the reader expands to zeros (found by
+					// TestStoreTarSparseBombStopsAtLimit)
+					if err := gctx.Err(); err != nil {
+						return fail(err)
+					}
+					if opts.Limit > 0 && stats.Size+total > opts.Limit {
+						return fail(fmt.Errorf("%w: the tree holds more than %d bytes", ErrLimit, opts.Limit))
+					}
+					if opts.AddedLimit > 0 && added.Load() > opts.AddedLimit {
+						return fail(fmt.Errorf("%w: more than %d new bytes", ErrAddedLimit, opts.AddedLimit))
+					}
 				}
 			}
 			n.Content, n.Size = content, uint64(total)
