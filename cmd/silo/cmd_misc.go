@@ -25,15 +25,7 @@ func extractCommand() *cli.Command {
 			&cli.StringFlag{Name: "workbench", Usage: "extract into cache/`WID`/"},
 		},
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			a, err := args(c, 1, 1)
-			if err != nil {
-				return err
-			}
-			s, err := e.open(true, false)
+			e, s, a, err := setup(c, 1, 1, true, false)
 			if err != nil {
 				return err
 			}
@@ -67,15 +59,7 @@ func importCommand() *cli.Command {
 			&cli.StringFlag{Name: "git-repository", Usage: "git repository `URL`"},
 		},
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			a, err := args(c, 1, 1)
-			if err != nil {
-				return err
-			}
-			s, err := e.open(false, true)
+			e, s, a, err := setup(c, 1, 1, false, true)
 			if err != nil {
 				return err
 			}
@@ -146,15 +130,7 @@ func templateCommands() []*cli.Command {
 					ArgsUsage: "NAME DIR",
 					Flags:     []cli.Flag{&cli.StringFlag{Name: "category", Required: true, Usage: "backend, frontend or fullstack"}},
 					Action: func(c *cli.Context) error {
-						e, err := newEnv(c)
-						if err != nil {
-							return err
-						}
-						a, err := args(c, 2, 2)
-						if err != nil {
-							return err
-						}
-						s, err := e.open(false, true)
+						e, s, a, err := setup(c, 2, 2, false, true)
 						if err != nil {
 							return err
 						}
@@ -210,15 +186,7 @@ func templateCommands() []*cli.Command {
 				&cli.StringSliceFlag{Name: "tag", Usage: "add a tag (repeatable)"},
 			},
 			Action: func(c *cli.Context) error {
-				e, err := newEnv(c)
-				if err != nil {
-					return err
-				}
-				a, err := args(c, 1, 1)
-				if err != nil {
-					return err
-				}
-				s, err := e.open(false, false)
+				e, s, a, err := setup(c, 1, 1, false, false)
 				if err != nil {
 					return err
 				}

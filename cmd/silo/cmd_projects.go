@@ -96,15 +96,7 @@ func projectsList(c *cli.Context) error {
 }
 
 func projectsShow(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
-	a, err := args(c, 1, 1)
-	if err != nil {
-		return err
-	}
-	s, err := e.open(true, false)
+	e, s, a, err := setup(c, 1, 1, true, false)
 	if err != nil {
 		return err
 	}
@@ -199,15 +191,7 @@ func lifecycleCommands() []*cli.Command {
 				"the project from the catalogue; its space returns at the next `silo gc`.",
 			Flags: []cli.Flag{&cli.BoolFlag{Name: "hard", Usage: "remove from the catalogue"}},
 			Action: func(c *cli.Context) error {
-				e, err := newEnv(c)
-				if err != nil {
-					return err
-				}
-				a, err := args(c, 1, 1)
-				if err != nil {
-					return err
-				}
-				s, err := e.open(false, false)
+				e, s, a, err := setup(c, 1, 1, false, false)
 				if err != nil {
 					return err
 				}
@@ -239,15 +223,7 @@ func simpleProjectCommand(name, usage string, fn func(*env, *store.Store, string
 		Usage:     usage,
 		ArgsUsage: "ID|NAME",
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			a, err := args(c, 1, 1)
-			if err != nil {
-				return err
-			}
-			s, err := e.open(false, false)
+			e, s, a, err := setup(c, 1, 1, false, false)
 			if err != nil {
 				return err
 			}

@@ -18,15 +18,7 @@ func restoreCommand() *cli.Command {
 			&cli.StringFlag{Name: "include", Usage: "restore only this `PATH` (a file or subtree), keeping its path under DEST"},
 		},
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			a, err := args(c, 2, 2)
-			if err != nil {
-				return err
-			}
-			s, err := e.open(true, false)
+			e, s, a, err := setup(c, 2, 2, true, false)
 			if err != nil {
 				return err
 			}

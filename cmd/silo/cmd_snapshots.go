@@ -16,15 +16,7 @@ func snapshotsCommand() *cli.Command {
 		Usage:     "list versions, newest first",
 		ArgsUsage: "[PROJECT]",
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			a, err := args(c, 0, 1)
-			if err != nil {
-				return err
-			}
-			s, err := e.open(true, false)
+			e, s, a, err := setup(c, 0, 1, true, false)
 			if err != nil {
 				return err
 			}
@@ -57,15 +49,7 @@ func lsCommand() *cli.Command {
 		Usage:     "list the files of a version",
 		ArgsUsage: "PROJECT[@SNAPSHOT]|SNAPSHOT [PATH]",
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			a, err := args(c, 1, 2)
-			if err != nil {
-				return err
-			}
-			s, err := e.open(true, false)
+			e, s, a, err := setup(c, 1, 2, true, false)
 			if err != nil {
 				return err
 			}
@@ -105,15 +89,7 @@ func diffCommand() *cli.Command {
 		Usage:     "show paths added, removed and modified between two versions",
 		ArgsUsage: "SNAP1 SNAP2",
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			a, err := args(c, 2, 2)
-			if err != nil {
-				return err
-			}
-			s, err := e.open(true, false)
+			e, s, a, err := setup(c, 2, 2, true, false)
 			if err != nil {
 				return err
 			}

@@ -23,15 +23,7 @@ func storeCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "framework", Usage: "a framework to record beside the detected ones (repeatable)"},
 		},
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			a, err := args(c, 1, 1)
-			if err != nil {
-				return err
-			}
-			s, err := e.open(false, true)
+			e, s, a, err := setup(c, 1, 1, false, true)
 			if err != nil {
 				return err
 			}

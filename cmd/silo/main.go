@@ -174,3 +174,22 @@ func args(c *cli.Context, min, max int) ([]string, error) {
 	}
 	return a, nil
 }
+
+// setup is every repository command's preamble: configuration, the
+// positional argument count, and the repository opened read-only or for
+// writing (created when create is set). The caller closes the store.
+func setup(c *cli.Context, min, max int, readOnly, create bool) (*env, *store.Store, []string, error) {
+	e, err := newEnv(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	a, err := args(c, min, max)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s, err := e.open(readOnly, create)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return e, s, a, nil
+}

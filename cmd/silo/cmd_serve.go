@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/silo-dev/silo/server"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "serve the HTTP API (and run scheduled cleanup and backups)",
+		Description: "Serves /api/storage on --addr (default api.addr, 127.0.0.1:8080) and holds the repository\n" +
+			"open for writing: other silo commands on it then report it locked; use --remote URL or the API.\n" +
+			"Requests need `Authorization: Bearer TOKEN` when api.token (or STORAGE_API_TOKEN) is set; an address\n" +
+			"other than loopback is refused without a token. Runs cleanup on cleanup_schedule when\n" +
+			"cleanup_enabled and backups at backup.frequency when backup.enabled. SIGINT/SIGTERM stop accepting,\n" +
+			"cancel running jobs, wait for them and close the repository.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Usage: "listen `HOST:PORT` (default: api.addr from the config)"},
+			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long to let requests and jobs finish at shutdown"},
+		},
+		Action: func(c *cli.Context) error {
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			if _, err := args(c, 0, 0); err != nil {
+				return err
+			}
+			addr := c.String("addr")
+			if addr == "" {
+				addr = e.cfg.API.Addr
+			}
+			token := e.cfg.API.Token
+			if err := checkServeAddr(addr, token); err != nil {
+				return err
+			}
+			tasks, err := server.Schedule(e.cfg)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			s, err := e.open(false, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			api := server.New(s, server.Options{Token: token, Logger: e.log})
+			sched, err := api.StartScheduler(tasks)
+			if err != nil {
+				return err
+			}
+			hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+				ErrorLog: nil}
+			fmt.Fprintf(os.Stderr, "silo: serving %s on http://%s (auth: %v)\n", s.Location(), ln.Addr(), token != "")
+			errc := make(chan error, 1)
+			go func() { errc <- hs.Serve(ln) }()
+			select {
+			case err = <-errc:
+			case <-c.Context.Done():
+			}
+			fmt.Fprintln(os.Stderr, "silo: shutting down")
+			ctx, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-timeout"))
+			defer cancel()
+			sched.Stop(ctx)
+			// stop accepting and let short requests finish, then cancel
+			// what still runs (uploads, jobs) and wait for it
+			quick, cancelQuick := context.WithTimeout(ctx, 5*time.Second)
+			hs.Shutdown(quick)
+			cancelQuick()
+			serr := api.Shutdown(ctx)
+			hs.Close()
+			if serr != nil {
+				return serr
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+}
+
+// checkServeAddr refuses to expose the API beyond loopback without a token.
+func checkServeAddr(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("--addr %q: want HOST:PORT", addr)
+	}
+	if token != "" {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return usagef("refusing to serve on %q without a token: set api.token in config/storage.yaml or STORAGE_API_TOKEN, or bind 127.0.0.1", addr)
+}
