@@ -119,6 +119,15 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 		if err != nil {
 			return fail(fmt.Errorf("%w: entry %q: %w", ErrBadTar, hdr.Name, err))
 		}
+		if hdr.Typeflag == tar.TypeReg && opts.Limit > 0 && stats.Size+hdr.Size > opts.Limit {
+			// the header already says the tree will pass the limit
+			return fail(fmt.Errorf("%w: the tree holds more than %d bytes (entry %q claims %d)", ErrLimit, opts.Limit, hdr.Name, hdr.Size))
+		}
+		if isSparse(hdr) && hdr.Size > maxSparse {
+			// a few bytes of sparse map can claim exabytes of holes
+			return fail(fmt.Errorf("%w: entry %q: a sparse file of %d bytes (sparse files over %d bytes are not supported)",
+				ErrBadTar, hdr.Name, hdr.Size, int64(maxSparse)))
+		}
 		mode := uint32(hdr.Mode) & ModeMask
 		mtime := hdr.ModTime.UnixNano()
 		if len(parts) == 0 {
@@ -251,6 +260,22 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 	}
 	stats.Duration = time.Since(start)
 	return &StoreResult{Tree: id, RootMode: root.Mode, RootMTime: root.MTime, Stats: stats}, nil
+}
+
+// maxSparse bounds the logical size of a sparse tar entry.
+const maxSparse = 1 << 30
+
+// isSparse reports a GNU or PAX sparse entry.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // memParent returns the directory that holds parts' last element, creating
