@@ -68,6 +68,20 @@ func (w *Writer) SaveBlob(ctx context.Context, t BlobType, id ID, plain []byte) 
 	return w.r.saveBlob(ctx, w, t, id, plain)
 }
 
+// Keep pins a blob the repository has already (indexed or being written),
+// atomically with the lookup, and reports whether it is there; a missing
+// blob is not pinned. A client that is told a blob exists can rely on it
+// until the writer ends.
+func (w *Writer) Keep(id ID) (bool, error) {
+	w.r.sweep.RLock()
+	defer w.r.sweep.RUnlock()
+	ok, err := w.r.Has(id)
+	if ok && err == nil {
+		w.pin(id)
+	}
+	return ok, err
+}
+
 // LoadBlob loads a blob like Repository.LoadBlob.
 func (w *Writer) LoadBlob(ctx context.Context, id ID, dst []byte) ([]byte, error) {
 	return w.r.LoadBlob(ctx, id, dst)

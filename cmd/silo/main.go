@@ -112,9 +112,10 @@ func newApp() *cli.App {
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: append([]*cli.Command{
-			initCommand(), storeCommand(), restoreCommand(), snapshotsCommand(), lsCommand(), diffCommand(),
-			checkCommand(), indexCommand(), projectsCommand(), extractCommand(), importCommand(),
-			statsCommand(), cacheCommand(), configCommand(), backupCommand(),
+			initCommand(), withRemote(storeCommand(), remoteStore), withRemote(restoreCommand(), remoteRestore),
+			snapshotsCommand(), lsCommand(), diffCommand(), checkCommand(), indexCommand(),
+			withRemoteSub(projectsCommand(), "list", remoteProjectsList), extractCommand(), importCommand(),
+			statsCommand(), cacheCommand(), configCommand(), backupCommand(), serveCommand(),
 		}, append(append(lifecycleCommands(), templateCommands()...), gcCommands()...)...),
 	}
 }

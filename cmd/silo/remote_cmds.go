@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+	"github.com/silo-dev/silo/store"
+	"github.com/silo-dev/silo/store/config"
+)
+
+// remoteVersions fetches a project's versions (newest first); a project
+// the server does not know gives none.
+func (rc *remoteClient) versions(ctx context.Context, project string) ([]store.VersionDetail, error) {
+	var ans struct {
+		Versions []store.VersionDetail `json:"versions"`
+	}
+	err := rc.request(ctx, http.MethodGet, apiPath("projects", project, "versions"), nil, nil, "", &ans)
+	var re *remoteError
+	if errors.As(err, &re) && re.Status == http.StatusNotFound {
+		return nil, nil
+	}
+	return ans.Versions, err
+}
+
+// remoteStoreResult is what `silo store --remote` reports.
+type remoteStoreResult struct {
+	ProjectID     string              `json:"project_id"`
+	Name          string              `json:"name"`
+	Version       string              `json:"version"`
+	Created       bool                `json:"created"`
+	Stats         snapshot.StoreStats `json:"stats"`
+	BlobsAsked    int64               `json:"blobs_asked"`
+	BlobsPresent  int64               `json:"blobs_present"`
+	BlobsUploaded int64               `json:"blobs_uploaded"`
+	BytesUploaded int64               `json:"bytes_uploaded"`
+	Languages     []string            `json:"languages"`
+	Frameworks    []string            `json:"frameworks"`
+}
+
+// remoteStore stores a directory through the dedup upload protocol: chunk
+// locally with the server's polynomial, reuse unchanged files of the
+// project's newest version, upload only blobs the server lacks, commit.
+func remoteStore(c *cli.Context) error {
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	a, err := args(c, 1, 1)
+	if err != nil {
+		return err
+	}
+	rc, err := newRemote(e)
+	if err != nil {
+		return err
+	}
+	dir := a[0]
+	if fi, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("store: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%w: %s is not a directory", store.ErrInvalid, dir)
+	}
+	ctx := c.Context
+	var info store.RepositoryInfo
+	if err := rc.request(ctx, http.MethodGet, apiPath("repository"), nil, nil, "", &info); err != nil {
+		return err
+	}
+	pol, err := chunk.ParsePolynomial(info.ChunkerPolynomial)
+	if err != nil {
+		return fmt.Errorf("server's chunker polynomial: %w", err)
+	}
+	project := c.String("project")
+	vs, err := rc.versions(ctx, project)
+	if err != nil {
+		return err
+	}
+	var parent object.ID
+	if len(vs) > 0 {
+		parent, _ = object.ParseID(vs[0].Tree)
+	}
+	abs, _ := filepath.Abs(dir)
+	host, _ := os.Hostname()
+	rep, prog := e.progress("store")
+	res, err := remoteStoreOnce(ctx, e, rc, dir, pol, parent, prog, host+":"+abs)
+	if errors.Is(err, store.ErrMissingBlobs) && !parent.IsZero() {
+		// the parent's blobs went (gc after a hard delete?): store afresh
+		e.log.Warn("the server lacks blobs of the previous version; storing without it", "err", err)
+		res, err = remoteStoreOnce(ctx, e, rc, dir, pol, object.ID{}, prog, host+":"+abs)
+	}
+	rep.Finish()
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(summary{Type: "summary", Op: "store", Data: res})
+	}
+	st := res.Stats
+	e.printf("snapshot %s of project %s (%s) saved on %s\n", res.Version, res.Name, res.ProjectID, rc.base)
+	e.printf("files:  %d new, %d changed, %d unchanged; %d dirs, %d symlinks\n",
+		st.FilesNew, st.FilesChanged, st.FilesUnchanged, st.Dirs, st.Symlinks)
+	e.printf("read:   %s of %s (%s)\n", human(st.BytesRead), human(st.Size), rate(st.BytesRead, st.Duration))
+	e.printf("sent:   %s in %d blobs; %d of %d blobs were on the server already\n",
+		human(res.BytesUploaded), res.BlobsUploaded, res.BlobsPresent, res.BlobsAsked)
+	e.printf("time:   %.2fs\n", st.Duration.Seconds())
+	return nil
+}
+
+func remoteStoreOnce(ctx context.Context, e *env, rc *remoteClient, dir string, pol chunk.Pol, parent object.ID, prog snapshot.Progress, source string) (*remoteStoreResult, error) {
+	c := e.c
+	blobs := newRemoteBlobs(rc)
+	t0 := time.Now()
+	sres, err := snapshot.Store(ctx, blobs, dir, snapshot.StoreOptions{Pol: pol, ParentTree: parent, Progress: prog, Logger: e.log})
+	if err != nil {
+		return nil, err
+	}
+	if err := blobs.Flush(ctx); err != nil {
+		return nil, err
+	}
+	body := map[string]any{"tree": sres.Tree, "root_mode": sres.RootMode, "root_mtime": sres.RootMTime,
+		"files": sres.Stats.Files(), "dirs": sres.Stats.Dirs, "size": sres.Stats.Size, "source": source,
+		"type": c.String("type"), "tags": c.StringSlice("tag"), "git_repository": c.String("git-repository"),
+		"languages": c.StringSlice("language"), "frameworks": c.StringSlice("framework")}
+	var ans struct {
+		ProjectID  string   `json:"project_id"`
+		Name       string   `json:"name"`
+		Version    string   `json:"version"`
+		Created    bool     `json:"created"`
+		Languages  []string `json:"languages"`
+		Frameworks []string `json:"frameworks"`
+	}
+	if err := rc.postJSON(ctx, apiPath("projects", c.String("project"), "versions"), body, &ans); err != nil {
+		return nil, err
+	}
+	st := sres.Stats
+	st.BlobsAdded, st.BytesAdded = blobs.uploaded.Load(), blobs.uploadedBytes.Load()
+	st.Duration = time.Since(t0)
+	return &remoteStoreResult{ProjectID: ans.ProjectID, Name: ans.Name, Version: ans.Version, Created: ans.Created,
+		Stats: st, BlobsAsked: blobs.asked.Load(), BlobsPresent: blobs.present.Load(), BlobsUploaded: blobs.uploaded.Load(),
+		BytesUploaded: blobs.uploadedBytes.Load(), Languages: ans.Languages, Frameworks: ans.Frameworks}, nil
+}
+
+// remoteRestore restores a version from the server: the tree and chunks
+// come over GET /blobs/{id} (each verified against its id) and the local
+// restore writes them, so modes, mtimes and symlinks come back exactly and
+// nothing escapes DEST.
+func remoteRestore(c *cli.Context) error {
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	a, err := args(c, 2, 2)
+	if err != nil {
+		return err
+	}
+	rc, err := newRemote(e)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	project, ver, _ := strings.Cut(a[0], "@")
+	vs, err := rc.versions(ctx, project)
+	if err != nil {
+		return err
+	}
+	if len(vs) == 0 {
+		return fmt.Errorf("%w: %q on %s has no versions (or does not exist)", store.ErrSnapshotNotFound, project, rc.base)
+	}
+	var pick []store.VersionDetail
+	for _, v := range vs {
+		if ver == "" || ver == "latest" {
+			pick = append(pick, v)
+			break
+		}
+		if strings.HasPrefix(v.ID, strings.ToLower(ver)) {
+			pick = append(pick, v)
+		}
+	}
+	switch {
+	case len(pick) == 0:
+		return fmt.Errorf("%w: project %q has no version %q", store.ErrSnapshotNotFound, project, ver)
+	case len(pick) > 1:
+		return fmt.Errorf("%w: %q matches %d versions of %q", store.ErrAmbiguous, ver, len(pick), project)
+	}
+	v := pick[0]
+	tree, err := object.ParseID(v.Tree)
+	if err != nil {
+		return fmt.Errorf("server gave tree %q: %w", v.Tree, err)
+	}
+	rep, prog := e.progress("restore")
+	if prog != nil && c.String("include") == "" {
+		prog.AddTotal(v.Files, v.Size)
+	}
+	st, err := snapshot.Restore(ctx, remoteLoader{rc}, tree, a[1], snapshot.RestoreOptions{
+		Include: c.String("include"), Progress: prog, Logger: e.log, RootMode: v.RootMode, RootMTime: v.RootMTime})
+	rep.Finish()
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(summary{Type: "summary", Op: "restore", Data: map[string]any{"snapshot": v.ID, "project": v.ProjectName, "stats": st}})
+	}
+	e.printf("restored %s@%s from %s to %s: %d files, %d dirs, %d symlinks, %s in %.2fs (%s)\n",
+		v.ProjectName, v.ID[:12], rc.base, a[1], st.Files, st.Dirs, st.Symlinks, human(st.Bytes),
+		st.Duration.Seconds(), rate(st.Bytes, st.Duration))
+	return nil
+}
+
+// remoteProjectsList lists the server's projects, following the pages.
+func remoteProjectsList(c *cli.Context) error {
+	e, err := newEnv(c)
+	if err != nil {
+		return err
+	}
+	if _, err := args(c, 0, 0); err != nil {
+		return err
+	}
+	rc, err := newRemote(e)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	for _, k := range []string{"status", "language", "framework", "tag", "name"} {
+		if v := c.String(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	if v := c.String("min-size"); v != "" {
+		n, err := config.ParseSize(v)
+		if err != nil {
+			return usagef("--min-size: %v", err)
+		}
+		q.Set("min_size_gb", strconv.FormatFloat(float64(n)/(1<<30), 'g', -1, 64))
+	}
+	list := []store.ListItem{}
+	for {
+		var page struct {
+			Projects   []store.ListItem `json:"projects"`
+			NextCursor string           `json:"next_cursor"`
+		}
+		if err := rc.request(c.Context, http.MethodGet, apiPath("projects"), q, nil, "", &page); err != nil {
+			return err
+		}
+		list = append(list, page.Projects...)
+		if page.NextCursor == "" {
+			break
+		}
+		q.Set("cursor", page.NextCursor)
+	}
+	if e.json {
+		return e.printJSON(map[string]any{"projects": list, "count": len(list)})
+	}
+	tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tSTATUS\tSIZE\tVERSIONS\tUPDATED\tLANGUAGES")
+	for _, p := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.ID, p.Status, human(p.SizeBytes), p.VersionCount,
+			p.UpdatedAt.Local().Format("2006-01-02 15:04"), strings.Join(p.Languages, ","))
+	}
+	return tw.Flush()
+}

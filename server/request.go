@@ -1,0 +1,132 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/silo-dev/silo/object"
+)
+
+// decodeJSON decodes a JSON request body into v: at most limit bytes
+// (Options.MaxBody when 0), no unknown fields, nothing after the value. With
+// optional, an empty body (curl -X POST with no data, any or no
+// Content-Type) leaves v alone.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool, limit int64) error {
+	if limit <= 0 {
+		limit = s.opts.MaxBody
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && r.ContentLength != 0 {
+		mt, _, err := mime.ParseMediaType(ct)
+		// curl -d sends application/x-www-form-urlencoded unless told
+		// otherwise; the body is JSON all the same
+		if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded" && mt != "text/plain") {
+			return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+				msg: fmt.Sprintf("Content-Type %q: send application/json", ct)}
+		}
+	}
+	if r.ContentLength > limit {
+		return &http.MaxBytesError{Limit: limit}
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if errors.Is(err, io.EOF) {
+		if optional {
+			return nil
+		}
+		return badRequest("bad_json", "a JSON body is required")
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("bad_json", "JSON body: "+strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("bad_json", "JSON body: data after the value")
+	}
+	return nil
+}
+
+// queryBool parses an optional boolean query parameter.
+func queryBool(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badRequest("invalid", fmt.Sprintf("query parameter %s=%q: want true or false", name, v))
+	}
+	return b, nil
+}
+
+// pathID parses a blob id from the path.
+func pathID(r *http.Request, name string) (object.ID, error) {
+	id, err := object.ParseID(strings.ToLower(r.PathValue(name)))
+	if err != nil {
+		return id, badRequest("invalid", fmt.Sprintf("%s: want 64 hex digits (a BLAKE3-256 id)", name))
+	}
+	return id, nil
+}
+
+// splitList splits a comma-separated query value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// bodyReader counts a request body's bytes and remembers a read failure
+// (a cut connection, a body over its limit), so that the handler can tell
+// the client's fault from the store's.
+type bodyReader struct {
+	r     io.Reader
+	n     atomic.Int64
+	err   error
+	onAdd func(int64)
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.n.Add(int64(n))
+		if b.onAdd != nil {
+			b.onAdd(int64(n))
+		}
+	}
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// failure returns the body's read error as the answer to give, or nil.
+func (b *bodyReader) failure() error {
+	if b.err == nil {
+		return nil
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(b.err, &mbe) {
+		return b.err
+	}
+	return &apiError{status: http.StatusBadRequest, code: "truncated_body",
+		msg: fmt.Sprintf("request body after %d bytes: %v; nothing was recorded", b.n.Load(), b.err)}
+}

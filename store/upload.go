@@ -1,0 +1,537 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+)
+
+// This file holds what a remote client (the HTTP API's dedup upload
+// protocol, `silo store --remote`, `silo restore --remote`) needs beyond the
+// rest of the facade: the repository's chunking parameters, blob-level
+// upload with pins, committing a tree built from uploaded blobs, streaming a
+// version as tar, and reading one file of a version with random access.
+
+var (
+	// ErrDigestMismatch means uploaded bytes do not hash to the id they
+	// were sent under; nothing was stored.
+	ErrDigestMismatch = errors.New("store: blob content does not match its id")
+	// ErrMissingBlobs means a committed tree refers to blobs the repository
+	// does not hold (see MissingBlobsError for which).
+	ErrMissingBlobs = errors.New("store: tree refers to missing blobs")
+)
+
+// MissingBlobsError lists (some of) the blobs a commit lacks.
+type MissingBlobsError struct {
+	IDs   []object.ID // at most maxReportedMissing
+	Count int         // how many were missing in all
+}
+
+const maxReportedMissing = 1000
+
+func (e *MissingBlobsError) Error() string {
+	return fmt.Sprintf("%v: %d blob(s), e.g. %s; upload them and commit again", ErrMissingBlobs, e.Count, e.IDs[0])
+}
+
+// Is makes errors.Is(err, ErrMissingBlobs) true.
+func (e *MissingBlobsError) Is(target error) bool { return target == ErrMissingBlobs }
+
+// Size limits of uploaded blobs.
+const (
+	// MaxDataBlob is the largest data blob (a chunk) an upload may carry.
+	MaxDataBlob = chunk.MaxSize
+	// MaxTreeBlob is the largest tree blob an upload may carry (a
+	// directory of several hundred thousand entries).
+	MaxTreeBlob = 64 << 20
+)
+
+// RepositoryInfo is what a remote client needs to chunk and hash exactly as
+// the repository does, so that its blob ids deduplicate against it.
+type RepositoryInfo struct {
+	ID                string `json:"id"`
+	Version           int    `json:"version"`
+	ChunkerPolynomial string `json:"chunker_polynomial"` // hex, see chunk.ParsePolynomial
+	PackSize          int64  `json:"pack_size"`
+	MinChunk          int    `json:"min_chunk"`
+	MaxChunk          int    `json:"max_chunk"`
+	MaxTreeBlob       int    `json:"max_tree_blob"`
+	Hash              string `json:"hash"` // "blake3-256"
+}
+
+// RepositoryInfo describes the repository for remote clients.
+func (s *Store) RepositoryInfo() RepositoryInfo {
+	return RepositoryInfo{ID: s.rc.ID, Version: s.rc.Version, ChunkerPolynomial: s.rc.ChunkerPolynomial,
+		PackSize: s.rc.PackSize, MinChunk: chunk.MinSize, MaxChunk: chunk.MaxSize, MaxTreeBlob: MaxTreeBlob,
+		Hash: "blake3-256"}
+}
+
+// Uploads serves the dedup-aware upload protocol: a client asks which blobs
+// are missing, uploads only those, then commits a tree. Every blob Missing
+// reports present and every blob Put stores is pinned against garbage
+// collection for at least PinTTL (at most twice that), so a collection
+// between the upload and the commit cannot take it away. Safe for
+// concurrent use. Close releases the pins.
+type Uploads struct {
+	s       *Store
+	ttl     time.Duration
+	mu      sync.Mutex
+	cur     *object.Writer
+	prev    *object.Writer
+	rotated time.Time
+	closed  bool
+}
+
+// NewUploads starts an upload service; pins last at least ttl (default 30 minutes).
+func (s *Store) NewUploads(ttl time.Duration) *Uploads {
+	if ttl <= 0 {
+		ttl = 30 * time.Minute
+	}
+	return &Uploads{s: s, ttl: ttl, cur: s.repo.NewWriter(), rotated: s.now()}
+}
+
+// writer returns the current pinning writer, rotating generations: pins of
+// the generation before last are released.
+func (u *Uploads) writer() (*object.Writer, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, fmt.Errorf("%w: uploads closed", ErrReadOnly)
+	}
+	if now := u.s.now(); now.Sub(u.rotated) >= u.ttl {
+		if u.prev != nil {
+			u.prev.End()
+		}
+		u.prev, u.cur, u.rotated = u.cur, u.s.repo.NewWriter(), now
+	}
+	return u.cur, nil
+}
+
+// Close releases every pin.
+func (u *Uploads) Close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return
+	}
+	u.closed = true
+	for _, w := range []*object.Writer{u.prev, u.cur} {
+		if w != nil {
+			w.End()
+		}
+	}
+}
+
+// Missing returns the ids the repository lacks, in the order given
+// (duplicates once); the others are pinned.
+func (u *Uploads) Missing(ctx context.Context, ids []object.ID) ([]object.ID, error) {
+	if err := u.s.writable(); err != nil {
+		return nil, err
+	}
+	w, err := u.writer()
+	if err != nil {
+		return nil, err
+	}
+	out := []object.ID{}
+	seen := make(map[object.ID]bool, len(ids))
+	for i, id := range ids {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		ok, err := w.Keep(id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// PutResult reports one uploaded blob.
+type PutResult struct {
+	ID     object.ID `json:"id"`
+	Type   string    `json:"type"`
+	Size   int64     `json:"size"`   // plain bytes
+	Stored int64     `json:"stored"` // bytes added to packs (0: the repository had it)
+	Exists bool      `json:"exists"` // the repository had it already
+}
+
+// Put reads one blob of type t (data or tree) from r, at most MaxDataBlob
+// or MaxTreeBlob bytes, checks that it hashes to id and that a tree blob
+// decodes, and stores it unless the repository has it. A blob that does not
+// match is refused with ErrDigestMismatch and nothing is stored. The blob is
+// durable once a commit (or any other store) flushes.
+func (u *Uploads) Put(ctx context.Context, t object.BlobType, id object.ID, r io.Reader) (*PutResult, error) {
+	if err := u.s.writable(); err != nil {
+		return nil, err
+	}
+	limit := int64(MaxDataBlob)
+	switch t {
+	case object.DataBlob:
+	case object.TreeBlob:
+		limit = MaxTreeBlob
+	default:
+		return nil, fmt.Errorf("%w: blob type %s cannot be uploaded (use data or tree)", ErrInvalid, t)
+	}
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", id.Short(), err)
+	}
+	if n > limit {
+		return nil, fmt.Errorf("%w: %s blob larger than %d bytes", ErrInvalid, t, limit)
+	}
+	data := buf.Bytes()
+	if object.Hash(data) != id {
+		return nil, fmt.Errorf("%w: %d bytes sent as %s hash to %s", ErrDigestMismatch, len(data), id, object.Hash(data))
+	}
+	if t == object.TreeBlob {
+		if _, err := snapshot.DecodeTree(data); err != nil {
+			return nil, fmt.Errorf("%w: tree blob %s: %w", ErrInvalid, id.Short(), err)
+		}
+	}
+	if u.s.cfg.TotalQuota > 0 {
+		if _, _, _, err := u.s.limits(); err != nil {
+			return nil, err
+		}
+	}
+	w, err := u.writer()
+	if err != nil {
+		return nil, err
+	}
+	added, err := w.SaveBlob(ctx, t, id, data)
+	if err != nil {
+		return nil, err
+	}
+	return &PutResult{ID: id, Type: t.String(), Size: int64(len(data)), Stored: added, Exists: added == 0}, nil
+}
+
+// Blob returns a blob's plain bytes, verified (for a remote client's
+// parent trees and restores).
+func (u *Uploads) Blob(ctx context.Context, id object.ID) ([]byte, error) {
+	return u.s.repo.LoadBlob(ctx, id, nil)
+}
+
+// CommitOptions describe a version built from uploaded blobs.
+type CommitOptions struct {
+	SaveOptions           // Project (id or name; a new name creates the project), Type, Tags, ...
+	Tree        object.ID // root tree
+	RootMode    uint32    // mode of the project's top directory (0: 0755)
+	RootMTime   int64     // its mtime, ns
+	Source      string    // recorded in the snapshot (e.g. host:/path)
+	// Files, Dirs and Size, when not zero, must agree with the tree.
+	Files, Dirs, Size int64
+}
+
+// Commit records a tree whose blobs were uploaded as a new version: it
+// flushes pending blobs, walks the whole tree checking that every tree and
+// data blob is in the repository with the right type and that each file's
+// chunks add up to its size, runs language and framework detection, applies
+// max_project_size, then records the version like Save. A tree that lacks
+// blobs is refused with a *MissingBlobsError and nothing is recorded.
+func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, error) {
+	s := u.s
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	if opts.Tree.IsZero() {
+		return nil, fmt.Errorf("%w: no tree", ErrInvalid)
+	}
+	if opts.RootMode&^snapshot.ModeMask != 0 {
+		return nil, fmt.Errorf("%w: root_mode %o", ErrInvalid, opts.RootMode)
+	}
+	if opts.RootMode == 0 {
+		opts.RootMode = 0o755
+	}
+	rec, parent, err := s.prepare(&opts.SaveOptions)
+	if err != nil {
+		return nil, err
+	}
+	w := s.repo.NewWriter()
+	defer w.End()
+	w.PinRoot(opts.Tree)
+	if err := s.repo.Flush(ctx); err != nil {
+		return nil, err
+	}
+	st, det, err := s.verifyTree(ctx, opts.Tree)
+	if err != nil {
+		if det != nil {
+			det.stop()
+		}
+		return nil, err
+	}
+	defer det.stop()
+	if opts.Files != 0 && opts.Files != st.Files() || opts.Dirs != 0 && opts.Dirs != st.Dirs || opts.Size != 0 && opts.Size != st.Size {
+		return nil, fmt.Errorf("%w: the commit claims %d files, %d dirs, %d bytes; the tree holds %d, %d, %d",
+			ErrInvalid, opts.Files, opts.Dirs, opts.Size, st.Files(), st.Dirs, st.Size)
+	}
+	if s.cfg.MaxProjectSize > 0 && st.Size > s.cfg.MaxProjectSize {
+		return nil, s.quotaError(snapshot.ErrLimit, rec.Name, 0)
+	}
+	res := &snapshot.StoreResult{Tree: opts.Tree, RootMode: opts.RootMode, RootMTime: opts.RootMTime, Stats: st}
+	source := opts.Source
+	if source == "" {
+		source = "upload"
+	}
+	return s.commit(ctx, rec, &opts.SaveOptions, parent, res, det, source)
+}
+
+// verifyTree walks a tree checking every blob, and feeds detection.
+func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreStats, *detection, error) {
+	var st snapshot.StoreStats
+	st.Dirs = 1
+	missing := &MissingBlobsError{}
+	note := func(id object.ID) {
+		missing.Count++
+		if len(missing.IDs) < maxReportedMissing {
+			missing.IDs = append(missing.IDs, id)
+		}
+	}
+	// the root (and every subtree) must be an indexed tree blob
+	checkTree := func(id object.ID) (bool, error) {
+		loc, ok, err := s.repo.Lookup(id)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			note(id)
+			return false, nil
+		}
+		if loc.Type != object.TreeBlob {
+			return false, fmt.Errorf("%w: blob %s is a %s blob, not a tree", ErrInvalid, id.Short(), loc.Type)
+		}
+		return true, nil
+	}
+	if ok, err := checkTree(root); err != nil {
+		return st, nil, err
+	} else if !ok {
+		return st, nil, missing
+	}
+	det := newDetection()
+	lengths := map[object.ID]int64{}
+	start := time.Now()
+	err := snapshot.Walk(ctx, s.repo, root, func(p string, n *snapshot.Node) error {
+		switch n.Type {
+		case snapshot.Dir:
+			st.Dirs++
+			ok, err := checkTree(n.Subtree)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return snapshot.ErrSkipDir
+			}
+		case snapshot.Symlink:
+			st.Symlinks++
+		case snapshot.File:
+			var size int64
+			complete := true
+			for _, id := range n.Content {
+				l, ok := lengths[id]
+				if !ok {
+					loc, found, err := s.repo.Lookup(id)
+					if err != nil {
+						return err
+					}
+					if !found {
+						note(id)
+						complete = false
+						continue
+					}
+					if loc.Type != object.DataBlob {
+						return fmt.Errorf("%w: file %s: blob %s is a %s blob, not data", ErrInvalid, p, id.Short(), loc.Type)
+					}
+					l = int64(loc.RawLength)
+					lengths[id] = l
+				}
+				size += l
+			}
+			if complete && uint64(size) != n.Size {
+				return fmt.Errorf("%w: file %s: size %d, but its chunks hold %d bytes", ErrInvalid, p, n.Size, size)
+			}
+			st.FilesNew++
+			st.Size += int64(n.Size)
+			det.visit(p, n)
+		}
+		return nil
+	})
+	st.Duration = time.Since(start)
+	if err != nil {
+		return st, det, err
+	}
+	if missing.Count > 0 {
+		return st, det, missing
+	}
+	return st, det, nil
+}
+
+// VersionDetail is a version as a remote client needs it: the listing's
+// fields plus the root directory's mode and mtime.
+type VersionDetail struct {
+	SnapshotInfo
+	RootMode  uint32 `json:"root_mode"`
+	RootMTime int64  `json:"root_mtime"`
+}
+
+// VersionDetails lists a project's versions, newest first.
+func (s *Store) VersionDetails(ref string) ([]VersionDetail, error) {
+	list, err := s.Snapshots(ref)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VersionDetail, 0, len(list))
+	for _, in := range list {
+		d := VersionDetail{SnapshotInfo: in}
+		if in.snap != nil {
+			d.RootMode, d.RootMTime = in.snap.RootMode, in.snap.RootMTime
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// WriteTar streams a version (as resolved by ResolveSnapshot) as a tar
+// stream: PAX headers, paths relative to the project's top directory.
+func (s *Store) WriteTar(ctx context.Context, info SnapshotInfo, w io.Writer) error {
+	tree, err := object.ParseID(info.Tree)
+	if err != nil {
+		return fmt.Errorf("%w: snapshot %s: tree %q", ErrInvalid, info.ID, info.Tree)
+	}
+	return snapshot.WriteTar(ctx, s.repo, tree, w)
+}
+
+// FileInfo describes one regular file of a version.
+type FileInfo struct {
+	Path     string    `json:"path"`
+	Size     int64     `json:"size"`
+	Mode     uint32    `json:"mode"`
+	MTime    time.Time `json:"mtime"`
+	Snapshot string    `json:"snapshot"`
+	// Content names the file's content: the hash of its chunk ids (a
+	// strong validator for HTTP caches).
+	Content object.ID `json:"content"`
+}
+
+// OpenFile opens the regular file at path (slash-separated, relative to the
+// project's top) in a version, for random access: the returned reader maps
+// offsets onto chunks with the index's lengths and loads (and verifies)
+// only the chunks it reads. It fails with snapshot.ErrNotFound for a path
+// that is not there and ErrInvalid for a directory or symlink.
+func (s *Store) OpenFile(ctx context.Context, info SnapshotInfo, path string) (*FileReader, *FileInfo, error) {
+	tree, err := object.ParseID(info.Tree)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: snapshot %s: tree %q", ErrInvalid, info.ID, info.Tree)
+	}
+	if strings.Trim(path, "/") == "" {
+		return nil, nil, fmt.Errorf("%w: no file path", ErrInvalid)
+	}
+	n, err := snapshot.Find(ctx, s.repo, tree, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n.Type != snapshot.File {
+		return nil, nil, fmt.Errorf("%w: %s is a %s, not a regular file", ErrInvalid, path, n.Type)
+	}
+	f := &FileReader{ctx: ctx, repo: s.repo, ids: slices.Clone(n.Content), ends: make([]int64, len(n.Content)), cur: -1}
+	var ids []byte
+	for i, id := range n.Content {
+		loc, ok, err := s.repo.Lookup(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: chunk %s: %w", path, id, object.ErrBlobNotFound)
+		}
+		f.size += int64(loc.RawLength)
+		f.ends[i] = f.size
+		ids = append(ids, id[:]...)
+	}
+	if uint64(f.size) != n.Size {
+		return nil, nil, fmt.Errorf("%w: %s: size %d, but its chunks hold %d bytes", object.ErrCorrupt, path, n.Size, f.size)
+	}
+	fi := &FileInfo{Path: strings.Trim(path, "/"), Size: f.size, Mode: n.Mode, MTime: time.Unix(0, n.MTime).UTC(),
+		Snapshot: info.ID, Content: object.Hash(ids)}
+	return f, fi, nil
+}
+
+// FileReader reads one file of a version; it is an io.ReadSeeker (so
+// http.ServeContent can answer Range requests). Not safe for concurrent use.
+type FileReader struct {
+	ctx  context.Context
+	repo *object.Repository
+	ids  []object.ID
+	ends []int64 // ends[i]: offset just past chunk i
+	size int64
+	pos  int64
+	buf  []byte // chunk cur, loaded
+	cur  int
+}
+
+// Size returns the file's length.
+func (f *FileReader) Size() int64 { return f.size }
+
+// Read implements io.Reader.
+func (f *FileReader) Read(p []byte) (int, error) {
+	if f.pos >= f.size {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	i := sort.Search(len(f.ends), func(i int) bool { return f.ends[i] > f.pos })
+	start := int64(0)
+	if i > 0 {
+		start = f.ends[i-1]
+	}
+	if i != f.cur {
+		data, err := f.repo.LoadBlob(f.ctx, f.ids[i], f.buf[:0])
+		if err != nil {
+			return 0, err
+		}
+		if int64(len(data)) != f.ends[i]-start {
+			return 0, fmt.Errorf("%w: chunk %s holds %d bytes, the index says %d", object.ErrCorrupt, f.ids[i], len(data), f.ends[i]-start)
+		}
+		f.buf, f.cur = data, i
+	}
+	n := copy(p, f.buf[f.pos-start:])
+	f.pos += int64(n)
+	return n, nil
+}
+
+// Seek implements io.Seeker.
+func (f *FileReader) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = f.pos + offset
+	case io.SeekEnd:
+		abs = f.size + offset
+	default:
+		return f.pos, fmt.Errorf("seek: bad whence %d", whence)
+	}
+	if abs < 0 {
+		return f.pos, fmt.Errorf("seek: negative position %d", abs)
+	}
+	f.pos = abs
+	return abs, nil
+}
