@@ -217,13 +217,14 @@ func TestStoreTarSparseBombStopsAtLimit(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v to notice the limit", d)
 	}
-	// and a cancelled context stops it too
+	// with no limit at all, a sparse entry over 1 GiB is refused at once
+	// (and a cancelled context would stop it too)
 	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	start = time.Now()
 	_, err = snapshot.StoreTar(cctx, repo, bytes.NewReader(sparseBomb(t, 1<<40)), snapshot.StoreOptions{Pol: fuzzPol})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("StoreTar with a deadline = %v", err)
+	if !errors.Is(err, snapshot.ErrBadTar) || !strings.Contains(err.Error(), "sparse") {
+		t.Errorf("StoreTar of a 1 TiB sparse entry with no limit = %v, want ErrBadTar naming the sparse file", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v to notice the deadline", d)
