@@ -50,10 +50,48 @@ func Open(path string, opts Options) (*DB, error) {
 		opts.Timeout = time.Second
 	}
 	if opts.ReadOnly {
-		if _, err := os.Stat(path); err != nil {
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		// A writer killed while creating index.db can leave it empty (which
+		// bbolt cannot initialise read-only: EBADF) or without buckets
+		// (and Tx.b panics on a missing bucket). Complete such a file with
+		// a short read-write open first; a complete file is opened once.
+		// (Found by TestE2ECrashDuringFirstStore.)
+		if st.Size() > 0 {
+			d, err := open(path, opts)
+			if err != nil || d.complete() {
+				return d, err
+			}
+			d.Close()
+		}
+		w, err := open(path, Options{Timeout: opts.Timeout, Owner: opts.Owner})
+		if err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
 			return nil, err
 		}
 	}
+	return open(path, opts)
+}
+
+// complete reports whether every bucket exists.
+func (d *DB) complete() bool {
+	ok := true
+	d.db.View(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if tx.Bucket(b) == nil {
+				ok = false
+			}
+		}
+		return nil
+	})
+	return ok
+}
+
+func open(path string, opts Options) (*DB, error) {
 	db, err := bolt.Open(path, 0o644, &bolt.Options{
 		Timeout:      opts.Timeout,
 		ReadOnly:     opts.ReadOnly,

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/silo-dev/silo/object"
 )
 
@@ -498,4 +500,54 @@ func TestCorruptRecordsAreErrors(t *testing.T) {
 	if _, err := decodePack(k, make([]byte, 12)); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("decodePack(short) = %v", err)
 	}
+}
+
+// A writer killed while creating index.db leaves an empty file or one
+// without buckets; a read-only open must cope with both (no EBADF, no panic).
+func TestReadOnlyOpenOfAnIncompleteFile(t *testing.T) {
+	t.Run("empty file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "index.db")
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		db := openAt(t, path, Options{ReadOnly: true})
+		if _, ok, err := db.Lookup(id("x")); ok || err != nil {
+			t.Errorf("Lookup = %v, %v", ok, err)
+		}
+	})
+	t.Run("no buckets", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "index.db")
+		raw, err := bolt.Open(path, 0o644, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw.Close()
+		db := openAt(t, path, Options{ReadOnly: true})
+		err = db.View(func(tx *Tx) error {
+			n := 0
+			tx.Packs(func(object.PackInfo) error { n++; return nil })
+			tx.Versions("p", func(object.ID, time.Time) bool { n++; return true })
+			if n != 0 {
+				t.Errorf("%d records in an empty index", n)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("complete file stays untouched", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "index.db")
+		w, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		before, _ := os.Stat(path)
+		openAt(t, path, Options{ReadOnly: true})
+		after, _ := os.Stat(path)
+		if !after.ModTime().Equal(before.ModTime()) {
+			t.Error("a read-only open of a complete index wrote to it")
+		}
+	})
 }

@@ -521,3 +521,68 @@ func TestE2ESecondWriterLocked(t *testing.T) {
 	storeVersion(t, repo, "other", small)
 	mustRun(t, repo, "check")
 }
+
+// TestE2ECrashDuringFirstStore kills the store that creates a repository,
+// early: whatever it left (no config, a config without index.db, an index
+// without packs), the next store succeeds and check is clean.
+func TestE2ECrashDuringFirstStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process crash test")
+	}
+	work := filepath.Join(t.TempDir(), "work")
+	genCorpus(t, work, 31, 6)
+	want := takeManifest(t, work)
+	exists := func(rel string) func(repo string, p *os.Process) {
+		return func(repo string, p *os.Process) {
+			waitFor(5*time.Second, func() bool {
+				_, err := os.Stat(filepath.Join(repo, rel))
+				return err == nil || exited(p)
+			})
+		}
+	}
+	sleep := func(d time.Duration) func(string, *os.Process) {
+		return func(string, *os.Process) { time.Sleep(d) }
+	}
+	moments := []struct {
+		name string
+		wait func(repo string, p *os.Process)
+	}{
+		{"at once", sleep(0)},
+		{"packs/ made", exists("packs")},
+		{"config.json written", exists("config.json")},
+		{"index.db created", exists("index.db")},
+		{"lock held", exists("index.db.owner")},
+		{"temp pack", exists("tmp")},
+		{"150ms", sleep(150 * time.Millisecond)},
+	}
+	for _, m := range moments {
+		repo := filepath.Join(t.TempDir(), "repo")
+		cmd := siloCmd(t, repo, "store", "--project", "p", work)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		m.wait(repo, cmd.Process)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		var left []string
+		filepath.WalkDir(repo, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				rel, _ := filepath.Rel(repo, p)
+				left = append(left, rel)
+			}
+			return nil
+		})
+		if len(left) > 6 {
+			left = append(left[:6], "...")
+		}
+		t.Logf("kill %s left %q", m.name, left)
+		if res := run(t, repo, "check"); res.code != 0 && res.code != 5 {
+			t.Errorf("kill %s (left %q): check: %s", m.name, left, res)
+		}
+		id := storeVersion(t, repo, "p", work)
+		restoreMatches(t, repo, id, want)
+		if res := run(t, repo, "check", "--read-data"); res.code != 0 {
+			t.Errorf("kill %s (left %q): check after the next store: %s", m.name, left, res)
+		}
+	}
+}
