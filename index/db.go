@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/silo-dev/silo/object"
@@ -77,6 +80,21 @@ func Open(path string, opts Options) (*DB, error) {
 	return open(path, opts)
 }
 
+var pidRE = regexp.MustCompile(`pid (\d+)`)
+
+// holder describes who holds the lock: the writer recorded in index.db.owner
+// when that process is still alive, else a reader (readers record nothing).
+func holder(path string) string {
+	owner, _ := os.ReadFile(path + ".owner")
+	msg := strings.TrimSpace(string(owner))
+	if m := pidRE.FindStringSubmatch(msg); m != nil {
+		if pid, err := strconv.Atoi(m[1]); err == nil && syscall.Kill(pid, 0) == nil {
+			return msg
+		}
+	}
+	return "another silo process (a reader such as restore, check or ls, or a writer that just started)"
+}
+
 // complete reports whether every bucket exists.
 func (d *DB) complete() bool {
 	ok := true
@@ -99,12 +117,7 @@ func open(path string, opts Options) (*DB, error) {
 	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			owner, _ := os.ReadFile(path + ".owner")
-			msg := strings.TrimSpace(string(owner))
-			if msg == "" {
-				msg = "another silo process"
-			}
-			return nil, fmt.Errorf("%w: %s holds %s", ErrLocked, msg, path)
+			return nil, fmt.Errorf("%w: %s holds %s", ErrLocked, holder(path), path)
 		}
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
