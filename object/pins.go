@@ -2,6 +2,7 @@ package object
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 )
 
@@ -12,56 +13,69 @@ import (
 // entry) a store that writes the blob again. Pins are released when the
 // writer ends, unless a collection is running: then they stay until it ends.
 
+//
+// A writer keeps its pins as a set of 8-byte id prefixes (about 20 bytes a
+// blob, so a store of 500,000 chunks pins in ~10 MiB); two blobs sharing a
+// prefix only make a collection keep one more blob.
+
 type pinSet struct {
 	mu       sync.Mutex
-	counts   map[ID]int
-	roots    map[ID]int // root trees whose whole content a writer reuses
-	gcs      int        // collections running
-	deferred []*Writer  // writers that ended while a collection ran
+	live     map[*Writer]struct{} // writers running, and ended ones held for a collection
+	gcs      int                  // collections running
+	deferred []*Writer            // writers that ended while a collection ran
 }
 
 // Writer is one store in progress. Use it as the BlobSaver of a store.
 type Writer struct {
 	r     *Repository
+	seq   uint64 // the repository's FailSeq when the writer started
 	mu    sync.Mutex
-	ids   []ID
+	ids   map[uint64]struct{}
 	roots []ID
 	ended bool
 }
 
 // NewWriter starts a store session whose blobs are pinned until End.
-func (r *Repository) NewWriter() *Writer { return &Writer{r: r} }
-
-func (p *pinSet) add(m *map[ID]int, id ID) {
-	if *m == nil {
-		*m = map[ID]int{}
+func (r *Repository) NewWriter() *Writer {
+	w := &Writer{r: r, seq: r.FailSeq(), ids: map[uint64]struct{}{}}
+	p := &r.pins
+	p.mu.Lock()
+	if p.live == nil {
+		p.live = map[*Writer]struct{}{}
 	}
-	(*m)[id]++
+	p.live[w] = struct{}{}
+	p.mu.Unlock()
+	return w
 }
+
+func pinKey(id ID) uint64 { return binary.BigEndian.Uint64(id[:8]) }
 
 // PinRoot pins a tree (a parent version) whose content the writer reuses.
 func (w *Writer) PinRoot(tree ID) {
 	if tree.IsZero() {
 		return
 	}
-	p := &w.r.pins
-	p.mu.Lock()
-	p.add(&p.roots, tree)
-	p.mu.Unlock()
 	w.mu.Lock()
 	w.roots = append(w.roots, tree)
 	w.mu.Unlock()
 }
 
 func (w *Writer) pin(id ID) {
-	p := &w.r.pins
-	p.mu.Lock()
-	p.add(&p.counts, id)
-	p.mu.Unlock()
 	w.mu.Lock()
-	w.ids = append(w.ids, id)
+	w.ids[pinKey(id)] = struct{}{}
 	w.mu.Unlock()
 }
+
+func (w *Writer) has(k uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.ids[k]
+	return ok
+}
+
+// Flush makes everything saved so far durable and indexed; it fails when a
+// pack write failed since the writer started (some of its blobs may be lost).
+func (w *Writer) Flush(ctx context.Context) error { return w.r.FlushSince(ctx, w.seq) }
 
 // SaveBlob saves a blob like Repository.SaveBlob and pins it.
 func (w *Writer) SaveBlob(ctx context.Context, t BlobType, id ID, plain []byte) (int64, error) {
@@ -100,23 +114,7 @@ func (w *Writer) End() {
 		p.deferred = append(p.deferred, w)
 		return
 	}
-	w.release()
-}
-
-// release drops the writer's pins; called with p.mu held.
-func (w *Writer) release() {
-	p := &w.r.pins
-	for _, id := range w.ids {
-		if p.counts[id]--; p.counts[id] <= 0 {
-			delete(p.counts, id)
-		}
-	}
-	for _, id := range w.roots {
-		if p.roots[id]--; p.roots[id] <= 0 {
-			delete(p.roots, id)
-		}
-	}
-	w.ids, w.roots = nil, nil
+	delete(p.live, w)
 }
 
 // BeginCollection marks a collection as running: writers that end keep
@@ -138,17 +136,23 @@ func (r *Repository) EndCollection() {
 		return
 	}
 	for _, w := range p.deferred {
-		w.release()
+		delete(p.live, w)
 	}
 	p.deferred = nil
 }
 
-// Pinned reports whether a blob is pinned by a store in progress.
+// Pinned reports whether a blob may be pinned by a store in progress.
 func (r *Repository) Pinned(id ID) bool {
+	k := pinKey(id)
 	p := &r.pins
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.counts[id] > 0
+	for w := range p.live {
+		if w.has(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // PinnedRoots returns the root trees pinned by stores in progress.
@@ -156,9 +160,11 @@ func (r *Repository) PinnedRoots() []ID {
 	p := &r.pins
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]ID, 0, len(p.roots))
-	for id := range p.roots {
-		out = append(out, id)
+	var out []ID
+	for w := range p.live {
+		w.mu.Lock()
+		out = append(out, w.roots...)
+		w.mu.Unlock()
 	}
 	return out
 }

@@ -49,7 +49,8 @@ type Repository struct {
 	flushWG   sync.WaitGroup
 	flushDone chan struct{}
 	errMu     sync.Mutex
-	flushErr  error
+	failSeq   uint64 // pack writes that failed so far
+	lastErr   error
 
 	handles handleCache
 
@@ -166,9 +167,6 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, plain []by
 }
 
 func (r *Repository) saveBlob(ctx context.Context, w *Writer, t BlobType, id ID, plain []byte) (int64, error) {
-	if err := r.err(); err != nil {
-		return 0, err
-	}
 	if len(plain) > MaxBlobSize {
 		return 0, fmt.Errorf("object: blob %s of %d bytes is too large", id.Short(), len(plain))
 	}
@@ -192,30 +190,46 @@ func (r *Repository) saveBlob(ctx context.Context, w *Writer, t BlobType, id ID,
 	return n, nil
 }
 
-func (r *Repository) err() error {
+// FailSeq counts the pack writes that failed so far. A long-running user
+// takes it before an operation and passes it to FlushSince, so one failed
+// pack fails the operations that were running, not every later one.
+func (r *Repository) FailSeq() uint64 {
 	r.errMu.Lock()
 	defer r.errMu.Unlock()
-	return r.flushErr
+	return r.failSeq
+}
+
+func (r *Repository) failedSince(seq uint64) error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.failSeq > seq {
+		return r.lastErr
+	}
+	return nil
 }
 
 func (r *Repository) setErr(err error) {
 	r.errMu.Lock()
-	if r.flushErr == nil {
-		r.flushErr = err
-	}
+	r.failSeq++
+	r.lastErr = err
 	r.errMu.Unlock()
 }
 
 // Flush finishes the packs being written and returns once every blob saved
-// so far is durable and indexed.
-func (r *Repository) Flush(ctx context.Context) error {
+// so far is durable and indexed; it fails if any pack write ever failed.
+func (r *Repository) Flush(ctx context.Context) error { return r.FlushSince(ctx, 0) }
+
+// FlushSince is Flush that only reports pack writes that failed after the
+// FailSeq value seq (their blobs are not in the index: whoever saved them
+// must not record anything that refers to them).
+func (r *Repository) FlushSince(ctx context.Context, seq uint64) error {
 	for _, p := range r.packers {
 		if err := p.finish(); err != nil {
 			return err
 		}
 	}
 	r.flushWG.Wait()
-	return r.err()
+	return r.failedSince(seq)
 }
 
 // Close flushes nothing: it abandons open packs (their temp files are
@@ -323,14 +337,12 @@ const flushers = 4
 
 func (r *Repository) flusher() {
 	for op := range r.flushQ {
-		if r.err() != nil {
-			r.release(op.pw.Blobs())
-			op.discard()
-			r.flushWG.Done()
-			continue
-		}
 		if err := r.writePack(op); err != nil {
+			// the blobs are not stored: forget them, so a later save
+			// writes them again instead of trusting a lost pack
+			r.release(op.pw.Blobs())
 			r.setErr(err)
+			r.log.Warn("pack write failed", "err", err)
 		}
 		r.flushWG.Done()
 	}
@@ -602,9 +614,6 @@ func (c *handleCache) closeAll() {
 // repository's pack, already verified by the caller) unless the repository
 // has it. It returns the stored bytes added.
 func (r *Repository) SaveStored(ctx context.Context, b Blob, stored []byte) (int64, error) {
-	if err := r.err(); err != nil {
-		return 0, err
-	}
 	fresh, err := r.reserve(nil, b.ID)
 	if err != nil || !fresh {
 		return 0, err

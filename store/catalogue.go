@@ -204,10 +204,14 @@ func (s *Store) writeMeta(ctx context.Context, m metaRecord) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.repo.SaveBlob(ctx, object.MetaBlob, object.Hash(data), data); err != nil {
+	// pinned until it is indexed: a collection that listed the newest
+	// records before then must not take it (see gc)
+	w := s.repo.NewWriter()
+	defer w.End()
+	if _, err := w.SaveBlob(ctx, object.MetaBlob, object.Hash(data), data); err != nil {
 		return err
 	}
-	return s.repo.Flush(ctx)
+	return w.Flush(ctx)
 }
 
 // Set changes a project's metadata.

@@ -191,13 +191,18 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	if err != nil {
 		return nil, s.quotaError(err, rec.Name, stored)
 	}
+	// the pipeline checks total_quota after each file; the tree blobs it
+	// writes at the end are counted only here
+	if added > 0 && res.Stats.BytesAdded > added {
+		return nil, s.quotaError(snapshot.ErrAddedLimit, rec.Name, stored)
+	}
 	if res.Tree == parent.tree && rec.Rev > 0 {
 		// nothing changed: the languages and frameworks are those of the
 		// previous version, no need to wait for the detector
 		det.abort()
 		det = nil
 	}
-	return s.commit(ctx, rec, opts, parent, res, det, source)
+	return s.commit(ctx, w, rec, opts, parent, res, det, source)
 }
 
 // detection gathers what language and framework detection needs while a
@@ -216,9 +221,12 @@ type detection struct {
 func newDetection() *detection {
 	d := &detection{d: detect.New(), manifests: map[string][]object.ID{},
 		ch: make(chan []detect.File, 16), done: make(chan struct{})}
+	// the goroutine ranges over its own copy: stop sets d.ch to nil, and
+	// may do so before the goroutine first runs
+	ch := d.ch
 	go func() {
 		defer close(d.done)
-		for batch := range d.ch {
+		for batch := range ch {
 			if d.skip.Load() {
 				continue
 			}
@@ -283,8 +291,8 @@ func (d *detection) result(ctx context.Context, repo snapshot.BlobLoader) (langs
 
 // commit records a stored tree as the project's newest version: blobs
 // durable first, then the snapshot blob, then the catalogue.
-func (s *Store) commit(ctx context.Context, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
-	if err := s.repo.Flush(ctx); err != nil {
+func (s *Store) commit(ctx context.Context, w *object.Writer, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
+	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
 	s.catMu.Lock()
@@ -301,6 +309,11 @@ func (s *Store) commit(ctx context.Context, rec *record, opts *SaveOptions, pare
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cur == nil && rec.Rev > 0 {
+		// hard-deleted while the tree was stored: recording the version
+		// would bring the project back
+		return nil, fmt.Errorf("%w: project %q was deleted while the version was stored", ErrProjectNotFound, rec.Name)
 	}
 	if cur != nil {
 		if cur.Status == StatusDeleted {
@@ -331,12 +344,14 @@ func (s *Store) commit(ctx context.Context, rec *record, opts *SaveOptions, pare
 	}
 	data := sn.Encode()
 	id := object.Hash(data)
-	n, err := s.repo.SaveBlob(ctx, object.SnapshotBlob, id, data)
+	// pinned (by the version's writer) until the version is recorded: a
+	// collection that listed its roots before then must not take the blob
+	n, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data)
 	if err != nil {
 		return nil, err
 	}
 	res.Stats.BytesAdded += n
-	if err := s.repo.Flush(ctx); err != nil {
+	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
 	created := rec.Rev == 1

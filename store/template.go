@@ -81,7 +81,7 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*T
 	if err != nil {
 		return nil, err
 	}
-	if err := s.repo.Flush(ctx); err != nil {
+	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
@@ -89,7 +89,7 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*T
 		Source: dir, RootMode: res.RootMode, RootMTime: res.RootMTime, Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size}
 	data := sn.Encode()
 	id := object.Hash(data)
-	if _, err := s.repo.SaveBlob(ctx, object.SnapshotBlob, id, data); err != nil {
+	if _, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data); err != nil {
 		return nil, err
 	}
 	t := &templateRecord{Name: name, Category: category, Snapshot: id.String(), CreatedAt: now, Rev: 1}
@@ -104,6 +104,15 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*T
 	err = s.db.Update(func(tx *index.Tx) error {
 		if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: now}, data); err != nil {
 			return err
+		}
+		// the replaced template's snapshot is no root any more: without
+		// this, gc would keep its tree for ever
+		if old != nil {
+			if oldID, err := object.ParseID(old.Snapshot); err == nil && oldID != id {
+				if err := tx.DeleteSnapshot(oldID); err != nil {
+					return err
+				}
+			}
 		}
 		return tx.Put(index.Templates, name, t.encode())
 	})
@@ -193,5 +202,5 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 	}
 	res := &snapshot.StoreResult{Tree: sn.Tree, RootMode: sn.RootMode, RootMTime: sn.RootMTime,
 		Stats: snapshot.StoreStats{FilesUnchanged: sn.Files, Dirs: sn.Dirs, Size: sn.Size}}
-	return s.commit(ctx, rec, &opts, parent, res, det, "template "+template)
+	return s.commit(ctx, w, rec, &opts, parent, res, det, "template "+template)
 }

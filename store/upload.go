@@ -268,7 +268,7 @@ func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, 
 	w := s.repo.NewWriter()
 	defer w.End()
 	w.PinRoot(opts.Tree)
-	if err := s.repo.Flush(ctx); err != nil {
+	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
 	st, det, err := s.verifyTree(ctx, opts.Tree)
@@ -291,7 +291,7 @@ func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, 
 	if source == "" {
 		source = "upload"
 	}
-	return s.commit(ctx, rec, &opts.SaveOptions, parent, res, det, source)
+	return s.commit(ctx, w, rec, &opts.SaveOptions, parent, res, det, source)
 }
 
 // verifyTree walks a tree checking every blob, and feeds detection.
