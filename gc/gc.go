@@ -70,6 +70,10 @@ type Plan struct {
 	opts   Options
 	marks  *markSet
 	orphan []object.FileInfo
+	// livePacks counts the live blobs of each indexed pack that has any;
+	// present is every pack in the backend
+	livePacks map[object.ID]int
+	present   map[object.ID]bool
 }
 
 // Result reports an executed plan.
@@ -202,7 +206,27 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	if err := p.findOrphans(ctx, known); err != nil {
 		return nil, err
 	}
+	if err := p.checkPresent(); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// checkPresent stops the plan when a pack holding live blobs is gone from
+// the backend: the sweep would otherwise carry on around the hole.
+func (p *Plan) checkPresent() error {
+	var missing []object.ID
+	for id := range p.livePacks {
+		if !p.present[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.SortFunc(missing, func(a, b object.ID) int { return strings.Compare(a.String(), b.String()) })
+	return fmt.Errorf("%w: pack %s (%d live blobs) is not in %s, nor are %d other packs with live blobs; nothing was deleted (run `silo check`)",
+		ErrMissing, missing[0], p.livePacks[missing[0]], p.opts.Repo.Backend().Location(), len(missing)-1)
 }
 
 func (p *Plan) markTree(ctx context.Context, tree object.ID, where string) error {
@@ -214,6 +238,9 @@ func (p *Plan) markTree(ctx context.Context, tree object.ID, where string) error
 		return nil
 	}
 	trees, data, err := p.opts.Children(ctx, tree)
+	if errors.Is(err, object.ErrNotFound) || errors.Is(err, object.ErrBlobNotFound) {
+		return fmt.Errorf("%w: tree %s%s cannot be read: %w; nothing was deleted (run `silo check`)", ErrMissing, tree, where, err)
+	}
 	if err != nil {
 		return fmt.Errorf("gc: read tree %s: %w; nothing was deleted", tree, err)
 	}
@@ -262,10 +289,14 @@ func (p *Plan) classify(known map[object.ID]object.PackInfo) error {
 	if err != nil {
 		return err
 	}
+	p.livePacks = map[object.ID]int{}
 	for id, pi := range known {
 		st := stats[id]
 		if st == nil {
 			st = &packStat{}
+		}
+		if st.live > 0 {
+			p.livePacks[id] = st.live
 		}
 		pp := PackPlan{ID: id, Size: pi.Size, LiveBytes: st.liveBytes, LiveBlobs: st.live, DeadBlobs: st.dead, Data: pi.Data}
 		switch {
@@ -286,12 +317,14 @@ func (p *Plan) classify(known map[object.ID]object.PackInfo) error {
 
 func (p *Plan) findOrphans(ctx context.Context, known map[object.ID]object.PackInfo) error {
 	cut := p.Start.Add(-p.opts.OrphanGrace)
+	p.present = map[object.ID]bool{}
 	return p.opts.Repo.Backend().List(ctx, "packs/", func(fi object.FileInfo) error {
 		base := fi.Name[strings.LastIndex(fi.Name, "/")+1:]
 		id, err := object.ParseID(base)
 		if err != nil || object.PackName(id) != fi.Name {
 			return nil
 		}
+		p.present[id] = true
 		if _, ok := known[id]; ok || fi.ModTime.After(cut) {
 			return nil
 		}

@@ -310,6 +310,13 @@ func (s *Store) rebuildCatalogue(ctx context.Context, st *RebuildStats) error {
 			if ok && r.Status == statusPurged {
 				continue
 			}
+			// a template's versions: only the one its record names (a
+			// replaced template's old snapshot waits in the packs for gc)
+			if name, isTpl := strings.CutPrefix(sr.sn.ProjectID, templateProjectID("")); isTpl {
+				if t, ok := templates[name]; !ok || t.Removed || t.Snapshot != sr.id.String() {
+					continue
+				}
+			}
 			if err := tx.PutSnapshot(index.SnapshotRef{ID: sr.id, ProjectID: sr.sn.ProjectID, Time: sr.sn.Time}, sr.data); err != nil {
 				return err
 			}
