@@ -211,7 +211,7 @@ func (s *Store) writeMeta(ctx context.Context, m metaRecord) error {
 	if _, err := w.SaveBlob(ctx, object.MetaBlob, object.Hash(data), data); err != nil {
 		return err
 	}
-	return s.repo.Flush(ctx)
+	return w.Flush(ctx)
 }
 
 // Set changes a project's metadata.

@@ -202,7 +202,7 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 		det.abort()
 		det = nil
 	}
-	return s.commit(ctx, rec, opts, parent, res, det, source)
+	return s.commit(ctx, w, rec, opts, parent, res, det, source)
 }
 
 // detection gathers what language and framework detection needs while a
@@ -291,8 +291,8 @@ func (d *detection) result(ctx context.Context, repo snapshot.BlobLoader) (langs
 
 // commit records a stored tree as the project's newest version: blobs
 // durable first, then the snapshot blob, then the catalogue.
-func (s *Store) commit(ctx context.Context, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
-	if err := s.repo.Flush(ctx); err != nil {
+func (s *Store) commit(ctx context.Context, w *object.Writer, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
+	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
 	s.catMu.Lock()
@@ -344,16 +344,14 @@ func (s *Store) commit(ctx context.Context, rec *record, opts *SaveOptions, pare
 	}
 	data := sn.Encode()
 	id := object.Hash(data)
-	// pinned until the version is recorded: a collection that listed its
-	// roots before then must not take the blob (see gc)
-	w := s.repo.NewWriter()
-	defer w.End()
+	// pinned (by the version's writer) until the version is recorded: a
+	// collection that listed its roots before then must not take the blob
 	n, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data)
 	if err != nil {
 		return nil, err
 	}
 	res.Stats.BytesAdded += n
-	if err := s.repo.Flush(ctx); err != nil {
+	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
 	created := rec.Rev == 1

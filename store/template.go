@@ -81,7 +81,7 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*T
 	if err != nil {
 		return nil, err
 	}
-	if err := s.repo.Flush(ctx); err != nil {
+	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
@@ -202,5 +202,5 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 	}
 	res := &snapshot.StoreResult{Tree: sn.Tree, RootMode: sn.RootMode, RootMTime: sn.RootMTime,
 		Stats: snapshot.StoreStats{FilesUnchanged: sn.Files, Dirs: sn.Dirs, Size: sn.Size}}
-	return s.commit(ctx, rec, &opts, parent, res, det, "template "+template)
+	return s.commit(ctx, w, rec, &opts, parent, res, det, "template "+template)
 }
