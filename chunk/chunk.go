@@ -54,6 +54,7 @@ func New(pol Pol) *Chunker { return &Chunker{pol: pol} }
 
 // Reset starts cutting r.
 func (c *Chunker) Reset(r io.Reader) {
+	r = strictReader{r}
 	if c.c == nil {
 		c.c = chunker.New(r, c.pol)
 		return
@@ -69,4 +70,19 @@ func (c *Chunker) Next(buf []byte) ([]byte, error) {
 		return nil, err
 	}
 	return ch.Data, nil
+}
+
+// strictReader wraps io.ErrUnexpectedEOF from the input. The restic chunker
+// treats a bare io.ErrUnexpectedEOF as io.ReadFull's short last read and
+// reads again, so a reader that keeps returning it (a tar stream cut short:
+// archive/tar's error is sticky) would spin forever; wrapped, it is returned
+// as the error it is.
+type strictReader struct{ r io.Reader }
+
+func (s strictReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.ErrUnexpectedEOF {
+		err = fmt.Errorf("chunk: input ended early: %w", err)
+	}
+	return n, err
 }
