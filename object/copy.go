@@ -92,7 +92,9 @@ func (r *Repository) finishPack(ctx context.Context, op *openPack) (NewPack, err
 	if err == nil {
 		err = op.bw.Flush()
 	}
-	if err == nil {
+	if _, local := r.be.(tempDirer); err == nil && local {
+		// the temp file becomes the pack by a rename: it must be on disk
+		// (a remote backend uploads a copy and the temp file is dropped)
 		err = op.f.Sync()
 	}
 	if cerr := op.f.Close(); err == nil {

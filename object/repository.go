@@ -25,6 +25,10 @@ type RepositoryOptions struct {
 	Backend  Backend
 	Index    Index
 	TempDir  string // for packs being written; default: the backend's TempDir or os.TempDir
+	// PackCache, when set, is a local directory keeping whole copies of
+	// tree packs (trees, snapshots, meta) read from a remote backend, so
+	// walking trees costs one download per pack, not one request per tree.
+	PackCache string
 	PackSize int64  // target pack size; default 16 MiB
 	Level    int    // zstd level; default 3
 	Logger   *slog.Logger
@@ -53,6 +57,8 @@ type Repository struct {
 	lastErr   error
 
 	handles handleCache
+	cache   *Local // PackCache, or nil
+	cached  handleCache
 
 	pins  pinSet
 	sweep sync.RWMutex
@@ -96,6 +102,10 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 	r.packers[0] = &packer{repo: r, data: true}
 	r.packers[1] = &packer{repo: r, data: false}
 	r.handles.be = opts.Backend
+	if opts.PackCache != "" {
+		r.cache = NewLocal(opts.PackCache)
+		r.cached.be = r.cache
+	}
 	var running sync.WaitGroup
 	for range flushers {
 		running.Add(1)
@@ -246,6 +256,7 @@ func (r *Repository) Close() error {
 		<-r.flushDone
 	}
 	r.handles.closeAll()
+	r.cached.closeAll()
 	return nil
 }
 
@@ -391,11 +402,59 @@ func (r *Repository) LoadAt(ctx context.Context, loc Location, dst []byte) ([]by
 		buf = make([]byte, loc.Length)
 	}
 	buf = buf[:loc.Length]
-	if err := r.readAt(ctx, loc.Pack, buf, int64(loc.Offset)); err != nil {
+	var err error
+	if r.cache != nil && !loc.Type.IsData() {
+		err = r.readCached(ctx, loc.Pack, buf, int64(loc.Offset))
+	} else {
+		err = r.readAt(ctx, loc.Pack, buf, int64(loc.Offset))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read blob %s from pack %s: %w", loc.ID, loc.Pack, err)
 	}
 	*bp = buf[:0]
 	return r.DecodeBlob(loc, buf, dst)
+}
+
+// readCached reads from the local copy of a tree pack, downloading the
+// whole pack first (verified against its id) when there is none.
+func (r *Repository) readCached(ctx context.Context, pack ID, buf []byte, off int64) error {
+	name := PackName(pack)
+	if _, err := r.cache.Stat(ctx, name); err != nil {
+		rc, err := r.be.Get(ctx, name, 0, -1)
+		if err != nil {
+			return err
+		}
+		fi, err := r.be.Stat(ctx, name)
+		if err != nil {
+			rc.Close()
+			return err
+		}
+		h := blake3.New()
+		err = r.cache.Put(ctx, name, io.TeeReader(rc, h), fi.Size)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("cache pack %s: %w", pack.Short(), err)
+		}
+		var got ID
+		copy(got[:], h.Sum(nil))
+		if got != pack {
+			r.cache.Delete(ctx, name)
+			return fmt.Errorf("pack %s: %w: content hashes to %s", pack, ErrCorrupt, got.Short())
+		}
+	}
+	hd, err := r.cached.get(ctx, pack)
+	if err != nil {
+		return err
+	}
+	defer r.cached.put(hd)
+	n, err := hd.ra.ReadAt(buf, off)
+	if n == len(buf) {
+		return nil
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // DecodeBlob decompresses stored bytes of the blob at loc and checks the id.
@@ -590,14 +649,19 @@ func (c *handleCache) put(h *handle) {
 	c.mu.Unlock()
 }
 
-// Forget closes the cached handle of a pack (after it is deleted).
+// Forget closes the cached handles of a pack (after it is deleted) and
+// drops its local copy.
 func (r *Repository) Forget(id ID) {
-	c := &r.handles
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if h, ok := c.open[id]; ok && h.refs == 0 {
-		h.ra.Close()
-		delete(c.open, id)
+	for _, c := range []*handleCache{&r.handles, &r.cached} {
+		c.mu.Lock()
+		if h, ok := c.open[id]; ok && h.refs == 0 {
+			h.ra.Close()
+			delete(c.open, id)
+		}
+		c.mu.Unlock()
+	}
+	if r.cache != nil {
+		r.cache.Delete(context.Background(), PackName(id))
 	}
 }
 

@@ -344,7 +344,7 @@ func (s *Store) openRemoteObject(ctx context.Context, u string) (io.ReadCloser, 
 	if key == "" {
 		return nil, fmt.Errorf("%w: %s names no object", ErrInvalid, u)
 	}
-	be, err := openS3(ctx, "s3://"+bucket, s.cfg)
+	be, err := openS3(ctx, "s3://"+bucket, s.cfg, s.log)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 
 	"github.com/silo-dev/silo/object"
@@ -10,7 +11,7 @@ import (
 
 // openS3 connects to an s3:// location with the config's s3 section (which
 // already holds the AWS_* variables).
-func openS3(ctx context.Context, location string, cfg *config.Config) (object.Backend, error) {
+func openS3(ctx context.Context, location string, cfg *config.Config, log *slog.Logger) (object.Backend, error) {
 	opts := object.S3Options{
 		Endpoint:        cfg.S3.Endpoint,
 		Region:          cfg.S3.Region,
@@ -18,6 +19,7 @@ func openS3(ctx context.Context, location string, cfg *config.Config) (object.Ba
 		SecretAccessKey: cfg.S3.SecretAccessKey,
 		SessionToken:    cfg.S3.SessionToken,
 		Insecure:        strings.HasPrefix(cfg.S3.Endpoint, "http://"),
+		Logger:          log,
 	}
 	return object.NewS3(ctx, location, opts)
 }

@@ -68,8 +68,12 @@ func IsRemote(location string) bool { return strings.HasPrefix(location, "s3://"
 
 // OpenBackend returns the backend for a location (a path or s3://bucket/prefix).
 func OpenBackend(ctx context.Context, location string, cfg *config.Config) (object.Backend, error) {
+	return openBackend(ctx, location, cfg, nil)
+}
+
+func openBackend(ctx context.Context, location string, cfg *config.Config, log *slog.Logger) (object.Backend, error) {
 	if IsRemote(location) {
-		return openS3(ctx, location, cfg)
+		return openS3(ctx, location, cfg, log)
 	}
 	return object.NewLocal(location), nil
 }
@@ -142,7 +146,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	be := opts.Backend
 	if be == nil {
 		var err error
-		if be, err = OpenBackend(ctx, cfg.BasePath, cfg); err != nil {
+		if be, err = openBackend(ctx, cfg.BasePath, cfg, opts.Logger); err != nil {
 			return nil, err
 		}
 	}
@@ -199,8 +203,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			}
 		}
 	}
-	s.repo, err = object.NewRepository(object.RepositoryOptions{Backend: be, Index: db, TempDir: tmp,
-		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger})
+	ropts := object.RepositoryOptions{Backend: be, Index: db, TempDir: tmp,
+		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger}
+	if remote {
+		ropts.PackCache = filepath.Join(s.base, "packs")
+	}
+	s.repo, err = object.NewRepository(ropts)
 	if err != nil {
 		db.Close()
 		return nil, err
