@@ -302,5 +302,17 @@ func (js *jobs) cancelJob(j *job) {
 	}
 }
 
+// cancelAll cancels every unfinished job.
+func (js *jobs) cancelAll() {
+	js.mu.Lock()
+	all := slices.Clone(js.all)
+	js.mu.Unlock()
+	for _, j := range all {
+		if !j.isFinished() {
+			js.cancelJob(j)
+		}
+	}
+}
+
 // wait waits for every job to finish.
 func (js *jobs) wait() { js.wg.Wait() }

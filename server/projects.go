@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -188,12 +190,20 @@ func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
 	br := &bodyReader{r: body}
 	ctx := r.Context()
 	var j *job
+	var canceled atomic.Bool // by DELETE /jobs/{id} or shutdown
 	if t := s.opts.UploadJobThreshold; t >= 0 && (r.ContentLength < 0 || r.ContentLength > t) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
+		// a cancel must also wake a read blocked on a stalled client
+		rc := http.NewResponseController(w)
+		stop := func() {
+			canceled.Store(true)
+			cancel()
+			rc.SetReadDeadline(time.Now())
+		}
 		var err error
-		if j, err = s.jobs.track("upload", q.Get("job_id"), name, cancel); err != nil {
+		if j, err = s.jobs.track("upload", q.Get("job_id"), name, stop); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -206,7 +216,11 @@ func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
 	res, err := s.st.SaveTar(ctx, br, opts)
 	s.metrics.bytesUp.Add(float64(br.n.Load()))
 	if err != nil {
-		if f := br.failure(); f != nil {
+		f := br.failure()
+		switch {
+		case canceled.Load() || (f == nil && ctx.Err() != nil):
+			err = fmt.Errorf("upload canceled after %d bytes; nothing was recorded: %w", br.n.Load(), context.Canceled)
+		case f != nil:
 			err = f
 		}
 		if j != nil {

@@ -193,6 +193,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing = true
 	s.mu.Unlock()
 	s.cancel()
+	s.jobs.cancelAll()
 	done := make(chan struct{})
 	go func() {
 		s.inflight.Wait()

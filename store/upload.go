@@ -227,6 +227,14 @@ func (u *Uploads) Put(ctx context.Context, t object.BlobType, id object.ID, r io
 // Blob returns a blob's plain bytes, verified (for a remote client's
 // parent trees and restores).
 func (u *Uploads) Blob(ctx context.Context, id object.ID) ([]byte, error) {
+	if _, ok, err := u.s.repo.Lookup(id); err == nil && !ok {
+		// uploaded but still in an open pack: make it readable
+		if has, _ := u.s.repo.Has(id); has {
+			if err := u.s.repo.Flush(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return u.s.repo.LoadBlob(ctx, id, nil)
 }
 

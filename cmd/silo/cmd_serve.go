@@ -81,8 +81,8 @@ func serveCommand() *cli.Command {
 			quick, cancelQuick := context.WithTimeout(ctx, 5*time.Second)
 			hs.Shutdown(quick)
 			cancelQuick()
-			serr := api.Shutdown(ctx)
 			hs.Close()
+			serr := api.Shutdown(ctx)
 			if serr != nil {
 				return serr
 			}
