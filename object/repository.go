@@ -50,7 +50,7 @@ type Repository struct {
 	pending map[ID]struct{}
 
 	flushQ    chan *openPack
-	flushWG   sync.WaitGroup
+	flushWG   packsInFlight
 	flushDone chan struct{}
 	errMu     sync.Mutex
 	failSeq   uint64 // pack writes that failed so far
@@ -270,6 +270,7 @@ type packer struct {
 }
 
 type openPack struct {
+	seq  uint64 // in packsInFlight
 	f    *os.File
 	bw   *bufio.Writer
 	pw   *PackWriter
@@ -303,12 +304,12 @@ func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
 func (p *packer) rotate(ctx context.Context) error {
 	op := p.cur
 	p.cur = nil
-	p.repo.flushWG.Add(1)
+	op.seq = p.repo.flushWG.Add()
 	select {
 	case p.repo.flushQ <- op:
 		return nil
 	case <-ctx.Done():
-		p.repo.flushWG.Done()
+		p.repo.flushWG.Done(op.seq)
 		op.discard()
 		return ctx.Err()
 	}
@@ -320,9 +321,9 @@ func (p *packer) finish() error {
 	if p.cur == nil {
 		return nil
 	}
-	p.repo.flushWG.Add(1)
 	op := p.cur
 	p.cur = nil
+	op.seq = p.repo.flushWG.Add()
 	p.repo.flushQ <- op
 	return nil
 }
@@ -355,7 +356,7 @@ func (r *Repository) flusher() {
 			r.setErr(err)
 			r.log.Warn("pack write failed", "err", err)
 		}
-		r.flushWG.Done()
+		r.flushWG.Done(op.seq)
 	}
 }
 
@@ -717,3 +718,58 @@ func (r *Repository) Lookup(id ID) (Location, bool, error) { return r.idx.Lookup
 
 // AddPack indexes a pack copied into the backend from elsewhere.
 func (r *Repository) AddPack(p PackInfo, blobs []Blob) error { return r.idx.AddPack(p, blobs) }
+
+// packsInFlight counts the packs handed to the flushers. Unlike a
+// sync.WaitGroup it may be waited on while other goroutines add packs
+// (concurrent saves and flushes, e.g. the HTTP server's uploads, made
+// WaitGroup panic with "reused before previous Wait has returned"), and a
+// Wait covers only the packs handed over before it began, so a steady
+// stream of other writers' packs cannot keep it waiting.
+type packsInFlight struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	next uint64
+	open map[uint64]struct{}
+}
+
+// Add registers a pack and returns its sequence number for Done.
+func (p *packsInFlight) Add() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open == nil {
+		p.open = map[uint64]struct{}{}
+		p.cond.L = &p.mu
+	}
+	seq := p.next
+	p.next++
+	p.open[seq] = struct{}{}
+	return seq
+}
+
+// Done marks a pack written (or dropped).
+func (p *packsInFlight) Done(seq uint64) {
+	p.mu.Lock()
+	delete(p.open, seq)
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// Wait returns once every pack added before the call is done.
+func (p *packsInFlight) Wait() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	target := p.next
+	for {
+		older := false
+		for seq := range p.open {
+			if seq < target {
+				older = true
+				break
+			}
+		}
+		if !older {
+			return
+		}
+		p.cond.Wait()
+	}
+}
