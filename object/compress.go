@@ -25,6 +25,7 @@ func NewCodec(level int) (*Codec, error) {
 		zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
 		zstd.WithEncoderConcurrency(n),
 		zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(windowSize),
 		zstd.WithZeroFrames(true))
 	if err != nil {
 		return nil, err
@@ -110,3 +111,8 @@ func entropy(b []byte) float64 {
 	}
 	return e
 }
+
+// windowSize bounds how far back zstd looks for matches inside one blob: it
+// sizes each encoder's history buffer (memory) and costs almost nothing in
+// ratio, as most chunks are about 1 MiB.
+const windowSize = 2 << 20
