@@ -1,0 +1,197 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+)
+
+func uploadBlob(t *testing.T, u *Uploads, data []byte) object.ID {
+	t.Helper()
+	id := object.Hash(data)
+	if _, err := u.Put(context.Background(), object.DataBlob, id, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func isMissing(t *testing.T, u *Uploads, id object.ID) bool {
+	t.Helper()
+	m, err := u.Missing(context.Background(), []object.ID{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m) == 1
+}
+
+func collectNow(t *testing.T, s *Store) {
+	t.Helper()
+	if err := s.repo.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(context.Background(), GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUploadsPinBlobsUntilCommit: blobs uploaded (or reported present)
+// survive a collection until they are committed or their pins expire.
+func TestUploadsPinBlobsUntilCommit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.s.NewUploads(time.Minute)
+	defer u.Close()
+	data := randomBytes(1, 100<<10)
+	id := uploadBlob(t, u, data)
+	collectNow(t, e.s)
+	if isMissing(t, u, id) {
+		t.Fatal("an uploaded blob was collected before its commit")
+	}
+	tree := snapshot.EncodeTree([]snapshot.Node{{Name: "f.bin", Type: snapshot.File, Mode: 0o644, Size: uint64(len(data)), Content: []object.ID{id}}})
+	treeID := object.Hash(tree)
+	if _, err := u.Put(ctx, object.TreeBlob, treeID, bytes.NewReader(tree)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := u.Commit(ctx, CommitOptions{SaveOptions: SaveOptions{Project: "pinned"}, Tree: treeID, RootMTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.Files() != 1 || res.Stats.Size != int64(len(data)) || !res.Created {
+		t.Fatalf("commit: %+v", res)
+	}
+
+	// pins expire after one to two TTLs
+	orphan := uploadBlob(t, u, randomBytes(2, 50<<10))
+	e.clock.Advance(61 * time.Second)
+	isMissing(t, u, id) // rotates: the orphan's pin moves to the previous generation
+	collectNow(t, e.s)
+	// (asking Missing would pin it again: look without pinning)
+	if ok, _ := e.s.repo.Has(orphan); !ok {
+		t.Fatal("a blob was collected within its pin TTL")
+	}
+	e.clock.Advance(61 * time.Second)
+	isMissing(t, u, id) // rotates again: the orphan's pin is released
+	collectNow(t, e.s)
+	if ok, _ := e.s.repo.Has(orphan); ok {
+		t.Fatal("an orphan blob outlived its pins")
+	}
+
+	// a blob reported present is pinned for the client too
+	other := e.s.NewUploads(time.Hour)
+	kept := uploadBlob(t, other, randomBytes(3, 10<<10))
+	other.Close()
+	u2 := e.s.NewUploads(time.Hour)
+	defer u2.Close()
+	if isMissing(t, u2, kept) {
+		t.Fatal("blob reported missing")
+	}
+	collectNow(t, e.s)
+	if isMissing(t, u2, kept) {
+		t.Fatal("a blob reported present was collected")
+	}
+	// the committed version is intact
+	dest := e.path("restored")
+	if _, _, err := e.s.Restore(ctx, "pinned", dest, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dest, "f.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restored file: %v", err)
+	}
+	checkClean(t, e.s)
+}
+
+// TestUploadsRefuse: digest mismatches, oversize and bad types store nothing.
+func TestUploadsRefuse(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.s.NewUploads(0)
+	defer u.Close()
+	data := []byte("chunk")
+	id := object.Hash(data)
+	if _, err := u.Put(ctx, object.DataBlob, id, bytes.NewReader([]byte("other"))); !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("mismatch: %v", err)
+	}
+	if _, err := u.Put(ctx, object.SnapshotBlob, id, bytes.NewReader(data)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("snapshot blob upload: %v", err)
+	}
+	big := make([]byte, MaxDataBlob+1)
+	if _, err := u.Put(ctx, object.DataBlob, object.Hash(big), bytes.NewReader(big)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("oversize: %v", err)
+	}
+	if _, err := u.Put(ctx, object.TreeBlob, id, bytes.NewReader(data)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("undecodable tree: %v", err)
+	}
+	if !isMissing(t, u, id) {
+		t.Fatal("a refused blob was stored")
+	}
+	var mbe *MissingBlobsError
+	if _, err := u.Commit(ctx, CommitOptions{SaveOptions: SaveOptions{Project: "x"}, Tree: id}); !errors.As(err, &mbe) || mbe.Count != 1 {
+		t.Fatalf("commit of a missing tree: %v", err)
+	}
+	if _, err := e.s.Get("x"); !errors.Is(err, ErrProjectNotFound) {
+		t.Fatalf("a failed commit created the project: %v", err)
+	}
+}
+
+// TestFileReaderSeeks reads random ranges of a multi-chunk file.
+func TestFileReaderSeeks(t *testing.T) {
+	e := newEnv(t)
+	src := e.path("src")
+	data := randomBytes(9, 6<<20+333)
+	writeFile(t, src, "dir/big.bin", data)
+	writeFile(t, src, "empty", nil)
+	e.save(t, src, "seeky")
+	info, err := e.s.ResolveSnapshot("seeky")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, fi, err := e.s.OpenFile(context.Background(), info, "dir/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size != int64(len(data)) || f.Size() != fi.Size || len(f.ids) < 2 {
+		t.Fatalf("file info %+v, %d chunks", fi, len(f.ids))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		off := r.Int64N(int64(len(data)) + 10)
+		n := r.IntN(3 << 20)
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, n)
+		got, err := io.ReadFull(f, buf)
+		want := data[min(off, int64(len(data))):min(off+int64(n), int64(len(data)))]
+		if !bytes.Equal(buf[:got], want) {
+			t.Fatalf("read %d at %d: wrong bytes (%d, %v)", n, off, got, err)
+		}
+	}
+	if pos, err := f.Seek(-10, io.SeekEnd); err != nil || pos != int64(len(data))-10 {
+		t.Fatalf("seek from the end: %d %v", pos, err)
+	}
+	if _, err := f.Seek(-1, io.SeekStart); err == nil {
+		t.Fatal("negative seek accepted")
+	}
+	ef, efi, err := e.s.OpenFile(context.Background(), info, "empty")
+	if err != nil || efi.Size != 0 {
+		t.Fatal(err)
+	}
+	if n, err := ef.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+		t.Fatalf("empty file read: %d %v", n, err)
+	}
+	if _, _, err := e.s.OpenFile(context.Background(), info, "dir"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("directory: %v", err)
+	}
+	if _, _, err := e.s.OpenFile(context.Background(), info, "nope"); !errors.Is(err, snapshot.ErrNotFound) {
+		t.Fatalf("missing path: %v", err)
+	}
+}
