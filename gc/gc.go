@@ -50,6 +50,10 @@ type PackPlan struct {
 	LiveBlobs int       `json:"live_blobs"`
 	DeadBlobs int       `json:"dead_blobs"`
 	Data      bool      `json:"data"`
+
+	// order of deletion: packs with dead snapshot or meta blobs, then
+	// other tree packs, then data packs
+	rank int
 }
 
 // Plan is the outcome of the mark phase.
@@ -300,6 +304,14 @@ func (p *Plan) classify(known map[object.ID]object.PackInfo) error {
 		}
 		pp := PackPlan{ID: id, Size: pi.Size, LiveBytes: st.liveBytes, LiveBlobs: st.live, DeadBlobs: st.dead, Data: pi.Data}
 		switch {
+		case st.forced:
+			pp.rank = 0
+		case !pi.Data:
+			pp.rank = 1
+		default:
+			pp.rank = 2
+		}
+		switch {
 		case st.live == 0:
 			p.Delete = append(p.Delete, pp)
 			p.FreedBytes += pi.Size
@@ -342,6 +354,11 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	t0 := time.Now()
 	res := &Result{}
 	todo := append(slices.Clone(p.Delete), p.Repack...)
+	// dead snapshot blobs first, then trees, then data: if the sweep is cut
+	// short (killed), the packs left behind hold no dead snapshot whose
+	// trees or data are already gone, so an index rebuild from them finds
+	// no half version
+	slices.SortStableFunc(todo, func(a, b PackPlan) int { return a.rank - b.rank })
 	var batch []PackPlan
 	var batchBytes int64
 	flush := func() error {
@@ -486,7 +503,16 @@ func (p *Plan) rewrite(ctx context.Context, batch []PackPlan, res *Result) error
 		before += len(blobs)
 	}
 	res.BlobsRemoved += before - kept
+	written := map[object.ID]bool{}
+	for _, np := range newPacks {
+		written[np.Info.ID] = true
+	}
 	for _, pp := range batch {
+		if written[pp.ID] {
+			// rewritten byte for byte (packs are named by their content):
+			// it is one of the new packs now, indexed above
+			continue
+		}
 		repo.Forget(pp.ID)
 		if err := repo.Backend().Delete(ctx, object.PackName(pp.ID)); err != nil && !errors.Is(err, object.ErrNotFound) {
 			return fmt.Errorf("gc: delete pack %s: %w", pp.ID, err)

@@ -677,6 +677,17 @@ func (b *BackupSet) Verify(ctx context.Context, id string, readData bool) (*Veri
 	}
 	d := b.dst
 	rep := &VerifyReport{Backup: br.ID, AffectedProjects: []string{}, Problems: []Problem{}}
+	// the index says where each blob is; the pack files must be there too
+	present := map[object.ID]bool{}
+	err = d.be.List(ctx, "packs/", func(fi object.FileInfo) error {
+		if id, ok := parsePackName(fi.Name); ok {
+			present[id] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs in %s: %w", d.Location(), err)
+	}
 	affected := map[string]bool{}
 	checked := map[object.ID]bool{}
 	check := func(blob object.ID, project, where string) {
@@ -690,6 +701,12 @@ func (b *BackupSet) Verify(ctx context.Context, id string, readData bool) (*Veri
 			rep.Missing++
 			affected[project] = true
 			rep.Problems = append(rep.Problems, Problem{Kind: "missing-blob", Blob: blob.String(), Projects: []string{project}, Paths: []string{where}, Message: "not in the backup"})
+			return
+		}
+		if !present[loc.Pack] {
+			rep.Missing++
+			affected[project] = true
+			rep.Problems = append(rep.Problems, Problem{Kind: "missing-pack", Pack: loc.Pack.String(), Blob: blob.String(), Projects: []string{project}, Paths: []string{where}, Message: "its pack file is not in the backup"})
 			return
 		}
 		if readData {

@@ -1,0 +1,679 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/silo-dev/silo/object"
+)
+
+// faultBackend wraps a backend and fails Put from operation failAt on (the
+// first Put is operation 1) with err, as a drive that turns read-only or
+// fills up does: every later Put (and Delete) fails too.
+type faultBackend struct {
+	object.Backend
+	root   string
+	err    error
+	failAt int
+	// with noDelete, deletes fail (with err) once deletesLeft are used up:
+	// a crash between writing and deleting
+	noDelete    bool
+	deletesLeft int
+
+	mu   sync.Mutex
+	puts int
+	hit  int // Puts failed
+}
+
+func newFaultBackend(dir string, failAt int, err error) *faultBackend {
+	return &faultBackend{Backend: object.NewLocal(dir), root: dir, failAt: failAt, err: err}
+}
+
+// Root makes the store keep index.db, logs and temp files beside the
+// destination, as with the local backend it wraps.
+func (f *faultBackend) Root() string { return f.root }
+
+func (f *faultBackend) broken() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.puts++
+	if f.failAt > 0 && f.puts >= f.failAt {
+		f.hit++
+		return true
+	}
+	return false
+}
+
+func (f *faultBackend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	if f.broken() {
+		// a write that gets part of the way
+		io.CopyN(io.Discard, r, size/2)
+		return &os.PathError{Op: "write", Path: filepath.Join(f.root, name), Err: f.err}
+	}
+	return f.Backend.Put(ctx, name, r, size)
+}
+
+func (f *faultBackend) Delete(ctx context.Context, name string) error {
+	f.mu.Lock()
+	bad := f.failAt > 0 && f.puts >= f.failAt
+	if f.noDelete && !bad {
+		bad = f.deletesLeft <= 0
+		f.deletesLeft--
+	}
+	f.mu.Unlock()
+	if bad {
+		return &os.PathError{Op: "remove", Path: filepath.Join(f.root, name), Err: f.err}
+	}
+	return f.Backend.Delete(ctx, name)
+}
+
+func (f *faultBackend) counts() (puts, hit int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.puts, f.hit
+}
+
+// backupWorld is a primary repository with a few projects, each with a few
+// versions, whose every version's manifest is known.
+type backupWorld struct {
+	*testEnv
+	versions map[string]manifest // snapshot id -> tree
+	projects map[string]Project  // name -> metadata as Get showed it
+}
+
+func newBackupWorld(t *testing.T) *backupWorld {
+	t.Helper()
+	w := &backupWorld{testEnv: newEnv(t), versions: map[string]manifest{}}
+	ctx := context.Background()
+	shared := map[string][]byte{"vendor/shared.bin": randomBytes(99, 200<<10)}
+	for i, name := range []string{"api", "web", "tools"} {
+		dir := w.path("src", name)
+		writeTree(t, dir, shared)
+		smallProject(t, dir, uint64(10*i+1), 48)
+		for v := range 3 - i%2 {
+			if v > 0 {
+				writeFile(t, dir, fmt.Sprintf("v%d.txt", v), textBytes(uint64(100*i+v), 10<<10))
+				writeFile(t, dir, "assets/blob.bin", randomBytes(uint64(200*i+v), 60<<10))
+			}
+			w.clock.Advance(time.Hour)
+			r := w.save(t, dir, name, func(o *SaveOptions) {
+				o.Tags = []string{"team-" + name}
+				o.GitRepository = "https://git.example.com/" + name
+			})
+			w.versions[r.Snapshot.String()] = takeManifest(t, dir)
+		}
+	}
+	if _, err := w.s.Archive(ctx, "tools", ArchiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tpl := w.path("src", "tpl")
+	writeFile(t, tpl, "main.go", textBytes(7, 5000))
+	if _, err := w.s.AddTemplate(ctx, "go-service", "backend", tpl); err != nil {
+		t.Fatal(err)
+	}
+	w.projects = map[string]Project{}
+	for _, p := range catalogueDump(t, w.s) {
+		w.projects[p.Name] = p
+	}
+	return w
+}
+
+// backup runs a full backup to the configured destination.
+func (w *backupWorld) backup(t *testing.T, opts BackupOptions) *BackupRecord {
+	t.Helper()
+	br, err := w.s.Backup(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	return br
+}
+
+func openBackups(t *testing.T, cfg *Store, dest string) *BackupSet {
+	t.Helper()
+	bs, err := OpenBackups(context.Background(), cfg.cfg, dest, nil, false)
+	if err != nil {
+		t.Fatalf("open backups at %s: %v", dest, err)
+	}
+	t.Cleanup(func() { bs.Close() })
+	return bs
+}
+
+func verifyBackup(t *testing.T, bs *BackupSet, id string) *VerifyReport {
+	t.Helper()
+	rep, err := bs.Verify(context.Background(), id, true)
+	if err != nil {
+		t.Fatalf("verify --read-data %s: %v (%+v)", id, err, rep)
+	}
+	if rep.Blobs == 0 || rep.ReadBytes == 0 {
+		t.Fatalf("verify of %s checked nothing: %+v", id, rep)
+	}
+	return rep
+}
+
+// TestBackupDisasterDrill: back up, lose the primary repository entirely,
+// restore everything (into the primary, and into a directory), and compare
+// every file of every version.
+func TestBackupDisasterDrill(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	br := w.backup(t, BackupOptions{})
+	if len(br.Projects) != 3 || len(br.Templates) != 1 || br.BytesCopied == 0 {
+		t.Fatalf("backup record: %d projects, %d templates, %d bytes", len(br.Projects), len(br.Templates), br.BytesCopied)
+	}
+	dest := w.cfg.Backup.Destination
+	tplBefore, _ := w.s.Templates()
+
+	// the primary is gone
+	w.close(t)
+	if err := os.RemoveAll(w.cfg.BasePath); err != nil {
+		t.Fatal(err)
+	}
+
+	bs := openBackups(t, w.s, dest)
+	list, err := bs.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != br.ID {
+		t.Fatalf("backup list: %v %v", list, err)
+	}
+	verifyBackup(t, bs, br.ID)
+
+	// into a directory: each project's newest backed-up version
+	out := w.path("restored")
+	res, err := bs.Restore(ctx, br.ID, RestoreBackupOptions{Dest: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Projects) != 3 {
+		t.Fatalf("restored %v", res.Projects)
+	}
+	for _, name := range res.Projects {
+		newest := w.projects[name].Versions[0].ID
+		if d := w.versions[newest].diff(takeManifest(t, filepath.Join(out, name))); len(d) > 0 {
+			t.Errorf("--dest restore of %s differs:\n  %s", name, strings.Join(d, "\n  "))
+		}
+	}
+
+	// back into the primary (created again): every version, the catalogue
+	// and the templates
+	res, err = bs.Restore(ctx, br.ID, RestoreBackupOptions{Primary: w.cfg})
+	if err != nil {
+		t.Fatalf("restore into the primary: %v", err)
+	}
+	if res.Into != w.cfg.BasePath || len(res.Projects) != 3 {
+		t.Errorf("restore result %+v", res)
+	}
+	bs.Close()
+	w.s = w.open(t)
+	got := map[string]Project{}
+	for _, p := range catalogueDump(t, w.s) {
+		got[p.Name] = p
+	}
+	if len(got) != len(w.projects) {
+		t.Errorf("%d projects after the restore, want %d", len(got), len(w.projects))
+	}
+	for name, want := range w.projects {
+		if !projectsEqual(got[name], want) {
+			t.Errorf("project %s after the restore:\n%+v\nwant\n%+v", name, got[name], want)
+		}
+	}
+	if tpl, _ := w.s.Templates(); fmt.Sprint(tpl) != fmt.Sprint(tplBefore) {
+		t.Errorf("templates %+v, want %+v", tpl, tplBefore)
+	}
+	for id, m := range w.versions {
+		restoreMatches(t, w.s, id, m)
+	}
+	checkClean(t, w.s)
+	// the restored primary is a working repository: it stores, gc keeps
+	// everything, a project from the template works
+	if _, err := w.s.NewFromTemplate(ctx, "go-service", SaveOptions{Project: "after-drill"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.s.GC(ctx, GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for id, m := range w.versions {
+		restoreMatches(t, w.s, id, m)
+	}
+	// and the catalogue survives an index rebuild of the restored primary
+	if _, err := w.s.RebuildIndex(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range w.projects {
+		if p, err := w.s.Get(name); err != nil || !projectsEqual(*p, want) {
+			t.Errorf("after rebuild of the restored primary, %s = %+v (%v)", name, p, err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(w.cfg.BasePath, "logs", "backup.log"))
+	if err != nil || !strings.Contains(string(b), `"operation":"restore"`) {
+		t.Errorf("backup.log of the primary: %q %v", b, err)
+	}
+}
+
+// TestBackupIncremental: a second backup after a small change copies about
+// the bytes the change added to the primary.
+func TestBackupIncremental(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	first := w.backup(t, BackupOptions{})
+	// nothing changed: next to nothing is copied
+	w.clock.Advance(time.Hour)
+	same := w.backup(t, BackupOptions{})
+	if same.BytesCopied != 0 {
+		t.Errorf("backup of an unchanged repository copied %d bytes", same.BytesCopied)
+	}
+	// a small change
+	dir := w.path("src", "api")
+	writeFile(t, dir, "assets/blob.bin", randomBytes(5000, 60<<10))
+	writeFile(t, dir, "new/notes.md", textBytes(5001, 30<<10))
+	before, _ := packBytes(t, w.s)
+	w.clock.Advance(time.Hour)
+	r := w.save(t, dir, "api")
+	w.versions[r.Snapshot.String()] = takeManifest(t, dir)
+	after, _ := packBytes(t, w.s)
+	changed := after - before
+	w.clock.Advance(time.Hour)
+	second := w.backup(t, BackupOptions{})
+	t.Logf("first backup %d bytes; the change added %d stored bytes; second backup copied %d (%d packs, %d blobs)",
+		first.BytesCopied, changed, second.BytesCopied, second.PacksCopied, second.BlobsCopied)
+	if second.BytesCopied < changed*9/10 || second.BytesCopied > changed*11/10+4096 {
+		t.Errorf("second backup copied %d bytes; the change added %d", second.BytesCopied, changed)
+	}
+	if second.BytesCopied*5 > first.BytesCopied {
+		t.Errorf("second backup copied %d bytes of %d", second.BytesCopied, first.BytesCopied)
+	}
+	bs := openBackups(t, w.s, w.cfg.Backup.Destination)
+	for _, id := range []string{first.ID, same.ID, second.ID} {
+		verifyBackup(t, bs, id)
+	}
+	// a single-project backup covers just that project
+	w.clock.Advance(time.Hour)
+	bs.Close()
+	one := w.backup(t, BackupOptions{Projects: []string{"web"}})
+	if len(one.Projects) != 1 || one.Projects[0].Name != "web" || len(one.Templates) != 0 || one.BytesCopied != 0 {
+		t.Errorf("--project web: %d projects (%v), %d templates, %d bytes", len(one.Projects), one.Projects, len(one.Templates), one.BytesCopied)
+	}
+	bs = openBackups(t, w.s, w.cfg.Backup.Destination)
+	out := w.path("one")
+	if _, err := bs.Restore(ctx, one.ID, RestoreBackupOptions{Dest: out, Projects: []string{"web"}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := w.versions[w.projects["web"].Versions[0].ID].diff(takeManifest(t, filepath.Join(out, "web"))); len(d) > 0 {
+		t.Errorf("web from the single-project backup differs: %v", d)
+	}
+	if _, err := bs.Restore(ctx, one.ID, RestoreBackupOptions{Dest: out, Projects: []string{"api"}}); !errors.Is(err, ErrProjectNotFound) {
+		t.Errorf("restore of a project the backup lacks: %v", err)
+	}
+}
+
+// TestBackupExpiry: records older than the retention go (never the newest),
+// gc of the destination frees what only they needed, the rest verifies.
+func TestBackupExpiry(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	day := 24 * time.Hour
+	start := w.clock.Now()
+	b1 := w.backup(t, BackupOptions{})
+
+	// day 10: "web" is hard-deleted in the primary, "api" gets a version
+	w.clock.Set(start.Add(10 * day))
+	webVersions := versionIDs(t, w.s, "web")
+	keepVersions := slices.Concat(versionIDs(t, w.s, "api"), versionIDs(t, w.s, "tools"))
+	if _, err := w.s.Delete(ctx, "web", true); err != nil {
+		t.Fatal(err)
+	}
+	dir := w.path("src", "api")
+	writeFile(t, dir, "day10.txt", textBytes(10, 4000))
+	r := w.save(t, dir, "api")
+	keepVersions = append(keepVersions, r.Snapshot)
+	b2 := w.backup(t, BackupOptions{})
+	w.clock.Set(start.Add(20 * day))
+	b3 := w.backup(t, BackupOptions{})
+
+	bs := openBackups(t, w.s, w.cfg.Backup.Destination)
+	// what only b1 needs in the destination: "web"'s unique blobs
+	webUnique, _ := uniqueBytes(t, bs.dst, webVersions, keepVersions)
+	destBefore, _ := packBytes(t, bs.dst)
+
+	// dry run at day 35, retention 30: b1 would go
+	res, err := bs.Expire(ctx, start.Add(35*day), 30, true)
+	if err != nil || !slices.Equal(res.Expired, []string{b1.ID}) || res.Kept != 2 {
+		t.Fatalf("dry run: %+v %v", res, err)
+	}
+	if l, _ := bs.List(ctx); len(l) != 3 {
+		t.Fatal("dry run expired a record")
+	}
+	// exactly 30 days after b1 it stays
+	res, err = bs.Expire(ctx, start.Add(30*day), 30, false)
+	if err != nil || len(res.Expired) != 0 {
+		t.Fatalf("at exactly 30 days: %+v %v", res, err)
+	}
+	res, err = bs.Expire(ctx, start.Add(35*day), 30, false)
+	if err != nil || !slices.Equal(res.Expired, []string{b1.ID}) || res.GC == nil || res.GC.Result == nil {
+		t.Fatalf("expire at day 35: %+v %v", res, err)
+	}
+	destAfter, _ := packBytes(t, bs.dst)
+	freed := destBefore - destAfter
+	t.Logf("expiring b1 freed %d bytes in the destination; %d were unique to the deleted project", freed, webUnique)
+	if freed < webUnique*9/10 || freed > webUnique+64<<10 {
+		t.Errorf("destination gc freed %d bytes, %d were unique to the expired backup", freed, webUnique)
+	}
+	if _, err := bs.Show(ctx, b1.ID); !errors.Is(err, ErrBackupNotFound) {
+		t.Errorf("expired record still there: %v", err)
+	}
+	for _, id := range []string{b2.ID, b3.ID} {
+		verifyBackup(t, bs, id)
+	}
+	checkClean(t, bs.dst)
+	// far in the future with retention 0: only the newest stays
+	res, err = bs.Expire(ctx, start.Add(1000*day), 0, false)
+	if err != nil || !slices.Equal(res.Expired, []string{b2.ID}) || res.Kept != 1 {
+		t.Fatalf("expire everything: %+v %v", res, err)
+	}
+	verifyBackup(t, bs, b3.ID)
+	out := w.path("out")
+	if _, err := bs.Restore(ctx, b3.ID, RestoreBackupOptions{Dest: out}); err != nil {
+		t.Fatal(err)
+	}
+	if d := w.versions[w.projects["tools"].Versions[0].ID].diff(takeManifest(t, filepath.Join(out, "tools"))); len(d) > 0 {
+		t.Errorf("restore from the last backup differs: %v", d)
+	}
+	b, err := os.ReadFile(filepath.Join(w.cfg.Backup.Destination, "logs", "backup.log"))
+	if err != nil || strings.Count(string(b), `"operation":"expire"`) != 3 {
+		t.Errorf("destination backup.log: %q %v", b, err)
+	}
+}
+
+// TestBackupFaults: a destination that is missing, turns read-only or fills
+// up at every point of a backup fails with an error naming it and the
+// reason; the primary is untouched, the destination has no new record and
+// passes check, and the next backup completes and verifies.
+func TestBackupFaults(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	primaryPacks := packFiles(t, w.s)
+	primaryCat := catalogueDump(t, w.s)
+	untouched := func(t *testing.T) {
+		t.Helper()
+		if p := packFiles(t, w.s); len(p) != len(primaryPacks) {
+			t.Errorf("primary packs changed: %d, was %d", len(p), len(primaryPacks))
+		}
+		if c := catalogueDump(t, w.s); len(c) != len(primaryCat) {
+			t.Errorf("primary catalogue changed")
+		}
+	}
+
+	t.Run("destination missing", func(t *testing.T) {
+		dest := w.path("not-mounted", "backup")
+		_, err := w.s.Backup(ctx, BackupOptions{To: dest})
+		if err == nil || !strings.Contains(err.Error(), dest) || !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("backup to a missing drive: %v; want an error naming %s and the reason", err, dest)
+		}
+		if _, err := os.Stat(w.path("not-mounted")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("backup created the missing mount point: %v", err)
+		}
+		untouched(t)
+		b, _ := os.ReadFile(filepath.Join(w.cfg.BasePath, "logs", "backup.log"))
+		if !strings.Contains(string(b), `"outcome":"error: `) {
+			t.Errorf("backup.log has no failed line: %q", b)
+		}
+	})
+
+	// how many Puts a first backup makes
+	probe := newFaultBackend(w.path("probe"), 0, nil)
+	if _, err := w.s.Backup(ctx, BackupOptions{To: w.path("probe"), Backend: probe}); err != nil {
+		t.Fatal(err)
+	}
+	total, _ := probe.counts()
+	if total < 4 {
+		t.Fatalf("a first backup made only %d Puts", total)
+	}
+	// a change, for the incremental cases
+	dir := w.path("src", "web")
+	writeFile(t, dir, "incr.bin", randomBytes(77, 300<<10))
+	w.clock.Advance(time.Hour)
+	w.save(t, dir, "web")
+	primaryPacks = packFiles(t, w.s)
+	primaryCat = catalogueDump(t, w.s)
+
+	faults := []struct {
+		name string
+		err  syscall.Errno
+		text string
+	}{{"read-only", syscall.EROFS, "read-only file system"}, {"full", syscall.ENOSPC, "no space left on device"}}
+	for _, incremental := range []bool{false, true} {
+		for _, f := range faults {
+			for n := 1; n <= total; n++ {
+				if !longTests() && n > 3 && n < total-1 && n%2 == 0 {
+					continue // every operation with SILO_LONG_TESTS=1
+				}
+				t.Run(fmt.Sprintf("incremental=%v/%s/op%d", incremental, f.name, n), func(t *testing.T) {
+					dest := t.TempDir()
+					records := 0
+					if incremental {
+						// a destination holding the backup taken before the change
+						if err := os.CopyFS(dest, os.DirFS(w.path("probe"))); err != nil {
+							t.Fatal(err)
+						}
+						records = 1
+					}
+					fb := newFaultBackend(dest, n, f.err)
+					_, err := w.s.Backup(ctx, BackupOptions{To: dest, Backend: fb})
+					if _, hit := fb.counts(); hit == 0 {
+						if err != nil {
+							t.Fatalf("no fault injected, but: %v", err)
+						}
+						return // the incremental backup needs fewer operations
+					}
+					if err == nil {
+						t.Fatalf("backup succeeded through a %s destination", f.name)
+					}
+					if !errors.Is(err, f.err) || !strings.Contains(err.Error(), dest) || !strings.Contains(err.Error(), f.text) {
+						t.Errorf("error %q: want it to name %s and say %q", err, dest, f.text)
+					}
+					untouched(t)
+					// no half-written record; what is there checks clean
+					if _, err := os.Stat(filepath.Join(dest, object.ConfigName)); err == nil {
+						list, err := ListBackups(ctx, object.NewLocal(dest))
+						if err != nil || len(list) != records {
+							t.Errorf("%d records after a failed backup (%v), want %d", len(list), err, records)
+						}
+						bs := openBackups(t, w.s, dest)
+						checkClean(t, bs.dst)
+						bs.Close()
+					} else if n > 1 || incremental {
+						t.Errorf("no config.json in the destination after op %d", n)
+					}
+					// the drive is back: the next backup completes and verifies
+					br, err := w.s.Backup(ctx, BackupOptions{To: dest})
+					if err != nil {
+						t.Fatalf("backup after the fault: %v", err)
+					}
+					bs := openBackups(t, w.s, dest)
+					verifyBackup(t, bs, br.ID)
+					if list, _ := bs.List(ctx); len(list) != records+1 {
+						t.Errorf("%d records, want %d", len(list), records+1)
+					}
+					checkClean(t, bs.dst)
+					out := t.TempDir()
+					if _, err := bs.Restore(ctx, br.ID, RestoreBackupOptions{Dest: out, Projects: []string{"web"}}); err != nil {
+						t.Fatal(err)
+					}
+					if d := takeManifest(t, dir).diff(takeManifest(t, filepath.Join(out, "web"))); len(d) > 0 {
+						t.Errorf("restore after the fault differs: %v", d)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestBackupVerifyFindsDamage: a corrupted or missing pack in the
+// destination is found by verify, which names the projects affected.
+func TestBackupVerifyFindsDamage(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	br := w.backup(t, BackupOptions{})
+	bs := openBackups(t, w.s, w.cfg.Backup.Destination)
+
+	// which projects use the blobs of each data pack
+	users := map[object.ID]map[string]bool{}
+	locs := indexedBlobs(t, bs.dst)
+	for _, p := range br.Projects {
+		var ids []object.ID
+		for _, v := range p.Versions {
+			id, _ := object.ParseID(v.ID)
+			ids = append(ids, id)
+		}
+		for id := range reachable(t, bs.dst, ids) {
+			l := locs[id]
+			if l.Type != object.DataBlob {
+				continue
+			}
+			if users[l.Pack] == nil {
+				users[l.Pack] = map[string]bool{}
+			}
+			users[l.Pack][p.Name] = true
+		}
+	}
+	var victim object.ID
+	var want []string
+	for pack, u := range users {
+		if len(u) == 1 {
+			victim = pack
+			for n := range u {
+				want = []string{n}
+			}
+			break
+		}
+	}
+	if victim.IsZero() {
+		t.Fatal("no data pack used by a single project")
+	}
+	path := filepath.Join(w.cfg.Backup.Destination, filepath.FromSlash(object.PackName(victim)))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := bs.Verify(ctx, br.ID, false); err != nil {
+		t.Fatalf("verify before the damage: %v %+v", err, rep)
+	}
+
+	t.Run("corrupted", func(t *testing.T) {
+		bad := slices.Clone(data)
+		bad[len(bad)/3] ^= 0x40
+		if err := os.WriteFile(path, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.WriteFile(path, data, 0o644)
+		bs.dst.repo.Forget(victim)
+		rep, err := bs.Verify(ctx, br.ID, true)
+		if !errors.Is(err, ErrCheckFailed) {
+			t.Fatalf("verify --read-data of a corrupted pack: %v", err)
+		}
+		if rep.Corrupt == 0 || !slices.Equal(rep.AffectedProjects, want) || !strings.Contains(err.Error(), want[0]) {
+			t.Errorf("report: %d corrupt, affected %v (want %v); error %v", rep.Corrupt, rep.AffectedProjects, want, err)
+		}
+		for _, p := range rep.Problems {
+			if p.Pack != victim.String() {
+				t.Errorf("problem in pack %s, the damage is in %s: %+v", p.Pack, victim.Short(), p)
+			}
+		}
+	})
+	t.Run("missing", func(t *testing.T) {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		defer os.WriteFile(path, data, 0o644)
+		bs.dst.repo.Forget(victim)
+		for _, readData := range []bool{true, false} {
+			rep, err := bs.Verify(ctx, br.ID, readData)
+			if !errors.Is(err, ErrCheckFailed) {
+				t.Errorf("verify (read data %v) with a pack file gone: %v", readData, err)
+				continue
+			}
+			if !slices.Equal(rep.AffectedProjects, want) {
+				t.Errorf("read data %v: affected %v, want %v", readData, rep.AffectedProjects, want)
+			}
+		}
+	})
+	// repaired: clean again
+	bs.dst.repo.Forget(victim)
+	verifyBackup(t, bs, br.ID)
+}
+
+// TestCleanupSteps: cleanup archives old projects, purges old soft-deleted
+// ones, expires backups, cleans cache/ and collects garbage, with an
+// injected clock, and logs a line to gc.log.
+func TestCleanupSteps(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	w.cfg.ArchiveAfterDays = 60
+	w.cfg.PurgeDeletedAfterDays = 30
+	w.cfg.Backup.RetentionDays = 7
+	day := 24 * time.Hour
+	start := w.clock.Now()
+	b1 := w.backup(t, BackupOptions{})
+	if _, err := w.s.Extract(ctx, "api", ExtractOptions{Workbench: "wb"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.s.Delete(ctx, "web", false); err != nil {
+		t.Fatal(err)
+	}
+	webOnly, _ := uniqueBytes(t, w.s, versionIDs(t, w.s, "web"), slices.Concat(versionIDs(t, w.s, "api"), versionIDs(t, w.s, "tools")))
+	w.clock.Set(start.Add(20 * day))
+	b2 := w.backup(t, BackupOptions{})
+
+	// day 20: nothing is old enough to archive or purge; b1 is past 7 days
+	// and so is the cache copy
+	wb := filepath.Join(w.s.BaseDir(), "cache", "wb")
+	dry, err := w.s.Cleanup(ctx, CleanupOptions{DryRun: true})
+	if err != nil || dry.Archived != 0 || dry.Purged != 0 || dry.BackupsExpired != 1 || dry.CacheRemoved != 1 {
+		t.Fatalf("dry run at day 20: %+v %v", dry, err)
+	}
+	// day 61: api (updated on day 0) is archived (and its cache copy goes),
+	// web (deleted on day 0) is purged and its space freed
+	w.clock.Set(start.Add(61 * day))
+	before, _ := packBytes(t, w.s)
+	rep, err := w.s.Cleanup(ctx, CleanupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := packBytes(t, w.s)
+	if rep.Archived != 1 || rep.Purged != 1 || rep.BackupsExpired != 1 {
+		t.Errorf("cleanup: archived %d purged %d expired %d", rep.Archived, rep.Purged, rep.BackupsExpired)
+	}
+	if _, err := os.Stat(wb); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cache copy after cleanup: %v", err)
+	}
+	if before-after < webOnly*9/10 {
+		t.Errorf("cleanup freed %d pack bytes, the purged project had %d unique", before-after, webOnly)
+	}
+	if rep.FreedBytes < before-after {
+		t.Errorf("cleanup reports %d bytes freed, packs shrank by %d", rep.FreedBytes, before-after)
+	}
+	if p, _ := w.s.Get("api"); p.Status != StatusArchived {
+		t.Errorf("api: %s", p.Status)
+	}
+	if _, err := w.s.Get("web"); !errors.Is(err, ErrProjectNotFound) {
+		t.Errorf("purged project: %v", err)
+	}
+	bs := openBackups(t, w.s, w.cfg.Backup.Destination)
+	if l, _ := bs.List(ctx); len(l) != 1 || l[0].ID != b2.ID {
+		t.Errorf("backups after cleanup: %v (b1 %s expired, b2 %s kept)", l, b1.ID, b2.ID)
+	}
+	verifyBackup(t, bs, b2.ID)
+	checkClean(t, w.s)
+	b, err := os.ReadFile(filepath.Join(w.cfg.BasePath, "logs", "gc.log"))
+	if err != nil || !strings.Contains(string(b), `"operation":"cleanup"`) || !strings.Contains(string(b), `"purged":1`) {
+		t.Errorf("gc.log: %q %v", b, err)
+	}
+}
