@@ -151,7 +151,13 @@ func TestFileRange(t *testing.T) {
 	s.must(400, "GET", base+"d", nil) // a directory
 	s.must(404, "GET", "/api/storage/projects/nope/files/x", nil)
 	s.must(400, "GET", base+"small.txt?version=zzzz", nil) // not hex
-	s.must(404, "GET", base+"small.txt?version=0000", nil)
+	other := "0000"
+	if strings.HasPrefix(up.Version, other) {
+		other = "ffff"
+	}
+	if r := s.do("GET", base+"small.txt?version="+other, nil); r.status != 404 {
+		t.Errorf("version %s of %s: %d %s", other, up.Version, r.status, r.body)
+	}
 	req, _ := http.NewRequest("GET", s.ts.URL+base+"..%2Fsmall.txt", nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	resp, err := http.DefaultClient.Do(req)

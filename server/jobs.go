@@ -111,6 +111,7 @@ type jobs struct {
 	metrics   *metrics
 	log       *slog.Logger
 	sem       chan struct{}
+	onFinish  func() // after every job end (nil: nothing)
 
 	mu   sync.Mutex
 	byID map[string]*job
@@ -235,6 +236,9 @@ func (js *jobs) finish(j *job, res any, err error) {
 	state := j.state
 	elapsed := j.finished.Sub(j.created)
 	j.mu.Unlock()
+	if js.onFinish != nil {
+		js.onFinish()
+	}
 	close(j.done)
 	js.metrics.jobFinished(j.kind, state)
 	lvl := slog.LevelInfo

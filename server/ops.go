@@ -21,7 +21,7 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
-	st, err := s.st.Stats()
+	st, err := s.statsMemo.get(s.st.Stats)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -61,10 +61,20 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
 		}
 		after = string(b)
 	}
-	list, err := s.st.List(f)
+	if err := f.Validate(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	all, err := s.listMemo.get(func() ([]store.ListItem, error) { return s.st.List(store.Filter{Status: "all"}) })
 	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	list := make([]store.ListItem, 0, min(len(all), 1024))
+	for i := range all {
+		if f.Match(&all[i].Project) {
+			list = append(list, all[i])
+		}
 	}
 	start := 0
 	if after != "" {

@@ -47,6 +47,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,6 +126,11 @@ type Server struct {
 	uploads *store.Uploads
 	metrics *metrics
 
+	// cached whole-repository reads, see cache.go
+	gen       generation
+	statsMemo memo[*store.Stats]
+	listMemo  memo[[]store.ListItem]
+
 	// base is canceled by Shutdown: every job and request context
 	// derives from it.
 	base     context.Context
@@ -152,7 +158,10 @@ func New(st *store.Store, opts Options) *Server {
 	s := &Server{st: st, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics()
+	s.statsMemo = memo[*store.Stats]{gen: &s.gen, now: opts.Now}
+	s.listMemo = memo[[]store.ListItem]{gen: &s.gen, now: opts.Now}
 	s.jobs = newJobs(s.base, opts.Now, opts.JobRetention, opts.MaxJobs, s.metrics, s.log)
+	s.jobs.onFinish = s.gen.bump
 	s.uploads = st.NewUploads(opts.PinTTL)
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
@@ -215,10 +224,16 @@ func (s *Server) Jobs() []JobStatus { return s.jobs.list("", "") }
 // wrap adds auth, metrics and logging to a route.
 func (s *Server) wrap(rt Route) http.Handler {
 	label := rt.Pattern()
+	// requests that may change the catalogue or the packs invalidate the
+	// cached whole-repository reads
+	mutates := rt.Method != http.MethodGet && !strings.HasSuffix(rt.Path, "/blobs/missing")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w}
 		defer func() {
+			if mutates {
+				s.gen.bump()
+			}
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					s.metrics.observe(label, 0, time.Since(start))
