@@ -328,7 +328,13 @@ func (p *Plan) classify(known map[object.ID]object.PackInfo) error {
 }
 
 func (p *Plan) findOrphans(ctx context.Context, known map[object.ID]object.PackInfo) error {
-	cut := p.Start.Add(-p.opts.OrphanGrace)
+	// pack files carry wall-clock times: an injected clock ahead of the
+	// wall clock must not make a pack being written right now look old
+	start := p.Start
+	if now := time.Now(); now.Before(start) {
+		start = now
+	}
+	cut := start.Add(-p.opts.OrphanGrace)
 	p.present = map[object.ID]bool{}
 	return p.opts.Repo.Backend().List(ctx, "packs/", func(fi object.FileInfo) error {
 		base := fi.Name[strings.LastIndex(fi.Name, "/")+1:]
