@@ -236,11 +236,11 @@ func (js *jobs) finish(j *job, res any, err error) {
 	state := j.state
 	elapsed := j.finished.Sub(j.created)
 	j.mu.Unlock()
+	js.metrics.jobFinished(j.kind, state)
 	if js.onFinish != nil {
 		js.onFinish()
 	}
 	close(j.done)
-	js.metrics.jobFinished(j.kind, state)
 	lvl := slog.LevelInfo
 	if state == StateFailed {
 		lvl = slog.LevelError
