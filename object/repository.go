@@ -22,16 +22,16 @@ type Index interface {
 
 // RepositoryOptions configure a Repository. Backend and Index are required.
 type RepositoryOptions struct {
-	Backend  Backend
-	Index    Index
-	TempDir  string // for packs being written; default: the backend's TempDir or os.TempDir
+	Backend Backend
+	Index   Index
+	TempDir string // for packs being written; default: the backend's TempDir or os.TempDir
 	// PackCache, when set, is a local directory keeping whole copies of
 	// tree packs (trees, snapshots, meta) read from a remote backend, so
 	// walking trees costs one download per pack, not one request per tree.
 	PackCache string
-	PackSize int64  // target pack size; default 16 MiB
-	Level    int    // zstd level; default 3
-	Logger   *slog.Logger
+	PackSize  int64 // target pack size; default 16 MiB
+	Level     int   // zstd level; default 3
+	Logger    *slog.Logger
 }
 
 // Repository writes blobs into packs and reads them back verified. Saving is

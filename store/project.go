@@ -153,6 +153,21 @@ func (r *record) encode() []byte {
 	return b
 }
 
+// findActive resolves an id, or the name of a project that is not deleted,
+// without scanning the catalogue (names of deleted projects are free for
+// new projects).
+func findActive(tx *index.Tx, ref string) (*record, error) {
+	if data := tx.Project(ref); data != nil {
+		return decodeRecord(data)
+	}
+	if id := tx.ProjectIDByName(ref); id != "" {
+		if data := tx.Project(id); data != nil {
+			return decodeRecord(data)
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrProjectNotFound, ref)
+}
+
 // findRecord resolves an id or a name (a project that is not deleted first,
 // then a soft-deleted one with that name, newest first).
 func findRecord(tx *index.Tx, ref string) (*record, error) {

@@ -47,7 +47,7 @@ func (s *Store) prepare(opts *SaveOptions) (*record, parentRef, error) {
 	var rec *record
 	var parent parentRef
 	err := s.db.View(func(tx *index.Tx) error {
-		r, err := findRecord(tx, opts.Project)
+		r, err := findActive(tx, opts.Project)
 		if errors.Is(err, ErrProjectNotFound) {
 			return nil
 		}
