@@ -368,15 +368,10 @@ func TestGCConcurrentWithStores(t *testing.T) {
 	testGCConcurrent(t, 1)
 }
 
-// TestGCConcurrentWithParallelStores is the same with two stores at once.
-// Skipped: two Saves in one process can panic in object.Repository.Flush
-// ("sync: WaitGroup is reused before previous Wait has returned"): flushWG
-// gets Add calls from one Flush while another waits. Set SILO_KNOWN_BUGS=1
-// to run it.
+// TestGCConcurrentWithParallelStores is the same with two stores at once
+// (it found concurrent Flush calls panicking on a reused sync.WaitGroup,
+// fixed in 0ff7dcd).
 func TestGCConcurrentWithParallelStores(t *testing.T) {
-	if os.Getenv("SILO_KNOWN_BUGS") != "1" {
-		t.Skip("object.Repository.Flush: concurrent Flush calls misuse a sync.WaitGroup (SILO_KNOWN_BUGS=1 runs it)")
-	}
 	testGCConcurrent(t, 2)
 }
 
