@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -221,17 +223,22 @@ func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, p
 	var bytes, blobs, packs atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(3)
+	var copiedMu sync.Mutex
+	var copied []object.NewPack
 	for _, id := range whole {
 		g.Go(func() error {
-			n, nb, err := copyPack(gctx, src, dst, id)
+			np, err := copyPack(gctx, src, dst, id)
 			if err != nil {
 				return err
 			}
-			bytes.Add(n)
-			blobs.Add(int64(nb))
+			copiedMu.Lock()
+			copied = append(copied, np)
+			copiedMu.Unlock()
+			bytes.Add(np.Info.Size)
+			blobs.Add(int64(len(np.Blobs)))
 			packs.Add(1)
 			if prog != nil {
-				prog.AddDone(1, n)
+				prog.AddDone(1, np.Info.Size)
 			}
 			return nil
 		})
@@ -263,8 +270,24 @@ func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, p
 		}
 		return nil
 	})
-	if err := g.Wait(); err != nil {
-		return st, err
+	werr := g.Wait()
+	// the packs copied whole are durable: index them in one transaction
+	// (also after an error, so the next backup does not copy them again)
+	if len(copied) > 0 {
+		ierr := dst.db.Update(func(tx *index.Tx) error {
+			for _, np := range copied {
+				if err := tx.AddPack(np.Info, np.Blobs); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if werr == nil {
+			werr = ierr
+		}
+	}
+	if werr != nil {
+		return st, werr
 	}
 	if err := dst.repo.Flush(ctx); err != nil {
 		return st, fmt.Errorf("write to %s: %w", dst.Location(), err)
@@ -273,37 +296,51 @@ func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, p
 	return st, nil
 }
 
-// copyPack streams one pack file from src to dst, checking that its content
-// hashes to its name, then indexes it in dst.
-func copyPack(ctx context.Context, src, dst *Store, id object.ID) (int64, int, error) {
+// copyPack streams one pack file from src to dst. The stream is hashed as
+// it goes and a pack whose content does not match its name fails the Put
+// before it is renamed into place. It returns the pack to index in dst.
+func copyPack(ctx context.Context, src, dst *Store, id object.ID) (object.NewPack, error) {
 	name := object.PackName(id)
 	blobs, size, err := src.repo.ReadPackTable(ctx, id)
 	if err != nil {
-		return 0, 0, err
+		return object.NewPack{}, err
 	}
 	if _, err := dst.be.Stat(ctx, name); err != nil {
 		rc, err := src.be.Get(ctx, name, 0, -1)
 		if err != nil {
-			return 0, 0, fmt.Errorf("read pack %s from %s: %w", id, src.Location(), err)
+			return object.NewPack{}, fmt.Errorf("read pack %s from %s: %w", id, src.Location(), err)
 		}
-		h := blake3.New()
-		err = dst.be.Put(ctx, name, io.TeeReader(rc, h), size)
+		vr := &verifyingReader{r: rc, h: blake3.New(), want: id, where: src.Location()}
+		err = dst.be.Put(ctx, name, bufio.NewReaderSize(vr, 1<<20), size)
 		rc.Close()
 		if err != nil {
-			return 0, 0, fmt.Errorf("write pack %s to %s: %w", id.Short(), dst.Location(), err)
-		}
-		var got object.ID
-		copy(got[:], h.Sum(nil))
-		if got != id {
-			dst.be.Delete(ctx, name)
-			return 0, 0, fmt.Errorf("pack %s in %s: %w: content hashes to %s", id, src.Location(), object.ErrCorrupt, got.Short())
+			return object.NewPack{}, fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.Location(), err)
 		}
 	}
 	data := len(blobs) > 0 && blobs[0].Type.IsData()
-	if err := dst.repo.AddPack(object.PackInfo{ID: id, Size: size, Data: data, Count: len(blobs)}, blobs); err != nil {
-		return 0, 0, err
+	return object.NewPack{Info: object.PackInfo{ID: id, Size: size, Data: data, Count: len(blobs)}, Blobs: blobs}, nil
+}
+
+// verifyingReader hashes what it reads and, at the end, returns
+// object.ErrCorrupt instead of io.EOF when the content does not hash to want.
+type verifyingReader struct {
+	r     io.Reader
+	h     *blake3.Hasher
+	want  object.ID
+	where string
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	if err == io.EOF {
+		var got object.ID
+		copy(got[:], v.h.Sum(nil))
+		if got != v.want {
+			return n, fmt.Errorf("pack %s in %s: %w: content hashes to %s", v.want, v.where, object.ErrCorrupt, got.Short())
+		}
 	}
-	return size, len(blobs), nil
+	return n, err
 }
 
 // chosen returns the catalogue records a backup covers (every project, of

@@ -190,7 +190,7 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error
 				return err
 			}
 		}
-		return tx.PutProject(r.ID, r.encode())
+		return tx.PutProject(r.ID, r.encodeIndex())
 	})
 	if err != nil {
 		return nil, err
@@ -305,6 +305,9 @@ func (s *Store) Unarchive(ctx context.Context, ref string) (*Project, error) {
 		}
 		r.Status = StatusActive
 		r.ArchivedAt = nil
+		// brought back into use: the archive age counts from now, or the
+		// next cleanup would archive it again at once
+		r.UpdatedAt = s.now().UTC()
 		return nil
 	})
 	if err != nil {

@@ -404,7 +404,7 @@ func seedCatalogue(t testing.TB, s *Store, n int, seed uint64, tree object.ID) [
 				}
 				p.Versions = append([]Version{{ID: id.String(), Time: at.UTC()}}, p.Versions...)
 			}
-			if err := tx.PutProject(rec.ID, rec.encode()); err != nil {
+			if err := tx.PutProject(rec.ID, rec.encodeIndex()); err != nil {
 				return err
 			}
 			if rec.Status != StatusDeleted {

@@ -135,6 +135,13 @@ func checkType(t string) error {
 }
 
 func decodeRecord(data []byte) (*record, error) {
+	if len(data) > 0 && data[0] == recordBinary {
+		r, err := decodeIndexRecord(data)
+		if err == nil && r.ID == "" {
+			err = errBadRecord
+		}
+		return r, err
+	}
 	var r record
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("catalogue record: %w", err)

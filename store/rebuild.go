@@ -326,7 +326,7 @@ func (s *Store) rebuildCatalogue(ctx context.Context, st *RebuildStats) error {
 			if r.Status == statusPurged {
 				continue
 			}
-			if err := tx.PutProject(r.ID, r.encode()); err != nil {
+			if err := tx.PutProject(r.ID, r.encodeIndex()); err != nil {
 				return err
 			}
 			st.Projects++

@@ -362,7 +362,7 @@ func (s *Store) commit(ctx context.Context, w *object.Writer, rec *record, opts 
 		if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: rec.ID, Time: now}, data); err != nil {
 			return err
 		}
-		if err := tx.PutProject(rec.ID, rec.encode()); err != nil {
+		if err := tx.PutProject(rec.ID, rec.encodeIndex()); err != nil {
 			return err
 		}
 		return tx.SetName(rec.Name, rec.ID)

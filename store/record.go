@@ -1,0 +1,162 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+)
+
+// The catalogue keeps records in index.db in a compact binary form (listing
+// 10,000 projects decodes 10,000 records); snapshot and meta blobs carry
+// them as JSON. decodeRecord reads both.
+//
+//	0x01 | id | name | type | status | git_repository | archive_path
+//	| created_at | updated_at | archived_at | deleted_at (varint ns, 0: unset)
+//	| size_bytes (varint) | rev (uvarint)
+//	| languages | frameworks | tags | user_languages | user_frameworks
+//	| detected_languages | detected_frameworks
+//
+// strings are uvarint length + bytes; lists are uvarint count + strings.
+const recordBinary = 0x01
+
+var errBadRecord = errors.New("store: malformed catalogue record")
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendList(b []byte, l []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(l)))
+	for _, s := range l {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+func timeNS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func optNS(t *time.Time) int64 {
+	if t == nil {
+		return 0
+	}
+	return timeNS(*t)
+}
+
+// encodeIndex returns the record's index.db form.
+func (r *record) encodeIndex() []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, recordBinary)
+	for _, s := range []string{r.ID, r.Name, r.Type, r.Status, r.GitRepository, r.ArchivePath} {
+		b = appendString(b, s)
+	}
+	for _, t := range []int64{timeNS(r.CreatedAt), timeNS(r.UpdatedAt), optNS(r.ArchivedAt), optNS(r.DeletedAt), r.SizeBytes} {
+		b = binary.AppendVarint(b, t)
+	}
+	b = binary.AppendUvarint(b, r.Rev)
+	for _, l := range [][]string{r.Languages, r.Frameworks, r.Tags, r.UserLanguages, r.UserFrameworks, r.Detected, r.DetectedFw} {
+		b = appendList(b, l)
+	}
+	return b
+}
+
+type recordReader struct {
+	b   []byte
+	err error
+}
+
+func (rr *recordReader) uvarint() uint64 {
+	if rr.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(rr.b)
+	if n <= 0 {
+		rr.err = errBadRecord
+		return 0
+	}
+	rr.b = rr.b[n:]
+	return v
+}
+
+func (rr *recordReader) varint() int64 {
+	if rr.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(rr.b)
+	if n <= 0 {
+		rr.err = errBadRecord
+		return 0
+	}
+	rr.b = rr.b[n:]
+	return v
+}
+
+func (rr *recordReader) str() string {
+	n := rr.uvarint()
+	if rr.err != nil || n > uint64(len(rr.b)) {
+		rr.err = errBadRecord
+		return ""
+	}
+	s := string(rr.b[:n])
+	rr.b = rr.b[n:]
+	return s
+}
+
+func (rr *recordReader) list() []string {
+	n := rr.uvarint()
+	if rr.err != nil || n > uint64(len(rr.b)) {
+		rr.err = errBadRecord
+		return nil
+	}
+	l := make([]string, 0, n)
+	for range n {
+		l = append(l, rr.str())
+	}
+	return l
+}
+
+func nsTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func nsOpt(ns int64) *time.Time {
+	if ns == 0 {
+		return nil
+	}
+	t := nsTime(ns)
+	return &t
+}
+
+// decodeIndexRecord decodes the binary form.
+func decodeIndexRecord(data []byte) (*record, error) {
+	rr := &recordReader{b: data[1:]}
+	r := &record{}
+	r.ID, r.Name, r.Type, r.Status, r.GitRepository, r.ArchivePath = rr.str(), rr.str(), rr.str(), rr.str(), rr.str(), rr.str()
+	r.CreatedAt, r.UpdatedAt = nsTime(rr.varint()), nsTime(rr.varint())
+	r.ArchivedAt, r.DeletedAt = nsOpt(rr.varint()), nsOpt(rr.varint())
+	r.SizeBytes = rr.varint()
+	r.Rev = rr.uvarint()
+	r.Languages, r.Frameworks, r.Tags = rr.list(), rr.list(), rr.list()
+	r.UserLanguages, r.UserFrameworks, r.Detected, r.DetectedFw = rr.list(), rr.list(), rr.list(), rr.list()
+	if rr.err == nil && len(rr.b) != 0 {
+		rr.err = errBadRecord
+	}
+	if rr.err != nil {
+		return nil, rr.err
+	}
+	// match the JSON form: absent optional lists stay nil
+	for _, l := range []*[]string{&r.UserLanguages, &r.UserFrameworks, &r.Detected, &r.DetectedFw} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestRecordIndexRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 27, 12, 0, 0, 123456789, time.UTC)
+	later := at.Add(time.Hour)
+	recs := []*record{
+		{ID: "id-1", Name: "shop-api", Type: TypeGeneration, Status: StatusActive, CreatedAt: at, UpdatedAt: later,
+			SizeBytes: 12345, Languages: []string{"Python"}, Frameworks: []string{"fastapi"}, Tags: []string{"a", "b"},
+			GitRepository: "https://git.example/x", UserLanguages: []string{"Python"}, Detected: []string{"Python"},
+			DetectedFw: []string{"fastapi"}, ArchivedAt: &later, DeletedAt: &at, ArchivePath: "/a/b.tar.gz", Rev: 7},
+		{ID: "id-2", Name: "empty", Type: TypeMigration, Status: StatusDeleted, Languages: []string{}, Frameworks: []string{}, Tags: []string{}},
+	}
+	for _, r := range recs {
+		got, err := decodeRecord(r.encodeIndex())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, r) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, r)
+		}
+		// the JSON form (snapshot and meta blobs) decodes to the same record
+		fromJSON, err := decodeRecord(r.encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fromJSON.project().Name != got.project().Name || !reflect.DeepEqual(fromJSON.project(), got.project()) {
+			t.Errorf("JSON and binary forms differ:\n%+v\n%+v", fromJSON.project(), got.project())
+		}
+	}
+	// every truncation is an error, never a panic
+	b := recs[0].encodeIndex()
+	for i := 1; i < len(b); i++ {
+		if _, err := decodeRecord(b[:i]); err == nil {
+			t.Errorf("truncated to %d bytes: no error", i)
+		}
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add((&record{ID: "x", Name: "n", Tags: []string{"t"}}).encodeIndex())
+	f.Add([]byte(`{"project_id":"x"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := decodeRecord(data)
+		if err != nil {
+			return
+		}
+		if data[0] == recordBinary {
+			again, err := decodeRecord(r.encodeIndex())
+			if err != nil || !reflect.DeepEqual(again, r) {
+				t.Fatalf("re-encode: %v", err)
+			}
+		}
+	})
+}
