@@ -1,11 +1,13 @@
 package index
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -229,16 +231,45 @@ func (t *Tx) Lookup(id object.ID) (object.Location, bool, error) {
 // AddPack records a pack and points its blobs at it. A blob already indexed
 // elsewhere keeps its first location.
 func (t *Tx) AddPack(p object.PackInfo, blobs []object.Blob) error {
-	bb := t.b(bBlobs)
-	for _, b := range blobs {
-		if bb.Get(b.ID[:]) != nil {
-			continue
+	return t.AddPacks([]object.NewPack{{Info: p, Blobs: blobs}})
+}
+
+// AddPacks records several packs in one go. The blob entries are inserted
+// in key order: bbolt keeps a transaction's new keys in sorted in-memory
+// nodes until commit, so inserting tens of thousands of random keys would
+// move memory quadratically.
+func (t *Tx) AddPacks(packs []object.NewPack) error {
+	type entry struct {
+		pack object.ID
+		b    object.Blob
+	}
+	n := 0
+	for _, p := range packs {
+		n += len(p.Blobs)
+	}
+	all := make([]entry, 0, n)
+	for _, p := range packs {
+		for _, b := range p.Blobs {
+			all = append(all, entry{p.Info.ID, b})
 		}
-		if err := bb.Put(b.ID[:], encodeLoc(p.ID, b)); err != nil {
+	}
+	slices.SortStableFunc(all, func(a, b entry) int { return bytes.Compare(a.b.ID[:], b.b.ID[:]) })
+	bb := t.b(bBlobs)
+	for _, e := range all {
+		if bb.Get(e.b.ID[:]) != nil {
+			continue // a blob keeps its first location
+		}
+		if err := bb.Put(e.b.ID[:], encodeLoc(e.pack, e.b)); err != nil {
 			return err
 		}
 	}
-	return t.b(bPacks).Put(p.ID[:], encodePack(p))
+	pb := t.b(bPacks)
+	for _, p := range packs {
+		if err := pb.Put(p.Info.ID[:], encodePack(p.Info)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SetBlob points a blob at a location (used by repack).

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
@@ -225,14 +226,31 @@ func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, p
 	g.SetLimit(3)
 	var copiedMu sync.Mutex
 	var copied []object.NewPack
+	var staged []stagedPack
+	defer func() {
+		for _, sp := range staged {
+			os.Remove(sp.path) // those not committed
+		}
+	}()
+	stager, _ := dst.be.(stagingBackend)
 	for _, id := range whole {
 		g.Go(func() error {
-			np, err := copyPack(gctx, src, dst, id)
+			var np object.NewPack
+			var sp stagedPack
+			var err error
+			if stager != nil {
+				np, sp, err = stagePack(gctx, src, dst, stager, id)
+			} else {
+				np, err = copyPack(gctx, src, dst, id)
+			}
 			if err != nil {
 				return err
 			}
 			copiedMu.Lock()
 			copied = append(copied, np)
+			if sp.path != "" {
+				staged = append(staged, sp)
+			}
 			copiedMu.Unlock()
 			bytes.Add(np.Info.Size)
 			blobs.Add(int64(len(np.Blobs)))
@@ -271,17 +289,13 @@ func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, p
 		return nil
 	})
 	werr := g.Wait()
+	if werr == nil && len(staged) > 0 {
+		werr = commitStaged(ctx, dst, staged)
+	}
 	// the packs copied whole are durable: index them in one transaction
 	// (also after an error, so the next backup does not copy them again)
 	if len(copied) > 0 {
-		ierr := dst.db.Update(func(tx *index.Tx) error {
-			for _, np := range copied {
-				if err := tx.AddPack(np.Info, np.Blobs); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		ierr := dst.db.Update(func(tx *index.Tx) error { return tx.AddPacks(copied) })
 		if werr == nil {
 			werr = ierr
 		}
@@ -319,6 +333,82 @@ func copyPack(ctx context.Context, src, dst *Store, id object.ID) (object.NewPac
 	}
 	data := len(blobs) > 0 && blobs[0].Type.IsData()
 	return object.NewPack{Info: object.PackInfo{ID: id, Size: size, Data: data, Count: len(blobs)}, Blobs: blobs}, nil
+}
+
+// stagingBackend is a local destination: packs are first written to
+// temporary files without a sync each, then made durable with one syncfs
+// and renamed into place (like cp followed by one sync, but a crash before
+// the sync leaves only temporary files, never a named pack with lost data).
+type stagingBackend interface {
+	object.FilePutter
+	TempDir() string
+	Root() string
+}
+
+type stagedPack struct {
+	name, path string
+}
+
+// stagePack copies a pack into the destination's temp directory, verified
+// at EOF, without syncing it.
+func stagePack(ctx context.Context, src, dst *Store, be stagingBackend, id object.ID) (object.NewPack, stagedPack, error) {
+	name := object.PackName(id)
+	blobs, size, err := src.repo.ReadPackTable(ctx, id)
+	if err != nil {
+		return object.NewPack{}, stagedPack{}, err
+	}
+	data := len(blobs) > 0 && blobs[0].Type.IsData()
+	np := object.NewPack{Info: object.PackInfo{ID: id, Size: size, Data: data, Count: len(blobs)}, Blobs: blobs}
+	if _, err := dst.be.Stat(ctx, name); err == nil {
+		return np, stagedPack{}, nil
+	}
+	rc, err := src.be.Get(ctx, name, 0, -1)
+	if err != nil {
+		return np, stagedPack{}, fmt.Errorf("read pack %s from %s: %w", id, src.Location(), err)
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(be.TempDir(), 0o755); err != nil {
+		return np, stagedPack{}, fmt.Errorf("backup destination %s: %w", dst.Location(), err)
+	}
+	f, err := os.CreateTemp(be.TempDir(), "backup-*")
+	if err != nil {
+		return np, stagedPack{}, fmt.Errorf("backup destination %s: %w", dst.Location(), err)
+	}
+	vr := &verifyingReader{r: rc, h: blake3.New(), want: id, where: src.Location()}
+	n, err := io.CopyBuffer(f, vr, make([]byte, 1<<20))
+	if err == nil && n != size {
+		err = fmt.Errorf("pack %s: copied %d bytes, want %d", id.Short(), n, size)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return np, stagedPack{}, fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.Location(), err)
+	}
+	return np, stagedPack{name: name, path: f.Name()}, nil
+}
+
+// commitStaged makes the staged packs durable with one syncfs, then renames
+// each into place (PutFile syncs its directory).
+func commitStaged(ctx context.Context, dst *Store, staged []stagedPack) error {
+	be := dst.be.(stagingBackend)
+	d, err := os.Open(be.TempDir())
+	if err != nil {
+		return err
+	}
+	err = unix.Syncfs(int(d.Fd()))
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("backup destination %s: sync: %w", dst.Location(), err)
+	}
+	for i, sp := range staged {
+		if err := be.PutFile(ctx, sp.name, sp.path); err != nil {
+			return fmt.Errorf("backup destination %s: %w", dst.Location(), err)
+		}
+		staged[i].path = "" // committed: nothing to remove
+	}
+	return nil
 }
 
 // verifyingReader hashes what it reads and, at the end, returns

@@ -121,12 +121,11 @@ func (s *Store) rebuildIndex(ctx context.Context, st *RebuildStats) error {
 		batch := make([]result, 0, 64)
 		write := func() error {
 			err := s.db.Update(func(tx *index.Tx) error {
-				for _, r := range batch {
-					if err := tx.AddPack(r.info, r.blobs); err != nil {
-						return err
-					}
+				nps := make([]object.NewPack, len(batch))
+				for i, r := range batch {
+					nps[i] = object.NewPack{Info: r.info, Blobs: r.blobs}
 				}
-				return nil
+				return tx.AddPacks(nps)
 			})
 			batch = batch[:0]
 			return err
