@@ -503,6 +503,8 @@ func (s *Store) newestMeta(ctx context.Context) (map[string]object.ID, error) {
 			key, rev = "p/"+m.Project.ID, m.Project.Rev
 		case m.Template != nil:
 			key, rev = "t/"+m.Template.Name, m.Template.Rev
+		case m.Forget != nil:
+			key = "f/" + id.String() // every forget record stays (a few bytes each)
 		default:
 			continue
 		}

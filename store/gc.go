@@ -197,6 +197,14 @@ func (s *Store) Forget(ctx context.Context, ref string, pol gc.Policy, dryRun bo
 	if dryRun || len(drop) == 0 {
 		return res, nil
 	}
+	fr := &forgetRecord{ProjectID: r.ID}
+	for _, id := range drop {
+		fr.Snapshots = append(fr.Snapshots, id.String())
+	}
+	// first into the packs, so an index rebuild keeps them forgotten
+	if err := s.writeMeta(ctx, metaRecord{Kind: "forget", Time: s.now().UTC(), Forget: fr}); err != nil {
+		return nil, err
+	}
 	err = s.db.Update(func(tx *index.Tx) error {
 		for _, id := range drop {
 			if err := tx.DeleteSnapshot(id); err != nil {

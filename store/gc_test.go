@@ -782,3 +782,47 @@ func interruptedSweep(t *testing.T, budget int) (completed bool) {
 	checkClean(t, s)
 	return gcErr == nil
 }
+
+// Forgotten versions stay forgotten when the index is rebuilt before gc has
+// removed their snapshot blobs (a forget record in the packs says so), and
+// after gc as well.
+func TestForgetSurvivesIndexRebuild(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := e.path("p")
+	var ids []string
+	for i := range 4 {
+		e.clock.Advance(24 * time.Hour)
+		writeFile(t, dir, fmt.Sprintf("v%d.bin", i), randomBytes(uint64(200+i), 16<<10))
+		ids = append(ids, e.save(t, dir, "p").Snapshot.String())
+	}
+	if _, err := e.s.Forget(ctx, "p", gc.Policy{Last: 2}, false); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{ids[3], ids[2]}
+	versions := func(how string) {
+		t.Helper()
+		var got []string
+		for _, v := range versionIDs(t, e.s, "p") {
+			got = append(got, v.String())
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: versions %v, want %v", how, got, want)
+		}
+	}
+	versions("after forget")
+	if _, err := e.s.RebuildIndex(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	versions("after an index rebuild before gc")
+	if _, err := e.s.GC(ctx, GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.close(t)
+	if err := os.Remove(filepath.Join(e.cfg.BasePath, "index.db")); err != nil {
+		t.Fatal(err)
+	}
+	e.s = e.open(t)
+	versions("after gc and a rebuild from the packs")
+	checkClean(t, e.s)
+}

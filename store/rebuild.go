@@ -33,6 +33,14 @@ type metaRecord struct {
 	Time     time.Time       `json:"time"`
 	Project  *record         `json:"project,omitempty"`
 	Template *templateRecord `json:"template,omitempty"`
+	Forget   *forgetRecord   `json:"forget,omitempty"`
+}
+
+// forgetRecord names versions that forget removed, so that an index rebuild
+// before gc has dropped their snapshot blobs does not bring them back.
+type forgetRecord struct {
+	ProjectID string   `json:"project_id"`
+	Snapshots []string `json:"snapshots"`
 }
 
 // RebuildIndex recreates index.db's blob index from the pack tables, then the
@@ -261,6 +269,7 @@ func (s *Store) rebuildCatalogue(ctx context.Context, st *RebuildStats) error {
 		}
 	}
 	templates := map[string]*templateRecord{}
+	forgotten := map[object.ID]bool{}
 	var all []snapRec
 	for _, id := range snaps {
 		data, err := s.repo.LoadBlob(ctx, id, nil)
@@ -297,6 +306,12 @@ func (s *Store) rebuildCatalogue(ctx context.Context, st *RebuildStats) error {
 			if cur, ok := templates[m.Template.Name]; !ok || m.Template.Rev > cur.Rev {
 				templates[m.Template.Name] = m.Template
 			}
+		case m.Kind == "forget" && m.Forget != nil:
+			for _, sid := range m.Forget.Snapshots {
+				if id, err := object.ParseID(sid); err == nil {
+					forgotten[id] = true
+				}
+			}
 		}
 	}
 	return s.db.Update(func(tx *index.Tx) error {
@@ -306,7 +321,7 @@ func (s *Store) rebuildCatalogue(ctx context.Context, st *RebuildStats) error {
 		st.Snapshots, st.Projects, st.Templates = 0, 0, 0
 		for _, sr := range all {
 			r, ok := newest[sr.sn.ProjectID]
-			if ok && r.Status == statusPurged {
+			if ok && r.Status == statusPurged || forgotten[sr.id] {
 				continue
 			}
 			// a template's versions: only the one its record names (a
