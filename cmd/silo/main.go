@@ -42,6 +42,11 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(30)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// a soft cap: near it the runtime collects and returns memory to
+		// the system sooner; the live heap of a store stays well below it
+		debug.SetMemoryLimit(128 << 20)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp()
