@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-dev/silo/chunk"
@@ -529,6 +528,3 @@ func (s *storer) chunkAll(r io.Reader, buf []byte, ch *chunk.Chunker, add func([
 		}
 	}
 }
-
-// errgroup is used by restore; keep the import in one place.
-var _ = errgroup.WithContext

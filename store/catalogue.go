@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -314,9 +313,4 @@ func (s *Store) Unarchive(ctx context.Context, ref string) (*Project, error) {
 		return nil, err
 	}
 	return s.Get(r.ID)
-}
-
-// isNotFound reports a missing project or snapshot.
-func isNotFound(err error) bool {
-	return errors.Is(err, ErrProjectNotFound) || errors.Is(err, ErrSnapshotNotFound)
 }

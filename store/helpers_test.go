@@ -115,13 +115,6 @@ func (e *testEnv) close(t testing.TB) {
 	}
 }
 
-// reopen closes and opens the repository again.
-func (e *testEnv) reopen(t testing.TB) {
-	t.Helper()
-	e.close(t)
-	e.s = e.open(t)
-}
-
 // path returns a path under the environment's directory.
 func (e *testEnv) path(elem ...string) string {
 	return filepath.Join(append([]string{e.dir}, elem...)...)

@@ -53,12 +53,6 @@ func newRemoteBlobs(rc *remoteClient) *remoteBlobs {
 	return &remoteBlobs{rc: rc, known: map[object.ID]struct{}{}}
 }
 
-func (r *remoteBlobs) failed() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.err
-}
-
 func (r *remoteBlobs) fail(err error) error {
 	r.mu.Lock()
 	if r.err == nil {
