@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -100,17 +99,13 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 		return rep, nil
 	}
 	rep.Result, err = plan.Execute(ctx)
-	s.logOp("gc.log", map[string]any{"operation": "gc", "packs_deleted": resultOr(rep.Result).PacksDeleted,
-		"packs_repacked": resultOr(rep.Result).PacksRepacked, "freed_bytes": resultOr(rep.Result).FreedBytes,
-		"seconds": resultOr(rep.Result).Seconds, "outcome": outcome(err)})
-	return rep, err
-}
-
-func resultOr(r *gc.Result) *gc.Result {
+	r := rep.Result
 	if r == nil {
-		return &gc.Result{}
+		r = &gc.Result{}
 	}
-	return r
+	s.logOp("gc.log", map[string]any{"operation": "gc", "packs_deleted": r.PacksDeleted,
+		"packs_repacked": r.PacksRepacked, "freed_bytes": r.FreedBytes, "seconds": r.Seconds, "outcome": outcome(err)})
+	return rep, err
 }
 
 func outcome(err error) string {
@@ -325,30 +320,12 @@ func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupRe
 }
 
 func (s *Store) cleanCacheForCleanup(dryRun bool) (*CleanCacheResult, error) {
-	ents, err := s.cacheEntries()
-	if err != nil {
-		return nil, err
-	}
-	res := &CleanCacheResult{}
 	cut := s.now().Add(-cacheMaxAge)
-	for _, e := range ents {
-		active := false
-		if e.ProjectID != "" {
-			if p, err := s.Get(e.ProjectID); err == nil && p.Status == StatusActive {
-				active = true
-			}
+	return s.cleanCache(func(e CacheEntry) bool {
+		if e.ProjectID == "" || !e.Created.After(cut) {
+			return false
 		}
-		if active && e.Created.After(cut) {
-			continue
-		}
-		res.Removed++
-		res.FreedBytes += dirSize(e.Path)
-		if !dryRun {
-			if err := os.RemoveAll(e.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return res, err
-			}
-			os.Remove(e.Path + ".json")
-		}
-	}
-	return res, nil
+		p, err := s.Get(e.ProjectID)
+		return err == nil && p.Status == StatusActive
+	}, dryRun)
 }

@@ -127,17 +127,8 @@ func (s *Store) cacheEntries() ([]CacheEntry, error) {
 
 // removeCache deletes the extracted copies of a project; it returns how many.
 func (s *Store) removeCache(projectID string) int {
-	ents, _ := s.cacheEntries()
-	n := 0
-	for _, e := range ents {
-		if e.ProjectID == projectID {
-			if os.RemoveAll(e.Path) == nil {
-				os.Remove(e.Path + ".json")
-				n++
-			}
-		}
-	}
-	return n
+	res, _ := s.cleanCache(func(e CacheEntry) bool { return e.ProjectID != projectID }, false)
+	return res.Removed
 }
 
 // CleanCacheResult reports a cache clean.
@@ -148,14 +139,20 @@ type CleanCacheResult struct {
 
 // CleanCache removes extracted copies older than olderThan (all when 0).
 func (s *Store) CleanCache(olderThan time.Duration, dryRun bool) (*CleanCacheResult, error) {
+	cut := s.now().Add(-olderThan)
+	return s.cleanCache(func(e CacheEntry) bool { return olderThan > 0 && e.Created.After(cut) }, dryRun)
+}
+
+// cleanCache removes every extracted copy that keep does not keep, with its
+// sidecar, and counts what it freed.
+func (s *Store) cleanCache(keep func(CacheEntry) bool, dryRun bool) (*CleanCacheResult, error) {
+	res := &CleanCacheResult{}
 	ents, err := s.cacheEntries()
 	if err != nil {
-		return nil, err
+		return res, err
 	}
-	res := &CleanCacheResult{}
-	cut := s.now().Add(-olderThan)
 	for _, e := range ents {
-		if olderThan > 0 && e.Created.After(cut) {
+		if keep(e) {
 			continue
 		}
 		res.FreedBytes += dirSize(e.Path)
