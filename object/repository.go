@@ -495,6 +495,16 @@ func (r *Repository) readAt(ctx context.Context, pack ID, buf []byte, off int64)
 	return err
 }
 
+// ReadPack reads a pack's table and describes the pack as the index holds it.
+func (r *Repository) ReadPack(ctx context.Context, pack ID) (NewPack, error) {
+	blobs, size, err := r.ReadPackTable(ctx, pack)
+	if err != nil {
+		return NewPack{}, err
+	}
+	data := len(blobs) > 0 && blobs[0].Type.IsData()
+	return NewPack{Info: PackInfo{ID: pack, Size: size, Data: data, Count: len(blobs)}, Blobs: blobs}, nil
+}
+
 // ReadPackTable reads and validates the table of a pack.
 func (r *Repository) ReadPackTable(ctx context.Context, pack ID) ([]Blob, int64, error) {
 	return ReadPackTable(ctx, r.be, pack)

@@ -310,29 +310,37 @@ func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, p
 	return st, nil
 }
 
-// copyPack streams one pack file from src to dst. The stream is hashed as
-// it goes and a pack whose content does not match its name fails the Put
-// before it is renamed into place. It returns the pack to index in dst.
-func copyPack(ctx context.Context, src, dst *Store, id object.ID) (object.NewPack, error) {
-	name := object.PackName(id)
-	blobs, size, err := src.repo.ReadPackTable(ctx, id)
+// packSource opens a source pack for copying: its description, and a reader
+// that fails at EOF unless the content hashes to the pack's name; the
+// reader is nil when dst has the pack file already.
+func packSource(ctx context.Context, src, dst *Store, id object.ID) (object.NewPack, io.ReadCloser, error) {
+	np, err := src.repo.ReadPack(ctx, id)
 	if err != nil {
-		return object.NewPack{}, err
+		return np, nil, err
 	}
-	if _, err := dst.be.Stat(ctx, name); err != nil {
-		rc, err := src.be.Get(ctx, name, 0, -1)
-		if err != nil {
-			return object.NewPack{}, fmt.Errorf("read pack %s from %s: %w", id, src.Location(), err)
-		}
-		vr := &verifyingReader{r: rc, h: blake3.New(), want: id, where: src.Location()}
-		err = dst.be.Put(ctx, name, bufio.NewReaderSize(vr, 1<<20), size)
-		rc.Close()
-		if err != nil {
-			return object.NewPack{}, fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.Location(), err)
-		}
+	name := object.PackName(id)
+	if _, err := dst.be.Stat(ctx, name); err == nil {
+		return np, nil, nil
 	}
-	data := len(blobs) > 0 && blobs[0].Type.IsData()
-	return object.NewPack{Info: object.PackInfo{ID: id, Size: size, Data: data, Count: len(blobs)}, Blobs: blobs}, nil
+	rc, err := src.be.Get(ctx, name, 0, -1)
+	if err != nil {
+		return np, nil, fmt.Errorf("read pack %s from %s: %w", id, src.Location(), err)
+	}
+	return np, verifyingReader{rc: rc, h: blake3.New(), want: id, where: src.Location()}, nil
+}
+
+// copyPack streams one pack file from src to dst; a pack whose content does
+// not match its name fails the Put before it is renamed into place.
+func copyPack(ctx context.Context, src, dst *Store, id object.ID) (object.NewPack, error) {
+	np, rc, err := packSource(ctx, src, dst, id)
+	if err != nil || rc == nil {
+		return np, err
+	}
+	defer rc.Close()
+	if err := dst.be.Put(ctx, object.PackName(id), bufio.NewReaderSize(rc, 1<<20), np.Info.Size); err != nil {
+		return np, fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.Location(), err)
+	}
+	return np, nil
 }
 
 // stagingBackend is a local destination: packs are first written to
@@ -352,21 +360,12 @@ type stagedPack struct {
 // stagePack copies a pack into the destination's temp directory, verified
 // at EOF, without syncing it.
 func stagePack(ctx context.Context, src, dst *Store, be stagingBackend, id object.ID) (object.NewPack, stagedPack, error) {
-	name := object.PackName(id)
-	blobs, size, err := src.repo.ReadPackTable(ctx, id)
-	if err != nil {
-		return object.NewPack{}, stagedPack{}, err
-	}
-	data := len(blobs) > 0 && blobs[0].Type.IsData()
-	np := object.NewPack{Info: object.PackInfo{ID: id, Size: size, Data: data, Count: len(blobs)}, Blobs: blobs}
-	if _, err := dst.be.Stat(ctx, name); err == nil {
-		return np, stagedPack{}, nil
-	}
-	rc, err := src.be.Get(ctx, name, 0, -1)
-	if err != nil {
-		return np, stagedPack{}, fmt.Errorf("read pack %s from %s: %w", id, src.Location(), err)
+	np, rc, err := packSource(ctx, src, dst, id)
+	if err != nil || rc == nil {
+		return np, stagedPack{}, err
 	}
 	defer rc.Close()
+	size, name := np.Info.Size, object.PackName(id)
 	if err := os.MkdirAll(be.TempDir(), 0o755); err != nil {
 		return np, stagedPack{}, fmt.Errorf("backup destination %s: %w", dst.Location(), err)
 	}
@@ -374,8 +373,7 @@ func stagePack(ctx context.Context, src, dst *Store, be stagingBackend, id objec
 	if err != nil {
 		return np, stagedPack{}, fmt.Errorf("backup destination %s: %w", dst.Location(), err)
 	}
-	vr := &verifyingReader{r: rc, h: blake3.New(), want: id, where: src.Location()}
-	n, err := io.CopyBuffer(f, vr, make([]byte, 1<<20))
+	n, err := io.CopyBuffer(f, rc, make([]byte, 1<<20))
 	if err == nil && n != size {
 		err = fmt.Errorf("pack %s: copied %d bytes, want %d", id.Short(), n, size)
 	}
@@ -414,14 +412,16 @@ func commitStaged(ctx context.Context, dst *Store, staged []stagedPack) error {
 // verifyingReader hashes what it reads and, at the end, returns
 // object.ErrCorrupt instead of io.EOF when the content does not hash to want.
 type verifyingReader struct {
-	r     io.Reader
+	rc    io.ReadCloser
 	h     *blake3.Hasher
 	want  object.ID
 	where string
 }
 
-func (v *verifyingReader) Read(p []byte) (int, error) {
-	n, err := v.r.Read(p)
+func (v verifyingReader) Close() error { return v.rc.Close() }
+
+func (v verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.rc.Read(p)
 	v.h.Write(p[:n])
 	if err == io.EOF {
 		var got object.ID

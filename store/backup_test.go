@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/silo-dev/silo/index"
 	"io"
 	"os"
 	"path/filepath"
@@ -675,5 +676,50 @@ func TestCleanupSteps(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(w.cfg.BasePath, "logs", "gc.log"))
 	if err != nil || !strings.Contains(string(b), `"operation":"cleanup"`) || !strings.Contains(string(b), `"purged":1`) {
 		t.Errorf("gc.log: %q %v", b, err)
+	}
+}
+
+// A source pack whose bytes no longer hash to its name is refused while it
+// is copied: the backup fails naming the pack, and the destination gets
+// neither that pack nor a record.
+func TestBackupRefusesCorruptSourcePack(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := e.path("p")
+	writeFile(t, dir, "data.bin", randomBytes(7, 3<<20))
+	e.save(t, dir, "p")
+	var victim object.ID
+	var vsize int64
+	err := e.s.db.View(func(tx *index.Tx) error {
+		return tx.Packs(func(p object.PackInfo) error {
+			if p.Data && p.Size > vsize {
+				victim, vsize = p.ID, p.Size
+			}
+			return nil
+		})
+	})
+	if err != nil || vsize == 0 {
+		t.Fatalf("no data pack: %v", err)
+	}
+	path := filepath.Join(e.cfg.BasePath, filepath.FromSlash(object.PackName(victim)))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/3] ^= 0x40 // inside a blob: the table still reads
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dest := e.path("drive")
+	_, err = e.s.Backup(ctx, BackupOptions{To: dest})
+	if !errors.Is(err, object.ErrCorrupt) || !strings.Contains(err.Error(), victim.String()) {
+		t.Fatalf("backup of a corrupt pack: %v, want ErrCorrupt naming pack %s", err, victim)
+	}
+	if _, err := os.Stat(filepath.Join(dest, filepath.FromSlash(object.PackName(victim)))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the corrupt pack reached the destination: %v", err)
+	}
+	recs, err := ListBackups(ctx, object.NewLocal(dest))
+	if err != nil || len(recs) != 0 {
+		t.Errorf("destination records after a failed backup: %d, %v", len(recs), err)
 	}
 }

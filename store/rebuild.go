@@ -81,11 +81,7 @@ func (s *Store) rebuildIndex(ctx context.Context, st *RebuildStats) error {
 	if err := s.db.Update(func(tx *index.Tx) error { return tx.ClearBlobs() }); err != nil {
 		return err
 	}
-	type result struct {
-		info  object.PackInfo
-		blobs []object.Blob
-	}
-	results := make(chan result, 16)
+	results := make(chan object.NewPack, 16)
 	var badMu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	ids := make(chan object.ID)
@@ -106,7 +102,7 @@ func (s *Store) rebuildIndex(ctx context.Context, st *RebuildStats) error {
 		g.Go(func() error {
 			defer workers.Done()
 			for id := range ids {
-				blobs, size, err := s.repo.ReadPackTable(gctx, id)
+				np, err := s.repo.ReadPack(gctx, id)
 				if err != nil {
 					s.log.Warn("pack unreadable during index rebuild", "pack", id.String(), "err", err)
 					badMu.Lock()
@@ -114,9 +110,8 @@ func (s *Store) rebuildIndex(ctx context.Context, st *RebuildStats) error {
 					badMu.Unlock()
 					continue
 				}
-				data := len(blobs) > 0 && blobs[0].Type.IsData()
 				select {
-				case results <- result{object.PackInfo{ID: id, Size: size, Data: data, Count: len(blobs)}, blobs}:
+				case results <- np:
 				case <-gctx.Done():
 					return gctx.Err()
 				}
@@ -126,21 +121,15 @@ func (s *Store) rebuildIndex(ctx context.Context, st *RebuildStats) error {
 	}
 	go func() { workers.Wait(); close(results) }()
 	g.Go(func() error {
-		batch := make([]result, 0, 64)
+		batch := make([]object.NewPack, 0, 64)
 		write := func() error {
-			err := s.db.Update(func(tx *index.Tx) error {
-				nps := make([]object.NewPack, len(batch))
-				for i, r := range batch {
-					nps[i] = object.NewPack{Info: r.info, Blobs: r.blobs}
-				}
-				return tx.AddPacks(nps)
-			})
+			err := s.db.Update(func(tx *index.Tx) error { return tx.AddPacks(batch) })
 			batch = batch[:0]
 			return err
 		}
 		for r := range results {
 			st.Packs++
-			st.Blobs += len(r.blobs)
+			st.Blobs += len(r.Blobs)
 			batch = append(batch, r)
 			if len(batch) == cap(batch) {
 				if err := write(); err != nil {
@@ -197,19 +186,14 @@ func (s *Store) refreshIndex(ctx context.Context) error {
 		return nil
 	}
 	s.log.Info("index cache is stale; refreshing", "new_packs", len(added), "vanished_packs", len(gone))
-	type tbl struct {
-		info  object.PackInfo
-		blobs []object.Blob
-	}
-	var tables []tbl
+	var tables []object.NewPack
 	for _, id := range added {
-		blobs, size, err := s.repo.ReadPackTable(ctx, id)
+		np, err := s.repo.ReadPack(ctx, id)
 		if err != nil {
 			s.log.Warn("pack unreadable during index refresh", "pack", id.String(), "err", err)
 			continue
 		}
-		data := len(blobs) > 0 && blobs[0].Type.IsData()
-		tables = append(tables, tbl{object.PackInfo{ID: id, Size: size, Data: data, Count: len(blobs)}, blobs})
+		tables = append(tables, np)
 	}
 	err = s.db.Update(func(tx *index.Tx) error {
 		for _, id := range gone {
@@ -226,12 +210,7 @@ func (s *Store) refreshIndex(ctx context.Context) error {
 				return err
 			}
 		}
-		for _, t := range tables {
-			if err := tx.AddPack(t.info, t.blobs); err != nil {
-				return err
-			}
-		}
-		return nil
+		return tx.AddPacks(tables)
 	})
 	if err != nil {
 		return err
