@@ -13,8 +13,6 @@ import (
 	"github.com/silo-dev/silo/store/config"
 )
 
-func durationOf(ns int64) time.Duration { return time.Duration(ns) }
-
 func extractCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "extract",

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -267,15 +268,15 @@ func archiveAction(c *cli.Context) error {
 		}
 		results = append(results, *r)
 	} else {
-		var age = int64(0)
+		var age time.Duration
 		if v := c.String("older-than"); v != "" {
 			d, err := config.ParseAge(v)
 			if err != nil {
 				return usagef("--older-than: %v", err)
 			}
-			age = int64(d)
+			age = d
 		}
-		results, err = s.ArchiveOlder(c.Context, durationOf(age), opts, c.Bool("dry-run"))
+		results, err = s.ArchiveOlder(c.Context, age, opts, c.Bool("dry-run"))
 		if err != nil {
 			return err
 		}
