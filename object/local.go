@@ -151,6 +151,18 @@ func (l *Local) commit(tmp, p string) error {
 	return SyncDir(filepath.Dir(p))
 }
 
+// RemoveTemporary deletes the temporary files a Put or PutFile interrupted
+// by a crash left beside their names (at the root, one level down, and in
+// the pack shards). Call it only while no other writer uses the directory.
+func (l *Local) RemoveTemporary() {
+	for _, pat := range []string{".tmp-*", "*/.tmp-*", "packs/*/.tmp-*"} {
+		names, _ := filepath.Glob(filepath.Join(l.root, pat))
+		for _, n := range names {
+			os.Remove(n)
+		}
+	}
+}
+
 // TempDir is a directory on the backend's filesystem for files that
 // PutFile will later move into place. Leftovers there are garbage.
 func (l *Local) TempDir() string { return filepath.Join(l.root, "tmp") }

@@ -91,3 +91,33 @@ func TestLocalPutFile(t *testing.T) {
 		t.Fatalf("got %q, want %q", buf.Bytes(), want)
 	}
 }
+
+// RemoveTemporary deletes the temporary files of interrupted Puts and
+// nothing else.
+func TestLocalRemoveTemporary(t *testing.T) {
+	root := t.TempDir()
+	l := object.NewLocal(root)
+	keep := filepath.Join(root, "packs", "ab", "abcd")
+	leftovers := []string{
+		filepath.Join(root, ".tmp-1"),
+		filepath.Join(root, "backups", ".tmp-2"),
+		filepath.Join(root, "packs", "ab", ".tmp-3"),
+	}
+	for _, p := range append(leftovers, keep) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.RemoveTemporary()
+	for _, p := range leftovers {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s survived: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("a pack was removed: %v", err)
+	}
+}

@@ -194,13 +194,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		// leftovers of a crashed writer are garbage: packs being written,
 		// and half-written files that Put would have renamed into place
 		os.RemoveAll(tmp)
-		if isLocal(be) {
-			leftovers, _ := filepath.Glob(filepath.Join(s.base, ".tmp-*"))
-			more, _ := filepath.Glob(filepath.Join(s.base, "*", ".tmp-*"))
-			more2, _ := filepath.Glob(filepath.Join(s.base, "packs", "*", ".tmp-*"))
-			for _, f := range append(append(leftovers, more...), more2...) {
-				os.Remove(f)
-			}
+		if c, ok := be.(interface{ RemoveTemporary() }); ok {
+			c.RemoveTemporary()
 		}
 	}
 	ropts := object.RepositoryOptions{Backend: be, Index: db, TempDir: tmp,
