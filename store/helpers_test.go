@@ -229,14 +229,15 @@ func smallProject(t testing.TB, root string, seed uint64, kib int) {
 
 // ---- manifests ----
 
-// manifest maps each relative path of a tree to its type, permission bits,
-// size and content hash (files), target (symlinks) and mtime (files).
+// manifest maps each path under a root ("." for the root itself) to its
+// type, permission bits and mtime in nanoseconds, plus size and content hash
+// (files) or target (symlinks): everything a restore must bring back.
 type manifest map[string]string
 
 func takeManifest(t testing.TB, root string) manifest {
 	t.Helper()
 	m := manifest{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -245,6 +246,7 @@ func takeManifest(t testing.TB, root string) manifest {
 		if err := unix.Lstat(p, &st); err != nil {
 			return err
 		}
+		line := fmt.Sprintf("%o %04o mtime=%d", st.Mode&unix.S_IFMT, st.Mode&0o7777, st.Mtim.Nano())
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFREG:
 			f, err := os.Open(p)
@@ -257,18 +259,15 @@ func takeManifest(t testing.TB, root string) manifest {
 			if err != nil {
 				return err
 			}
-			m[rel] = fmt.Sprintf("file %04o %d %x mtime=%d", st.Mode&0o7777, n, h.Sum(nil)[:12], st.Mtim.Nano())
+			line += fmt.Sprintf(" %d %x", n, h.Sum(nil)[:12])
 		case unix.S_IFLNK:
-			l, err := os.Readlink(p)
+			target, err := os.Readlink(p)
 			if err != nil {
 				return err
 			}
-			m[rel] = "link -> " + l
-		case unix.S_IFDIR:
-			if rel != "." {
-				m[rel] = fmt.Sprintf("dir %04o", st.Mode&0o7777)
-			}
+			line += " -> " + target
 		}
+		m[rel] = line
 		return nil
 	})
 	if err != nil {

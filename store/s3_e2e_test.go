@@ -1,4 +1,4 @@
-package store_test
+package store
 
 // End-to-end tests of repositories, backups and imports on S3: a real
 // S3-protocol server (gofakes3 in memory, served over HTTP on 127.0.0.1)
@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +32,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/silo-dev/silo/object"
-	"github.com/silo-dev/silo/store"
 	"github.com/silo-dev/silo/store/config"
 )
 
@@ -376,78 +374,9 @@ func s3Stamp(t *testing.T, root string, seed uint64, wholeSecs bool) {
 	}
 }
 
-// s3Manifest maps each path under a root ("." for the root) to its type,
-// permission bits, mtime in ns and content hash or link target.
-type s3Manifest map[string]string
-
-func s3Take(t *testing.T, root string) s3Manifest {
+func s3Open(t *testing.T, cfg *config.Config) *Store {
 	t.Helper()
-	m := s3Manifest{}
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		line := fmt.Sprintf("%o %04o %d", st.Mode&unix.S_IFMT, st.Mode&0o7777, st.Mtim.Nano())
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFREG:
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			n, err := io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			line += fmt.Sprintf(" %d %x", n, h.Sum(nil)[:8])
-		case unix.S_IFLNK:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			line = fmt.Sprintf("link %d -> %s", st.Mtim.Nano(), target)
-		}
-		m[rel] = line
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func (m s3Manifest) diff(got s3Manifest) []string {
-	var out []string
-	for k, v := range m {
-		if w, ok := got[k]; !ok {
-			out = append(out, fmt.Sprintf("missing %q", k))
-		} else if v != w {
-			out = append(out, fmt.Sprintf("%q: got %s, want %s", k, w, v))
-		}
-	}
-	for k := range got {
-		if _, ok := m[k]; !ok {
-			out = append(out, fmt.Sprintf("extra %q", k))
-		}
-	}
-	slices.Sort(out)
-	if len(out) > 12 {
-		out = append(out[:12], fmt.Sprintf("... %d more", len(out)-12))
-	}
-	return out
-}
-
-// ---- store helpers ----
-
-func s3Open(t *testing.T, cfg *config.Config) *store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), store.Options{Config: cfg, Create: true})
+	s, err := Open(context.Background(), Options{Config: cfg, Create: true})
 	if err != nil {
 		t.Fatalf("open %s: %v", cfg.BasePath, err)
 	}
@@ -455,44 +384,18 @@ func s3Open(t *testing.T, cfg *config.Config) *store.Store {
 	return s
 }
 
-func s3Save(t *testing.T, s *store.Store, dir, project string) *store.SaveResult {
+func s3Save(t *testing.T, s *Store, dir, project string) *SaveResult {
 	t.Helper()
-	res, err := s.Save(context.Background(), dir, store.SaveOptions{Project: project})
+	res, err := s.Save(context.Background(), dir, SaveOptions{Project: project})
 	if err != nil {
 		t.Fatalf("store %s as %s in %s: %v", dir, project, s.Location(), err)
 	}
 	return res
 }
 
-// s3RestoreMatches restores ref into a new directory and compares it with want.
-func s3RestoreMatches(t *testing.T, s *store.Store, ref string, want s3Manifest) {
-	t.Helper()
-	dest := filepath.Join(t.TempDir(), "restore")
-	if _, _, err := s.Restore(context.Background(), ref, dest, store.RestoreOptions{}); err != nil {
-		t.Fatalf("restore %s from %s: %v", ref, s.Location(), err)
-	}
-	if d := want.diff(s3Take(t, dest)); len(d) > 0 {
-		t.Fatalf("restore of %s from %s differs:\n  %s", ref, s.Location(), strings.Join(d, "\n  "))
-	}
-	os.RemoveAll(dest)
-}
-
-func s3CheckClean(t *testing.T, s *store.Store) *store.CheckReport {
-	t.Helper()
-	rep, err := s.Check(context.Background(), store.CheckOptions{ReadData: true})
-	if err != nil || len(rep.Problems) > 0 {
-		var probs []string
-		if rep != nil {
-			for _, p := range rep.Problems {
-				probs = append(probs, p.String())
-			}
-		}
-		t.Fatalf("check --read-data of %s: %v\n  %s", s.Location(), err, strings.Join(probs, "\n  "))
-	}
-	return rep
-}
-
-func s3Versions(t *testing.T, s *store.Store, project string) []string {
+// s3Versions lists the version ids of a project ("" for every project),
+// newest first.
+func s3Versions(t *testing.T, s *Store, project string) []string {
 	t.Helper()
 	snaps, err := s.Snapshots(project)
 	if err != nil {
@@ -524,7 +427,7 @@ func TestS3RepositoryEndToEnd(t *testing.T) {
 
 	big := filepath.Join(t.TempDir(), "big")
 	s3MakeTree(t, big, s3TreeOpts{seed: 1, randomKiB: 512, bigMiB: 17})
-	bigWant := s3Take(t, big)
+	bigWant := takeManifest(t, big)
 	res := s3Save(t, s, big, "big")
 	if f.multiparts.Load() == 0 || f.parts.Load() < 2 {
 		t.Errorf("%d multipart uploads, %d parts: the >16 MiB pack did not go up in parts", f.multiparts.Load(), f.parts.Load())
@@ -532,25 +435,25 @@ func TestS3RepositoryEndToEnd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.BaseDir(), "index.db")); err != nil {
 		t.Errorf("no index cache: %v", err)
 	}
-	s3RestoreMatches(t, s, "big", bigWant)
+	restoreMatches(t, s, "big", bigWant)
 
 	// a second version: one file changed, one added
 	s3Write(t, filepath.Join(big, "src", "pkg0", "sub0", "f00.go"), strings.NewReader("package changed\n"), 0o644)
 	s3Write(t, filepath.Join(big, "new.txt"), strings.NewReader("new\n"), 0o644)
 	s3Stamp(t, big, 2, false)
-	bigWant2 := s3Take(t, big)
+	bigWant2 := takeManifest(t, big)
 	res2 := s3Save(t, s, big, "big")
 	if res2.Stats.BytesAdded > 1<<20 {
 		t.Errorf("second version added %d bytes for two small changes", res2.Stats.BytesAdded)
 	}
-	s3RestoreMatches(t, s, "big@"+res.Snapshot.String()[:12], bigWant)
-	s3RestoreMatches(t, s, "big", bigWant2)
+	restoreMatches(t, s, "big@"+res.Snapshot.String()[:12], bigWant)
+	restoreMatches(t, s, "big", bigWant2)
 
 	small := filepath.Join(t.TempDir(), "small")
 	s3MakeTree(t, small, s3TreeOpts{seed: 3, randomKiB: 64})
-	smallWant := s3Take(t, small)
+	smallWant := takeManifest(t, small)
 	s3Save(t, s, small, "small")
-	rep := s3CheckClean(t, s)
+	rep := checkClean(t, s)
 	if rep.ReadBytes < 17<<20 {
 		t.Errorf("check read %d bytes; want every blob read", rep.ReadBytes)
 	}
@@ -560,7 +463,7 @@ func TestS3RepositoryEndToEnd(t *testing.T) {
 	if _, err := s.Delete(context.Background(), "big", true); err != nil {
 		t.Fatal(err)
 	}
-	gcr, err := s.GC(context.Background(), store.GCOptions{})
+	gcr, err := s.GC(context.Background(), GCOptions{})
 	if err != nil {
 		t.Fatalf("gc: %v", err)
 	}
@@ -569,17 +472,17 @@ func TestS3RepositoryEndToEnd(t *testing.T) {
 	if before-after < 17<<20 || gcr.Result.FreedBytes < 17<<20 {
 		t.Errorf("gc freed %d bytes, bucket shrank by %d; want the big project's 17+ MiB back", gcr.Result.FreedBytes, before-after)
 	}
-	if _, err := s.Get("big"); !errors.Is(err, store.ErrProjectNotFound) {
+	if _, err := s.Get("big"); !errors.Is(err, ErrProjectNotFound) {
 		t.Errorf("hard-deleted project: %v", err)
 	}
-	s3RestoreMatches(t, s, "small", smallWant)
-	s3CheckClean(t, s)
+	restoreMatches(t, s, "small", smallWant)
+	checkClean(t, s)
 
 	// the same after a reopen (index refreshed from the bucket)
 	s.Close()
 	s = s3Open(t, cfg)
-	s3RestoreMatches(t, s, "small", smallWant)
-	if _, err := s.Get("big"); !errors.Is(err, store.ErrProjectNotFound) {
+	restoreMatches(t, s, "small", smallWant)
+	if _, err := s.Get("big"); !errors.Is(err, ErrProjectNotFound) {
 		t.Errorf("hard-deleted project after reopen: %v", err)
 	}
 }
@@ -593,7 +496,7 @@ func TestS3IndexCache(t *testing.T) {
 	a := s3Open(t, cfgA)
 	src := filepath.Join(t.TempDir(), "p")
 	s3MakeTree(t, src, s3TreeOpts{seed: 11, randomKiB: 256})
-	want1 := s3Take(t, src)
+	want1 := takeManifest(t, src)
 	v1 := s3Save(t, a, src, "p")
 	s3Save(t, a, src, "p") // unchanged: a second version of the same tree
 	a.Close()
@@ -608,8 +511,8 @@ func TestS3IndexCache(t *testing.T) {
 	if vs := s3Versions(t, a, "p"); len(vs) != 2 || vs[1] != v1.Snapshot.String() {
 		t.Fatalf("after rebuild: versions %v, want 2 ending with %s", vs, v1.Snapshot)
 	}
-	s3RestoreMatches(t, a, "p", want1)
-	s3CheckClean(t, a)
+	restoreMatches(t, a, "p", want1)
+	checkClean(t, a)
 	a.Close()
 
 	// a second machine stores a new version...
@@ -620,11 +523,11 @@ func TestS3IndexCache(t *testing.T) {
 	}
 	s3Write(t, filepath.Join(src, "from-b.txt"), strings.NewReader("written on machine b\n"), 0o644)
 	s3Stamp(t, src, 12, false)
-	want2 := s3Take(t, src)
+	want2 := takeManifest(t, src)
 	v3 := s3Save(t, b, src, "p")
 	other := filepath.Join(t.TempDir(), "q")
 	s3MakeTree(t, other, s3TreeOpts{seed: 13, randomKiB: 128})
-	wantQ := s3Take(t, other)
+	wantQ := takeManifest(t, other)
 	s3Save(t, b, other, "q")
 	b.Close()
 
@@ -633,24 +536,24 @@ func TestS3IndexCache(t *testing.T) {
 	if vs := s3Versions(t, a, "p"); len(vs) != 3 || vs[0] != v3.Snapshot.String() {
 		t.Fatalf("first machine after reopen: versions %v, want 3 starting with %s", vs, v3.Snapshot)
 	}
-	s3RestoreMatches(t, a, "p", want2)
-	s3RestoreMatches(t, a, "q", wantQ)
-	s3CheckClean(t, a)
+	restoreMatches(t, a, "p", want2)
+	restoreMatches(t, a, "q", wantQ)
+	checkClean(t, a)
 
 	// the first deletes q and collects; the second drops the vanished packs
 	if _, err := a.Delete(context.Background(), "q", true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.GC(context.Background(), store.GCOptions{}); err != nil {
+	if _, err := a.GC(context.Background(), GCOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	a.Close()
 	b = s3Open(t, cfgB)
-	if _, err := b.Get("q"); !errors.Is(err, store.ErrProjectNotFound) {
+	if _, err := b.Get("q"); !errors.Is(err, ErrProjectNotFound) {
 		t.Errorf("second machine still sees the purged project: %v", err)
 	}
-	s3RestoreMatches(t, b, "p", want2)
-	s3CheckClean(t, b)
+	restoreMatches(t, b, "p", want2)
+	checkClean(t, b)
 }
 
 // TestS3Backup: a repository on S3 backs up to a local directory and to
@@ -662,7 +565,7 @@ func TestS3Backup(t *testing.T) {
 	s := s3Open(t, cfg)
 	src := filepath.Join(t.TempDir(), "p")
 	s3MakeTree(t, src, s3TreeOpts{seed: 21, randomKiB: 256})
-	want := s3Take(t, src)
+	want := takeManifest(t, src)
 	s3Save(t, s, src, "p")
 	ctx := context.Background()
 
@@ -670,7 +573,7 @@ func TestS3Backup(t *testing.T) {
 	dsts := []string{localDst, "s3://silo-backup/b"}
 	ids := map[string]string{}
 	for _, to := range dsts {
-		br, err := s.Backup(ctx, store.BackupOptions{To: to})
+		br, err := s.Backup(ctx, BackupOptions{To: to})
 		if err != nil {
 			t.Fatalf("backup to %s: %v", to, err)
 		}
@@ -679,7 +582,7 @@ func TestS3Backup(t *testing.T) {
 		}
 		ids[to] = br.ID
 		// a second backup has nothing new to copy
-		br2, err := s.Backup(ctx, store.BackupOptions{To: to})
+		br2, err := s.Backup(ctx, BackupOptions{To: to})
 		if err != nil {
 			t.Fatalf("second backup to %s: %v", to, err)
 		}
@@ -697,7 +600,7 @@ func TestS3Backup(t *testing.T) {
 		t.Run(fmt.Sprintf("from-%d", i), func(t *testing.T) {
 			// another machine: a fresh cache directory
 			c := f.config(t, "s3://silo/restored")
-			set, err := store.OpenBackups(ctx, c, from, nil, false)
+			set, err := OpenBackups(ctx, c, from, nil, false)
 			if err != nil {
 				t.Fatalf("open backups at %s: %v", from, err)
 			}
@@ -710,25 +613,25 @@ func TestS3Backup(t *testing.T) {
 				t.Fatalf("verify backup at %s: %v", from, err)
 			}
 			dest := filepath.Join(t.TempDir(), "out")
-			res, err := set.Restore(ctx, ids[from], store.RestoreBackupOptions{Dest: dest})
+			res, err := set.Restore(ctx, ids[from], RestoreBackupOptions{Dest: dest})
 			if err != nil {
 				t.Fatalf("restore from %s: %v", from, err)
 			}
 			if len(res.Paths) != 1 {
 				t.Fatalf("restore from %s wrote %v", from, res.Paths)
 			}
-			if d := want.diff(s3Take(t, res.Paths[0])); len(d) > 0 {
+			if d := want.diff(takeManifest(t, res.Paths[0])); len(d) > 0 {
 				t.Fatalf("restore from %s differs:\n  %s", from, strings.Join(d, "\n  "))
 			}
 
 			// into a new primary on S3
 			prim := f.config(t, fmt.Sprintf("s3://silo/restored-%d", i))
-			if _, err := set.Restore(ctx, ids[from], store.RestoreBackupOptions{Primary: prim}); err != nil {
+			if _, err := set.Restore(ctx, ids[from], RestoreBackupOptions{Primary: prim}); err != nil {
 				t.Fatalf("restore from %s into %s: %v", from, prim.BasePath, err)
 			}
 			p := s3Open(t, prim)
-			s3RestoreMatches(t, p, "p", want)
-			s3CheckClean(t, p)
+			restoreMatches(t, p, "p", want)
+			checkClean(t, p)
 		})
 	}
 }
@@ -743,10 +646,10 @@ func TestS3BackupDestination(t *testing.T) {
 	s := s3Open(t, cfg)
 	src := filepath.Join(t.TempDir(), "p")
 	s3MakeTree(t, src, s3TreeOpts{seed: 31, randomKiB: 256})
-	want1 := s3Take(t, src)
+	want1 := takeManifest(t, src)
 	s3Save(t, s, src, "p")
 	ctx := context.Background()
-	b1, err := s.Backup(ctx, store.BackupOptions{}) // to backup.destination
+	b1, err := s.Backup(ctx, BackupOptions{}) // to backup.destination
 	if err != nil {
 		t.Fatalf("backup to S3: %v", err)
 	}
@@ -755,9 +658,9 @@ func TestS3BackupDestination(t *testing.T) {
 	}
 	s3Write(t, filepath.Join(src, "more.txt"), strings.NewReader("more\n"), 0o644)
 	s3Stamp(t, src, 32, false)
-	want2 := s3Take(t, src)
+	want2 := takeManifest(t, src)
 	s3Save(t, s, src, "p")
-	b2, err := s.Backup(ctx, store.BackupOptions{})
+	b2, err := s.Backup(ctx, BackupOptions{})
 	if err != nil {
 		t.Fatalf("second backup to S3: %v", err)
 	}
@@ -770,33 +673,33 @@ func TestS3BackupDestination(t *testing.T) {
 	}
 
 	c := f.config(t, repo) // a fresh cache directory too
-	set, err := store.OpenBackups(ctx, c, "s3://silo-backup/nightly", nil, false)
+	set, err := OpenBackups(ctx, c, "s3://silo-backup/nightly", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer set.Close()
-	for id, want := range map[string]s3Manifest{b1.ID: want1, b2.ID: want2} {
+	for id, want := range map[string]manifest{b1.ID: want1, b2.ID: want2} {
 		if _, err := set.Verify(ctx, id, true); err != nil {
 			t.Errorf("verify %s: %v", id, err)
 		}
-		res, err := set.Restore(ctx, id, store.RestoreBackupOptions{Dest: filepath.Join(t.TempDir(), "out")})
+		res, err := set.Restore(ctx, id, RestoreBackupOptions{Dest: filepath.Join(t.TempDir(), "out")})
 		if err != nil {
 			t.Fatalf("restore %s: %v", id, err)
 		}
-		if d := want.diff(s3Take(t, res.Paths[0])); len(d) > 0 {
+		if d := want.diff(takeManifest(t, res.Paths[0])); len(d) > 0 {
 			t.Fatalf("restore of backup %s differs:\n  %s", id, strings.Join(d, "\n  "))
 		}
 	}
 	// back into the (re-created) local primary, every version
-	if _, err := set.Restore(ctx, b2.ID, store.RestoreBackupOptions{Primary: c}); err != nil {
+	if _, err := set.Restore(ctx, b2.ID, RestoreBackupOptions{Primary: c}); err != nil {
 		t.Fatalf("restore into %s: %v", repo, err)
 	}
 	p := s3Open(t, c)
 	if vs := s3Versions(t, p, "p"); len(vs) != 2 {
 		t.Fatalf("restored primary has versions %v, want 2", vs)
 	}
-	s3RestoreMatches(t, p, "p", want2)
-	s3CheckClean(t, p)
+	restoreMatches(t, p, "p", want2)
+	checkClean(t, p)
 }
 
 // TestS3Faults: a store, check and restore complete while the server fails
@@ -815,25 +718,25 @@ func TestS3Faults(t *testing.T) {
 			cfg.PackSize = 1 << 20 // several packs
 			src := filepath.Join(t.TempDir(), "p")
 			s3MakeTree(t, src, s3TreeOpts{seed: 41, randomKiB: 3 << 10})
-			want := s3Take(t, src)
+			want := takeManifest(t, src)
 			f.setFault(tc.fault)
 			s := s3Open(t, cfg)
 			s3Save(t, s, src, "p")
-			s3CheckClean(t, s)
-			s3RestoreMatches(t, s, "p", want)
+			checkClean(t, s)
+			restoreMatches(t, s, "p", want)
 			s.Close()
 			// and a rebuild of the index cache under faults
 			if err := os.RemoveAll(cfg.CacheDir); err != nil {
 				t.Fatal(err)
 			}
 			s = s3Open(t, cfg)
-			s3RestoreMatches(t, s, "p", want)
+			restoreMatches(t, s, "p", want)
 			t.Logf("%d requests, %d faults injected", f.requests.Load(), f.injected.Load())
 			if f.injected.Load() < 10 {
 				t.Errorf("only %d faults injected", f.injected.Load())
 			}
 			f.setFault(nil)
-			s3CheckClean(t, s)
+			checkClean(t, s)
 		})
 	}
 }
@@ -852,7 +755,7 @@ func TestS3ServerDown(t *testing.T) {
 	s := s3Open(t, cfg)
 	f.setFault(fail500Every(1))
 	start := time.Now()
-	_, err := s.Save(ctx, src, store.SaveOptions{Project: "p"})
+	_, err := s.Save(ctx, src, SaveOptions{Project: "p"})
 	took := time.Since(start)
 	t.Logf("store against a dead server: %v after %v", err, took.Round(time.Millisecond))
 	if err == nil {
@@ -864,7 +767,7 @@ func TestS3ServerDown(t *testing.T) {
 	if took > bound {
 		t.Errorf("store took %v to give up", took)
 	}
-	if _, err := s.Get("p"); !errors.Is(err, store.ErrProjectNotFound) {
+	if _, err := s.Get("p"); !errors.Is(err, ErrProjectNotFound) {
 		t.Errorf("a failed store recorded the project: %v", err)
 	}
 	if vs := s3Versions(t, s, ""); len(vs) != 0 {
@@ -884,7 +787,7 @@ func TestS3ServerDown(t *testing.T) {
 
 	// opening fails too, naming the bucket
 	start = time.Now()
-	s2, err := store.Open(ctx, store.Options{Config: cfg})
+	s2, err := Open(ctx, Options{Config: cfg})
 	took = time.Since(start)
 	t.Logf("open against a dead server: %v after %v", err, took.Round(time.Millisecond))
 	if err == nil {
@@ -902,10 +805,10 @@ func TestS3ServerDown(t *testing.T) {
 	if vs := s3Versions(t, s, ""); len(vs) != 0 {
 		t.Errorf("after the outage: versions %v", vs)
 	}
-	s3CheckClean(t, s)
-	want := s3Take(t, src)
+	checkClean(t, s)
+	want := takeManifest(t, src)
 	s3Save(t, s, src, "p")
-	s3RestoreMatches(t, s, "p", want)
+	restoreMatches(t, s, "p", want)
 }
 
 // s3TarGz writes root as a .tar.gz stream (entries relative to root).
@@ -969,7 +872,7 @@ func TestS3Import(t *testing.T) {
 	f := newS3Fake(t, "drop", "silo")
 	src := filepath.Join(t.TempDir(), "p")
 	s3MakeTree(t, src, s3TreeOpts{seed: 61, randomKiB: 300, wholeSecs: true})
-	want := s3Take(t, src)
+	want := takeManifest(t, src)
 	delete(want, ".") // a tar has no entry for the root
 	tgz := s3TarGz(t, src)
 	ctx := context.Background()
@@ -979,7 +882,7 @@ func TestS3Import(t *testing.T) {
 	for _, base := range []string{filepath.Join(t.TempDir(), "repo"), "s3://silo/repo"} {
 		s := s3Open(t, f.config(t, base))
 		before := f.getBytes.Load()
-		res, err := s.Import(ctx, "s3://drop/incoming/p.tar.gz", nil, store.SaveOptions{Project: "imported"})
+		res, err := s.Import(ctx, "s3://drop/incoming/p.tar.gz", nil, SaveOptions{Project: "imported"})
 		if err != nil {
 			t.Fatalf("import into %s: %v", base, err)
 		}
@@ -990,21 +893,21 @@ func TestS3Import(t *testing.T) {
 			t.Errorf("import result %+v", res)
 		}
 		dest := filepath.Join(t.TempDir(), "out")
-		if _, _, err := s.Restore(ctx, "imported", dest, store.RestoreOptions{}); err != nil {
+		if _, _, err := s.Restore(ctx, "imported", dest, RestoreOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		got := s3Take(t, dest)
+		got := takeManifest(t, dest)
 		delete(got, ".")
 		if d := want.diff(got); len(d) > 0 {
 			t.Fatalf("imported project in %s differs:\n  %s", base, strings.Join(d, "\n  "))
 		}
-		s3CheckClean(t, s)
+		checkClean(t, s)
 
-		_, err = s.Import(ctx, "s3://drop/incoming/missing.tar.gz", nil, store.SaveOptions{Project: "nothing"})
+		_, err = s.Import(ctx, "s3://drop/incoming/missing.tar.gz", nil, SaveOptions{Project: "nothing"})
 		if !errors.Is(err, object.ErrNotFound) || !strings.Contains(err.Error(), "missing.tar.gz") {
 			t.Errorf("import of a missing object: %v", err)
 		}
-		if _, err := s.Get("nothing"); !errors.Is(err, store.ErrProjectNotFound) {
+		if _, err := s.Get("nothing"); !errors.Is(err, ErrProjectNotFound) {
 			t.Errorf("a failed import recorded a project: %v", err)
 		}
 	}
