@@ -15,6 +15,13 @@ const (
 	packMagic   = "SILOPAK1"
 	// MaxPackBlobs bounds the entry count a pack table may claim.
 	MaxPackBlobs = 1 << 22
+	// MaxPackCount is how many blobs a Repository puts in one pack before
+	// it closes it, however small they are. Indexing a pack touches one
+	// random page of the blob index per blob, in one transaction, so this
+	// bounds the memory a pack's indexing takes (bbolt's dirty nodes, and
+	// the pages of its memory map) whatever the repository's size. Packs
+	// of average 1 MiB chunks reach the 16 MiB target long before it.
+	MaxPackCount = 1024
 )
 
 // PackWriter appends blobs to a pack being written to w and finally writes

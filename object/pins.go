@@ -19,6 +19,7 @@ import (
 // prefix only make a collection keep one more blob.
 
 type pinSet struct {
+	off      bool // RepositoryOptions.Unpinned
 	mu       sync.Mutex
 	live     map[*Writer]struct{} // writers running, and ended ones held for a collection
 	gcs      int                  // collections running
@@ -33,6 +34,9 @@ type Writer struct {
 	ids   map[uint64]struct{}
 	roots []ID
 	ended bool
+	// unpinned: an Unpinned repository's writer started while no
+	// collection ran; no collection may start before it ends
+	unpinned bool
 }
 
 // NewWriter starts a store session whose blobs are pinned until End.
@@ -44,6 +48,7 @@ func (r *Repository) NewWriter() *Writer {
 		p.live = map[*Writer]struct{}{}
 	}
 	p.live[w] = struct{}{}
+	w.unpinned = p.off && p.gcs == 0
 	p.mu.Unlock()
 	return w
 }
@@ -61,6 +66,9 @@ func (w *Writer) PinRoot(tree ID) {
 }
 
 func (w *Writer) pin(id ID) {
+	if w.unpinned {
+		return
+	}
 	w.mu.Lock()
 	w.ids[pinKey(id)] = struct{}{}
 	w.mu.Unlock()
@@ -118,12 +126,19 @@ func (w *Writer) End() {
 }
 
 // BeginCollection marks a collection as running: writers that end keep
-// their pins until EndCollection.
-func (r *Repository) BeginCollection() {
+// their pins until EndCollection. In an Unpinned repository it fails while
+// a writer is open, since that writer's blobs are not pinned.
+func (r *Repository) BeginCollection() error {
 	p := &r.pins
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	for w := range p.live {
+		if w.unpinned && !w.ended {
+			return ErrStoreRunning
+		}
+	}
 	p.gcs++
-	p.mu.Unlock()
+	return nil
 }
 
 // EndCollection ends a collection and releases deferred pins.

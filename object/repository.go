@@ -32,6 +32,12 @@ type RepositoryOptions struct {
 	PackSize  int64 // target pack size; default 16 MiB
 	Level     int   // zstd level; default 3
 	Logger    *slog.Logger
+	// Unpinned is for a process that never collects garbage while a store
+	// runs (a one-shot command holding the repository's write lock):
+	// writers keep no pins, so their memory does not grow with the number
+	// of blobs a store writes or finds, and BeginCollection refuses to
+	// start while a writer is open.
+	Unpinned bool
 }
 
 // Repository writes blobs into packs and reads them back verified. Saving is
@@ -83,6 +89,7 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 		codec:     codec,
 		log:       opts.Logger,
 		pending:   map[ID]struct{}{},
+		pins:      pinSet{off: opts.Unpinned},
 		flushQ:    make(chan *openPack, flushers),
 		flushDone: make(chan struct{}),
 	}
@@ -294,7 +301,7 @@ func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
 	if err := p.cur.pw.Add(b, stored); err != nil {
 		return fmt.Errorf("object: write pack %s: %w", p.cur.f.Name(), err)
 	}
-	if p.cur.pw.Size() >= p.repo.packSz {
+	if p.cur.pw.Size() >= p.repo.packSz || p.cur.pw.Count() >= MaxPackCount {
 		return p.rotate(ctx)
 	}
 	return nil

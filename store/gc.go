@@ -79,7 +79,9 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	}
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
-	s.repo.BeginCollection()
+	if err := s.repo.BeginCollection(); err != nil {
+		return nil, err
+	}
 	defer s.repo.EndCollection()
 	trees, live, err := s.roots(ctx)
 	if err != nil {

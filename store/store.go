@@ -37,6 +37,12 @@ type Options struct {
 	// Polynomial is the chunker polynomial of a repository created by Open
 	// (hex; default random). Backups use the source's.
 	Polynomial string
+	// Unpinned is for a process that runs one operation at a time (a CLI
+	// command): stores keep no pins against a concurrent collection, so
+	// their memory does not grow with the project, and GC fails with
+	// object.ErrStoreRunning while a store is in progress. A server that
+	// stores and collects at once must leave it false.
+	Unpinned bool
 }
 
 // Store is an open repository.
@@ -199,7 +205,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 	}
 	ropts := object.RepositoryOptions{Backend: be, Index: db, TempDir: tmp,
-		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger}
+		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger, Unpinned: opts.Unpinned}
 	if remote {
 		ropts.PackCache = filepath.Join(s.base, "packs")
 	}

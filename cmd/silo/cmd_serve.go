@@ -60,6 +60,7 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			defer ln.Close()
+			e.serving = true
 			s, err := e.open(false, true)
 			if err != nil {
 				return err

@@ -132,6 +132,9 @@ type env struct {
 	log  *slog.Logger
 	json bool
 	out  io.Writer
+	// serving: the repository is opened by serve, which stores and
+	// collects garbage at once (see store.Options.Unpinned)
+	serving bool
 }
 
 func newEnv(c *cli.Context) (*env, error) {
@@ -158,8 +161,10 @@ func newEnv(c *cli.Context) (*env, error) {
 
 // open opens the repository (creating it if asked).
 func (e *env) open(readOnly, create bool) (*store.Store, error) {
+	// one command at a time: stores need no pins against a collection in
+	// this process (serve, which runs both at once, keeps them)
 	return store.Open(e.c.Context, store.Options{Config: e.cfg, Logger: e.log, ReadOnly: readOnly, Create: create,
-		Owner: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid())})
+		Owner: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid()), Unpinned: !e.serving})
 }
 
 // printJSON writes v as one JSON document (or one JSON line).
