@@ -163,11 +163,14 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	m := &markSet{}
 	known := map[object.ID]object.PackInfo{}
 	err := opts.DB.View(func(tx *index.Tx) error {
-		n := tx.BlobCount()
-		m.keys = make([]uint64, 0, n)
-		if err := tx.Packs(func(pi object.PackInfo) error { known[pi.ID] = pi; return nil }); err != nil {
+		n := 0
+		if err := tx.Packs(func(pi object.PackInfo) error { known[pi.ID] = pi; n += pi.Count; return nil }); err != nil {
 			return err
 		}
+		// the packs' blob counts bound the index's (a blob stored twice
+		// is indexed once); counting the index itself would read every
+		// page of it at once
+		m.keys = make([]uint64, 0, n)
 		return tx.Blobs(func(l object.Location) error {
 			m.keys = append(m.keys, prefix(l.ID))
 			return nil

@@ -365,7 +365,8 @@ func (t *Tx) Blobs(fn func(object.Location) error) error {
 	})
 }
 
-// BlobCount returns the number of indexed blobs.
+// BlobCount returns the number of indexed blobs. It reads every page of
+// the blob index.
 func (t *Tx) BlobCount() int { return t.b(bBlobs).Stats().KeyN }
 
 // RemovePack deletes a pack's record and every blob entry that points at it.
