@@ -56,12 +56,12 @@ type DB struct {
 // on a different leaf page, and the kernel maps the 64 KiB around every page
 // it faults in (fault-around): without trims every page of index.db a store
 // ever touched stays in its resident set, about 110 MiB for a 10 GiB
-// project. Between trims, 256 lookups map at most about 32 MiB; mapping a
+// project. Between trims, 128 lookups map at most about 16 MiB; mapping a
 // page again costs a minor fault. Write transactions trim when they commit
 // (touching the pages again during the transaction would only fault them
 // back in at commit, when bbolt writes its dirty nodes out), so what a write
 // maps is bounded by the number of blobs it indexes: object.MaxPackCount.
-const trimEvery = 256
+const trimEvery = 128
 
 // Open opens or creates the index at path.
 func Open(path string, opts Options) (*DB, error) {

@@ -106,7 +106,7 @@ func TestTrimDropsMap(t *testing.T) {
 	if untrimmed < int(st.Size()>>10)/2 {
 		t.Fatalf("untrimmed reads left only %d KiB of a %d KiB index resident: the measurement is broken", untrimmed, st.Size()>>10)
 	}
-	// a scan of 256 entries between trims maps a few windows of 64 KiB
+	// a scan of trimEvery entries between trims maps a few windows of 64 KiB
 	if limit := 1024; trimmed > limit {
 		t.Fatalf("trimmed reads left %d KiB resident, want at most %d", trimmed, limit)
 	}

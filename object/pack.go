@@ -20,8 +20,9 @@ const (
 	// random page of the blob index per blob, in one transaction, so this
 	// bounds the memory a pack's indexing takes (bbolt's dirty nodes, and
 	// the pages of its memory map) whatever the repository's size. Packs
-	// of average 1 MiB chunks reach the 16 MiB target long before it.
-	MaxPackCount = 1024
+	// of average 1 MiB chunks reach the 16 MiB target long before it; at
+	// 512, indexing one maps at most 32 MiB of the index.
+	MaxPackCount = 512
 )
 
 // PackWriter appends blobs to a pack being written to w and finally writes
