@@ -60,7 +60,7 @@ type DB struct {
 // page again costs a minor fault. Write transactions trim when they commit
 // (touching the pages again during the transaction would only fault them
 // back in at commit, when bbolt writes its dirty nodes out), so what a write
-// maps is bounded by the number of blobs it indexes: object.MaxPackCount.
+// maps is bounded by the number of blobs it indexes: see PackBlobLimit.
 const trimEvery = 128
 
 // Open opens or creates the index at path.

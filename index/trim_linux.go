@@ -1,10 +1,12 @@
 package index
 
 import (
+	"os"
 	"reflect"
 	"sync"
 	"syscall"
 
+	"github.com/silo-dev/silo/object"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -34,6 +36,17 @@ func mapping(db *bolt.DB) (uintptr, int) {
 // index.db fits in the resident set anyway, and every page dropped costs a
 // fault when it is next read.
 var trimAbove = 32 << 20
+
+// PackBlobLimit implements object.PackLimiter: once index.db is larger
+// than trimming bounds its resident pages to, a pack holds at most
+// object.MaxPackCount blobs, so indexing it maps a bounded part of the file.
+// A smaller index stays resident whole, and fuller packs cost fewer commits.
+func (d *DB) PackBlobLimit() int {
+	if st, err := os.Stat(d.path); err == nil && st.Size() > int64(trimAbove) {
+		return object.MaxPackCount
+	}
+	return 0
+}
 
 // trim drops the pages of bbolt's memory map from this process's resident
 // set. The map is shared and read-only, so the pages stay in the page cache

@@ -114,3 +114,23 @@ func TestTrimDropsMap(t *testing.T) {
 		t.Fatalf("trimming kept %d KiB of %d KiB resident", trimmed, untrimmed)
 	}
 }
+
+// TestPackBlobLimit: a small index asks for no pack limit; once index.db is
+// larger than trimming bounds it to, packs are limited to MaxPackCount.
+func TestPackBlobLimit(t *testing.T) {
+	db, path := openTest(t)
+	fillBlobs(t, db, 3000)
+	if n := db.PackBlobLimit(); n != 0 {
+		t.Fatalf("small index: PackBlobLimit = %d, want 0", n)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := trimAbove
+	t.Cleanup(func() { trimAbove = old })
+	trimAbove = int(st.Size()) - 1
+	if n := db.PackBlobLimit(); n != object.MaxPackCount {
+		t.Fatalf("index over the trim size: PackBlobLimit = %d, want %d", n, object.MaxPackCount)
+	}
+}

@@ -20,6 +20,12 @@ type Index interface {
 	AddPack(p PackInfo, blobs []Blob) error
 }
 
+// PackLimiter is an Index that limits how many blobs a new pack may hold
+// (0: no limit beyond the pack size). It is asked when a pack is started.
+type PackLimiter interface {
+	PackBlobLimit() int
+}
+
 // RepositoryOptions configure a Repository. Backend and Index are required.
 type RepositoryOptions struct {
 	Backend Backend
@@ -277,11 +283,12 @@ type packer struct {
 }
 
 type openPack struct {
-	seq  uint64 // in packsInFlight
-	f    *os.File
-	bw   *bufio.Writer
-	pw   *PackWriter
-	data bool
+	seq   uint64 // in packsInFlight
+	f     *os.File
+	bw    *bufio.Writer
+	pw    *PackWriter
+	data  bool
+	limit int // blobs; 0: none (see PackLimiter)
 }
 
 func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
@@ -297,11 +304,14 @@ func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
 		}
 		bw := bufio.NewWriterSize(f, 1<<20)
 		p.cur = &openPack{f: f, bw: bw, pw: NewPackWriter(bw), data: p.data}
+		if l, ok := p.repo.idx.(PackLimiter); ok {
+			p.cur.limit = l.PackBlobLimit()
+		}
 	}
 	if err := p.cur.pw.Add(b, stored); err != nil {
 		return fmt.Errorf("object: write pack %s: %w", p.cur.f.Name(), err)
 	}
-	if p.cur.pw.Size() >= p.repo.packSz || p.cur.pw.Count() >= MaxPackCount {
+	if p.cur.pw.Size() >= p.repo.packSz || (p.cur.limit > 0 && p.cur.pw.Count() >= p.cur.limit) {
 		return p.rotate(ctx)
 	}
 	return nil
