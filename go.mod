@@ -15,7 +15,7 @@ require (
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/zeebo/blake3 v0.2.4
-	go.etcd.io/bbolt v1.4.3
+	go.etcd.io/bbolt v1.4.3 // index/trim_linux.go relies on its internals (the dataref field, remaps only in Open and Commit): re-check it when upgrading
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.48.0

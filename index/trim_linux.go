@@ -53,7 +53,9 @@ func (d *DB) PackBlobLimit() int {
 // and the next access maps them again: nothing is lost, but the resident set
 // no longer grows with the index. It must run inside a transaction, which
 // keeps bbolt from remapping meanwhile (a read transaction holds bbolt's
-// mmap lock; only the writer, outside its callback, remaps).
+// mmap lock; only the writer, outside its callback, remaps). That bbolt
+// (v1.4.3) remaps only in Open and in a write transaction's Commit is what
+// makes this safe: re-check it, and the dataref field, when upgrading.
 func (d *DB) trim() {
 	addr, n := mapping(d.db)
 	if n <= trimAbove {

@@ -345,27 +345,11 @@ func saveMemTree(ctx context.Context, repo blobRepo, d *memNode, rel string, vis
 	return id, nil
 }
 
-// Root is the mode and mtime (ns) of a tree's top directory, which a
-// snapshot keeps beside the tree.
-type Root struct {
-	Mode  uint32
-	MTime int64
-}
-
 // WriteTar writes the tree as a tar stream (PAX format, so mtimes keep
 // their nanoseconds), entries in name order, directories with a trailing
-// slash, paths relative to the root. When root.Mode is set the stream starts
-// with a "./" entry carrying it, which StoreTar (and tar) read back as the
-// top directory's mode and mtime.
-func WriteTar(ctx context.Context, repo BlobLoader, tree object.ID, root Root, w io.Writer) error {
+// slash, paths relative to the root.
+func WriteTar(ctx context.Context, repo BlobLoader, tree object.ID, w io.Writer) error {
 	tw := tar.NewWriter(w)
-	if root.Mode != 0 {
-		hdr := &tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: int64(root.Mode & ModeMask),
-			ModTime: time.Unix(0, root.MTime), Format: tar.FormatPAX}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("tar ./: %w", err)
-		}
-	}
 	var buf []byte
 	err := Walk(ctx, repo, tree, func(p string, n *Node) error {
 		hdr := &tar.Header{Name: p, Mode: int64(n.Mode), ModTime: time.Unix(0, n.MTime), Uid: int(n.UID), Gid: int(n.GID), Format: tar.FormatPAX}

@@ -423,11 +423,7 @@ func (s *Store) WriteTar(ctx context.Context, info SnapshotInfo, w io.Writer) er
 	if err != nil {
 		return fmt.Errorf("%w: snapshot %s: tree %q", ErrInvalid, info.ID, info.Tree)
 	}
-	var root snapshot.Root
-	if info.snap != nil {
-		root = snapshot.Root{Mode: info.snap.RootMode, MTime: info.snap.RootMTime}
-	}
-	return snapshot.WriteTar(ctx, s.repo, tree, root, w)
+	return snapshot.WriteTar(ctx, s.repo, tree, w)
 }
 
 // FileInfo describes one regular file of a version.
