@@ -80,7 +80,8 @@ func writeTar(t testing.TB, file, root string) {
 	}
 }
 
-func writeTarGz(t testing.TB, file, root string) {
+// tarGzOf returns the tree at root as a .tar.gz stream (see tarOf).
+func tarGzOf(t testing.TB, root string) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	gz := gzip.NewWriter(&b)
@@ -88,7 +89,12 @@ func writeTarGz(t testing.TB, file, root string) {
 	if err := gz.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+	return b.Bytes()
+}
+
+func writeTarGz(t testing.TB, file, root string) {
+	t.Helper()
+	if err := os.WriteFile(file, tarGzOf(t, root), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

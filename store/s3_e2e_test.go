@@ -5,9 +5,7 @@ package store
 // started by each test, optionally behind a fault injector.
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -811,61 +809,6 @@ func TestS3ServerDown(t *testing.T) {
 	restoreMatches(t, s, "p", want)
 }
 
-// s3TarGz writes root as a .tar.gz stream (entries relative to root).
-func s3TarGz(t *testing.T, root string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		h, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		h.Name = filepath.ToSlash(rel)
-		if fi.IsDir() {
-			h.Name += "/"
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	})
-	if err == nil {
-		err = tw.Close()
-	}
-	if err == nil {
-		err = gz.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // TestS3Import: a project comes straight from a .tar.gz object, into a
 // local repository and into one on S3.
 func TestS3Import(t *testing.T) {
@@ -874,7 +817,7 @@ func TestS3Import(t *testing.T) {
 	s3MakeTree(t, src, s3TreeOpts{seed: 61, randomKiB: 300, wholeSecs: true})
 	want := takeManifest(t, src)
 	delete(want, ".") // a tar has no entry for the root
-	tgz := s3TarGz(t, src)
+	tgz := tarGzOf(t, src)
 	ctx := context.Background()
 	if err := f.backend(t, "s3://drop/incoming").Put(ctx, "p.tar.gz", bytes.NewReader(tgz), int64(len(tgz))); err != nil {
 		t.Fatal(err)
