@@ -21,26 +21,8 @@ usage() {
   exit "${1:-0}"
 }
 
-while (($#)); do
-  arg=$1
-  val=""
-  if [[ $arg == --*=* ]]; then val=${arg#*=}; arg=${arg%%=*}; fi
-  case $arg in
-    --gib|--workdir)
-      if [[ -z $val ]]; then
-        (($# >= 2)) || { echo "backup.sh: $arg needs a value" >&2; exit 2; }
-        val=$2; shift
-      fi
-      case $arg in
-        --gib) GIB=$val ;;
-        --workdir) WORK=$val ;;
-      esac ;;
-    --keep) KEEP=1 ;;
-    -h|--help) usage 0 ;;
-    *) echo "backup.sh: unknown argument: $1" >&2; usage 2 ;;
-  esac
-  shift
-done
+. "$(dirname "$0")/lib.sh"
+parse_opts backup.sh "--gib:GIB --workdir:WORK" "--keep:KEEP" "$@"
 [[ $GIB =~ ^[0-9]+([.][0-9]+)?$ ]] && awk "BEGIN{exit !($GIB > 0)}" || { echo "backup.sh: --gib must be a positive number" >&2; exit 2; }
 
 ROOT=$(git rev-parse --show-toplevel 2>/dev/null) || { echo "backup.sh: run it from inside the silo checkout" >&2; exit 2; }

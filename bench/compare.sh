@@ -20,29 +20,8 @@ usage() {
   exit "${1:-0}"
 }
 
-while (($#)); do
-  arg=$1
-  val=""
-  if [[ $arg == --*=* ]]; then val=${arg#*=}; arg=${arg%%=*}; fi
-  case $arg in
-    --mib|--runs|--workdir|--tools)
-      if [[ -z $val ]]; then
-        (($# >= 2)) || { echo "compare.sh: $arg needs a value" >&2; exit 2; }
-        val=$2; shift
-      fi
-      case $arg in
-        --mib) MIB=$val ;;
-        --runs) RUNS=$val ;;
-        --workdir) WORK=$val ;;
-        --tools) TOOLS=$val ;;
-      esac ;;
-    --keep) KEEP=1 ;;
-    --no-verify) VERIFY=0 ;;
-    -h|--help) usage 0 ;;
-    *) echo "compare.sh: unknown argument: $1" >&2; usage 2 ;;
-  esac
-  shift
-done
+. "$(dirname "$0")/lib.sh"
+parse_opts compare.sh "--mib:MIB --runs:RUNS --workdir:WORK --tools:TOOLS" "--keep:KEEP --no-verify:VERIFY=0" "$@"
 
 [[ $MIB =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --mib must be a positive integer" >&2; exit 2; }
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --runs must be a positive integer" >&2; exit 2; }

@@ -23,27 +23,8 @@ usage() {
   exit "${1:-0}"
 }
 
-while (($#)); do
-  arg=$1
-  val=""
-  if [[ $arg == --*=* ]]; then val=${arg#*=}; arg=${arg%%=*}; fi
-  case $arg in
-    --gib|--workdir)
-      if [[ -z $val ]]; then
-        (($# >= 2)) || { echo "gc.sh: $arg needs a value" >&2; exit 2; }
-        val=$2; shift
-      fi
-      case $arg in
-        --gib) GIB=$val ;;
-        --workdir) WORK=$val ;;
-      esac ;;
-    --keep) KEEP=1 ;;
-    --read-data) READ_DATA=1 ;;
-    -h|--help) usage 0 ;;
-    *) echo "gc.sh: unknown argument: $1" >&2; usage 2 ;;
-  esac
-  shift
-done
+. "$(dirname "$0")/lib.sh"
+parse_opts gc.sh "--gib:GIB --workdir:WORK" "--keep:KEEP --read-data:READ_DATA" "$@"
 [[ $GIB =~ ^[0-9]+([.][0-9]+)?$ ]] && awk "BEGIN{exit !($GIB > 0)}" || { echo "gc.sh: --gib must be a positive number" >&2; exit 2; }
 
 ROOT=$(git rev-parse --show-toplevel 2>/dev/null) || { echo "gc.sh: run it from inside the silo checkout" >&2; exit 2; }

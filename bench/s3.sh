@@ -25,26 +25,8 @@ usage() {
   exit "${1:-0}"
 }
 
-while (($#)); do
-  arg=$1
-  val=""
-  if [[ $arg == --*=* ]]; then val=${arg#*=}; arg=${arg%%=*}; fi
-  case $arg in
-    --mib|--workdir)
-      if [[ -z $val ]]; then
-        (($# >= 2)) || { echo "s3.sh: $arg needs a value" >&2; exit 2; }
-        val=$2; shift
-      fi
-      case $arg in
-        --mib) MIB=$val ;;
-        --workdir) WORK=$val ;;
-      esac ;;
-    --keep) KEEP=1 ;;
-    -h|--help) usage 0 ;;
-    *) echo "s3.sh: unknown argument: $1" >&2; usage 2 ;;
-  esac
-  shift
-done
+. "$(dirname "$0")/lib.sh"
+parse_opts s3.sh "--mib:MIB --workdir:WORK" "--keep:KEEP" "$@"
 [[ $MIB =~ ^[1-9][0-9]*$ ]] || { echo "s3.sh: --mib must be a positive integer" >&2; exit 2; }
 
 ROOT=$(git rev-parse --show-toplevel 2>/dev/null) || { echo "s3.sh: run it from inside the silo checkout" >&2; exit 2; }
