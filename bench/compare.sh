@@ -197,29 +197,6 @@ warm() { # one read pass so every tool sees the tree in the page cache
 
 tree_bytes() { find "$1" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%d\n", s}'; }
 
-# manifest DIR > FILE: path, type, mode, size, link target, sha256 (mtime in a 7th column)
-manifest() {
-  python3 - "$1" <<'PY'
-import hashlib, os, stat, sys
-root = sys.argv[1]
-rows = []
-for d, dirs, files in os.walk(root):
-    for name in dirs + files:
-        p = os.path.join(d, name); st = os.lstat(p); rel = os.path.relpath(p, root)
-        kind, size, link, h = "?", str(st.st_size), "", "-"
-        if stat.S_ISDIR(st.st_mode): kind, size = "d", "-"
-        elif stat.S_ISLNK(st.st_mode): kind, link = "l", os.readlink(p)
-        elif stat.S_ISREG(st.st_mode):
-            kind = "f"; hh = hashlib.sha256()
-            with open(p, "rb") as f:
-                for b in iter(lambda: f.read(1 << 20), b""): hh.update(b)
-            h = hh.hexdigest()
-        mt = st.st_mtime_ns if kind != "d" else "-"
-        rows.append(f"{rel}\t{kind}\t{stat.S_IMODE(st.st_mode):o}\t{size}\t{link}\t{h}\t{mt}")
-print("\n".join(sorted(rows)))
-PY
-}
-
 # restored_root TOOL DEST: where the tree landed inside DEST
 restored_root() {
   local dest=$2

@@ -29,3 +29,28 @@ parse_opts() {
     shift
   done
 }
+
+# manifest DIR [--dir-mtimes]: one sorted line per entry under DIR: path,
+# type, mode, size, link target, sha256, mtime in ns ("-" for directories
+# unless --dir-mtimes).
+manifest() {
+  python3 - "$@" <<'PY'
+import hashlib, os, stat, sys
+root, dir_mtimes = sys.argv[1], "--dir-mtimes" in sys.argv[2:]
+rows = []
+for d, dirs, files in os.walk(root):
+    for name in dirs + files:
+        p = os.path.join(d, name); st = os.lstat(p); rel = os.path.relpath(p, root)
+        kind, size, link, h = "?", str(st.st_size), "", "-"
+        if stat.S_ISDIR(st.st_mode): kind, size = "d", "-"
+        elif stat.S_ISLNK(st.st_mode): kind, link = "l", os.readlink(p)
+        elif stat.S_ISREG(st.st_mode):
+            kind = "f"; hh = hashlib.sha256()
+            with open(p, "rb") as f:
+                for b in iter(lambda: f.read(1 << 20), b""): hh.update(b)
+            h = hh.hexdigest()
+        mt = st.st_mtime_ns if kind != "d" or dir_mtimes else "-"
+        rows.append(f"{rel}\t{kind}\t{stat.S_IMODE(st.st_mode):o}\t{size}\t{link}\t{h}\t{mt}")
+print("\n".join(sorted(rows)))
+PY
+}

@@ -127,30 +127,8 @@ timed() {
 
 untimed() { (cd "$RUNDIR" && "$SILO" "$@") >"$LOGS/untimed.out" 2>&1 || { tail -20 "$LOGS/untimed.out" >&2; die "silo $* failed"; }; }
 
-# manifest DIR: path, type, mode, size, link target, sha256, mtime (ns) per entry
-manifest() {
-  python3 - "$1" <<'PY'
-import hashlib, os, stat, sys
-root = sys.argv[1]
-rows = []
-for d, dirs, files in os.walk(root):
-    for name in dirs + files:
-        p = os.path.join(d, name); st = os.lstat(p); rel = os.path.relpath(p, root)
-        kind, size, link, h = "?", str(st.st_size), "", "-"
-        if stat.S_ISDIR(st.st_mode): kind, size = "d", "-"
-        elif stat.S_ISLNK(st.st_mode): kind, link = "l", os.readlink(p)
-        elif stat.S_ISREG(st.st_mode):
-            kind = "f"; hh = hashlib.sha256()
-            with open(p, "rb") as f:
-                for b in iter(lambda: f.read(1 << 20), b""): hh.update(b)
-            h = hh.hexdigest()
-        rows.append(f"{rel}\t{kind}\t{stat.S_IMODE(st.st_mode):o}\t{size}\t{link}\t{h}\t{st.st_mtime_ns}")
-print("\n".join(sorted(rows)))
-PY
-}
-
 verify() { # verify NAME DIR: compare a restore with the corpus
-  manifest "$2" >"$LOGS/$1.manifest"
+  manifest "$2" --dir-mtimes >"$LOGS/$1.manifest"
   if diff -q "$LOGS/corpus.manifest" "$LOGS/$1.manifest" >/dev/null; then
     VERIFY[$1]="identical (content, modes, mtimes, links)"
   else
@@ -163,7 +141,7 @@ verify() { # verify NAME DIR: compare a restore with the corpus
 declare -A VERIFY
 
 log "corpus manifest and a warm-up read pass"
-manifest "$CORPUS" >"$LOGS/corpus.manifest"
+manifest "$CORPUS" --dir-mtimes >"$LOGS/corpus.manifest"
 find "$CORPUS" -type f -print0 | xargs -0 -r cat >/dev/null
 
 # ---------------------------------------------------------------- local
