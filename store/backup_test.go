@@ -198,7 +198,7 @@ func TestBackupDisasterDrill(t *testing.T) {
 	}
 	for _, name := range res.Projects {
 		newest := w.projects[name].Versions[0].ID
-		if d := w.versions[newest].diff(takeManifest(t, filepath.Join(out, name))); len(d) > 0 {
+		if d := w.versions[newest].Diff(takeManifest(t, filepath.Join(out, name))); len(d) > 0 {
 			t.Errorf("--dest restore of %s differs:\n  %s", name, strings.Join(d, "\n  "))
 		}
 	}
@@ -307,7 +307,7 @@ func TestBackupIncremental(t *testing.T) {
 	if _, err := bs.Restore(ctx, one.ID, RestoreBackupOptions{Dest: out, Projects: []string{"web"}}); err != nil {
 		t.Fatal(err)
 	}
-	if d := w.versions[w.projects["web"].Versions[0].ID].diff(takeManifest(t, filepath.Join(out, "web"))); len(d) > 0 {
+	if d := w.versions[w.projects["web"].Versions[0].ID].Diff(takeManifest(t, filepath.Join(out, "web"))); len(d) > 0 {
 		t.Errorf("web from the single-project backup differs: %v", d)
 	}
 	if _, err := bs.Restore(ctx, one.ID, RestoreBackupOptions{Dest: out, Projects: []string{"api"}}); !errors.Is(err, ErrProjectNotFound) {
@@ -384,7 +384,7 @@ func TestBackupExpiry(t *testing.T) {
 	if _, err := bs.Restore(ctx, b3.ID, RestoreBackupOptions{Dest: out}); err != nil {
 		t.Fatal(err)
 	}
-	if d := w.versions[w.projects["tools"].Versions[0].ID].diff(takeManifest(t, filepath.Join(out, "tools"))); len(d) > 0 {
+	if d := w.versions[w.projects["tools"].Versions[0].ID].Diff(takeManifest(t, filepath.Join(out, "tools"))); len(d) > 0 {
 		t.Errorf("restore from the last backup differs: %v", d)
 	}
 	b, err := os.ReadFile(filepath.Join(w.cfg.Backup.Destination, "logs", "backup.log"))
@@ -508,7 +508,7 @@ func TestBackupFaults(t *testing.T) {
 					if _, err := bs.Restore(ctx, br.ID, RestoreBackupOptions{Dest: out, Projects: []string{"web"}}); err != nil {
 						t.Fatal(err)
 					}
-					if d := takeManifest(t, dir).diff(takeManifest(t, filepath.Join(out, "web"))); len(d) > 0 {
+					if d := takeManifest(t, dir).Diff(takeManifest(t, filepath.Join(out, "web"))); len(d) > 0 {
 						t.Errorf("restore after the fault differs: %v", d)
 					}
 				})

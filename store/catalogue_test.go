@@ -689,7 +689,7 @@ func TestArchiveOlderInjectedClock(t *testing.T) {
 	if _, err := e.s.Extract(ctx, "old", ExtractOptions{Dest: dest}); err != nil {
 		t.Fatal(err)
 	}
-	if d := oldMan.diff(takeManifest(t, dest)); len(d) > 0 {
+	if d := oldMan.Diff(takeManifest(t, dest)); len(d) > 0 {
 		t.Errorf("extract of an archived project differs: %v", d)
 	}
 	// a second later "young" goes too
@@ -723,9 +723,9 @@ func TestArchiveOlderInjectedClock(t *testing.T) {
 	}
 	ex := e.path("export-check")
 	untarGz(t, wantExport, ex)
-	if d := takeManifest(t, recentDir).diff(takeManifest(t, ex)); len(d) > 0 {
+	if d := takeManifest(t, recentDir).Diff(takeManifest(t, ex)); len(d) > 0 {
 		// mtimes survive tar at second resolution only: compare contents
-		if dd := contentOnly(takeManifest(t, recentDir)).diff(contentOnly(takeManifest(t, ex))); len(dd) > 0 {
+		if dd := contentOnly(takeManifest(t, recentDir)).Diff(contentOnly(takeManifest(t, ex))); len(dd) > 0 {
 			t.Errorf("export differs from the project: %v", dd)
 		}
 	}

@@ -229,7 +229,7 @@ func (r *crashRepo) verifyAfterCrash(t *testing.T, repo, what string) {
 	for id, m := range r.versions {
 		dest := filepath.Join(t.TempDir(), "r")
 		mustSilo(t, repo, "restore", id, dest)
-		if d := m.diff(takeManifest(t, dest)); len(d) > 0 {
+		if d := m.Diff(takeManifest(t, dest)); len(d) > 0 {
 			t.Fatalf("%s: restore of %s differs:\n  %s", what, id[:12], strings.Join(d, "\n  "))
 		}
 	}
@@ -405,7 +405,7 @@ func TestBackupKilled(t *testing.T) {
 					t.Fatal(err)
 				}
 				newest := p.Versions[0].ID
-				if d := r.versions[newest].diff(takeManifest(t, filepath.Join(out, name))); len(d) > 0 {
+				if d := r.versions[newest].Diff(takeManifest(t, filepath.Join(out, name))); len(d) > 0 {
 					t.Fatalf("restored %s differs: %v", name, d)
 				}
 			}

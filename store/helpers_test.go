@@ -3,25 +3,21 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store/config"
+	"github.com/silo-dev/silo/store/storetest"
 )
 
 // longTests reports whether the heavy variants run (SILO_LONG_TESTS=1).
@@ -229,74 +225,10 @@ func smallProject(t testing.TB, root string, seed uint64, kib int) {
 
 // ---- manifests ----
 
-// manifest maps each path under a root ("." for the root itself) to its
-// type, permission bits and mtime in nanoseconds, plus size and content hash
-// (files) or target (symlinks): everything a restore must bring back.
-type manifest map[string]string
+// manifest is a tree's exact state (see storetest.Manifest).
+type manifest = storetest.Manifest
 
-func takeManifest(t testing.TB, root string) manifest {
-	t.Helper()
-	m := manifest{}
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		line := fmt.Sprintf("%o %04o mtime=%d", st.Mode&unix.S_IFMT, st.Mode&0o7777, st.Mtim.Nano())
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFREG:
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			n, err := io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			line += fmt.Sprintf(" %d %x", n, h.Sum(nil)[:12])
-		case unix.S_IFLNK:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			line += " -> " + target
-		}
-		m[rel] = line
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// diff lists how got differs from m.
-func (m manifest) diff(got manifest) []string {
-	var out []string
-	for k, v := range m {
-		if w, ok := got[k]; !ok {
-			out = append(out, fmt.Sprintf("missing %q", k))
-		} else if v != w {
-			out = append(out, fmt.Sprintf("%q: got %s, want %s", k, w, v))
-		}
-	}
-	for k := range got {
-		if _, ok := m[k]; !ok {
-			out = append(out, fmt.Sprintf("extra %q", k))
-		}
-	}
-	slices.Sort(out)
-	if len(out) > 12 {
-		out = append(out[:12], fmt.Sprintf("... %d more", len(out)-12))
-	}
-	return out
-}
+func takeManifest(t testing.TB, root string) manifest { return storetest.Take(t, root) }
 
 // restoreMatches restores ref from s into a new directory and compares it
 // with want.
@@ -306,7 +238,7 @@ func restoreMatches(t testing.TB, s *Store, ref string, want manifest) {
 	if _, _, err := s.Restore(context.Background(), ref, dest, RestoreOptions{}); err != nil {
 		t.Fatalf("restore %s: %v", ref, err)
 	}
-	if d := want.diff(takeManifest(t, dest)); len(d) > 0 {
+	if d := want.Diff(takeManifest(t, dest)); len(d) > 0 {
 		t.Fatalf("restore of %s differs:\n  %s", ref, strings.Join(d, "\n  "))
 	}
 	os.RemoveAll(dest)

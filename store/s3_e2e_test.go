@@ -618,7 +618,7 @@ func TestS3Backup(t *testing.T) {
 			if len(res.Paths) != 1 {
 				t.Fatalf("restore from %s wrote %v", from, res.Paths)
 			}
-			if d := want.diff(takeManifest(t, res.Paths[0])); len(d) > 0 {
+			if d := want.Diff(takeManifest(t, res.Paths[0])); len(d) > 0 {
 				t.Fatalf("restore from %s differs:\n  %s", from, strings.Join(d, "\n  "))
 			}
 
@@ -684,7 +684,7 @@ func TestS3BackupDestination(t *testing.T) {
 		if err != nil {
 			t.Fatalf("restore %s: %v", id, err)
 		}
-		if d := want.diff(takeManifest(t, res.Paths[0])); len(d) > 0 {
+		if d := want.Diff(takeManifest(t, res.Paths[0])); len(d) > 0 {
 			t.Fatalf("restore of backup %s differs:\n  %s", id, strings.Join(d, "\n  "))
 		}
 	}
@@ -841,7 +841,7 @@ func TestS3Import(t *testing.T) {
 		}
 		got := takeManifest(t, dest)
 		delete(got, ".")
-		if d := want.diff(got); len(d) > 0 {
+		if d := want.Diff(got); len(d) > 0 {
 			t.Fatalf("imported project in %s differs:\n  %s", base, strings.Join(d, "\n  "))
 		}
 		checkClean(t, s)

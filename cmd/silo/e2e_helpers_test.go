@@ -3,23 +3,22 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/silo-dev/silo/store/storetest"
 )
 
 // siloBin is the silo binary TestMain builds for the process tests.
@@ -205,76 +204,10 @@ func genCorpus(t testing.TB, root string, seed uint64, mib int) {
 
 // ---- manifests: a tree's exact state, to compare restores with ----
 
-// manifest maps each relative path (root included as ".") to its type,
-// permission bits, mtime in ns, size, content hash or link target.
-type manifest map[string]string
+// manifest is a tree's exact state (see storetest.Manifest).
+type manifest = storetest.Manifest
 
-func takeManifest(t testing.TB, root string) manifest {
-	t.Helper()
-	m := manifest{}
-	buf := make([]byte, 1<<20)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		line := fmt.Sprintf("%o %04o %d", st.Mode&unix.S_IFMT, st.Mode&0o7777, st.Mtim.Nano())
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFREG:
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			n, err := io.CopyBuffer(h, f, buf)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			line += fmt.Sprintf(" %d %x", n, h.Sum(nil)[:8])
-		case unix.S_IFLNK:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			line = fmt.Sprintf("%o %d -> %s", st.Mode&unix.S_IFMT, st.Mtim.Nano(), l)
-		case unix.S_IFDIR:
-		default:
-			return nil
-		}
-		m[rel] = line
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func (m manifest) diff(other manifest) []string {
-	var out []string
-	for k, v := range m {
-		if w, ok := other[k]; !ok {
-			out = append(out, fmt.Sprintf("missing %q", k))
-		} else if v != w {
-			out = append(out, fmt.Sprintf("%q: got %s, want %s", k, w, v))
-		}
-	}
-	for k := range other {
-		if _, ok := m[k]; !ok {
-			out = append(out, fmt.Sprintf("extra %q", k))
-		}
-	}
-	slices.Sort(out)
-	if len(out) > 15 {
-		out = append(out[:15], fmt.Sprintf("... %d more", len(out)-15))
-	}
-	return out
-}
+func takeManifest(t testing.TB, root string) manifest { return storetest.Take(t, root) }
 
 // restoreMatches restores ref with the CLI into a new directory and
 // compares it with want.
@@ -282,7 +215,7 @@ func restoreMatches(t testing.TB, repo, ref string, want manifest) {
 	t.Helper()
 	dest := filepath.Join(t.TempDir(), "restore")
 	mustRun(t, repo, "restore", ref, dest)
-	if d := want.diff(takeManifest(t, dest)); len(d) > 0 {
+	if d := want.Diff(takeManifest(t, dest)); len(d) > 0 {
 		t.Fatalf("restore of %s differs:\n  %s", ref, strings.Join(d, "\n  "))
 	}
 	os.RemoveAll(dest)

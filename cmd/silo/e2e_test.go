@@ -77,7 +77,7 @@ func TestE2EStoreRestore(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "inc")
 	mustRun(t, repo, "restore", "--include", "src/pkg01", "demo", dest)
 	sub := takeManifest(t, filepath.Join(dest, "src", "pkg01"))
-	if d := manifestUnder(want, "src/pkg01").diff(sub); len(d) > 0 {
+	if d := manifestUnder(want, "src/pkg01").Diff(sub); len(d) > 0 {
 		t.Errorf("include subtree differs: %q", d)
 	}
 	if ents, _ := os.ReadDir(dest); len(ents) != 1 {

@@ -114,7 +114,7 @@ func TestRemoteStoreRestoreList(t *testing.T) {
 
 	dest := filepath.Join(work, "restored")
 	mustRun(t, repo, "restore", "--remote", url, "--token", token, "remote-demo", dest)
-	if d := want.diff(takeManifest(t, dest)); len(d) > 0 {
+	if d := want.Diff(takeManifest(t, dest)); len(d) > 0 {
 		t.Fatalf("remote restore differs:\n  %s", strings.Join(d, "\n  "))
 	}
 	// the first version by prefix

@@ -102,7 +102,7 @@ func (c *s3CLI) restoreMatches(repo, ref string, want manifest, skipRoot bool) {
 	if skipRoot {
 		delete(got, ".")
 	}
-	if d := want.diff(got); len(d) > 0 {
+	if d := want.Diff(got); len(d) > 0 {
 		c.t.Fatalf("restore of %s from %s differs:\n  %s", ref, repo, strings.Join(d, "\n  "))
 	}
 }
@@ -256,7 +256,7 @@ func TestE2ES3(t *testing.T) {
 			delete(got, ".")
 			w = wantNoRoot
 		}
-		if d := w.diff(got); len(d) > 0 {
+		if d := w.Diff(got); len(d) > 0 {
 			t.Fatalf("project %s restored from the S3 backup differs:\n  %s", name, strings.Join(d, "\n  "))
 		}
 	}
