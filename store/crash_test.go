@@ -18,43 +18,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/silo-dev/silo/store/storetest"
 )
 
 // siloBin is the silo binary TestMain builds for the process tests.
 var siloBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "silo-store-tests-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	siloBin = filepath.Join(dir, "silo")
-	build := exec.Command("go", "build", "-o", siloBin, "../cmd/silo")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building silo for the process tests:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(storetest.RunWithSilo(m, "../cmd/silo", &siloBin)) }
 
 // siloCmd prepares `silo --repo repo args...` in an empty directory with no
 // STORAGE_* variables, so no local configuration leaks in.
 func siloCmd(t testing.TB, repo string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(siloBin, append([]string{"--repo", repo}, args...)...)
-	cmd.Dir = t.TempDir()
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "STORAGE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "XDG_CACHE_HOME="+cmd.Dir)
-	return cmd
+	return storetest.SiloCmd(t, siloBin, repo, args...)
 }
 
 type runResult struct {

@@ -24,37 +24,13 @@ import (
 // siloBin is the silo binary TestMain builds for the process tests.
 var siloBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "silo-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	siloBin = filepath.Join(dir, "silo")
-	build := exec.Command("go", "build", "-o", siloBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building silo for the process tests:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(storetest.RunWithSilo(m, ".", &siloBin)) }
 
 // siloCmd prepares `silo --repo REPO args...` in an empty working
 // directory with no STORAGE_* variables, so no local configuration leaks in.
 func siloCmd(t testing.TB, repo string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(siloBin, append([]string{"--repo", repo}, args...)...)
-	cmd.Dir = t.TempDir()
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "STORAGE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	return cmd
+	return storetest.SiloCmd(t, siloBin, repo, args...)
 }
 
 type result struct {
