@@ -26,8 +26,7 @@ var siloBin string
 
 func TestMain(m *testing.M) { os.Exit(storetest.RunWithSilo(m, ".", &siloBin)) }
 
-// siloCmd prepares `silo --repo REPO args...` in an empty working
-// directory with no STORAGE_* variables, so no local configuration leaks in.
+// siloCmd is storetest.SiloCmd with the binary TestMain built.
 func siloCmd(t testing.TB, repo string, args ...string) *exec.Cmd {
 	t.Helper()
 	return storetest.SiloCmd(t, siloBin, repo, args...)
