@@ -11,7 +11,7 @@ import (
 // every problem it finds, joined, or nil. Tests call it in t.Cleanup.
 func (d *DB) Check() error {
 	var errs []error
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			errs = append(errs, err)
 		}

@@ -6,17 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"slices"
 	"strconv"
-	"strings"
-	"sync/atomic"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/silo-dev/silo/object"
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -26,160 +25,281 @@ var (
 	bRefs      = []byte("refs")
 	bProjects  = []byte("projects")
 	bNames     = []byte("names")
-	// Buckets for small named records, used through Tx.Get/Put/Delete/ForEach.
+	bDups      = []byte("dups")
+	bLost      = []byte("lost")
+	bInfo      = []byte("info")
+	// Templates is the named bucket of template records, used through
+	// Tx.Get/Put/Delete/ForEach.
 	Templates = "templates"
-	Pins      = "pins"
-	Meta      = "meta"
-	Backups   = "backups"
 
-	allBuckets = [][]byte{bBlobs, bPacks, bSnapshots, bRefs, bProjects, bNames,
-		[]byte(Templates), []byte(Pins), []byte(Meta), []byte(Backups)}
+	allBuckets = [][]byte{bBlobs, bPacks, bSnapshots, bRefs, bProjects, bNames, bDups, bLost, bInfo, []byte(Templates)}
+	// buckets of earlier schemas that nothing uses: dropped on upgrade
+	oldBuckets = [][]byte{[]byte("pins"), []byte("meta"), []byte("backups")}
 )
+
+// Schema is the version of index.db's layout this code reads and writes,
+// kept in the info bucket. A file without one is schema 1 (before the
+// version was recorded); a newer schema is refused.
+const Schema = 2
 
 // Options configure Open.
 type Options struct {
+	// ReadOnly never writes (a repository on a read-only filesystem):
+	// Update fails with ErrReadOnly, and a missing file is an error.
 	ReadOnly bool
-	Timeout  time.Duration // lock wait; default 1s
-	Owner    string        // written to index.db.owner while held for writing
+	// Timeout bounds how long a transaction waits for other processes'
+	// transactions (default 30s); past it the transaction fails with
+	// ErrBusy.
+	Timeout time.Duration
+	// Slice is how long a read handle stays open for the reads that come
+	// meanwhile (default 50 ms): a writer in another process waits at
+	// most this long for this process's reads.
+	Slice time.Duration
 }
 
-// DB is an open index.db.
+// DB is index.db, shared with other processes: it holds no lock between
+// transactions (see handle.go).
 type DB struct {
-	db   *bolt.DB
 	path string
-	ro   bool
-	ops  atomic.Int64 // blob-index operations, for trimming (see touched)
+	opts Options
+
+	wmu     sync.Mutex // one write transaction at a time in this process
+	mu      sync.Mutex
+	cond    *sync.Cond
+	cur     *handle // the handle new transactions use, or nil
+	open    int     // handles not yet closed
+	writing bool    // a write handle is being opened
+	opening bool    // a read handle is being opened
+	closed  bool
 }
 
-// trimEvery is how many blob-index reads may run between two trims of
-// bbolt's memory map (see trim). Blob ids are random, so every lookup lands
-// on a different leaf page, and the kernel maps the 64 KiB around every page
-// it faults in (fault-around): without trims every page of index.db a store
-// ever touched stays in its resident set, about 110 MiB for a 10 GiB
-// project. Between trims, 128 lookups map at most about 16 MiB; mapping a
-// page again costs a minor fault. Write transactions trim when they commit
-// (touching the pages again during the transaction would only fault them
-// back in at commit, when bbolt writes its dirty nodes out), so what a write
-// maps is bounded by the number of blobs it indexes: see PackBlobLimit.
-const trimEvery = 128
-
-// Open opens or creates the index at path.
+// Open opens index.db at path, creating it (atomically, so no other
+// process ever sees it half made) when it is missing. A file that is not
+// an intact bbolt file fails with ErrDamaged before anything maps it.
 func Open(path string, opts Options) (*DB, error) {
-	if opts.Timeout == 0 {
-		opts.Timeout = time.Second
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
 	}
-	if opts.ReadOnly {
-		st, err := os.Stat(path)
-		if err != nil {
+	if opts.Slice <= 0 {
+		opts.Slice = 50 * time.Millisecond
+	}
+	d := &DB{path: path, opts: opts}
+	d.cond = sync.NewCond(&d.mu)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if opts.ReadOnly {
+			return nil, fmt.Errorf("open index %s: %w", path, err)
+		}
+		if err := create(path); err != nil {
 			return nil, err
 		}
-		// A writer killed while creating index.db can leave it empty (which
-		// bbolt cannot initialise read-only: EBADF) or without buckets
-		// (and Tx.b panics on a missing bucket). Complete such a file with
-		// a short read-write open first; a complete file is opened once.
-		// (Found by TestE2ECrashDuringFirstStore.)
-		if st.Size() > 0 {
-			d, err := open(path, opts)
-			if err != nil || d.complete() {
-				return d, err
+	} else if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	if err := validate(path); err != nil {
+		return nil, err
+	}
+	if err := d.upgrade(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// create makes an empty index with every bucket beside path and links it
+// into place; when another process did so first, its file stays.
+func create(path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".index-*.db")
+	if err != nil {
+		return fmt.Errorf("create index %s: %w", path, err)
+	}
+	name := tmp.Name()
+	tmp.Close()
+	defer os.Remove(name)
+	db, err := bolt.Open(name, 0o644, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return fmt.Errorf("create index %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return ensureBuckets(tx) })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncFile(name)
+	}
+	if err == nil {
+		if err = os.Link(name, path); errors.Is(err, os.ErrExist) {
+			err = nil
+		}
+	}
+	if err == nil {
+		err = object.SyncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return fmt.Errorf("create index %s: %w", path, err)
+	}
+	return nil
+}
+
+func syncFile(name string) error {
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ensureBuckets creates every bucket, drops the unused ones of earlier
+// schemas and records the schema.
+func ensureBuckets(tx *bolt.Tx) error {
+	for _, b := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	for _, b := range oldBuckets {
+		if tx.Bucket(b) != nil {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
 			}
-			d.Close()
-		}
-		w, err := open(path, Options{Timeout: opts.Timeout, Owner: opts.Owner})
-		if err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
 		}
 	}
-	return open(path, opts)
+	return tx.Bucket(bInfo).Put([]byte("schema"), []byte(strconv.Itoa(Schema)))
 }
 
-var pidRE = regexp.MustCompile(`pid (\d+)`)
-
-// holder describes who holds the lock: the writer recorded in index.db.owner
-// when that process is still alive, else a reader (readers record nothing).
-func holder(path string) string {
-	owner, _ := os.ReadFile(path + ".owner")
-	msg := strings.TrimSpace(string(owner))
-	if m := pidRE.FindStringSubmatch(msg); m != nil {
-		if pid, err := strconv.Atoi(m[1]); err == nil && syscall.Kill(pid, 0) == nil {
-			return msg
-		}
-	}
-	return "another silo process (a reader such as restore, check or ls, or a writer that just started)"
-}
-
-// complete reports whether every bucket exists.
-func (d *DB) complete() bool {
-	ok := true
-	d.db.View(func(tx *bolt.Tx) error {
+// upgrade checks the schema and brings an older file up to it.
+func (d *DB) upgrade() error {
+	var schema int
+	complete := true
+	err := d.view(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if tx.Bucket(b) == nil {
-				ok = false
+				complete = false
+			}
+		}
+		schema = 1
+		if b := tx.Bucket(bInfo); b != nil {
+			if v := b.Get([]byte("schema")); v != nil {
+				n, err := strconv.Atoi(string(v))
+				if err != nil {
+					return fmt.Errorf("%w: %s: schema %q", ErrDamaged, d.path, v)
+				}
+				schema = n
 			}
 		}
 		return nil
 	})
-	return ok
-}
-
-func open(path string, opts Options) (*DB, error) {
-	db, err := bolt.Open(path, 0o644, &bolt.Options{
-		Timeout:      opts.Timeout,
-		ReadOnly:     opts.ReadOnly,
-		FreelistType: bolt.FreelistMapType,
-	})
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s holds %s", ErrLocked, holder(path), path)
-		}
-		return nil, fmt.Errorf("open index %s: %w", path, err)
+		return err
 	}
-	d := &DB{db: db, path: path, ro: opts.ReadOnly}
-	if !opts.ReadOnly {
-		err = db.Update(func(tx *bolt.Tx) error {
-			for _, b := range allBuckets {
-				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open index %s: %w", path, err)
-		}
-		if opts.Owner != "" {
-			os.WriteFile(path+".owner", []byte(opts.Owner+"\n"), 0o644)
-		}
+	if schema > Schema {
+		return fmt.Errorf("%w: %s has schema %d; this silo reads up to %d (upgrade silo)", ErrSchema, d.path, schema, Schema)
 	}
-	return d, nil
+	if complete && schema == Schema {
+		return nil
+	}
+	if d.opts.ReadOnly {
+		if !complete {
+			return fmt.Errorf("%w: %s lacks buckets and the repository is read-only", ErrDamaged, d.path)
+		}
+		return nil
+	}
+	return d.update(func(tx *bolt.Tx) error { return ensureBuckets(tx) })
 }
 
 // Path returns the file's path.
 func (d *DB) Path() string { return d.path }
 
-// Close releases the database and its lock.
+// Close waits for running transactions and closes the file.
 func (d *DB) Close() error {
-	if !d.ro {
-		os.Remove(d.path + ".owner")
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	d.mu.Lock()
+	d.closed = true
+	if d.cur != nil {
+		d.retireIdle(d.cur)
 	}
-	return d.db.Close()
+	for d.open > 0 {
+		d.cond.Wait()
+	}
+	d.mu.Unlock()
+	return nil
 }
 
-// View runs fn in a read transaction.
+// view runs fn in a bbolt read transaction on a shared handle.
+func (d *DB) view(fn func(*bolt.Tx) error) (err error) {
+	h, err := d.acquire(false)
+	if err != nil {
+		return err
+	}
+	defer d.release(h)
+	defer panicOnFault()()
+	defer guard(d.path, &err, nil)
+	return h.db.View(func(tx *bolt.Tx) error { return callUser(tx, fn) })
+}
+
+// update runs fn in a bbolt write transaction on a fresh write handle.
+func (d *DB) update(fn func(*bolt.Tx) error) (err error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	h, err := d.acquire(true)
+	if err != nil {
+		return err
+	}
+	defer d.release(h)
+	defer panicOnFault()()
+	defer guard(d.path, &err, nil)
+	return h.db.Update(func(tx *bolt.Tx) error { return callUser(tx, fn) })
+}
+
+// callUser runs fn, marking a panic it raises as the caller's own (guard
+// passes those on; bbolt has rolled the transaction back by then) unless
+// bbolt raised it, reading a damaged page on fn's behalf.
+func callUser(tx *bolt.Tx, fn func(*bolt.Tx) error) error {
+	defer func() {
+		if p := recover(); p != nil {
+			if raisedByBolt() {
+				panic(p)
+			}
+			panic(userPanic{p})
+		}
+	}()
+	return fn(tx)
+}
+
+// raisedByBolt reports, from a deferred function of a panicking goroutine,
+// whether the panic was raised in bbolt's code.
+func raisedByBolt() bool {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	after := false
+	for {
+		f, more := frames.Next()
+		if f.Function == "runtime.gopanic" {
+			after = true
+		} else if after && !strings.HasPrefix(f.Function, "runtime.") {
+			return strings.HasPrefix(f.Function, "go.etcd.io/bbolt")
+		}
+		if !more {
+			return false
+		}
+	}
+}
+
+// View runs fn in a read transaction. Transactions of other processes may
+// commit between two Views; one View sees one consistent state. fn must
+// not start another transaction of d.
 func (d *DB) View(fn func(*Tx) error) error {
-	return d.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx, d}) })
+	return d.view(func(tx *bolt.Tx) error { return fn(&Tx{tx, d}) })
 }
 
 // Update runs fn in a write transaction, committed durably when fn returns
-// nil and rolled back otherwise.
+// nil and rolled back otherwise (also when fn panics; the panic goes on).
+// It waits for other processes' transactions, never for more.
 func (d *DB) Update(fn func(*Tx) error) error {
-	err := d.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx, d}) })
-	d.db.View(func(*bolt.Tx) error { d.trim(); return nil })
-	return err
+	return d.update(func(tx *bolt.Tx) error { return fn(&Tx{tx, d}) })
 }
 
 // Lookup finds a blob.
@@ -202,18 +322,11 @@ type Tx struct {
 	d  *DB
 }
 
-// touched counts n blob-index reads and trims the memory map every
-// trimEvery of them. It runs inside the transaction, as trim requires.
-func (t *Tx) touched(n int) {
-	if t.d.ops.Add(int64(n))%trimEvery < int64(n) {
-		t.d.trim()
-	}
-}
-
 func (t *Tx) b(name []byte) *bolt.Bucket {
 	b := t.tx.Bucket(name)
 	if b == nil {
-		panic(fmt.Sprintf("index: bucket %s missing", name))
+		// Open creates every bucket; a file that lost one is damaged
+		panic(damagedPanic(fmt.Sprintf("bucket %s missing", name)))
 	}
 	return b
 }
@@ -247,7 +360,6 @@ func decodeLoc(k, v []byte) (object.Location, error) {
 
 // Lookup finds a blob.
 func (t *Tx) Lookup(id object.ID) (object.Location, bool, error) {
-	t.touched(1)
 	v := t.b(bBlobs).Get(id[:])
 	if v == nil {
 		return object.Location{}, false, nil
@@ -257,7 +369,8 @@ func (t *Tx) Lookup(id object.ID) (object.Location, bool, error) {
 }
 
 // AddPack records a pack and points its blobs at it. A blob already indexed
-// elsewhere keeps its first location.
+// elsewhere keeps its first location; the new one is kept as a duplicate
+// (see Locations), so it takes over if the first pack goes.
 func (t *Tx) AddPack(p object.PackInfo, blobs []object.Blob) error {
 	return t.AddPacks([]object.NewPack{{Info: p, Blobs: blobs}})
 }
@@ -265,7 +378,8 @@ func (t *Tx) AddPack(p object.PackInfo, blobs []object.Blob) error {
 // AddPacks records several packs in one go. The blob entries are inserted
 // in key order: bbolt keeps a transaction's new keys in sorted in-memory
 // nodes until commit, so inserting tens of thousands of random keys would
-// move memory quadratically.
+// move memory quadratically. A blob that was recorded lost is lost no
+// more.
 func (t *Tx) AddPacks(packs []object.NewPack) error {
 	type entry struct {
 		pack object.ID
@@ -282,13 +396,24 @@ func (t *Tx) AddPacks(packs []object.NewPack) error {
 		}
 	}
 	slices.SortStableFunc(all, func(a, b entry) int { return bytes.Compare(a.b.ID[:], b.b.ID[:]) })
-	bb := t.b(bBlobs)
+	bb, lost := t.b(bBlobs), t.b(bLost)
 	for _, e := range all {
-		if bb.Get(e.b.ID[:]) != nil {
-			continue // a blob keeps its first location
+		if v := bb.Get(e.b.ID[:]); v != nil {
+			if len(v) == locSize && object.ID(v[:32]) == e.pack {
+				continue // the same pack indexed again
+			}
+			if err := t.b(bDups).Put(dupKey(e.b.ID, e.pack), encodeLoc(e.pack, e.b)); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := bb.Put(e.b.ID[:], encodeLoc(e.pack, e.b)); err != nil {
 			return err
+		}
+		if lost.Get(e.b.ID[:]) != nil {
+			if err := lost.Delete(e.b.ID[:]); err != nil {
+				return err
+			}
 		}
 	}
 	pb := t.b(bPacks)
@@ -300,9 +425,46 @@ func (t *Tx) AddPacks(packs []object.NewPack) error {
 	return nil
 }
 
-// SetBlob points a blob at a location (used by repack).
+func dupKey(id, pack object.ID) []byte { return append(bytes.Clone(id[:]), pack[:]...) }
+
+// SetBlob makes l a blob's first location (gc moves live blobs to new
+// packs this way); an earlier location stays as a duplicate until its pack
+// is removed.
 func (t *Tx) SetBlob(l object.Location) error {
-	return t.b(bBlobs).Put(l.ID[:], encodeLoc(l.Pack, l.Blob))
+	bb := t.b(bBlobs)
+	if v := bb.Get(l.ID[:]); len(v) == locSize && object.ID(v[:32]) != l.Pack {
+		if err := t.b(bDups).Put(dupKey(l.ID, object.ID(v[:32])), bytes.Clone(v)); err != nil {
+			return err
+		}
+	}
+	if err := t.b(bDups).Delete(dupKey(l.ID, l.Pack)); err != nil {
+		return err
+	}
+	return bb.Put(l.ID[:], encodeLoc(l.Pack, l.Blob))
+}
+
+// Locations returns every known location of a blob: the first one, then
+// the duplicates in packs that are still recorded.
+func (t *Tx) Locations(id object.ID) ([]object.Location, error) {
+	var out []object.Location
+	if v := t.b(bBlobs).Get(id[:]); v != nil {
+		l, err := decodeLoc(id[:], v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	c := t.b(bDups).Cursor()
+	for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
+		l, err := decodeLoc(id[:], v)
+		if err != nil {
+			return nil, err
+		}
+		if t.b(bPacks).Get(l.Pack[:]) != nil {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 // DeleteBlob removes a blob's entry.
@@ -356,8 +518,7 @@ func (t *Tx) Packs(fn func(object.PackInfo) error) error {
 // Blobs calls fn for every indexed blob.
 func (t *Tx) Blobs(fn func(object.Location) error) error {
 	return t.b(bBlobs).ForEach(func(k, v []byte) error {
-		t.touched(1)
-		l, err := decodeLoc(k, v)
+			l, err := decodeLoc(k, v)
 		if err != nil {
 			return err
 		}
@@ -369,23 +530,57 @@ func (t *Tx) Blobs(fn func(object.Location) error) error {
 // the blob index.
 func (t *Tx) BlobCount() int { return t.b(bBlobs).Stats().KeyN }
 
-// RemovePack deletes a pack's record and every blob entry that points at it.
+// RemovePack deletes a pack's record and its blobs' entries: a blob whose
+// first location is the pack moves to a duplicate in a pack that is still
+// recorded, or leaves the index; a duplicate in the pack is dropped. blobs
+// should be the pack's whole table (entries it does not name may be left
+// pointing at the removed pack as duplicates, which Locations skips).
 func (t *Tx) RemovePack(id object.ID, blobs []object.Blob) error {
-	bb := t.b(bBlobs)
+	if err := t.b(bPacks).Delete(id[:]); err != nil {
+		return err
+	}
+	bb, dups := t.b(bBlobs), t.b(bDups)
 	for _, b := range blobs {
+		if err := dups.Delete(dupKey(b.ID, id)); err != nil {
+			return err
+		}
 		v := bb.Get(b.ID[:])
-		if v != nil && len(v) == locSize && object.ID(v[:32]) == id {
-			if err := bb.Delete(b.ID[:]); err != nil {
+		if v == nil || len(v) != locSize || object.ID(v[:32]) != id {
+			continue
+		}
+		if err := bb.Delete(b.ID[:]); err != nil {
+			return err
+		}
+		// promote a duplicate, if one is left in a recorded pack
+		c := dups.Cursor()
+		var promote []byte
+		var stale [][]byte
+		for k, dv := c.Seek(b.ID[:]); k != nil && bytes.HasPrefix(k, b.ID[:]); k, dv = c.Next() {
+			if len(dv) == locSize && t.b(bPacks).Get(dv[:32]) != nil {
+				promote = bytes.Clone(dv)
+				stale = append(stale, bytes.Clone(k))
+				break
+			}
+			stale = append(stale, bytes.Clone(k))
+		}
+		for _, k := range stale {
+			if err := dups.Delete(k); err != nil {
+				return err
+			}
+		}
+		if promote != nil {
+			if err := bb.Put(b.ID[:], promote); err != nil {
 				return err
 			}
 		}
 	}
-	return t.b(bPacks).Delete(id[:])
+	return nil
 }
 
-// ClearBlobs empties the blob index and pack table (before a rebuild).
+// ClearBlobs empties the blob index, the duplicates and the pack table
+// (before a rebuild).
 func (t *Tx) ClearBlobs() error {
-	for _, name := range [][]byte{bBlobs, bPacks} {
+	for _, name := range [][]byte{bBlobs, bPacks, bDups} {
 		if err := t.tx.DeleteBucket(name); err != nil {
 			return err
 		}
@@ -395,6 +590,25 @@ func (t *Tx) ClearBlobs() error {
 	}
 	return nil
 }
+
+// MarkLost records a blob that some version refers to but no pack holds
+// readably, with why; stores then write it again when they meet it.
+func (t *Tx) MarkLost(id object.ID, why string) error {
+	return t.b(bLost).Put(id[:], []byte(why))
+}
+
+// Lost calls fn for every blob recorded lost.
+func (t *Tx) Lost(fn func(id object.ID, why string) error) error {
+	return t.b(bLost).ForEach(func(k, v []byte) error {
+		if len(k) != 32 {
+			return fmt.Errorf("%w: lost entry", ErrCorrupt)
+		}
+		return fn(object.ID(k), string(v))
+	})
+}
+
+// LostCount returns how many blobs are recorded lost.
+func (t *Tx) LostCount() int { return t.b(bLost).Stats().KeyN }
 
 // ClearCatalogue empties snapshots, refs, projects and names (before a rebuild).
 func (t *Tx) ClearCatalogue() error {
@@ -416,7 +630,7 @@ func clone(b []byte) []byte {
 	return append([]byte(nil), b...)
 }
 
-// Get returns a copy of the value of key in a named bucket (Templates, Pins, Meta, Backups).
+// Get returns a copy of the value of key in a named bucket (Templates).
 func (t *Tx) Get(bucket, key string) []byte { return clone(t.b([]byte(bucket)).Get([]byte(key))) }
 
 // Put sets key in a named bucket.

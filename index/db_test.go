@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/silo-dev/silo/object"
 )
 
@@ -108,15 +106,16 @@ func TestAddPackLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// removing pack1 drops a and b (both point there) but not c
+	// removing pack1 drops a (only there) and moves b to its copy in pack2
 	err = db.Update(func(tx *Tx) error { return tx.RemovePack(p1.ID, []object.Blob{a, b}) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range []object.Blob{a, b} {
-		if _, ok, _ := db.Lookup(x.ID); ok {
-			t.Errorf("blob %s still indexed after its pack was removed", x.ID.Short())
-		}
+	if _, ok, _ := db.Lookup(a.ID); ok {
+		t.Errorf("blob a still indexed after its pack was removed")
+	}
+	if loc, ok, _ := db.Lookup(b.ID); !ok || loc.Pack != p2.ID {
+		t.Errorf("b = %+v (%v) after pack1 went; want its copy in pack2", loc, ok)
 	}
 	if _, ok, _ := db.Lookup(c.ID); !ok {
 		t.Error("blob c of pack2 was dropped with pack1")
@@ -148,7 +147,7 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	if err := db.AddPack(p, []object.Blob{a}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(func(tx *Tx) error { return tx.Put(Meta, "k", []byte("v")) }); err != nil {
+	if err := db.Update(func(tx *Tx) error { return tx.Put(Templates, "k", []byte("v")) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -159,12 +158,12 @@ func TestPersistsAcrossReopen(t *testing.T) {
 		t.Fatalf("after reopen Lookup = %+v, %v, %v", loc, ok, err)
 	}
 	db.View(func(tx *Tx) error {
-		if v := tx.Get(Meta, "k"); string(v) != "v" {
-			t.Errorf("Meta k = %q", v)
+		if v := tx.Get(Templates, "k"); string(v) != "v" {
+			t.Errorf("Templates k = %q", v)
 		}
 		return nil
 	})
-	if err := db.Update(func(tx *Tx) error { return tx.Put(Meta, "k", nil) }); err == nil {
+	if err := db.Update(func(tx *Tx) error { return tx.Put(Templates, "k", nil) }); err == nil {
 		t.Error("write to a read-only index succeeded")
 	}
 }
@@ -357,7 +356,7 @@ func TestCatalogueAndNamedBuckets(t *testing.T) {
 		if err := tx.Put(Templates, "t1", []byte("x")); err != nil {
 			return err
 		}
-		return tx.Put(Pins, "pin", []byte("y"))
+		return tx.MarkLost(id("gone"), "test")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -407,8 +406,8 @@ func TestCatalogueAndNamedBuckets(t *testing.T) {
 		if tx.ProjectCount() != 0 || tx.Project("a") != nil || tx.Get(Templates, "t1") != nil {
 			t.Error("ClearCatalogue left records")
 		}
-		if string(tx.Get(Pins, "pin")) != "y" {
-			t.Error("ClearCatalogue dropped pins")
+		if tx.LostCount() != 1 {
+			t.Error("ClearCatalogue dropped the lost blobs")
 		}
 		return nil
 	})
@@ -439,33 +438,6 @@ func TestClearBlobs(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-func TestSecondWriterIsLocked(t *testing.T) {
-	db, path := openTest(t)
-	_ = db
-	start := time.Now()
-	_, err := Open(path, Options{Timeout: 200 * time.Millisecond, Owner: "other"})
-	if !errors.Is(err, ErrLocked) {
-		t.Fatalf("second Open = %v, want ErrLocked", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("second Open took %v", d)
-	}
-	if !strings.Contains(err.Error(), path) {
-		t.Errorf("lock error %q does not name the file", err)
-	}
-
-	// the holder's owner string reaches the other process's message
-	path2 := filepath.Join(t.TempDir(), "index.db")
-	openAt(t, path2, Options{Owner: "silo store (pid 42)"})
-	if b, _ := os.ReadFile(path2 + ".owner"); !strings.Contains(string(b), "pid 42") {
-		t.Errorf("owner file holds %q", b)
-	}
-	_, err = Open(path2, Options{Timeout: 100 * time.Millisecond})
-	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "silo store (pid 42)") {
-		t.Errorf("second Open = %v, want ErrLocked naming the holder", err)
-	}
 }
 
 func TestReadOnlyMissingFile(t *testing.T) {
@@ -502,52 +474,3 @@ func TestCorruptRecordsAreErrors(t *testing.T) {
 	}
 }
 
-// A writer killed while creating index.db leaves an empty file or one
-// without buckets; a read-only open must cope with both (no EBADF, no panic).
-func TestReadOnlyOpenOfAnIncompleteFile(t *testing.T) {
-	t.Run("empty file", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "index.db")
-		if err := os.WriteFile(path, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		db := openAt(t, path, Options{ReadOnly: true})
-		if _, ok, err := db.Lookup(id("x")); ok || err != nil {
-			t.Errorf("Lookup = %v, %v", ok, err)
-		}
-	})
-	t.Run("no buckets", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "index.db")
-		raw, err := bolt.Open(path, 0o644, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw.Close()
-		db := openAt(t, path, Options{ReadOnly: true})
-		err = db.View(func(tx *Tx) error {
-			n := 0
-			tx.Packs(func(object.PackInfo) error { n++; return nil })
-			tx.Versions("p", func(object.ID, time.Time) bool { n++; return true })
-			if n != 0 {
-				t.Errorf("%d records in an empty index", n)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("complete file stays untouched", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "index.db")
-		w, err := Open(path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Close()
-		before, _ := os.Stat(path)
-		openAt(t, path, Options{ReadOnly: true})
-		after, _ := os.Stat(path)
-		if !after.ModTime().Equal(before.ModTime()) {
-			t.Error("a read-only open of a complete index wrote to it")
-		}
-	})
-}
