@@ -18,6 +18,9 @@ import (
 // ErrMissing means a referenced blob is not in the index: gc stops.
 var ErrMissing = errors.New("gc: referenced blob missing")
 
+// ErrBusy means another collection is running.
+var ErrBusy = errors.New("gc: another collection is running")
+
 // Options are what a collection needs. DB, Repo and Children are required.
 type Options struct {
 	DB   *index.DB
@@ -28,18 +31,20 @@ type Options struct {
 	Live []object.ID
 	// Children lists a tree's subtrees and data blobs.
 	Children func(ctx context.Context, tree object.ID) (trees, data []object.ID, err error)
+	// Listed are the packs the backend holds (a fresh listing, after which
+	// every listed pack was indexed). A pack with live blobs that is not
+	// listed stops the plan; packs not listed are never candidates.
+	Listed map[object.ID]bool
+	// Condemned are packs already in pending plans: not candidates again.
+	Condemned map[object.ID]bool
 	// Threshold is the dead share above which a pack is rewritten (default 0.10).
 	Threshold float64
 	// Force rewrites packs holding these dead blob types whatever their
 	// dead share (dead snapshot and meta blobs must go, or an index rebuild
 	// would bring them back).
-	Force []object.BlobType
-	// OrphanGrace is how old an unindexed pack must be to be deleted (default 1h).
-	OrphanGrace time.Duration
-	Now         func() time.Time
-	Logger      *slog.Logger
-	// BatchBytes bounds the live bytes rewritten per index switch (default 256 MiB).
-	BatchBytes int64
+	Force  []object.BlobType
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // PackPlan is one pack the plan rewrites or deletes.
@@ -64,31 +69,34 @@ type Plan struct {
 	LiveBlobs    int        `json:"live_blobs"`
 	Delete       []PackPlan `json:"delete"`
 	Repack       []PackPlan `json:"repack"`
-	Orphans      []string   `json:"orphans"`
 	FreedBytes   int64      `json:"freed_bytes"`   // estimate: sizes removed minus live bytes rewritten
 	RewriteBytes int64      `json:"rewrite_bytes"` // live bytes copied by repack
 	MarkSetBytes int64      `json:"mark_set_bytes"`
 	MarkBytesPer float64    `json:"mark_bytes_per_blob"`
 	MarkTime     float64    `json:"mark_seconds"`
 
-	opts   Options
-	marks  *markSet
-	orphan []object.FileInfo
-	// livePacks counts the live blobs of each indexed pack that has any;
-	// present is every pack in the backend
+	opts  Options
+	marks *markSet
+	// livePacks counts the live blobs of each indexed pack that has any
 	livePacks map[object.ID]int
-	present   map[object.ID]bool
 }
 
-// Result reports an executed plan.
+// Result reports what a collection deleted and condemned.
 type Result struct {
-	PacksDeleted   int     `json:"packs_deleted"`
-	PacksRepacked  int     `json:"packs_repacked"`
-	PacksWritten   int     `json:"packs_written"`
-	OrphansDeleted int     `json:"orphans_deleted"`
-	BlobsRemoved   int     `json:"blobs_removed"`
-	FreedBytes     int64   `json:"freed_bytes"`
-	Seconds        float64 `json:"seconds"`
+	PacksDeleted  int   `json:"packs_deleted"`
+	PacksRepacked int   `json:"packs_repacked"` // rewritten packs among the deleted
+	PacksWritten  int   `json:"packs_written"`  // packs holding rewritten blobs
+	PacksKept     int   `json:"packs_kept"`     // condemned, then found live by a fresh mark
+	BlobsRemoved  int   `json:"blobs_removed"`
+	FreedBytes    int64 `json:"freed_bytes"`
+	// Deferred are packs condemned and not yet deleted: sessions that
+	// were alive when they were condemned still run (see Waiting). The
+	// next collection after those end deletes them.
+	DeferredPacks int           `json:"deferred_packs"`
+	DeferredBytes int64         `json:"deferred_bytes"`
+	Waiting       []LeaseRecord `json:"waiting,omitempty"`
+	Plans         []string      `json:"plans,omitempty"` // plan ids carried out
+	Seconds       float64       `json:"seconds"`
 }
 
 // markSet is a sorted array of 8-byte id prefixes of every indexed blob with
@@ -146,19 +154,13 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	if opts.Threshold <= 0 {
 		opts.Threshold = 0.10
 	}
-	if opts.OrphanGrace <= 0 {
-		opts.OrphanGrace = time.Hour
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.BatchBytes <= 0 {
-		opts.BatchBytes = 256 << 20
-	}
-	p := &Plan{Start: opts.Now(), opts: opts, Delete: []PackPlan{}, Repack: []PackPlan{}, Orphans: []string{}}
+	p := &Plan{Start: opts.Now(), opts: opts, Delete: []PackPlan{}, Repack: []PackPlan{}}
 	t0 := time.Now()
 	m := &markSet{}
 	known := map[object.ID]object.PackInfo{}
@@ -197,20 +199,12 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 			return nil, err
 		}
 	}
-	for _, t := range opts.Repo.PinnedRoots() {
-		if err := p.markTree(ctx, t, ""); err != nil {
-			return nil, err
-		}
-	}
 	p.MarkTime = time.Since(t0).Seconds()
 	p.MarkSetBytes = m.bytes()
 	if p.Blobs > 0 {
 		p.MarkBytesPer = float64(p.MarkSetBytes) / float64(p.Blobs)
 	}
 	if err := p.classify(known); err != nil {
-		return nil, err
-	}
-	if err := p.findOrphans(ctx, known); err != nil {
 		return nil, err
 	}
 	if err := p.checkPresent(); err != nil {
@@ -224,7 +218,7 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 func (p *Plan) checkPresent() error {
 	var missing []object.ID
 	for id := range p.livePacks {
-		if !p.present[id] {
+		if p.opts.Listed != nil && !p.opts.Listed[id] {
 			missing = append(missing, id)
 		}
 	}
@@ -279,7 +273,7 @@ func (p *Plan) classify(known map[object.ID]object.PackInfo) error {
 				st = &packStat{}
 				stats[l.Pack] = st
 			}
-			if p.marks.marked(l.ID) || p.opts.Repo.Pinned(l.ID) {
+			if p.marks.marked(l.ID) {
 				st.live++
 				st.liveBytes += int64(l.Length)
 				p.LiveBlobs++
@@ -304,6 +298,9 @@ func (p *Plan) classify(known map[object.ID]object.PackInfo) error {
 		}
 		if st.live > 0 {
 			p.livePacks[id] = st.live
+		}
+		if p.opts.Condemned[id] || (p.opts.Listed != nil && !p.opts.Listed[id]) {
+			continue // already condemned, or gone from the backend
 		}
 		pp := PackPlan{ID: id, Size: pi.Size, LiveBytes: st.liveBytes, LiveBlobs: st.live, DeadBlobs: st.dead, Data: pi.Data}
 		switch {
@@ -330,209 +327,3 @@ func (p *Plan) classify(known map[object.ID]object.PackInfo) error {
 	return nil
 }
 
-func (p *Plan) findOrphans(ctx context.Context, known map[object.ID]object.PackInfo) error {
-	// pack files carry wall-clock times: an injected clock ahead of the
-	// wall clock must not make a pack being written right now look old
-	start := p.Start
-	if now := time.Now(); now.Before(start) {
-		start = now
-	}
-	cut := start.Add(-p.opts.OrphanGrace)
-	p.present = map[object.ID]bool{}
-	return p.opts.Repo.Backend().List(ctx, "packs/", func(fi object.FileInfo) error {
-		base := fi.Name[strings.LastIndex(fi.Name, "/")+1:]
-		id, err := object.ParseID(base)
-		if err != nil || object.PackName(id) != fi.Name {
-			return nil
-		}
-		p.present[id] = true
-		if _, ok := known[id]; ok || fi.ModTime.After(cut) {
-			return nil
-		}
-		p.orphan = append(p.orphan, fi)
-		p.Orphans = append(p.Orphans, id.String())
-		p.FreedBytes += fi.Size
-		return nil
-	})
-}
-
-// Execute sweeps: rewrites the live blobs of packs to repack into new packs,
-// switches the index from the old packs to the new ones, then deletes the
-// old packs and the orphans.
-func (p *Plan) Execute(ctx context.Context) (*Result, error) {
-	t0 := time.Now()
-	res := &Result{}
-	todo := append(slices.Clone(p.Delete), p.Repack...)
-	// dead snapshot blobs first, then trees, then data: if the sweep is cut
-	// short (killed), the packs left behind hold no dead snapshot whose
-	// trees or data are already gone, so an index rebuild from them finds
-	// no half version
-	slices.SortStableFunc(todo, func(a, b PackPlan) int { return a.rank - b.rank })
-	var batch []PackPlan
-	var batchBytes int64
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := p.rewrite(ctx, batch, res)
-		batch, batchBytes = nil, 0
-		return err
-	}
-	for _, pp := range todo {
-		batch = append(batch, pp)
-		batchBytes += pp.LiveBytes
-		if batchBytes >= p.opts.BatchBytes || len(batch) >= 256 {
-			if err := flush(); err != nil {
-				return res, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return res, err
-	}
-	for _, fi := range p.orphan {
-		if err := p.opts.Repo.Backend().Delete(ctx, fi.Name); err != nil && !errors.Is(err, object.ErrNotFound) {
-			return res, fmt.Errorf("gc: delete orphan %s: %w", fi.Name, err)
-		}
-		res.OrphansDeleted++
-		res.FreedBytes += fi.Size
-	}
-	res.Seconds = time.Since(t0).Seconds()
-	return res, nil
-}
-
-// rewrite copies the live blobs of a batch of packs to new packs and
-// removes the old packs.
-func (p *Plan) rewrite(ctx context.Context, batch []PackPlan, res *Result) error {
-	repo := p.opts.Repo
-	old := map[object.ID]bool{}
-	for _, pp := range batch {
-		old[pp.ID] = true
-	}
-	// live blobs per kind, from the index
-	collect := func(keep func(object.Location) bool) (data, meta []object.Location, all map[object.ID][]object.Blob, err error) {
-		all = map[object.ID][]object.Blob{}
-		err = p.opts.DB.View(func(tx *index.Tx) error {
-			return tx.Blobs(func(l object.Location) error {
-				if !old[l.Pack] {
-					return nil
-				}
-				all[l.Pack] = append(all[l.Pack], l.Blob)
-				if keep(l) {
-					if l.Type.IsData() {
-						data = append(data, l)
-					} else {
-						meta = append(meta, l)
-					}
-				}
-				return nil
-			})
-		})
-		return
-	}
-	copyAll := func(data, meta []object.Location) ([]object.NewPack, error) {
-		var out []object.NewPack
-		for _, group := range []struct {
-			locs []object.Location
-			data bool
-		}{{data, true}, {meta, false}} {
-			if len(group.locs) == 0 {
-				continue
-			}
-			sort.Slice(group.locs, func(i, j int) bool {
-				a, b := group.locs[i], group.locs[j]
-				if a.Pack != b.Pack {
-					return strings.Compare(a.Pack.String(), b.Pack.String()) < 0
-				}
-				return a.Offset < b.Offset
-			})
-			nps, err := repo.CopyBlobs(ctx, group.locs, group.data)
-			if err != nil {
-				return out, err
-			}
-			out = append(out, nps...)
-		}
-		return out, nil
-	}
-	data, meta, _, err := collect(func(l object.Location) bool { return p.marks.marked(l.ID) })
-	if err != nil {
-		return err
-	}
-	newPacks, err := copyAll(data, meta)
-	if err != nil {
-		return err
-	}
-	copied := map[object.ID]bool{}
-	for _, np := range newPacks {
-		for _, b := range np.Blobs {
-			copied[b.ID] = true
-		}
-	}
-	lock := repo.SweepLock()
-	lock.Lock()
-	// blobs pinned by stores running meanwhile are live too
-	xdata, xmeta, all, err := collect(func(l object.Location) bool { return !copied[l.ID] && repo.Pinned(l.ID) })
-	if err == nil && len(xdata)+len(xmeta) > 0 {
-		var extra []object.NewPack
-		extra, err = copyAll(xdata, xmeta)
-		newPacks = append(newPacks, extra...)
-	}
-	if err == nil {
-		err = p.opts.DB.Update(func(tx *index.Tx) error {
-			for id, blobs := range all {
-				if err := tx.RemovePack(id, blobs); err != nil {
-					return err
-				}
-			}
-			for _, pp := range batch {
-				if err := tx.RemovePack(pp.ID, nil); err != nil {
-					return err
-				}
-			}
-			for _, np := range newPacks {
-				if err := tx.AddPack(np.Info, np.Blobs); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	lock.Unlock()
-	if err != nil {
-		return fmt.Errorf("gc: switch index to rewritten packs: %w", err)
-	}
-	res.PacksWritten += len(newPacks)
-	var kept int
-	for _, np := range newPacks {
-		res.FreedBytes -= np.Info.Size
-		kept += len(np.Blobs)
-	}
-	var before int
-	for _, blobs := range all {
-		before += len(blobs)
-	}
-	res.BlobsRemoved += before - kept
-	written := map[object.ID]bool{}
-	for _, np := range newPacks {
-		written[np.Info.ID] = true
-	}
-	for _, pp := range batch {
-		if written[pp.ID] {
-			// rewritten byte for byte (packs are named by their content):
-			// it is one of the new packs now, indexed above
-			continue
-		}
-		repo.Forget(pp.ID)
-		if err := repo.Backend().Delete(ctx, object.PackName(pp.ID)); err != nil && !errors.Is(err, object.ErrNotFound) {
-			return fmt.Errorf("gc: delete pack %s: %w", pp.ID, err)
-		}
-		res.FreedBytes += pp.Size
-		if pp.LiveBlobs == 0 {
-			res.PacksDeleted++
-		} else {
-			res.PacksRepacked++
-		}
-	}
-	p.opts.Logger.Info("gc batch", "packs", len(batch), "written", len(newPacks))
-	return nil
-}

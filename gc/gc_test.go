@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
@@ -121,58 +120,6 @@ func (f *repoFixture) exists(pack object.ID) bool {
 }
 
 func noChildren(context.Context, object.ID) ([]object.ID, []object.ID, error) { return nil, nil, nil }
-
-// TestOrphanGrace: unindexed packs are deleted only when their files are
-// older than the grace period, by the wall clock, whatever clock the
-// collection is given.
-func TestOrphanGrace(t *testing.T) {
-	f := newRepo(t)
-	ctx := context.Background()
-	live, livePack := f.blobInOwnPack(t, 1)
-	_, oldPack := f.blobInOwnPack(t, 2)
-	_, youngPack := f.blobInOwnPack(t, 3)
-	_, deadPack := f.blobInOwnPack(t, 4)
-	f.unindex(t, oldPack)
-	f.unindex(t, youngPack)
-	old := time.Now().Add(-2 * time.Hour)
-	if err := os.Chtimes(filepath.Join(f.dir, filepath.FromSlash(object.PackName(oldPack))), old, old); err != nil {
-		t.Fatal(err)
-	}
-	for _, clock := range []struct {
-		name string
-		now  func() time.Time
-	}{{"wall clock", time.Now}, {"clock a year ahead", func() time.Time { return time.Now().AddDate(1, 0, 0) }}} {
-		t.Run(clock.name, func(t *testing.T) {
-			p, err := NewPlan(ctx, Options{DB: f.db, Repo: f.repo, Live: []object.ID{live}, Children: noChildren, Now: clock.now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(p.Orphans, []string{oldPack.String()}) {
-				t.Errorf("orphans %v, want only the old one %s", p.Orphans, oldPack.Short())
-			}
-			if len(p.Delete) != 1 || p.Delete[0].ID != deadPack {
-				t.Errorf("delete %v, want the dead pack", p.Delete)
-			}
-		})
-	}
-	p, err := NewPlan(ctx, Options{DB: f.db, Repo: f.repo, Live: []object.ID{live}, Children: noChildren,
-		Now: func() time.Time { return time.Now().AddDate(1, 0, 0) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Execute(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.OrphansDeleted != 1 || res.PacksDeleted != 1 {
-		t.Errorf("result %+v", res)
-	}
-	for pack, want := range map[object.ID]bool{livePack: true, oldPack: false, youngPack: true, deadPack: false} {
-		if f.exists(pack) != want {
-			t.Errorf("pack %s exists=%v, want %v", pack.Short(), !want, want)
-		}
-	}
-}
 
 // TestPlanMissing: a root that is not indexed, a data blob a tree lists
 // that is not indexed, and an unreadable tree all stop the plan with

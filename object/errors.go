@@ -11,7 +11,4 @@ var (
 	ErrBlobNotFound = errors.New("object: blob not in index")
 	// ErrBadPack marks a pack whose table cannot be decoded.
 	ErrBadPack = errors.New("object: malformed pack")
-	// ErrStoreRunning: a collection cannot start in an Unpinned repository
-	// while a store is in progress.
-	ErrStoreRunning = errors.New("object: a store is in progress in this process and its blobs are not pinned; collect garbage after it ends")
 )

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Local is a Backend on the local filesystem rooted at a directory. Files are
@@ -151,14 +152,18 @@ func (l *Local) commit(tmp, p string) error {
 	return SyncDir(filepath.Dir(p))
 }
 
-// RemoveTemporary deletes the temporary files a Put or PutFile interrupted
-// by a crash left beside their names (at the root, one level down, and in
-// the pack shards). Call it only while no other writer uses the directory.
-func (l *Local) RemoveTemporary() {
+// RemoveTemporary deletes the temporary files that a Put or PutFile
+// interrupted by a crash left beside their names (at the root, one level
+// down, and in the pack shards), once they are older than olderThan: a
+// younger one may be another process's Put in progress.
+func (l *Local) RemoveTemporary(olderThan time.Duration) {
+	cut := time.Now().Add(-olderThan)
 	for _, pat := range []string{".tmp-*", "*/.tmp-*", "packs/*/.tmp-*"} {
 		names, _ := filepath.Glob(filepath.Join(l.root, pat))
 		for _, n := range names {
-			os.Remove(n)
+			if fi, err := os.Lstat(n); err == nil && fi.ModTime().Before(cut) {
+				os.Remove(n)
+			}
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/object/backendtest"
@@ -103,21 +104,31 @@ func TestLocalRemoveTemporary(t *testing.T) {
 		filepath.Join(root, "backups", ".tmp-2"),
 		filepath.Join(root, "packs", "ab", ".tmp-3"),
 	}
-	for _, p := range append(leftovers, keep) {
+	// a Put in progress in another process: too young to be a leftover
+	young := filepath.Join(root, "packs", "ab", ".tmp-4")
+	old := time.Now().Add(-2 * time.Hour)
+	for _, p := range append(leftovers, keep, young) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if p != young {
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	l.RemoveTemporary()
+	l.RemoveTemporary(time.Hour)
 	for _, p := range leftovers {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s survived: %v", p, err)
 		}
 	}
-	if _, err := os.Stat(keep); err != nil {
-		t.Errorf("a pack was removed: %v", err)
+	for _, p := range []string{keep, young} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
 	}
 }

@@ -15,15 +15,6 @@ const (
 	packMagic   = "SILOPAK1"
 	// MaxPackBlobs bounds the entry count a pack table may claim.
 	MaxPackBlobs = 1 << 22
-	// MaxPackCount is how many blobs a pack may hold when its Index asks
-	// for a limit (see PackLimiter): index.DB does once index.db is large.
-	// Indexing a pack touches one random page of the blob index per blob,
-	// in one transaction, so this bounds the memory a pack's indexing takes
-	// (bbolt's dirty nodes, and the pages of its memory map) whatever the
-	// repository's size: at 512, indexing one maps at most 32 MiB of the
-	// index. Packs of average 1 MiB chunks reach the 16 MiB target long
-	// before it.
-	MaxPackCount = 512
 )
 
 // PackWriter appends blobs to a pack being written to w and finally writes

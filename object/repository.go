@@ -20,12 +20,6 @@ type Index interface {
 	AddPack(p PackInfo, blobs []Blob) error
 }
 
-// PackLimiter is an Index that limits how many blobs a new pack may hold
-// (0: no limit beyond the pack size). It is asked when a pack is started.
-type PackLimiter interface {
-	PackBlobLimit() int
-}
-
 // RepositoryOptions configure a Repository. Backend and Index are required.
 type RepositoryOptions struct {
 	Backend Backend
@@ -38,12 +32,6 @@ type RepositoryOptions struct {
 	PackSize  int64 // target pack size; default 16 MiB
 	Level     int   // zstd level; default 3
 	Logger    *slog.Logger
-	// Unpinned is for a process that never collects garbage while a store
-	// runs (a one-shot command holding the repository's write lock):
-	// writers keep no pins, so their memory does not grow with the number
-	// of blobs a store writes or finds, and BeginCollection refuses to
-	// start while a writer is open.
-	Unpinned bool
 }
 
 // Repository writes blobs into packs and reads them back verified. Saving is
@@ -71,9 +59,6 @@ type Repository struct {
 	handles handleCache
 	cache   *Local // PackCache, or nil
 	cached  handleCache
-
-	pins  pinSet
-	sweep sync.RWMutex
 }
 
 type tempDirer interface{ TempDir() string }
@@ -95,7 +80,6 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 		codec:     codec,
 		log:       opts.Logger,
 		pending:   map[ID]struct{}{},
-		pins:      pinSet{off: opts.Unpinned},
 		flushQ:    make(chan *openPack, flushers),
 		flushDone: make(chan struct{}),
 	}
@@ -141,26 +125,30 @@ func (r *Repository) Backend() Backend { return r.be }
 func (r *Repository) Codec() *Codec { return r.codec }
 
 // Has reports whether the blob is indexed or waiting in a pack being written.
-func (r *Repository) Has(id ID) (bool, error) {
+func (r *Repository) Has(id ID) (bool, error) { return r.has(nil, id) }
+
+// has is Has as writer w sees it (w may be nil): a blob its Exclude
+// rejects is absent.
+func (r *Repository) has(w *Writer, id ID) (bool, error) {
 	r.mu.Lock()
 	_, ok := r.pending[id]
 	r.mu.Unlock()
 	if ok {
 		return true, nil
 	}
-	_, ok, err := r.idx.Lookup(id)
-	return ok, err
+	loc, ok, err := r.idx.Lookup(id)
+	if err != nil || !ok {
+		return false, err
+	}
+	if w != nil && w.exclude != nil && w.exclude(loc) {
+		return false, nil
+	}
+	return true, nil
 }
 
-// reserve marks id as being saved; false means it exists already. With a
-// writer the blob is pinned, atomically with the lookup (see pins.go).
+// reserve marks id as being saved; false means the writer may reuse a copy.
 func (r *Repository) reserve(w *Writer, id ID) (bool, error) {
-	if w != nil {
-		r.sweep.RLock()
-		defer r.sweep.RUnlock()
-		w.pin(id)
-	}
-	if ok, err := r.Has(id); ok || err != nil {
+	if ok, err := r.has(w, id); ok || err != nil {
 		return false, err
 	}
 	r.mu.Lock()
@@ -288,7 +276,6 @@ type openPack struct {
 	bw    *bufio.Writer
 	pw    *PackWriter
 	data  bool
-	limit int // blobs; 0: none (see PackLimiter)
 }
 
 func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
@@ -304,14 +291,11 @@ func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
 		}
 		bw := bufio.NewWriterSize(f, 1<<20)
 		p.cur = &openPack{f: f, bw: bw, pw: NewPackWriter(bw), data: p.data}
-		if l, ok := p.repo.idx.(PackLimiter); ok {
-			p.cur.limit = l.PackBlobLimit()
-		}
 	}
 	if err := p.cur.pw.Add(b, stored); err != nil {
 		return fmt.Errorf("object: write pack %s: %w", p.cur.f.Name(), err)
 	}
-	if p.cur.pw.Size() >= p.repo.packSz || (p.cur.limit > 0 && p.cur.pw.Count() >= p.cur.limit) {
+	if p.cur.pw.Size() >= p.repo.packSz {
 		return p.rotate(ctx)
 	}
 	return nil

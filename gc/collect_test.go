@@ -1,0 +1,291 @@
+package gc
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/silo-dev/silo/object"
+)
+
+// clock is an injected clock tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// world is a repository with roots the test sets, and collections over it.
+type world struct {
+	*repoFixture
+	clk    *clock
+	leases *Leases
+	mu     sync.Mutex
+	live   []object.ID // root blobs (no trees: every blob is a root of its own)
+}
+
+func newWorld(t *testing.T) *world {
+	f := newRepo(t)
+	c := newClock()
+	// the refresher ticks every TTL/4 of real time: keep it quiet in tests
+	return &world{repoFixture: f, clk: c, leases: NewLeases(f.repo.Backend(), LeasesOptions{Now: c.Now, TTL: time.Hour})}
+}
+
+func (w *world) setLive(ids ...object.ID) {
+	w.mu.Lock()
+	w.live = ids
+	w.mu.Unlock()
+}
+
+func (w *world) mark(ctx context.Context) (Options, error) {
+	w.mu.Lock()
+	live := append([]object.ID(nil), w.live...)
+	w.mu.Unlock()
+	listed := map[object.ID]bool{}
+	err := w.repo.Backend().List(ctx, "packs/", func(fi object.FileInfo) error {
+		if id, err := object.ParseID(filepath.Base(fi.Name)); err == nil {
+			listed[id] = true
+		}
+		return nil
+	})
+	return Options{DB: w.db, Repo: w.repo, Live: live, Children: noChildren, Listed: listed, Now: w.clk.Now}, err
+}
+
+// collect runs one collection in a session of its own.
+func (w *world) collect(t *testing.T) *Result {
+	t.Helper()
+	ctx := context.Background()
+	self, err := w.leases.Start(ctx, KindGC, "test gc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.End(ctx)
+	if err := Exclusive(ctx, w.leases, self); err != nil {
+		t.Fatal(err)
+	}
+	c := &Collection{DB: w.db, Repo: w.repo, Leases: w.leases, Self: self, Mark: w.mark}
+	_, res, err := c.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (w *world) session(t *testing.T, kind string) *Lease {
+	t.Helper()
+	le, err := w.leases.Start(context.Background(), kind, "test "+kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { le.End(context.Background()) })
+	return le
+}
+
+// Alone, a collection deletes what is dead in one run, and keeps the rest.
+func TestCollectionAloneDeletesAtOnce(t *testing.T) {
+	w := newWorld(t)
+	live, livePack := w.blobInOwnPack(t, 1)
+	_, deadPack := w.blobInOwnPack(t, 2)
+	w.setLive(live)
+	res := w.collect(t)
+	if res.PacksDeleted != 1 || res.DeferredPacks != 0 {
+		t.Fatalf("result %+v, want one pack deleted now", res)
+	}
+	if w.exists(deadPack) || !w.exists(livePack) {
+		t.Fatalf("dead pack exists=%v, live pack exists=%v", w.exists(deadPack), w.exists(livePack))
+	}
+	plans, err := LoadPlans(context.Background(), w.repo.Backend())
+	if err != nil || len(plans.Pending) != 0 || len(plans.Done) != 1 {
+		t.Fatalf("plans after the run: %+v, %v", plans, err)
+	}
+}
+
+// A session alive when a plan is armed holds its deletions back until it
+// ends; a version it records meanwhile keeps what it refers to.
+func TestPlanWaitsForOlderSessions(t *testing.T) {
+	w := newWorld(t)
+	live, _ := w.blobInOwnPack(t, 1)
+	reused, reusedPack := w.blobInOwnPack(t, 2) // dead now; the store will refer to it
+	_, deadPack := w.blobInOwnPack(t, 3)
+	w.setLive(live)
+	store := w.session(t, KindStore)
+	res := w.collect(t)
+	if res.PacksDeleted != 0 || res.DeferredPacks != 2 || len(res.Waiting) != 1 || res.Waiting[0].Session != store.Session() {
+		t.Fatalf("result %+v, want both dead packs deferred, waiting for the store", res)
+	}
+	// another run while the store still runs deletes nothing either
+	if res := w.collect(t); res.PacksDeleted != 0 || res.DeferredPacks != 2 {
+		t.Fatalf("second run %+v", res)
+	}
+	// the store records a version that refers to the blob, then ends
+	w.setLive(live, reused)
+	store.End(context.Background())
+	res = w.collect(t)
+	if res.PacksDeleted != 1 || res.PacksKept != 1 {
+		t.Fatalf("after the store ended: %+v, want the unreferenced pack deleted and the reused one kept", res)
+	}
+	if !w.exists(reusedPack) || w.exists(deadPack) {
+		t.Fatalf("reused pack exists=%v, dead pack exists=%v", w.exists(reusedPack), w.exists(deadPack))
+	}
+	if _, ok, _ := w.repo.Lookup(reused); !ok {
+		t.Fatal("the reused blob left the index")
+	}
+}
+
+// A session that started after a plan was armed does not hold it back.
+func TestLaterSessionsDoNotWait(t *testing.T) {
+	w := newWorld(t)
+	live, _ := w.blobInOwnPack(t, 1)
+	_, deadPack := w.blobInOwnPack(t, 2)
+	w.setLive(live)
+	early := w.session(t, KindStore)
+	if res := w.collect(t); res.DeferredPacks != 1 {
+		t.Fatalf("first run %+v", res)
+	}
+	early.End(context.Background())
+	late := w.session(t, KindStore) // saw the plan when it started
+	_ = late
+	if res := w.collect(t); res.PacksDeleted != 1 {
+		t.Fatalf("run with only a later session alive: %+v, want the pack deleted", res)
+	}
+	if w.exists(deadPack) {
+		t.Fatal("dead pack still there")
+	}
+}
+
+// A crashed session's lease stops counting once it expires, by the
+// injected clock; no test sleeps through the TTL.
+func TestExpiredLeaseDoesNotBlock(t *testing.T) {
+	w := newWorld(t)
+	live, _ := w.blobInOwnPack(t, 1)
+	_, deadPack := w.blobInOwnPack(t, 2)
+	w.setLive(live)
+	crashed := w.session(t, KindStore)
+	crashed.stopRefreshing() // as if the process died
+	if res := w.collect(t); res.DeferredPacks != 1 {
+		t.Fatalf("run beside a live lease: %+v", res)
+	}
+	w.clk.Add(59 * time.Minute)
+	if res := w.collect(t); res.PacksDeleted != 0 {
+		t.Fatalf("run before the TTL passed: %+v", res)
+	}
+	w.clk.Add(2 * time.Minute)
+	if res := w.collect(t); res.PacksDeleted != 1 {
+		t.Fatalf("run after the lease expired: %+v", res)
+	}
+	if w.exists(deadPack) {
+		t.Fatal("dead pack still there")
+	}
+}
+
+// A session that sees a condemned pack treats its blobs as absent, unless
+// a copy outside condemned packs exists.
+func TestRepackMovesSurvivorsFirst(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	// one pack with a live and a dead blob: rewritten at any threshold
+	a, b := []byte("live blob a, kept"), []byte("dead blob b, dropped")
+	for _, d := range [][]byte{a, b} {
+		if _, err := w.repo.SaveBlob(ctx, object.DataBlob, object.Hash(d), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.repo.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	loc, _, _ := w.repo.Lookup(object.Hash(a))
+	oldPack := loc.Pack
+	w.setLive(object.Hash(a))
+	store := w.session(t, KindStore)
+	res := w.collect(t)
+	if res.PacksWritten != 1 || res.DeferredPacks != 1 {
+		t.Fatalf("result %+v, want a rewrite and the old pack deferred", res)
+	}
+	// the survivor is read from its new pack already; the old pack stays
+	loc, ok, _ := w.repo.Lookup(object.Hash(a))
+	if !ok || loc.Pack == oldPack || !w.exists(oldPack) {
+		t.Fatalf("a at %s (old %s, still there %v)", loc.Pack.Short(), oldPack.Short(), w.exists(oldPack))
+	}
+	if got, err := w.repo.LoadBlob(ctx, object.Hash(a), nil); err != nil || string(got) != string(a) {
+		t.Fatalf("load a: %q, %v", got, err)
+	}
+	store.End(ctx)
+	if res := w.collect(t); res.PacksDeleted != 1 {
+		t.Fatalf("second run %+v", res)
+	}
+	if w.exists(oldPack) {
+		t.Fatal("rewritten pack still there")
+	}
+	if got, err := w.repo.LoadBlob(ctx, object.Hash(a), nil); err != nil || string(got) != string(a) {
+		t.Fatalf("load a after the old pack went: %q, %v", got, err)
+	}
+	if _, ok, _ := w.repo.Lookup(object.Hash(b)); ok {
+		t.Fatal("dead blob b still indexed")
+	}
+}
+
+// One collection at a time.
+func TestCollectionsExcludeEachOther(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	first := w.session(t, KindGC)
+	second := w.session(t, KindGC)
+	err := Exclusive(ctx, w.leases, second)
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), first.Session()) {
+		t.Fatalf("second collection: %v, want ErrBusy naming the first", err)
+	}
+	first.End(ctx)
+	if err := Exclusive(ctx, w.leases, second); err != nil {
+		t.Fatalf("after the first ended: %v", err)
+	}
+}
+
+// Leases refresh to a new file and list by their newest one.
+func TestLeaseRefresh(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	le := w.session(t, KindRead)
+	for range 3 {
+		w.clk.Add(time.Minute)
+		if err := le.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := w.leases.List(ctx)
+	if err != nil || len(all) != 1 || all[0].Seq != 3 || !all[0].Refreshed.Equal(w.clk.Now()) {
+		t.Fatalf("List = %+v, %v", all, err)
+	}
+	files, _ := filepath.Glob(filepath.Join(w.dir, "locks", "*"))
+	if len(files) != 1 {
+		t.Fatalf("lease files %v, want the newest only", files)
+	}
+	if le.Lapsed() {
+		t.Fatal("a fresh lease lapsed")
+	}
+	w.clk.Add(31 * time.Minute)
+	if !le.Lapsed() {
+		t.Fatal("a lease unrefreshed for half its TTL has not lapsed")
+	}
+	le.End(ctx)
+	if files, _ := os.ReadDir(filepath.Join(w.dir, "locks")); len(files) != 0 {
+		t.Fatalf("lease files after End: %v", files)
+	}
+}
