@@ -219,10 +219,11 @@ func (c *Collection) condemn(ctx context.Context, plan *Plan, res *Result) (*Pen
 		written := map[object.ID]bool{}
 		for _, np := range into {
 			written[np.Info.ID] = true
+			res.FreedBytes -= np.Info.Size
 		}
 		for _, pp := range plan.Repack {
 			if !written[pp.ID] { // a rewrite can reproduce a pack byte for byte
-				p.Packs = append(p.Packs, PackRef{ID: pp.ID, Size: pp.Size})
+				p.Packs = append(p.Packs, PackRef{ID: pp.ID, Size: pp.Size, Rewritten: true})
 			}
 		}
 	}
@@ -344,10 +345,19 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 		victims = append(victims, victim{pr, blobs})
 	}
 	// the index first: readers move to the other copies before the files go
+	removed := 0
 	err := c.DB.Update(func(tx *index.Tx) error {
+		removed = 0
 		for _, v := range victims {
 			if err := tx.RemovePack(v.ref.ID, v.blobs); err != nil {
 				return err
+			}
+		}
+		for _, v := range victims {
+			for _, b := range v.blobs {
+				if _, ok, err := tx.Lookup(b.ID); err == nil && !ok {
+					removed++
+				}
 			}
 		}
 		return nil
@@ -368,10 +378,14 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 			return fmt.Errorf("gc: delete pack %s: %w", v.ref.ID, err)
 		}
 		done.Deleted = append(done.Deleted, v.ref.ID)
-		res.PacksDeleted++
+		if v.ref.Rewritten {
+			res.PacksRepacked++
+		} else {
+			res.PacksDeleted++
+		}
 		res.FreedBytes += v.ref.Size
-		res.BlobsRemoved += len(v.blobs)
 	}
+	res.BlobsRemoved += removed
 	if err := finish(ctx, be, p, done); err != nil {
 		return err
 	}

@@ -228,8 +228,8 @@ func TestRepackMovesSurvivorsFirst(t *testing.T) {
 		t.Fatalf("load a: %q, %v", got, err)
 	}
 	store.End(ctx)
-	if res := w.collect(t); res.PacksDeleted != 1 {
-		t.Fatalf("second run %+v", res)
+	if res := w.collect(t); res.PacksRepacked != 1 {
+		t.Fatalf("second run %+v, want the rewritten pack deleted", res)
 	}
 	if w.exists(oldPack) {
 		t.Fatal("rewritten pack still there")

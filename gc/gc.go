@@ -207,27 +207,7 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	if err := p.classify(known); err != nil {
 		return nil, err
 	}
-	if err := p.checkPresent(); err != nil {
-		return nil, err
-	}
 	return p, nil
-}
-
-// checkPresent stops the plan when a pack holding live blobs is gone from
-// the backend: the sweep would otherwise carry on around the hole.
-func (p *Plan) checkPresent() error {
-	var missing []object.ID
-	for id := range p.livePacks {
-		if p.opts.Listed != nil && !p.opts.Listed[id] {
-			missing = append(missing, id)
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	slices.SortFunc(missing, func(a, b object.ID) int { return strings.Compare(a.String(), b.String()) })
-	return fmt.Errorf("%w: pack %s (%d live blobs) is not in %s, nor are %d other packs with live blobs; nothing was deleted (run `silo check`)",
-		ErrMissing, missing[0], p.livePacks[missing[0]], p.opts.Repo.Backend().Location(), len(missing)-1)
 }
 
 func (p *Plan) markTree(ctx context.Context, tree object.ID, where string) error {

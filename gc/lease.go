@@ -40,6 +40,7 @@ type LeaseRecord struct {
 	Seq       int       `json:"seq"`
 	Kind      string    `json:"kind"`
 	Host      string    `json:"host"`
+	Machine   string    `json:"machine,omitempty"` // host name and machine id
 	PID       int       `json:"pid"`
 	Command   string    `json:"command,omitempty"`
 	Started   time.Time `json:"started"`
@@ -107,6 +108,7 @@ type Lease struct {
 	rec   LeaseRecord
 	mu    sync.Mutex
 	last  time.Time // last successful write, by l.now
+	skew  time.Duration
 	stop  chan struct{}
 	done  chan struct{}
 	ended bool
@@ -122,16 +124,30 @@ func newSessionID() string {
 func (l *Leases) Start(ctx context.Context, kind, command string) (*Lease, error) {
 	host, _ := os.Hostname()
 	now := l.now().UTC()
-	le := &Lease{l: l, rec: LeaseRecord{Session: newSessionID(), Kind: kind, Host: host, PID: os.Getpid(),
+	le := &Lease{l: l, rec: LeaseRecord{Session: newSessionID(), Kind: kind, Host: host, Machine: thisMachine(), PID: os.Getpid(),
 		Command: command, Started: now, Refreshed: now, TTL: int64(l.ttl / time.Second)},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if le.rec.TTL < 1 {
 		le.rec.TTL = 1
 	}
+	wall := time.Now()
+	liveSessions.Store(le.rec.Session, true)
 	if err := le.write(ctx, le.rec); err != nil {
+		liveSessions.Delete(le.rec.Session)
 		return nil, fmt.Errorf("write lease in %s: %w", l.be.Location(), err)
 	}
 	le.last = now
+	// the backend's time of the write against this machine's: leases are
+	// judged by the writers' clocks, which must agree (see Skew)
+	if fi, err := l.be.Stat(ctx, leaseName(le.rec.Session, 0)); err == nil && !fi.ModTime.IsZero() {
+		after := time.Now()
+		switch {
+		case fi.ModTime.After(after.Add(time.Second)):
+			le.skew = fi.ModTime.Sub(after)
+		case fi.ModTime.Before(wall.Add(-time.Second)):
+			le.skew = fi.ModTime.Sub(wall)
+		}
+	}
 	go le.refresher()
 	return le, nil
 }
@@ -150,6 +166,10 @@ func (le *Lease) Record() LeaseRecord {
 	defer le.mu.Unlock()
 	return le.rec
 }
+
+// Skew is how far the backend's clock was from this machine's when the
+// lease was written (0 within a second, the resolution of S3's times).
+func (le *Lease) Skew() time.Duration { return le.skew }
 
 // Session returns the session id.
 func (le *Lease) Session() string { return le.rec.Session }
@@ -213,6 +233,7 @@ func (le *Lease) End(ctx context.Context) {
 	le.mu.Unlock()
 	close(le.stop)
 	<-le.done
+	liveSessions.Delete(rec.Session)
 	if err := le.l.be.Delete(ctx, leaseName(rec.Session, rec.Seq)); err != nil && !errors.Is(err, object.ErrNotFound) {
 		le.l.log.Warn("cannot remove lease; it expires by itself", "session", rec.Session, "err", err)
 	}
@@ -300,7 +321,10 @@ func (l *Leases) read(ctx context.Context, name string) (LeaseRecord, error) {
 	return rec, nil
 }
 
-// Alive returns the sessions whose leases have not expired, except skip.
+// Alive returns the sessions whose leases have not expired, except skip:
+// a lease expires TTL after its last refresh, or at once when it was
+// written on this machine by a process (or session of this process) that
+// has ended.
 func (l *Leases) Alive(ctx context.Context, skip string) ([]LeaseRecord, error) {
 	all, err := l.List(ctx)
 	if err != nil {
@@ -309,7 +333,7 @@ func (l *Leases) Alive(ctx context.Context, skip string) ([]LeaseRecord, error) 
 	now := l.now()
 	var out []LeaseRecord
 	for _, r := range all {
-		if r.Session != skip && !r.Expired(now) {
+		if r.Session != skip && !r.Expired(now) && !deadHere(r) {
 			out = append(out, r)
 		}
 	}

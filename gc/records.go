@@ -36,8 +36,9 @@ type Pending struct {
 
 // PackRef names a condemned pack.
 type PackRef struct {
-	ID   object.ID `json:"id"`
-	Size int64     `json:"size"`
+	ID        object.ID `json:"id"`
+	Size      int64     `json:"size"`
+	Rewritten bool      `json:"rewritten,omitempty"` // its live blobs were copied first
 }
 
 // Armed is the armed record of a plan.

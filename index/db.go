@@ -28,11 +28,15 @@ var (
 	bDups      = []byte("dups")
 	bLost      = []byte("lost")
 	bInfo      = []byte("info")
-	// Templates is the named bucket of template records, used through
-	// Tx.Get/Put/Delete/ForEach.
+	// Named buckets, used through Tx.Get/Put/Delete/ForEach: template
+	// records by name; the tombstones of hard-deleted projects by id (so
+	// that nothing brings them back); forgotten snapshots by id.
 	Templates = "templates"
+	Purged    = "purged"
+	Forgotten = "forgotten"
 
-	allBuckets = [][]byte{bBlobs, bPacks, bSnapshots, bRefs, bProjects, bNames, bDups, bLost, bInfo, []byte(Templates)}
+	allBuckets = [][]byte{bBlobs, bPacks, bSnapshots, bRefs, bProjects, bNames, bDups, bLost, bInfo,
+		[]byte(Templates), []byte(Purged), []byte(Forgotten)}
 	// buckets of earlier schemas that nothing uses: dropped on upgrade
 	oldBuckets = [][]byte{[]byte("pins"), []byte("meta"), []byte("backups")}
 )
@@ -51,25 +55,30 @@ type Options struct {
 	// transactions (default 30s); past it the transaction fails with
 	// ErrBusy.
 	Timeout time.Duration
-	// Slice is how long a read handle stays open for the reads that come
-	// meanwhile (default 50 ms): a writer in another process waits at
-	// most this long for this process's reads.
+	// Slice is how long this process's read transactions may keep the
+	// gate without a pause (a writer elsewhere waits at most this long
+	// for them), and how long a read handle stays mapped (default 50 ms).
 	Slice time.Duration
 }
 
 // DB is index.db, shared with other processes: it holds no lock between
 // transactions (see handle.go).
 type DB struct {
-	path string
-	opts Options
+	path       string
+	opts       Options
+	gate, wait *os.File // index.db.lock and index.db.wait (nil on a read-only filesystem without them)
 
 	wmu     sync.Mutex // one write transaction at a time in this process
 	mu      sync.Mutex
 	cond    *sync.Cond
-	cur     *handle // the handle new transactions use, or nil
+	cur     *handle // the read handle new transactions use, or nil
 	open    int     // handles not yet closed
-	writing bool    // a write handle is being opened
 	opening bool    // a read handle is being opened
+	shared  int     // read transactions holding the gate
+	held    time.Time
+	taking  bool // the gate is being taken shared
+	cycling bool // the gate is let go for a writer's turn
+	writing bool // a write transaction runs or waits
 	closed  bool
 }
 
@@ -98,10 +107,43 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := validate(path); err != nil {
 		return nil, err
 	}
+	var err error
+	if d.gate, err = lockFile(path+".lock", opts.ReadOnly); err != nil {
+		return nil, err
+	}
+	if d.wait, err = lockFile(path+".wait", opts.ReadOnly); err != nil {
+		d.closeFiles()
+		return nil, err
+	}
 	if err := d.upgrade(); err != nil {
+		d.closeFiles()
 		return nil, err
 	}
 	return d, nil
+}
+
+// lockFile opens (creating when it can) one of the files the DB locks. On
+// a read-only filesystem a missing one is no error: nobody writes there.
+func lockFile(path string, readOnly bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err == nil || !readOnly {
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		return f, nil
+	}
+	if f, err = os.Open(path); err == nil {
+		return f, nil
+	}
+	return nil, nil
+}
+
+func (d *DB) closeFiles() {
+	for _, f := range []*os.File{d.gate, d.wait} {
+		if f != nil {
+			f.Close()
+		}
+	}
 }
 
 // create makes an empty index with every bucket beside path and links it
@@ -217,7 +259,14 @@ func (d *DB) Close() error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
 	d.closed = true
+	for d.shared > 0 || d.taking || d.opening {
+		d.cond.Wait()
+	}
 	if d.cur != nil {
 		d.retireIdle(d.cur)
 	}
@@ -225,33 +274,26 @@ func (d *DB) Close() error {
 		d.cond.Wait()
 	}
 	d.mu.Unlock()
+	d.closeFiles()
 	return nil
 }
 
-// view runs fn in a bbolt read transaction on a shared handle.
+// view runs fn in a bbolt read transaction.
 func (d *DB) view(fn func(*bolt.Tx) error) (err error) {
-	h, err := d.acquire(false)
-	if err != nil {
-		return err
-	}
-	defer d.release(h)
-	defer panicOnFault()()
-	defer guard(d.path, &err, nil)
-	return h.db.View(func(tx *bolt.Tx) error { return callUser(tx, fn) })
+	return d.readTx(func(db *bolt.DB) (err error) {
+		defer panicOnFault()()
+		defer guard(d.path, &err, nil)
+		return db.View(func(tx *bolt.Tx) error { return callUser(tx, fn) })
+	})
 }
 
-// update runs fn in a bbolt write transaction on a fresh write handle.
+// update runs fn in a bbolt write transaction.
 func (d *DB) update(fn func(*bolt.Tx) error) (err error) {
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
-	h, err := d.acquire(true)
-	if err != nil {
-		return err
-	}
-	defer d.release(h)
-	defer panicOnFault()()
-	defer guard(d.path, &err, nil)
-	return h.db.Update(func(tx *bolt.Tx) error { return callUser(tx, fn) })
+	return d.writeTx(func(db *bolt.DB) (err error) {
+		defer panicOnFault()()
+		defer guard(d.path, &err, nil)
+		return db.Update(func(tx *bolt.Tx) error { return callUser(tx, fn) })
+	})
 }
 
 // callUser runs fn, marking a panic it raises as the caller's own (guard
@@ -300,6 +342,15 @@ func (d *DB) View(fn func(*Tx) error) error {
 // It waits for other processes' transactions, never for more.
 func (d *DB) Update(fn func(*Tx) error) error {
 	return d.update(func(tx *bolt.Tx) error { return fn(&Tx{tx, d}) })
+}
+
+// Locations returns every known location of a blob (see Tx.Locations).
+func (d *DB) Locations(id object.ID) (locs []object.Location, err error) {
+	err = d.View(func(tx *Tx) error {
+		locs, err = tx.Locations(id)
+		return err
+	})
+	return locs, err
 }
 
 // Lookup finds a blob.
@@ -610,9 +661,10 @@ func (t *Tx) Lost(fn func(id object.ID, why string) error) error {
 // LostCount returns how many blobs are recorded lost.
 func (t *Tx) LostCount() int { return t.b(bLost).Stats().KeyN }
 
-// ClearCatalogue empties snapshots, refs, projects and names (before a rebuild).
+// ClearCatalogue empties snapshots, refs, projects, names, templates,
+// tombstones and forgotten snapshots (before a rebuild).
 func (t *Tx) ClearCatalogue() error {
-	for _, name := range [][]byte{bSnapshots, bRefs, bProjects, bNames, []byte(Templates)} {
+	for _, name := range [][]byte{bSnapshots, bRefs, bProjects, bNames, []byte(Templates), []byte(Purged), []byte(Forgotten)} {
 		if err := t.tx.DeleteBucket(name); err != nil {
 			return err
 		}
@@ -630,7 +682,14 @@ func clone(b []byte) []byte {
 	return append([]byte(nil), b...)
 }
 
-// Get returns a copy of the value of key in a named bucket (Templates).
+// Info returns a value of the info bucket (nil when unset).
+func (t *Tx) Info(key string) []byte { return clone(t.b(bInfo).Get([]byte(key))) }
+
+// SetInfo sets a value of the info bucket.
+func (t *Tx) SetInfo(key string, val []byte) error { return t.b(bInfo).Put([]byte(key), val) }
+
+// Get returns a copy of the value of key in a named bucket (Templates,
+// Purged, Forgotten).
 func (t *Tx) Get(bucket, key string) []byte { return clone(t.b([]byte(bucket)).Get([]byte(key))) }
 
 // Put sets key in a named bucket.

@@ -15,124 +15,244 @@ import (
 
 // How processes share index.db.
 //
-// bbolt allows one process at a time to open a file for writing, and a
-// reader in another process is unsafe beside a writer (the writer reuses
-// pages the reader may still map), so bbolt locks the whole file: shared
-// for readers, exclusive for a writer. Holding it for a whole operation
-// would lock every other silo process out for that long. Instead a DB
-// opens the file for each transaction, or for a short slice of reads:
+// bbolt lets one process at a time open a file for writing, and a reader
+// is unsafe while a writer commits (the writer reuses pages a reader may
+// still be reading), so bbolt locks the whole file for as long as a handle
+// is open: shared for readers, exclusive for a writer. Held for a whole
+// operation, that would keep every other silo process out for that long,
+// and a process stopped with SIGSTOP or Ctrl-Z would keep them out until
+// it continues. A DB therefore locks per transaction, on a file of its
+// own (index.db.lock, the gate):
 //
-//   - a read transaction shares a read handle that stays open for at most
-//     Options.Slice (50 ms) and is then closed by the next reader or a
-//     timer; its mapped pages leave the resident set with it;
-//   - a write transaction waits for this process's readers to finish,
-//     takes the gate exclusively, waits for other processes' read slices
-//     to end, opens the file for writing, commits and closes it again.
+//   - a read transaction holds the gate shared. A read handle (bbolt's
+//     mapping of the file) is opened once and kept for Options.Slice, but
+//     bbolt's own lock on it is let go at once, so between transactions
+//     the process holds nothing. A handle is used only while the file is
+//     the one it mapped, at the length it mapped (a commit elsewhere that
+//     grew or replaced it makes the next transaction open a new one).
+//   - a write transaction takes the gate exclusively, opens the file for
+//     writing, commits and closes it.
 //
-// The gate (index.db.lock) makes this fair: a reader takes it shared only
-// while it opens its handle, so once a writer holds it no new read slice
-// starts and the writer waits at most one slice; a reader waits at most
-// one commit. Different processes therefore wait for each other only for
-// the length of a transaction, never for a whole operation.
+// Readers of one process share the gate lock; so that they cannot keep a
+// writer out by overlapping without pause, they give it up after at most
+// Options.Slice and take it again through a second lock (index.db.wait),
+// which a writer holds exclusively while it waits for the gate: once a
+// writer waits, no reader starts anew. So readers wait at most for one
+// commit, writers for one commit or one slice of reads, and a stopped
+// process keeps others out only if it was stopped inside a transaction.
 
-// handle is one open bbolt file.
+// handle is an open bbolt file.
 type handle struct {
-	db      *bolt.DB
-	file    *os.File // bbolt's file, to release the lock if Open fails midway
-	rw      bool
-	gate    *os.File // held exclusively while a write handle is open
-	users   int
-	dead    bool // retired: close when the last user leaves
-	closing bool
-	timer   *time.Timer
+	db    *bolt.DB
+	file  *os.File // bbolt's file
+	ino   uint64   // identity and size of the file when mapped
+	size  int64
+	users int
+	dead  bool // retired: close when the last user leaves
+	timer *time.Timer
 }
 
-// acquire returns a handle for a transaction: the shared read handle, or
-// with write a fresh write handle (the caller holds d.wmu).
-func (d *DB) acquire(write bool) (*handle, error) {
+// readTx runs fn in a read transaction under the shared gate lock.
+func (d *DB) readTx(fn func(*bolt.DB) error) error {
+	if err := d.enterShared(); err != nil {
+		return err
+	}
+	defer d.leaveShared()
+	h, err := d.readHandle()
+	if err != nil {
+		return err
+	}
+	defer d.release(h)
+	return fn(h.db)
+}
+
+// writeTx runs fn on a write handle under the exclusive gate lock.
+func (d *DB) writeTx(fn func(*bolt.DB) error) error {
+	if d.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
 	d.mu.Lock()
-	if write {
-		d.writing = true
-		if d.cur != nil {
-			d.retireIdle(d.cur)
-		}
-		// this process's own read handles hold the file shared: wait
-		// for them to close, or the exclusive lock below never comes
-		for d.open > 0 {
-			d.cond.Wait()
-		}
-		d.mu.Unlock()
-		h, err := d.openWrite()
+	d.writing = true
+	for d.shared > 0 || d.taking {
+		d.cond.Wait() // this process's own readers first
+	}
+	d.mu.Unlock()
+	defer func() {
 		d.mu.Lock()
 		d.writing = false
-		if err != nil {
-			d.cond.Broadcast()
-			d.mu.Unlock()
-			return nil, err
-		}
-		d.open++
-		h.users = 1
-		d.cur = h
 		d.cond.Broadcast()
 		d.mu.Unlock()
-		return h, nil
+	}()
+	deadline := time.Now().Add(d.opts.Timeout)
+	ok, err := lockWait(d.wait, true, deadline)
+	if err == nil && !ok {
+		err = d.busy("a commit")
 	}
+	if err != nil {
+		return err
+	}
+	defer unlock(d.wait)
+	ok, err = lockWait(d.gate, true, deadline)
+	if err == nil && !ok {
+		err = d.busy("a commit")
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock(d.gate)
+	h, err := d.openBolt(true, time.Until(deadline))
+	if err != nil {
+		return err
+	}
+	defer h.db.Close()
+	return fn(h.db)
+}
+
+// enterShared takes the gate shared for one read transaction (shared with
+// this process's other readers).
+func (d *DB) enterShared() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for {
-		if d.closed {
+		switch {
+		case d.closed:
+			return ErrClosed
+		case d.writing || d.cycling || d.taking:
+			d.cond.Wait()
+		case d.shared > 0 && time.Since(d.held) > d.opts.Slice:
+			// held for a slice already: let it go when the running
+			// transactions end, so a waiting writer gets its turn
+			d.cycling = true
+		case d.shared > 0:
+			d.shared++
+			return nil
+		default:
+			d.taking = true
 			d.mu.Unlock()
-			return nil, ErrClosed
+			err := d.lockShared()
+			d.mu.Lock()
+			d.taking = false
+			d.cond.Broadcast()
+			if err != nil {
+				return err
+			}
+			d.shared, d.held = 1, time.Now()
+			return nil
 		}
-		if h := d.cur; h != nil && !h.dead {
+	}
+}
+
+// lockShared takes the gate shared, unless a writer waits for it.
+func (d *DB) lockShared() error {
+	deadline := time.Now().Add(d.opts.Timeout)
+	if d.wait != nil {
+		ok, err := lockWait(d.wait, false, deadline)
+		if err == nil && !ok {
+			err = d.busy("a read")
+		}
+		if err != nil {
+			return err
+		}
+		defer unlock(d.wait)
+	}
+	if d.gate == nil {
+		return nil // a read-only filesystem without a gate: nobody writes
+	}
+	ok, err := lockWait(d.gate, false, deadline)
+	if err == nil && !ok {
+		err = d.busy("a read")
+	}
+	return err
+}
+
+func (d *DB) leaveShared() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.shared--
+	if d.shared == 0 {
+		if d.gate != nil {
+			unlock(d.gate)
+		}
+		d.cycling = false
+		d.cond.Broadcast()
+	}
+}
+
+// readHandle returns the read handle, opening one when there is none or
+// the file changed since it was mapped. The caller holds the gate shared.
+func (d *DB) readHandle() (*handle, error) {
+	st, err := os.Stat(d.path)
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", d.path, err)
+	}
+	ino, size := fileID(st), st.Size()
+	d.mu.Lock()
+	for {
+		if h := d.cur; h != nil && !h.dead && h.ino == ino && h.size == size {
 			h.users++
 			d.mu.Unlock()
 			return h, nil
 		}
-		if d.writing || d.opening {
-			d.cond.Wait()
-			continue
+		if d.cur != nil {
+			d.retireIdle(d.cur)
 		}
-		d.opening = true
-		d.mu.Unlock()
-		h, err := d.openRead()
-		d.mu.Lock()
-		d.opening = false
-		d.cond.Broadcast()
-		if err != nil {
-			d.mu.Unlock()
-			return nil, err
+		if !d.opening {
+			break
 		}
-		d.open++
-		h.users = 1
-		d.cur = h
-		h.timer = time.AfterFunc(d.opts.Slice, func() {
-			d.mu.Lock()
-			d.retireIdle(h)
-			d.mu.Unlock()
-		})
-		d.mu.Unlock()
-		return h, nil
+		d.cond.Wait()
 	}
+	d.opening = true
+	d.mu.Unlock()
+	h, err := d.openBolt(false, d.opts.Timeout)
+	if err == nil {
+		// bbolt locked the file shared for as long as the handle stays
+		// open; the gate does that job, per transaction
+		err = unlock(h.file)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.opening = false
+	d.cond.Broadcast()
+	if err != nil {
+		if h != nil {
+			h.db.Close()
+		}
+		return nil, err
+	}
+	h.ino, h.size, h.users = ino, size, 1
+	d.open++
+	d.cur = h
+	h.timer = time.AfterFunc(d.opts.Slice, func() {
+		d.mu.Lock()
+		d.retireIdle(h)
+		d.mu.Unlock()
+	})
+	return h, nil
 }
 
-// release ends a transaction's use of h; a write handle is retired at
-// once, so other processes can read.
+// release ends a transaction's use of h.
 func (d *DB) release(h *handle) {
 	d.mu.Lock()
 	h.users--
-	if h.rw {
-		d.retire(h)
+	closeNow := h.dead && h.users == 0
+	if closeNow {
+		h.dead = false // closing: not again
+		h.users = -1
 	}
-	closeNow := d.idle(h)
 	d.mu.Unlock()
 	if closeNow {
 		d.closeHandle(h)
 	}
 }
 
-// retire stops h from taking new transactions; it closes when idle.
-// Called with d.mu held.
-func (d *DB) retire(h *handle) {
-	if h.dead {
+// retireIdle stops h from taking new transactions and closes it (in the
+// background) when idle. Called with d.mu held. Closing the handle drops
+// its mapped pages from the resident set, which therefore stays bounded
+// by what one slice of reads touches.
+func (d *DB) retireIdle(h *handle) {
+	if h.dead || h.users < 0 {
 		return
 	}
 	h.dead = true
@@ -142,120 +262,23 @@ func (d *DB) retire(h *handle) {
 	if h.timer != nil {
 		h.timer.Stop()
 	}
-}
-
-// idle reports (once) that a retired handle has no users left and the
-// caller is to close it. Called with d.mu held.
-func (d *DB) idle(h *handle) bool {
-	if !h.dead || h.users > 0 || h.closing {
-		return false
-	}
-	h.closing = true
-	return true
-}
-
-// retireIdle retires h and closes it in the background when it is idle.
-// Called with d.mu held.
-func (d *DB) retireIdle(h *handle) {
-	d.retire(h)
-	if d.idle(h) {
+	if h.users == 0 {
+		h.users = -1
 		go d.closeHandle(h)
 	}
 }
 
 func (d *DB) closeHandle(h *handle) {
 	h.db.Close()
-	if h.gate != nil {
-		unlock(h.gate)
-		h.gate.Close()
-	}
 	d.mu.Lock()
 	d.open--
 	d.cond.Broadcast()
 	d.mu.Unlock()
 }
 
-// gateFile opens index.db.lock (creating it when it can).
-func (d *DB) gateFile() (*os.File, error) {
-	f, err := os.OpenFile(d.path+".lock", os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil && d.opts.ReadOnly {
-		f, err = os.Open(d.path + ".lock")
-	}
-	return f, err
-}
-
 func (d *DB) busy(what string) error {
-	return fmt.Errorf("%w: %s waited %v for other silo processes' transactions on %s", ErrBusy, what, d.opts.Timeout, d.path)
-}
-
-// openRead opens a read handle: the gate shared while bbolt locks the file
-// shared (so no writer is between the two), then the gate is let go.
-func (d *DB) openRead() (*handle, error) {
-	deadline := time.Now().Add(d.opts.Timeout)
-	gate, err := d.gateFile()
-	if err != nil && !d.opts.ReadOnly {
-		return nil, fmt.Errorf("open %s.lock: %w", d.path, err)
-	}
-	if gate != nil {
-		defer gate.Close()
-		ok, err := lockWait(gate, false, deadline)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, d.busy("a read")
-		}
-		defer unlock(gate)
-	}
-	return d.openBolt(false, time.Until(deadline))
-}
-
-// openWrite opens a write handle: the gate exclusively, then every other
-// process's read slice drained, then bbolt for writing. The gate stays
-// held until the handle closes.
-func (d *DB) openWrite() (*handle, error) {
-	if d.opts.ReadOnly {
-		return nil, ErrReadOnly
-	}
-	deadline := time.Now().Add(d.opts.Timeout)
-	gate, err := d.gateFile()
-	if err != nil {
-		return nil, fmt.Errorf("open %s.lock: %w", d.path, err)
-	}
-	ok, err := lockWait(gate, true, deadline)
-	if err == nil && !ok {
-		err = d.busy("a commit")
-	}
-	if err != nil {
-		gate.Close()
-		return nil, err
-	}
-	// readers that opened before the gate was taken still hold the file
-	// shared; wait for them here at a finer grain than bbolt's own 50 ms
-	// retries, then let bbolt lock it (no reader can come between)
-	if f, err := os.Open(d.path); err == nil {
-		ok, err := lockWait(f, true, deadline)
-		if ok {
-			unlock(f)
-		}
-		f.Close()
-		if err == nil && !ok {
-			err = d.busy("a commit")
-		}
-		if err != nil {
-			unlock(gate)
-			gate.Close()
-			return nil, err
-		}
-	}
-	h, err := d.openBolt(true, time.Until(deadline))
-	if err != nil {
-		unlock(gate)
-		gate.Close()
-		return nil, err
-	}
-	h.gate = gate
-	return h, nil
+	return fmt.Errorf("%w: %s waited %v for another silo process's transaction on %s (a process stopped in the middle of one holds it until it continues)",
+		ErrBusy, what, d.opts.Timeout, d.path)
 }
 
 // openBolt validates the file and opens it with bbolt, turning a fault or
@@ -264,7 +287,7 @@ func (d *DB) openBolt(rw bool, wait time.Duration) (h *handle, err error) {
 	if err := validate(d.path); err != nil {
 		return nil, err
 	}
-	h = &handle{rw: rw}
+	h = &handle{}
 	defer guard(d.path, &err, func() {
 		if h.file != nil {
 			h.file.Close()

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"fmt"
 	"os"
 	"time"
 )
@@ -21,4 +22,27 @@ func lockWait(f *os.File, exclusive bool, deadline time.Time) (bool, error) {
 		time.Sleep(pause)
 		pause = min(2*pause, 5*time.Millisecond)
 	}
+}
+
+// LockFile takes an exclusive lock on the file at path (created when
+// missing), waiting up to timeout for other processes; the returned
+// function releases it. silo uses it to serialise catalogue commits of the
+// processes of one machine.
+func LockFile(path string, timeout time.Duration) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := lockWait(f, true, time.Now().Add(timeout))
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: %s held for %v by another silo process", ErrBusy, path, timeout)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		unlock(f)
+		f.Close()
+	}, nil
 }

@@ -316,3 +316,24 @@ func TestCreateIsAtomic(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+// Between transactions a process holds no lock, even with a read handle
+// mapped: a process stopped there (SIGSTOP, Ctrl-Z) keeps nobody out.
+func TestIdleReaderHoldsNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	reader := openAt(t, path, Options{Slice: time.Hour}) // the handle stays mapped
+	writer := openAt(t, path, Options{Timeout: 500 * time.Millisecond})
+	if _, _, err := reader.Lookup(id("x")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		p := object.PackInfo{ID: id(fmt.Sprint("p", i)), Size: 1, Data: true, Count: 1}
+		if err := writer.AddPack(p, []object.Blob{blob(fmt.Sprint("b", i), object.DataBlob, 0, 1)}); err != nil {
+			t.Fatalf("commit %d beside an idle reader: %v", i, err)
+		}
+		// and the idle reader's next transaction sees every commit
+		if _, ok, err := reader.Lookup(id(fmt.Sprint("b", i))); !ok || err != nil {
+			t.Fatalf("reader misses commit %d: %v %v", i, ok, err)
+		}
+	}
+}

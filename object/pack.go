@@ -61,6 +61,15 @@ func (p *PackWriter) Count() int { return len(p.blobs) }
 // Blobs returns the blobs added so far.
 func (p *PackWriter) Blobs() []Blob { return p.blobs }
 
+// NextID returns the id the pack would get if it were finished now.
+func (p *PackWriter) NextID() ID {
+	h := p.h.Clone()
+	h.Write(EncodeTable(p.blobs))
+	var id ID
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
 // Finish writes the table, its checksum and the trailer and returns the
 // pack's id and total size.
 func (p *PackWriter) Finish() (ID, int64, error) {

@@ -32,6 +32,10 @@ type RepositoryOptions struct {
 	PackSize  int64 // target pack size; default 16 MiB
 	Level     int   // zstd level; default 3
 	Logger    *slog.Logger
+	// Condemned, when set, reports packs garbage collection condemned: a
+	// new pack that would have the same content (and name) as one of them
+	// gets a padding blob, or it would vanish with the condemned file.
+	Condemned func(pack ID) bool
 }
 
 // Repository writes blobs into packs and reads them back verified. Saving is
@@ -56,9 +60,10 @@ type Repository struct {
 	failSeq   uint64 // pack writes that failed so far
 	lastErr   error
 
-	handles handleCache
-	cache   *Local // PackCache, or nil
-	cached  handleCache
+	handles   handleCache
+	cache     *Local // PackCache, or nil
+	cached    handleCache
+	condemned func(ID) bool
 }
 
 type tempDirer interface{ TempDir() string }
@@ -80,6 +85,7 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 		codec:     codec,
 		log:       opts.Logger,
 		pending:   map[ID]struct{}{},
+		condemned: opts.Condemned,
 		flushQ:    make(chan *openPack, flushers),
 		flushDone: make(chan struct{}),
 	}
@@ -271,11 +277,11 @@ type packer struct {
 }
 
 type openPack struct {
-	seq   uint64 // in packsInFlight
-	f     *os.File
-	bw    *bufio.Writer
-	pw    *PackWriter
-	data  bool
+	seq  uint64 // in packsInFlight
+	f    *os.File
+	bw   *bufio.Writer
+	pw   *PackWriter
+	data bool
 }
 
 func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
@@ -375,8 +381,15 @@ func (r *Repository) writePack(op *openPack) error {
 	return nil
 }
 
+// Locator is an optional Index ability: every known location of a blob
+// (the first one, then copies in other packs).
+type Locator interface {
+	Locations(id ID) ([]Location, error)
+}
+
 // LoadBlob reads, decompresses and verifies a blob, appending its plain
-// bytes to dst[:0].
+// bytes to dst[:0]. When its pack is gone or the copy there is damaged, it
+// reads another copy if the index knows one.
 func (r *Repository) LoadBlob(ctx context.Context, id ID, dst []byte) ([]byte, error) {
 	loc, ok, err := r.idx.Lookup(id)
 	if err != nil {
@@ -386,13 +399,27 @@ func (r *Repository) LoadBlob(ctx context.Context, id ID, dst []byte) ([]byte, e
 		return nil, fmt.Errorf("blob %s: %w", id, ErrBlobNotFound)
 	}
 	out, err := r.LoadAt(ctx, loc, dst)
-	if err != nil && errors.Is(err, ErrNotFound) {
-		// the pack may have been repacked away meanwhile: look again
-		if loc2, ok, lerr := r.idx.Lookup(id); lerr == nil && ok && loc2.Pack != loc.Pack {
-			return r.LoadAt(ctx, loc2, dst)
+	if err == nil || !(errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return out, err
+	}
+	// the pack may have been rewritten meanwhile, or this copy is damaged:
+	// try the others
+	var others []Location
+	if l, ok := r.idx.(Locator); ok {
+		others, _ = l.Locations(id)
+	} else if loc2, ok, lerr := r.idx.Lookup(id); lerr == nil && ok {
+		others = []Location{loc2}
+	}
+	for _, o := range others {
+		if o.Pack == loc.Pack {
+			continue
+		}
+		if out, oerr := r.LoadAt(ctx, o, dst); oerr == nil {
+			r.log.Warn("read a blob from another copy", "blob", id.String(), "pack", loc.Pack.String(), "err", err)
+			return out, nil
 		}
 	}
-	return out, err
+	return nil, err
 }
 
 // LoadAt reads the blob at loc and verifies it.
@@ -690,7 +717,11 @@ func (c *handleCache) closeAll() {
 // repository's pack, already verified by the caller) unless the repository
 // has it. It returns the stored bytes added.
 func (r *Repository) SaveStored(ctx context.Context, b Blob, stored []byte) (int64, error) {
-	fresh, err := r.reserve(nil, b.ID)
+	return r.saveStored(ctx, nil, b, stored)
+}
+
+func (r *Repository) saveStored(ctx context.Context, w *Writer, b Blob, stored []byte) (int64, error) {
+	fresh, err := r.reserve(w, b.ID)
 	if err != nil || !fresh {
 		return 0, err
 	}

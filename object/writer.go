@@ -34,6 +34,12 @@ func (w *Writer) SaveBlob(ctx context.Context, t BlobType, id ID, plain []byte) 
 	return w.r.saveBlob(ctx, w, t, id, plain)
 }
 
+// SaveStored saves a blob in its stored form like Repository.SaveStored,
+// unless the repository has a copy the writer may reuse.
+func (w *Writer) SaveStored(ctx context.Context, b Blob, stored []byte) (int64, error) {
+	return w.r.saveStored(ctx, w, b, stored)
+}
+
 // Has reports whether the repository holds a blob the writer may reuse
 // (indexed and not excluded, or waiting in a pack being written).
 func (w *Writer) Has(id ID) (bool, error) { return w.r.has(w, id) }

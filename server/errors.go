@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -83,8 +84,12 @@ func statusOf(err error) (int, string, any) {
 		return http.StatusConflict, "exists", nil
 	case errors.Is(err, store.ErrQuota):
 		return http.StatusRequestEntityTooLarge, "quota_exceeded", nil
-	case errors.Is(err, index.ErrLocked):
-		return http.StatusServiceUnavailable, "locked", nil
+	case errors.Is(err, index.ErrBusy), errors.Is(err, gc.ErrBusy):
+		return http.StatusServiceUnavailable, "busy", nil
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, "conflict", nil
+	case errors.Is(err, index.ErrDamaged):
+		return http.StatusInternalServerError, "index_damaged", nil
 	case errors.Is(err, store.ErrReadOnly), errors.Is(err, store.ErrNoRepository):
 		return http.StatusServiceUnavailable, "unavailable", nil
 	case errors.Is(err, store.ErrCheckFailed):

@@ -53,6 +53,10 @@ type StoreOptions struct {
 	// AddedLimit stops the store with ErrLimit once the stored bytes added
 	// pass it (0: no limit).
 	AddedLimit int64
+	// Reusable, when set, is asked before the chunks of an unchanged file
+	// of the parent are referred to again; false reads the file afresh
+	// (its blobs are lost, or condemned by garbage collection).
+	Reusable func(content []object.ID) bool
 }
 
 var (
@@ -297,7 +301,8 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 			n.Size = uint64(st.Size)
 			if old != nil && old.Type == File && old.Size == n.Size && old.MTime == n.MTime &&
 				old.CTime == n.CTime && old.Inode == n.Inode && old.Mode == n.Mode &&
-				(n.Size == 0 || len(old.Content) > 0) {
+				(n.Size == 0 || len(old.Content) > 0) &&
+				(s.opts.Reusable == nil || s.opts.Reusable(old.Content)) {
 				n.Content = old.Content
 				ds.nodes = append(ds.nodes, n)
 				s.a.unchanged.Add(1)

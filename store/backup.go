@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -84,7 +85,7 @@ func OpenDestination(ctx context.Context, cfg *config.Config, location string, b
 			return nil, fmt.Errorf("backup destination %s: %w: nothing there", location, ErrNoRepository)
 		}
 	}
-	d, err := Open(ctx, Options{Config: &c, Backend: be, Create: create, Polynomial: pol, Logger: log.log, Owner: log.owner})
+	d, err := Open(ctx, Options{Config: &c, Backend: be, Create: create, Polynomial: pol, Logger: log.log, Command: log.owner})
 	if err != nil {
 		return nil, fmt.Errorf("backup destination %s: %w", location, err)
 	}
@@ -117,8 +118,9 @@ type copyStats struct {
 // (plus the extra blobs) that dst lacks: whole packs when dst needs all of a
 // pack, single blobs otherwise. Every byte is verified on the way. Then it
 // flushes dst: the blobs are durable when it returns.
-func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, prog snapshot.Progress) (copyStats, error) {
+func replicate(ctx context.Context, src, dst *Store, dse *session, snaps, extra []object.ID, prog snapshot.Progress) (copyStats, error) {
 	var st copyStats
+	dw := dse.writer()
 	needed := map[object.ID]struct{}{}
 	for _, id := range extra {
 		needed[id] = struct{}{}
@@ -163,7 +165,7 @@ func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, p
 	// what dst lacks, by source pack
 	byPack := map[object.ID][]object.Location{}
 	for id := range needed {
-		if ok, err := dst.repo.Has(id); err != nil {
+		if ok, err := dw.Has(id); err != nil {
 			return st, err
 		} else if ok {
 			continue
@@ -214,7 +216,9 @@ func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, p
 	}
 	var whole, partial []object.ID
 	for id, locs := range byPack {
-		if len(locs) >= inPack[id] {
+		// a pack of that name that dst's gc condemned is no copy to keep:
+		// the blobs go into new packs one by one
+		if len(locs) >= inPack[id] && !dse.condemned[id] {
 			whole = append(whole, id)
 		} else {
 			partial = append(partial, id)
@@ -270,7 +274,7 @@ func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, p
 					return err
 				}
 				buf = stored
-				n, err := dst.repo.SaveStored(gctx, loc.Blob, stored)
+				n, err := dw.SaveStored(gctx, loc.Blob, stored)
 				if err != nil {
 					return fmt.Errorf("copy blob %s to %s: %w", loc.ID.Short(), dst.Location(), err)
 				}
@@ -303,7 +307,7 @@ func replicate(ctx context.Context, src, dst *Store, snaps, extra []object.ID, p
 	if werr != nil {
 		return st, werr
 	}
-	if err := dst.repo.Flush(ctx); err != nil {
+	if err := dw.Flush(ctx); err != nil {
 		return st, fmt.Errorf("write to %s: %w", dst.Location(), err)
 	}
 	st.bytes, st.blobs, st.packs = bytes.Load(), blobs.Load(), packs.Load()
@@ -349,7 +353,6 @@ func copyPack(ctx context.Context, src, dst *Store, id object.ID) (object.NewPac
 // the sync leaves only temporary files, never a named pack with lost data).
 type stagingBackend interface {
 	object.FilePutter
-	TempDir() string
 	Root() string
 }
 
@@ -366,10 +369,7 @@ func stagePack(ctx context.Context, src, dst *Store, be stagingBackend, id objec
 	}
 	defer rc.Close()
 	size, name := np.Info.Size, object.PackName(id)
-	if err := os.MkdirAll(be.TempDir(), 0o755); err != nil {
-		return np, stagedPack{}, fmt.Errorf("backup destination %s: %w", dst.Location(), err)
-	}
-	f, err := os.CreateTemp(be.TempDir(), "backup-*")
+	f, err := os.CreateTemp(dst.tmp, "backup-*")
 	if err != nil {
 		return np, stagedPack{}, fmt.Errorf("backup destination %s: %w", dst.Location(), err)
 	}
@@ -391,7 +391,7 @@ func stagePack(ctx context.Context, src, dst *Store, be stagingBackend, id objec
 // each into place (PutFile syncs its directory).
 func commitStaged(ctx context.Context, dst *Store, staged []stagedPack) error {
 	be := dst.be.(stagingBackend)
-	d, err := os.Open(be.TempDir())
+	d, err := os.Open(dst.tmp)
 	if err != nil {
 		return err
 	}
@@ -554,6 +554,16 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 		return nil, err
 	}
 	defer dst.Close()
+	se, err := s.begin(ctx, gc.KindRead)
+	if err != nil {
+		return nil, err
+	}
+	defer se.end()
+	dse, err := dst.begin(ctx, gc.KindStore)
+	if err != nil {
+		return nil, err
+	}
+	defer dse.end()
 	metas, err := s.newestMeta(ctx)
 	if err != nil {
 		return nil, err
@@ -564,7 +574,9 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 			id, _ := object.ParseID(v.ID)
 			snaps = append(snaps, id)
 		}
-		if m, ok := metas["p/"+r.ID]; ok {
+		if !r.Origin.IsZero() {
+			extra = append(extra, r.Origin)
+		} else if m, ok := metas["p/"+r.ID]; ok {
 			extra = append(extra, m)
 		}
 	}
@@ -575,7 +587,7 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 			extra = append(extra, m)
 		}
 	}
-	st, err := replicate(ctx, s, dst, snaps, extra, opts.Progress)
+	st, err := replicate(ctx, s, dst, dse, snaps, extra, opts.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
 	}
@@ -763,7 +775,7 @@ func OpenBackups(ctx context.Context, cfg *config.Config, from string, be object
 			return nil, fmt.Errorf("backup destination %s: %w (is the drive mounted?)", from, err)
 		}
 	}
-	d, err := Open(ctx, Options{Config: &c, Backend: be, ReadOnly: readOnly, Owner: "silo backup"})
+	d, err := Open(ctx, Options{Config: &c, Backend: be, ReadOnly: readOnly, Command: "silo backup"})
 	if err != nil {
 		return nil, fmt.Errorf("backup destination %s: %w", from, err)
 	}
@@ -1004,12 +1016,22 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	if opts.Primary == nil {
 		return nil, fmt.Errorf("%w: no primary repository configured", ErrInvalid)
 	}
-	prim, err := Open(ctx, Options{Config: opts.Primary, Create: true, Polynomial: b.dst.rc.ChunkerPolynomial, Logger: b.dst.log, Owner: "silo backup restore"})
+	prim, err := Open(ctx, Options{Config: opts.Primary, Create: true, Polynomial: b.dst.rc.ChunkerPolynomial, Logger: b.dst.log, Command: "silo backup restore"})
 	if err != nil {
 		return nil, err
 	}
 	defer prim.Close()
 	res.Into = prim.Location()
+	se, err := b.dst.begin(ctx, gc.KindRead)
+	if err != nil {
+		return res, err
+	}
+	defer se.end()
+	pse, err := prim.begin(ctx, gc.KindStore)
+	if err != nil {
+		return res, err
+	}
+	defer pse.end()
 	var snaps []object.ID
 	for _, p := range projects {
 		for _, v := range p.Versions {
@@ -1017,7 +1039,7 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 			snaps = append(snaps, sid)
 		}
 	}
-	st, err := replicate(ctx, b.dst, prim, snaps, nil, opts.Progress)
+	st, err := replicate(ctx, b.dst, prim, pse, snaps, nil, opts.Progress)
 	if err != nil {
 		return res, fmt.Errorf("restore from backup %s into %s: %w", br.ID, prim.Location(), err)
 	}
@@ -1032,17 +1054,20 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 			sid, _ := object.ParseID(t.Snapshot)
 			tsnaps = append(tsnaps, sid)
 		}
-		if _, err := replicate(ctx, b.dst, prim, tsnaps, nil, nil); err != nil {
+		if _, err := replicate(ctx, b.dst, prim, pse, tsnaps, nil, nil); err != nil {
 			return res, err
 		}
 	}
 	// catalogue records go in as meta blobs too, so an index rebuild of the
 	// primary finds them
-	prim.catMu.Lock()
-	defer prim.catMu.Unlock()
+	unlock, err := prim.lockCatalogue()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	for _, p := range projects {
 		if r, err := decodeRecord(p.Record); err == nil {
-			if err := prim.writeMeta(ctx, metaRecord{Kind: "project", Time: prim.now().UTC(), Project: r}); err != nil {
+			if _, err := prim.writeMeta(ctx, metaRecord{Kind: "project", Time: prim.now().UTC(), Project: r}); err != nil {
 				return res, err
 			}
 		}
@@ -1131,25 +1156,28 @@ func (b *BackupSet) expire(ctx context.Context, now time.Time, retentionDays int
 			}
 		}
 	}
-	err = b.dst.db.Update(func(tx *index.Tx) error {
-		var drop []object.ID
-		if err := tx.Snapshots(func(ref index.SnapshotRef, _ []byte) error {
+	var drop []object.ID
+	err = b.dst.db.View(func(tx *index.Tx) error {
+		return tx.Snapshots(func(ref index.SnapshotRef, _ []byte) error {
 			if !wanted[ref.ID] {
 				drop = append(drop, ref.ID)
 			}
 			return nil
-		}); err != nil {
-			return err
-		}
-		for _, id := range drop {
-			if err := tx.DeleteSnapshot(id); err != nil {
-				return err
-			}
-		}
-		return nil
+		})
 	})
 	if err != nil {
 		return res, err
+	}
+	if len(drop) > 0 {
+		unlock, err := b.dst.lockCatalogue()
+		if err != nil {
+			return res, err
+		}
+		err = b.dst.forgetSnapshots(ctx, "", drop)
+		unlock()
+		if err != nil {
+			return res, err
+		}
 	}
 	res.GC, err = b.dst.GC(ctx, GCOptions{})
 	return res, err

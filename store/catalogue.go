@@ -136,15 +136,25 @@ type SetOptions struct {
 }
 
 // update applies fn to a project's record and makes the change durable: a
-// meta blob in the packs first (so index rebuild sees it), then index.db.
+// meta blob in the packs first (so index rebuild and other machines see
+// it), then index.db, under the catalogue lock.
 func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error) (*record, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
-	s.catMu.Lock()
-	defer s.catMu.Unlock()
+	unlock, err := s.lockCatalogue()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if !isLocal(s.be) {
+		// change the record as other machines left it
+		if _, err := s.refresh(ctx, false); err != nil {
+			return nil, err
+		}
+	}
 	var r *record
-	err := s.db.View(func(tx *index.Tx) error {
+	err = s.db.View(func(tx *index.Tx) error {
 		var err error
 		r, err = findRecord(tx, ref)
 		return err
@@ -156,8 +166,8 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error
 	if err := fn(r); err != nil {
 		return nil, err
 	}
-	r.Rev++
-	if err := s.writeMeta(ctx, metaRecord{Kind: "project", Time: s.now().UTC(), Project: r}); err != nil {
+	r.stamp(s.now())
+	if r.Origin, err = s.writeMeta(ctx, metaRecord{Kind: "project", Time: s.now().UTC(), Project: r}); err != nil {
 		return nil, err
 	}
 	err = s.db.Update(func(tx *index.Tx) error {
@@ -167,14 +177,13 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error
 					return err
 				}
 			}
-			var ids []object.ID
-			tx.Versions(r.ID, func(id object.ID, _ time.Time) bool { ids = append(ids, id); return true })
-			for _, id := range ids {
-				if err := tx.DeleteSnapshot(id); err != nil {
-					return err
-				}
+			if err := deleteVersions(tx, r.ID); err != nil {
+				return err
 			}
-			return tx.DeleteProject(r.ID)
+			if err := tx.DeleteProject(r.ID); err != nil {
+				return err
+			}
+			return tx.Put(index.Purged, r.ID, r.encodeIndex())
 		}
 		if tx.ProjectIDByName(oldName) == r.ID && (oldName != r.Name || r.Status == StatusDeleted) {
 			if err := tx.DeleteName(oldName); err != nil {
@@ -197,20 +206,21 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error
 	return r, nil
 }
 
-// writeMeta saves a catalogue change as a meta blob and flushes it.
-func (s *Store) writeMeta(ctx context.Context, m metaRecord) error {
-	data, err := json.Marshal(m)
+func encodeMeta(m metaRecord) ([]byte, error) { return json.Marshal(m) }
+
+// writeMeta saves a catalogue change as a meta blob, flushes it and
+// returns its id. A new blob refers to nothing, so it needs no session.
+func (s *Store) writeMeta(ctx context.Context, m metaRecord) (object.ID, error) {
+	data, err := encodeMeta(m)
 	if err != nil {
-		return err
+		return object.ID{}, err
 	}
-	// pinned until it is indexed: a collection that listed the newest
-	// records before then must not take it (see gc)
-	w := s.repo.NewWriter()
-	defer w.End()
-	if _, err := w.SaveBlob(ctx, object.MetaBlob, object.Hash(data), data); err != nil {
-		return err
+	id := object.Hash(data)
+	w := s.repo.NewWriter(object.WriterOptions{})
+	if _, err := w.SaveBlob(ctx, object.MetaBlob, id, data); err != nil {
+		return id, err
 	}
-	return w.Flush(ctx)
+	return id, w.Flush(ctx)
 }
 
 // Set changes a project's metadata.

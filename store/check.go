@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -78,10 +79,15 @@ func (c *checker) add(p Problem) int {
 // returns ErrCheckFailed (with the report) when anything is wrong.
 func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
 	rep := &CheckReport{Problems: []Problem{}}
+	se, err := s.begin(ctx, gc.KindRead)
+	if err != nil {
+		return rep, err
+	}
+	defer se.end()
 	c := &checker{s: s, rep: rep, bad: map[object.ID]int{}, badIDs: map[object.ID]bool{}}
 	byPack := map[object.ID][]object.Blob{}
 	var packs []object.PackInfo
-	err := s.db.View(func(tx *index.Tx) error {
+	err = s.db.View(func(tx *index.Tx) error {
 		if err := tx.Packs(func(p object.PackInfo) error { packs = append(packs, p); return nil }); err != nil {
 			return err
 		}

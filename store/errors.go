@@ -19,6 +19,12 @@ var (
 	ErrExists = errors.New("store: already exists")
 	// ErrCheckFailed means check found problems.
 	ErrCheckFailed = errors.New("store: check found problems")
+	// ErrConflict means another process or machine changed the repository
+	// under an operation in a way it cannot recover from by itself (a
+	// garbage collection took what a paused store relied on, a project
+	// was deleted while a version of it was stored); nothing was recorded
+	// and the operation can be run again.
+	ErrConflict = errors.New("store: conflict with another process")
 	// ErrReadOnly means a write on a store opened read-only.
 	ErrReadOnly = errors.New("store: opened read-only")
 )

@@ -18,6 +18,10 @@ import (
 type GCOptions struct {
 	DryRun    bool
 	Threshold float64 // dead share that triggers a rewrite; 0: repack_threshold from the config
+	// Wait is how long to wait for the sessions that were running when
+	// the collection condemned packs (0: leave the deletion to the next
+	// collection after they end).
+	Wait time.Duration
 }
 
 // GCReport is a collection's plan and, unless dry-run, its result.
@@ -27,12 +31,30 @@ type GCReport struct {
 	DryRun bool       `json:"dry_run"`
 }
 
-// roots gathers what gc keeps: every indexed version (soft-deleted
-// projects' and templates' included) and the newest catalogue record of
-// each project and template.
-func (s *Store) roots(ctx context.Context) (trees, live []object.ID, err error) {
+// maxClockSkew is how far this machine's clock may be from the backend's
+// before sessions refuse to write leases other machines judge by it.
+const maxClockSkew = time.Minute
+
+// gcRoots merges every snapshot and meta blob of the packs into index.db
+// (strictly: one that cannot be read stops the collection) and returns
+// what gc keeps: every version's tree and snapshot blob, and the meta
+// blobs of the current project and template records, the tombstones and
+// the forget records.
+func (s *Store) gcRoots(ctx context.Context) (trees, live []object.ID, err error) {
+	locs, err := s.catalogueLocations(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := s.applyCatalogue(ctx, locs, true); err != nil {
+		return nil, nil, fmt.Errorf("gc: %w; nothing was deleted (run `silo check`)", err)
+	}
+	origin := func(data []byte) {
+		if r, err := decodeRecord(data); err == nil && !r.Origin.IsZero() {
+			live = append(live, r.Origin)
+		}
+	}
 	err = s.db.View(func(tx *index.Tx) error {
-		return tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
+		err := tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
 			sn, err := snapshot.DecodeSnapshot(data)
 			if err != nil {
 				return fmt.Errorf("snapshot %s: %w", ref.ID, err)
@@ -41,18 +63,36 @@ func (s *Store) roots(ctx context.Context) (trees, live []object.ID, err error) 
 			live = append(live, ref.ID)
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		if err := tx.Projects(func(_ string, data []byte) error { origin(data); return nil }); err != nil {
+			return err
+		}
+		for _, b := range []string{index.Purged} {
+			if err := tx.ForEach(b, func(_ string, data []byte) error { origin(data); return nil }); err != nil {
+				return err
+			}
+		}
+		if err := tx.ForEach(index.Forgotten, func(_ string, val []byte) error {
+			if id, err := object.ParseID(string(val)); err == nil {
+				live = append(live, id)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.ForEach(index.Templates, func(_ string, val []byte) error {
+			var t templateRecord
+			if json.Unmarshal(val, &t) == nil {
+				if id, err := object.ParseID(t.Origin); err == nil {
+					live = append(live, id)
+				}
+			}
+			return nil
+		})
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	metas, err := s.newestMeta(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, id := range metas {
-		live = append(live, id)
-	}
-	return trees, live, nil
+	return trees, live, err
 }
 
 func (s *Store) children(ctx context.Context, tree object.ID) (trees, data []object.ID, err error) {
@@ -71,42 +111,64 @@ func (s *Store) children(ctx context.Context, tree object.ID) (trees, data []obj
 	return trees, data, nil
 }
 
-// GC collects garbage: mark from every root, then delete packs without live
-// blobs and rewrite packs whose dead share passes the threshold.
+// GC collects garbage beside whatever else runs on the repository, on this
+// machine and others (see package gc): it deletes the packs earlier
+// collections condemned once the sessions they waited for have ended,
+// then marks from every root and condemns the packs without a live blob
+// (rewriting the live blobs of mostly dead packs first). Condemned packs
+// go at once when no other session runs, else later.
 func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
-	if err := s.repo.BeginCollection(); err != nil {
-		return nil, err
-	}
-	defer s.repo.EndCollection()
-	trees, live, err := s.roots(ctx)
+	se, err := s.begin(ctx, gc.KindGC)
 	if err != nil {
 		return nil, err
+	}
+	defer se.end()
+	if err := gc.Exclusive(ctx, s.leases, se.lease); err != nil {
+		return nil, err
+	}
+	if skew := se.lease.Skew(); skew > maxClockSkew || skew < -maxClockSkew {
+		return nil, fmt.Errorf("%w: this machine's clock is %v off the storage's (%s); gc judges other machines' leases by it: fix the clock (NTP) first",
+			ErrInvalid, skew.Round(time.Second), s.be.Location())
 	}
 	th := opts.Threshold
 	if th <= 0 {
 		th = s.cfg.RepackThreshold
 	}
-	plan, err := gc.NewPlan(ctx, gc.Options{DB: s.db, Repo: s.repo, Trees: trees, Live: live, Children: s.children,
-		Threshold: th, Force: []object.BlobType{object.SnapshotBlob, object.MetaBlob}, Now: s.now, Logger: s.log})
-	if err != nil {
-		return nil, err
-	}
+	coll := &gc.Collection{DB: s.db, Repo: s.repo, Leases: s.leases, Self: se.lease, Wait: opts.Wait, DryRun: opts.DryRun,
+		Mark: func(ctx context.Context) (gc.Options, error) {
+			rep, err := s.refresh(ctx, false)
+			if err != nil {
+				return gc.Options{}, err
+			}
+			if len(rep.Unreadable) > 0 {
+				return gc.Options{}, fmt.Errorf("%w: pack %s; %d pack(s) unreadable in all; nothing was deleted (run `silo check`, then `silo repair`)",
+					object.ErrCorrupt, rep.Unreadable[0], len(rep.Unreadable))
+			}
+			trees, live, err := s.gcRoots(ctx)
+			if err != nil {
+				return gc.Options{}, err
+			}
+			return gc.Options{DB: s.db, Repo: s.repo, Trees: trees, Live: live, Children: s.children,
+				Listed: rep.listed, Threshold: th, Now: s.now, Logger: s.log}, nil
+		}}
+	plan, res, err := coll.Run(ctx)
 	rep := &GCReport{Plan: plan, DryRun: opts.DryRun}
 	if opts.DryRun {
-		return rep, nil
+		return rep, err
 	}
-	rep.Result, err = plan.Execute(ctx)
-	r := rep.Result
+	rep.Result = res
+	r := res
 	if r == nil {
 		r = &gc.Result{}
 	}
 	s.logOp("gc.log", map[string]any{"operation": "gc", "packs_deleted": r.PacksDeleted,
-		"packs_repacked": r.PacksRepacked, "freed_bytes": r.FreedBytes, "seconds": r.Seconds, "outcome": outcome(err)})
+		"packs_repacked": r.PacksRepacked, "packs_deferred": r.DeferredPacks, "freed_bytes": r.FreedBytes,
+		"seconds": r.Seconds, "outcome": outcome(err)})
 	return rep, err
 }
 
@@ -159,11 +221,14 @@ func (s *Store) Forget(ctx context.Context, ref string, pol gc.Policy, dryRun bo
 			return nil, err
 		}
 	}
-	s.catMu.Lock()
-	defer s.catMu.Unlock()
+	unlock, err := s.lockCatalogue()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	var r *record
 	var versions []gc.Version
-	err := s.db.View(func(tx *index.Tx) error {
+	err = s.db.View(func(tx *index.Tx) error {
 		var err error
 		if r, err = findRecord(tx, ref); err != nil {
 			return err
@@ -194,23 +259,32 @@ func (s *Store) Forget(ctx context.Context, ref string, pol gc.Policy, dryRun bo
 	if dryRun || len(drop) == 0 {
 		return res, nil
 	}
-	fr := &forgetRecord{ProjectID: r.ID}
+	return res, s.forgetSnapshots(ctx, r.ID, drop)
+}
+
+// forgetSnapshots drops versions: a forget record into the packs first, so
+// an index rebuild (and every other machine) keeps them forgotten, then
+// index.db. The caller holds the catalogue lock.
+func (s *Store) forgetSnapshots(ctx context.Context, projectID string, drop []object.ID) error {
+	fr := &forgetRecord{ProjectID: projectID}
 	for _, id := range drop {
 		fr.Snapshots = append(fr.Snapshots, id.String())
 	}
-	// first into the packs, so an index rebuild keeps them forgotten
-	if err := s.writeMeta(ctx, metaRecord{Kind: "forget", Time: s.now().UTC(), Forget: fr}); err != nil {
-		return nil, err
+	metaID, err := s.writeMeta(ctx, metaRecord{Kind: "forget", Time: s.now().UTC(), Forget: fr})
+	if err != nil {
+		return err
 	}
-	err = s.db.Update(func(tx *index.Tx) error {
+	return s.db.Update(func(tx *index.Tx) error {
 		for _, id := range drop {
+			if err := tx.Put(index.Forgotten, id.String(), []byte(metaID.String())); err != nil {
+				return err
+			}
 			if err := tx.DeleteSnapshot(id); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	return res, err
 }
 
 // CleanupOptions configure Cleanup.

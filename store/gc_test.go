@@ -568,7 +568,21 @@ func TestGCMissingBlobStops(t *testing.T) {
 			}
 			e.s.repo.Forget(p)
 			delete(packs, name)
+			// gc brings the index up to date with the backend first: the
+			// gone pack's blobs leave it and are recorded lost
+			lostBefore := 0
+			for id, l := range blobs {
+				if l.Pack == p {
+					delete(blobs, id)
+					lostBefore++
+				}
+			}
 			expectStop(t, e, packs, blobs)
+			var lost int
+			e.s.db.View(func(tx *index.Tx) error { lost = tx.LostCount(); return nil })
+			if lost != lostBefore {
+				t.Errorf("%d blobs recorded lost, the gone pack held %d", lost, lostBefore)
+			}
 		})
 	}
 	t.Run("index entry of a data blob deleted", func(t *testing.T) {

@@ -249,7 +249,7 @@ func (s *Store) export(ctx context.Context, r *record) (string, error) {
 	defer os.Remove(f.Name())
 	bw := bufio.NewWriterSize(f, 1<<20)
 	gz, _ := gzip.NewWriterLevel(bw, gzip.DefaultCompression)
-	err = snapshot.WriteTar(ctx, s.repo, info.snap.Tree, gz)
+	err = s.WriteTar(ctx, info, gz)
 	if err == nil {
 		err = gz.Close()
 	}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -50,6 +52,47 @@ type record struct {
 	DeletedAt      *time.Time `json:"deleted_at,omitempty"`
 	ArchivePath    string     `json:"archive_path,omitempty"`
 	Rev            uint64     `json:"rev"`
+	// ChangedAt and ChangeID stamp every change: when two machines change
+	// one project, the record with the later stamp wins everywhere (ties:
+	// the greater change id), see newer.
+	ChangedAt time.Time `json:"changed_at,omitzero"`
+	ChangeID  string    `json:"change_id,omitempty"`
+	// Origin is the meta blob that carries this record (index.db only).
+	Origin object.ID `json:"-"`
+}
+
+// newer reports whether record a supersedes b: the later change stamp, ties
+// broken by the greater change id; records from before stamps fall back to
+// their revision, then their update time.
+func newer(a, b *record) bool {
+	if !a.ChangedAt.Equal(b.ChangedAt) {
+		return a.ChangedAt.After(b.ChangedAt)
+	}
+	if a.ChangeID != b.ChangeID {
+		return a.ChangeID > b.ChangeID
+	}
+	if a.Rev != b.Rev {
+		return a.Rev > b.Rev
+	}
+	return a.UpdatedAt.After(b.UpdatedAt)
+}
+
+// stamp marks a change made now: a stamp later than the record's last one
+// (whatever the clock says) and a fresh change id.
+func (r *record) stamp(now time.Time) {
+	now = now.UTC()
+	if !now.After(r.ChangedAt) {
+		now = r.ChangedAt.Add(time.Nanosecond)
+	}
+	r.ChangedAt = now
+	r.ChangeID = newChangeID()
+	r.Rev++
+}
+
+func newChangeID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Project is a project's metadata as the orchestrator reads it
@@ -135,7 +178,7 @@ func checkType(t string) error {
 }
 
 func decodeRecord(data []byte) (*record, error) {
-	if len(data) > 0 && data[0] == recordBinary {
+	if len(data) > 0 && (data[0] == recordBinary || data[0] == recordBinaryV1) {
 		r, err := decodeIndexRecord(data)
 		if err == nil && r.ID == "" {
 			err = errBadRecord

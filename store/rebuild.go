@@ -2,14 +2,15 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -23,34 +24,41 @@ type RebuildStats struct {
 	Projects  int           `json:"projects"`
 	Templates int           `json:"templates"`
 	BadPacks  []string      `json:"bad_packs,omitempty"`
+	Skipped   []string      `json:"skipped_blobs,omitempty"`
 	Duration  time.Duration `json:"duration_ns"`
 }
 
-// metaRecord is a catalogue change written as a meta blob (outside a
-// snapshot), so index rebuild sees the newest state of every project.
-type metaRecord struct {
-	Kind     string          `json:"kind"` // "project" or "template"
-	Time     time.Time       `json:"time"`
-	Project  *record         `json:"project,omitempty"`
-	Template *templateRecord `json:"template,omitempty"`
-	Forget   *forgetRecord   `json:"forget,omitempty"`
-}
-
-// forgetRecord names versions that forget removed, so that an index rebuild
-// before gc has dropped their snapshot blobs does not bring them back.
-type forgetRecord struct {
-	ProjectID string   `json:"project_id"`
-	Snapshots []string `json:"snapshots"`
-}
-
-// RebuildIndex recreates index.db's blob index from the pack tables, then the
-// snapshot list and the catalogue from snapshot and meta blobs.
+// RebuildIndex recreates index.db's blob index from the pack tables, then
+// the snapshot list and the catalogue from snapshot and meta blobs.
 func (s *Store) RebuildIndex(ctx context.Context, prog snapshot.Progress) (*RebuildStats, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
-	st := &RebuildStats{}
-	err := s.rebuildIndex(ctx, st)
+	start := time.Now()
+	err := s.db.Update(func(tx *index.Tx) error {
+		if err := tx.SetInfo(infoComplete, nil); err != nil {
+			return err
+		}
+		if err := tx.ClearBlobs(); err != nil {
+			return err
+		}
+		return tx.ClearCatalogue()
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep, err := s.refresh(ctx, true)
+	st := &RebuildStats{Duration: time.Since(start)}
+	if rep != nil {
+		st.Packs, st.Blobs, st.BadPacks, st.Skipped = rep.Listed, rep.Blobs, rep.Unreadable, rep.Skipped
+	}
+	s.db.View(func(tx *index.Tx) error {
+		st.Projects = tx.ProjectCount()
+		tx.Snapshots(func(index.SnapshotRef, []byte) error { st.Snapshots++; return nil })
+		tx.ForEach(index.Templates, func(string, []byte) error { st.Templates++; return nil })
+		return nil
+	})
+	s.log.Info("index rebuilt", "packs", st.Packs, "blobs", st.Blobs, "snapshots", st.Snapshots, "projects", st.Projects)
 	return st, err
 }
 
@@ -63,31 +71,114 @@ func parsePackName(name string) (object.ID, bool) {
 	return id, true
 }
 
-func (s *Store) rebuildIndex(ctx context.Context, st *RebuildStats) error {
-	if st == nil {
-		st = &RebuildStats{}
-	}
-	start := time.Now()
-	var packs []object.ID
+// infoComplete is set in index.db once every listed pack was indexed and
+// the catalogue derived from them: an index without it (new, or its build
+// was cut short) is built again from the packs.
+const infoComplete = "complete"
+
+func (s *Store) indexComplete() (bool, error) {
+	var ok bool
+	err := s.db.View(func(tx *index.Tx) error {
+		ok = tx.Info(infoComplete) != nil
+		return nil
+	})
+	return ok, err
+}
+
+// refreshReport says what a refresh found.
+type refreshReport struct {
+	Listed     int                // packs in the backend
+	Blobs      int                // blobs of the packs it indexed
+	Added      []object.ID        // packs it indexed
+	Gone       []object.ID        // packs it dropped from the index
+	Unreadable []string           // listed packs whose tables cannot be read, with why
+	Skipped    []string           // catalogue blobs that could not be read
+	listed     map[object.ID]bool // the listing
+}
+
+// refresh brings index.db up to date with the packs in the backend (the
+// truth it is a cache of): it indexes packs it does not know, drops packs
+// that are gone (a blob they held moves to another copy, or, when no gc
+// plan explains the pack's going, is recorded lost) and merges the
+// catalogue blobs of the new packs. With all, it merges the catalogue
+// blobs of every pack and marks the index complete.
+func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
+	rep := &refreshReport{listed: map[object.ID]bool{}}
 	err := s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
 		if id, ok := parsePackName(fi.Name); ok {
-			packs = append(packs, id)
+			rep.listed[id] = true
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("list packs in %s: %w", s.be.Location(), err)
+		return nil, fmt.Errorf("list packs in %s: %w", s.be.Location(), err)
 	}
-	if err := s.db.Update(func(tx *index.Tx) error { return tx.ClearBlobs() }); err != nil {
-		return err
+	rep.Listed = len(rep.listed)
+	known := map[object.ID]bool{}
+	if err := s.db.View(func(tx *index.Tx) error {
+		return tx.Packs(func(p object.PackInfo) error { known[p.ID] = true; return nil })
+	}); err != nil {
+		return nil, err
 	}
+	for id := range rep.listed {
+		if !known[id] {
+			rep.Added = append(rep.Added, id)
+		}
+	}
+	for id := range known {
+		if !rep.listed[id] {
+			rep.Gone = append(rep.Gone, id)
+		}
+	}
+	slices.SortFunc(rep.Added, func(a, b object.ID) int { return strings.Compare(a.String(), b.String()) })
+	if len(rep.Gone) > 0 {
+		if err := s.dropGone(ctx, rep.Gone); err != nil {
+			return rep, err
+		}
+	}
+	if len(rep.Added) > 0 {
+		s.log.Info("indexing packs", "new_packs", len(rep.Added), "vanished_packs", len(rep.Gone))
+		if err := s.indexPacks(ctx, rep); err != nil {
+			return rep, err
+		}
+	}
+	var packs map[object.ID]bool // all
+	if !all {
+		if len(rep.Added) == 0 {
+			return rep, nil
+		}
+		packs = map[object.ID]bool{}
+		for _, id := range rep.Added {
+			packs[id] = true
+		}
+	}
+	locs, err := s.catalogueLocations(packs)
+	if err != nil {
+		return rep, err
+	}
+	st, err := s.applyCatalogue(ctx, locs, false)
+	if st != nil {
+		rep.Skipped = st.Skipped
+	}
+	if err != nil {
+		return rep, err
+	}
+	if all {
+		err = s.db.Update(func(tx *index.Tx) error { return tx.SetInfo(infoComplete, []byte("1")) })
+	}
+	return rep, err
+}
+
+// indexPacks reads the tables of the added packs (eight at a time) and
+// indexes them in batches.
+func (s *Store) indexPacks(ctx context.Context, rep *refreshReport) error {
 	results := make(chan object.NewPack, 16)
 	var badMu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	ids := make(chan object.ID)
 	g.Go(func() error {
 		defer close(ids)
-		for _, id := range packs {
+		for _, id := range rep.Added {
 			select {
 			case ids <- id:
 			case <-gctx.Done():
@@ -104,9 +195,9 @@ func (s *Store) rebuildIndex(ctx context.Context, st *RebuildStats) error {
 			for id := range ids {
 				np, err := s.repo.ReadPack(gctx, id)
 				if err != nil {
-					s.log.Warn("pack unreadable during index rebuild", "pack", id.String(), "err", err)
+					s.log.Warn("pack unreadable", "pack", id.String(), "err", err)
 					badMu.Lock()
-					st.BadPacks = append(st.BadPacks, fmt.Sprintf("%s: %v", id, err))
+					rep.Unreadable = append(rep.Unreadable, fmt.Sprintf("%s: %v", id, err))
 					badMu.Unlock()
 					continue
 				}
@@ -123,13 +214,15 @@ func (s *Store) rebuildIndex(ctx context.Context, st *RebuildStats) error {
 	g.Go(func() error {
 		batch := make([]object.NewPack, 0, 64)
 		write := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
 			err := s.db.Update(func(tx *index.Tx) error { return tx.AddPacks(batch) })
 			batch = batch[:0]
 			return err
 		}
 		for r := range results {
-			st.Packs++
-			st.Blobs += len(r.Blobs)
+			rep.Blobs += len(r.Blobs)
 			batch = append(batch, r)
 			if len(batch) == cap(batch) {
 				if err := write(); err != nil {
@@ -139,210 +232,56 @@ func (s *Store) rebuildIndex(ctx context.Context, st *RebuildStats) error {
 		}
 		return write()
 	})
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	if err := s.rebuildCatalogue(ctx, st); err != nil {
-		return err
-	}
-	st.Duration = time.Since(start)
-	s.log.Info("index rebuilt", "packs", st.Packs, "blobs", st.Blobs, "snapshots", st.Snapshots, "projects", st.Projects)
-	return nil
+	err := g.Wait()
+	slices.Sort(rep.Unreadable)
+	return err
 }
 
-// refreshIndex compares the pack listing with the index's pack table and,
-// when they differ (another client wrote to a shared bucket), indexes the new
-// packs, drops vanished ones and rebuilds the catalogue. It reads only the
-// tables of new packs.
-func (s *Store) refreshIndex(ctx context.Context) error {
-	listed := map[object.ID]bool{}
-	err := s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
-		if id, ok := parsePackName(fi.Name); ok {
-			listed[id] = true
-		}
-		return nil
-	})
+// dropGone removes packs that left the backend from the index. A blob they
+// held moves to another copy; one with none left is recorded lost unless
+// a gc plan explains the pack's going.
+func (s *Store) dropGone(ctx context.Context, gone []object.ID) error {
+	plans, err := gc.LoadPlans(ctx, s.be)
 	if err != nil {
 		return err
 	}
-	known := map[object.ID]bool{}
+	explained := plans.Deleted()
+	for id := range plans.Condemned() {
+		explained[id] = true
+	}
+	goneSet := map[object.ID]bool{}
+	for _, id := range gone {
+		goneSet[id] = true
+	}
+	byPack := map[object.ID][]object.Blob{}
 	if err := s.db.View(func(tx *index.Tx) error {
-		return tx.Packs(func(p object.PackInfo) error { known[p.ID] = true; return nil })
-	}); err != nil {
-		return err
-	}
-	var added, gone []object.ID
-	for id := range listed {
-		if !known[id] {
-			added = append(added, id)
-		}
-	}
-	for id := range known {
-		if !listed[id] {
-			gone = append(gone, id)
-		}
-	}
-	if len(added) == 0 && len(gone) == 0 {
-		return nil
-	}
-	s.log.Info("index cache is stale; refreshing", "new_packs", len(added), "vanished_packs", len(gone))
-	var tables []object.NewPack
-	for _, id := range added {
-		np, err := s.repo.ReadPack(ctx, id)
-		if err != nil {
-			s.log.Warn("pack unreadable during index refresh", "pack", id.String(), "err", err)
-			continue
-		}
-		tables = append(tables, np)
-	}
-	err = s.db.Update(func(tx *index.Tx) error {
-		for _, id := range gone {
-			var blobs []object.Blob
-			if err := tx.Blobs(func(l object.Location) error {
-				if l.Pack == id {
-					blobs = append(blobs, l.Blob)
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-			if err := tx.RemovePack(id, blobs); err != nil {
-				return err
-			}
-		}
-		return tx.AddPacks(tables)
-	})
-	if err != nil {
-		return err
-	}
-	return s.rebuildCatalogue(ctx, &RebuildStats{})
-}
-
-// rebuildCatalogue reads every snapshot and meta blob: a project's newest
-// record (highest rev) wins; a purged project drops with its snapshots.
-func (s *Store) rebuildCatalogue(ctx context.Context, st *RebuildStats) error {
-	var snaps, metas []object.ID
-	err := s.db.View(func(tx *index.Tx) error {
 		return tx.Blobs(func(l object.Location) error {
-			switch l.Type {
-			case object.SnapshotBlob:
-				snaps = append(snaps, l.ID)
-			case object.MetaBlob:
-				metas = append(metas, l.ID)
+			if goneSet[l.Pack] {
+				byPack[l.Pack] = append(byPack[l.Pack], l.Blob)
 			}
 			return nil
 		})
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
-	type snapRec struct {
-		id   object.ID
-		sn   *snapshot.Snapshot
-		data []byte
-	}
-	newest := map[string]*record{}
-	consider := func(r *record) {
-		if cur, ok := newest[r.ID]; !ok || r.Rev > cur.Rev || (r.Rev == cur.Rev && r.UpdatedAt.After(cur.UpdatedAt)) {
-			newest[r.ID] = r
-		}
-	}
-	templates := map[string]*templateRecord{}
-	forgotten := map[object.ID]bool{}
-	var all []snapRec
-	for _, id := range snaps {
-		data, err := s.repo.LoadBlob(ctx, id, nil)
-		if err != nil {
-			s.log.Warn("snapshot blob unreadable", "blob", id.String(), "err", err)
-			continue
-		}
-		sn, err := snapshot.DecodeSnapshot(data)
-		if err != nil {
-			s.log.Warn("snapshot blob undecodable", "blob", id.String(), "err", err)
-			continue
-		}
-		all = append(all, snapRec{id, sn, data})
-		if len(sn.Project) > 0 {
-			if r, err := decodeRecord(sn.Project); err == nil {
-				consider(r)
-			}
-		}
-	}
-	for _, id := range metas {
-		data, err := s.repo.LoadBlob(ctx, id, nil)
-		if err != nil {
-			s.log.Warn("meta blob unreadable", "blob", id.String(), "err", err)
-			continue
-		}
-		var m metaRecord
-		if err := json.Unmarshal(data, &m); err != nil {
-			continue
-		}
-		switch {
-		case m.Kind == "project" && m.Project != nil && m.Project.ID != "":
-			consider(m.Project)
-		case m.Kind == "template" && m.Template != nil && m.Template.Name != "":
-			if cur, ok := templates[m.Template.Name]; !ok || m.Template.Rev > cur.Rev {
-				templates[m.Template.Name] = m.Template
-			}
-		case m.Kind == "forget" && m.Forget != nil:
-			for _, sid := range m.Forget.Snapshots {
-				if id, err := object.ParseID(sid); err == nil {
-					forgotten[id] = true
-				}
-			}
-		}
-	}
 	return s.db.Update(func(tx *index.Tx) error {
-		if err := tx.ClearCatalogue(); err != nil {
-			return err
-		}
-		st.Snapshots, st.Projects, st.Templates = 0, 0, 0
-		for _, sr := range all {
-			r, ok := newest[sr.sn.ProjectID]
-			if ok && r.Status == statusPurged || forgotten[sr.id] {
+		for _, id := range gone {
+			blobs := byPack[id]
+			if err := tx.RemovePack(id, blobs); err != nil {
+				return err
+			}
+			if explained[id] {
 				continue
 			}
-			// a template's versions: only the one its record names (a
-			// replaced template's old snapshot waits in the packs for gc)
-			if name, isTpl := strings.CutPrefix(sr.sn.ProjectID, templateProjectID("")); isTpl {
-				if t, ok := templates[name]; !ok || t.Removed || t.Snapshot != sr.id.String() {
-					continue
+			s.log.Warn("pack went missing from the backend without a gc plan; its blobs are recorded lost",
+				"pack", id.String(), "blobs", len(blobs))
+			for _, b := range blobs {
+				if _, ok, err := tx.Lookup(b.ID); err == nil && !ok {
+					if err := tx.MarkLost(b.ID, "pack "+id.String()+" went missing"); err != nil {
+						return err
+					}
 				}
 			}
-			if err := tx.PutSnapshot(index.SnapshotRef{ID: sr.id, ProjectID: sr.sn.ProjectID, Time: sr.sn.Time}, sr.data); err != nil {
-				return err
-			}
-			st.Snapshots++
-		}
-		for _, r := range newest {
-			if r.Status == statusPurged {
-				continue
-			}
-			if err := tx.PutProject(r.ID, r.encodeIndex()); err != nil {
-				return err
-			}
-			st.Projects++
-			if r.Status == StatusDeleted {
-				continue
-			}
-			if other := tx.ProjectIDByName(r.Name); other != "" {
-				if o, err := decodeRecord(tx.Project(other)); err == nil && o.UpdatedAt.After(r.UpdatedAt) {
-					continue
-				}
-			}
-			if err := tx.SetName(r.Name, r.ID); err != nil {
-				return err
-			}
-		}
-		for name, t := range templates {
-			if t.Removed {
-				continue
-			}
-			if err := tx.Put(index.Templates, name, t.encode()); err != nil {
-				return err
-			}
-			st.Templates++
 		}
 		return nil
 	})

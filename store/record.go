@@ -17,7 +17,16 @@ import (
 //	| detected_languages | detected_frameworks
 //
 // strings are uvarint length + bytes; lists are uvarint count + strings.
-const recordBinary = 0x01
+// Form 0x02 (written since records carry their change stamp) appends
+//
+//	| changed_at (varint ns) | change_id | origin (32 bytes or empty)
+//
+// where origin, kept in index.db only, is the meta blob that carries the
+// record (gc keeps it; see apply.go).
+const (
+	recordBinaryV1 = 0x01
+	recordBinary   = 0x02
+)
 
 var errBadRecord = errors.New("store: malformed catalogue record")
 
@@ -62,7 +71,12 @@ func (r *record) encodeIndex() []byte {
 	for _, l := range [][]string{r.Languages, r.Frameworks, r.Tags, r.UserLanguages, r.UserFrameworks, r.Detected, r.DetectedFw} {
 		b = appendList(b, l)
 	}
-	return b
+	b = binary.AppendVarint(b, timeNS(r.ChangedAt))
+	b = appendString(b, r.ChangeID)
+	if r.Origin.IsZero() {
+		return appendString(b, "")
+	}
+	return appendString(b, string(r.Origin[:]))
 }
 
 type recordReader struct {
@@ -146,6 +160,17 @@ func decodeIndexRecord(data []byte) (*record, error) {
 	r.Rev = rr.uvarint()
 	r.Languages, r.Frameworks, r.Tags = rr.list(), rr.list(), rr.list()
 	r.UserLanguages, r.UserFrameworks, r.Detected, r.DetectedFw = rr.list(), rr.list(), rr.list(), rr.list()
+	if data[0] == recordBinary {
+		r.ChangedAt = nsTime(rr.varint())
+		r.ChangeID = rr.str()
+		switch o := rr.str(); len(o) {
+		case 0:
+		case 32:
+			copy(r.Origin[:], o)
+		default:
+			rr.err = errBadRecord
+		}
+	}
 	if rr.err == nil && len(rr.b) != 0 {
 		rr.err = errBadRecord
 	}

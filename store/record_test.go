@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/silo-dev/silo/object"
 )
 
 func TestRecordIndexRoundTrip(t *testing.T) {
@@ -13,7 +15,8 @@ func TestRecordIndexRoundTrip(t *testing.T) {
 		{ID: "id-1", Name: "shop-api", Type: TypeGeneration, Status: StatusActive, CreatedAt: at, UpdatedAt: later,
 			SizeBytes: 12345, Languages: []string{"Python"}, Frameworks: []string{"fastapi"}, Tags: []string{"a", "b"},
 			GitRepository: "https://git.example/x", UserLanguages: []string{"Python"}, Detected: []string{"Python"},
-			DetectedFw: []string{"fastapi"}, ArchivedAt: &later, DeletedAt: &at, ArchivePath: "/a/b.tar.gz", Rev: 7},
+			DetectedFw: []string{"fastapi"}, ArchivedAt: &later, DeletedAt: &at, ArchivePath: "/a/b.tar.gz", Rev: 7,
+			ChangedAt: later, ChangeID: "c0ffee", Origin: object.Hash([]byte("meta"))},
 		{ID: "id-2", Name: "empty", Type: TypeMigration, Status: StatusDeleted, Languages: []string{}, Frameworks: []string{}, Tags: []string{}},
 	}
 	for _, r := range recs {

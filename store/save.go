@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -166,11 +168,15 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 }
 
 // saveWith runs one store pipeline (a directory walk or a tar stream) as a
-// new version: resolve the project, apply the quotas, pin what the version
-// refers to until it is recorded (see gc), detect languages and frameworks,
-// then commit.
+// new version, in a store session (see session): resolve the project,
+// apply the quotas, detect languages and frameworks, then commit.
 func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	run func(*object.Writer, snapshot.StoreOptions) (*snapshot.StoreResult, error)) (*SaveResult, error) {
+	se, err := s.begin(ctx, gc.KindStore)
+	if err != nil {
+		return nil, err
+	}
+	defer se.end()
 	rec, parent, err := s.prepare(opts)
 	if err != nil {
 		return nil, err
@@ -181,12 +187,10 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	}
 	det := newDetection()
 	defer det.stop()
-	w := s.repo.NewWriter()
-	defer w.End()
-	w.PinRoot(parent.tree)
+	w := se.writer()
 	res, err := run(w, snapshot.StoreOptions{
 		Pol: s.pol, ParentTree: parent.tree, Progress: opts.Progress, Logger: s.log,
-		Visit: det.visit, Limit: limit, AddedLimit: added,
+		Visit: det.visit, Limit: limit, AddedLimit: added, Reusable: se.reusable(),
 	})
 	if err != nil {
 		return nil, s.quotaError(err, rec.Name, stored)
@@ -202,7 +206,7 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 		det.abort()
 		det = nil
 	}
-	return s.commit(ctx, w, rec, opts, parent, res, det, source)
+	return s.commit(ctx, se, w, rec, opts, parent, res, det, source)
 }
 
 // detection gathers what language and framework detection needs while a
@@ -289,49 +293,91 @@ func (d *detection) result(ctx context.Context, repo snapshot.BlobLoader) (langs
 	return d.d.Result()
 }
 
+// lockCatalogue serialises catalogue commits: in this process, and among
+// the processes of this machine (catalogue.lock beside index.db). It is
+// held for the length of a commit, never for a whole operation.
+func (s *Store) lockCatalogue() (func(), error) {
+	s.catMu.Lock()
+	unlock, err := index.LockFile(filepath.Join(s.base, "catalogue.lock"), 60*time.Second)
+	if err != nil {
+		s.catMu.Unlock()
+		return nil, err
+	}
+	return func() { unlock(); s.catMu.Unlock() }, nil
+}
+
 // commit records a stored tree as the project's newest version: blobs
-// durable first, then the snapshot blob, then the catalogue.
-func (s *Store) commit(ctx context.Context, w *object.Writer, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
+// durable first, then the snapshot blob and the record's meta blob, then
+// the catalogue. Under the catalogue lock it takes the project's record
+// as it is now (another process may have changed it, or created a project
+// of that name, while the tree was stored).
+func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
 	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
-	s.catMu.Lock()
-	defer s.catMu.Unlock()
-	// the record may have changed while the tree was stored
+	var langs, fws []string
+	if det != nil {
+		langs, fws = det.result(ctx, s.repo)
+	}
+	unlock, err := s.lockCatalogue()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if !isLocal(s.be) {
+		// another machine may have deleted or changed the project
+		if _, err := s.refresh(ctx, false); err != nil {
+			return nil, err
+		}
+	}
 	var cur *record
-	err := s.db.View(func(tx *index.Tx) error {
-		if data := tx.Project(rec.ID); data != nil {
-			r, err := decodeRecord(data)
-			cur = r
+	var purged bool
+	err = s.db.View(func(tx *index.Tx) error {
+		purged = tx.Get(index.Purged, rec.ID) != nil
+		var err error
+		if cur, err = currentRecord(tx, rec.ID); err != nil || cur != nil || rec.Rev > 0 {
 			return err
+		}
+		// a new project: another process may have created one of this name
+		if id := tx.ProjectIDByName(rec.Name); id != "" {
+			if cur, err = currentRecord(tx, id); err != nil || cur == nil {
+				return err
+			}
+			tx.Versions(cur.ID, func(id object.ID, _ time.Time) bool {
+				parent.snap = id
+				return false
+			})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if cur == nil && rec.Rev > 0 {
+	switch {
+	case purged || (cur == nil && rec.Rev > 0):
 		// hard-deleted while the tree was stored: recording the version
 		// would bring the project back
-		return nil, fmt.Errorf("%w: project %q was deleted while the version was stored", ErrProjectNotFound, rec.Name)
-	}
-	if cur != nil {
-		if cur.Status == StatusDeleted {
-			return nil, fmt.Errorf("%w: project %q was deleted while the version was stored", ErrInvalid, cur.Name)
-		}
+		return nil, fmt.Errorf("%w: project %q was deleted while the version was stored; nothing was recorded", ErrConflict, rec.Name)
+	case cur != nil && cur.Status == StatusDeleted:
+		return nil, fmt.Errorf("%w: project %q was deleted while the version was stored", ErrInvalid, cur.Name)
+	case cur != nil:
 		if err := applySaveOptions(cur, opts); err != nil {
 			return nil, err
 		}
 		rec = cur
 	}
+	if err := se.checkLease(ctx, res.Tree); err != nil {
+		return nil, err
+	}
 	if det != nil {
-		rec.Detected, rec.DetectedFw = det.result(ctx, s.repo)
+		rec.Detected, rec.DetectedFw = langs, fws
 	}
 	rec.refreshDerived()
 	now := s.now().UTC()
 	rec.UpdatedAt = now
 	rec.SizeBytes = res.Stats.Size
-	rec.Rev++
+	created := rec.Rev == 0
+	rec.stamp(now)
 	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: rec.ID, ProjectName: rec.Name,
 		Tags: rec.Tags, Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
 		Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size, Project: rec.encode()}
@@ -344,17 +390,25 @@ func (s *Store) commit(ctx context.Context, w *object.Writer, rec *record, opts 
 	}
 	data := sn.Encode()
 	id := object.Hash(data)
-	// pinned (by the version's writer) until the version is recorded: a
-	// collection that listed its roots before then must not take the blob
 	n, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data)
 	if err != nil {
+		return nil, err
+	}
+	res.Stats.BytesAdded += n
+	// the record also as a meta blob: the newest record of every project
+	// lives in a meta blob that gc keeps, whatever happens to its versions
+	meta, err := encodeMeta(metaRecord{Kind: "project", Time: now, Project: rec})
+	if err != nil {
+		return nil, err
+	}
+	rec.Origin = object.Hash(meta)
+	if n, err = w.SaveBlob(ctx, object.MetaBlob, rec.Origin, meta); err != nil {
 		return nil, err
 	}
 	res.Stats.BytesAdded += n
 	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
-	created := rec.Rev == 1
 	err = s.db.Update(func(tx *index.Tx) error {
 		if other := tx.ProjectIDByName(rec.Name); other != "" && other != rec.ID {
 			return fmt.Errorf("%w: another project is named %q", ErrExists, rec.Name)

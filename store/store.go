@@ -11,11 +11,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store/config"
@@ -26,26 +29,28 @@ type Options struct {
 	Config   *config.Config   // nil: config.Default()
 	Now      func() time.Time // nil: time.Now
 	Logger   *slog.Logger     // nil: discard
-	ReadOnly bool             // share the repository with other readers
+	ReadOnly bool             // refuse writes (the repository is shared either way)
 	Create   bool             // create the repository when it is missing
-	Owner    string           // who holds the lock, for other processes' messages
-	// LockTimeout is how long to wait for another process's lock (default 1s).
+	// Command names the process in its leases (what other processes and
+	// `silo gc` report as running), e.g. "silo store (pid 42)".
+	Command string
+	// LockTimeout bounds how long a transaction on index.db waits for
+	// other processes' transactions (default 30s).
 	LockTimeout time.Duration
+	// LeaseTTL is how long a session's lease lives without a refresh
+	// (default gc.DefaultTTL).
+	LeaseTTL time.Duration
 	// Backend, when set, is used instead of opening Config.BasePath (tests
 	// inject faults this way).
 	Backend object.Backend
 	// Polynomial is the chunker polynomial of a repository created by Open
 	// (hex; default random). Backups use the source's.
 	Polynomial string
-	// Unpinned is for a process that runs one operation at a time (a CLI
-	// command): stores keep no pins against a concurrent collection, so
-	// their memory does not grow with the project, and GC fails with
-	// object.ErrStoreRunning while a store is in progress. A server that
-	// stores and collects at once must leave it false.
-	Unpinned bool
 }
 
-// Store is an open repository.
+// Store is an open repository. Any number of Stores, in this process and
+// others, on this machine and others, may use one repository at once
+// (see package gc for how they keep out of each other's way).
 type Store struct {
 	cfg    *config.Config
 	now    func() time.Time
@@ -55,14 +60,21 @@ type Store struct {
 	pol    chunk.Pol
 	db     *index.DB
 	repo   *object.Repository
+	leases *gc.Leases
 	base   string // local directory for cache/, archives/, logs/ (base path, or the cache dir for S3)
+	tmp    string // this process's directory for packs being written
+	cmd    string
 	ro     bool
 	closed bool
 	// catMu serialises catalogue writes (version commits and metadata
-	// changes) within this process; other processes are kept out by the
-	// index lock.
+	// changes) within this process; other processes on this machine wait
+	// on catalogue.lock.
 	catMu sync.Mutex
 	gcMu  sync.Mutex // one collection at a time
+	// condemned gathers the packs that pending gc plans condemned, as this
+	// process's sessions saw them (see object.RepositoryOptions.Condemned)
+	condMu    sync.Mutex
+	condemned map[object.ID]bool
 }
 
 // localRooted is a backend that lives in a local directory (object.Local,
@@ -94,9 +106,8 @@ func defaults(opts *Options) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Owner == "" {
-		host, _ := os.Hostname()
-		opts.Owner = fmt.Sprintf("silo (pid %d on %s)", os.Getpid(), host)
+	if opts.Command == "" {
+		opts.Command = fmt.Sprintf("silo (pid %d)", os.Getpid())
 	}
 }
 
@@ -173,7 +184,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s/config.json: %w", be.Location(), err)
 	}
-	s := &Store{cfg: cfg, now: opts.Now, log: opts.Logger, be: be, rc: rc, pol: pol, ro: opts.ReadOnly}
+	s := &Store{cfg: cfg, now: opts.Now, log: opts.Logger, be: be, rc: rc, pol: pol, ro: opts.ReadOnly, cmd: opts.Command}
 	if l, ok := be.(localRooted); ok {
 		s.base = l.Root()
 	} else {
@@ -182,30 +193,30 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("cache directory: %w", err)
 		}
 	}
+	s.leases = gc.NewLeases(be, gc.LeasesOptions{Now: opts.Now, TTL: opts.LeaseTTL, Logger: opts.Logger})
 	dbPath := filepath.Join(s.base, "index.db")
 	_, statErr := os.Stat(dbPath)
 	fresh := errors.Is(statErr, os.ErrNotExist)
-	ro := opts.ReadOnly
-	remote := !isLocal(be)
-	if fresh || remote {
-		ro = false // the index must be built once; a remote repository's index is a local cache
-	}
-	db, err := index.Open(dbPath, index.Options{ReadOnly: ro, Owner: opts.Owner, Timeout: opts.LockTimeout})
+	db, err := index.Open(dbPath, index.Options{ReadOnly: !writableDir(s.base), Timeout: opts.LockTimeout})
 	if err != nil {
 		return nil, err
 	}
 	s.db = db
-	tmp := filepath.Join(s.base, "tmp")
-	if !ro {
-		// leftovers of a crashed writer are garbage: packs being written,
-		// and half-written files that Put would have renamed into place
-		os.RemoveAll(tmp)
-		if c, ok := be.(interface{ RemoveTemporary() }); ok {
-			c.RemoveTemporary()
+	remote := !isLocal(be)
+	if !opts.ReadOnly {
+		s.tmp, err = processTemp(filepath.Join(s.base, "tmp"))
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		// a Put interrupted by a crash leaves a temporary file beside its
+		// name; an hour on, it is no one's Put in progress
+		if c, ok := be.(interface{ RemoveTemporary(time.Duration) }); ok {
+			c.RemoveTemporary(time.Hour)
 		}
 	}
-	ropts := object.RepositoryOptions{Backend: be, Index: db, TempDir: tmp,
-		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger, Unpinned: opts.Unpinned}
+	ropts := object.RepositoryOptions{Backend: be, Index: db, TempDir: s.tmp,
+		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger, Condemned: s.isCondemned}
 	if remote {
 		ropts.PackCache = filepath.Join(s.base, "packs")
 	}
@@ -214,20 +225,80 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	complete, err := s.indexComplete()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	switch {
-	case fresh:
-		if err := s.rebuildIndex(ctx, nil); err != nil {
+	case fresh || !complete:
+		// a new index (or one whose first build was cut short): build it
+		// from the packs; every other process that finds it incomplete
+		// does the same, which is safe (indexing a pack twice is a no-op)
+		if _, err := s.refresh(ctx, true); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("build index from packs: %w", err)
 		}
 	case remote:
 		// another machine may have written to the bucket: bring the cache up to date
-		if err := s.refreshIndex(ctx); err != nil {
+		if _, err := s.refresh(ctx, false); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("refresh index cache from %s: %w", be.Location(), err)
 		}
 	}
 	return s, nil
+}
+
+func (s *Store) isCondemned(id object.ID) bool {
+	s.condMu.Lock()
+	defer s.condMu.Unlock()
+	return s.condemned[id]
+}
+
+// writableDir reports whether files can be created in dir (false on a
+// read-only filesystem).
+func writableDir(dir string) bool {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return !errors.Is(err, syscall.EROFS) && !errors.Is(err, os.ErrPermission)
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return true
+}
+
+// processTemp makes this process's directory under tmp/ for packs being
+// written, and removes the directories of processes that are gone (their
+// leftovers are garbage).
+func processTemp(tmp string) (string, error) {
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return "", fmt.Errorf("temp directory: %w", err)
+	}
+	ents, _ := os.ReadDir(tmp)
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		age := time.Since(fi.ModTime())
+		pid, _, _ := strings.Cut(e.Name(), "-")
+		n, err := strconv.Atoi(pid)
+		switch {
+		case err != nil:
+			// not a process's directory: a leftover of an older silo
+			if age > time.Hour {
+				os.RemoveAll(filepath.Join(tmp, e.Name()))
+			}
+		case !gc.ProcessAlive(n), age > 7*24*time.Hour: // gone, or a recycled pid's
+			os.RemoveAll(filepath.Join(tmp, e.Name()))
+		}
+	}
+	dir, err := os.MkdirTemp(tmp, fmt.Sprintf("%d-*", os.Getpid()))
+	if err != nil {
+		return "", fmt.Errorf("temp directory: %w", err)
+	}
+	return dir, nil
 }
 
 func isLocal(be object.Backend) bool {
@@ -242,6 +313,9 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.repo.Close()
+	if s.tmp != "" {
+		os.RemoveAll(s.tmp)
+	}
 	return s.db.Close()
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -21,6 +22,35 @@ type templateRecord struct {
 	CreatedAt time.Time `json:"created_at"`
 	Removed   bool      `json:"removed,omitempty"`
 	Rev       uint64    `json:"rev"`
+	ChangedAt time.Time `json:"changed_at,omitzero"`
+	ChangeID  string    `json:"change_id,omitempty"`
+	// Origin is the meta blob that carries the record (index.db only).
+	Origin string `json:"origin,omitempty"`
+}
+
+// newer reports whether template record t supersedes o (see record newer).
+func (t *templateRecord) newer(o *templateRecord) bool {
+	if !t.ChangedAt.Equal(o.ChangedAt) {
+		return t.ChangedAt.After(o.ChangedAt)
+	}
+	if t.ChangeID != o.ChangeID {
+		return t.ChangeID > o.ChangeID
+	}
+	return t.Rev > o.Rev
+}
+
+func (t *templateRecord) sameChange(o *templateRecord) bool {
+	return t.ChangedAt.Equal(o.ChangedAt) && t.ChangeID == o.ChangeID && t.Rev == o.Rev
+}
+
+// stamp marks a change made now (see record stamp).
+func (t *templateRecord) stamp(now time.Time) {
+	now = now.UTC()
+	if !now.After(t.ChangedAt) {
+		now = t.ChangedAt.Add(time.Nanosecond)
+	}
+	t.ChangedAt, t.ChangeID = now, newChangeID()
+	t.Rev++
 }
 
 func (t *templateRecord) encode() []byte {
@@ -74,10 +104,13 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*T
 		}
 		return nil
 	})
-	w := s.repo.NewWriter()
-	defer w.End()
-	w.PinRoot(parent)
-	res, err := snapshot.Store(ctx, w, dir, snapshot.StoreOptions{Pol: s.pol, ParentTree: parent, Logger: s.log})
+	se, err := s.begin(ctx, gc.KindStore)
+	if err != nil {
+		return nil, err
+	}
+	defer se.end()
+	w := se.writer()
+	res, err := snapshot.Store(ctx, w, dir, snapshot.StoreOptions{Pol: s.pol, ParentTree: parent, Logger: s.log, Reusable: se.reusable()})
 	if err != nil {
 		return nil, err
 	}
@@ -92,15 +125,24 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*T
 	if _, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data); err != nil {
 		return nil, err
 	}
-	t := &templateRecord{Name: name, Category: category, Snapshot: id.String(), CreatedAt: now, Rev: 1}
+	t := &templateRecord{Name: name, Category: category, Snapshot: id.String(), CreatedAt: now}
 	if old != nil {
-		t.Rev = old.Rev + 1
+		t.Rev, t.ChangedAt = old.Rev, old.ChangedAt
 	}
-	s.catMu.Lock()
-	defer s.catMu.Unlock()
-	if err := s.writeMeta(ctx, metaRecord{Kind: "template", Time: now, Template: t}); err != nil {
+	t.stamp(now)
+	unlock, err := s.lockCatalogue()
+	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	if err := se.checkLease(ctx, res.Tree); err != nil {
+		return nil, err
+	}
+	metaID, err := s.writeMeta(ctx, metaRecord{Kind: "template", Time: now, Template: t})
+	if err != nil {
+		return nil, err
+	}
+	t.Origin = metaID.String()
 	err = s.db.Update(func(tx *index.Tx) error {
 		if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: now}, data); err != nil {
 			return err
@@ -186,9 +228,15 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 	if s.cfg.MaxProjectSize > 0 && sn.Size > s.cfg.MaxProjectSize {
 		return nil, s.quotaError(snapshot.ErrLimit, rec.Name, 0)
 	}
-	w := s.repo.NewWriter()
-	defer w.End()
-	w.PinRoot(sn.Tree)
+	se, err := s.begin(ctx, gc.KindStore)
+	if err != nil {
+		return nil, err
+	}
+	defer se.end()
+	w := se.writer()
+	if err := se.adopt(ctx, w, sn.Tree); err != nil {
+		return nil, err
+	}
 	det := newDetection()
 	defer det.stop()
 	err = snapshot.Walk(ctx, s.repo, sn.Tree, func(p string, n *snapshot.Node) error {
@@ -202,5 +250,5 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 	}
 	res := &snapshot.StoreResult{Tree: sn.Tree, RootMode: sn.RootMode, RootMTime: sn.RootMTime,
 		Stats: snapshot.StoreStats{FilesUnchanged: sn.Files, Dirs: sn.Dirs, Size: sn.Size}}
-	return s.commit(ctx, w, rec, &opts, parent, res, det, "template "+template)
+	return s.commit(ctx, se, w, rec, &opts, parent, res, det, "template "+template)
 }

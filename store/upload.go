@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 )
@@ -77,47 +78,92 @@ func (s *Store) RepositoryInfo() RepositoryInfo {
 }
 
 // Uploads serves the dedup-aware upload protocol: a client asks which blobs
-// are missing, uploads only those, then commits a tree. Every blob Missing
-// reports present and every blob Put stores is pinned against garbage
-// collection for at least PinTTL (at most twice that), so a collection
-// between the upload and the commit cannot take it away. Safe for
-// concurrent use. Close releases the pins.
+// are missing, uploads only those, then commits a tree. The blobs it is
+// told are present, and those it uploads, stay in the repository for at
+// least TTL (at most twice that) whatever collects garbage meanwhile, on
+// this machine or another: they are reported and stored by a session (an
+// upload generation, see package gc) that lives that long. Safe for
+// concurrent use. Close ends the generations.
 type Uploads struct {
 	s       *Store
 	ttl     time.Duration
 	mu      sync.Mutex
-	cur     *object.Writer
-	prev    *object.Writer
+	cur     *generation
+	prev    *generation
 	rotated time.Time
+	timer   *time.Timer
 	closed  bool
 }
 
-// NewUploads starts an upload service; pins last at least ttl (default 30 minutes).
+// generation is a session answering and storing uploads.
+type generation struct {
+	se *session
+	w  *object.Writer
+}
+
+// NewUploads starts an upload service; what it reports lasts at least ttl
+// (default 30 minutes).
 func (s *Store) NewUploads(ttl time.Duration) *Uploads {
 	if ttl <= 0 {
 		ttl = 30 * time.Minute
 	}
-	return &Uploads{s: s, ttl: ttl, cur: s.repo.NewWriter(), rotated: s.now()}
+	return &Uploads{s: s, ttl: ttl}
 }
 
-// writer returns the current pinning writer, rotating generations: pins of
-// the generation before last are released.
-func (u *Uploads) writer() (*object.Writer, error) {
+// rotate ends generations past their time. Called with u.mu held.
+func (u *Uploads) rotate() {
+	now := u.s.now()
+	if u.cur != nil && now.Sub(u.rotated) >= u.ttl {
+		if u.prev != nil {
+			u.prev.se.end()
+		}
+		u.prev, u.cur = u.cur, nil
+		u.rotated = now
+	}
+	if u.prev != nil && now.Sub(u.rotated) >= u.ttl {
+		u.prev.se.end()
+		u.prev = nil
+	}
+}
+
+// gen returns the current generation, starting one when there is none.
+func (u *Uploads) gen(ctx context.Context) (*generation, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed {
 		return nil, fmt.Errorf("%w: uploads closed", ErrReadOnly)
 	}
-	if now := u.s.now(); now.Sub(u.rotated) >= u.ttl {
-		if u.prev != nil {
-			u.prev.End()
+	u.rotate()
+	if u.cur == nil {
+		se, err := u.s.begin(context.WithoutCancel(ctx), gc.KindUpload)
+		if err != nil {
+			return nil, err
 		}
-		u.prev, u.cur, u.rotated = u.cur, u.s.repo.NewWriter(), now
+		u.cur, u.rotated = &generation{se: se, w: se.writer()}, u.s.now()
+		if u.timer == nil {
+			// generations end when their time is up even when no request
+			// comes: a session that lingers would hold gc back
+			u.timer = time.AfterFunc(time.Minute, u.tick)
+		}
 	}
 	return u.cur, nil
 }
 
-// Close releases every pin.
+func (u *Uploads) tick() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return
+	}
+	u.rotate()
+	if u.cur == nil && u.prev == nil {
+		u.timer = nil
+		return
+	}
+	u.timer.Reset(time.Minute)
+}
+
+// Close ends the generations.
 func (u *Uploads) Close() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -125,20 +171,24 @@ func (u *Uploads) Close() {
 		return
 	}
 	u.closed = true
-	for _, w := range []*object.Writer{u.prev, u.cur} {
-		if w != nil {
-			w.End()
+	if u.timer != nil {
+		u.timer.Stop()
+	}
+	for _, g := range []*generation{u.prev, u.cur} {
+		if g != nil {
+			g.se.end()
 		}
 	}
 }
 
 // Missing returns the ids the repository lacks, in the order given
-// (duplicates once); the others are pinned.
+// (duplicates once). A blob whose every copy garbage collection condemned
+// counts as missing.
 func (u *Uploads) Missing(ctx context.Context, ids []object.ID) ([]object.ID, error) {
 	if err := u.s.writable(); err != nil {
 		return nil, err
 	}
-	w, err := u.writer()
+	g, err := u.gen(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +204,7 @@ func (u *Uploads) Missing(ctx context.Context, ids []object.ID) ([]object.ID, er
 			continue
 		}
 		seen[id] = true
-		ok, err := w.Keep(id)
+		ok, err := g.w.Has(id)
 		if err != nil {
 			return nil, err
 		}
@@ -213,11 +263,11 @@ func (u *Uploads) Put(ctx context.Context, t object.BlobType, id object.ID, r io
 			return nil, err
 		}
 	}
-	w, err := u.writer()
+	g, err := u.gen(ctx)
 	if err != nil {
 		return nil, err
 	}
-	added, err := w.SaveBlob(ctx, t, id, data)
+	added, err := g.w.SaveBlob(ctx, t, id, data)
 	if err != nil {
 		return nil, err
 	}
@@ -269,13 +319,16 @@ func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, 
 	if opts.RootMode == 0 {
 		opts.RootMode = 0o755
 	}
+	se, err := s.begin(ctx, gc.KindStore)
+	if err != nil {
+		return nil, err
+	}
+	defer se.end()
 	rec, parent, err := s.prepare(&opts.SaveOptions)
 	if err != nil {
 		return nil, err
 	}
-	w := s.repo.NewWriter()
-	defer w.End()
-	w.PinRoot(opts.Tree)
+	w := se.writer()
 	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -294,12 +347,17 @@ func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, 
 	if s.cfg.MaxProjectSize > 0 && st.Size > s.cfg.MaxProjectSize {
 		return nil, s.quotaError(snapshot.ErrLimit, rec.Name, 0)
 	}
+	// blobs reported present in an earlier generation may have been
+	// condemned since: refer to copies that stay
+	if err := se.adopt(ctx, w, opts.Tree); err != nil {
+		return nil, err
+	}
 	res := &snapshot.StoreResult{Tree: opts.Tree, RootMode: opts.RootMode, RootMTime: opts.RootMTime, Stats: st}
 	source := opts.Source
 	if source == "" {
 		source = "upload"
 	}
-	return s.commit(ctx, w, rec, &opts.SaveOptions, parent, res, det, source)
+	return s.commit(ctx, se, w, rec, &opts.SaveOptions, parent, res, det, source)
 }
 
 // verifyTree walks a tree checking every blob, and feeds detection.
@@ -423,6 +481,11 @@ func (s *Store) WriteTar(ctx context.Context, info SnapshotInfo, w io.Writer) er
 	if err != nil {
 		return fmt.Errorf("%w: snapshot %s: tree %q", ErrInvalid, info.ID, info.Tree)
 	}
+	se, err := s.begin(ctx, gc.KindRead)
+	if err != nil {
+		return err
+	}
+	defer se.end()
 	return snapshot.WriteTar(ctx, s.repo, tree, w)
 }
 

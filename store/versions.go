@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -168,6 +169,11 @@ func (s *Store) Restore(ctx context.Context, ref, dest string, opts RestoreOptio
 			opts.Progress.AddTotal(info.Files, info.Size)
 		}
 	}
+	se, err := s.begin(ctx, gc.KindRead)
+	if err != nil {
+		return nil, info, err
+	}
+	defer se.end()
 	st, err := snapshot.Restore(ctx, s.repo, info.snap.Tree, dest, snapshot.RestoreOptions{
 		Include: opts.Include, Progress: opts.Progress, Logger: s.log,
 		RootMode: info.snap.RootMode, RootMTime: info.snap.RootMTime,

@@ -17,10 +17,14 @@ func gcCommands() []*cli.Command {
 			Usage: "free space: delete packs without live blobs, rewrite packs with many dead ones",
 			Description: "Marks every blob reachable from every version (soft-deleted projects and templates\n" +
 				"included), then deletes packs with no live blob and rewrites packs whose dead share\n" +
-				"passes repack_threshold (default 10%). --dry-run prints the plan and changes nothing.",
+				"passes repack_threshold (default 10%). It runs beside stores, restores and other\n" +
+				"commands, on this machine and others: packs it condemns while they run are deleted\n" +
+				"by a later gc once those have ended (or within --wait). --dry-run prints the plan\n" +
+				"and changes nothing.",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "dry-run", Usage: "print the plan only"},
 				&cli.Float64Flag{Name: "threshold", Usage: "dead `SHARE` (0..1) that triggers a rewrite (default: repack_threshold)"},
+				&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for running sessions, then delete what this run condemned"},
 			},
 			Action: func(c *cli.Context) error {
 				e, err := newEnv(c)
@@ -35,7 +39,7 @@ func gcCommands() []*cli.Command {
 					return err
 				}
 				defer s.Close()
-				rep, err := s.GC(c.Context, store.GCOptions{DryRun: c.Bool("dry-run"), Threshold: c.Float64("threshold")})
+				rep, err := s.GC(c.Context, store.GCOptions{DryRun: c.Bool("dry-run"), Threshold: c.Float64("threshold"), Wait: c.Duration("wait")})
 				if err != nil {
 					return err
 				}
@@ -141,8 +145,8 @@ func printGC(e *env, rep *store.GCReport) {
 	e.printf("mark: %d of %d blobs live in %d packs (%.2fs, mark set %s, %.1f bytes per blob)\n",
 		p.LiveBlobs, p.Blobs, p.Packs, p.MarkTime, human(p.MarkSetBytes), p.MarkBytesPer)
 	if rep.DryRun || rep.Result == nil {
-		e.printf("plan: delete %d packs, repack %d packs (rewriting %s), delete %d orphan packs; would free about %s\n",
-			len(p.Delete), len(p.Repack), human(p.RewriteBytes), len(p.Orphans), human(p.FreedBytes))
+		e.printf("plan: delete %d packs, repack %d packs (rewriting %s); would free about %s\n",
+			len(p.Delete), len(p.Repack), human(p.RewriteBytes), human(p.FreedBytes))
 		for _, pp := range p.Delete {
 			e.printf("  delete %s (%s)\n", pp.ID.Short(), human(pp.Size))
 		}
@@ -152,6 +156,15 @@ func printGC(e *env, rep *store.GCReport) {
 		return
 	}
 	r := rep.Result
-	e.printf("%s\n", fmt.Sprintf("gc: %d packs deleted, %d repacked into %d, %d orphans deleted, %d blobs removed, %s freed in %.2fs",
-		r.PacksDeleted, r.PacksRepacked, r.PacksWritten, r.OrphansDeleted, r.BlobsRemoved, human(r.FreedBytes), r.Seconds))
+	e.printf("%s\n", fmt.Sprintf("gc: %d packs deleted, %d repacked into %d, %d blobs removed, %s freed in %.2fs",
+		r.PacksDeleted, r.PacksRepacked, r.PacksWritten, r.BlobsRemoved, human(r.FreedBytes), r.Seconds))
+	if r.PacksKept > 0 {
+		e.printf("gc: %d condemned packs kept: versions stored meanwhile use them\n", r.PacksKept)
+	}
+	if r.DeferredPacks > 0 {
+		e.printf("gc: %d packs (%s) condemned, to be deleted by a later gc once these end:\n", r.DeferredPacks, human(r.DeferredBytes))
+		for _, w := range r.Waiting {
+			e.printf("  %s\n", w)
+		}
+	}
 }

@@ -20,8 +20,8 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "serve the HTTP API (and run scheduled cleanup and backups)",
-		Description: "Serves /api/storage on --addr (default api.addr, 127.0.0.1:8080) and holds the repository\n" +
-			"open for writing: other silo commands on it then report it locked; use --remote URL or the API.\n" +
+		Description: "Serves /api/storage on --addr (default api.addr, 127.0.0.1:8080). Other silo commands\n" +
+			"keep working on the repository beside it, as does another server on the same repository.\n" +
 			"Requests need `Authorization: Bearer TOKEN` when api.token (or STORAGE_API_TOKEN) is set; an address\n" +
 			"other than loopback is refused without a token. Runs cleanup on cleanup_schedule when\n" +
 			"cleanup_enabled and backups at backup.frequency when backup.enabled. SIGINT/SIGTERM stop accepting,\n" +
@@ -60,7 +60,6 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			defer ln.Close()
-			e.serving = true
 			s, err := e.open(false, true)
 			if err != nil {
 				return err

@@ -14,9 +14,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -30,9 +32,10 @@ const (
 	exitError     = 1
 	exitUsage     = 2
 	exitCheck     = 3 // check found problems, or data is corrupt
-	exitLocked    = 4 // another process holds the repository
+	exitBusy      = 4 // another process holds what the command needs (a gc runs, index.db held)
 	exitNotFound  = 5 // no repository, project or snapshot
 	exitQuota     = 6 // a quota would be passed
+	exitConflict  = 7 // another process changed the repository under the command; run it again
 	exitInterrupt = 130
 )
 
@@ -73,10 +76,12 @@ func exitCode(err error, ctx context.Context) int {
 		return exitUsage
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return exitInterrupt
-	case errors.Is(err, store.ErrCheckFailed), errors.Is(err, object.ErrCorrupt):
+	case errors.Is(err, store.ErrCheckFailed), errors.Is(err, object.ErrCorrupt), errors.Is(err, index.ErrDamaged):
 		return exitCheck
-	case errors.Is(err, index.ErrLocked):
-		return exitLocked
+	case errors.Is(err, index.ErrBusy), errors.Is(err, gc.ErrBusy):
+		return exitBusy
+	case errors.Is(err, store.ErrConflict):
+		return exitConflict
 	case errors.Is(err, store.ErrNoRepository), errors.Is(err, store.ErrProjectNotFound), errors.Is(err, store.ErrBackupNotFound),
 		errors.Is(err, store.ErrSnapshotNotFound), errors.Is(err, snapshot.ErrNotFound):
 		return exitNotFound
@@ -91,11 +96,7 @@ func exitCode(err error, ctx context.Context) int {
 func report(err error, ctx context.Context) int {
 	code := exitCode(err, ctx)
 	if err != nil {
-		msg := err.Error()
-		if errors.Is(err, index.ErrLocked) {
-			msg += "\nhint: wait for it to finish; if it is `silo serve`, use its HTTP API or `--remote URL`"
-		}
-		fmt.Fprintln(os.Stderr, "silo: "+msg)
+		fmt.Fprintln(os.Stderr, "silo: "+err.Error())
 	}
 	return code
 }
@@ -106,8 +107,10 @@ func newApp() *cli.App {
 		Usage: "content-addressed, deduplicating store for software projects",
 		Description: "silo keeps every version of every project in one repository (default ./storage),\n" +
 			"storing each distinct chunk once. Configuration: config/storage.yaml, then\n" +
-			"STORAGE_* variables, then flags. Exit codes: 0 ok, 1 error, 2 usage, 3 check\n" +
-			"failed or data corrupt, 4 repository locked, 5 not found, 6 quota, 130 interrupted.",
+			"STORAGE_* variables, then flags. Any number of silo processes, on this machine and\n" +
+			"others, may use one repository at once. Exit codes: 0 ok, 1 error, 2 usage, 3 check\n" +
+			"failed or data corrupt, 4 busy (another gc runs), 5 not found, 6 quota, 7 conflict\n" +
+			"with another process (nothing was recorded; run the command again), 130 interrupted.",
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "repo", Aliases: []string{"r"}, Usage: "repository `PATH` or s3://bucket/prefix (default: base_path, ./storage)"},
@@ -132,9 +135,22 @@ type env struct {
 	log  *slog.Logger
 	json bool
 	out  io.Writer
-	// serving: the repository is opened by serve, which stores and
-	// collects garbage at once (see store.Options.Unpinned)
-	serving bool
+	now  func() time.Time
+}
+
+// testClock returns the clock silo judges time margins by (leases, gc
+// plans, retention): the wall clock, shifted by SILO_TEST_CLOCK_OFFSET (a
+// Go duration such as "6m" or "-2h") so that process tests need not sleep
+// through a margin.
+func testClock(offset string) (func() time.Time, error) {
+	if offset == "" {
+		return time.Now, nil
+	}
+	d, err := time.ParseDuration(offset)
+	if err != nil {
+		return nil, fmt.Errorf("SILO_TEST_CLOCK_OFFSET=%q: %w", offset, err)
+	}
+	return func() time.Time { return time.Now().Add(d) }, nil
 }
 
 func newEnv(c *cli.Context) (*env, error) {
@@ -156,15 +172,17 @@ func newEnv(c *cli.Context) (*env, error) {
 		return nil, usagef("--log-level %q: use debug, info, warn or error", c.String("log-level"))
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	return &env{c: c, cfg: cfg, log: log, json: c.Bool("json"), out: os.Stdout}, nil
+	now, err := testClock(os.Getenv("SILO_TEST_CLOCK_OFFSET"))
+	if err != nil {
+		return nil, err
+	}
+	return &env{c: c, cfg: cfg, log: log, json: c.Bool("json"), out: os.Stdout, now: now}, nil
 }
 
 // open opens the repository (creating it if asked).
 func (e *env) open(readOnly, create bool) (*store.Store, error) {
-	// one command at a time: stores need no pins against a collection in
-	// this process (serve, which runs both at once, keeps them)
 	return store.Open(e.c.Context, store.Options{Config: e.cfg, Logger: e.log, ReadOnly: readOnly, Create: create,
-		Owner: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid()), Unpinned: !e.serving})
+		Command: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid()), Now: e.now})
 }
 
 // printJSON writes v as one JSON document (or one JSON line).

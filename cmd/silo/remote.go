@@ -97,8 +97,10 @@ func (e *remoteError) Unwrap() error {
 		return store.ErrExists
 	case "quota_exceeded":
 		return store.ErrQuota
-	case "locked":
-		return index.ErrLocked
+	case "locked", "busy":
+		return index.ErrBusy
+	case "conflict":
+		return store.ErrConflict
 	case "corrupt":
 		return object.ErrCorrupt
 	case "check_failed":
