@@ -306,4 +306,3 @@ func (p *Plan) classify(known map[object.ID]object.PackInfo) error {
 	slices.SortFunc(p.Repack, byID)
 	return nil
 }
-

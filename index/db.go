@@ -8,9 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -569,7 +569,7 @@ func (t *Tx) Packs(fn func(object.PackInfo) error) error {
 // Blobs calls fn for every indexed blob.
 func (t *Tx) Blobs(fn func(object.Location) error) error {
 	return t.b(bBlobs).ForEach(func(k, v []byte) error {
-			l, err := decodeLoc(k, v)
+		l, err := decodeLoc(k, v)
 		if err != nil {
 			return err
 		}

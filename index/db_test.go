@@ -473,4 +473,3 @@ func TestCorruptRecordsAreErrors(t *testing.T) {
 		t.Errorf("decodePack(short) = %v", err)
 	}
 }
-

@@ -217,7 +217,7 @@ func TestDamagedIndexIsAnError(t *testing.T) {
 		})
 	}
 	for name, damage := range map[string]func(t *testing.T, path string){
-		"empty": func(t *testing.T, path string) { must(t, os.Truncate(path, 0)) },
+		"empty":        func(t *testing.T, path string) { must(t, os.Truncate(path, 0)) },
 		"cut to 8 KiB": func(t *testing.T, path string) { must(t, os.Truncate(path, 8192)) },
 		"cut in half": func(t *testing.T, path string) {
 			st, _ := os.Stat(path)
