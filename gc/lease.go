@@ -69,10 +69,11 @@ func leaseName(session string, seq int) string {
 
 // Leases writes and lists the leases of a backend.
 type Leases struct {
-	be  object.Backend
-	now func() time.Time
-	ttl time.Duration
-	log *slog.Logger
+	be      object.Backend
+	now     func() time.Time
+	ttl     time.Duration
+	log     *slog.Logger
+	machine string
 }
 
 // LeasesOptions configure NewLeases.
@@ -80,6 +81,9 @@ type LeasesOptions struct {
 	Now    func() time.Time // default time.Now
 	TTL    time.Duration    // default DefaultTTL
 	Logger *slog.Logger
+	// Machine names this machine in leases (default: host name and
+	// machine id); process tests give each simulated machine its own.
+	Machine string
 }
 
 // NewLeases returns the lease keeper of be.
@@ -93,7 +97,10 @@ func NewLeases(be object.Backend, opts LeasesOptions) *Leases {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Leases{be: be, now: opts.Now, ttl: opts.TTL, log: opts.Logger}
+	if opts.Machine == "" {
+		opts.Machine = thisMachine()
+	}
+	return &Leases{be: be, now: opts.Now, ttl: opts.TTL, log: opts.Logger, machine: opts.Machine}
 }
 
 // TTL returns the lease lifetime.
@@ -124,7 +131,7 @@ func newSessionID() string {
 func (l *Leases) Start(ctx context.Context, kind, command string) (*Lease, error) {
 	host, _ := os.Hostname()
 	now := l.now().UTC()
-	le := &Lease{l: l, rec: LeaseRecord{Session: newSessionID(), Kind: kind, Host: host, Machine: thisMachine(), PID: os.Getpid(),
+	le := &Lease{l: l, rec: LeaseRecord{Session: newSessionID(), Kind: kind, Host: host, Machine: l.machine, PID: os.Getpid(),
 		Command: command, Started: now, Refreshed: now, TTL: int64(l.ttl / time.Second)},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if le.rec.TTL < 1 {
@@ -333,7 +340,7 @@ func (l *Leases) Alive(ctx context.Context, skip string) ([]LeaseRecord, error) 
 	now := l.now()
 	var out []LeaseRecord
 	for _, r := range all {
-		if r.Session != skip && !r.Expired(now) && !deadHere(r) {
+		if r.Session != skip && !r.Expired(now) && !l.deadHere(r) {
 			out = append(out, r)
 		}
 	}

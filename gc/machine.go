@@ -27,8 +27,8 @@ var liveSessions sync.Map
 
 // deadHere reports whether a lease was written on this machine by a
 // process that has ended, or by this process for a session that ended.
-func deadHere(r LeaseRecord) bool {
-	if r.Machine == "" || r.Machine != thisMachine() {
+func (l *Leases) deadHere(r LeaseRecord) bool {
+	if r.Machine == "" || r.Machine != l.machine {
 		return false
 	}
 	if r.PID == os.Getpid() {

@@ -155,6 +155,9 @@ func (c *checker) markBad(pack object.ID, b object.Blob, kind, msg string) {
 
 func (c *checker) checkPack(ctx context.Context, p object.PackInfo, indexed []object.Blob, opts CheckOptions) {
 	table, size, err := c.s.repo.ReadPackTable(ctx, p.ID)
+	if errors.Is(err, object.ErrNotFound) && !c.stillIndexed(p.ID) {
+		return // a collection carried out its plan meanwhile
+	}
 	if err != nil {
 		kind := "bad-pack"
 		if errors.Is(err, object.ErrNotFound) {
@@ -195,6 +198,16 @@ func (c *checker) checkPack(ctx context.Context, p object.PackInfo, indexed []ob
 	if opts.Progress != nil {
 		opts.Progress.AddDone(1, size)
 	}
+}
+
+// stillIndexed reports whether the index still holds a pack.
+func (c *checker) stillIndexed(pack object.ID) bool {
+	ok := true
+	c.s.db.View(func(tx *index.Tx) error {
+		_, ok, _ = tx.Pack(pack)
+		return nil
+	})
+	return ok
 }
 
 // checkSnapshots walks every snapshot's trees once, checking each referenced

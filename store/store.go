@@ -40,6 +40,9 @@ type Options struct {
 	// LeaseTTL is how long a session's lease lives without a refresh
 	// (default gc.DefaultTTL).
 	LeaseTTL time.Duration
+	// Machine names this machine in leases (default: host name and machine
+	// id; see gc.LeasesOptions).
+	Machine string
 	// Backend, when set, is used instead of opening Config.BasePath (tests
 	// inject faults this way).
 	Backend object.Backend
@@ -193,7 +196,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("cache directory: %w", err)
 		}
 	}
-	s.leases = gc.NewLeases(be, gc.LeasesOptions{Now: opts.Now, TTL: opts.LeaseTTL, Logger: opts.Logger})
+	s.leases = gc.NewLeases(be, gc.LeasesOptions{Now: opts.Now, TTL: opts.LeaseTTL, Logger: opts.Logger, Machine: opts.Machine})
 	dbPath := filepath.Join(s.base, "index.db")
 	_, statErr := os.Stat(dbPath)
 	fresh := errors.Is(statErr, os.ErrNotExist)

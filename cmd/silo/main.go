@@ -141,7 +141,8 @@ type env struct {
 // testClock returns the clock silo judges time margins by (leases, gc
 // plans, retention): the wall clock, shifted by SILO_TEST_CLOCK_OFFSET (a
 // Go duration such as "6m" or "-2h") so that process tests need not sleep
-// through a margin.
+// through a margin. (SILO_TEST_MACHINE, likewise for tests, names the
+// machine in leases, so that processes of one machine can play several.)
 func testClock(offset string) (func() time.Time, error) {
 	if offset == "" {
 		return time.Now, nil
@@ -182,7 +183,8 @@ func newEnv(c *cli.Context) (*env, error) {
 // open opens the repository (creating it if asked).
 func (e *env) open(readOnly, create bool) (*store.Store, error) {
 	return store.Open(e.c.Context, store.Options{Config: e.cfg, Logger: e.log, ReadOnly: readOnly, Create: create,
-		Command: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid()), Now: e.now})
+		Command: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid()), Now: e.now,
+		Machine: os.Getenv("SILO_TEST_MACHINE")})
 }
 
 // printJSON writes v as one JSON document (or one JSON line).
