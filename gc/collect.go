@@ -314,6 +314,12 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 		deleting[pr.ID] = true
 	}
 	done := &Done{ID: p.ID, Time: c.Leases.Now().UTC()}
+	if p.Armed != nil {
+		done.Armed = p.Armed.Time
+		for _, r := range p.Armed.Sessions {
+			done.WaitedFor = append(done.WaitedFor, r.String())
+		}
+	}
 	type victim struct {
 		ref   PackRef
 		blobs []object.Blob
@@ -322,6 +328,7 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 	for _, pr := range p.Packs {
 		blobs, _, err := object.ReadPackTable(ctx, be, pr.ID)
 		if errors.Is(err, object.ErrNotFound) {
+			c.Leases.log.Debug("condemned pack already gone", "plan", p.ID, "pack", pr.ID.String())
 			done.Deleted = append(done.Deleted, pr.ID) // deleted by an earlier, interrupted run
 			victims = append(victims, victim{ref: pr})
 			continue
@@ -342,16 +349,19 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 			res.PacksKept++
 			continue
 		}
+		c.Leases.log.Debug("condemned pack to delete", "plan", p.ID, "pack", pr.ID.String(), "blobs", len(blobs))
 		victims = append(victims, victim{pr, blobs})
 	}
 	// the index first: readers move to the other copies before the files go
 	removed := 0
 	err := c.DB.Update(func(tx *index.Tx) error {
 		removed = 0
+		all := map[object.ID][]object.Blob{}
 		for _, v := range victims {
-			if err := tx.RemovePack(v.ref.ID, v.blobs); err != nil {
-				return err
-			}
+			all[v.ref.ID] = v.blobs
+		}
+		if err := tx.RemovePacks(all); err != nil {
+			return err
 		}
 		for _, v := range victims {
 			for _, b := range v.blobs {

@@ -53,6 +53,10 @@ type Done struct {
 	Time    time.Time   `json:"time"`
 	Deleted []object.ID `json:"deleted"`
 	Kept    []object.ID `json:"kept,omitempty"` // found live by the fresh mark
+	// Armed and WaitedFor say when the plan was armed and which sessions
+	// it waited for (an audit trail of the protocol).
+	Armed     time.Time `json:"armed"`
+	WaitedFor []string  `json:"waited_for,omitempty"`
 }
 
 // DoneKeep is how long done records stay.

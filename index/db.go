@@ -409,14 +409,21 @@ func decodeLoc(k, v []byte) (object.Location, error) {
 	return l, nil
 }
 
-// Lookup finds a blob.
+// Lookup finds a blob. An entry whose pack is not recorded (left behind by
+// damage) does not count: the blob is not there.
 func (t *Tx) Lookup(id object.ID) (object.Location, bool, error) {
 	v := t.b(bBlobs).Get(id[:])
 	if v == nil {
 		return object.Location{}, false, nil
 	}
 	l, err := decodeLoc(id[:], v)
-	return l, err == nil, err
+	if err != nil {
+		return l, false, err
+	}
+	if t.b(bPacks).Get(l.Pack[:]) == nil {
+		return object.Location{}, false, nil
+	}
+	return l, true, nil
 }
 
 // AddPack records a pack and points its blobs at it. A blob already indexed
@@ -585,43 +592,52 @@ func (t *Tx) BlobCount() int { return t.b(bBlobs).Stats().KeyN }
 // first location is the pack moves to a duplicate in a pack that is still
 // recorded, or leaves the index; a duplicate in the pack is dropped. blobs
 // should be the pack's whole table (entries it does not name may be left
-// pointing at the removed pack as duplicates, which Locations skips).
+// pointing at the removed pack, which Lookup and Locations skip).
 func (t *Tx) RemovePack(id object.ID, blobs []object.Blob) error {
-	if err := t.b(bPacks).Delete(id[:]); err != nil {
-		return err
+	return t.RemovePacks(map[object.ID][]object.Blob{id: blobs})
+}
+
+// RemovePacks is RemovePack for several packs at once: every record goes
+// first, so that no blob moves to a copy in another pack being removed.
+func (t *Tx) RemovePacks(packs map[object.ID][]object.Blob) error {
+	for id := range packs {
+		if err := t.b(bPacks).Delete(id[:]); err != nil {
+			return err
+		}
 	}
 	bb, dups := t.b(bBlobs), t.b(bDups)
-	for _, b := range blobs {
-		if err := dups.Delete(dupKey(b.ID, id)); err != nil {
-			return err
-		}
-		v := bb.Get(b.ID[:])
-		if v == nil || len(v) != locSize || object.ID(v[:32]) != id {
-			continue
-		}
-		if err := bb.Delete(b.ID[:]); err != nil {
-			return err
-		}
-		// promote a duplicate, if one is left in a recorded pack
-		c := dups.Cursor()
-		var promote []byte
-		var stale [][]byte
-		for k, dv := c.Seek(b.ID[:]); k != nil && bytes.HasPrefix(k, b.ID[:]); k, dv = c.Next() {
-			if len(dv) == locSize && t.b(bPacks).Get(dv[:32]) != nil {
-				promote = bytes.Clone(dv)
+	for id, blobs := range packs {
+		for _, b := range blobs {
+			if err := dups.Delete(dupKey(b.ID, id)); err != nil {
+				return err
+			}
+			v := bb.Get(b.ID[:])
+			if v == nil || len(v) != locSize || t.b(bPacks).Get(v[:32]) != nil {
+				continue // elsewhere, in a pack still recorded
+			}
+			if err := bb.Delete(b.ID[:]); err != nil {
+				return err
+			}
+			// promote a duplicate, if one is left in a recorded pack
+			c := dups.Cursor()
+			var promote []byte
+			var stale [][]byte
+			for k, dv := c.Seek(b.ID[:]); k != nil && bytes.HasPrefix(k, b.ID[:]); k, dv = c.Next() {
 				stale = append(stale, bytes.Clone(k))
-				break
+				if len(dv) == locSize && t.b(bPacks).Get(dv[:32]) != nil {
+					promote = bytes.Clone(dv)
+					break
+				}
 			}
-			stale = append(stale, bytes.Clone(k))
-		}
-		for _, k := range stale {
-			if err := dups.Delete(k); err != nil {
-				return err
+			for _, k := range stale {
+				if err := dups.Delete(k); err != nil {
+					return err
+				}
 			}
-		}
-		if promote != nil {
-			if err := bb.Put(b.ID[:], promote); err != nil {
-				return err
+			if promote != nil {
+				if err := bb.Put(b.ID[:], promote); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -337,3 +337,34 @@ func TestIdleReaderHoldsNothing(t *testing.T) {
 		}
 	}
 }
+
+// Removing packs that hold copies of each other's blobs in one go leaves
+// no entry pointing at a removed pack; an entry left pointing at a pack
+// that is not recorded does not count.
+func TestRemovePacksTogether(t *testing.T) {
+	db, _ := openTest(t)
+	p1 := object.PackInfo{ID: id("p1"), Size: 1, Data: true, Count: 1}
+	p2 := object.PackInfo{ID: id("p2"), Size: 1, Data: true, Count: 1}
+	a1, a2 := blob("a", object.DataBlob, 0, 10), blob("a", object.DataBlob, 10, 10)
+	must(t, db.AddPack(p1, []object.Blob{a1}))
+	must(t, db.AddPack(p2, []object.Blob{a2})) // a duplicate in p2
+	// p2's list names only the entries whose first location it is (none)
+	must(t, db.Update(func(tx *Tx) error {
+		return tx.RemovePacks(map[object.ID][]object.Blob{p1.ID: {a1}, p2.ID: nil})
+	}))
+	if _, ok, _ := db.Lookup(a1.ID); ok {
+		t.Fatal("a blob moved to a copy in another pack removed with its own")
+	}
+	err := db.View(func(tx *Tx) error {
+		return tx.Blobs(func(l object.Location) error {
+			t.Errorf("entry left behind: %+v", l)
+			return nil
+		})
+	})
+	must(t, err)
+	// a dangling entry (the index damaged) is not a blob that is there
+	must(t, db.Update(func(tx *Tx) error { return tx.SetBlob(object.Location{Pack: id("nowhere"), Blob: a1}) }))
+	if _, ok, _ := db.Lookup(a1.ID); ok {
+		t.Fatal("Lookup found a blob in a pack the index does not record")
+	}
+}

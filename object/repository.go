@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/zeebo/blake3"
@@ -449,26 +450,8 @@ func (r *Repository) LoadAt(ctx context.Context, loc Location, dst []byte) ([]by
 func (r *Repository) readCached(ctx context.Context, pack ID, buf []byte, off int64) error {
 	name := PackName(pack)
 	if _, err := r.cache.Stat(ctx, name); err != nil {
-		rc, err := r.be.Get(ctx, name, 0, -1)
-		if err != nil {
+		if err := r.fetchToCache(ctx, pack); err != nil {
 			return err
-		}
-		fi, err := r.be.Stat(ctx, name)
-		if err != nil {
-			rc.Close()
-			return err
-		}
-		h := blake3.New()
-		err = r.cache.Put(ctx, name, io.TeeReader(rc, h), fi.Size)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("cache pack %s: %w", pack.Short(), err)
-		}
-		var got ID
-		copy(got[:], h.Sum(nil))
-		if got != pack {
-			r.cache.Delete(ctx, name)
-			return fmt.Errorf("pack %s: %w: content hashes to %s", pack, ErrCorrupt, got.Short())
 		}
 	}
 	hd, err := r.cached.get(ctx, pack)
@@ -484,6 +467,46 @@ func (r *Repository) readCached(ctx context.Context, pack ID, buf []byte, off in
 		err = io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// fetchToCache downloads a pack into the local pack cache: into a file of
+// its own, hashed on the way, renamed into place only when the content
+// hashes to the pack's id. Other processes of the machine share the cache
+// and may fetch the same pack at once; whichever rename comes last wins,
+// with the same bytes.
+func (r *Repository) fetchToCache(ctx context.Context, pack ID) error {
+	name := PackName(pack)
+	rc, err := r.be.Get(ctx, name, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	dir := filepath.Join(r.cache.Root(), filepath.Dir(filepath.FromSlash(name)))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cache pack %s: %w", pack.Short(), err)
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cache pack %s: %w", pack.Short(), err)
+	}
+	defer os.Remove(f.Name())
+	h := blake3.New()
+	_, err = io.Copy(f, io.TeeReader(rc, h))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cache pack %s: %w", pack.Short(), err)
+	}
+	var got ID
+	copy(got[:], h.Sum(nil))
+	if got != pack {
+		return fmt.Errorf("pack %s: %w: content hashes to %s", pack, ErrCorrupt, got.Short())
+	}
+	if err := os.Rename(f.Name(), filepath.Join(dir, filepath.Base(name))); err != nil {
+		return fmt.Errorf("cache pack %s: %w", pack.Short(), err)
+	}
+	return nil
 }
 
 // DecodeBlob decompresses stored bytes of the blob at loc and checks the id.

@@ -61,8 +61,10 @@ type catBlob struct {
 // applyStats counts what applyCatalogue read.
 type applyStats struct {
 	Snapshots, Metas int
-	// Skipped names blobs that could not be read or decoded.
-	Skipped []string
+	// Skipped names blobs that could not be read or decoded, and
+	// SkippedPacks their packs.
+	Skipped      []string
+	SkippedPacks []object.ID
 }
 
 // readCatalogueBlobs loads and decodes snapshot and meta blobs. With strict,
@@ -94,6 +96,7 @@ func (s *Store) readCatalogueBlobs(ctx context.Context, locs []object.Location, 
 			}
 			s.log.Warn("catalogue blob unreadable; skipped", "blob", l.ID.String(), "pack", l.Pack.String(), "err", err)
 			st.Skipped = append(st.Skipped, what)
+			st.SkippedPacks = append(st.SkippedPacks, l.Pack)
 			continue
 		}
 		if cb.snap != nil {

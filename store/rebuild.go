@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -103,6 +104,16 @@ type refreshReport struct {
 // catalogue blobs of the new packs. With all, it merges the catalogue
 // blobs of every pack and marks the index complete.
 func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
+	// the index before the listing: a pack another process writes and
+	// indexes meanwhile is then at worst listed and not yet known (and
+	// indexed twice, harmlessly), never known and not listed (and taken
+	// for gone)
+	known := map[object.ID]bool{}
+	if err := s.db.View(func(tx *index.Tx) error {
+		return tx.Packs(func(p object.PackInfo) error { known[p.ID] = true; return nil })
+	}); err != nil {
+		return nil, err
+	}
 	rep := &refreshReport{listed: map[object.ID]bool{}}
 	err := s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
 		if id, ok := parsePackName(fi.Name); ok {
@@ -114,12 +125,6 @@ func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
 		return nil, fmt.Errorf("list packs in %s: %w", s.be.Location(), err)
 	}
 	rep.Listed = len(rep.listed)
-	known := map[object.ID]bool{}
-	if err := s.db.View(func(tx *index.Tx) error {
-		return tx.Packs(func(p object.PackInfo) error { known[p.ID] = true; return nil })
-	}); err != nil {
-		return nil, err
-	}
 	for id := range rep.listed {
 		if !known[id] {
 			rep.Added = append(rep.Added, id)
@@ -143,12 +148,20 @@ func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
 		}
 	}
 	var packs map[object.ID]bool // all
+	var retry []object.ID
 	if !all {
-		if len(rep.Added) == 0 {
+		// packs whose catalogue blobs an earlier refresh could not read
+		// are tried again until they are read
+		if err := s.db.View(func(tx *index.Tx) error {
+			return json.Unmarshal(append([]byte(nil), tx.Info(infoUnapplied)...), &retry)
+		}); err != nil {
+			retry = nil
+		}
+		if len(rep.Added) == 0 && len(retry) == 0 {
 			return rep, nil
 		}
 		packs = map[object.ID]bool{}
-		for _, id := range rep.Added {
+		for _, id := range append(retry, rep.Added...) {
 			packs[id] = true
 		}
 	}
@@ -157,17 +170,30 @@ func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
 		return rep, err
 	}
 	st, err := s.applyCatalogue(ctx, locs, false)
-	if st != nil {
-		rep.Skipped = st.Skipped
-	}
 	if err != nil {
 		return rep, err
 	}
-	if all {
-		err = s.db.Update(func(tx *index.Tx) error { return tx.SetInfo(infoComplete, []byte("1")) })
-	}
-	return rep, err
+	rep.Skipped = st.Skipped
+	return rep, s.db.Update(func(tx *index.Tx) error {
+		if len(st.SkippedPacks) > 0 || len(retry) > 0 {
+			b, _ := json.Marshal(slices.Compact(st.SkippedPacks))
+			if len(st.SkippedPacks) == 0 {
+				b = nil
+			}
+			if err := tx.SetInfo(infoUnapplied, b); err != nil {
+				return err
+			}
+		}
+		if all {
+			return tx.SetInfo(infoComplete, []byte("1"))
+		}
+		return nil
+	})
 }
+
+// infoUnapplied lists packs whose catalogue blobs could not be read when
+// they were indexed (JSON ids); refresh reads them again.
+const infoUnapplied = "unapplied"
 
 // indexPacks reads the tables of the added packs (eight at a time) and
 // indexes them in batches.
@@ -265,11 +291,15 @@ func (s *Store) dropGone(ctx context.Context, gone []object.ID) error {
 		return err
 	}
 	return s.db.Update(func(tx *index.Tx) error {
+		all := map[object.ID][]object.Blob{}
+		for _, id := range gone {
+			all[id] = byPack[id]
+		}
+		if err := tx.RemovePacks(all); err != nil {
+			return err
+		}
 		for _, id := range gone {
 			blobs := byPack[id]
-			if err := tx.RemovePack(id, blobs); err != nil {
-				return err
-			}
 			if explained[id] {
 				continue
 			}
