@@ -174,8 +174,8 @@ func TestLoadFullFile(t *testing.T) {
 		MaxEntries:            1_000_000,
 		API: APIConfig{Addr: "0.0.0.0:9090", Token: "s3cr3t", AllowedHosts: []string{"silo.internal", "10.0.0.5:9090"},
 			ExtractRoots: []string{"/srv/work", "/tmp/ws"}, BackupDestinations: []string{"/mnt/backup", "s3://backups/other"}},
-		Backup:                BackupConfig{Enabled: true, Frequency: "weekly", RetentionDays: 14, Compression: false, Destination: "s3://backups/silo"},
-		S3:                    S3Config{Endpoint: "http://127.0.0.1:9000", Region: "eu-west-1", AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI", SessionToken: "tok"},
+		Backup: BackupConfig{Enabled: true, Frequency: "weekly", RetentionDays: 14, Compression: false, Destination: "s3://backups/silo"},
+		S3:     S3Config{Endpoint: "http://127.0.0.1:9000", Region: "eu-west-1", AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI", SessionToken: "tok"},
 	}
 	got := *c
 	got.sources = nil
