@@ -132,7 +132,7 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 		// cheap bounds first: a 20,000-deep name must not cost a
 		// directory per level before it is refused
 		if err := checkPath(strings.TrimSuffix(hdr.Name, "/"), 0, maxPath, maxDepth); err != nil {
-			return fail(fmt.Errorf("%w: entry: %w", ErrBadTar, err))
+			return fail(fmt.Errorf("%w: %w", ErrBadTar, err))
 		}
 		if meta := paxSize(hdr); meta > MaxHeaderMeta {
 			return fail(fmt.Errorf("%w: entry %s carries %d bytes of PAX records (at most %d)", ErrBadTar, shortName(hdr.Name), meta, MaxHeaderMeta))
@@ -142,7 +142,7 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 			return fail(fmt.Errorf("%w: %w", ErrBadTar, err))
 		}
 		if len(parts) > maxDepth {
-			return fail(fmt.Errorf("%w: entry: %w", ErrBadTar, checkPath(hdr.Name, len(parts), maxPath, maxDepth)))
+			return fail(fmt.Errorf("%w: %w", ErrBadTar, checkPath(hdr.Name, len(parts), maxPath, maxDepth)))
 		}
 		if hdr.Typeflag == tar.TypeReg && opts.Limit > 0 && stats.Size+hdr.Size > opts.Limit {
 			// the header already says the tree will pass the limit
@@ -288,6 +288,12 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 			if err := count(1, hdr.Name); err != nil {
 				return fail(err)
 			}
+		} else if old.Type == File {
+			// a later entry of the same name (tar -r) wins
+			stats.FilesNew--
+			stats.Size -= int64(old.Size)
+		} else if old.Type == Symlink {
+			stats.Symlinks--
 		}
 		parent.kids[name] = n
 	}
