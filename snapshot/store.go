@@ -118,18 +118,18 @@ type StoreResult struct {
 }
 
 type storer struct {
-	repo   blobRepo
-	opts   StoreOptions
-	prog   Progress
-	log    *slog.Logger
-	ctx    context.Context
-	jobs   chan fileJob
-	stats  StoreStats
-	a      struct{ new, changed, unchanged, dirs, links, skipped, size, read, blobs, added, entries atomic.Int64 }
+	repo  blobRepo
+	opts  StoreOptions
+	prog  Progress
+	log   *slog.Logger
+	ctx   context.Context
+	jobs  chan fileJob
+	stats StoreStats
+	a     struct{ new, changed, unchanged, dirs, links, skipped, size, read, blobs, added, entries atomic.Int64 }
 	// path limits (see StoreOptions)
 	maxPath, maxDepth int
-	visitM sync.Mutex
-	root   object.ID
+	visitM            sync.Mutex
+	root              object.ID
 	// walkSem bounds the extra goroutines walking subdirectories
 	walkSem chan struct{}
 	walkWG  sync.WaitGroup
