@@ -47,6 +47,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -81,6 +82,17 @@ type Options struct {
 	// ListLimit and MaxListLimit: default and largest page size of
 	// GET /projects (default 1000 and 10000).
 	ListLimit, MaxListLimit int
+	// AllowedHosts are Host values answered besides loopback names and
+	// addresses and api.allowed_hosts (silo serve adds the host of the
+	// address it listens on). Other hosts are answered 421.
+	AllowedHosts []string
+	// BodyIdleTimeout cuts a request body that sends nothing for this
+	// long with 408 (default 2 minutes; <0: never).
+	BodyIdleTimeout time.Duration
+	// MaxUploadsPerClient bounds the uploads (tar and blob) running at
+	// once from one client address; one more is answered 429
+	// (default 8; <0: no bound).
+	MaxUploadsPerClient int
 }
 
 func (o *Options) defaults() {
@@ -111,6 +123,12 @@ func (o *Options) defaults() {
 	if o.ListLimit > o.MaxListLimit {
 		o.ListLimit = o.MaxListLimit
 	}
+	if o.BodyIdleTimeout == 0 {
+		o.BodyIdleTimeout = 2 * time.Minute
+	}
+	if o.MaxUploadsPerClient == 0 {
+		o.MaxUploadsPerClient = 8
+	}
 }
 
 // Server is the HTTP API. It is an http.Handler; Shutdown cancels its jobs
@@ -125,6 +143,8 @@ type Server struct {
 	jobs    *jobs
 	uploads *store.Uploads
 	metrics *metrics
+	hosts   *hostGuard
+	slots   *uploadSlots
 
 	// cached whole-repository reads, see cache.go
 	gen       generation
@@ -163,6 +183,8 @@ func New(st *store.Store, opts Options) *Server {
 	s.jobs = newJobs(s.base, opts.Now, opts.JobRetention, opts.MaxJobs, s.metrics, s.log)
 	s.jobs.onFinish = s.gen.bump
 	s.uploads = st.NewUploads(opts.PinTTL)
+	s.hosts = newHostGuard(append(slices.Clone(st.Config().API.AllowedHosts), opts.AllowedHosts...))
+	s.slots = &uploadSlots{max: opts.MaxUploadsPerClient, used: map[string]int{}}
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Pattern(), s.wrap(rt))
@@ -187,6 +209,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.inflight.Add(1)
 	s.mu.Unlock()
 	defer s.inflight.Done()
+	if !s.guard(w, r) {
+		return
+	}
 	// the request ends when the client goes or the server shuts down
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
