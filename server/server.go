@@ -7,9 +7,13 @@
 //
 // # Conventions
 //
-// Bodies are JSON unless a route says otherwise; JSON bodies are limited
-// (Options.MaxBody), decoded strictly (unknown fields are an error) and
-// optional where the guide calls a route with no body. Errors are
+// Bodies are JSON unless a route says otherwise; JSON bodies must be sent
+// as application/json, are limited (Options.MaxBody), decoded strictly
+// (unknown fields are an error) and optional where the guide calls a route
+// with no body. Requests for a Host other than loopback, the listen host
+// or api.allowed_hosts are answered 421 and cross-origin requests 403 (see
+// guard.go); bodies that stall are cut and uploads per client bounded (see
+// body.go); extract and backup destinations are bounded (see paths.go). Errors are
 // {"error": {"code", "message", "details"}} with the status chosen in one
 // place (statusOf): not found 404; invalid argument, malformed JSON or tar,
 // blob digest mismatch 400; unsafe tar paths 422; name taken, missing blobs
