@@ -117,7 +117,15 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 		g.Wait()
 		return nil, err
 	}
-	readBuf := make([]byte, chunk.MaxSize)
+	// the read buffer grows to what the entries need: a tar of small
+	// files never allocates (and clears) a maximum-size chunk
+	var readBuf []byte
+	grow := func(n int) []byte {
+		if cap(readBuf) < n {
+			readBuf = make([]byte, n)
+		}
+		return readBuf[:n]
+	}
 	for {
 		if err := gctx.Err(); err != nil {
 			return fail(err)
@@ -187,12 +195,13 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 			var content []object.ID
 			var total int64
 			if hdr.Size < chunk.MinSize {
-				k, err := io.ReadFull(tr, readBuf[:hdr.Size])
+				b := grow(max(int(hdr.Size), 4<<10))[:hdr.Size]
+				k, err := io.ReadFull(tr, b)
 				if err != nil {
 					return fail(fmt.Errorf("%w: entry %q: %v", ErrBadTar, hdr.Name, err))
 				}
 				if k > 0 {
-					id, err := save(readBuf[:k])
+					id, err := save(b[:k])
 					if err != nil {
 						return fail(err)
 					}
@@ -202,7 +211,7 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 			} else {
 				ch.Reset(tr)
 				for {
-					data, err := ch.Next(readBuf)
+					data, err := ch.Next(grow(chunk.MaxSize))
 					if err == io.EOF {
 						break
 					}
