@@ -110,3 +110,16 @@ func TestE2EImportLimits(t *testing.T) {
 	}
 	mustRun(t, repo, "check", "--read-data")
 }
+
+// serve answers the host of its own address besides loopback names (and
+// api.allowed_hosts); a wildcard address adds nothing.
+func TestListenHosts(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080": "127.0.0.1", "silo.internal:80": "silo.internal", "[fd00::1]:8080": "fd00::1",
+		"0.0.0.0:8080": "", "[::]:8080": "", ":8080": "", "bad": "",
+	} {
+		if got := strings.Join(listenHosts(addr), ","); got != want {
+			t.Errorf("listenHosts(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
