@@ -254,8 +254,9 @@ func TestGuideCallsWithoutBody(t *testing.T) {
 	if done.State != StateSucceeded || done.Result.(map[string]any)["dry_run"] != true {
 		t.Fatalf("dry-run cleanup: %+v", done)
 	}
-	// curl -d sends form-urlencoded
-	s.must(200, "POST", "/api/storage/cleanup?wait=1", strings.NewReader(`{"dry_run":true}`), "Content-Type", "application/x-www-form-urlencoded")
+	// curl -d sends form-urlencoded, which a web page's form can send too:
+	// a JSON body must say application/json
+	s.must(415, "POST", "/api/storage/cleanup?wait=1", strings.NewReader(`{"dry_run":true}`), "Content-Type", "application/x-www-form-urlencoded")
 
 	s.must(200, "DELETE", "/api/storage/projects/"+up.ProjectID, nil)
 	s.must(200, "GET", "/api/storage/projects/"+up.ProjectID, nil).json(t, &p)

@@ -69,7 +69,12 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &http.MaxBytesError{Limit: limit})
 		return
 	}
-	br := &bodyReader{r: http.MaxBytesReader(w, r.Body, limit)}
+	release := s.slots.acquire(w, r)
+	if release == nil {
+		return
+	}
+	defer release()
+	br := &bodyReader{r: s.idleBody(w, http.MaxBytesReader(w, r.Body, limit))}
 	res, err := s.uploads.Put(r.Context(), t, id, br)
 	s.metrics.bytesUp.Add(float64(br.n.Load()))
 	if err != nil {

@@ -111,7 +111,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// canceled by shutdown rather than by the client
 		status, code = http.StatusServiceUnavailable, "shutting_down"
 	}
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "5")
 	}
 	if status == http.StatusUnauthorized {

@@ -140,7 +140,14 @@ func (s *testServer) do(method, path string, body io.Reader, headers ...string) 
 	if s.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
+	if _, ok := body.(jsonReader); ok {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
 		if headers[i+1] == "" {
 			req.Header.Del(headers[i])
 		} else {
@@ -169,9 +176,12 @@ func (s *testServer) must(want int, method, path string, body io.Reader, headers
 	return r
 }
 
+// jsonReader is a JSON request body: do sends it as application/json.
+type jsonReader struct{ *bytes.Reader }
+
 func jsonBody(v any) io.Reader {
 	b, _ := json.Marshal(v)
-	return bytes.NewReader(b)
+	return jsonReader{bytes.NewReader(b)}
 }
 
 // upload stores a tar as project name and returns the answer.

@@ -198,7 +198,7 @@ func TestTruncatedUpload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(conn, "POST /api/storage/projects?name=%s&job_id=cut-%d HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+		fmt.Fprintf(conn, "POST /api/storage/projects?name=%s&job_id=cut-%d HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"+
 			"Content-Type: application/x-tar\r\nContent-Length: %d\r\n\r\n", name, i, testToken, len(tarball))
 		conn.Write(tarball[:len(tarball)*2/3])
 		// wait until the server has read part of the body, then cut
@@ -239,7 +239,7 @@ func TestTruncatedUpload(t *testing.T) {
 	}
 	defer conn.Close()
 	small := makeTar(t, file("x.txt", []byte("x")))
-	fmt.Fprintf(conn, "POST /api/storage/projects?name=short HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+	fmt.Fprintf(conn, "POST /api/storage/projects?name=short HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"+
 		"Content-Type: application/x-tar\r\nContent-Length: %d\r\n\r\n", testToken, len(small)+100)
 	conn.Write(small[:len(small)-600])
 	conn.(*net.TCPConn).CloseWrite()

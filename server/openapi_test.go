@@ -84,7 +84,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	var vs struct{ Versions []store.VersionDetail }
 	s.must(200, "GET", "/api/storage/projects/doc/versions", nil).json(t, &vs)
 	var job JobStatus
-	s.must(200, "POST", "/api/storage/cleanup?wait=true", strings.NewReader(`{"dry_run":true}`)).json(t, &job)
+	s.must(200, "POST", "/api/storage/cleanup?wait=true", strings.NewReader(`{"dry_run":true}`), "Content-Type", "application/json").json(t, &job)
 	values := map[string]string{"{path}": "d/f.txt"}
 	sorted := sortedKeys(ops)
 	// deletes last, so that they do not take away what others use
@@ -182,6 +182,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		} {
 			dst := v()
 			req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
 			err := s.decodeJSON(httptest.NewRecorder(), req, dst, true, 0)
 			if err != nil {
 				if status, _, _ := statusOf(err); status != 400 && status != 413 {
@@ -194,6 +195,7 @@ func FuzzDecodeJSON(f *testing.F) {
 				t.Fatal(err)
 			}
 			req = httptest.NewRequest("POST", "/", bytes.NewReader(again))
+			req.Header.Set("Content-Type", "application/json")
 			if err := s.decodeJSON(httptest.NewRecorder(), req, v(), false, 0); err != nil {
 				t.Fatalf("re-encoded %s rejected: %v", again, err)
 			}

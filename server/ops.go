@@ -174,9 +174,16 @@ func (s *Server) extract(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ans := jobAnswer{ProjectID: p.ID, Version: info.ID, Path: req.Destination}
-	opts := store.ExtractOptions{Dest: req.Destination}
-	if req.Destination == "" {
+	dest := req.Destination
+	if dest != "" {
+		if dest, err = s.checkExtractDest(dest); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	ans := jobAnswer{ProjectID: p.ID, Version: info.ID, Path: dest}
+	opts := store.ExtractOptions{Dest: dest}
+	if dest == "" {
 		opts.Workbench = req.WorkbenchID
 		if opts.Workbench == "" {
 			opts.Workbench = uuid.NewString()
@@ -187,9 +194,6 @@ func (s *Server) extract(w http.ResponseWriter, r *http.Request) {
 		}
 		ans.Workbench = opts.Workbench
 		ans.Path = filepath.Join(s.st.BaseDir(), "cache", opts.Workbench)
-	} else if !filepath.IsAbs(req.Destination) {
-		writeError(w, r, badRequest("invalid", "destination must be an absolute path on the server"))
-		return
 	}
 	j, err := s.jobs.start("extract", "api", p.Name, false, func(ctx context.Context, prog *snapshot.Counter) (any, error) {
 		o := opts
@@ -222,6 +226,10 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Destination == "" && s.st.Config().Backup.Destination == "" {
 		writeError(w, r, badRequest("invalid", "no destination given and storage.backup.destination is not set"))
+		return
+	}
+	if err := s.checkBackupDest(req.Destination); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	j, err := s.startBackup("api", req.Projects, req.Destination)

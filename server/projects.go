@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -190,6 +189,11 @@ func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &http.MaxBytesError{Limit: s.opts.MaxUpload})
 		return
 	}
+	release := s.slots.acquire(w, r)
+	if release == nil {
+		return
+	}
+	defer release()
 	opts := store.SaveOptions{Project: name, Type: q.Get("type"), Tags: splitList(q.Get("tags")),
 		GitRepository: q.Get("git_repository"), Languages: splitList(q.Get("languages")),
 		Frameworks: splitList(q.Get("frameworks"))}
@@ -197,7 +201,8 @@ func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
 	if s.opts.MaxUpload > 0 {
 		body = http.MaxBytesReader(w, r.Body, s.opts.MaxUpload)
 	}
-	br := &bodyReader{r: body}
+	idle := s.idleBody(w, body)
+	br := &bodyReader{r: idle}
 	ctx := r.Context()
 	var j *job
 	var canceled atomic.Bool // by DELETE /jobs/{id} or shutdown
@@ -206,11 +211,10 @@ func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
 		// a cancel must also wake a read blocked on a stalled client
-		rc := http.NewResponseController(w)
 		stop := func() {
 			canceled.Store(true)
 			cancel()
-			rc.SetReadDeadline(time.Now())
+			idle.stop()
 		}
 		var err error
 		if j, err = s.jobs.track("upload", q.Get("job_id"), name, stop); err != nil {

@@ -202,9 +202,11 @@ func TestBlobErrors(t *testing.T) {
 	junk := []byte("not a tree")
 	s.must(400, "PUT", "/api/storage/blobs/"+object.Hash(junk).String()+"?type=tree", bytes.NewReader(junk))
 	// missing: bad JSON, unknown fields, bad ids
-	s.must(400, "POST", "/api/storage/blobs/missing", bytes.NewReader([]byte(`{"ids": ["xyz"]}`)))
-	s.must(400, "POST", "/api/storage/blobs/missing", bytes.NewReader([]byte(`{"ids": [], "extra": 1}`)))
-	s.must(400, "POST", "/api/storage/blobs/missing", bytes.NewReader([]byte(`{"ids": [`)))
+	js := []string{"Content-Type", "application/json"}
+	s.must(400, "POST", "/api/storage/blobs/missing", bytes.NewReader([]byte(`{"ids": ["xyz"]}`)), js...)
+	s.must(400, "POST", "/api/storage/blobs/missing", bytes.NewReader([]byte(`{"ids": [], "extra": 1}`)), js...)
+	s.must(400, "POST", "/api/storage/blobs/missing", bytes.NewReader([]byte(`{"ids": [`)), js...)
+	s.must(415, "POST", "/api/storage/blobs/missing", bytes.NewReader([]byte(`{"ids": []}`)))
 	s.must(400, "POST", "/api/storage/blobs/missing", nil)
 
 	// commits that must not record anything

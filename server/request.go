@@ -15,26 +15,28 @@ import (
 )
 
 // decodeJSON decodes a JSON request body into v: at most limit bytes
-// (Options.MaxBody when 0), no unknown fields, nothing after the value. With
-// optional, an empty body (curl -X POST with no data, any or no
-// Content-Type) leaves v alone.
+// (Options.MaxBody when 0), no unknown fields, nothing after the value. A
+// body must come as Content-Type application/json: the types a web page's
+// form can send without asking (application/x-www-form-urlencoded,
+// text/plain, multipart/form-data) are refused with 415, so a page cannot
+// drive the API with a form. With optional, a request with no body (curl
+// -X POST with no data, any or no Content-Type) leaves v alone.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool, limit int64) error {
 	if limit <= 0 {
 		limit = s.opts.MaxBody
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && r.ContentLength != 0 {
+	if r.ContentLength != 0 {
+		ct := r.Header.Get("Content-Type")
 		mt, _, err := mime.ParseMediaType(ct)
-		// curl -d sends application/x-www-form-urlencoded unless told
-		// otherwise; the body is JSON all the same
-		if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded" && mt != "text/plain") {
+		if err != nil || mt != "application/json" {
 			return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
-				msg: fmt.Sprintf("Content-Type %q: send application/json", ct)}
+				msg: fmt.Sprintf("Content-Type %q: send a JSON body as application/json (curl: -H 'Content-Type: application/json')", ct)}
 		}
 	}
 	if r.ContentLength > limit {
 		return &http.MaxBytesError{Limit: limit}
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
+	body := s.idleBody(w, http.MaxBytesReader(w, r.Body, limit))
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -46,14 +48,16 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, optio
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ae *apiError
+		if errors.As(err, &mbe) || errors.As(err, &ae) {
 			return err
 		}
 		return badRequest("bad_json", "JSON body: "+strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ae *apiError
+		if errors.As(err, &mbe) || errors.As(err, &ae) {
 			return err
 		}
 		return badRequest("bad_json", "JSON body: data after the value")
@@ -124,8 +128,9 @@ func (b *bodyReader) failure() error {
 		return nil
 	}
 	var mbe *http.MaxBytesError
-	if errors.As(b.err, &mbe) {
-		return b.err
+	var ae *apiError
+	if errors.As(b.err, &mbe) || errors.As(b.err, &ae) {
+		return b.err // over its limit, or stalled (body_timeout)
 	}
 	return &apiError{status: http.StatusBadRequest, code: "truncated_body",
 		msg: fmt.Sprintf("request body after %d bytes: %v; nothing was recorded", b.n.Load(), b.err)}

@@ -7,9 +7,13 @@
 //
 // # Conventions
 //
-// Bodies are JSON unless a route says otherwise; JSON bodies are limited
-// (Options.MaxBody), decoded strictly (unknown fields are an error) and
-// optional where the guide calls a route with no body. Errors are
+// Bodies are JSON unless a route says otherwise; JSON bodies must be sent
+// as application/json, are limited (Options.MaxBody), decoded strictly
+// (unknown fields are an error) and optional where the guide calls a route
+// with no body. Requests for a Host other than loopback, the listen host
+// or api.allowed_hosts are answered 421 and cross-origin requests 403 (see
+// guard.go); bodies that stall are cut and uploads per client bounded (see
+// body.go); extract and backup destinations are bounded (see paths.go). Errors are
 // {"error": {"code", "message", "details"}} with the status chosen in one
 // place (statusOf): not found 404; invalid argument, malformed JSON or tar,
 // blob digest mismatch 400; unsafe tar paths 422; name taken, missing blobs
@@ -47,6 +51,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -81,6 +86,17 @@ type Options struct {
 	// ListLimit and MaxListLimit: default and largest page size of
 	// GET /projects (default 1000 and 10000).
 	ListLimit, MaxListLimit int
+	// AllowedHosts are Host values answered besides loopback names and
+	// addresses and api.allowed_hosts (silo serve adds the host of the
+	// address it listens on). Other hosts are answered 421.
+	AllowedHosts []string
+	// BodyIdleTimeout cuts a request body that sends nothing for this
+	// long with 408 (default 2 minutes; <0: never).
+	BodyIdleTimeout time.Duration
+	// MaxUploadsPerClient bounds the uploads (tar and blob) running at
+	// once from one client address; one more is answered 429
+	// (default 8; <0: no bound).
+	MaxUploadsPerClient int
 }
 
 func (o *Options) defaults() {
@@ -111,6 +127,12 @@ func (o *Options) defaults() {
 	if o.ListLimit > o.MaxListLimit {
 		o.ListLimit = o.MaxListLimit
 	}
+	if o.BodyIdleTimeout == 0 {
+		o.BodyIdleTimeout = 2 * time.Minute
+	}
+	if o.MaxUploadsPerClient == 0 {
+		o.MaxUploadsPerClient = 8
+	}
 }
 
 // Server is the HTTP API. It is an http.Handler; Shutdown cancels its jobs
@@ -125,6 +147,8 @@ type Server struct {
 	jobs    *jobs
 	uploads *store.Uploads
 	metrics *metrics
+	hosts   *hostGuard
+	slots   *uploadSlots
 
 	// cached whole-repository reads, see cache.go
 	gen       generation
@@ -163,6 +187,8 @@ func New(st *store.Store, opts Options) *Server {
 	s.jobs = newJobs(s.base, opts.Now, opts.JobRetention, opts.MaxJobs, s.metrics, s.log)
 	s.jobs.onFinish = s.gen.bump
 	s.uploads = st.NewUploads(opts.PinTTL)
+	s.hosts = newHostGuard(append(slices.Clone(st.Config().API.AllowedHosts), opts.AllowedHosts...))
+	s.slots = &uploadSlots{max: opts.MaxUploadsPerClient, used: map[string]int{}}
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Pattern(), s.wrap(rt))
@@ -187,6 +213,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.inflight.Add(1)
 	s.mu.Unlock()
 	defer s.inflight.Done()
+	if !s.guard(w, r) {
+		return
+	}
 	// the request ends when the client goes or the server shuts down
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)

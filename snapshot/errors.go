@@ -11,4 +11,10 @@ var (
 	ErrUnsafePath = errors.New("snapshot: unsafe path")
 	// ErrNotFound means a path is not in the tree.
 	ErrNotFound = errors.New("snapshot: no such path")
+	// ErrPathLimit means a path is longer (in bytes) or deeper (in
+	// levels) than a store allows (StoreOptions.MaxPath, MaxDepth).
+	ErrPathLimit = errors.New("snapshot: path too long or too deep")
+	// ErrEntryLimit means a tree holds more entries than a store allows
+	// (StoreOptions.MaxEntries).
+	ErrEntryLimit = errors.New("snapshot: entry limit passed")
 )

@@ -29,10 +29,17 @@ type RestoreOptions struct {
 	Progress Progress
 	Logger   *slog.Logger
 	// RootMode and RootMTime are applied to the destination itself when
-	// the whole tree is restored (RootMode 0 leaves it alone).
+	// the whole tree is restored and the destination did not exist before
+	// (RootMode 0 leaves it alone).
 	RootMode  uint32
 	RootMTime int64
 }
+
+// restoreMode is the mode a restore gives a file or directory: the stored
+// permission bits without setuid, setgid and sticky, as GNU tar extracts
+// for a user other than root. A restored tree must not hand out
+// privileges that whoever stored (or uploaded) it chose.
+func restoreMode(m uint32) uint32 { return m & 0o777 }
 
 // RestoreStats counts what a restore did.
 type RestoreStats struct {
@@ -56,13 +63,14 @@ type restorer struct {
 }
 
 // rdir is a directory being restored: an open fd, held until every child is
-// done, then its mode and mtime are set.
+// done, then its mode and mtime are set if the restore created it.
 type rdir struct {
 	fd      int
 	parent  *rdir
 	name    string // name in parent
 	path    string // for messages
 	node    *Node  // nil for the destination itself
+	created bool   // made by this restore (an existing directory keeps its mode and mtime)
 	pending atomic.Int64
 }
 
@@ -75,6 +83,8 @@ type restoreJob struct {
 // in parallel; every blob is verified; modes and mtimes are set last. Entries
 // are created with openat/mkdirat relative to directory descriptors opened
 // with O_NOFOLLOW, so nothing is written through a symlink or outside dest.
+// A directory that existed before (dest itself included) keeps its mode
+// and mtime; setuid, setgid and sticky bits are never restored.
 func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, opts RestoreOptions) (*RestoreStats, error) {
 	start := time.Now()
 	if opts.Workers <= 0 {
@@ -87,6 +97,8 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 	syscall.Umask(old)
 	r.umask = uint32(old)
 
+	_, statErr := os.Lstat(dest)
+	existed := statErr == nil
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -125,8 +137,8 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 	if err := r.firstErr(); err != nil {
 		return nil, err
 	}
-	if opts.Include == "" && opts.RootMode != 0 {
-		if err := unix.Fchmod(fd, opts.RootMode); err != nil {
+	if opts.Include == "" && opts.RootMode != 0 && !existed {
+		if err := unix.Fchmod(fd, restoreMode(opts.RootMode)); err != nil {
 			return nil, fmt.Errorf("restore: chmod %s: %w", dest, err)
 		}
 		ts := []unix.Timespec{unix.NsecToTimespec(opts.RootMTime), unix.NsecToTimespec(opts.RootMTime)}
@@ -288,6 +300,7 @@ func (r *restorer) mkdir(dir *rdir, n *Node) (*rdir, error) {
 	if err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("restore: mkdir %s: %w", where, err)
 	}
+	created := err == nil
 	fd, err := unix.Openat(dir.fd, n.Name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
@@ -298,7 +311,7 @@ func (r *restorer) mkdir(dir *rdir, n *Node) (*rdir, error) {
 	dir.pending.Add(1)
 	node := *n
 	node.Content = nil
-	child := &rdir{fd: fd, parent: dir, name: n.Name, path: where, node: &node}
+	child := &rdir{fd: fd, parent: dir, name: n.Name, path: where, node: &node, created: created}
 	child.pending.Store(1)
 	r.a.dirs.Add(1)
 	return child, nil
@@ -312,8 +325,8 @@ func (r *restorer) done(d *rdir) {
 	if d.parent == nil {
 		return // the destination: Restore handles it
 	}
-	if r.ctx.Err() == nil {
-		if err := unix.Fchmod(d.fd, d.node.Mode); err != nil {
+	if r.ctx.Err() == nil && d.created {
+		if err := unix.Fchmod(d.fd, restoreMode(d.node.Mode)); err != nil {
 			r.fail(fmt.Errorf("restore: chmod %s: %w", d.path, err))
 		} else if err := setTimes(d.parent.fd, d.name, d.node.MTime); err != nil {
 			r.fail(fmt.Errorf("restore: set times of %s: %w", d.path, err))
@@ -390,8 +403,8 @@ func (r *restorer) restoreFile(j restoreJob, buf *[]byte) error {
 	if written != int64(n.Size) {
 		return fmt.Errorf("restore %s: %w: chunks hold %d bytes, the tree says %d", where, object.ErrCorrupt, written, n.Size)
 	}
-	if n.Mode&^0o777 != 0 || n.Mode&r.umask != 0 {
-		if err := f.Chmod(os.FileMode(n.Mode&0o777) | modeBits(n.Mode)); err != nil {
+	if mode := restoreMode(n.Mode); mode&r.umask != 0 {
+		if err := f.Chmod(os.FileMode(mode)); err != nil {
 			return fmt.Errorf("restore: chmod %s: %w", where, err)
 		}
 	}
@@ -402,19 +415,4 @@ func (r *restorer) restoreFile(j restoreJob, buf *[]byte) error {
 	r.a.bytes.Add(written)
 	r.prog.AddDone(1, 0)
 	return nil
-}
-
-// modeBits converts unix setuid/setgid/sticky bits to os.FileMode bits.
-func modeBits(m uint32) os.FileMode {
-	var fm os.FileMode
-	if m&unix.S_ISUID != 0 {
-		fm |= os.ModeSetuid
-	}
-	if m&unix.S_ISGID != 0 {
-		fm |= os.ModeSetgid
-	}
-	if m&unix.S_ISVTX != 0 {
-		fm |= os.ModeSticky
-	}
-	return fm
 }

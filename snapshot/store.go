@@ -57,6 +57,35 @@ type StoreOptions struct {
 	// of the parent are referred to again; false reads the file afresh
 	// (its blobs are lost, or condemned by garbage collection).
 	Reusable func(content []object.ID) bool
+	// MaxEntries stops the store with ErrEntryLimit once the tree holds
+	// more entries (files, directories, symlinks; 0: no limit).
+	MaxEntries int64
+	// MaxPath and MaxDepth bound every path of the tree: its length in
+	// bytes and its number of elements (0: DefaultMaxPath and
+	// DefaultMaxDepth). A path past them fails the store with ErrPathLimit.
+	MaxPath, MaxDepth int
+}
+
+func (o *StoreOptions) pathLimits() (maxPath, maxDepth int) {
+	maxPath, maxDepth = o.MaxPath, o.MaxDepth
+	if maxPath <= 0 {
+		maxPath = DefaultMaxPath
+	}
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDepth
+	}
+	return maxPath, maxDepth
+}
+
+// checkPath checks a path of depth elements against the limits.
+func checkPath(path string, depth, maxPath, maxDepth int) error {
+	if len(path) > maxPath {
+		return fmt.Errorf("%w: %s is %d bytes long (at most %d)", ErrPathLimit, shortName(path), len(path), maxPath)
+	}
+	if depth > maxDepth {
+		return fmt.Errorf("%w: %s is %d levels deep (at most %d)", ErrPathLimit, shortName(path), depth, maxDepth)
+	}
+	return nil
 }
 
 var (
@@ -93,16 +122,18 @@ type StoreResult struct {
 }
 
 type storer struct {
-	repo   blobRepo
-	opts   StoreOptions
-	prog   Progress
-	log    *slog.Logger
-	ctx    context.Context
-	jobs   chan fileJob
-	stats  StoreStats
-	a      struct{ new, changed, unchanged, dirs, links, skipped, size, read, blobs, added atomic.Int64 }
-	visitM sync.Mutex
-	root   object.ID
+	repo  blobRepo
+	opts  StoreOptions
+	prog  Progress
+	log   *slog.Logger
+	ctx   context.Context
+	jobs  chan fileJob
+	stats StoreStats
+	a     struct{ new, changed, unchanged, dirs, links, skipped, size, read, blobs, added, entries atomic.Int64 }
+	// path limits (see StoreOptions)
+	maxPath, maxDepth int
+	visitM            sync.Mutex
+	root              object.ID
 	// walkSem bounds the extra goroutines walking subdirectories
 	walkSem chan struct{}
 	walkWG  sync.WaitGroup
@@ -113,6 +144,7 @@ type storer struct {
 
 type dirState struct {
 	rel     string // slash path relative to the root; "" for the root
+	depth   int    // elements of rel
 	nodes   []Node
 	pending atomic.Int64
 	parent  *dirState
@@ -150,6 +182,7 @@ func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.maxPath, s.maxDepth = opts.pathLimits()
 	var wg sync.WaitGroup
 	for range opts.Workers {
 		wg.Add(1)
@@ -286,6 +319,12 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 		if err := CheckName(name); err != nil {
 			return fmt.Errorf("store: %s: %w", filepath.Join(path, name), err)
 		}
+		if err := checkPath(joinRel(ds.rel, name), ds.depth+1, s.maxPath, s.maxDepth); err != nil {
+			return fmt.Errorf("store: %s: %w", path, err)
+		}
+		if n := s.a.entries.Add(1); s.opts.MaxEntries > 0 && n > s.opts.MaxEntries {
+			return fmt.Errorf("%w: the tree holds more than %d entries (at %s)", ErrEntryLimit, s.opts.MaxEntries, filepath.Join(path, name))
+		}
 		for pi < len(parentNodes) && parentNodes[pi].Name < name {
 			pi++
 		}
@@ -344,6 +383,7 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 			ds.nodes = append(ds.nodes, n)
 			s.a.links.Add(1)
 		default:
+			s.a.entries.Add(-1)
 			s.a.skipped.Add(1)
 			s.log.Warn("skipping special file (socket, device or fifo)", "path", filepath.Join(path, name))
 		}
@@ -359,7 +399,7 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 		}
 	}
 	for _, sb := range subs {
-		child := &dirState{rel: joinRel(ds.rel, ds.nodes[sb.idx].Name), parent: ds, idx: sb.idx}
+		child := &dirState{rel: joinRel(ds.rel, ds.nodes[sb.idx].Name), depth: ds.depth + 1, parent: ds, idx: sb.idx}
 		child.pending.Store(1)
 		childPath := filepath.Join(path, ds.nodes[sb.idx].Name)
 		// walk subdirectories on another core when one is free: an unchanged

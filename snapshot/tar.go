@@ -36,10 +36,10 @@ func newMemDir(mode uint32, mtime int64) *memNode {
 // ("" or "./" is the root). Absolute names, ".." elements and NUL are refused.
 func CleanTarName(name string) ([]string, error) {
 	if strings.ContainsRune(name, 0) {
-		return nil, fmt.Errorf("%w: %q holds NUL", ErrUnsafePath, name)
+		return nil, fmt.Errorf("%w: %s holds NUL", ErrUnsafePath, shortName(name))
 	}
 	if strings.HasPrefix(name, "/") {
-		return nil, fmt.Errorf("%w: %q is absolute", ErrUnsafePath, name)
+		return nil, fmt.Errorf("%w: %s is absolute", ErrUnsafePath, shortName(name))
 	}
 	var parts []string
 	for _, p := range strings.Split(name, "/") {
@@ -47,10 +47,10 @@ func CleanTarName(name string) ([]string, error) {
 		case "", ".":
 			continue
 		case "..":
-			return nil, fmt.Errorf("%w: %q climbs out with ..", ErrUnsafePath, name)
+			return nil, fmt.Errorf("%w: %s climbs out with ..", ErrUnsafePath, shortName(name))
 		}
 		if err := CheckName(p); err != nil {
-			return nil, fmt.Errorf("%q: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", shortName(name), err)
 		}
 		parts = append(parts, p)
 	}
@@ -61,9 +61,23 @@ func CleanTarName(name string) ([]string, error) {
 // content through the chunker (nothing is extracted to disk). Entries that
 // would escape the root (absolute names, "..", a path through a symlink or
 // a file) are refused with an error naming the entry. Hard links become
-// copies of their target; devices and fifos are skipped.
+// copies of their target (and count toward Limit with their target's
+// size); devices and fifos are skipped. Names over MaxName bytes, paths
+// past MaxPath or MaxDepth, entries with more than MaxHeaderMeta bytes of
+// PAX records and trees of more than MaxEntries entries are refused up
+// front, so memory stays linear in the entries stored.
 func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions) (*StoreResult, error) {
 	start := time.Now()
+	maxPath, maxDepth := opts.pathLimits()
+	var entries int64
+	// count adds n entries to the tree and checks MaxEntries
+	count := func(n int64, name string) error {
+		entries += n
+		if opts.MaxEntries > 0 && entries > opts.MaxEntries {
+			return fmt.Errorf("%w: the tree holds more than %d entries (at entry %s)", ErrEntryLimit, opts.MaxEntries, shortName(name))
+		}
+		return nil
+	}
 	prog := orNone(opts.Progress)
 	now := time.Now().UnixNano()
 	root := newMemDir(0o755, now)
@@ -103,7 +117,15 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 		g.Wait()
 		return nil, err
 	}
-	readBuf := make([]byte, chunk.MaxSize)
+	// the read buffer grows to what the entries need: a tar of small
+	// files never allocates (and clears) a maximum-size chunk
+	var readBuf []byte
+	grow := func(n int) []byte {
+		if cap(readBuf) < n {
+			readBuf = make([]byte, n)
+		}
+		return readBuf[:n]
+	}
 	for {
 		if err := gctx.Err(); err != nil {
 			return fail(err)
@@ -115,9 +137,20 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 		if err != nil {
 			return fail(fmt.Errorf("%w: %v", ErrBadTar, err))
 		}
+		// cheap bounds first: a 20,000-deep name must not cost a
+		// directory per level before it is refused
+		if err := checkPath(strings.TrimSuffix(hdr.Name, "/"), 0, maxPath, maxDepth); err != nil {
+			return fail(fmt.Errorf("%w: %w", ErrBadTar, err))
+		}
+		if meta := paxSize(hdr); meta > MaxHeaderMeta {
+			return fail(fmt.Errorf("%w: entry %s carries %d bytes of PAX records (at most %d)", ErrBadTar, shortName(hdr.Name), meta, MaxHeaderMeta))
+		}
 		parts, err := CleanTarName(hdr.Name)
 		if err != nil {
-			return fail(fmt.Errorf("%w: entry %q: %w", ErrBadTar, hdr.Name, err))
+			return fail(fmt.Errorf("%w: %w", ErrBadTar, err))
+		}
+		if len(parts) > maxDepth {
+			return fail(fmt.Errorf("%w: %w", ErrBadTar, checkPath(hdr.Name, len(parts), maxPath, maxDepth)))
 		}
 		if hdr.Typeflag == tar.TypeReg && opts.Limit > 0 && stats.Size+hdr.Size > opts.Limit {
 			// the header already says the tree will pass the limit
@@ -136,8 +169,11 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 			}
 			continue
 		}
-		parent, err := memParent(root, parts, hdr.Name, now)
+		parent, made, err := memParent(root, parts, hdr.Name, now)
 		if err != nil {
+			return fail(err)
+		}
+		if err := count(int64(made), hdr.Name); err != nil {
 			return fail(err)
 		}
 		name := parts[len(parts)-1]
@@ -159,12 +195,13 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 			var content []object.ID
 			var total int64
 			if hdr.Size < chunk.MinSize {
-				k, err := io.ReadFull(tr, readBuf[:hdr.Size])
+				b := grow(max(int(hdr.Size), 4<<10))[:hdr.Size]
+				k, err := io.ReadFull(tr, b)
 				if err != nil {
 					return fail(fmt.Errorf("%w: entry %q: %v", ErrBadTar, hdr.Name, err))
 				}
 				if k > 0 {
-					id, err := save(readBuf[:k])
+					id, err := save(b[:k])
 					if err != nil {
 						return fail(err)
 					}
@@ -174,7 +211,7 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 			} else {
 				ch.Reset(tr)
 				for {
-					data, err := ch.Next(readBuf)
+					data, err := ch.Next(grow(chunk.MaxSize))
 					if err == io.EOF {
 						break
 					}
@@ -222,6 +259,9 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 			n.Target = hdr.Linkname
 			stats.Symlinks++
 		case tar.TypeLink:
+			if len(hdr.Linkname) > maxPath {
+				return fail(fmt.Errorf("%w: hard link %s: target %s", ErrBadTar, shortName(hdr.Name), shortName(hdr.Linkname)))
+			}
 			tparts, err := CleanTarName(hdr.Linkname)
 			if err != nil {
 				return fail(fmt.Errorf("%w: hard link %q: %w", ErrBadTar, hdr.Name, err))
@@ -233,7 +273,13 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 			n.Type = File
 			n.Content, n.Size = slices.Clone(target.Content), target.Size
 			stats.FilesNew++
+			// a link is another copy of its target in the tree (and on
+			// restore), so its size counts toward the limit like one
 			stats.Size += int64(target.Size)
+			prog.AddDone(1, 0)
+			if opts.Limit > 0 && stats.Size > opts.Limit {
+				return fail(fmt.Errorf("%w: the tree holds more than %d bytes (hard link %s adds %d)", ErrLimit, opts.Limit, shortName(hdr.Name), target.Size))
+			}
 		case tar.TypeXGlobalHeader:
 			continue
 		default:
@@ -243,8 +289,20 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 			}
 			continue
 		}
-		if old, ok := parent.kids[name]; ok && old.Type == Dir {
+		old, replaced := parent.kids[name]
+		if replaced && old.Type == Dir {
 			return fail(fmt.Errorf("%w: entry %q: a directory of that name came before", ErrBadTar, hdr.Name))
+		}
+		if !replaced {
+			if err := count(1, hdr.Name); err != nil {
+				return fail(err)
+			}
+		} else if old.Type == File {
+			// a later entry of the same name (tar -r) wins
+			stats.FilesNew--
+			stats.Size -= int64(old.Size)
+		} else if old.Type == Symlink {
+			stats.Symlinks--
 		}
 		parent.kids[name] = n
 	}
@@ -278,24 +336,35 @@ func isSparse(hdr *tar.Header) bool {
 	return false
 }
 
+// paxSize is the size of an entry's PAX records.
+func paxSize(hdr *tar.Header) int {
+	n := 0
+	for k, v := range hdr.PAXRecords {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
 // memParent returns the directory that holds parts' last element, creating
-// missing directories and refusing to pass through anything else.
-func memParent(root *memNode, parts []string, name string, now int64) (*memNode, error) {
-	dir := root
+// missing directories (made counts them) and refusing to pass through
+// anything else.
+func memParent(root *memNode, parts []string, name string, now int64) (dir *memNode, made int, err error) {
+	dir = root
 	for i, p := range parts[:len(parts)-1] {
 		next, ok := dir.kids[p]
 		if !ok {
 			next = newMemDir(0o755, now)
 			next.Name = p
 			dir.kids[p] = next
+			made++
 		}
 		if next.Type != Dir {
-			return nil, fmt.Errorf("%w: entry %q: %q is a %s (refusing to write through it)",
+			return nil, made, fmt.Errorf("%w: entry %q: %q is a %s (refusing to write through it)",
 				ErrUnsafePath, name, strings.Join(parts[:i+1], "/"), next.Type)
 		}
 		dir = next
 	}
-	return dir, nil
+	return dir, made, nil
 }
 
 func memLookup(root *memNode, parts []string) *memNode {

@@ -109,14 +109,29 @@ func FuzzStoreTar(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := context.Background()
 		repo := &memRepo{blobs: map[object.ID][]byte{}}
-		res, err := snapshot.StoreTar(ctx, repo, bytes.NewReader(data), snapshot.StoreOptions{Pol: fuzzPol, Limit: 1 << 20})
+		const maxEntries = 10000
+		res, err := snapshot.StoreTar(ctx, repo, bytes.NewReader(data), snapshot.StoreOptions{Pol: fuzzPol, Limit: 1 << 20, MaxEntries: maxEntries})
 		if err != nil {
-			if !errors.Is(err, snapshot.ErrBadTar) && !errors.Is(err, snapshot.ErrUnsafePath) && !errors.Is(err, snapshot.ErrLimit) {
+			if !errors.Is(err, snapshot.ErrBadTar) && !errors.Is(err, snapshot.ErrUnsafePath) && !errors.Is(err, snapshot.ErrLimit) &&
+				!errors.Is(err, snapshot.ErrEntryLimit) && !errors.Is(err, snapshot.ErrPathLimit) {
 				t.Fatalf("error %v wraps no snapshot sentinel", err)
 			}
 			return
 		}
+		// what is accepted keeps every bound: restorable names, paths,
+		// depth, entry count and size
+		var entries, size int64
 		err = snapshot.Walk(ctx, repo, res.Tree, func(p string, n *snapshot.Node) error {
+			entries++
+			if n.Type == snapshot.File {
+				size += int64(n.Size)
+			}
+			if err := snapshot.CheckName(n.Name); err != nil {
+				return fmt.Errorf("accepted %q: %w", p, err)
+			}
+			if len(p) > snapshot.DefaultMaxPath || strings.Count(p, "/")+1 > snapshot.DefaultMaxDepth {
+				return fmt.Errorf("accepted a path of %d bytes, %d levels", len(p), strings.Count(p, "/")+1)
+			}
 			var sum int
 			for _, id := range n.Content {
 				b, err := repo.LoadBlob(ctx, id, nil)
@@ -132,6 +147,9 @@ func FuzzStoreTar(f *testing.F) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if entries > maxEntries || size > 1<<20 || size != res.Stats.Size {
+			t.Fatalf("accepted %d entries of %d bytes (stats say %d bytes)", entries, size, res.Stats.Size)
 		}
 		var exp bytes.Buffer
 		if err := snapshot.WriteTar(ctx, repo, res.Tree, &exp); err != nil {

@@ -53,10 +53,36 @@ const (
 	maxNameLen = 4096
 	// ModeMask keeps the bits silo stores.
 	ModeMask = 0o7777
+	// MaxName is the longest name (in bytes) of one path element silo
+	// stores: NAME_MAX of Linux, macOS and Windows file systems, so every
+	// stored name can be restored.
+	MaxName = 255
+	// DefaultMaxPath and DefaultMaxDepth bound a stored path: its length
+	// in bytes (PATH_MAX) and its number of elements.
+	DefaultMaxPath  = 4096
+	DefaultMaxDepth = 1024
+	// MaxHeaderMeta bounds the PAX records (keys and values) of one tar
+	// entry that an import accepts.
+	MaxHeaderMeta = 64 << 10
 )
 
-// CheckName reports whether name is a safe single path element.
+// CheckName reports whether name is a safe single path element that can
+// be restored: not empty, "." or "..", no '/' or NUL, at most MaxName bytes.
 func CheckName(name string) error {
+	if err := checkElem(name); err != nil {
+		return err
+	}
+	if len(name) > MaxName {
+		return fmt.Errorf("%w: name %q... is %d bytes long (at most %d can be restored)", ErrUnsafePath, name[:40], len(name), MaxName)
+	}
+	return nil
+}
+
+// checkElem is CheckName without the length rule for restorable names:
+// DecodeTree accepts trees stored before that rule (names up to 4096
+// bytes), so that such a version still checks, walks and collects; its
+// long names are refused one by one at restore.
+func checkElem(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%w: empty name", ErrUnsafePath)
@@ -68,6 +94,14 @@ func CheckName(name string) error {
 		return fmt.Errorf("%w: name of %d bytes", ErrUnsafePath, len(name))
 	}
 	return nil
+}
+
+// shortName quotes a name or path for a message, cutting a long one.
+func shortName(name string) string {
+	if len(name) <= 120 {
+		return fmt.Sprintf("%q", name)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", name[:100], len(name))
 }
 
 // EncodeTree encodes nodes, which must be sorted by name.
@@ -172,7 +206,7 @@ func DecodeTree(data []byte) ([]Node, error) {
 		if r.err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, r.err)
 		}
-		if err := CheckName(nd.Name); err != nil {
+		if err := checkElem(nd.Name); err != nil {
 			return nil, fmt.Errorf("%w: entry %q: %w", ErrBadTree, nd.Name, err)
 		}
 		if i > 0 && nodes[i-1].Name >= nd.Name {

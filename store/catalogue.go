@@ -225,6 +225,13 @@ func (s *Store) writeMeta(ctx context.Context, m metaRecord) (object.ID, error) 
 
 // Set changes a project's metadata.
 func (s *Store) Set(ctx context.Context, ref string, o SetOptions) (*Project, error) {
+	git := ""
+	if o.GitRepository != nil {
+		git = *o.GitRepository
+	}
+	if err := checkTexts(o.AddTags, git, o.Languages, o.Frameworks); err != nil {
+		return nil, err
+	}
 	r, err := s.update(ctx, ref, func(r *record) error {
 		if o.Name != "" && o.Name != r.Name {
 			if err := CheckProjectName(o.Name); err != nil {

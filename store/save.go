@@ -96,6 +96,9 @@ func (s *Store) prepare(opts *SaveOptions) (*record, parentRef, error) {
 
 // applySaveOptions merges a new version's metadata into a record.
 func applySaveOptions(rec *record, opts *SaveOptions) error {
+	if err := checkTexts(opts.Tags, opts.GitRepository, opts.Languages, opts.Frameworks); err != nil {
+		return err
+	}
 	if opts.Type != "" && opts.Type != rec.Type {
 		if err := checkType(opts.Type); err != nil {
 			return err
@@ -143,6 +146,9 @@ func (s *Store) quotaError(err error, name string, stored int64) error {
 	case errors.Is(err, snapshot.ErrLimit):
 		return fmt.Errorf("%w: project %q: the version holds more than max_project_size %s (config key storage.max_project_size); nothing was recorded",
 			ErrQuota, name, config.FormatSize(s.cfg.MaxProjectSize))
+	case errors.Is(err, snapshot.ErrEntryLimit):
+		return fmt.Errorf("%w: project %q: the version holds more than max_entries %d files, directories and symlinks (config key storage.max_entries); nothing was recorded: %w",
+			ErrQuota, name, s.cfg.MaxEntries, err)
 	case errors.Is(err, snapshot.ErrAddedLimit):
 		return fmt.Errorf("%w: project %q: storing it would pass total_quota %s (the repository stores %s; config key storage.total_quota); nothing was recorded",
 			ErrQuota, name, config.FormatSize(s.cfg.TotalQuota), config.FormatSize(stored))
@@ -190,7 +196,7 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	w := se.writer()
 	res, err := run(w, snapshot.StoreOptions{
 		Pol: s.pol, ParentTree: parent.tree, Progress: opts.Progress, Logger: s.log,
-		Visit: det.visit, Limit: limit, AddedLimit: added, Reusable: se.reusable(),
+		Visit: det.visit, Limit: limit, AddedLimit: added, MaxEntries: s.cfg.MaxEntries, Reusable: se.reusable(),
 	})
 	if err != nil {
 		return nil, s.quotaError(err, rec.Name, stored)

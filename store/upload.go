@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -360,10 +361,16 @@ func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, 
 	return s.commit(ctx, se, w, rec, &opts.SaveOptions, parent, res, det, source)
 }
 
-// verifyTree walks a tree checking every blob, and feeds detection.
+// verifyTree checks a committed tree and feeds detection. Each distinct
+// tree is loaded and checked once, however many paths lead to it (a tree
+// whose entries all name the same subtree describes 2^depth paths in a
+// few uploads): every tree and data blob is indexed with the right type,
+// each file's chunks add up to its size, names are restorable, paths stay
+// within snapshot.DefaultMaxPath bytes and DefaultMaxDepth levels, and the
+// version's entries (counted per path) within max_entries. Detection sees
+// the files of each distinct tree once.
 func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreStats, *detection, error) {
 	var st snapshot.StoreStats
-	st.Dirs = 1
 	missing := &MissingBlobsError{}
 	note := func(id object.ID) {
 		missing.Count++
@@ -392,57 +399,125 @@ func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreS
 		return st, nil, missing
 	}
 	det := newDetection()
+	maxEntries := s.cfg.MaxEntries
+	// sum is what one distinct tree holds below it, every path counted
+	type sum struct {
+		files, dirs, links, size, entries int64
+		depth, path                       int // deepest path (elements) and longest path (bytes) below it
+	}
+	sat := func(a, b int64) int64 { // saturating: 2^40 paths of 2^40 bytes
+		if a > math.MaxInt64-b {
+			return math.MaxInt64
+		}
+		return a + b
+	}
+	memo := map[object.ID]*sum{}
 	lengths := map[object.ID]int64{}
 	start := time.Now()
-	err := snapshot.Walk(ctx, s.repo, root, func(p string, n *snapshot.Node) error {
-		switch n.Type {
-		case snapshot.Dir:
-			st.Dirs++
-			ok, err := checkTree(n.Subtree)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return snapshot.ErrSkipDir
-			}
-		case snapshot.Symlink:
-			st.Symlinks++
-		case snapshot.File:
-			var size int64
-			complete := true
-			for _, id := range n.Content {
-				l, ok := lengths[id]
-				if !ok {
-					loc, found, err := s.repo.Lookup(id)
-					if err != nil {
-						return err
-					}
-					if !found {
-						note(id)
-						complete = false
-						continue
-					}
-					if loc.Type != object.DataBlob {
-						return fmt.Errorf("%w: file %s: blob %s is a %s blob, not data", ErrInvalid, p, id.Short(), loc.Type)
-					}
-					l = int64(loc.RawLength)
-					lengths[id] = l
-				}
-				size += l
-			}
-			if complete && uint64(size) != n.Size {
-				return fmt.Errorf("%w: file %s: size %d, but its chunks hold %d bytes", ErrInvalid, p, n.Size, size)
-			}
-			st.FilesNew++
-			st.Size += int64(n.Size)
-			det.visit(p, n)
+	var visit func(id object.ID, prefix string, depth int) (*sum, error)
+	visit = func(id object.ID, prefix string, depth int) (*sum, error) {
+		if m, ok := memo[id]; ok {
+			return m, nil
 		}
-		return nil
-	})
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		nodes, err := snapshot.LoadTree(ctx, s.repo, id)
+		if err != nil {
+			if prefix != "" {
+				err = fmt.Errorf("%s: %w", prefix, err)
+			}
+			return nil, err
+		}
+		m := &sum{}
+		for i := range nodes {
+			n := &nodes[i]
+			p := prefix + "/" + n.Name
+			if prefix == "" {
+				p = n.Name
+			}
+			if err := snapshot.CheckName(n.Name); err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, p, err)
+			}
+			if depth+1 > snapshot.DefaultMaxDepth || len(p) > snapshot.DefaultMaxPath {
+				return nil, fmt.Errorf("%w: %s... is %d levels deep and %d bytes long (at most %d and %d)",
+					ErrInvalid, p[:min(len(p), 100)], depth+1, len(p), snapshot.DefaultMaxDepth, snapshot.DefaultMaxPath)
+			}
+			m.entries++
+			longest, deepest := len(n.Name), 1
+			switch n.Type {
+			case snapshot.Dir:
+				m.dirs++
+				ok, err := checkTree(n.Subtree)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					break
+				}
+				sub, err := visit(n.Subtree, p, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				m.files, m.dirs, m.links = sat(m.files, sub.files), sat(m.dirs, sub.dirs), sat(m.links, sub.links)
+				m.size, m.entries = sat(m.size, sub.size), sat(m.entries, sub.entries)
+				if sub.entries > 0 {
+					longest, deepest = len(n.Name)+1+sub.path, 1+sub.depth
+				}
+			case snapshot.Symlink:
+				m.links++
+			case snapshot.File:
+				var size int64
+				complete := true
+				for _, cid := range n.Content {
+					l, ok := lengths[cid]
+					if !ok {
+						loc, found, err := s.repo.Lookup(cid)
+						if err != nil {
+							return nil, err
+						}
+						if !found {
+							note(cid)
+							complete = false
+							continue
+						}
+						if loc.Type != object.DataBlob {
+							return nil, fmt.Errorf("%w: file %s: blob %s is a %s blob, not data", ErrInvalid, p, cid.Short(), loc.Type)
+						}
+						l = int64(loc.RawLength)
+						lengths[cid] = l
+					}
+					size += l
+				}
+				if complete && uint64(size) != n.Size {
+					return nil, fmt.Errorf("%w: file %s: size %d, but its chunks hold %d bytes", ErrInvalid, p, n.Size, size)
+				}
+				m.files++
+				m.size = sat(m.size, int64(n.Size))
+				det.visit(p, n)
+			}
+			// a subtree met before was checked at its first path only:
+			// its own longest and deepest paths count here
+			m.path, m.depth = max(m.path, longest), max(m.depth, deepest)
+			if m.path > snapshot.DefaultMaxPath || m.depth > snapshot.DefaultMaxDepth {
+				return nil, fmt.Errorf("%w: %s holds a path of %d levels or %d bytes (at most %d and %d)",
+					ErrInvalid, p[:min(len(p), 100)], m.depth, m.path, snapshot.DefaultMaxDepth, snapshot.DefaultMaxPath)
+			}
+			if maxEntries > 0 && m.entries > maxEntries {
+				return nil, fmt.Errorf("%w: the tree holds more than max_entries %d files, directories and symlinks (config key storage.max_entries; at %s); nothing was recorded: %w",
+					ErrQuota, maxEntries, p, snapshot.ErrEntryLimit)
+			}
+		}
+		memo[id] = m
+		return m, nil
+	}
+	m, err := visit(root, "", 0)
 	st.Duration = time.Since(start)
 	if err != nil {
 		return st, det, err
 	}
+	st.Dirs = 1 + m.dirs
+	st.Symlinks, st.FilesNew, st.Size = m.links, m.files, m.size
 	if missing.Count > 0 {
 		return st, det, missing
 	}

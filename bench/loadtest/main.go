@@ -234,7 +234,8 @@ func run(o options) (*report, error) {
 		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	api := server.New(st, server.Options{Token: token, Logger: logger})
+	// every writer comes from 127.0.0.1: no per-client upload bound
+	api := server.New(st, server.Options{Token: token, Logger: logger, MaxUploadsPerClient: -1})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		st.Close()

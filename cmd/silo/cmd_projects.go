@@ -91,7 +91,7 @@ func projectsList(c *cli.Context) error {
 	fmt.Fprintln(tw, "NAME\tID\tSTATUS\tSIZE\tVERSIONS\tUPDATED\tLANGUAGES")
 	for _, p := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.ID, p.Status, human(p.SizeBytes), p.VersionCount,
-			p.UpdatedAt.Local().Format("2006-01-02 15:04"), strings.Join(p.Languages, ","))
+			p.UpdatedAt.Local().Format("2006-01-02 15:04"), strings.Join(quoteNames(p.Languages), ","))
 	}
 	return tw.Flush()
 }
@@ -116,8 +116,8 @@ func (e *env) showProject(p *store.Project) error {
 	tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "project_id:\t%s\nname:\t%s\ntype:\t%s\nstatus:\t%s\ncreated_at:\t%s\nupdated_at:\t%s\nsize:\t%s (%d bytes)\nlanguages:\t%s\nframeworks:\t%s\ntags:\t%s\ngit_repository:\t%s\nversions:\t%d\n",
 		p.ID, p.Name, p.Type, p.Status, p.CreatedAt.Local().Format("2006-01-02 15:04:05"), p.UpdatedAt.Local().Format("2006-01-02 15:04:05"),
-		human(p.SizeBytes), p.SizeBytes, strings.Join(p.Languages, ", "), strings.Join(p.Frameworks, ", "),
-		strings.Join(p.Tags, ", "), p.GitRepository, len(p.Versions))
+		human(p.SizeBytes), p.SizeBytes, strings.Join(quoteNames(p.Languages), ", "), strings.Join(quoteNames(p.Frameworks), ", "),
+		strings.Join(quoteNames(p.Tags), ", "), quoteName(p.GitRepository), len(p.Versions))
 	for _, v := range p.Versions {
 		fmt.Fprintf(tw, "  %s\t%s\n", v.ID[:12], v.Time.Local().Format("2006-01-02 15:04:05"))
 	}

@@ -23,9 +23,12 @@ func serveCommand() *cli.Command {
 		Description: "Serves /api/storage on --addr (default api.addr, 127.0.0.1:8080). Other silo commands\n" +
 			"keep working on the repository beside it, as does another server on the same repository.\n" +
 			"Requests need `Authorization: Bearer TOKEN` when api.token (or STORAGE_API_TOKEN) is set; an address\n" +
-			"other than loopback is refused without a token. Runs cleanup on cleanup_schedule when\n" +
-			"cleanup_enabled and backups at backup.frequency when backup.enabled. SIGINT/SIGTERM stop accepting,\n" +
-			"cancel running jobs, wait for them and close the repository.",
+			"other than loopback is refused without a token. Requests are answered only for Host names that are\n" +
+			"loopback, the --addr host or listed in api.allowed_hosts, and refused when their Origin is another\n" +
+			"site; extract and backup destinations must be within api.extract_roots and api.backup_destinations.\n" +
+			"Runs cleanup on cleanup_schedule when cleanup_enabled and backups at backup.frequency when\n" +
+			"backup.enabled. SIGINT/SIGTERM stop accepting, cancel running jobs, wait for them and close the\n" +
+			"repository.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Usage: "listen `HOST:PORT` (default: api.addr from the config)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long to let requests and jobs finish at shutdown"},
@@ -65,7 +68,7 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
-			api := server.New(s, server.Options{Token: token, Logger: e.log})
+			api := server.New(s, server.Options{Token: token, Logger: e.log, AllowedHosts: listenHosts(addr)})
 			sched, err := api.StartScheduler(tasks)
 			if err != nil {
 				return err
@@ -99,6 +102,20 @@ func serveCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// listenHosts returns the Host values the address itself stands for (its
+// host, unless a wildcard), which the API answers besides loopback names
+// and api.allowed_hosts.
+func listenHosts(addr string) []string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return nil
+	}
+	return []string{host}
 }
 
 // checkServeAddr refuses to expose the API beyond loopback without a token.

@@ -36,7 +36,7 @@ func snapshotsCommand() *cli.Command {
 			fmt.Fprintln(tw, "ID\tTIME\tPROJECT\tFILES\tSIZE\tTAGS")
 			for _, sn := range list {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", sn.ID[:12], sn.Time.Local().Format("2006-01-02 15:04:05"),
-					sn.ProjectName, sn.Files, human(sn.Size), strings.Join(sn.Tags, ","))
+					sn.ProjectName, sn.Files, human(sn.Size), strings.Join(quoteNames(sn.Tags), ","))
 			}
 			return tw.Flush()
 		},
@@ -62,9 +62,9 @@ func lsCommand() *cli.Command {
 				if e.json {
 					return e.printJSON(en)
 				}
-				line := fmt.Sprintf("%s %s %12d %s %s", typeChar(en.Type), en.Mode, en.Size, en.MTime.Local().Format("2006-01-02 15:04:05"), en.Path)
+				line := fmt.Sprintf("%s %s %12d %s %s", typeChar(en.Type), en.Mode, en.Size, en.MTime.Local().Format("2006-01-02 15:04:05"), quoteName(en.Path))
 				if en.Target != "" {
-					line += " -> " + en.Target
+					line += " -> " + quoteName(en.Target)
 				}
 				e.printf("%s\n", line)
 				return nil
@@ -109,11 +109,11 @@ func diffCommand() *cli.Command {
 				}
 				switch ch.Kind {
 				case "added":
-					e.printf("+ %s (%s)\n", ch.Path, human(ch.New))
+					e.printf("+ %s (%s)\n", quoteName(ch.Path), human(ch.New))
 				case "removed":
-					e.printf("- %s (%s)\n", ch.Path, human(ch.Old))
+					e.printf("- %s (%s)\n", quoteName(ch.Path), human(ch.Old))
 				default:
-					e.printf("M %s (%s -> %s)\n", ch.Path, human(ch.Old), human(ch.New))
+					e.printf("M %s (%s -> %s)\n", quoteName(ch.Path), human(ch.Old), human(ch.New))
 				}
 				return nil
 			})

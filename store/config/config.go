@@ -21,9 +21,13 @@
 //	  pack_size: "16MiB"              # 1MiB..256MiB
 //	  repack_threshold: 0.10          # 0 < x < 1
 //	  cache_dir: ""                   # default ~/.cache/silo
+//	  max_entries: 10000000           # entries (files, dirs, links) of one version; 0 = unlimited
 //	  api:
 //	    addr: "127.0.0.1:8080"
 //	    token: ""
+//	    allowed_hosts: []             # Host names answered besides loopback (and api.addr's host)
+//	    extract_roots: []             # absolute dirs extract may write into; default: cache/ only
+//	    backup_destinations: []       # backup destinations a request may name besides backup.destination
 //	  backup:
 //	    enabled: false
 //	    frequency: "daily"            # hourly | daily | weekly | 5-field cron
@@ -38,6 +42,9 @@
 //	    session_token: ""
 //
 // A key given with no value (null) is treated as absent and keeps its default.
+// List keys (api.allowed_hosts, api.extract_roots, api.backup_destinations)
+// take a YAML list or a single value; given to Set or in the environment
+// they are comma-separated.
 //
 // Compression levels follow zstd numbering and are mapped onto the four
 // klauspost/compress/zstd encoder levels by zstd.EncoderLevelFromZstd:
@@ -88,6 +95,7 @@ type Config struct {
 	PackSize              int64   // bytes, 1MiB..256MiB
 	RepackThreshold       float64 // 0 < x < 1
 	CacheDir              string  // local cache for remote repositories
+	MaxEntries            int64   // entries (files, dirs, symlinks) of one version, 0 = unlimited
 
 	API    APIConfig
 	Backup BackupConfig
@@ -101,6 +109,17 @@ type Config struct {
 type APIConfig struct {
 	Addr  string // host:port
 	Token string // secret
+	// AllowedHosts are the Host header values (name or IP, optionally
+	// with :port; "*" = any) the API answers besides loopback names and
+	// the host of Addr.
+	AllowedHosts []string
+	// ExtractRoots are the absolute directories an extract request may
+	// write into (nil: only the repository's cache/).
+	ExtractRoots []string
+	// BackupDestinations are the destinations (absolute paths or
+	// s3://bucket/prefix) a backup request may name besides
+	// Backup.Destination.
+	BackupDestinations []string
 }
 
 // BackupConfig configures backups.
@@ -122,6 +141,9 @@ type S3Config struct {
 	SessionToken    string // secret
 }
 
+// DefaultMaxEntries is the default of max_entries.
+const DefaultMaxEntries = 10_000_000
+
 // Entry is one setting as shown by `silo config show`.
 type Entry struct {
 	Key    string `json:"key"`
@@ -139,6 +161,7 @@ func Default() *Config {
 		CompressionLevel:      3,
 		PackSize:              16 * MiB,
 		RepackThreshold:       0.10,
+		MaxEntries:            DefaultMaxEntries,
 		API:                   APIConfig{Addr: "127.0.0.1:8080"},
 		Backup: BackupConfig{
 			Frequency:     "daily",
@@ -250,6 +273,31 @@ type key struct {
 	secret bool
 	set    func(c *Config, v string) error
 	get    func(c *Config) string
+	// list keys: item validates and normalises one element; set and get
+	// take and show the list comma-separated
+	item func(v string) (string, error)
+	list func(c *Config) *[]string
+}
+
+// listKey makes a key holding a list of values, each checked by item.
+func listKey(name string, field func(c *Config) *[]string, item func(string) (string, error)) *key {
+	return &key{name: name, item: item, list: field,
+		set: func(c *Config, v string) error {
+			var out []string
+			for i, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				x, err := item(s)
+				if err != nil {
+					return fmt.Errorf("item %d: %w", i+1, err)
+				}
+				out = append(out, x)
+			}
+			*field(c) = out
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(*field(c), ",") }}
 }
 
 var keys = []*key{
@@ -292,6 +340,9 @@ var keys = []*key{
 			return setLocalPath(&c.CacheDir, v)
 		},
 		get: func(c *Config) string { return c.CacheDir }},
+	{name: "max_entries", env: []string{"STORAGE_MAX_ENTRIES"},
+		set: func(c *Config, v string) error { return setCount(&c.MaxEntries, v) },
+		get: func(c *Config) string { return showCount(c.MaxEntries) }},
 
 	{name: "api.addr",
 		set: func(c *Config, v string) error { return setAddr(&c.API.Addr, v) },
@@ -299,6 +350,9 @@ var keys = []*key{
 	{name: "api.token", env: []string{"STORAGE_API_TOKEN"}, secret: true,
 		set: func(c *Config, v string) error { c.API.Token = v; return nil },
 		get: func(c *Config) string { return c.API.Token }},
+	listKey("api.allowed_hosts", func(c *Config) *[]string { return &c.API.AllowedHosts }, checkHostItem),
+	listKey("api.extract_roots", func(c *Config) *[]string { return &c.API.ExtractRoots }, checkAbsDir),
+	listKey("api.backup_destinations", func(c *Config) *[]string { return &c.API.BackupDestinations }, checkDestination),
 
 	{name: "backup.enabled", env: []string{"STORAGE_BACKUP_ENABLED"}, isBool: true,
 		set: func(c *Config, v string) error { return setBool(&c.Backup.Enabled, v) },
@@ -435,6 +489,63 @@ func showQuota(n int64) string {
 		return "0 (unlimited)"
 	}
 	return formatExactSize(n)
+}
+
+// setCount accepts a whole number >= 0 (digits, optionally grouped with
+// '_'); 0 means unlimited.
+func setCount(dst *int64, v string) error {
+	const allowed = "allowed: a whole number such as 10000000 or 10_000_000; 0 means unlimited"
+	t := strings.ReplaceAll(strings.TrimSpace(v), "_", "")
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || strings.HasPrefix(t, "+") {
+		return fmt.Errorf("%s is not a count (%s)", quote(v), allowed)
+	}
+	*dst = n
+	return nil
+}
+
+func showCount(n int64) string {
+	if n == 0 {
+		return "0 (unlimited)"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// checkHostItem accepts a host name or IP, optionally with :port, or "*".
+func checkHostItem(v string) (string, error) {
+	const allowed = "allowed: a host name or IP address, optionally with :port, or \"*\" for any"
+	v = strings.ToLower(strings.TrimSpace(v))
+	if v == "" || strings.ContainsFunc(v, isSpaceOrControl) || strings.ContainsAny(v, "/@?#") {
+		return "", fmt.Errorf("%s is not a host (%s)", quote(v), allowed)
+	}
+	return v, nil
+}
+
+// checkAbsDir accepts an absolute local directory path ("~/" expanded).
+func checkAbsDir(v string) (string, error) {
+	var p string
+	if err := setLocalPath(&p, v); err != nil {
+		return "", err
+	}
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("%s is not an absolute path (allowed: an absolute directory path)", quote(v))
+	}
+	return filepath.Clean(p), nil
+}
+
+// checkDestination accepts an absolute local path or s3://bucket[/prefix].
+func checkDestination(v string) (string, error) {
+	var p string
+	if err := setLocation(&p, v); err != nil {
+		return "", err
+	}
+	if strings.Contains(p, "://") {
+		return p, nil
+	}
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("%s is not an absolute path (allowed: an absolute path or s3://bucket/prefix)", quote(v))
+	}
+	return filepath.Clean(p), nil
 }
 
 func setPackSize(dst *int64, v string) error {
@@ -833,6 +944,23 @@ func (c *Config) applySection(n *yaml.Node, prefix string, errs *errList) {
 		if isNull(vn) {
 			continue // "key:" with no value keeps the default
 		}
+		if k.list != nil && vn.Kind == yaml.SequenceNode {
+			if c.applyList(k, vn, errs) {
+				c.setSource(full, fmt.Sprintf("%s:%d", File, kn.Line))
+			}
+			continue
+		}
+		if k.list != nil && vn.Kind == yaml.ScalarNode {
+			// a single value is a list of one
+			x, err := k.item(vn.Value)
+			if err != nil {
+				errs.add(fileErr(kn.Line, "storage.%s: %v", full, err))
+				continue
+			}
+			*k.list(c) = []string{x}
+			c.setSource(full, fmt.Sprintf("%s:%d", File, kn.Line))
+			continue
+		}
 		if vn.Kind != yaml.ScalarNode {
 			errs.add(fileErr(kn.Line, "storage.%s: expected a single value, not %s", full, kindName(vn)))
 			continue
@@ -843,6 +971,32 @@ func (c *Config) applySection(n *yaml.Node, prefix string, errs *errList) {
 		}
 		c.setSource(full, fmt.Sprintf("%s:%d", File, kn.Line))
 	}
+}
+
+// applyList sets a list key from a YAML sequence of single values,
+// reporting each bad item at its own line. It reports whether it set it.
+func (c *Config) applyList(k *key, n *yaml.Node, errs *errList) bool {
+	out := []string{}
+	ok := true
+	for i, it := range n.Content {
+		it = deref(it)
+		if it.Kind != yaml.ScalarNode || isNull(it) {
+			errs.add(fileErr(it.Line, "storage.%s[%d]: expected a single value, not %s", k.name, i, kindName(it)))
+			ok = false
+			continue
+		}
+		x, err := k.item(it.Value)
+		if err != nil {
+			errs.add(fileErr(it.Line, "storage.%s[%d]: %v", k.name, i, err))
+			ok = false
+			continue
+		}
+		out = append(out, x)
+	}
+	if ok {
+		*k.list(c) = out
+	}
+	return ok
 }
 
 // keyName returns the text of a mapping key, reporting keys that are not

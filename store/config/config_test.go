@@ -69,6 +69,7 @@ func TestDefaultValues(t *testing.T) {
 		CompressionLevel:      3,
 		PackSize:              16 << 20,
 		RepackThreshold:       0.10,
+		MaxEntries:            10_000_000,
 		API:                   APIConfig{Addr: "127.0.0.1:8080"},
 		Backup:                BackupConfig{Frequency: "daily", RetentionDays: 30, Compression: true, Destination: "./backups"},
 	}
@@ -133,9 +134,15 @@ storage:
   pack_size: "32MiB"
   repack_threshold: 0.25
   cache_dir: "/var/cache/silo"
+  max_entries: 1_000_000
   api:
     addr: "0.0.0.0:9090"
     token: "s3cr3t"
+    allowed_hosts: ["silo.internal", "10.0.0.5:9090"]
+    extract_roots: ["/srv/work", "/tmp/x/../ws/"]
+    backup_destinations:
+      - "/mnt/backup"
+      - "s3://backups/other"
   backup:
     enabled: true
     frequency: "weekly"
@@ -164,9 +171,11 @@ func TestLoadFullFile(t *testing.T) {
 		PackSize:              32 << 20,
 		RepackThreshold:       0.25,
 		CacheDir:              "/var/cache/silo",
-		API:                   APIConfig{Addr: "0.0.0.0:9090", Token: "s3cr3t"},
-		Backup:                BackupConfig{Enabled: true, Frequency: "weekly", RetentionDays: 14, Compression: false, Destination: "s3://backups/silo"},
-		S3:                    S3Config{Endpoint: "http://127.0.0.1:9000", Region: "eu-west-1", AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI", SessionToken: "tok"},
+		MaxEntries:            1_000_000,
+		API: APIConfig{Addr: "0.0.0.0:9090", Token: "s3cr3t", AllowedHosts: []string{"silo.internal", "10.0.0.5:9090"},
+			ExtractRoots: []string{"/srv/work", "/tmp/ws"}, BackupDestinations: []string{"/mnt/backup", "s3://backups/other"}},
+		Backup: BackupConfig{Enabled: true, Frequency: "weekly", RetentionDays: 14, Compression: false, Destination: "s3://backups/silo"},
+		S3:     S3Config{Endpoint: "http://127.0.0.1:9000", Region: "eu-west-1", AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI", SessionToken: "tok"},
 	}
 	got := *c
 	got.sources = nil
@@ -346,8 +355,12 @@ func TestSetEveryKey(t *testing.T) {
 		"pack_size":                "1MiB",
 		"repack_threshold":         "0.5",
 		"cache_dir":                "/tmp/cache",
+		"max_entries":              "5_000",
 		"api.addr":                 ":0",
 		"api.token":                "t",
+		"api.allowed_hosts":        "silo.example, 10.1.2.3",
+		"api.extract_roots":        "/srv/a,/srv/b/",
+		"api.backup_destinations":  "s3://b/p",
 		"backup.enabled":           "True",
 		"backup.frequency":         "Hourly",
 		"backup.retention_days":    "1",
@@ -375,8 +388,9 @@ func TestSetEveryKey(t *testing.T) {
 		BasePath: "/data/silo", MaxProjectSize: 5 << 30, TotalQuota: 0,
 		ArchiveAfterDays: 0, PurgeDeletedAfterDays: 365, CleanupEnabled: true,
 		CleanupSchedule: "*/15 * * * *", CompressionLevel: 19, PackSize: 1 << 20,
-		RepackThreshold: 0.5, CacheDir: "/tmp/cache",
-		API:    APIConfig{Addr: ":0", Token: "t"},
+		RepackThreshold: 0.5, CacheDir: "/tmp/cache", MaxEntries: 5000,
+		API: APIConfig{Addr: ":0", Token: "t", AllowedHosts: []string{"silo.example", "10.1.2.3"},
+			ExtractRoots: []string{"/srv/a", "/srv/b"}, BackupDestinations: []string{"s3://b/p"}},
 		Backup: BackupConfig{Enabled: true, Frequency: "hourly", RetentionDays: 1, Compression: false, Destination: "/mnt/backups"},
 		S3:     S3Config{Endpoint: "http://localhost:9000", Region: "us-west-2", AccessKeyID: "id", SecretAccessKey: "secret", SessionToken: "session"},
 	}
@@ -840,8 +854,55 @@ func FuzzLoad(f *testing.F) {
 		}
 		if c.CompressionLevel < 1 || c.CompressionLevel > 19 || c.PackSize < 1<<20 || c.PackSize > 256<<20 ||
 			!(c.RepackThreshold > 0 && c.RepackThreshold < 1) || c.MaxProjectSize < 0 || c.TotalQuota < 0 ||
-			c.ArchiveAfterDays < 0 || c.PurgeDeletedAfterDays < 0 || c.Backup.RetentionDays < 0 || c.BasePath == "" {
+			c.ArchiveAfterDays < 0 || c.PurgeDeletedAfterDays < 0 || c.Backup.RetentionDays < 0 || c.BasePath == "" || c.MaxEntries < 0 {
 			t.Fatalf("invalid config loaded: %+v", c)
 		}
 	})
+}
+
+// The API's list keys take a YAML list (or one value), check every item
+// with its own line, and show comma-separated; max_entries takes a count.
+func TestListKeysAndMaxEntries(t *testing.T) {
+	c := mustLoad(t, "storage:\n  max_entries: 0\n  api:\n    extract_roots:\n      - /srv/work\n      - /srv/other/\n    allowed_hosts: Silo.Example\n    backup_destinations: []\n", nil)
+	if !reflect.DeepEqual(c.API.ExtractRoots, []string{"/srv/work", "/srv/other"}) || c.Source("api.extract_roots") != "config/storage.yaml:4" {
+		t.Errorf("extract_roots = %q from %s", c.API.ExtractRoots, c.Source("api.extract_roots"))
+	}
+	if !reflect.DeepEqual(c.API.AllowedHosts, []string{"silo.example"}) || len(c.API.BackupDestinations) != 0 || c.MaxEntries != 0 {
+		t.Errorf("allowed_hosts %q, backup_destinations %q, max_entries %d", c.API.AllowedHosts, c.API.BackupDestinations, c.MaxEntries)
+	}
+	show := map[string]string{}
+	for _, e := range c.Entries() {
+		show[e.Key] = e.Value
+	}
+	if show["api.extract_roots"] != "/srv/work,/srv/other" || show["max_entries"] != "0 (unlimited)" {
+		t.Errorf("config show: %q, %q", show["api.extract_roots"], show["max_entries"])
+	}
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"storage:\n  api:\n    extract_roots:\n      - /ok\n      - relative/dir\n",
+			[]string{"config/storage.yaml:5:", "storage.api.extract_roots[1]", `"relative/dir"`, "absolute"}},
+		{"storage:\n  api:\n    extract_roots: [/ok, {a: b}]\n",
+			[]string{"config/storage.yaml:3:", "storage.api.extract_roots[1]", "expected a single value"}},
+		{"storage:\n  api:\n    backup_destinations: [\"./backups\"]\n",
+			[]string{"config/storage.yaml:3:", "storage.api.backup_destinations[0]", "absolute path or s3://"}},
+		{"storage:\n  api:\n    backup_destinations: [\"ftp://x/y\"]\n",
+			[]string{"config/storage.yaml:3:", "unsupported scheme"}},
+		{"storage:\n  api:\n    allowed_hosts: [\"http://evil/\"]\n",
+			[]string{"config/storage.yaml:3:", "storage.api.allowed_hosts[0]", "not a host"}},
+		{"storage:\n  api:\n    extract_roots: {a: b}\n",
+			[]string{"config/storage.yaml:3:", "storage.api.extract_roots", "expected a single value, not a mapping"}},
+		{"storage:\n  max_entries: -5\n", []string{"config/storage.yaml:2:", "storage.max_entries", "not a count"}},
+		{"storage:\n  max_entries: lots\n", []string{"config/storage.yaml:2:", "storage.max_entries", "0 means unlimited"}},
+	} {
+		containsAll(t, loadErr(t, tc.file, nil), tc.want...)
+	}
+	env := mustLoad(t, "", map[string]string{"STORAGE_MAX_ENTRIES": "1_000"})
+	if env.MaxEntries != 1000 || env.Source("max_entries") != "env STORAGE_MAX_ENTRIES" {
+		t.Errorf("STORAGE_MAX_ENTRIES: %d from %s", env.MaxEntries, env.Source("max_entries"))
+	}
+	if err := env.Set("api.extract_roots", "/a, rel", "flag --x"); err == nil || !strings.Contains(err.Error(), "item 2") {
+		t.Errorf("Set with a relative item: %v", err)
+	}
 }
