@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	bolt "go.etcd.io/bbolt"
 	"time"
 
 	"github.com/silo-dev/silo/object"
@@ -152,3 +153,41 @@ func (t *Tx) DeleteName(name string) error { return t.b(bNames).Delete([]byte(na
 
 // ProjectIDByName returns the id a name maps to, or "".
 func (t *Tx) ProjectIDByName(name string) string { return string(t.b(bNames).Get([]byte(name))) }
+
+// CopyCatalogueTo copies every catalogue record (snapshots and versions,
+// projects, names, templates, tombstones, forgotten versions) into dst,
+// which a rebuild then merges the packs' records into.
+func (d *DB) CopyCatalogueTo(dst *DB) error {
+	type kv struct{ k, v []byte }
+	names := [][]byte{bSnapshots, bRefs, bProjects, bNames, []byte(Templates), []byte(Purged), []byte(Forgotten)}
+	data := make([][]kv, len(names))
+	err := d.view(func(tx *bolt.Tx) error {
+		for i, name := range names {
+			b := tx.Bucket(name)
+			if b == nil {
+				continue
+			}
+			if err := b.ForEach(func(k, v []byte) error {
+				data[i] = append(data[i], kv{clone(k), clone(v)})
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return dst.update(func(tx *bolt.Tx) error {
+		for i, name := range names {
+			b := tx.Bucket(name)
+			for _, e := range data[i] {
+				if err := b.Put(e.k, e.v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}

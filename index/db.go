@@ -55,6 +55,9 @@ type Options struct {
 	// transactions (default 30s); past it the transaction fails with
 	// ErrBusy.
 	Timeout time.Duration
+	// Recover opens a damaged file without failing: its transactions fail
+	// with ErrDamaged, and Replace can put a rebuilt file in its place.
+	Recover bool
 	// Slice is how long this process's read transactions may keep the
 	// gate without a pause (a writer elsewhere waits at most this long
 	// for them), and how long a read handle stays mapped (default 50 ms).
@@ -104,8 +107,9 @@ func Open(path string, opts Options) (*DB, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
-	if err := validate(path); err != nil {
-		return nil, err
+	damaged := validate(path)
+	if damaged != nil && !opts.Recover {
+		return nil, damaged
 	}
 	var err error
 	if d.gate, err = lockFile(path+".lock", opts.ReadOnly); err != nil {
@@ -115,7 +119,13 @@ func Open(path string, opts Options) (*DB, error) {
 		d.closeFiles()
 		return nil, err
 	}
+	if damaged != nil {
+		return d, nil
+	}
 	if err := d.upgrade(); err != nil {
+		if errors.Is(err, ErrDamaged) && opts.Recover {
+			return d, nil
+		}
 		d.closeFiles()
 		return nil, err
 	}
@@ -719,4 +729,28 @@ func (t *Tx) Delete(bucket, key string) error { return t.b([]byte(bucket)).Delet
 // ForEach calls fn for every key of a named bucket, in key order.
 func (t *Tx) ForEach(bucket string, fn func(key string, val []byte) error) error {
 	return t.b([]byte(bucket)).ForEach(func(k, v []byte) error { return fn(string(k), clone(v)) })
+}
+
+// Replace puts the index file at path (built beside, closed) in place of
+// this one, atomically for every process: under the exclusive lock, so no
+// transaction sees half of either; other processes' read handles notice
+// the new file at their next transaction.
+func (d *DB) Replace(path string) error {
+	if err := validate(path); err != nil {
+		return err
+	}
+	return d.exclusive(func(time.Time) error {
+		if err := syncFile(path); err != nil {
+			return err
+		}
+		if err := os.Rename(path, d.path); err != nil {
+			return err
+		}
+		d.mu.Lock()
+		if d.cur != nil {
+			d.retireIdle(d.cur)
+		}
+		d.mu.Unlock()
+		return object.SyncDir(filepath.Dir(d.path))
+	})
 }

@@ -68,6 +68,19 @@ func (d *DB) readTx(fn func(*bolt.DB) error) error {
 
 // writeTx runs fn on a write handle under the exclusive gate lock.
 func (d *DB) writeTx(fn func(*bolt.DB) error) error {
+	return d.exclusive(func(deadline time.Time) error {
+		h, err := d.openBolt(true, time.Until(deadline))
+		if err != nil {
+			return err
+		}
+		defer h.db.Close()
+		return fn(h.db)
+	})
+}
+
+// exclusive runs fn holding the gate exclusively: no transaction of any
+// process runs meanwhile.
+func (d *DB) exclusive(fn func(deadline time.Time) error) error {
 	if d.opts.ReadOnly {
 		return ErrReadOnly
 	}
@@ -102,12 +115,7 @@ func (d *DB) writeTx(fn func(*bolt.DB) error) error {
 		return err
 	}
 	defer unlock(d.gate)
-	h, err := d.openBolt(true, time.Until(deadline))
-	if err != nil {
-		return err
-	}
-	defer h.db.Close()
-	return fn(h.db)
+	return fn(deadline)
 }
 
 // enterShared takes the gate shared for one read transaction (shared with

@@ -2,9 +2,11 @@ package object
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/zeebo/blake3"
 )
@@ -171,3 +173,65 @@ func DecodeTable(tail []byte, packSize int64) ([]Blob, error) {
 // MaxBlobSize bounds the plain size of any blob (a tree of a huge
 // directory is the largest).
 const MaxBlobSize = 1 << 30
+
+// Salvage reads what can still be trusted of a pack whose table is damaged:
+// every entry of its table that it can parse (ignoring the table's
+// checksum) and every hint (a location the caller knew, such as an old
+// index entry) whose bytes decode and hash to the blob's id. A blob's id is
+// the hash of its plain bytes, so what Salvage returns is verified blob by
+// blob whatever the table says. bad counts the entries it could not
+// verify. It reads the whole pack into memory.
+func Salvage(ctx context.Context, be Backend, pack ID, hints []Blob) (good []Blob, bad int, err error) {
+	rc, err := be.Get(ctx, PackName(pack), 0, -1)
+	if err != nil {
+		return nil, 0, err
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, 0, fmt.Errorf("pack %s: %w", pack, err)
+	}
+	var cands []Blob
+	if len(data) >= trailerSize {
+		if tl, err := TableLength(data[len(data)-trailerSize:]); err == nil && tl <= int64(len(data)) {
+			tab := data[int64(len(data))-tl:]
+			n := (len(tab) - 32 - trailerSize) / entrySize
+			for i := range n {
+				e := tab[i*entrySize:]
+				var b Blob
+				copy(b.ID[:], e[:32])
+				b.Type, b.Comp = BlobType(e[32]), Compression(e[33])
+				b.Offset = binary.LittleEndian.Uint32(e[34:])
+				b.Length = binary.LittleEndian.Uint32(e[38:])
+				b.RawLength = binary.LittleEndian.Uint32(e[42:])
+				cands = append(cands, b)
+			}
+		}
+	}
+	cands = append(cands, hints...)
+	codec, err := NewCodec(0)
+	if err != nil {
+		return nil, 0, err
+	}
+	seen := map[ID]bool{}
+	var plain []byte
+	for _, b := range cands {
+		if seen[b.ID] {
+			continue
+		}
+		end := int64(b.Offset) + int64(b.Length)
+		ok := b.Type.Valid() && (b.Comp == Raw || b.Comp == Zstd) && b.RawLength <= MaxBlobSize && end <= int64(len(data))
+		if ok {
+			plain, err = codec.Decompress(plain[:0], data[b.Offset:end], b.Comp, int(b.RawLength))
+			ok = err == nil && len(plain) == int(b.RawLength) && Hash(plain) == b.ID
+		}
+		if !ok {
+			bad++
+			continue
+		}
+		seen[b.ID] = true
+		good = append(good, b)
+	}
+	slices.SortFunc(good, func(a, b Blob) int { return int(a.Offset) - int(b.Offset) })
+	return good, bad, nil
+}

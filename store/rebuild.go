@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,39 +21,71 @@ import (
 
 // RebuildStats reports an index rebuild.
 type RebuildStats struct {
-	Packs     int           `json:"packs"`
-	Blobs     int           `json:"blobs"`
-	Snapshots int           `json:"snapshots"`
-	Projects  int           `json:"projects"`
-	Templates int           `json:"templates"`
-	BadPacks  []string      `json:"bad_packs,omitempty"`
-	Skipped   []string      `json:"skipped_blobs,omitempty"`
-	Duration  time.Duration `json:"duration_ns"`
+	Packs     int `json:"packs"`
+	Blobs     int `json:"blobs"`
+	Snapshots int `json:"snapshots"`
+	Projects  int `json:"projects"`
+	Templates int `json:"templates"`
+	// BadPacks are packs of which nothing could be read; Salvaged, packs
+	// whose table is damaged, read blob by blob (with how many blobs).
+	BadPacks []string `json:"bad_packs,omitempty"`
+	Salvaged []string `json:"salvaged_packs,omitempty"`
+	// Skipped are snapshot and meta blobs that could not be read: the
+	// catalogue records the old index had for them were kept.
+	Skipped []string `json:"skipped_blobs,omitempty"`
+	// Lost counts the blobs that versions refer to and no pack holds
+	// readably (recorded lost: stores write them again); Broken lists
+	// the versions that refer to them.
+	Lost     int           `json:"lost_blobs"`
+	Broken   []string      `json:"broken_versions,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
-// RebuildIndex recreates index.db's blob index from the pack tables, then
-// the snapshot list and the catalogue from snapshot and meta blobs.
+// RebuildIndex builds a new index.db from the packs alone, beside the old
+// one, and puts it in place atomically (a rebuild killed half-way leaves
+// the old index as it was): the blob index from the pack tables (a pack
+// whose table is damaged is read blob by blob), then the catalogue from
+// snapshot and meta blobs, merged into the records the old index had (so a
+// record whose blobs cannot be read is kept, not dropped). Blobs the
+// versions refer to that no pack holds are recorded lost. It fails with
+// ErrCheckFailed, after putting the new index in place, when it could not
+// read everything. The old index may be damaged (Options.Rebuild).
 func (s *Store) RebuildIndex(ctx context.Context, prog snapshot.Progress) (*RebuildStats, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	err := s.db.Update(func(tx *index.Tx) error {
-		if err := tx.SetInfo(infoComplete, nil); err != nil {
-			return err
-		}
-		if err := tx.ClearBlobs(); err != nil {
-			return err
-		}
-		return tx.ClearCatalogue()
-	})
+	lease, err := s.leases.Start(ctx, gc.KindRead, s.cmd)
 	if err != nil {
 		return nil, err
 	}
-	rep, err := s.refresh(ctx, true)
-	st := &RebuildStats{Duration: time.Since(start)}
-	if rep != nil {
-		st.Packs, st.Blobs, st.BadPacks, st.Skipped = rep.Listed, rep.Blobs, rep.Unreadable, rep.Skipped
+	defer lease.End(context.WithoutCancel(ctx))
+	start := time.Now()
+	st := &RebuildStats{}
+	tmpPath := fmt.Sprintf("%s.rebuild-%d", s.db.Path(), os.Getpid())
+	os.Remove(tmpPath)
+	nd, err := index.Open(tmpPath, index.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, p := range []string{tmpPath, tmpPath + ".lock", tmpPath + ".wait"} {
+			os.Remove(p)
+		}
+	}()
+	built, err := s.buildIndex(ctx, nd, st)
+	if cerr := nd.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return st, err
+	}
+	built.close()
+	if err := s.db.Replace(tmpPath); err != nil {
+		return st, fmt.Errorf("put the rebuilt index in place: %w", err)
+	}
+	// packs written while it was built
+	if _, err := s.refresh(ctx, false); err != nil {
+		return st, err
 	}
 	s.db.View(func(tx *index.Tx) error {
 		st.Projects = tx.ProjectCount()
@@ -59,8 +93,161 @@ func (s *Store) RebuildIndex(ctx context.Context, prog snapshot.Progress) (*Rebu
 		tx.ForEach(index.Templates, func(string, []byte) error { st.Templates++; return nil })
 		return nil
 	})
+	st.Duration = time.Since(start)
 	s.log.Info("index rebuilt", "packs", st.Packs, "blobs", st.Blobs, "snapshots", st.Snapshots, "projects", st.Projects)
-	return st, err
+	if len(st.BadPacks)+len(st.Salvaged)+len(st.Skipped)+st.Lost > 0 {
+		return st, fmt.Errorf("%w: index rebuilt, but %d pack(s) unreadable, %d read blob by blob, %d catalogue blob(s) unreadable, %d blob(s) lost (%d version(s) broken); run `silo check --read-data`, then `silo repair`",
+			ErrCheckFailed, len(st.BadPacks), len(st.Salvaged), len(st.Skipped), st.Lost, len(st.Broken))
+	}
+	return st, nil
+}
+
+// builtIndex is a Store view over an index being built.
+type builtIndex struct{ *Store }
+
+func (b builtIndex) close() { b.repo.Close() }
+
+// buildIndex fills nd: the old catalogue (when readable), every pack's
+// blobs, the catalogue merged from the packs, the lost blobs.
+func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) (builtIndex, error) {
+	if err := s.db.CopyCatalogueTo(nd); err != nil {
+		s.log.Warn("the old index's catalogue cannot be read; the catalogue comes from the packs alone", "err", err)
+	}
+	repo, err := object.NewRepository(object.RepositoryOptions{Backend: s.be, Index: nd, TempDir: s.tmp,
+		PackSize: s.rc.PackSize, Level: s.cfg.CompressionLevel, Logger: s.log, PackCache: s.repoCache()})
+	if err != nil {
+		return builtIndex{}, err
+	}
+	t := builtIndex{&Store{cfg: s.cfg, now: s.now, log: s.log, be: s.be, rc: s.rc, pol: s.pol, db: nd, repo: repo,
+		leases: s.leases, base: s.base, tmp: s.tmp, cmd: s.cmd}}
+	rep := &refreshReport{listed: map[object.ID]bool{}}
+	err = s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
+		if id, ok := parsePackName(fi.Name); ok {
+			rep.listed[id] = true
+			rep.Added = append(rep.Added, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return t, fmt.Errorf("list packs in %s: %w", s.be.Location(), err)
+	}
+	st.Packs = len(rep.Added)
+	rep.salvage = s.salvageHints
+	if err := t.indexPacks(ctx, rep); err != nil {
+		return t, err
+	}
+	st.Blobs, st.BadPacks, st.Salvaged = rep.Blobs, rep.Unreadable, rep.Salvaged
+	locs, err := t.catalogueLocations(nil)
+	if err != nil {
+		return t, err
+	}
+	ast, err := t.applyCatalogue(ctx, locs, false)
+	if err != nil {
+		return t, err
+	}
+	st.Skipped = ast.Skipped
+	if err := t.recordLost(ctx, st); err != nil {
+		return t, err
+	}
+	return t, nd.Update(func(tx *index.Tx) error { return tx.SetInfo(infoComplete, []byte("1")) })
+}
+
+// salvageHints returns what the index knows of a pack's blobs, to read a
+// pack whose table is damaged.
+func (s *Store) salvageHints(pack object.ID) []object.Blob {
+	var out []object.Blob
+	s.db.View(func(tx *index.Tx) error {
+		return tx.Blobs(func(l object.Location) error {
+			if l.Pack == pack {
+				out = append(out, l.Blob)
+			}
+			return nil
+		})
+	})
+	return out
+}
+
+// recordLost walks every version's trees (each distinct tree once) and
+// records the blobs they refer to that are not indexed as lost, naming
+// the versions that refer to them.
+func (s *Store) recordLost(ctx context.Context, st *RebuildStats) error {
+	type snap struct {
+		id   object.ID
+		name string
+		tree object.ID
+	}
+	var snaps []snap
+	err := s.db.View(func(tx *index.Tx) error {
+		return tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
+			if sn, err := snapshot.DecodeSnapshot(data); err == nil {
+				snaps = append(snaps, snap{ref.ID, sn.ProjectName, sn.Tree})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	bad := map[object.ID]bool{}    // trees that hold a lost blob, transitively
+	walked := map[object.ID]bool{} // trees walked
+	lost := map[object.ID]string{}
+	indexed := func(id object.ID) bool {
+		ok, _ := s.repo.Has(id)
+		return ok
+	}
+	var walk func(tree object.ID) bool
+	walk = func(tree object.ID) bool {
+		if walked[tree] {
+			return bad[tree]
+		}
+		walked[tree] = true
+		if !indexed(tree) {
+			lost[tree] = "tree"
+			bad[tree] = true
+			return true
+		}
+		nodes, err := snapshot.LoadTree(ctx, s.repo, tree)
+		if err != nil {
+			bad[tree] = true
+			return true
+		}
+		for i := range nodes {
+			switch nodes[i].Type {
+			case snapshot.Dir:
+				if walk(nodes[i].Subtree) {
+					bad[tree] = true
+				}
+			case snapshot.File:
+				for _, id := range nodes[i].Content {
+					if !indexed(id) {
+						lost[id] = "data"
+						bad[tree] = true
+					}
+				}
+			}
+		}
+		return bad[tree]
+	}
+	for _, sp := range snaps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if walk(sp.tree) || !indexed(sp.id) {
+			st.Broken = append(st.Broken, fmt.Sprintf("%s@%s", sp.name, sp.id.Short()))
+		}
+	}
+	st.Lost = len(lost)
+	if len(lost) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *index.Tx) error {
+		for id, kind := range lost {
+			if err := tx.MarkLost(id, kind+" blob referenced by a version, in no readable pack"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func parsePackName(name string) (object.ID, bool) {
@@ -93,8 +280,13 @@ type refreshReport struct {
 	Added      []object.ID        // packs it indexed
 	Gone       []object.ID        // packs it dropped from the index
 	Unreadable []string           // listed packs whose tables cannot be read, with why
+	Salvaged   []string           // packs with a damaged table, read blob by blob
 	Skipped    []string           // catalogue blobs that could not be read
 	listed     map[object.ID]bool // the listing
+	// salvage, when set, gives hints to read a pack whose table is
+	// damaged blob by blob (see object.Salvage); nil: such a pack is
+	// unreadable
+	salvage func(object.ID) []object.Blob
 }
 
 // refresh brings index.db up to date with the packs in the backend (the
@@ -220,6 +412,19 @@ func (s *Store) indexPacks(ctx context.Context, rep *refreshReport) error {
 			defer workers.Done()
 			for id := range ids {
 				np, err := s.repo.ReadPack(gctx, id)
+				if err != nil && rep.salvage != nil && !errors.Is(err, object.ErrNotFound) {
+					good, bad, serr := object.Salvage(gctx, s.be, id, rep.salvage(id))
+					if serr == nil && len(good) > 0 {
+						s.log.Warn("pack table damaged; read blob by blob", "pack", id.String(), "blobs", len(good), "unverifiable", bad, "err", err)
+						badMu.Lock()
+						rep.Salvaged = append(rep.Salvaged, fmt.Sprintf("%s: %d blobs read, %d entries unverifiable (%v)", id, len(good), bad, err))
+						badMu.Unlock()
+						np, err = object.NewPack{Info: object.PackInfo{ID: id, Size: np.Info.Size, Data: good[0].Type.IsData(), Count: len(good)}, Blobs: good}, nil
+						if fi, serr := s.be.Stat(gctx, object.PackName(id)); serr == nil {
+							np.Info.Size = fi.Size
+						}
+					}
+				}
 				if err != nil {
 					s.log.Warn("pack unreadable", "pack", id.String(), "err", err)
 					badMu.Lock()

@@ -49,6 +49,10 @@ type Options struct {
 	// Polynomial is the chunker polynomial of a repository created by Open
 	// (hex; default random). Backups use the source's.
 	Polynomial string
+	// Rebuild opens the repository to rebuild its index (`silo index
+	// rebuild`): a damaged index.db does not fail Open, and is not brought
+	// up to date first.
+	Rebuild bool
 }
 
 // Store is an open repository. Any number of Stores, in this process and
@@ -198,9 +202,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.leases = gc.NewLeases(be, gc.LeasesOptions{Now: opts.Now, TTL: opts.LeaseTTL, Logger: opts.Logger, Machine: opts.Machine})
 	dbPath := filepath.Join(s.base, "index.db")
+	removeStaleRebuilds(dbPath)
 	_, statErr := os.Stat(dbPath)
 	fresh := errors.Is(statErr, os.ErrNotExist)
-	db, err := index.Open(dbPath, index.Options{ReadOnly: !writableDir(s.base), Timeout: opts.LockTimeout})
+	db, err := index.Open(dbPath, index.Options{ReadOnly: !writableDir(s.base), Timeout: opts.LockTimeout, Recover: opts.Rebuild})
 	if err != nil {
 		return nil, err
 	}
@@ -220,13 +225,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	ropts := object.RepositoryOptions{Backend: be, Index: db, TempDir: s.tmp,
 		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger, Condemned: s.isCondemned}
-	if remote {
-		ropts.PackCache = filepath.Join(s.base, "packs")
-	}
+	ropts.PackCache = s.repoCache()
 	s.repo, err = object.NewRepository(ropts)
 	if err != nil {
 		db.Close()
 		return nil, err
+	}
+	if opts.Rebuild {
+		return s, nil
 	}
 	complete, err := s.indexComplete()
 	if err != nil {
@@ -252,10 +258,31 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// repoCache is the local pack cache of a remote repository ("" for a local one).
+func (s *Store) repoCache() string {
+	if isLocal(s.be) {
+		return ""
+	}
+	return filepath.Join(s.base, "packs")
+}
+
 func (s *Store) isCondemned(id object.ID) bool {
 	s.condMu.Lock()
 	defer s.condMu.Unlock()
 	return s.condemned[id]
+}
+
+// removeStaleRebuilds removes what index rebuilds of processes that are
+// gone left beside index.db (a rebuild builds index.db.rebuild-<pid>).
+func removeStaleRebuilds(dbPath string) {
+	names, _ := filepath.Glob(dbPath + ".rebuild-*")
+	for _, n := range names {
+		pid := strings.TrimPrefix(n, dbPath+".rebuild-")
+		pid, _, _ = strings.Cut(pid, ".")
+		if p, err := strconv.Atoi(pid); err == nil && !gc.ProcessAlive(p) {
+			os.Remove(n)
+		}
+	}
 }
 
 // writableDir reports whether files can be created in dir (false on a

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -77,24 +78,36 @@ func indexCommand() *cli.Command {
 				if _, err := args(c, 0, 0); err != nil {
 					return err
 				}
-				s, err := e.open(false, false)
+				s, err := store.Open(c.Context, e.options(func(o *store.Options) { o.Rebuild = true }))
 				if err != nil {
 					return err
 				}
 				defer s.Close()
 				st, err := s.RebuildIndex(c.Context, nil)
-				if err != nil {
+				if st == nil {
 					return err
 				}
 				if e.json {
-					return e.printJSON(st)
+					if jerr := e.printJSON(st); jerr != nil {
+						return jerr
+					}
+					return err
 				}
 				e.printf("index rebuilt from %d packs: %d blobs, %d snapshots, %d projects, %d templates in %.2fs\n",
 					st.Packs, st.Blobs, st.Snapshots, st.Projects, st.Templates, st.Duration.Seconds())
 				for _, b := range st.BadPacks {
-					fmt.Fprintln(os.Stderr, "unreadable pack skipped: "+b)
+					fmt.Fprintln(os.Stderr, "unreadable pack: "+b)
 				}
-				return nil
+				for _, b := range st.Salvaged {
+					fmt.Fprintln(os.Stderr, "damaged pack table, read blob by blob: "+b)
+				}
+				for _, b := range st.Skipped {
+					fmt.Fprintln(os.Stderr, "unreadable catalogue blob (its record was kept): "+b)
+				}
+				if st.Lost > 0 {
+					fmt.Fprintf(os.Stderr, "%d blob(s) lost; versions that refer to them: %s\n", st.Lost, strings.Join(st.Broken, ", "))
+				}
+				return err
 			},
 		}},
 	}

@@ -182,9 +182,17 @@ func newEnv(c *cli.Context) (*env, error) {
 
 // open opens the repository (creating it if asked).
 func (e *env) open(readOnly, create bool) (*store.Store, error) {
-	return store.Open(e.c.Context, store.Options{Config: e.cfg, Logger: e.log, ReadOnly: readOnly, Create: create,
-		Command: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid()), Now: e.now,
-		Machine: os.Getenv("SILO_TEST_MACHINE")})
+	return store.Open(e.c.Context, e.options(func(o *store.Options) { o.ReadOnly, o.Create = readOnly, create }))
+}
+
+// options are the store options of this command, changed by mod.
+func (e *env) options(mod func(*store.Options)) store.Options {
+	o := store.Options{Config: e.cfg, Logger: e.log, Now: e.now, Machine: os.Getenv("SILO_TEST_MACHINE"),
+		Command: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid())}
+	if mod != nil {
+		mod(&o)
+	}
+	return o
 }
 
 // printJSON writes v as one JSON document (or one JSON line).
