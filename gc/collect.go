@@ -241,6 +241,18 @@ func (c *Collection) condemn(ctx context.Context, plan *Plan, res *Result) (*Pen
 	return p, nil
 }
 
+// Condemn writes and arms a plan condemning packs outside a collection
+// (repair condemns damaged packs this way): the next collection carries it
+// out like any other, once no session it waits for lives.
+func Condemn(ctx context.Context, be object.Backend, leases *Leases, self *Lease, packs []PackRef) error {
+	host, _ := os.Hostname()
+	p := &Pending{ID: newPlanID(leases.Now()), Created: leases.Now().UTC(), Host: host, Packs: packs}
+	if err := writePlan(ctx, be, p); err != nil {
+		return err
+	}
+	return arm(ctx, be, leases, self.Session(), p)
+}
+
 // rewrite copies the live blobs of the packs to repack into new packs and
 // makes those the blobs' first locations.
 func (c *Collection) rewrite(ctx context.Context, plan *Plan) ([]object.NewPack, error) {
@@ -334,11 +346,16 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 			continue
 		}
 		if err != nil {
-			// it was readable when condemned; without its table nothing
-			// proves its blobs dead
-			c.Leases.log.Warn("condemned pack unreadable; kept", "pack", pr.ID.String(), "err", err)
-			done.Kept = append(done.Kept, pr.ID)
-			continue
+			// a damaged table: what the index holds of the pack is read
+			// blob by blob, and only blobs found that way can be live (a
+			// live blob the index lacks would have stopped the mark)
+			var good []object.Blob
+			if good, _, err = object.Salvage(ctx, be, pr.ID, c.indexed(pr.ID)); err != nil {
+				c.Leases.log.Warn("condemned pack unreadable; kept", "pack", pr.ID.String(), "err", err)
+				done.Kept = append(done.Kept, pr.ID)
+				continue
+			}
+			blobs = append(good, c.indexed(pr.ID)...)
 		}
 		live, err := c.liveElsewhere(blobs, marks, deleting)
 		if err != nil {
@@ -402,6 +419,20 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 	res.Plans = append(res.Plans, p.ID)
 	c.Leases.log.Info("gc plan carried out", "plan", p.ID, "deleted", len(done.Deleted), "kept", len(done.Kept))
 	return nil
+}
+
+// indexed returns the index's entries for a pack.
+func (c *Collection) indexed(pack object.ID) []object.Blob {
+	var out []object.Blob
+	c.DB.View(func(tx *index.Tx) error {
+		return tx.Blobs(func(l object.Location) error {
+			if l.Pack == pack {
+				out = append(out, l.Blob)
+			}
+			return nil
+		})
+	})
+	return out
 }
 
 // liveElsewhere reports whether every blob of a pack that the mark finds

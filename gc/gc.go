@@ -37,6 +37,10 @@ type Options struct {
 	Listed map[object.ID]bool
 	// Condemned are packs already in pending plans: not candidates again.
 	Condemned map[object.ID]bool
+	// Lost reports blobs known to be lost (no pack holds them readably,
+	// as repair or a rebuild recorded): a version that refers to one does
+	// not stop the mark, since nothing can keep or delete it anyway.
+	Lost func(object.ID) bool
 	// Threshold is the dead share above which a pack is rewritten (default 0.10).
 	Threshold float64
 	// Force rewrites packs holding these dead blob types whatever their
@@ -190,7 +194,7 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	p.Blobs = len(m.keys)
 	p.Packs = len(known)
 	for _, id := range opts.Live {
-		if ok, _ := m.mark(id); !ok {
+		if ok, _ := m.mark(id); !ok && !p.lost(id) {
 			return nil, fmt.Errorf("%w: blob %s (a root) is not indexed; run `silo check`", ErrMissing, id)
 		}
 	}
@@ -210,8 +214,13 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	return p, nil
 }
 
+func (p *Plan) lost(id object.ID) bool { return p.opts.Lost != nil && p.opts.Lost(id) }
+
 func (p *Plan) markTree(ctx context.Context, tree object.ID, where string) error {
 	indexed, was := p.marks.mark(tree)
+	if !indexed && p.lost(tree) {
+		return nil
+	}
 	if !indexed {
 		return fmt.Errorf("%w: tree %s%s is not indexed; nothing was deleted (run `silo check`)", ErrMissing, tree, where)
 	}
@@ -226,7 +235,7 @@ func (p *Plan) markTree(ctx context.Context, tree object.ID, where string) error
 		return fmt.Errorf("gc: read tree %s: %w; nothing was deleted", tree, err)
 	}
 	for _, d := range data {
-		if ok, _ := p.marks.mark(d); !ok {
+		if ok, _ := p.marks.mark(d); !ok && !p.lost(d) {
 			return fmt.Errorf("%w: data blob %s (in tree %s) is not indexed; nothing was deleted (run `silo check`)", ErrMissing, d, tree)
 		}
 	}

@@ -684,6 +684,9 @@ func (t *Tx) Lost(fn func(id object.ID, why string) error) error {
 	})
 }
 
+// IsLost reports whether a blob is recorded lost.
+func (t *Tx) IsLost(id object.ID) bool { return t.b(bLost).Get(id[:]) != nil }
+
 // LostCount returns how many blobs are recorded lost.
 func (t *Tx) LostCount() int { return t.b(bLost).Stats().KeyN }
 

@@ -95,6 +95,16 @@ func (s *Store) gcRoots(ctx context.Context) (trees, live []object.ID, err error
 	return trees, live, err
 }
 
+// isLost reports whether a blob is recorded lost.
+func (s *Store) isLost(id object.ID) bool {
+	var lost bool
+	s.db.View(func(tx *index.Tx) error {
+		lost = tx.IsLost(id)
+		return nil
+	})
+	return lost
+}
+
 func (s *Store) children(ctx context.Context, tree object.ID) (trees, data []object.ID, err error) {
 	nodes, err := snapshot.LoadTree(ctx, s.repo, tree)
 	if err != nil {
@@ -154,7 +164,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 				return gc.Options{}, err
 			}
 			return gc.Options{DB: s.db, Repo: s.repo, Trees: trees, Live: live, Children: s.children,
-				Listed: rep.listed, Threshold: th, Now: s.now, Logger: s.log}, nil
+				Listed: rep.listed, Threshold: th, Now: s.now, Logger: s.log, Lost: s.isLost}, nil
 		}}
 	plan, res, err := coll.Run(ctx)
 	rep := &GCReport{Plan: plan, DryRun: opts.DryRun}

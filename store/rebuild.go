@@ -335,6 +335,7 @@ func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
 	}
 	if len(rep.Added) > 0 {
 		s.log.Info("indexing packs", "new_packs", len(rep.Added), "vanished_packs", len(rep.Gone))
+		rep.salvage = s.salvageHints
 		if err := s.indexPacks(ctx, rep); err != nil {
 			return rep, err
 		}

@@ -194,3 +194,106 @@ func TestKilledRebuildLeavesTheIndex(t *testing.T) {
 	}
 	mustRun(t, repo, "check", "--read-data")
 }
+
+// A blob damaged inside a pack: check names it and the versions and files
+// that use it; repair copies the pack's good blobs away, records the
+// damaged one lost and condemns the pack; gc deletes the pack and runs
+// despite the loss; storing the files again writes the blob back, and
+// every version restores.
+func TestRepairSalvagesAndHeals(t *testing.T) {
+	repo, ids, mans, work := damageRepo(t, 12)
+	// a data blob of a file present, unchanged, in both versions
+	var victim object.Blob
+	var victimPack object.ID
+	for id, blobs := range packsWithTables(t, repo) {
+		if blobs[0].Type == object.DataBlob && len(blobs) > 3 {
+			victim, victimPack = blobs[1], id
+			break
+		}
+	}
+	if victimPack.IsZero() {
+		t.Fatal("no data pack with several blobs")
+	}
+	packPath := filepath.Join(repo, filepath.FromSlash(object.PackName(victimPack)))
+	flipAt(t, packPath, int64(victim.Offset)+int64(victim.Length)/2)
+	res := run(t, repo, "check", "--read-data")
+	if res.code != exitCheck || !strings.Contains(res.stdout+res.stderr, victimPack.String()) {
+		t.Fatalf("check after a flipped byte: %s", res)
+	}
+	res = run(t, repo, "--json", "repair")
+	if res.code != exitCheck {
+		t.Fatalf("repair: %s", res)
+	}
+	var rep struct {
+		Damaged []struct {
+			Pack string `json:"pack"`
+			Good int    `json:"good_blobs"`
+			Bad  int    `json:"bad_blobs"`
+		} `json:"damaged"`
+		Copied   int `json:"blobs_copied"`
+		Lost     int `json:"blobs_lost"`
+		Affected []struct {
+			Snapshot string   `json:"snapshot"`
+			Paths    []string `json:"paths"`
+		} `json:"affected_versions"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+		t.Fatalf("repair --json: %v\n%s", err, res.stdout)
+	}
+	if len(rep.Damaged) != 1 || rep.Damaged[0].Pack != victimPack.String() || rep.Damaged[0].Bad != 1 || rep.Lost != 1 || rep.Copied < 3 {
+		t.Fatalf("repair report: %+v", rep)
+	}
+	if len(rep.Affected) == 0 || len(rep.Affected[0].Paths) == 0 {
+		t.Fatalf("repair names no version or file: %+v", rep.Affected)
+	}
+	// gc runs despite the known loss and deletes the damaged pack
+	mustRun(t, repo, "gc")
+	if _, err := os.Stat(packPath); !os.IsNotExist(err) {
+		t.Fatalf("the damaged pack is still there after gc: %v", err)
+	}
+	// the next store of the same tree writes the lost blob back
+	storeVersion(t, repo, "proj", work)
+	mustRun(t, repo, "check", "--read-data")
+	for i, id := range ids {
+		restoreMatches(t, repo, id, mans[i])
+	}
+}
+
+// A pack file gone: a rebuild records its blobs lost (exit 3, naming the
+// broken versions); a store of the unchanged tree writes them again
+// instead of reusing the parent's chunk lists, so the versions of that
+// tree restore again (the older version's own files stay lost).
+func TestLostBlobsAreWrittenAgain(t *testing.T) {
+	repo, ids, mans, work := damageRepo(t, 8)
+	for id, blobs := range packsWithTables(t, repo) {
+		if blobs[0].Type == object.DataBlob {
+			os.Remove(filepath.Join(repo, filepath.FromSlash(object.PackName(id))))
+			break
+		}
+	}
+	res := run(t, repo, "index", "rebuild")
+	if res.code != exitCheck || !strings.Contains(res.stderr, "lost") {
+		t.Fatalf("rebuild with a pack gone: %s", res)
+	}
+	res = mustRun(t, repo, "--json", "store", "--project", "proj", work)
+	var sum struct {
+		Result struct {
+			Stats struct {
+				BlobsAdded int `json:"blobs_added"`
+			} `json:"stats"`
+		} `json:"result"`
+	}
+	json.Unmarshal([]byte(strings.TrimSpace(res.stdout)), &sum)
+	if sum.Result.Stats.BlobsAdded == 0 {
+		t.Fatalf("the store after the loss wrote nothing: %s", res.stdout)
+	}
+	restoreMatches(t, repo, ids[1], mans[1])
+	res = run(t, repo, "check", "--read-data")
+	if res.code == 0 {
+		// the pack held only blobs the tree still has
+		return
+	}
+	if strings.Contains(res.stderr, "@"+ids[1][:8]) {
+		t.Fatalf("check still finds the current tree's version broken: %s", res.stderr)
+	}
+}

@@ -121,7 +121,7 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: append([]*cli.Command{
 			initCommand(), withRemote(storeCommand(), remoteStore), withRemote(restoreCommand(), remoteRestore),
-			snapshotsCommand(), lsCommand(), diffCommand(), checkCommand(), indexCommand(),
+			snapshotsCommand(), lsCommand(), diffCommand(), checkCommand(), indexCommand(), repairCommand(),
 			withRemoteSub(projectsCommand(), "list", remoteProjectsList), extractCommand(), importCommand(),
 			statsCommand(), cacheCommand(), configCommand(), backupCommand(), serveCommand(),
 		}, append(append(lifecycleCommands(), templateCommands()...), gcCommands()...)...),
