@@ -30,6 +30,12 @@ type Collection struct {
 	// Poll is how often Wait looks at the leases (default 2s).
 	Poll   time.Duration
 	DryRun bool
+
+	// pending holds the packs of the plans not carried out (yet) in this
+	// run: a copy of a blob in one of them does not count as a copy that
+	// survives, because another plan may delete it (two plans, each
+	// relying on the copy the other deletes, would lose the blob)
+	pending map[object.ID]bool
 }
 
 // Exclusive checks that no other collection holds an unexpired lease; the
@@ -85,6 +91,7 @@ func (c *Collection) Run(ctx context.Context) (*Plan, *Result, error) {
 		return nil, nil, err
 	}
 	opts.Condemned = plans.Condemned()
+	c.pending = plans.Condemned()
 	plan, err := NewPlan(ctx, opts)
 	if err != nil {
 		return nil, nil, err
@@ -204,7 +211,21 @@ func (c *Collection) condemn(ctx context.Context, plan *Plan, res *Result) (*Pen
 	}
 	host, _ := os.Hostname()
 	p := &Pending{ID: newPlanID(c.Leases.Now()), Created: c.Leases.Now().UTC(), Host: host}
+	deleting := map[object.ID]bool{}
 	for _, pp := range plan.Delete {
+		deleting[pp.ID] = true
+	}
+	for _, pp := range plan.Delete {
+		// the pack's own table, not the index's view of it, must show no
+		// live blob without a copy elsewhere
+		blobs, _, err := object.ReadPackTable(ctx, c.Repo.Backend(), pp.ID)
+		if err == nil {
+			var live bool
+			if live, err = c.liveElsewhere(blobs, plan.marks, deleting); err == nil && !live {
+				c.Leases.log.Info("gc: a pack to delete holds a live blob with no other surviving copy; kept for now", "pack", pp.ID.String())
+				continue
+			}
+		}
 		p.Packs = append(p.Packs, PackRef{ID: pp.ID, Size: pp.Size})
 	}
 	if len(plan.Repack) > 0 {
@@ -413,8 +434,16 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 		res.FreedBytes += v.ref.Size
 	}
 	res.BlobsRemoved += removed
+	// a refresh that listed the packs before they went must not index
+	// them again
+	if err := c.DB.Update(func(tx *index.Tx) error { return tx.PacksDeleted(done.Deleted, time.Now()) }); err != nil {
+		return fmt.Errorf("gc: note deleted packs in the index: %w", err)
+	}
 	if err := finish(ctx, be, p, done); err != nil {
 		return err
+	}
+	for _, pr := range p.Packs {
+		delete(c.pending, pr.ID)
 	}
 	res.Plans = append(res.Plans, p.ID)
 	c.Leases.log.Info("gc plan carried out", "plan", p.ID, "deleted", len(done.Deleted), "kept", len(done.Kept))
@@ -436,7 +465,8 @@ func (c *Collection) indexed(pack object.ID) []object.Blob {
 }
 
 // liveElsewhere reports whether every blob of a pack that the mark finds
-// live has a copy in a pack that is not being deleted.
+// live has a copy in a pack that is neither being deleted nor condemned by
+// a plan still pending.
 func (c *Collection) liveElsewhere(blobs []object.Blob, marks *markSet, deleting map[object.ID]bool) (bool, error) {
 	ok := true
 	err := c.DB.View(func(tx *index.Tx) error {
@@ -448,7 +478,7 @@ func (c *Collection) liveElsewhere(blobs []object.Blob, marks *markSet, deleting
 			if err != nil {
 				return err
 			}
-			if !slices.ContainsFunc(locs, func(l object.Location) bool { return !deleting[l.Pack] }) {
+			if !slices.ContainsFunc(locs, func(l object.Location) bool { return !deleting[l.Pack] && !c.pending[l.Pack] }) {
 				ok = false
 				return nil
 			}

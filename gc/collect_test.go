@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -113,7 +114,7 @@ func TestCollectionAloneDeletesAtOnce(t *testing.T) {
 		t.Fatalf("dead pack exists=%v, live pack exists=%v", w.exists(deadPack), w.exists(livePack))
 	}
 	plans, err := LoadPlans(context.Background(), w.repo.Backend())
-	if err != nil || len(plans.Pending) != 0 || len(plans.Done) != 1 {
+	if err != nil || len(plans.Pending) != 0 || len(plans.done) != 1 {
 		t.Fatalf("plans after the run: %+v, %v", plans, err)
 	}
 }
@@ -287,5 +288,57 @@ func TestLeaseRefresh(t *testing.T) {
 	le.End(ctx)
 	if files, _ := os.ReadDir(filepath.Join(w.dir, "locks")); len(files) != 0 {
 		t.Fatalf("lease files after End: %v", files)
+	}
+}
+
+// A copy of a live blob in a pack a pending plan condemns is no copy to
+// rely on: a pack holding the other copy is not condemned as well (two
+// plans, each relying on the copy the other deletes, would lose the blob,
+// whatever order machines with different index views carry them out in).
+func TestCopiesInCondemnedPacksDoNotCount(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	b, p1 := w.blobInOwnPack(t, 1)
+	// a second copy of b, with a dead blob, in a pack of its own
+	wr := w.repo.NewWriter(object.WriterOptions{Exclude: func(l object.Location) bool { return l.Pack == p1 }})
+	data := slices.Repeat([]byte{1}, 1001)
+	if _, err := wr.SaveBlob(ctx, object.DataBlob, b, data); err != nil {
+		t.Fatal(err)
+	}
+	dead := slices.Repeat([]byte{9}, 777)
+	if _, err := wr.SaveBlob(ctx, object.DataBlob, object.Hash(dead), dead); err != nil {
+		t.Fatal(err)
+	}
+	if err := wr.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	locs, err := w.db.Locations(b)
+	if err != nil || len(locs) != 2 {
+		t.Fatalf("locations of %s: %v %v, want two", b.Short(), locs, err)
+	}
+	p2 := locs[1].Pack
+	if p2 == p1 {
+		p2 = locs[0].Pack
+	}
+	// another collection condemned p1 while a session was alive
+	w.session(t, KindStore)
+	a := &Pending{ID: newPlanID(w.clk.Now()), Created: w.clk.Now(), Packs: []PackRef{{ID: p1}}}
+	if err := writePlan(ctx, w.repo.Backend(), a); err != nil {
+		t.Fatal(err)
+	}
+	if err := arm(ctx, w.repo.Backend(), w.leases, "", a); err != nil {
+		t.Fatal(err)
+	}
+	w.setLive(b)
+	w.collect(t)
+	plans, err := LoadPlans(ctx, w.repo.Backend())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := plans.Condemned(); c[p2] || !c[p1] || len(c) != 1 {
+		t.Fatalf("condemned %v; want only %s (the other copy of live blob %s, in %s, kept out)", c, p1.Short(), b.Short(), p2.Short())
+	}
+	if !w.exists(p1) || !w.exists(p2) {
+		t.Fatal("a pack was deleted while its plan waited")
 	}
 }

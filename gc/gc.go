@@ -18,6 +18,9 @@ import (
 // ErrMissing means a referenced blob is not in the index: gc stops.
 var ErrMissing = errors.New("gc: referenced blob missing")
 
+// missingHint is what to do when the mark meets a missing blob.
+const missingHint = "run `silo check` to see what refers to it, then `silo repair` to record the loss; gc runs again after that"
+
 // ErrBusy means another collection is running.
 var ErrBusy = errors.New("gc: another collection is running")
 
@@ -195,7 +198,7 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	p.Packs = len(known)
 	for _, id := range opts.Live {
 		if ok, _ := m.mark(id); !ok && !p.lost(id) {
-			return nil, fmt.Errorf("%w: blob %s (a root) is not indexed; run `silo check`", ErrMissing, id)
+			return nil, fmt.Errorf("%w: blob %s (a root) is not indexed; nothing was deleted (%s)", ErrMissing, id, missingHint)
 		}
 	}
 	for _, t := range opts.Trees {
@@ -222,21 +225,21 @@ func (p *Plan) markTree(ctx context.Context, tree object.ID, where string) error
 		return nil
 	}
 	if !indexed {
-		return fmt.Errorf("%w: tree %s%s is not indexed; nothing was deleted (run `silo check`)", ErrMissing, tree, where)
+		return fmt.Errorf("%w: tree %s%s is not indexed; nothing was deleted (%s)", ErrMissing, tree, where, missingHint)
 	}
 	if was {
 		return nil
 	}
 	trees, data, err := p.opts.Children(ctx, tree)
 	if errors.Is(err, object.ErrNotFound) || errors.Is(err, object.ErrBlobNotFound) {
-		return fmt.Errorf("%w: tree %s%s cannot be read: %w; nothing was deleted (run `silo check`)", ErrMissing, tree, where, err)
+		return fmt.Errorf("%w: tree %s%s cannot be read: %w; nothing was deleted (%s)", ErrMissing, tree, where, err, missingHint)
 	}
 	if err != nil {
 		return fmt.Errorf("gc: read tree %s: %w; nothing was deleted", tree, err)
 	}
 	for _, d := range data {
 		if ok, _ := p.marks.mark(d); !ok && !p.lost(d) {
-			return fmt.Errorf("%w: data blob %s (in tree %s) is not indexed; nothing was deleted (run `silo check`)", ErrMissing, d, tree)
+			return fmt.Errorf("%w: data blob %s (in tree %s) is not indexed; nothing was deleted (%s)", ErrMissing, d, tree, missingHint)
 		}
 	}
 	for _, t := range trees {

@@ -94,10 +94,17 @@ func getJSON(ctx context.Context, be object.Backend, name string, v any) error {
 	return nil
 }
 
-// Plans reads the pending plans and the done records of a backend.
+// Plans are the pending plans of a backend, and its done records (listed;
+// read on demand).
 type Plans struct {
 	Pending []*Pending
-	Done    []*Done
+	done    []doneRef
+	be      object.Backend
+}
+
+type doneRef struct {
+	id      string
+	modTime time.Time // the backend's time of the done record
 }
 
 // Condemned returns every pack a pending plan condemns.
@@ -111,23 +118,53 @@ func (p *Plans) Condemned() map[object.ID]bool {
 	return out
 }
 
-// Deleted returns every pack a done record names.
-func (p *Plans) Deleted() map[object.ID]bool {
+// NewestDone is the backend's time of the newest done record (zero when
+// there is none): a plan was carried out, and packs deleted, then.
+func (p *Plans) NewestDone() time.Time {
+	var t time.Time
+	for _, d := range p.done {
+		if d.modTime.After(t) {
+			t = d.modTime
+		}
+	}
+	return t
+}
+
+// Deleted reads the done records and returns every pack they name.
+func (p *Plans) Deleted(ctx context.Context) (map[object.ID]bool, error) {
 	out := map[object.ID]bool{}
-	for _, d := range p.Done {
+	for _, ref := range p.done {
+		var d Done
+		if err := getJSON(ctx, p.be, planName(ref.id, "done"), &d); err != nil {
+			if errors.Is(err, object.ErrNotFound) {
+				continue // expired meanwhile
+			}
+			return nil, err
+		}
 		for _, id := range d.Deleted {
 			out[id] = true
 		}
 	}
-	return out
+	return out, nil
 }
 
-// LoadPlans lists gc/ and reads every plan, armed and done record. A plan
-// or armed record that cannot be read is an error: a session must not
-// overlook a condemnation.
+// LoadPlans lists gc/ and reads every pending plan and its armed record. A
+// plan or armed record that cannot be read is an error: a session must not
+// overlook a condemnation. A plan carried out between the listing and its
+// reading is found again by listing anew (as a done record).
 func LoadPlans(ctx context.Context, be object.Backend) (*Plans, error) {
+	for attempt := 0; ; attempt++ {
+		out, vanished, err := loadPlans(ctx, be)
+		if err != nil || !vanished || attempt == 5 {
+			return out, err
+		}
+	}
+}
+
+func loadPlans(ctx context.Context, be object.Backend) (out *Plans, vanished bool, err error) {
 	kinds := map[string]map[string]bool{}
-	err := be.List(ctx, planPrefix, func(fi object.FileInfo) error {
+	doneTimes := map[string]time.Time{}
+	err = be.List(ctx, planPrefix, func(fi object.FileInfo) error {
 		base := strings.TrimSuffix(strings.TrimPrefix(fi.Name, planPrefix), ".json")
 		id, kind, ok := strings.Cut(base, ".")
 		if !ok {
@@ -137,41 +174,41 @@ func LoadPlans(ctx context.Context, be object.Backend) (*Plans, error) {
 			kinds[id] = map[string]bool{}
 		}
 		kinds[id][kind] = true
+		if kind == "done" {
+			doneTimes[id] = fi.ModTime
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list plans in %s: %w", be.Location(), err)
+		return nil, false, fmt.Errorf("list plans in %s: %w", be.Location(), err)
 	}
-	out := &Plans{}
+	out = &Plans{be: be}
 	for id, k := range kinds {
 		switch {
 		case k["plan"]:
 			var p Pending
 			if err := getJSON(ctx, be, planName(id, "plan"), &p); err != nil {
 				if errors.Is(err, object.ErrNotFound) {
-					continue // carried out meanwhile
+					vanished = true // carried out meanwhile: its done record is new
+					continue
 				}
-				return nil, fmt.Errorf("read gc plan %s: %w", id, err)
+				return nil, false, fmt.Errorf("read gc plan %s: %w", id, err)
 			}
 			if k["armed"] {
 				var a Armed
 				if err := getJSON(ctx, be, planName(id, "armed"), &a); err != nil && !errors.Is(err, object.ErrNotFound) {
-					return nil, fmt.Errorf("read gc plan %s: %w", id, err)
+					return nil, false, fmt.Errorf("read gc plan %s: %w", id, err)
 				} else if err == nil {
 					p.Armed = &a
 				}
 			}
 			out.Pending = append(out.Pending, &p)
 		case k["done"]:
-			var d Done
-			if err := getJSON(ctx, be, planName(id, "done"), &d); err == nil {
-				out.Done = append(out.Done, &d)
-			}
+			out.done = append(out.done, doneRef{id, doneTimes[id]})
 		}
 	}
 	slices.SortFunc(out.Pending, func(a, b *Pending) int { return strings.Compare(a.ID, b.ID) })
-	slices.SortFunc(out.Done, func(a, b *Done) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	return out, vanished, nil
 }
 
 // writePlan makes a plan visible.
@@ -232,11 +269,12 @@ func finish(ctx context.Context, be object.Backend, p *Pending, d *Done) error {
 	return nil
 }
 
-// expireDone removes done records older than DoneKeep.
+// expireDone removes done records older than DoneKeep (by the backend's
+// times).
 func expireDone(ctx context.Context, be object.Backend, plans *Plans, now time.Time) {
-	for _, d := range plans.Done {
-		if now.Sub(d.Time) > DoneKeep {
-			be.Delete(ctx, planName(d.ID, "done"))
+	for _, d := range plans.done {
+		if !d.modTime.IsZero() && now.Sub(d.modTime) > DoneKeep {
+			be.Delete(ctx, planName(d.id, "done"))
 		}
 	}
 }

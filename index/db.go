@@ -28,6 +28,10 @@ var (
 	bDups      = []byte("dups")
 	bLost      = []byte("lost")
 	bInfo      = []byte("info")
+	// packs removed from the index (gc, a pack gone): the time their file
+	// was deleted, empty until then. Created when first written (files of
+	// schema 2 from before it lack it).
+	bRemoved = []byte("removed")
 	// Named buckets, used through Tx.Get/Put/Delete/ForEach: template
 	// records by name; the tombstones of hard-deleted projects by id (so
 	// that nothing brings them back); forgotten snapshots by id.
@@ -610,8 +614,15 @@ func (t *Tx) RemovePack(id object.ID, blobs []object.Blob) error {
 // RemovePacks is RemovePack for several packs at once: every record goes
 // first, so that no blob moves to a copy in another pack being removed.
 func (t *Tx) RemovePacks(packs map[object.ID][]object.Blob) error {
+	removed, err := t.tx.CreateBucketIfNotExists(bRemoved)
+	if err != nil {
+		return err
+	}
 	for id := range packs {
 		if err := t.b(bPacks).Delete(id[:]); err != nil {
+			return err
+		}
+		if err := removed.Put(id[:], nil); err != nil {
 			return err
 		}
 	}
@@ -654,6 +665,52 @@ func (t *Tx) RemovePacks(packs map[object.ID][]object.Blob) error {
 	return nil
 }
 
+// PacksDeleted notes that removed packs' files are gone from the backend
+// since at (see Removed).
+func (t *Tx) PacksDeleted(ids []object.ID, at time.Time) error {
+	removed, err := t.tx.CreateBucketIfNotExists(bRemoved)
+	if err != nil {
+		return err
+	}
+	v := []byte(at.UTC().Format(time.RFC3339Nano))
+	for _, id := range ids {
+		if err := removed.Put(id[:], v); err != nil {
+			return err
+		}
+	}
+	// tombstones outlive any listing they guard against by far
+	c := removed.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if at, err := time.Parse(time.RFC3339Nano, string(v)); err == nil && time.Since(at) > removedKeep {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// removedKeep is how long a removed pack's tombstone is kept after its
+// file went.
+const removedKeep = 24 * time.Hour
+
+// Removed reports whether a listing of the backend's packs made at
+// listedAt may show a pack this index removed (gc removes a pack from the
+// index before it deletes the file): true while the file may still exist
+// then, so that a refresh does not index it again.
+func (t *Tx) Removed(id object.ID, listedAt time.Time) bool {
+	b := t.tx.Bucket(bRemoved)
+	if b == nil {
+		return false
+	}
+	v := b.Get(id[:])
+	if v == nil {
+		return false
+	}
+	at, err := time.Parse(time.RFC3339Nano, string(v))
+	return err != nil || !at.Before(listedAt)
+}
+
 // ClearBlobs empties the blob index, the duplicates and the pack table
 // (before a rebuild).
 func (t *Tx) ClearBlobs() error {
@@ -669,9 +726,43 @@ func (t *Tx) ClearBlobs() error {
 }
 
 // MarkLost records a blob that some version refers to but no pack holds
-// readably, with why; stores then write it again when they meet it.
+// readably, with why; stores then write it again when they meet it. The
+// loss is acknowledged: a recovery command reported it (see MarkMissing).
 func (t *Tx) MarkLost(id object.ID, why string) error {
 	return t.b(bLost).Put(id[:], []byte(why))
+}
+
+// unackPrefix starts the reason of a loss not yet acknowledged.
+const unackPrefix = "?"
+
+// MarkMissing records a blob lost as MarkLost does, but not acknowledged:
+// found missing in passing (its pack went without a gc plan), it stops gc
+// when a version refers to it until AcknowledgeLost.
+func (t *Tx) MarkMissing(id object.ID, why string) error {
+	return t.b(bLost).Put(id[:], []byte(unackPrefix+why))
+}
+
+// AcknowledgeLost acknowledges every loss recorded (silo repair reported
+// them) and returns how many were not acknowledged before.
+func (t *Tx) AcknowledgeLost() (int, error) {
+	b := t.b(bLost)
+	var ids [][]byte
+	var whys []string
+	if err := b.ForEach(func(k, v []byte) error {
+		if why, ok := strings.CutPrefix(string(v), unackPrefix); ok {
+			ids = append(ids, bytes.Clone(k))
+			whys = append(whys, why)
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for i, k := range ids {
+		if err := b.Put(k, []byte(whys[i])); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
 }
 
 // Lost calls fn for every blob recorded lost.
@@ -680,12 +771,19 @@ func (t *Tx) Lost(fn func(id object.ID, why string) error) error {
 		if len(k) != 32 {
 			return fmt.Errorf("%w: lost entry", ErrCorrupt)
 		}
-		return fn(object.ID(k), string(v))
+		return fn(object.ID(k), strings.TrimPrefix(string(v), unackPrefix))
 	})
 }
 
 // IsLost reports whether a blob is recorded lost.
 func (t *Tx) IsLost(id object.ID) bool { return t.b(bLost).Get(id[:]) != nil }
+
+// IsLostAcknowledged reports whether a blob is recorded lost and the loss
+// acknowledged.
+func (t *Tx) IsLostAcknowledged(id object.ID) bool {
+	v := t.b(bLost).Get(id[:])
+	return v != nil && !bytes.HasPrefix(v, []byte(unackPrefix))
+}
 
 // LostCount returns how many blobs are recorded lost.
 func (t *Tx) LostCount() int { return t.b(bLost).Stats().KeyN }

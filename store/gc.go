@@ -95,11 +95,13 @@ func (s *Store) gcRoots(ctx context.Context) (trees, live []object.ID, err error
 	return trees, live, err
 }
 
-// isLost reports whether a blob is recorded lost.
-func (s *Store) isLost(id object.ID) bool {
+// isLostAcknowledged reports whether a blob is recorded lost, and the
+// loss acknowledged (by repair or a rebuild, which report it): a version
+// that refers to a blob lost in passing, unacknowledged, stops gc.
+func (s *Store) isLostAcknowledged(id object.ID) bool {
 	var lost bool
 	s.db.View(func(tx *index.Tx) error {
-		lost = tx.IsLost(id)
+		lost = tx.IsLostAcknowledged(id)
 		return nil
 	})
 	return lost
@@ -164,7 +166,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 				return gc.Options{}, err
 			}
 			return gc.Options{DB: s.db, Repo: s.repo, Trees: trees, Live: live, Children: s.children,
-				Listed: rep.listed, Threshold: th, Now: s.now, Logger: s.log, Lost: s.isLost}, nil
+				Listed: rep.listed, Threshold: th, Now: s.now, Logger: s.log, Lost: s.isLostAcknowledged}, nil
 		}}
 	plan, res, err := coll.Run(ctx)
 	rep := &GCReport{Plan: plan, DryRun: opts.DryRun}

@@ -283,6 +283,7 @@ type refreshReport struct {
 	Salvaged   []string           // packs with a damaged table, read blob by blob
 	Skipped    []string           // catalogue blobs that could not be read
 	listed     map[object.ID]bool // the listing
+	listedAt   time.Time          // when the listing began
 	// salvage, when set, gives hints to read a pack whose table is
 	// damaged blob by blob (see object.Salvage); nil: such a pack is
 	// unreadable
@@ -306,7 +307,7 @@ func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
 	}); err != nil {
 		return nil, err
 	}
-	rep := &refreshReport{listed: map[object.ID]bool{}}
+	rep := &refreshReport{listed: map[object.ID]bool{}, listedAt: time.Now()}
 	err := s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
 		if id, ok := parsePackName(fi.Name); ok {
 			rep.listed[id] = true
@@ -330,6 +331,20 @@ func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
 	slices.SortFunc(rep.Added, func(a, b object.ID) int { return strings.Compare(a.String(), b.String()) })
 	if len(rep.Gone) > 0 {
 		if err := s.dropGone(ctx, rep.Gone); err != nil {
+			return rep, err
+		}
+	}
+	if err := s.db.Update(func(tx *index.Tx) error {
+		return tx.SetInfo(infoListedAt, []byte(rep.listedAt.UTC().Format(time.RFC3339Nano)))
+	}); err != nil {
+		return rep, err
+	}
+	if len(rep.Added) > 0 {
+		// a pack gc took out of the index and deletes may still be listed
+		if err := s.db.View(func(tx *index.Tx) error {
+			rep.Added = slices.DeleteFunc(rep.Added, func(id object.ID) bool { return tx.Removed(id, rep.listedAt) })
+			return nil
+		}); err != nil {
 			return rep, err
 		}
 	}
@@ -382,6 +397,21 @@ func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
 		}
 		return nil
 	})
+}
+
+// infoListedAt is when (by this machine's clock) the packs were last
+// listed: a gc plan carried out after it may have deleted packs the index
+// still holds.
+const infoListedAt = "listed_at"
+
+// listedAt returns infoListedAt (zero when unknown).
+func (s *Store) listedAt() time.Time {
+	var t time.Time
+	s.db.View(func(tx *index.Tx) error {
+		t, _ = time.Parse(time.RFC3339Nano, string(tx.Info(infoListedAt)))
+		return nil
+	})
+	return t
 }
 
 // infoUnapplied lists packs whose catalogue blobs could not be read when
@@ -449,7 +479,12 @@ func (s *Store) indexPacks(ctx context.Context, rep *refreshReport) error {
 			if len(batch) == 0 {
 				return nil
 			}
-			err := s.db.Update(func(tx *index.Tx) error { return tx.AddPacks(batch) })
+			err := s.db.Update(func(tx *index.Tx) error {
+				// checked again where it counts: gc may have removed a
+				// pack since the tables were read
+				add := slices.DeleteFunc(slices.Clone(batch), func(np object.NewPack) bool { return tx.Removed(np.Info.ID, rep.listedAt) })
+				return tx.AddPacks(add)
+			})
 			batch = batch[:0]
 			return err
 		}
@@ -477,7 +512,10 @@ func (s *Store) dropGone(ctx context.Context, gone []object.ID) error {
 	if err != nil {
 		return err
 	}
-	explained := plans.Deleted()
+	explained, err := plans.Deleted(ctx)
+	if err != nil {
+		return err
+	}
 	for id := range plans.Condemned() {
 		explained[id] = true
 	}
@@ -504,6 +542,9 @@ func (s *Store) dropGone(ctx context.Context, gone []object.ID) error {
 		if err := tx.RemovePacks(all); err != nil {
 			return err
 		}
+		if err := tx.PacksDeleted(gone, time.Now()); err != nil {
+			return err
+		}
 		for _, id := range gone {
 			blobs := byPack[id]
 			if explained[id] {
@@ -513,7 +554,7 @@ func (s *Store) dropGone(ctx context.Context, gone []object.ID) error {
 				"pack", id.String(), "blobs", len(blobs))
 			for _, b := range blobs {
 				if _, ok, err := tx.Lookup(b.ID); err == nil && !ok {
-					if err := tx.MarkLost(b.ID, "pack "+id.String()+" went missing"); err != nil {
+					if err := tx.MarkMissing(b.ID, "pack "+id.String()+" went missing"); err != nil {
 						return err
 					}
 				}

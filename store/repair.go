@@ -286,6 +286,12 @@ func (s *Store) reportLost(ctx context.Context, rep *RepairReport) error {
 			rep.Affected = append(rep.Affected, av)
 		}
 	}
+	if !rep.DryRun {
+		// reported: gc no longer stops at versions that refer to them
+		if err := s.db.Update(func(tx *index.Tx) error { _, err := tx.AcknowledgeLost(); return err }); err != nil {
+			return err
+		}
+	}
 	return fmt.Errorf("%w: %d blob(s) lost; %d version(s) refer to them (see the report); storing the same files again writes them back",
 		ErrCheckFailed, rep.Lost, len(rep.Affected))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
@@ -35,6 +36,16 @@ func (s *Store) begin(ctx context.Context, kind string) (*session, error) {
 	if err != nil {
 		lease.End(context.WithoutCancel(ctx))
 		return nil, err
+	}
+	// a plan carried out after this machine last listed the packs deleted
+	// some the index may still hold: list again, or a blob in one of them
+	// would look present (a plan carried out later is pending now, and
+	// its packs condemned)
+	if !isLocal(s.be) && !plans.NewestDone().Before(s.listedAt().Add(-2*time.Second)) {
+		if _, err := s.refresh(ctx, false); err != nil {
+			lease.End(context.WithoutCancel(ctx))
+			return nil, err
+		}
 	}
 	se.condemned = plans.Condemned()
 	s.condMu.Lock()
