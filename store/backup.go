@@ -61,6 +61,15 @@ type BackupOptions struct {
 	// Backend, when set, is the destination's backend (fault injection in tests).
 	Backend  object.Backend
 	Progress snapshot.Progress
+	// NewDestination starts a new backup repository at a local destination
+	// this repository backed up to before and that holds none now (the
+	// old backup was removed on purpose); without it such a destination is
+	// refused, as the mount point of a drive that is not mounted.
+	NewDestination bool
+
+	// deviceOf, when set, replaces the device lookup (tests cannot mount
+	// filesystems).
+	deviceOf func(path string) string
 }
 
 const backupPrefix = "backups/"
@@ -117,10 +126,50 @@ type copyStats struct {
 // replicate copies from src to dst every blob reachable from the snapshots
 // (plus the extra blobs) that dst lacks: whole packs when dst needs all of a
 // pack, single blobs otherwise. Every byte is verified on the way. Then it
-// flushes dst: the blobs are durable when it returns.
+// flushes dst and confirms that every one of those blobs is indexed in dst
+// in a pack whose file dst has: when it returns nil, dst can deliver them.
+// A pack dst's index lists but dst lacks (it vanished, or an older silo
+// indexed a copy that never landed) is dropped from dst's index and copied
+// again, once.
 func replicate(ctx context.Context, src, dst *Store, dse *session, snaps, extra []object.ID, prog snapshot.Progress) (copyStats, error) {
 	var st copyStats
-	dw := dse.writer()
+	needed, err := src.reachableFrom(ctx, snaps, extra)
+	if err != nil {
+		return st, err
+	}
+	for attempt := 1; ; attempt++ {
+		if err := copyMissing(ctx, src, dst, dse, needed, prog, &st); err != nil {
+			return st, err
+		}
+		gone, err := confirmDelivered(ctx, dst, dse, needed)
+		if err != nil {
+			return st, err
+		}
+		if len(gone) == 0 {
+			return st, nil
+		}
+		names := make([]string, len(gone))
+		for i, id := range gone {
+			names[i] = id.Short()
+		}
+		dst.log.Warn("the index lists packs the repository lacks; they are dropped and copied again",
+			"repository", dst.Location(), "packs", strings.Join(names, ","))
+		if err := dst.dropGone(ctx, gone); err != nil {
+			return st, err
+		}
+		for _, id := range gone {
+			dst.repo.Forget(id)
+		}
+		if attempt == 2 {
+			return st, fmt.Errorf("%w: %s lost %d packs while they were copied (%s); they are no longer indexed there, run it again",
+				ErrConflict, dst.Location(), len(gone), strings.Join(names, ", "))
+		}
+	}
+}
+
+// reachableFrom returns every blob the snapshots refer to (the snapshots,
+// their trees and data blobs), plus the extra blobs.
+func (s *Store) reachableFrom(ctx context.Context, snaps, extra []object.ID) (map[object.ID]struct{}, error) {
 	needed := map[object.ID]struct{}{}
 	for _, id := range extra {
 		needed[id] = struct{}{}
@@ -133,7 +182,7 @@ func replicate(ctx context.Context, src, dst *Store, dse *session, snaps, extra 
 		}
 		seen[tree] = true
 		needed[tree] = struct{}{}
-		trees, data, err := src.children(ctx, tree)
+		trees, data, err := s.children(ctx, tree)
 		if err != nil {
 			return err
 		}
@@ -150,37 +199,46 @@ func replicate(ctx context.Context, src, dst *Store, dse *session, snaps, extra 
 	for _, id := range snaps {
 		needed[id] = struct{}{}
 		var sn *snapshot.Snapshot
-		err := src.db.View(func(tx *index.Tx) error {
+		err := s.db.View(func(tx *index.Tx) error {
 			var err error
 			sn, err = loadSnapshot(tx, id)
 			return err
 		})
 		if err != nil {
-			return st, err
+			return nil, err
 		}
 		if err := walk(sn.Tree); err != nil {
-			return st, fmt.Errorf("read version %s: %w", id.Short(), err)
+			return nil, fmt.Errorf("read version %s: %w", id.Short(), err)
 		}
 	}
+	return needed, nil
+}
+
+// copyMissing copies the needed blobs dst lacks and adds what it copied to
+// st. It indexes a pack copied whole only once its file is in place in dst
+// (also when the copy fails later, so the next one need not copy it again),
+// and never one whose copy did not land.
+func copyMissing(ctx context.Context, src, dst *Store, dse *session, needed map[object.ID]struct{}, prog snapshot.Progress, st *copyStats) error {
+	dw := dse.writer()
 	// what dst lacks, by source pack
 	byPack := map[object.ID][]object.Location{}
 	for id := range needed {
 		if ok, err := dw.Has(id); err != nil {
-			return st, err
+			return err
 		} else if ok {
 			continue
 		}
 		loc, ok, err := src.repo.Lookup(id)
 		if err != nil {
-			return st, err
+			return err
 		}
 		if !ok {
-			return st, fmt.Errorf("blob %s is referenced but missing from %s; run `silo check`", id, src.Location())
+			return fmt.Errorf("blob %s is referenced but missing from %s; run `silo check`", id, src.Location())
 		}
 		byPack[loc.Pack] = append(byPack[loc.Pack], loc)
 	}
 	if len(byPack) == 0 {
-		return st, nil
+		return nil
 	}
 	// how many indexed blobs each source pack holds
 	inPack := map[object.ID]int{}
@@ -199,7 +257,7 @@ func replicate(ctx context.Context, src, dst *Store, dse *session, snaps, extra 
 		return nil
 	})
 	if err != nil {
-		return st, err
+		return err
 	}
 	if prog != nil {
 		var total int64
@@ -228,37 +286,44 @@ func replicate(ctx context.Context, src, dst *Store, dse *session, snaps, extra 
 	var bytes, blobs, packs atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(3)
-	var copiedMu sync.Mutex
-	var copied []object.NewPack
-	var staged []stagedPack
+	var mu sync.Mutex
+	var inPlace []object.NewPack // whole packs whose files dst has
+	var staged []stagedPack      // whole packs waiting in dst's temp directory
 	defer func() {
 		for _, sp := range staged {
-			os.Remove(sp.path) // those not committed
+			if sp.path != "" {
+				os.Remove(sp.path) // not committed
+			}
 		}
 	}()
 	stager, _ := dst.be.(stagingBackend)
 	for _, id := range whole {
 		g.Go(func() error {
 			var np object.NewPack
-			var sp stagedPack
+			var path string // staged, not yet in place
+			var copied bool // false: dst had the file already
 			var err error
 			if stager != nil {
-				np, sp, err = stagePack(gctx, src, dst, stager, id)
+				np, path, err = stagePack(gctx, src, dst, id)
+				copied = path != ""
 			} else {
-				np, err = copyPack(gctx, src, dst, id)
+				np, copied, err = copyPack(gctx, src, dst, id)
 			}
 			if err != nil {
 				return err
 			}
-			copiedMu.Lock()
-			copied = append(copied, np)
-			if sp.path != "" {
-				staged = append(staged, sp)
+			mu.Lock()
+			if path != "" {
+				staged = append(staged, stagedPack{np: np, path: path})
+			} else {
+				inPlace = append(inPlace, np)
 			}
-			copiedMu.Unlock()
-			bytes.Add(np.Info.Size)
-			blobs.Add(int64(len(np.Blobs)))
-			packs.Add(1)
+			mu.Unlock()
+			if copied {
+				bytes.Add(np.Info.Size)
+				blobs.Add(int64(len(np.Blobs)))
+				packs.Add(1)
+			}
 			if prog != nil {
 				prog.AddDone(1, np.Info.Size)
 			}
@@ -294,24 +359,96 @@ func replicate(ctx context.Context, src, dst *Store, dse *session, snaps, extra 
 	})
 	werr := g.Wait()
 	if werr == nil && len(staged) > 0 {
-		werr = commitStaged(ctx, dst, staged)
+		committed, err := commitStaged(ctx, dst, staged)
+		inPlace = append(inPlace, committed...)
+		werr = err
 	}
-	// the packs copied whole are durable: index them in one transaction
-	// (also after an error, so the next backup does not copy them again)
-	if len(copied) > 0 {
-		ierr := dst.db.Update(func(tx *index.Tx) error { return tx.AddPacks(copied) })
+	// the packs whose files are in place are durable: index them in one
+	// transaction (also after an error, so the next backup does not copy
+	// them again); a staged pack that was not committed is removed above
+	// and never indexed
+	if len(inPlace) > 0 {
+		ierr := dst.db.Update(func(tx *index.Tx) error { return tx.AddPacks(inPlace) })
 		if werr == nil {
 			werr = ierr
 		}
 	}
 	if werr != nil {
-		return st, werr
+		return werr
 	}
 	if err := dw.Flush(ctx); err != nil {
-		return st, fmt.Errorf("write to %s: %w", dst.Location(), err)
+		return fmt.Errorf("write to %s: %w", dst.Location(), err)
 	}
-	st.bytes, st.blobs, st.packs = bytes.Load(), blobs.Load(), packs.Load()
-	return st, nil
+	st.bytes += bytes.Load()
+	st.blobs += blobs.Load()
+	st.packs += packs.Load()
+	return nil
+}
+
+// confirmDelivered checks that every needed blob is indexed in dst in a
+// pack this session may rely on (not condemned by a gc plan) whose file dst
+// has: one Stat per pack. It returns the packs dst's index lists for those
+// blobs that dst lacks; a blob not indexed at all is an error.
+func confirmDelivered(ctx context.Context, dst *Store, dse *session, needed map[object.ID]struct{}) ([]object.ID, error) {
+	packs := map[object.ID]bool{}
+	for id := range needed {
+		loc, ok, err := dst.repo.Lookup(id)
+		if err != nil {
+			return nil, err
+		}
+		if ok && dse.condemned[loc.Pack] {
+			// the copy made this session is in another pack
+			locs, err := dst.db.Locations(id)
+			if err != nil {
+				return nil, err
+			}
+			i := slices.IndexFunc(locs, func(l object.Location) bool { return !dse.condemned[l.Pack] })
+			if ok = i >= 0; ok {
+				loc = locs[i]
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("blob %s was copied to %s but is not indexed there", id, dst.Location())
+		}
+		packs[loc.Pack] = true
+	}
+	ids := make(chan object.ID)
+	var mu sync.Mutex
+	var gone []object.ID
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(ids)
+		for id := range packs {
+			select {
+			case ids <- id:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	for range 8 {
+		g.Go(func() error {
+			for id := range ids {
+				_, err := dst.be.Stat(gctx, object.PackName(id))
+				if errors.Is(err, object.ErrNotFound) {
+					mu.Lock()
+					gone = append(gone, id)
+					mu.Unlock()
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("backup destination %s: pack %s: %w", dst.Location(), id.Short(), err)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(gone, func(a, b object.ID) int { return strings.Compare(a.String(), b.String()) })
+	return gone, nil
 }
 
 // packSource opens a source pack for copying: its description, and a reader
@@ -334,17 +471,19 @@ func packSource(ctx context.Context, src, dst *Store, id object.ID) (object.NewP
 }
 
 // copyPack streams one pack file from src to dst; a pack whose content does
-// not match its name fails the Put before it is renamed into place.
-func copyPack(ctx context.Context, src, dst *Store, id object.ID) (object.NewPack, error) {
+// not match its name fails the Put before it is renamed into place. When it
+// returns nil the pack file is in place in dst; copied is false when dst had
+// it already.
+func copyPack(ctx context.Context, src, dst *Store, id object.ID) (np object.NewPack, copied bool, err error) {
 	np, rc, err := packSource(ctx, src, dst, id)
 	if err != nil || rc == nil {
-		return np, err
+		return np, false, err
 	}
 	defer rc.Close()
 	if err := dst.be.Put(ctx, object.PackName(id), bufio.NewReaderSize(rc, 1<<20), np.Info.Size); err != nil {
-		return np, fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.Location(), err)
+		return np, false, fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.Location(), err)
 	}
-	return np, nil
+	return np, true, nil
 }
 
 // stagingBackend is a local destination: packs are first written to
@@ -356,22 +495,26 @@ type stagingBackend interface {
 	Root() string
 }
 
+// stagedPack is a pack copied into dst's temp directory (path), not yet in
+// place; path is "" once PutFile took it.
 type stagedPack struct {
-	name, path string
+	np   object.NewPack
+	path string
 }
 
 // stagePack copies a pack into the destination's temp directory, verified
-// at EOF, without syncing it.
-func stagePack(ctx context.Context, src, dst *Store, be stagingBackend, id object.ID) (object.NewPack, stagedPack, error) {
+// at EOF, without syncing it, and returns the temporary file's path ("" when
+// dst has the pack file already).
+func stagePack(ctx context.Context, src, dst *Store, id object.ID) (object.NewPack, string, error) {
 	np, rc, err := packSource(ctx, src, dst, id)
 	if err != nil || rc == nil {
-		return np, stagedPack{}, err
+		return np, "", err
 	}
 	defer rc.Close()
-	size, name := np.Info.Size, object.PackName(id)
+	size := np.Info.Size
 	f, err := os.CreateTemp(dst.tmp, "backup-*")
 	if err != nil {
-		return np, stagedPack{}, fmt.Errorf("backup destination %s: %w", dst.Location(), err)
+		return np, "", fmt.Errorf("backup destination %s: %w", dst.Location(), err)
 	}
 	n, err := io.CopyBuffer(f, rc, make([]byte, 1<<20))
 	if err == nil && n != size {
@@ -382,31 +525,35 @@ func stagePack(ctx context.Context, src, dst *Store, be stagingBackend, id objec
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return np, stagedPack{}, fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.Location(), err)
+		return np, "", fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.Location(), err)
 	}
-	return np, stagedPack{name: name, path: f.Name()}, nil
+	return np, f.Name(), nil
 }
 
 // commitStaged makes the staged packs durable with one syncfs, then renames
-// each into place (PutFile syncs its directory).
-func commitStaged(ctx context.Context, dst *Store, staged []stagedPack) error {
+// each into place (PutFile syncs its directory). It returns the packs now
+// in place, also when it fails part of the way.
+func commitStaged(ctx context.Context, dst *Store, staged []stagedPack) ([]object.NewPack, error) {
 	be := dst.be.(stagingBackend)
 	d, err := os.Open(dst.tmp)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	err = unix.Syncfs(int(d.Fd()))
 	d.Close()
 	if err != nil {
-		return fmt.Errorf("backup destination %s: sync: %w", dst.Location(), err)
+		return nil, fmt.Errorf("backup destination %s: sync: %w", dst.Location(), err)
 	}
+	var done []object.NewPack
 	for i, sp := range staged {
-		if err := be.PutFile(ctx, sp.name, sp.path); err != nil {
-			return fmt.Errorf("backup destination %s: %w", dst.Location(), err)
+		err := be.PutFile(ctx, object.PackName(sp.np.Info.ID), sp.path)
+		staged[i].path = "" // PutFile consumes the file, renamed or not
+		if err != nil {
+			return done, fmt.Errorf("backup destination %s: %w", dst.Location(), err)
 		}
-		staged[i].path = "" // committed: nothing to remove
+		done = append(done, sp.np)
 	}
-	return nil
+	return done, nil
 }
 
 // verifyingReader hashes what it reads and, at the end, returns
@@ -549,11 +696,15 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 			return nil, err
 		}
 	}
+	if err := s.checkDestination(ctx, to, opts); err != nil {
+		return nil, err
+	}
 	dst, err := OpenDestination(ctx, s.cfg, to, opts.Backend, true, s.rc.ChunkerPolynomial, ownerLog{s.log, "silo backup"})
 	if err != nil {
 		return nil, err
 	}
 	defer dst.Close()
+	s.rememberDestination(to, dst.rc.ID, opts)
 	se, err := s.begin(ctx, gc.KindRead)
 	if err != nil {
 		return nil, err
@@ -564,6 +715,20 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 		return nil, err
 	}
 	defer dse.end()
+	if isLocal(dst.be) {
+		// the destination's index is a cache of its packs: bring it up to
+		// date before trusting it (packs it lists that a failed copy never
+		// put in place are dropped, and copied again below); a remote one
+		// was refreshed when it was opened
+		rep, err := dst.refresh(ctx, false)
+		if err != nil {
+			return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
+		}
+		if len(rep.Gone) > 0 {
+			s.log.Warn("the backup destination's index listed packs it lacks; they are copied again",
+				"destination", dst.Location(), "packs", len(rep.Gone))
+		}
+	}
 	metas, err := s.newestMeta(ctx)
 	if err != nil {
 		return nil, err
@@ -613,6 +778,150 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 		return nil, fmt.Errorf("backup to %s: write record: %w", dst.Location(), err)
 	}
 	return br, nil
+}
+
+// ErrDestinationChanged means a local backup destination this repository
+// backed up to before no longer holds that backup: the drive is probably
+// not mounted, and the backup would go to whatever filesystem holds the
+// empty mount point.
+var ErrDestinationChanged = errors.New("store: not the backup destination backed up to before")
+
+// destinationsName is the file in the source's base directory in which it
+// remembers its local backup destinations.
+const destinationsName = "backup-destinations.json"
+
+// destinationsDoc is backup-destinations.json: per absolute destination
+// path, the repository found there and the device that held it.
+type destinationsDoc struct {
+	Destinations map[string]knownDestination `json:"destinations"`
+}
+
+type knownDestination struct {
+	Repository string    `json:"repository"` // the destination's config.json id
+	Device     string    `json:"device"`     // its filesystem ("unknown" where there is no telling)
+	Time       time.Time `json:"time"`       // when it was last backed up to
+}
+
+func (s *Store) loadDestinations() (destinationsDoc, error) {
+	doc := destinationsDoc{Destinations: map[string]knownDestination{}}
+	b, err := os.ReadFile(filepath.Join(s.base, destinationsName))
+	if errors.Is(err, os.ErrNotExist) {
+		return doc, nil
+	}
+	if err != nil {
+		return doc, err
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return doc, fmt.Errorf("%s: %w", filepath.Join(s.base, destinationsName), err)
+	}
+	if doc.Destinations == nil {
+		doc.Destinations = map[string]knownDestination{}
+	}
+	return doc, nil
+}
+
+func (opts *BackupOptions) device(path string) string {
+	if opts.deviceOf != nil {
+		return opts.deviceOf(path)
+	}
+	return deviceOf(path)
+}
+
+// checkDestination refuses a local destination this repository backed up
+// to before that now holds no repository, or on another device than then
+// holds another repository: a drive that is not mounted leaves its mount
+// point behind, and a backup there would fill the filesystem under it.
+func (s *Store) checkDestination(ctx context.Context, to string, opts BackupOptions) error {
+	if IsRemote(to) || opts.NewDestination {
+		return nil
+	}
+	abs, err := filepath.Abs(to)
+	if err != nil {
+		return err
+	}
+	doc, err := s.loadDestinations()
+	if err != nil {
+		s.log.Warn("cannot read the backup destinations this repository knows", "err", err)
+		return nil
+	}
+	known, ok := doc.Destinations[abs]
+	if !ok {
+		return nil // a new destination
+	}
+	dev := opts.device(abs)
+	otherDevice := known.Device != deviceUnknown && dev != deviceUnknown && dev != known.Device
+	rc, err := object.LoadRepoConfig(ctx, object.NewLocal(abs))
+	var now string
+	switch {
+	case errors.Is(err, object.ErrNoRepository):
+		now = "there is no repository there now"
+	case err != nil:
+		return fmt.Errorf("backup destination %s: %w", to, err)
+	case rc.ID == known.Repository || !otherDevice:
+		// the same repository (on whatever device the drive has now), or
+		// a repository made anew on the drive that held the old one
+		return nil
+	default:
+		now = "repository " + rc.ID + " is there now"
+	}
+	if otherDevice {
+		now += ", on device " + dev
+	}
+	return fmt.Errorf("backup destination %s: %w (backed up there before: repository %s on device %s; %s): is the drive mounted? (to start a new backup there, give --new-destination)",
+		to, ErrDestinationChanged, known.Repository, known.Device, now)
+}
+
+// rememberDestination records that a local destination holds repository
+// id, on the device it is on now. The file is written durably (temp file,
+// fsync, rename, fsync of the directory) under the catalogue lock; a
+// failure costs only this protection, so it is logged, not returned.
+func (s *Store) rememberDestination(to, id string, opts BackupOptions) {
+	if IsRemote(to) {
+		return
+	}
+	err := func() error {
+		abs, err := filepath.Abs(to)
+		if err != nil {
+			return err
+		}
+		dev := opts.device(abs)
+		unlock, err := s.lockCatalogue()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		doc, err := s.loadDestinations()
+		if err != nil {
+			return err
+		}
+		doc.Destinations[abs] = knownDestination{Repository: id, Device: dev, Time: s.now().UTC()}
+		data, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return err
+		}
+		f, err := os.CreateTemp(s.base, ".tmp-destinations-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		_, err = f.Write(append(data, '\n'))
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(f.Name(), filepath.Join(s.base, destinationsName))
+		}
+		if err == nil {
+			err = object.SyncDir(s.base)
+		}
+		return err
+	}()
+	if err != nil {
+		s.log.Warn("cannot remember the backup destination", "destination", to, "err", err)
+	}
 }
 
 // copyCatalogue records the backup's snapshots, projects and templates in

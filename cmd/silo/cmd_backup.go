@@ -24,11 +24,15 @@ func backupCommand() *cli.Command {
 		Name:  "backup",
 		Usage: "back up projects incrementally to a second silo repository (a drive or s3://)",
 		Description: "Copies only the blobs the destination lacks, then writes a backup record. The\n" +
-			"destination defaults to backup.destination and is created on first use. The list,\n" +
-			"show, verify, restore and expire subcommands need no primary repository.",
+			"destination defaults to backup.destination and is created on first use. A local\n" +
+			"destination backed up to before that now holds no repository (an empty mount point)\n" +
+			"is refused (exit 1) unless --new-destination is given. The list, show, verify,\n" +
+			"restore and expire subcommands need no primary repository.",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "project", Aliases: []string{"p"}, Usage: "back up only this project `ID|NAME` (repeatable; default: all)"},
 			&cli.StringFlag{Name: "to", Usage: "destination `DEST` (path or s3://bucket/prefix)"},
+			&cli.BoolFlag{Name: "new-destination", Usage: "start a new backup at a local DEST backed up to before that holds none now\n" +
+				"\t(without it such a DEST is refused: the drive is probably not mounted)"},
 		},
 		Action: func(c *cli.Context) error {
 			e, err := newEnv(c)
@@ -44,7 +48,8 @@ func backupCommand() *cli.Command {
 			}
 			defer s.Close()
 			rep, prog := e.progress("backup")
-			br, err := s.Backup(c.Context, store.BackupOptions{Projects: c.StringSlice("project"), To: c.String("to"), Progress: prog})
+			br, err := s.Backup(c.Context, store.BackupOptions{Projects: c.StringSlice("project"), To: c.String("to"),
+				NewDestination: c.Bool("new-destination"), Progress: prog})
 			rep.Finish()
 			if err != nil {
 				return err
