@@ -1,11 +1,9 @@
 package object
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"fmt"
-	"os"
 )
 
 // NewPack is a pack written by CopyBlobs: durable, not yet indexed.
@@ -60,15 +58,9 @@ func (r *Repository) CopyBlobs(ctx context.Context, locs []Location, data bool) 
 			return nil, err
 		}
 		if cur == nil {
-			if err := os.MkdirAll(r.tmpDir, 0o755); err != nil {
+			if cur, err = r.newPack("repack-*", data); err != nil {
 				return nil, err
 			}
-			f, err := os.CreateTemp(r.tmpDir, "repack-*")
-			if err != nil {
-				return nil, err
-			}
-			bw := bufio.NewWriterSize(f, 1<<20)
-			cur = &openPack{f: f, bw: bw, pw: NewPackWriter(bw), data: data}
 		}
 		b := loc.Blob
 		if err := cur.pw.Add(b, stored); err != nil {
@@ -121,20 +113,20 @@ func (r *Repository) finishPack(ctx context.Context, op *openPack) (NewPack, err
 	}
 	tmp := op.f.Name()
 	if err != nil {
-		os.Remove(tmp)
+		op.fs.Remove(tmp)
 		return NewPack{}, fmt.Errorf("object: write pack: %w", err)
 	}
 	name := PackName(id)
 	if fp, ok := r.be.(FilePutter); ok {
 		err = fp.PutFile(ctx, name, tmp)
 	} else {
-		var f *os.File
-		f, err = os.Open(tmp)
+		var f File
+		f, err = op.fs.Open(tmp)
 		if err == nil {
 			err = r.be.Put(ctx, name, f, size)
 			f.Close()
 		}
-		os.Remove(tmp)
+		op.fs.Remove(tmp)
 	}
 	if err != nil {
 		return NewPack{}, fmt.Errorf("object: store pack %s in %s: %w", id, r.be.Location(), err)

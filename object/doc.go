@@ -3,6 +3,11 @@
 // the local filesystem backend, and the Repository that writes blobs into
 // packs and reads them back, verified.
 //
+// The local backend does all its file operations (and a Repository over
+// it writes its packs' temporary files) through an FS, the operating
+// system's by default (NewLocal); tests pass one from object/errorfs to
+// fail a chosen operation (NewLocalFS).
+//
 // # Pack format
 //
 // A pack is an immutable file named by the BLAKE3-256 of its whole content and

@@ -11,23 +11,38 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // Local is a Backend on the local filesystem rooted at a directory. Files are
 // written to a temporary name in the same directory, fsynced, renamed into
-// place, and the directory is fsynced.
+// place, and the directory is fsynced. Every file operation goes through
+// its FS.
 type Local struct {
 	root string
+	fs   FS
 
 	mu      sync.Mutex
 	madeDir map[string]bool
 }
 
-// NewLocal returns a backend rooted at dir, which need not exist yet.
-func NewLocal(dir string) *Local {
-	return &Local{root: filepath.Clean(dir), madeDir: map[string]bool{}}
+// NewLocal returns a backend rooted at dir, which need not exist yet, on
+// the operating system's file system.
+func NewLocal(dir string) *Local { return NewLocalFS(dir, OSFS) }
+
+// NewLocalFS returns a backend rooted at dir on fsys (nil: OSFS). Tests
+// pass an object/errorfs wrapper to fail chosen operations.
+func NewLocalFS(dir string, fsys FS) *Local {
+	if fsys == nil {
+		fsys = OSFS
+	}
+	return &Local{root: filepath.Clean(dir), fs: fsys, madeDir: map[string]bool{}}
 }
+
+// FS returns the file system the backend works on. A Repository over the
+// backend writes the temporary files of its packs through it too.
+func (l *Local) FS() FS { return l.fs }
 
 // Location returns the root directory.
 func (l *Local) Location() string { return l.root }
@@ -52,7 +67,7 @@ func (l *Local) mkdir(dir string) error {
 	done := l.madeDir[dir]
 	l.mu.Unlock()
 	if done {
-		if _, err := os.Stat(dir); err == nil {
+		if _, err := l.fs.Stat(dir); err == nil {
 			return nil
 		}
 	}
@@ -62,16 +77,16 @@ func (l *Local) mkdir(dir string) error {
 	// renamed into it after Put returned (DESIGN invariant 1).
 	var created []string
 	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Lstat(d); err == nil || filepath.Dir(d) == d {
+		if _, err := l.fs.Lstat(d); err == nil || filepath.Dir(d) == d {
 			break
 		}
 		created = append(created, d)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for _, d := range created {
-		if err := SyncDir(filepath.Dir(d)); err != nil {
+		if err := l.fs.SyncDir(filepath.Dir(d)); err != nil {
 			return err
 		}
 	}
@@ -94,14 +109,14 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader, size int64) e
 	if err != nil {
 		return err
 	}
-	if _, err := os.Lstat(p); err == nil {
+	if _, err := l.fs.Lstat(p); err == nil {
 		return nil
 	}
 	dir := filepath.Dir(p)
 	if err := l.mkdir(dir); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	f, err := l.fs.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -120,7 +135,7 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader, size int64) e
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(tmp)
+		l.fs.Remove(tmp)
 		return err
 	}
 	return l.commit(tmp, p)
@@ -131,25 +146,25 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader, size int64) e
 func (l *Local) PutFile(ctx context.Context, name, path string) error {
 	p, err := l.path(name)
 	if err == nil {
-		if _, serr := os.Lstat(p); serr == nil {
-			os.Remove(path)
+		if _, serr := l.fs.Lstat(p); serr == nil {
+			l.fs.Remove(path)
 			return nil
 		}
 		err = l.mkdir(filepath.Dir(p))
 	}
 	if err != nil {
-		os.Remove(path)
+		l.fs.Remove(path)
 		return err
 	}
 	return l.commit(path, p)
 }
 
 func (l *Local) commit(tmp, p string) error {
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
+	if err := l.fs.Rename(tmp, p); err != nil {
+		l.fs.Remove(tmp)
 		return err
 	}
-	return SyncDir(filepath.Dir(p))
+	return l.fs.SyncDir(filepath.Dir(p))
 }
 
 // RemoveTemporary deletes the temporary files that a Put or PutFile
@@ -158,12 +173,29 @@ func (l *Local) commit(tmp, p string) error {
 // younger one may be another process's Put in progress.
 func (l *Local) RemoveTemporary(olderThan time.Duration) {
 	cut := time.Now().Add(-olderThan)
-	for _, pat := range []string{".tmp-*", "*/.tmp-*", "packs/*/.tmp-*"} {
-		names, _ := filepath.Glob(filepath.Join(l.root, pat))
-		for _, n := range names {
-			if fi, err := os.Lstat(n); err == nil && fi.ModTime().Before(cut) {
-				os.Remove(n)
+	clean := func(dir string) {
+		ents, _ := l.fs.ReadDir(dir)
+		for _, e := range ents {
+			if e.IsDir() || !strings.HasPrefix(e.Name(), ".tmp-") {
+				continue
 			}
+			n := filepath.Join(dir, e.Name())
+			if fi, err := l.fs.Lstat(n); err == nil && fi.ModTime().Before(cut) {
+				l.fs.Remove(n)
+			}
+		}
+	}
+	clean(l.root)
+	top, _ := l.fs.ReadDir(l.root)
+	for _, d := range top {
+		if d.IsDir() {
+			clean(filepath.Join(l.root, d.Name()))
+		}
+	}
+	shards, _ := l.fs.ReadDir(filepath.Join(l.root, "packs"))
+	for _, d := range shards {
+		if d.IsDir() {
+			clean(filepath.Join(l.root, "packs", d.Name()))
 		}
 	}
 }
@@ -187,7 +219,7 @@ func SyncDir(dir string) error {
 
 type sectionCloser struct {
 	*io.SectionReader
-	f *os.File
+	f File
 }
 
 func (s sectionCloser) Close() error { return s.f.Close() }
@@ -198,7 +230,7 @@ func (l *Local) Get(ctx context.Context, name string, offset, length int64) (io.
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := l.fs.Open(p)
 	if err != nil {
 		return nil, notFound(name, err)
 	}
@@ -219,7 +251,7 @@ func (l *Local) OpenReaderAt(ctx context.Context, name string) (ReaderAtCloser, 
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := l.fs.Open(p)
 	if err != nil {
 		return nil, notFound(name, err)
 	}
@@ -232,7 +264,7 @@ func (l *Local) Stat(ctx context.Context, name string) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, err
 	}
-	st, err := os.Stat(p)
+	st, err := l.fs.Stat(p)
 	if err != nil {
 		return FileInfo{}, notFound(name, err)
 	}
@@ -248,18 +280,33 @@ func (l *Local) List(ctx context.Context, prefix string, fn func(FileInfo) error
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
 		start = filepath.Join(l.root, filepath.FromSlash(prefix[:i]))
 	}
-	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
+	return l.walk(ctx, start, prefix, fn)
+}
+
+// walk lists the files under dir (in name order, not following symlinks,
+// as filepath.WalkDir) whose names start with prefix. A directory that
+// vanishes meanwhile holds nothing.
+func (l *Local) walk(ctx context.Context, dir, prefix string, fn func(FileInfo) error) error {
+	ents, err := l.fs.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil
 		}
+		return err
+	}
+	for _, d := range ents {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
-			return nil
+		p := filepath.Join(dir, d.Name())
+		if d.IsDir() {
+			if err := l.walk(ctx, p, prefix, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if strings.HasPrefix(d.Name(), ".tmp-") {
+			continue
 		}
 		rel, err := filepath.Rel(l.root, p)
 		if err != nil {
@@ -267,18 +314,20 @@ func (l *Local) List(ctx context.Context, prefix string, fn func(FileInfo) error
 		}
 		name := filepath.ToSlash(rel)
 		if !strings.HasPrefix(name, prefix) {
-			return nil
+			continue
 		}
-		info, err := d.Info()
+		info, err := l.fs.Lstat(p)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil
+				continue
 			}
 			return err
 		}
-		return fn(FileInfo{Name: name, Size: info.Size(), ModTime: info.ModTime()})
-	})
-	return err
+		if err := fn(FileInfo{Name: name, Size: info.Size(), ModTime: info.ModTime()}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Delete removes name and syncs its directory.
@@ -287,8 +336,8 @@ func (l *Local) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil {
+	if err := l.fs.Remove(p); err != nil {
 		return notFound(name, err)
 	}
-	return SyncDir(filepath.Dir(p))
+	return l.fs.SyncDir(filepath.Dir(p))
 }

@@ -46,6 +46,7 @@ type Repository struct {
 	be      Backend
 	idx     Index
 	tmpDir  string
+	fs      FS // for packs being written: the backend's (see Local.FS)
 	packSz  int64
 	codec   *Codec
 	log     *slog.Logger
@@ -82,6 +83,7 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 		be:        opts.Backend,
 		idx:       opts.Index,
 		tmpDir:    opts.TempDir,
+		fs:        backendFS(opts.Backend),
 		packSz:    opts.PackSize,
 		codec:     codec,
 		log:       opts.Logger,
@@ -203,6 +205,11 @@ func (r *Repository) saveBlob(ctx context.Context, w *Writer, t BlobType, id ID,
 	*bp = stored[:0]
 	storedPool.Put(bp)
 	if err != nil {
+		// not in any pack: a later save must write it, not take it for
+		// saved (found by TestRepositoryDiskFullAtEveryWrite: after a
+		// full disk, a server's next store referred to a blob that was
+		// never written)
+		r.release([]Blob{{ID: id}})
 		return 0, err
 	}
 	return n, nil
@@ -279,7 +286,8 @@ type packer struct {
 
 type openPack struct {
 	seq  uint64 // in packsInFlight
-	f    *os.File
+	fs   FS
+	f    File
 	bw   *bufio.Writer
 	pw   *PackWriter
 	data bool
@@ -289,15 +297,11 @@ func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cur == nil {
-		if err := os.MkdirAll(p.repo.tmpDir, 0o755); err != nil {
-			return fmt.Errorf("object: temp dir: %w", err)
-		}
-		f, err := os.CreateTemp(p.repo.tmpDir, "pack-*")
+		op, err := p.repo.newPack("pack-*", p.data)
 		if err != nil {
-			return fmt.Errorf("object: new pack: %w", err)
+			return err
 		}
-		bw := bufio.NewWriterSize(f, 1<<20)
-		p.cur = &openPack{f: f, bw: bw, pw: NewPackWriter(bw), data: p.data}
+		p.cur = op
 	}
 	if err := p.cur.pw.Add(b, stored); err != nil {
 		return fmt.Errorf("object: write pack %s: %w", p.cur.f.Name(), err)
@@ -317,7 +321,13 @@ func (p *packer) rotate(ctx context.Context) error {
 	case p.repo.flushQ <- op:
 		return nil
 	case <-ctx.Done():
+		// the pack holds other writers' blobs too: they are lost, so
+		// forget them (a later save writes them again) and fail every
+		// writer's Flush that may have saved one, as a failed pack write
+		// does
 		p.repo.flushWG.Done(op.seq)
+		p.repo.release(op.pw.Blobs())
+		p.repo.setErr(fmt.Errorf("object: pack abandoned: %w", ctx.Err()))
 		op.discard()
 		return ctx.Err()
 	}
@@ -346,9 +356,22 @@ func (p *packer) abandon() {
 	}
 }
 
+// newPack starts a pack in a temporary file of the temp dir.
+func (r *Repository) newPack(pattern string, data bool) (*openPack, error) {
+	if err := r.fs.MkdirAll(r.tmpDir, 0o755); err != nil {
+		return nil, fmt.Errorf("object: temp dir: %w", err)
+	}
+	f, err := r.fs.CreateTemp(r.tmpDir, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("object: new pack: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	return &openPack{fs: r.fs, f: f, bw: bw, pw: NewPackWriter(bw), data: data}, nil
+}
+
 func (op *openPack) discard() {
 	op.f.Close()
-	os.Remove(op.f.Name())
+	op.fs.Remove(op.f.Name())
 }
 
 // flushers is how many finished packs are made durable at once: fsync
@@ -753,6 +776,7 @@ func (r *Repository) saveStored(ctx context.Context, w *Writer, b Blob, stored [
 		p = r.packers[0]
 	}
 	if err := p.add(ctx, Blob{ID: b.ID, Type: b.Type, Comp: b.Comp, RawLength: b.RawLength}, stored); err != nil {
+		r.release([]Blob{{ID: b.ID}})
 		return 0, err
 	}
 	return int64(len(stored)), nil

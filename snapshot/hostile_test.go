@@ -77,7 +77,7 @@ func TestStoreTarHardLinksCountTowardLimit(t *testing.T) {
 // Odd shapes are refused up front with an error naming the entry (cut
 // short), before they cost memory or time.
 func TestStoreTarRefusesOddShapes(t *testing.T) {
-	deep := strings.Repeat("a/", 20000) + "f"
+	name255 := strings.Repeat("n", 255)
 	tests := []struct {
 		name string
 		hdrs []*tar.Header
@@ -85,14 +85,16 @@ func TestStoreTarRefusesOddShapes(t *testing.T) {
 		want []error
 		msg  string
 	}{
-		{"20000 levels in one 40 KB name", []*tar.Header{{Name: deep, Size: 4}}, snapshot.StoreOptions{},
-			[]error{snapshot.ErrBadTar, snapshot.ErrPathLimit}, "40001 bytes long (at most 4096)"},
-		{"1025 levels within 4096 bytes", []*tar.Header{{Name: strings.Repeat("d/", 1025) + "f"}}, snapshot.StoreOptions{},
-			[]error{snapshot.ErrBadTar, snapshot.ErrPathLimit}, "1026 levels deep (at most 1024)"},
+		{"a path of 65,537 bytes", []*tar.Header{{Name: strings.Repeat(name255+"/", 256) + "x"}}, snapshot.StoreOptions{},
+			[]error{snapshot.ErrBadTar, snapshot.ErrPathLimit}, "65537 bytes long (at most 65536)"},
+		{"32,769 levels in one name", []*tar.Header{{Name: strings.Repeat("d/", 32768) + "f"}}, snapshot.StoreOptions{MaxPath: 1 << 20},
+			[]error{snapshot.ErrBadTar, snapshot.ErrPathLimit}, "32769 levels deep (at most 32768)"},
 		{"a directory entry past the depth", []*tar.Header{{Name: strings.Repeat("d/", 4), Typeflag: tar.TypeDir}},
 			snapshot.StoreOptions{MaxDepth: 3}, []error{snapshot.ErrPathLimit}, "4 levels deep (at most 3)"},
-		{"a path of 4097 bytes", []*tar.Header{{Name: "d/" + strings.Repeat("n", 200) + "/" + strings.Repeat("x/", 1946) + "yy"}},
-			snapshot.StoreOptions{}, []error{snapshot.ErrPathLimit}, "4097 bytes long"},
+		{"a path past MaxPath", []*tar.Header{{Name: "d/" + strings.Repeat("n", 200) + "/" + strings.Repeat("x/", 1946) + "yy"}},
+			snapshot.StoreOptions{MaxPath: 4096}, []error{snapshot.ErrPathLimit}, "4097 bytes long"},
+		{"a hard link to a path past MaxPath", []*tar.Header{{Name: "l", Typeflag: tar.TypeLink, Linkname: strings.Repeat("d/", 40000)}},
+			snapshot.StoreOptions{}, []error{snapshot.ErrBadTar}, "hard link"},
 		{"a 256-byte name", []*tar.Header{{Name: "dir/" + strings.Repeat("n", 256)}}, snapshot.StoreOptions{},
 			[]error{snapshot.ErrBadTar, snapshot.ErrUnsafePath}, "256 bytes long (at most 255 can be restored)"},
 		{"a 256-byte directory name on the way", []*tar.Header{{Name: strings.Repeat("n", 256) + "/f"}}, snapshot.StoreOptions{},
@@ -126,10 +128,12 @@ func TestStoreTarRefusesOddShapes(t *testing.T) {
 			}
 		})
 	}
-	// at the limits, all is well
-	ok := []*tar.Header{{Name: strings.Repeat("d/", 1023) + "f"}, {Name: strings.Repeat("n", 255), Size: 1},
+	// at the limits, all is well: 32,768 levels in 65,535 bytes (a path
+	// longer than MaxHeaderMeta: its PAX record does not count), a
+	// 255-byte name, 60 KB of other PAX records
+	ok := []*tar.Header{{Name: strings.Repeat("d/", 32767) + "f"}, {Name: name255, Size: 1},
 		{Name: "meta", PAXRecords: map[string]string{"SILO.note": strings.Repeat("j", 60<<10)}}}
-	if _, err := storeTar(hostileTar(t, ok...), snapshot.StoreOptions{MaxEntries: 1026}); err != nil {
+	if _, err := storeTar(hostileTar(t, ok...), snapshot.StoreOptions{MaxEntries: 32771}); err != nil {
 		t.Errorf("entries at the limits: %v", err)
 	}
 }

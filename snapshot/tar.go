@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,8 +63,10 @@ func CleanTarName(name string) ([]string, error) {
 // copies of their target (and count toward Limit with their target's
 // size); devices and fifos are skipped. Names over MaxName bytes, paths
 // past MaxPath or MaxDepth, entries with more than MaxHeaderMeta bytes of
-// PAX records and trees of more than MaxEntries entries are refused up
-// front, so memory stays linear in the entries stored.
+// PAX records (besides the path) and trees of more than MaxEntries entries
+// are refused up front, so memory stays linear in the entries stored. A
+// deep path costs memory linear in its depth: a node per level, names
+// copied out of the header, and one path buffer while the trees are saved.
 func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions) (*StoreResult, error) {
 	start := time.Now()
 	maxPath, maxDepth := opts.pathLimits()
@@ -176,7 +177,9 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 		if err := count(int64(made), hdr.Name); err != nil {
 			return fail(err)
 		}
-		name := parts[len(parts)-1]
+		// a copy: the part shares the header's whole name, which a
+		// node kept for the rest of the import must not hold
+		name := strings.Clone(parts[len(parts)-1])
 		n := &memNode{Node: Node{Name: name, Mode: mode, MTime: mtime, UID: uint32(hdr.Uid), GID: uint32(hdr.Gid)}}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
@@ -311,8 +314,7 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 	}
 	stats.BytesAdded = added.Load()
 	stats.BlobsAdded = blobs.Load()
-	var mu sync.Mutex
-	id, err := saveMemTree(ctx, repo, root, "", opts.Visit, &mu, &stats)
+	id, err := saveMemTree(ctx, repo, root, &pathBuf{}, opts.Visit, &stats)
 	if err != nil {
 		return nil, err
 	}
@@ -336,10 +338,14 @@ func isSparse(hdr *tar.Header) bool {
 	return false
 }
 
-// paxSize is the size of an entry's PAX records.
+// paxSize is the size of an entry's PAX records but its path and link
+// target, which MaxPath bounds (a path may be longer than MaxHeaderMeta).
 func paxSize(hdr *tar.Header) int {
 	n := 0
 	for k, v := range hdr.PAXRecords {
+		if k == "path" || k == "linkpath" {
+			continue
+		}
 		n += len(k) + len(v)
 	}
 	return n
@@ -354,8 +360,8 @@ func memParent(root *memNode, parts []string, name string, now int64) (dir *memN
 		next, ok := dir.kids[p]
 		if !ok {
 			next = newMemDir(0o755, now)
-			next.Name = p
-			dir.kids[p] = next
+			next.Name = strings.Clone(p) // not the header's whole name
+			dir.kids[next.Name] = next
 			made++
 		}
 		if next.Type != Dir {
@@ -381,7 +387,11 @@ func memLookup(root *memNode, parts []string) *memNode {
 	return n
 }
 
-func saveMemTree(ctx context.Context, repo blobRepo, d *memNode, rel string, visit func(string, *Node), mu *sync.Mutex, st *StoreStats) (object.ID, error) {
+// saveMemTree saves the tree of directory d, at path p, depth first. It
+// keeps one path buffer for every level (a tree 20,000 levels deep costs
+// memory linear in its depth) and builds a path string only for visit,
+// once per file, and for an error. A saved directory drops its children.
+func saveMemTree(ctx context.Context, repo blobRepo, d *memNode, p *pathBuf, visit func(string, *Node), st *StoreStats) (object.ID, error) {
 	names := make([]string, 0, len(d.kids))
 	for k := range d.kids {
 		names = append(names, k)
@@ -391,21 +401,26 @@ func saveMemTree(ctx context.Context, repo blobRepo, d *memNode, rel string, vis
 	for _, k := range names {
 		c := d.kids[k]
 		if c.Type == Dir {
-			id, err := saveMemTree(ctx, repo, c, joinRel(rel, k), visit, mu, st)
+			mark := p.push(k)
+			id, err := saveMemTree(ctx, repo, c, p, visit, st)
+			p.pop(mark)
 			if err != nil {
 				return id, err
 			}
 			c.Subtree = id
 		} else if c.Type == File && visit != nil {
-			visit(joinRel(rel, k), &c.Node)
+			mark := p.push(k)
+			visit(p.String(), &c.Node)
+			p.pop(mark)
 		}
 		nodes = append(nodes, c.Node)
 	}
+	d.kids = nil
 	data := EncodeTree(nodes)
 	id := object.Hash(data)
 	n, err := repo.SaveBlob(ctx, object.TreeBlob, id, data)
 	if err != nil {
-		return id, fmt.Errorf("save tree %q: %w", rel, err)
+		return id, fmt.Errorf("save tree %s: %w", shortName(p.String()), err)
 	}
 	if n > 0 {
 		st.BlobsAdded++

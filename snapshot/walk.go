@@ -25,36 +25,59 @@ func LoadTree(ctx context.Context, repo BlobLoader, id object.ID) ([]Node, error
 	return nodes, nil
 }
 
-// Walk calls fn for every node under tree, depth first in name order, with
-// slash-separated paths relative to the root.
-func Walk(ctx context.Context, repo BlobLoader, tree object.ID, fn func(path string, n *Node) error) error {
-	return walk(ctx, repo, tree, "", fn)
+// pathBuf is the path of the directory a walk is in, shared by every
+// level: a level appends its name on the way down and cuts it off on the
+// way up. A walk of a tree 20,000 levels deep so keeps one path of its
+// depth, not a path per level (which was quadratic in the depth).
+type pathBuf struct{ b []byte }
+
+// push appends name and returns the mark to pop back to.
+func (p *pathBuf) push(name string) int {
+	mark := len(p.b)
+	if mark > 0 {
+		p.b = append(p.b, '/')
+	}
+	p.b = append(p.b, name...)
+	return mark
 }
 
-func walk(ctx context.Context, repo BlobLoader, tree object.ID, prefix string, fn func(string, *Node) error) error {
+func (p *pathBuf) pop(mark int) { p.b = p.b[:mark] }
+
+// String returns a copy of the path, which the caller may keep.
+func (p *pathBuf) String() string { return string(p.b) }
+
+// Walk calls fn for every node under tree, depth first in name order, with
+// slash-separated paths relative to the root.
+//
+// Memory is linear in the tree's depth however deep it is: Walk keeps one
+// path buffer and the nodes of the directories it is in. Each call of fn
+// gets a string of its own (fn may keep it), built for that call, so a
+// walk costs time in the sum of its paths' lengths.
+func Walk(ctx context.Context, repo BlobLoader, tree object.ID, fn func(path string, n *Node) error) error {
+	return walk(ctx, repo, tree, &pathBuf{}, fn)
+}
+
+// walk visits the tree of the directory at path p.
+func walk(ctx context.Context, repo BlobLoader, tree object.ID, p *pathBuf, fn func(string, *Node) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	nodes, err := LoadTree(ctx, repo, tree)
 	if err != nil {
-		if prefix != "" {
-			return fmt.Errorf("%s: %w", prefix, err)
+		if len(p.b) > 0 {
+			return fmt.Errorf("%s: %w", p, err)
 		}
 		return err
 	}
 	for i := range nodes {
-		p := joinRel(prefix, nodes[i].Name)
-		err := fn(p, &nodes[i])
-		if errors.Is(err, ErrSkipDir) {
-			continue
+		mark := p.push(nodes[i].Name)
+		err := fn(p.String(), &nodes[i])
+		if err == nil && nodes[i].Type == Dir {
+			err = walk(ctx, repo, nodes[i].Subtree, p, fn)
 		}
-		if err != nil {
+		p.pop(mark)
+		if err != nil && !errors.Is(err, ErrSkipDir) {
 			return err
-		}
-		if nodes[i].Type == Dir {
-			if err := walk(ctx, repo, nodes[i].Subtree, p, fn); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -111,7 +134,7 @@ type Change struct {
 // Diff calls fn for each path added, removed or modified from tree a to
 // tree b. Identical subtrees are skipped without loading them.
 func Diff(ctx context.Context, repo BlobLoader, a, b object.ID, fn func(Change) error) error {
-	return diff(ctx, repo, a, b, "", fn)
+	return diff(ctx, repo, a, b, &pathBuf{}, fn)
 }
 
 func nodeSize(n *Node) int64 {
@@ -121,7 +144,8 @@ func nodeSize(n *Node) int64 {
 	return 0
 }
 
-func diff(ctx context.Context, repo BlobLoader, a, b object.ID, prefix string, fn func(Change) error) error {
+// diff compares the trees of the directory at path p.
+func diff(ctx context.Context, repo BlobLoader, a, b object.ID, p *pathBuf, fn func(Change) error) error {
 	if a == b {
 		return nil
 	}
@@ -141,36 +165,42 @@ func diff(ctx context.Context, repo BlobLoader, a, b object.ID, prefix string, f
 	for i < len(an) || j < len(bn) {
 		switch {
 		case j >= len(bn) || (i < len(an) && an[i].Name < bn[j].Name):
-			if err := removedOrAdded(ctx, repo, &an[i], prefix, "removed", fn); err != nil {
+			if err := removedOrAdded(ctx, repo, &an[i], p, "removed", fn); err != nil {
 				return err
 			}
 			i++
 		case i >= len(an) || bn[j].Name < an[i].Name:
-			if err := removedOrAdded(ctx, repo, &bn[j], prefix, "added", fn); err != nil {
+			if err := removedOrAdded(ctx, repo, &bn[j], p, "added", fn); err != nil {
 				return err
 			}
 			j++
 		default:
 			x, y := &an[i], &bn[j]
-			p := joinRel(prefix, x.Name)
 			if x.Type != y.Type {
-				if err := removedOrAdded(ctx, repo, x, prefix, "removed", fn); err != nil {
+				if err := removedOrAdded(ctx, repo, x, p, "removed", fn); err != nil {
 					return err
 				}
-				if err := removedOrAdded(ctx, repo, y, prefix, "added", fn); err != nil {
+				if err := removedOrAdded(ctx, repo, y, p, "added", fn); err != nil {
 					return err
 				}
 			} else if x.Type == Dir {
+				mark := p.push(x.Name)
+				var err error
 				if x.Mode != y.Mode {
-					if err := fn(Change{Path: p, Kind: "modified", Type: "dir"}); err != nil {
-						return err
-					}
+					err = fn(Change{Path: p.String(), Kind: "modified", Type: "dir"})
 				}
-				if err := diff(ctx, repo, x.Subtree, y.Subtree, p, fn); err != nil {
+				if err == nil {
+					err = diff(ctx, repo, x.Subtree, y.Subtree, p, fn)
+				}
+				p.pop(mark)
+				if err != nil {
 					return err
 				}
 			} else if x.Mode != y.Mode || x.Target != y.Target || !slices.Equal(x.Content, y.Content) {
-				if err := fn(Change{Path: p, Kind: "modified", Type: x.Type.String(), Old: nodeSize(x), New: nodeSize(y)}); err != nil {
+				mark := p.push(x.Name)
+				err := fn(Change{Path: p.String(), Kind: "modified", Type: x.Type.String(), Old: nodeSize(x), New: nodeSize(y)})
+				p.pop(mark)
+				if err != nil {
 					return err
 				}
 			}
@@ -181,9 +211,12 @@ func diff(ctx context.Context, repo BlobLoader, a, b object.ID, prefix string, f
 	return nil
 }
 
-func removedOrAdded(ctx context.Context, repo BlobLoader, n *Node, prefix, kind string, fn func(Change) error) error {
-	p := joinRel(prefix, n.Name)
-	c := Change{Path: p, Kind: kind, Type: n.Type.String()}
+// removedOrAdded reports n, in the directory at path p, and everything
+// under it.
+func removedOrAdded(ctx context.Context, repo BlobLoader, n *Node, p *pathBuf, kind string, fn func(Change) error) error {
+	mark := p.push(n.Name)
+	defer p.pop(mark)
+	c := Change{Path: p.String(), Kind: kind, Type: n.Type.String()}
 	if kind == "added" {
 		c.New = nodeSize(n)
 	} else {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -122,16 +123,34 @@ func TestCommitRefusesOddTrees(t *testing.T) {
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "300 bytes long") {
 		t.Errorf("commit of a 300-byte name = %v", err)
 	}
-	// 1100 levels of one distinct tree each
+	// 257 levels of 255-byte names: a path of 65,791 bytes
 	deep := putTree(t, u, nil)
-	for i := range 1100 {
-		deep = putTree(t, u, []snapshot.Node{{Name: fmt.Sprintf("d%d", i%2), Type: snapshot.Dir, Mode: 0o755, Subtree: deep}})
+	for i := range 257 {
+		name := fmt.Sprintf("%d%s", i%2, strings.Repeat("n", 254))
+		deep = putTree(t, u, []snapshot.Node{{Name: name, Type: snapshot.Dir, Mode: 0o755, Subtree: deep}})
 	}
 	_, err = u.Commit(ctx, CommitOptions{SaveOptions: SaveOptions{Project: "deep"}, Tree: deep})
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "1025 levels deep") {
-		t.Errorf("commit of 1100 levels = %v", err)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "65791 bytes long") {
+		t.Errorf("commit of a 65,791-byte path = %v", err)
 	}
-	for _, name := range []string{"long", "deep"} {
+	// 32,769 levels of one distinct tree each (one-byte names), in
+	// memory linear in the depth: keeping a path per level held 1 GB
+	deeper := putTree(t, u, nil)
+	for i := range 32769 {
+		deeper = putTree(t, u, []snapshot.Node{{Name: fmt.Sprintf("%d", i%2), Type: snapshot.Dir, Mode: 0o755, Subtree: deeper}})
+	}
+	before := liveHeap()
+	peak := watchHeap()
+	_, err = u.Commit(ctx, CommitOptions{SaveOptions: SaveOptions{Project: "deeper"}, Tree: deeper})
+	grew := peak() - before
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "32769 levels deep") {
+		t.Errorf("commit of 32,769 levels = %v", err)
+	}
+	t.Logf("the commit of 32,769 levels took the heap %.1f MiB up", float64(grew)/(1<<20))
+	if grew > 200<<20 {
+		t.Errorf("the commit of 32,769 levels took the heap %d MiB up", grew>>20)
+	}
+	for _, name := range []string{"long", "deep", "deeper"} {
 		if _, err := e.s.Get(name); !errors.Is(err, ErrProjectNotFound) {
 			t.Errorf("%s: a refused commit recorded the project: %v", name, err)
 		}
@@ -172,4 +191,36 @@ func TestCatalogueRefusesControlCharacters(t *testing.T) {
 	if err != nil || len(p.Versions) != 1 || strings.Join(p.Tags, ",") != "v1,ünïcode ok" || p.GitRepository != "" {
 		t.Errorf("refused changes changed the project: %+v %v", p, err)
 	}
+}
+
+// liveHeap is the heap still reachable after a collection.
+func liveHeap() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// watchHeap samples the heap every millisecond until the returned
+// function is called, which returns the highest sample.
+func watchHeap() func() int64 {
+	stop := make(chan struct{})
+	done := make(chan int64)
+	go func() {
+		var peak int64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, int64(ms.HeapAlloc))
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() int64 { close(stop); return <-done }
 }

@@ -414,8 +414,14 @@ func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreS
 	memo := map[object.ID]*sum{}
 	lengths := map[object.ID]int64{}
 	start := time.Now()
-	var visit func(id object.ID, prefix string, depth int) (*sum, error)
-	visit = func(id object.ID, prefix string, depth int) (*sum, error) {
+	// path is the path of the entry being checked, shared by every level
+	// (appended on the way down, cut on the way up): a path per level
+	// would hold the square of a deep tree's depth (1 GB at 32,768 levels)
+	var path []byte
+	where := func() string { return string(path) }
+	short := func() string { return string(path[:min(len(path), 100)]) }
+	var visit func(id object.ID, depth int) (*sum, error)
+	visit = func(id object.ID, depth int) (*sum, error) {
 		if m, ok := memo[id]; ok {
 			return m, nil
 		}
@@ -424,24 +430,25 @@ func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreS
 		}
 		nodes, err := snapshot.LoadTree(ctx, s.repo, id)
 		if err != nil {
-			if prefix != "" {
-				err = fmt.Errorf("%s: %w", prefix, err)
+			if len(path) > 0 {
+				err = fmt.Errorf("%s: %w", path, err)
 			}
 			return nil, err
 		}
 		m := &sum{}
 		for i := range nodes {
 			n := &nodes[i]
-			p := prefix + "/" + n.Name
-			if prefix == "" {
-				p = n.Name
+			mark := len(path)
+			if mark > 0 {
+				path = append(path, '/')
 			}
+			path = append(path, n.Name...)
 			if err := snapshot.CheckName(n.Name); err != nil {
-				return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, p, err)
+				return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, where(), err)
 			}
-			if depth+1 > snapshot.DefaultMaxDepth || len(p) > snapshot.DefaultMaxPath {
+			if depth+1 > snapshot.DefaultMaxDepth || len(path) > snapshot.DefaultMaxPath {
 				return nil, fmt.Errorf("%w: %s... is %d levels deep and %d bytes long (at most %d and %d)",
-					ErrInvalid, p[:min(len(p), 100)], depth+1, len(p), snapshot.DefaultMaxDepth, snapshot.DefaultMaxPath)
+					ErrInvalid, short(), depth+1, len(path), snapshot.DefaultMaxDepth, snapshot.DefaultMaxPath)
 			}
 			m.entries++
 			longest, deepest := len(n.Name), 1
@@ -455,7 +462,7 @@ func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreS
 				if !ok {
 					break
 				}
-				sub, err := visit(n.Subtree, p, depth+1)
+				sub, err := visit(n.Subtree, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -482,7 +489,7 @@ func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreS
 							continue
 						}
 						if loc.Type != object.DataBlob {
-							return nil, fmt.Errorf("%w: file %s: blob %s is a %s blob, not data", ErrInvalid, p, cid.Short(), loc.Type)
+							return nil, fmt.Errorf("%w: file %s: blob %s is a %s blob, not data", ErrInvalid, where(), cid.Short(), loc.Type)
 						}
 						l = int64(loc.RawLength)
 						lengths[cid] = l
@@ -490,28 +497,29 @@ func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreS
 					size += l
 				}
 				if complete && uint64(size) != n.Size {
-					return nil, fmt.Errorf("%w: file %s: size %d, but its chunks hold %d bytes", ErrInvalid, p, n.Size, size)
+					return nil, fmt.Errorf("%w: file %s: size %d, but its chunks hold %d bytes", ErrInvalid, where(), n.Size, size)
 				}
 				m.files++
 				m.size = sat(m.size, int64(n.Size))
-				det.visit(p, n)
+				det.visit(where(), n)
 			}
 			// a subtree met before was checked at its first path only:
 			// its own longest and deepest paths count here
 			m.path, m.depth = max(m.path, longest), max(m.depth, deepest)
 			if m.path > snapshot.DefaultMaxPath || m.depth > snapshot.DefaultMaxDepth {
 				return nil, fmt.Errorf("%w: %s holds a path of %d levels or %d bytes (at most %d and %d)",
-					ErrInvalid, p[:min(len(p), 100)], m.depth, m.path, snapshot.DefaultMaxDepth, snapshot.DefaultMaxPath)
+					ErrInvalid, short(), m.depth, m.path, snapshot.DefaultMaxDepth, snapshot.DefaultMaxPath)
 			}
 			if maxEntries > 0 && m.entries > maxEntries {
 				return nil, fmt.Errorf("%w: the tree holds more than max_entries %d files, directories and symlinks (config key storage.max_entries; at %s); nothing was recorded: %w",
-					ErrQuota, maxEntries, p, snapshot.ErrEntryLimit)
+					ErrQuota, maxEntries, where(), snapshot.ErrEntryLimit)
 			}
+			path = path[:mark]
 		}
 		memo[id] = m
 		return m, nil
 	}
-	m, err := visit(root, "", 0)
+	m, err := visit(root, 0)
 	st.Duration = time.Since(start)
 	if err != nil {
 		return st, det, err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // writeTar writes a tar of the given headers (regular files get Size bytes).
@@ -92,6 +94,8 @@ func TestE2EImportLimits(t *testing.T) {
 	writeTar(t, filepath.Join(dir, "bomb.tar"), bomb...)
 	writeTar(t, filepath.Join(dir, "long.tar"), &tar.Header{Name: strings.Repeat("n", 300), Size: 2})
 	writeTar(t, filepath.Join(dir, "deep.tar"), &tar.Header{Name: strings.Repeat("a/", 20000) + "f", Size: 4})
+	writeTar(t, filepath.Join(dir, "deep3k.tar"), &tar.Header{Name: strings.Repeat("a/", 3000) + "f", Size: 4})
+	writeTar(t, filepath.Join(dir, "toolong.tar"), &tar.Header{Name: strings.Repeat(strings.Repeat("n", 255)+"/", 256) + "x", Size: 1})
 
 	cmd := siloCmd(t, repo, "import", "--name", "hb", filepath.Join(dir, "bomb.tar"))
 	cmd.Env = append(cmd.Env, "STORAGE_MAX_PROJECT_SIZE=1MB")
@@ -104,11 +108,52 @@ func TestE2EImportLimits(t *testing.T) {
 	if res.code == 0 || !strings.Contains(res.stderr, "300 bytes long (at most 255") {
 		t.Errorf("a 300-byte name: %s", res)
 	}
+	// a path 20,001 levels deep (40,001 bytes) imports, in linear memory
 	res = run(t, repo, "import", "--name", "deep", filepath.Join(dir, "deep.tar"))
-	if res.code == 0 || !strings.Contains(res.stderr, "40001 bytes long (at most 4096)") || len(res.stderr) > 1000 || res.took > 5*time.Second {
-		t.Errorf("a 20,000-deep path: %s", res)
+	if res.code != 0 || res.took > 15*time.Second {
+		t.Errorf("a 20,001-deep path: %s", res)
+	}
+	res = run(t, repo, "import", "--name", "toolong", filepath.Join(dir, "toolong.tar"))
+	if res.code == 0 || !strings.Contains(res.stderr, "65537 bytes long (at most 65536)") || len(res.stderr) > 1000 || res.took > 5*time.Second {
+		t.Errorf("a 65,537-byte path: %s", res)
 	}
 	mustRun(t, repo, "check", "--read-data")
+	// a path past PATH_MAX restores (every entry is made relative to its
+	// directory's descriptor); restore holds one per level, so the
+	// 20,001-deep one only where RLIMIT_NOFILE allows
+	mustRun(t, repo, "import", "--name", "deep3k", filepath.Join(dir, "deep3k.tar"))
+	restoreDeep(t, repo, "deep3k", 3001)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil && lim.Max > 20001+64 {
+		restoreDeep(t, repo, "deep", 20001)
+	} else {
+		t.Logf("the 20,001-deep version is not restored: RLIMIT_NOFILE is %d", lim.Max)
+	}
+}
+
+// restoreDeep restores a version of one file under depth-1 directories
+// "a" with silo restore and reads it back, one directory at a time.
+func restoreDeep(t *testing.T, repo, ref string, depth int) {
+	t.Helper()
+	dest := filepath.Join(t.TempDir(), "restored")
+	mustRun(t, repo, "restore", ref, dest)
+	fd, err := unix.Open(dest, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for level := 1; level < depth; level++ {
+		next, err := unix.Openat(fd, "a", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatalf("%s: level %d: %v", ref, level, err)
+		}
+		fd = next
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, "f", &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Size != 4 || st.Mtim.Sec != 1700000000 {
+		t.Fatalf("%s: the deepest file: size %d, mtime %d, %v", ref, st.Size, st.Mtim.Sec, err)
+	}
 }
 
 // serve answers the host of its own address besides loopback names (and
