@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +35,17 @@ type RestoreOptions struct {
 	// (RootMode 0 leaves it alone).
 	RootMode  uint32
 	RootMTime int64
+	// ContinueOnError restores everything that damaged data does not
+	// break instead of stopping at the first damaged blob: a file whose
+	// content cannot be read (a blob corrupt, missing or in an unreadable
+	// pack, chunks that do not add up to its size) is skipped, and what
+	// was written of it removed, so no partial file stands in its place; a
+	// directory whose tree cannot be read is not created. Each is listed
+	// in RestoreStats.Skipped, and Restore returns the stats with an
+	// error that wraps object.ErrCorrupt. Errors of the destination (no
+	// space, no permission), refused entries and a damaged top tree (or
+	// include path) still stop the restore.
+	ContinueOnError bool
 }
 
 // restoreMode is the mode a restore gives a file or directory: the stored
@@ -48,7 +61,22 @@ type RestoreStats struct {
 	Symlinks int64         `json:"symlinks"`
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"duration_ns"`
+	// Skipped lists what a restore with ContinueOnError could not
+	// restore, sorted by path.
+	Skipped []Skipped `json:"skipped,omitempty"`
 }
+
+// Skipped is an entry a restore left out because its data is damaged.
+type Skipped struct {
+	Path   string `json:"path"` // slash-separated, relative to the destination; a directory ends in "/"
+	Reason string `json:"reason"`
+}
+
+// walkerPins is how many directories above the one it is in the walk keeps
+// open. Deeper ancestors are closed (unless a file job holds them) and
+// reopened through ".." of their child on the way back, so a tree 20,000
+// levels deep restores within a process's descriptor limit.
+const walkerPins = 64
 
 type restorer struct {
 	repo   BlobLoader
@@ -57,21 +85,31 @@ type restorer struct {
 	prog   Progress
 	jobs   chan restoreJob
 	umask  uint32
+	dest   string
+	keepOn bool // ContinueOnError
 	a      struct{ files, dirs, links, bytes atomic.Int64 }
 	errMu  sync.Mutex
 	err    error
+	skips  []Skipped
+	stack  []*rdir // the walk's directories, the destination first
 }
 
-// rdir is a directory being restored: an open fd, held until every child is
-// done, then its mode and mtime are set if the restore created it.
+// rdir is a directory being restored. It holds its parent until every
+// child is done; then its mode and mtime are set if the restore created
+// it. Its descriptor is open while someone pins it (the walk near it, a
+// file job in it, the last child finishing) and reopened as ".." of a
+// pinned child when needed again, checked to be the same directory.
 type rdir struct {
-	fd      int
 	parent  *rdir
 	name    string // name in parent
-	path    string // for messages
 	node    *Node  // nil for the destination itself
 	created bool   // made by this restore (an existing directory keeps its mode and mtime)
 	pending atomic.Int64
+
+	mu       sync.Mutex
+	fd       int // -1 while closed
+	pins     int
+	dev, ino uint64
 }
 
 type restoreJob struct {
@@ -84,7 +122,8 @@ type restoreJob struct {
 // are created with openat/mkdirat relative to directory descriptors opened
 // with O_NOFOLLOW, so nothing is written through a symlink or outside dest.
 // A directory that existed before (dest itself included) keeps its mode
-// and mtime; setuid, setgid and sticky bits are never restored.
+// and mtime; setuid, setgid and sticky bits are never restored. Memory and
+// open descriptors do not grow with the depth of the tree.
 func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, opts RestoreOptions) (*RestoreStats, error) {
 	start := time.Now()
 	if opts.Workers <= 0 {
@@ -92,7 +131,8 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &restorer{repo: repo, ctx: ctx, cancel: cancel, prog: orNone(opts.Progress), jobs: make(chan restoreJob, 256)}
+	r := &restorer{repo: repo, ctx: ctx, cancel: cancel, prog: orNone(opts.Progress), jobs: make(chan restoreJob, 256),
+		dest: dest, keepOn: opts.ContinueOnError}
 	old := syscall.Umask(0)
 	syscall.Umask(old)
 	r.umask = uint32(old)
@@ -106,24 +146,28 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 	if err != nil {
 		return nil, fmt.Errorf("restore: open %s: %w", dest, err)
 	}
-	root := &rdir{fd: fd, path: dest}
+	defer unix.Close(fd)
+	root := &rdir{fd: fd, pins: 1}
 	root.pending.Store(1)
+	r.stack = append(r.stack, root)
 
 	var wg sync.WaitGroup
 	for range opts.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 0, 8<<20)
+			// grown to the largest chunk this worker meets (at most the
+			// chunker's maximum), not allocated at that size up front
+			var buf []byte
 			for j := range r.jobs {
-				if ctx.Err() != nil {
-					continue
-				}
-				if err := r.restoreFile(j, &buf); err != nil {
-					r.fail(err)
-					continue
+				if ctx.Err() == nil {
+					if err := r.restoreFile(j, &buf); err != nil {
+						r.failOrSkip(err, r.rel(j.dir, j.node.Name, false))
+						r.prog.AddDone(1, 0)
+					}
 				}
 				r.done(j.dir)
+				r.unpin(j.dir)
 			}
 		}()
 	}
@@ -146,9 +190,22 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 			return nil, fmt.Errorf("restore: set times of %s: %w", dest, err)
 		}
 	}
-	unix.Close(fd)
-	return &RestoreStats{Files: r.a.files.Load(), Dirs: r.a.dirs.Load(), Symlinks: r.a.links.Load(),
-		Bytes: r.a.bytes.Load(), Duration: time.Since(start)}, nil
+	st := &RestoreStats{Files: r.a.files.Load(), Dirs: r.a.dirs.Load(), Symlinks: r.a.links.Load(),
+		Bytes: r.a.bytes.Load(), Duration: time.Since(start)}
+	if len(r.skips) > 0 {
+		slices.SortFunc(r.skips, func(a, b Skipped) int { return strings.Compare(a.Path, b.Path) })
+		st.Skipped = r.skips
+		return st, fmt.Errorf("restore: %d damaged entr%s not restored (%s first): %w",
+			len(r.skips), plural(len(r.skips), "y", "ies"), r.skips[0].Path, object.ErrCorrupt)
+	}
+	return st, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func (r *restorer) fail(err error) {
@@ -160,6 +217,30 @@ func (r *restorer) fail(err error) {
 	r.cancel()
 }
 
+// failOrSkip stops the restore on err, or, with ContinueOnError and err
+// damage of stored data, lists path as skipped.
+func (r *restorer) failOrSkip(err error, path string) {
+	if !r.keepOn || !isDamage(err) || r.ctx.Err() != nil {
+		r.fail(err)
+		return
+	}
+	r.errMu.Lock()
+	r.skips = append(r.skips, Skipped{Path: path, Reason: err.Error()})
+	r.errMu.Unlock()
+}
+
+// isDamage reports whether err says stored data cannot be read: a blob
+// corrupt, not indexed or in a missing or unreadable pack, a tree that does
+// not decode.
+func isDamage(err error) bool {
+	for _, e := range []error{object.ErrCorrupt, object.ErrBlobNotFound, object.ErrNotFound, object.ErrBadPack, io.ErrUnexpectedEOF, ErrBadTree} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *restorer) firstErr() error {
 	r.errMu.Lock()
 	defer r.errMu.Unlock()
@@ -169,16 +250,47 @@ func (r *restorer) firstErr() error {
 	return r.err
 }
 
-func (r *restorer) loadTree(id object.ID, where string) ([]Node, error) {
+// rel is the slash-separated path of name in d relative to the
+// destination, built from the parents only when asked (a message, a
+// skipped entry), so no directory holds a path string.
+func (r *restorer) rel(d *rdir, name string, dir bool) string {
+	var parts []string
+	if name != "" {
+		parts = append(parts, name)
+	}
+	for ; d != nil && d.parent != nil; d = d.parent {
+		parts = append(parts, d.name)
+	}
+	slices.Reverse(parts)
+	p := strings.Join(parts, "/")
+	if dir && p != "" {
+		p += "/"
+	}
+	return p
+}
+
+// where is the path of name in d for messages.
+func (r *restorer) where(d *rdir, name string) string {
+	return filepath.Join(r.dest, filepath.FromSlash(r.rel(d, name, false)))
+}
+
+func (r *restorer) loadTree(id object.ID, d *rdir, name string) ([]Node, error) {
 	data, err := r.repo.LoadBlob(r.ctx, id, nil)
 	if err != nil {
-		return nil, fmt.Errorf("restore %s: tree %s: %w", where, id.Short(), err)
+		return nil, fmt.Errorf("restore %s: tree %s: %w", r.whereDir(d, name), id.Short(), err)
 	}
 	nodes, err := DecodeTree(data)
 	if err != nil {
-		return nil, fmt.Errorf("restore %s: tree %s: %w", where, id.Short(), err)
+		return nil, fmt.Errorf("restore %s: tree %s: %w", r.whereDir(d, name), id.Short(), err)
 	}
 	return nodes, nil
+}
+
+func (r *restorer) whereDir(d *rdir, name string) string {
+	if d == nil {
+		return "/"
+	}
+	return r.where(d, name)
 }
 
 // CleanInclude validates an include path and splits it into elements.
@@ -198,16 +310,27 @@ func CleanInclude(include string) ([]string, error) {
 
 // start walks down to the include path, creating its directories, then
 // restores what is there.
-func (r *restorer) start(root *rdir, tree object.ID, include string) error {
+func (r *restorer) start(root *rdir, tree object.ID, include string) (err error) {
 	parts, err := CleanInclude(include)
 	if err != nil {
 		return err
 	}
-	nodes, err := r.loadTree(tree, "/")
+	nodes, err := r.loadTree(tree, nil, "")
 	if err != nil {
 		return err
 	}
 	dir := root
+	// intermediate directories get their metadata too, once done
+	defer func() {
+		for dir != root {
+			if perr := r.pop(); perr != nil && err == nil {
+				err = perr
+			}
+			r.done(dir)
+			r.unpin(dir)
+			dir = dir.parent
+		}
+	}()
 	for i, p := range parts {
 		var found *Node
 		for k := range nodes {
@@ -220,25 +343,24 @@ func (r *restorer) start(root *rdir, tree object.ID, include string) error {
 			return fmt.Errorf("restore: %s: %w", strings.Join(parts[:i+1], "/"), ErrNotFound)
 		}
 		if i == len(parts)-1 {
-			return r.entry(dir, *found)
+			if found.Type == Dir {
+				return r.subdir(dir, found, false)
+			}
+			return r.entry(dir, found)
 		}
 		if found.Type != Dir {
 			return fmt.Errorf("restore: %s is a %s, not a directory", strings.Join(parts[:i+1], "/"), found.Type)
 		}
-		// intermediate directories get their metadata too, once done
+		sub, err := r.loadTree(found.Subtree, dir, found.Name)
+		if err != nil {
+			return err
+		}
 		child, err := r.mkdir(dir, found)
 		if err != nil {
 			return err
 		}
-		nodes, err = r.loadTree(found.Subtree, child.path)
-		if err != nil {
-			r.done(child)
-			return err
-		}
-		// walk on inside child; release the walker's hold on the level above
-		next := child
-		defer r.done(next)
-		dir = child
+		r.push(child)
+		nodes, dir = sub, child
 	}
 	return r.dirEntries(dir, nodes)
 }
@@ -248,92 +370,199 @@ func (r *restorer) dirEntries(dir *rdir, nodes []Node) error {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
-		if err := r.entry(dir, nodes[i]); err != nil {
+		if err := r.entry(dir, &nodes[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// entry restores one node into dir.
-func (r *restorer) entry(dir *rdir, n Node) error {
-	where := filepath.Join(dir.path, n.Name)
+// entry restores one node into dir, the directory the walk is in.
+func (r *restorer) entry(dir *rdir, n *Node) error {
 	if err := CheckName(n.Name); err != nil {
-		return fmt.Errorf("restore: refusing entry %q in %s: %w", n.Name, dir.path, err)
+		return fmt.Errorf("restore: refusing entry %q in %s: %w", n.Name, r.whereDir(dir, ""), err)
 	}
 	switch n.Type {
 	case File:
 		dir.pending.Add(1)
+		r.pinOpen(dir)
 		select {
-		case r.jobs <- restoreJob{dir: dir, node: n}:
+		case r.jobs <- restoreJob{dir: dir, node: *n}:
 		case <-r.ctx.Done():
 			dir.pending.Add(-1)
+			r.unpin(dir)
 			return r.ctx.Err()
 		}
 		return nil
 	case Symlink:
-		if err := r.symlink(dir, &n); err != nil {
+		if err := r.symlink(dir, n); err != nil {
 			return err
 		}
 		r.a.links.Add(1)
 		return nil
 	case Dir:
-		child, err := r.mkdir(dir, &n)
-		if err != nil {
-			return err
+		return r.subdir(dir, n, r.keepOn)
+	}
+	return fmt.Errorf("restore %s: unknown entry type %d", r.where(dir, n.Name), n.Type)
+}
+
+// subdir restores a directory entry: its tree is read first, so that a
+// damaged one (skipped with ContinueOnError) leaves nothing behind.
+func (r *restorer) subdir(dir *rdir, n *Node, skipDamage bool) error {
+	nodes, err := r.loadTree(n.Subtree, dir, n.Name)
+	if err != nil {
+		if skipDamage && isDamage(err) {
+			r.failOrSkip(err, r.rel(dir, n.Name, true))
+			return nil
 		}
-		nodes, err := r.loadTree(n.Subtree, where)
-		if err == nil {
-			err = r.dirEntries(child, nodes)
-		}
-		r.done(child)
 		return err
 	}
-	return fmt.Errorf("restore %s: unknown entry type %d", where, n.Type)
+	child, err := r.mkdir(dir, n)
+	if err != nil {
+		return err
+	}
+	r.push(child)
+	err = r.dirEntries(child, nodes)
+	if perr := r.pop(); perr != nil && err == nil {
+		err = perr
+	}
+	r.done(child)
+	r.unpin(child)
+	return err
+}
+
+// push enters child (pinned by mkdir); the ancestor that leaves the
+// walk's window is unpinned.
+func (r *restorer) push(child *rdir) {
+	r.stack = append(r.stack, child)
+	if i := len(r.stack) - 2 - walkerPins; i > 0 {
+		r.unpin(r.stack[i])
+	}
+}
+
+// pop leaves the top directory (still pinned: the caller releases it); the
+// ancestor that comes back into the window is pinned again, reopened
+// through its child if it was closed.
+func (r *restorer) pop() error {
+	n := len(r.stack)
+	var err error
+	if i := n - 2 - walkerPins; i > 0 {
+		_, err = r.pin(r.stack[i], r.stack[i+1])
+		if err != nil {
+			// the walk stops; it still unpins the ancestor when it
+			// leaves it, so count the pin (on a closed descriptor)
+			r.fail(err)
+			r.pinOpen(r.stack[i])
+		}
+	}
+	r.stack = r.stack[:n-1]
+	return err
+}
+
+// pinOpen pins d, which the caller knows to be open (it pins it too), or
+// after a failed reopen keeps the count of pins right.
+func (r *restorer) pinOpen(d *rdir) {
+	d.mu.Lock()
+	d.pins++
+	d.mu.Unlock()
+}
+
+// pin makes d's descriptor open for the caller and returns it. A closed
+// one is reopened as ".." of via, a child of d that the caller has pinned,
+// and must be the directory it was.
+func (r *restorer) pin(d, via *rdir) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fd < 0 {
+		fd, err := unix.Openat(via.fd, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, fmt.Errorf("restore: reopen %s: %w", r.where(d, ""), err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("restore: reopen %s: %w", r.where(d, ""), err)
+		}
+		if uint64(st.Dev) != d.dev || uint64(st.Ino) != d.ino {
+			unix.Close(fd)
+			return -1, fmt.Errorf("restore: %w: %s was moved or replaced during the restore", ErrUnsafePath, r.where(d, ""))
+		}
+		d.fd = fd
+	}
+	d.pins++
+	return d.fd, nil
+}
+
+// unpin drops a pin; the last one closes the descriptor (never the
+// destination's, which Restore closes).
+func (r *restorer) unpin(d *rdir) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.pins--
+	if d.pins == 0 && d.parent != nil && d.fd >= 0 {
+		unix.Close(d.fd)
+		d.fd = -1
+	}
 }
 
 // mkdir creates (or reuses) a directory under dir and opens it without
-// following symlinks.
+// following symlinks. The child is pinned for the caller and holds dir.
 func (r *restorer) mkdir(dir *rdir, n *Node) (*rdir, error) {
-	where := filepath.Join(dir.path, n.Name)
 	err := unix.Mkdirat(dir.fd, n.Name, 0o700)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("restore: mkdir %s: %w", where, err)
+		return nil, fmt.Errorf("restore: mkdir %s: %w", r.where(dir, n.Name), err)
 	}
 	created := err == nil
 	fd, err := unix.Openat(dir.fd, n.Name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			return nil, fmt.Errorf("restore: %w: %s exists and is not a directory (refusing to write through it)", ErrUnsafePath, where)
+			return nil, fmt.Errorf("restore: %w: %s exists and is not a directory (refusing to write through it)", ErrUnsafePath, r.where(dir, n.Name))
 		}
-		return nil, fmt.Errorf("restore: open %s: %w", where, err)
+		return nil, fmt.Errorf("restore: open %s: %w", r.where(dir, n.Name), err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("restore: stat %s: %w", r.where(dir, n.Name), err)
 	}
 	dir.pending.Add(1)
 	node := *n
 	node.Content = nil
-	child := &rdir{fd: fd, parent: dir, name: n.Name, path: where, node: &node, created: created}
+	child := &rdir{fd: fd, pins: 1, parent: dir, name: n.Name, node: &node, created: created,
+		dev: uint64(st.Dev), ino: uint64(st.Ino)}
 	child.pending.Store(1)
 	r.a.dirs.Add(1)
 	return child, nil
 }
 
-// done drops a hold on d; the last one sets its metadata and closes it.
+// done drops a hold on d, which the caller has pinned. The last hold sets
+// d's mode and mtime (if the restore created it) and drops d's hold on its
+// parent, and so on up: iteratively, pinning one level at a time, so a
+// deep chain finishing at once needs two descriptors.
 func (r *restorer) done(d *rdir) {
-	if d.pending.Add(-1) != 0 {
-		return
-	}
-	if d.parent == nil {
-		return // the destination: Restore handles it
-	}
-	if r.ctx.Err() == nil && d.created {
-		if err := unix.Fchmod(d.fd, restoreMode(d.node.Mode)); err != nil {
-			r.fail(fmt.Errorf("restore: chmod %s: %w", d.path, err))
-		} else if err := setTimes(d.parent.fd, d.name, d.node.MTime); err != nil {
-			r.fail(fmt.Errorf("restore: set times of %s: %w", d.path, err))
+	held := false // whether this call pinned d
+	for d.pending.Add(-1) == 0 && d.parent != nil {
+		p := d.parent
+		pfd, err := r.pin(p, d)
+		if err != nil {
+			r.fail(err)
+			break
 		}
+		if r.ctx.Err() == nil && d.created {
+			if err := unix.Fchmod(d.fd, restoreMode(d.node.Mode)); err != nil {
+				r.fail(fmt.Errorf("restore: chmod %s: %w", r.where(d, ""), err))
+			} else if err := setTimes(pfd, d.name, d.node.MTime); err != nil {
+				r.fail(fmt.Errorf("restore: set times of %s: %w", r.where(d, ""), err))
+			}
+		}
+		if held {
+			r.unpin(d)
+		}
+		d, held = p, true
 	}
-	unix.Close(d.fd)
-	r.done(d.parent)
+	if held {
+		r.unpin(d)
+	}
 }
 
 func setTimes(dirfd int, name string, mtime int64) error {
@@ -354,62 +583,70 @@ func removeExisting(dirfd int, name, where string) error {
 }
 
 func (r *restorer) symlink(dir *rdir, n *Node) error {
-	where := filepath.Join(dir.path, n.Name)
 	err := unix.Symlinkat(n.Target, dir.fd, n.Name)
 	if errors.Is(err, unix.EEXIST) {
-		if err = removeExisting(dir.fd, n.Name, where); err == nil {
+		if err = removeExisting(dir.fd, n.Name, r.where(dir, n.Name)); err == nil {
 			err = unix.Symlinkat(n.Target, dir.fd, n.Name)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("restore: symlink %s: %w", where, err)
+		return fmt.Errorf("restore: symlink %s: %w", r.where(dir, n.Name), err)
 	}
 	if err := setTimes(dir.fd, n.Name, n.MTime); err != nil {
-		return fmt.Errorf("restore: set times of %s: %w", where, err)
+		return fmt.Errorf("restore: set times of %s: %w", r.where(dir, n.Name), err)
 	}
 	return nil
 }
 
-func (r *restorer) restoreFile(j restoreJob, buf *[]byte) error {
+// restoreFile writes one file; j.dir is pinned by the job. With
+// ContinueOnError a file whose data is damaged is removed again.
+func (r *restorer) restoreFile(j restoreJob, buf *[]byte) (err error) {
 	n := &j.node
-	where := filepath.Join(j.dir.path, n.Name)
 	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Openat(j.dir.fd, n.Name, flags, n.Mode&0o777)
 	if errors.Is(err, unix.EEXIST) {
-		if err = removeExisting(j.dir.fd, n.Name, where); err == nil {
+		if err = removeExisting(j.dir.fd, n.Name, r.where(j.dir, n.Name)); err == nil {
 			fd, err = unix.Openat(j.dir.fd, n.Name, flags, n.Mode&0o777)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("restore: create %s: %w", where, err)
+		return fmt.Errorf("restore: create %s: %w", r.where(j.dir, n.Name), err)
 	}
-	f := os.NewFile(uintptr(fd), where)
-	defer f.Close()
+	f := os.NewFile(uintptr(fd), n.Name)
+	defer func() {
+		f.Close()
+		if err != nil && r.keepOn && isDamage(err) {
+			// no partial file in place of a damaged one
+			if uerr := unix.Unlinkat(j.dir.fd, n.Name, 0); uerr != nil && !errors.Is(uerr, unix.ENOENT) {
+				err = fmt.Errorf("restore: remove the partly written %s: %w (after: %v)", r.where(j.dir, n.Name), uerr, err)
+			}
+		}
+	}()
 	var written int64
 	for _, id := range n.Content {
 		data, err := r.repo.LoadBlob(r.ctx, id, (*buf)[:0])
 		if err != nil {
-			return fmt.Errorf("restore %s: %w", where, err)
+			return fmt.Errorf("restore %s: %w", r.where(j.dir, n.Name), err)
 		}
 		if cap(data) > cap(*buf) {
 			*buf = data[:0]
 		}
 		if _, err := f.Write(data); err != nil {
-			return fmt.Errorf("restore: write %s: %w", where, err)
+			return fmt.Errorf("restore: write %s: %w", r.where(j.dir, n.Name), err)
 		}
 		written += int64(len(data))
 		r.prog.AddDone(0, int64(len(data)))
 	}
 	if written != int64(n.Size) {
-		return fmt.Errorf("restore %s: %w: chunks hold %d bytes, the tree says %d", where, object.ErrCorrupt, written, n.Size)
+		return fmt.Errorf("restore %s: %w: chunks hold %d bytes, the tree says %d", r.where(j.dir, n.Name), object.ErrCorrupt, written, n.Size)
 	}
 	if mode := restoreMode(n.Mode); mode&r.umask != 0 {
 		if err := f.Chmod(os.FileMode(mode)); err != nil {
-			return fmt.Errorf("restore: chmod %s: %w", where, err)
+			return fmt.Errorf("restore: chmod %s: %w", r.where(j.dir, n.Name), err)
 		}
 	}
 	if err := setTimes(j.dir.fd, n.Name, n.MTime); err != nil {
-		return fmt.Errorf("restore: set times of %s: %w", where, err)
+		return fmt.Errorf("restore: set times of %s: %w", r.where(j.dir, n.Name), err)
 	}
 	r.a.files.Add(1)
 	r.a.bytes.Add(written)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -26,24 +29,82 @@ type Problem struct {
 	Kind     string   `json:"kind"` // missing-pack, bad-pack, index-mismatch, missing-blob, corrupt-blob, bad-tree, bad-snapshot
 	Pack     string   `json:"pack,omitempty"`
 	Blob     string   `json:"blob,omitempty"`
-	Snapshot string   `json:"snapshot,omitempty"`
+	Snapshot string   `json:"snapshot,omitempty"` // the version a bad-snapshot problem (or a missing snapshot blob) is about
 	Projects []string `json:"projects,omitempty"`
-	Paths    []string `json:"paths,omitempty"`
-	Message  string   `json:"message"`
+	// Snapshots are every version the blob breaks, with how many of its
+	// paths use the blob.
+	Snapshots []AffectedVersion `json:"snapshots,omitempty"`
+	// Paths are the paths that use the blob, as project:/path@snapshot (a
+	// directory whose tree is the blob ends in "/"): up to
+	// MaxPathsPerVersion of each version and MaxPathsPerProblem in all.
+	// PathCount counts every one, listed or not.
+	Paths     []string `json:"paths,omitempty"`
+	PathCount int64    `json:"path_count,omitempty"`
+	Message   string   `json:"message"`
 }
 
+// AffectedVersion is a version a damaged blob breaks.
+type AffectedVersion struct {
+	Snapshot string `json:"snapshot"`
+	Project  string `json:"project"`
+	Paths    int64  `json:"paths"` // how many of its paths use the blob
+}
+
+// Bounds of the paths a Problem lists (it counts all of them).
+const (
+	MaxPathsPerVersion = 1000
+	MaxPathsPerProblem = 100000
+	// printedPaths and printedVersions bound what String prints of a
+	// problem; it says how many more there are.
+	printedPaths    = 20
+	printedVersions = 50
+)
+
 func (p Problem) String() string {
-	s := p.Kind + ": " + p.Message
+	var b strings.Builder
+	b.WriteString(p.Kind + ": " + p.Message)
 	if p.Pack != "" {
-		s += " (pack " + p.Pack + ")"
+		b.WriteString(" (pack " + p.Pack + ")")
 	}
 	if p.Blob != "" {
-		s += " (blob " + p.Blob + ")"
+		b.WriteString(" (blob " + p.Blob + ")")
 	}
-	for _, path := range p.Paths {
-		s += "\n    used by " + path
+	if n := len(p.Snapshots); n > 0 {
+		fmt.Fprintf(&b, "\n    breaks %d version(s):", n)
+		for i, v := range p.Snapshots {
+			if i == printedVersions {
+				fmt.Fprintf(&b, "\n    and %d more version(s) (--json lists all)", n-i)
+				break
+			}
+			fmt.Fprintf(&b, "\n    version %s@%s (%d path(s))", v.Project, shortID(v.Snapshot), v.Paths)
+		}
 	}
-	return s
+	for i, path := range p.Paths {
+		if i == printedPaths {
+			break
+		}
+		b.WriteString("\n    used by " + path)
+	}
+	total := max(p.PathCount, int64(len(p.Paths)))
+	if more := total - int64(min(len(p.Paths), printedPaths)); more > 0 {
+		fmt.Fprintf(&b, "\n    and %d more path(s)", more)
+		if len(p.Paths) > printedPaths {
+			b.WriteString(" (--json lists them")
+			if int64(len(p.Paths)) < total {
+				fmt.Fprintf(&b, ", up to %d per version", MaxPathsPerVersion)
+			}
+			b.WriteString(")")
+		}
+	}
+	return b.String()
+}
+
+// shortID is a snapshot id as paths show it (object.ID.Short).
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
 }
 
 // CheckReport is what Check found.
@@ -58,11 +119,37 @@ type CheckReport struct {
 }
 
 type checker struct {
-	s      *Store
-	rep    *CheckReport
-	mu     sync.Mutex
-	bad    map[object.ID]int // blob -> index of its problem, to attach paths
-	badIDs map[object.ID]bool
+	s   *Store
+	rep *CheckReport
+	mu  sync.Mutex
+	bad map[object.ID][]int // blob -> indexes of its problems, to attach versions and paths
+
+	// the snapshot walk (one goroutine)
+	seenTree map[object.ID]bool
+	tainted  map[object.ID]*taint // only trees that (transitively) hold a bad blob
+	projSeen map[projKey]bool     // problem index and project already listed
+	listed   map[int]int          // problem index -> paths listed for the version being walked
+	names    []string             // the path being walked, one name per level
+}
+
+// taint is what a tree holds of damage: its entries that hold a bad blob
+// (files) or lead to one (directories), and for each bad blob below it how
+// many paths under the tree use it. Only trees with damage get one, so an
+// undamaged repository costs nothing more than the walk's seen-set.
+type taint struct {
+	entries []taintEntry
+	counts  map[object.ID]int64
+}
+
+type taintEntry struct {
+	name  string
+	sub   object.ID   // a directory: its tree, itself bad or tainted
+	blobs []object.ID // a file: its distinct bad blobs
+}
+
+type projKey struct {
+	problem int
+	project string
 }
 
 func (c *checker) add(p Problem) int {
@@ -84,7 +171,7 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 		return rep, err
 	}
 	defer se.end()
-	c := &checker{s: s, rep: rep, bad: map[object.ID]int{}, badIDs: map[object.ID]bool{}}
+	c := &checker{s: s, rep: rep, bad: map[object.ID][]int{}}
 	byPack := map[object.ID][]object.Blob{}
 	var packs []object.PackInfo
 	err = s.db.View(func(tx *index.Tx) error {
@@ -148,8 +235,7 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 func (c *checker) markBad(pack object.ID, b object.Blob, kind, msg string) {
 	p := c.add(Problem{Kind: kind, Pack: pack.String(), Blob: b.ID.String(), Message: msg})
 	c.mu.Lock()
-	c.badIDs[b.ID] = true
-	c.bad[b.ID] = p
+	c.bad[b.ID] = append(c.bad[b.ID], p)
 	c.mu.Unlock()
 }
 
@@ -210,8 +296,11 @@ func (c *checker) stillIndexed(pack object.ID) bool {
 	return ok
 }
 
-// checkSnapshots walks every snapshot's trees once, checking each referenced
-// blob is indexed and attaching paths to bad blobs.
+// checkSnapshots walks every snapshot's trees, each distinct tree once,
+// checking that each referenced blob is indexed, and remembers which trees
+// hold a bad blob (taint). Then, for every version whose root holds one, it
+// names the version in each problem and lists the paths that use the bad
+// blob, walking only the trees with damage.
 func (c *checker) checkSnapshots(ctx context.Context) error {
 	type snap struct {
 		id object.ID
@@ -233,69 +322,220 @@ func (c *checker) checkSnapshots(ctx context.Context) error {
 		return err
 	}
 	c.rep.Snapshots = len(snaps)
-	seenTree := map[object.ID]bool{}
+	c.seenTree = map[object.ID]bool{}
+	c.tainted = map[object.ID]*taint{}
 	for _, sp := range snaps {
-		where := func(p string) string { return fmt.Sprintf("%s:%s@%s", sp.sn.ProjectName, p, sp.id.Short()) }
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if ok, _ := c.s.repo.Has(sp.id); !ok {
-			c.add(Problem{Kind: "missing-blob", Blob: sp.id.String(), Snapshot: sp.id.String(), Projects: []string{sp.sn.ProjectName}, Message: "snapshot blob not indexed"})
+			c.add(Problem{Kind: "missing-blob", Blob: sp.id.String(), Snapshot: sp.id.String(), Projects: []string{sp.sn.ProjectName},
+				Snapshots: []AffectedVersion{{Snapshot: sp.id.String(), Project: sp.sn.ProjectName}}, Message: "snapshot blob not indexed"})
 		}
-		var walkTree func(id object.ID, prefix string)
-		walkTree = func(id object.ID, prefix string) {
-			if seenTree[id] && !c.badIDs[id] {
-				return
-			}
-			seenTree[id] = true
-			if c.badIDs[id] {
-				c.attach(id, sp.sn.ProjectName, where(prefix+"/"))
-				return
-			}
-			nodes, err := snapshot.LoadTree(ctx, c.s.repo, id)
-			if err != nil {
-				c.badIDs[id] = true
-				c.bad[id] = c.add(Problem{Kind: "bad-tree", Blob: id.String(), Snapshot: sp.id.String(),
-					Projects: []string{sp.sn.ProjectName}, Paths: []string{where(prefix + "/")}, Message: err.Error()})
-				return
-			}
-			c.rep.Trees++
-			for i := range nodes {
-				n := &nodes[i]
-				p := prefix + "/" + n.Name
-				switch n.Type {
-				case snapshot.Dir:
-					walkTree(n.Subtree, p)
-				case snapshot.File:
-					for _, b := range n.Content {
-						if c.badIDs[b] {
-							c.attach(b, sp.sn.ProjectName, where(p))
-							continue
-						}
-						if ok, _ := c.s.repo.Has(b); !ok {
-							c.badIDs[b] = true
-							c.bad[b] = c.add(Problem{Kind: "missing-blob", Blob: b.String(), Snapshot: sp.id.String(),
-								Projects: []string{sp.sn.ProjectName}, Paths: []string{where(p)}, Message: "data blob not indexed"})
-						}
-					}
-				}
-			}
+		c.walkTree(ctx, sp.sn.Tree)
+	}
+	c.seenTree = nil // the rest needs only the trees with damage
+	if len(c.bad) == 0 {
+		return nil
+	}
+	c.projSeen = map[projKey]bool{}
+	for _, sp := range snaps {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		walkTree(sp.sn.Tree, "")
+		c.attachVersion(sp.id, sp.sn.ProjectName, sp.sn.Tree)
 	}
 	return nil
 }
 
-func (c *checker) attach(blob object.ID, project, path string) {
-	i, ok := c.bad[blob]
-	if !ok {
-		return
+// walkTree checks a tree and everything under it, once per distinct tree,
+// and reports whether it holds (or is) a bad blob.
+func (c *checker) walkTree(ctx context.Context, id object.ID) bool {
+	if _, ok := c.bad[id]; ok {
+		return true
 	}
-	p := &c.rep.Problems[i]
-	if len(p.Paths) < 20 {
-		p.Paths = append(p.Paths, path)
+	if c.seenTree[id] {
+		return c.tainted[id] != nil
 	}
-	for _, q := range p.Projects {
-		if q == project {
-			return
+	c.seenTree[id] = true
+	nodes, err := snapshot.LoadTree(ctx, c.s.repo, id)
+	if err != nil {
+		c.bad[id] = append(c.bad[id], c.add(Problem{Kind: "bad-tree", Blob: id.String(), Message: err.Error()}))
+		return true
+	}
+	c.rep.Trees++
+	var t *taint
+	for i := range nodes {
+		n := &nodes[i]
+		var e taintEntry
+		switch n.Type {
+		case snapshot.Dir:
+			if !c.walkTree(ctx, n.Subtree) {
+				continue
+			}
+			e = taintEntry{name: n.Name, sub: n.Subtree}
+		case snapshot.File:
+			for _, b := range n.Content {
+				if _, ok := c.bad[b]; !ok {
+					if ok, _ := c.s.repo.Has(b); ok {
+						continue
+					}
+					c.bad[b] = append(c.bad[b], c.add(Problem{Kind: "missing-blob", Blob: b.String(), Message: "data blob not indexed"}))
+				}
+				if !slices.Contains(e.blobs, b) {
+					e.blobs = append(e.blobs, b)
+				}
+			}
+			if len(e.blobs) == 0 {
+				continue
+			}
+			e.name = n.Name
+		default:
+			continue
+		}
+		if t == nil {
+			t = &taint{counts: map[object.ID]int64{}}
+		}
+		t.entries = append(t.entries, e)
+		switch {
+		case e.blobs != nil:
+			for _, b := range e.blobs {
+				t.counts[b] = addCount(t.counts[b], 1)
+			}
+		case c.tainted[e.sub] != nil:
+			for b, k := range c.tainted[e.sub].counts {
+				t.counts[b] = addCount(t.counts[b], k)
+			}
+		default: // the subtree itself is bad
+			t.counts[e.sub] = addCount(t.counts[e.sub], 1)
 		}
 	}
-	p.Projects = append(p.Projects, project)
+	if t == nil {
+		return false
+	}
+	c.tainted[id] = t
+	return true
+}
+
+// addCount adds without overflowing: a tree whose entries all name one
+// subtree describes 2^depth paths.
+func addCount(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// attachVersion names the version in the problem of every bad blob its tree
+// holds, with the number of its paths that use it, and lists those paths
+// (within the bounds), walking only trees with damage and only while some
+// problem below still lists paths.
+func (c *checker) attachVersion(snap object.ID, project string, root object.ID) {
+	var counts map[object.ID]int64
+	if _, ok := c.bad[root]; ok {
+		counts = map[object.ID]int64{root: 1}
+	} else if t := c.tainted[root]; t != nil {
+		counts = t.counts
+	} else {
+		return
+	}
+	for b, n := range counts {
+		for _, i := range c.bad[b] {
+			p := &c.rep.Problems[i]
+			p.Snapshots = append(p.Snapshots, AffectedVersion{Snapshot: snap.String(), Project: project, Paths: n})
+			p.PathCount = addCount(p.PathCount, n)
+			if k := (projKey{i, project}); !c.projSeen[k] {
+				c.projSeen[k] = true
+				p.Projects = append(p.Projects, project)
+			}
+		}
+	}
+	clear(c.listed)
+	if c.listed == nil {
+		c.listed = map[int]int{}
+	}
+	list := func(blob object.ID, path string) {
+		for _, i := range c.bad[blob] {
+			if c.wants(i) {
+				p := &c.rep.Problems[i]
+				p.Paths = append(p.Paths, project+":"+path+"@"+snap.Short())
+				c.listed[i]++
+			}
+		}
+	}
+	if _, ok := c.bad[root]; ok {
+		list(root, "/")
+		return
+	}
+	c.names = c.names[:0]
+	var visit func(t *taint)
+	visit = func(t *taint) {
+		for _, e := range t.entries {
+			switch {
+			case e.blobs != nil:
+				if c.wantsAny(e.blobs) {
+					path := c.path(e.name, false)
+					for _, b := range e.blobs {
+						list(b, path)
+					}
+				}
+			case c.tainted[e.sub] == nil: // the subtree itself is bad
+				if c.wantsBlob(e.sub) {
+					list(e.sub, c.path(e.name, true))
+				}
+			default:
+				sub := c.tainted[e.sub]
+				if !c.wantsCounts(sub.counts) {
+					continue
+				}
+				c.names = append(c.names, e.name)
+				visit(sub)
+				c.names = c.names[:len(c.names)-1]
+			}
+		}
+	}
+	visit(c.tainted[root])
+}
+
+// path builds "/a/b/name" from the walk's stack of names, only when a
+// path is listed: a deep tree never holds a string per level.
+func (c *checker) path(name string, dir bool) string {
+	n := len(name) + 1
+	for _, s := range c.names {
+		n += len(s) + 1
+	}
+	var b strings.Builder
+	b.Grow(n + 1)
+	for _, s := range c.names {
+		b.WriteByte('/')
+		b.WriteString(s)
+	}
+	b.WriteByte('/')
+	b.WriteString(name)
+	if dir {
+		b.WriteByte('/')
+	}
+	return b.String()
+}
+
+// wants reports whether problem i lists more paths of the version walked.
+func (c *checker) wants(i int) bool {
+	return c.listed[i] < MaxPathsPerVersion && len(c.rep.Problems[i].Paths) < MaxPathsPerProblem
+}
+
+func (c *checker) wantsBlob(b object.ID) bool {
+	return slices.ContainsFunc(c.bad[b], c.wants)
+}
+
+func (c *checker) wantsAny(blobs []object.ID) bool {
+	return slices.ContainsFunc(blobs, c.wantsBlob)
+}
+
+func (c *checker) wantsCounts(counts map[object.ID]int64) bool {
+	for b := range counts {
+		if c.wantsBlob(b) {
+			return true
+		}
+	}
+	return false
 }

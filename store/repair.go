@@ -31,7 +31,7 @@ type RepairReport struct {
 	// Lost counts the blobs no pack holds readably any more; Affected
 	// lists the versions and files that refer to them.
 	Lost     int               `json:"blobs_lost"`
-	Affected []AffectedVersion `json:"affected_versions"`
+	Affected []LostVersion `json:"affected_versions"`
 	DryRun   bool              `json:"dry_run"`
 	Seconds  float64           `json:"seconds"`
 }
@@ -45,8 +45,8 @@ type DamagedPack struct {
 	Table bool   `json:"table_damaged"`
 }
 
-// AffectedVersion is a version that refers to lost blobs.
-type AffectedVersion struct {
+// LostVersion is a version that refers to lost blobs.
+type LostVersion struct {
 	Project  string   `json:"project"`
 	Snapshot string   `json:"snapshot"`
 	Paths    []string `json:"paths"`
@@ -64,7 +64,7 @@ type AffectedVersion struct {
 // any did.
 func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, error) {
 	t0 := time.Now()
-	rep := &RepairReport{DryRun: opts.DryRun, Damaged: []DamagedPack{}, Affected: []AffectedVersion{}}
+	rep := &RepairReport{DryRun: opts.DryRun, Damaged: []DamagedPack{}, Affected: []LostVersion{}}
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
@@ -259,7 +259,7 @@ func (s *Store) reportLost(ctx context.Context, rep *RepairReport) error {
 		return err
 	}
 	for _, sn := range snaps {
-		av := AffectedVersion{Project: sn.ProjectName, Snapshot: sn.ID}
+		av := LostVersion{Project: sn.ProjectName, Snapshot: sn.ID}
 		if lost[mustID(sn.ID)] {
 			av.Paths = append(av.Paths, "(the snapshot blob)")
 		}

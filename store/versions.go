@@ -156,9 +156,16 @@ func (s *Store) ResolveSnapshot(ref string) (SnapshotInfo, error) {
 type RestoreOptions struct {
 	Include  string
 	Progress snapshot.Progress
+	// ContinueOnError restores everything damaged data does not break and
+	// lists the rest in the stats' Skipped (see
+	// snapshot.RestoreOptions.ContinueOnError); the error then wraps
+	// object.ErrCorrupt and the stats are returned with it.
+	ContinueOnError bool
 }
 
 // Restore writes a version into dest: the project's top level at dest.
+// With ContinueOnError a restore that skipped damaged entries returns its
+// stats (with Skipped) and an error that wraps object.ErrCorrupt.
 func (s *Store) Restore(ctx context.Context, ref, dest string, opts RestoreOptions) (*snapshot.RestoreStats, SnapshotInfo, error) {
 	info, err := s.ResolveSnapshot(ref)
 	if err != nil {
@@ -176,7 +183,7 @@ func (s *Store) Restore(ctx context.Context, ref, dest string, opts RestoreOptio
 	defer se.end()
 	st, err := snapshot.Restore(ctx, s.repo, info.snap.Tree, dest, snapshot.RestoreOptions{
 		Include: opts.Include, Progress: opts.Progress, Logger: s.log,
-		RootMode: info.snap.RootMode, RootMTime: info.snap.RootMTime,
+		RootMode: info.snap.RootMode, RootMTime: info.snap.RootMTime, ContinueOnError: opts.ContinueOnError,
 	})
 	return st, info, err
 }

@@ -18,7 +18,9 @@ func checkCommand() *cli.Command {
 		Usage: "verify the repository: index, pack tables, snapshots (and with --read-data every blob)",
 		Description: "Every blob a snapshot refers to must be indexed and every index entry must point into\n" +
 			"an existing pack whose table agrees. With --read-data every pack is read and every\n" +
-			"blob hashed. Problems name the pack, the blob and the paths that use it; exit code 3.",
+			"blob hashed. Problems name the pack, the blob, every version it breaks and the paths\n" +
+			"that use it (the text shows 20 paths of each problem and says how many more; --json\n" +
+			"lists up to 1000 per version and counts all); exit code 3.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "read-data", Usage: "read and hash every blob"},
 		},
@@ -44,8 +46,16 @@ func checkCommand() *cli.Command {
 				}
 				return err
 			}
+			versions, projects := map[string]bool{}, map[string]bool{}
 			for _, p := range res.Problems {
 				fmt.Fprintln(os.Stderr, p.String())
+				for _, v := range p.Snapshots {
+					versions[v.Snapshot], projects[v.Project] = true, true
+				}
+			}
+			if len(versions) > 0 {
+				fmt.Fprintf(os.Stderr, "the damage breaks %d version(s) of %d project(s); restore --continue-on-error restores the rest of each\n",
+					len(versions), len(projects))
 			}
 			e.printf("checked %d packs, %d blobs, %d snapshots, %d trees", res.Packs, res.Blobs, res.Snapshots, res.Trees)
 			if c.Bool("read-data") {

@@ -1,0 +1,188 @@
+package snapshot_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+	"github.com/silo-dev/silo/store/storetest"
+)
+
+// openUnder lists this process's open descriptors of files under root
+// (the repository keeps pack files open; those are not counted).
+func openUnder(t testing.TB, root string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && (l == root || strings.HasPrefix(l, root+"/")) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// flipBlobByte flips a byte in the middle of a blob in its pack.
+func flipBlobByte(t testing.TB, r *testRepo, id object.ID) {
+	t.Helper()
+	loc, ok, err := r.db.Lookup(id)
+	if err != nil || !ok {
+		t.Fatalf("lookup %s: %v %v", id.Short(), ok, err)
+	}
+	flipByte(t, filepath.Join(r.dir, filepath.FromSlash(object.PackName(loc.Pack))), int64(loc.Offset)+int64(loc.Length)/2)
+}
+
+// TestRestoreContinueOnError: a version with one damaged file (its last
+// chunk, so part of it was written) and one damaged directory tree among
+// many files. Without ContinueOnError the restore stops with ErrCorrupt;
+// with it every other file restores identical, the damaged ones are
+// listed, nothing stands in their place, and the error still says corrupt.
+// No descriptor is left open either way.
+func TestRestoreContinueOnError(t *testing.T) {
+	r := newTestRepo(t)
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src")
+	for i := range 30 {
+		writeFile(t, filepath.Join(src, fmt.Sprintf("dir%d", i%4), fmt.Sprintf("file%02d.txt", i)), strings.Repeat(fmt.Sprintf("line %d\n", i), 50+i))
+	}
+	writeRandom(t, filepath.Join(src, "dir1", "big.bin"), 7, 4<<20)
+	writeFile(t, filepath.Join(src, "gone", "inside.txt"), "in a damaged tree")
+	writeFile(t, filepath.Join(src, "gone", "deeper", "more.txt"), "also lost")
+	symlink(t, "dir0/file00.txt", filepath.Join(src, "link"))
+	res := r.store(t, src, object.ID{})
+
+	big, err := snapshot.Find(ctx, r.repo, res.Tree, "dir1/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(big.Content) < 2 {
+		t.Fatalf("big.bin has %d chunks; the test needs a file written in part", len(big.Content))
+	}
+	gone, err := snapshot.Find(ctx, r.repo, res.Tree, "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := storetest.Take(t, src)
+	flipBlobByte(t, r, big.Content[len(big.Content)-1])
+	flipBlobByte(t, r, gone.Subtree)
+
+	t.Run("stop", func(t *testing.T) {
+		dest := filepath.Join(t.TempDir(), "dest")
+		st, err := snapshot.Restore(ctx, r.repo, res.Tree, dest, snapshot.RestoreOptions{})
+		if !errors.Is(err, object.ErrCorrupt) || st != nil {
+			t.Fatalf("Restore = %v, %v; want ErrCorrupt and no stats", st, err)
+		}
+		if open := openUnder(t, dest); len(open) > 0 {
+			t.Errorf("descriptors left open after a failed restore: %q", open)
+		}
+	})
+
+	t.Run("continue", func(t *testing.T) {
+		dest := filepath.Join(t.TempDir(), "dest")
+		st, err := snapshot.Restore(ctx, r.repo, res.Tree, dest, snapshot.RestoreOptions{ContinueOnError: true,
+			RootMode: res.RootMode, RootMTime: res.RootMTime})
+		if !errors.Is(err, object.ErrCorrupt) {
+			t.Fatalf("Restore with ContinueOnError = %v, want an error wrapping ErrCorrupt", err)
+		}
+		if st == nil {
+			t.Fatal("no stats with the error")
+		}
+		if open := openUnder(t, dest); len(open) > 0 {
+			t.Errorf("descriptors left open after the restore: %q", open)
+		}
+		if len(st.Skipped) != 2 || st.Skipped[0].Path != "dir1/big.bin" || st.Skipped[1].Path != "gone/" {
+			t.Fatalf("skipped %+v, want dir1/big.bin and gone/", st.Skipped)
+		}
+		if !strings.Contains(st.Skipped[0].Reason, big.Content[len(big.Content)-1].String()) ||
+			!strings.Contains(st.Skipped[1].Reason, gone.Subtree.Short()) {
+			t.Errorf("reasons do not name the damaged blobs: %+v", st.Skipped)
+		}
+		if st.Files != 30 || st.Symlinks != 1 {
+			t.Errorf("stats %+v, want 30 files and 1 symlink", st)
+		}
+		// everything else is identical; nothing stands in for the damaged
+		got := storetest.Take(t, dest)
+		for k := range want {
+			if k == "dir1/big.bin" || k == "gone" || strings.HasPrefix(k, "gone/") {
+				if _, ok := got[k]; ok {
+					t.Errorf("%s restored, want it left out", k)
+				}
+				delete(want, k)
+			}
+		}
+		if d := want.Diff(got); len(d) > 0 {
+			t.Errorf("restore differs:\n  %s", strings.Join(d, "\n  "))
+		}
+	})
+}
+
+// TestRestoreDeepDescriptors: a chain deeper than the descriptors the
+// walk keeps open, with a file at every level, restores every file and
+// every directory's mode and mtime (ancestors closed and reopened on the
+// way back up), and leaves no descriptor open.
+func TestRestoreDeepDescriptors(t *testing.T) {
+	const depth = 300
+	r := newTestRepo(t)
+	ctx := context.Background()
+	save := func(typ object.BlobType, data []byte) object.ID {
+		id := object.Hash(data)
+		if _, err := r.repo.SaveBlob(ctx, typ, id, data); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	var nodes []snapshot.Node
+	var tree object.ID
+	for i := depth; i >= 0; i-- {
+		content := []byte(fmt.Sprintf("level %d\n", i))
+		data := save(object.DataBlob, content)
+		nodes = append(nodes, snapshot.Node{Name: "f", Type: snapshot.File, Mode: 0o640, MTime: int64(i) * 1e9,
+			Size: uint64(len(content)), Content: []object.ID{data}})
+		tree = save(object.TreeBlob, snapshot.EncodeTree(nodes))
+		nodes = []snapshot.Node{{Name: "d", Type: snapshot.Dir, Mode: 0o700 + uint32(i%8)*0o10, MTime: int64(i)*1e9 + 7, Subtree: tree}}
+	}
+	if err := r.repo.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "dest")
+	st, err := snapshot.Restore(ctx, r.repo, tree, dest, snapshot.RestoreOptions{Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open := openUnder(t, dest); len(open) > 0 {
+		t.Errorf("descriptors left open after the restore: %d", len(open))
+	}
+	if st.Files != depth+1 || st.Dirs != depth {
+		t.Errorf("stats %+v", st)
+	}
+	p := dest
+	for i := 0; i <= depth; i++ {
+		b, err := os.ReadFile(filepath.Join(p, "f"))
+		if want := fmt.Sprintf("level %d\n", i); err != nil || !bytes.Equal(b, []byte(want)) {
+			t.Fatalf("level %d: file holds %q (%v)", i, b, err)
+		}
+		if i == depth {
+			break
+		}
+		p = filepath.Join(p, "d")
+		var s unix.Stat_t
+		if err := unix.Lstat(p, &s); err != nil {
+			t.Fatal(err)
+		}
+		if mode, want := s.Mode&0o777, 0o700+uint32((i+1)%8)*0o10; mode != want || s.Mtim.Nano() != int64(i+1)*1e9+7 {
+			t.Fatalf("level %d: directory mode %o mtime %d, want %o and %d", i+1, mode, s.Mtim.Nano(), want, int64(i+1)*1e9+7)
+		}
+	}
+}
