@@ -58,8 +58,17 @@ func LoadRepoConfig(ctx context.Context, be Backend) (RepoConfig, error) {
 	if c.Version != FormatVersion {
 		return c, fmt.Errorf("%s/%s: format version %d, this silo reads %d", be.Location(), ConfigName, c.Version, FormatVersion)
 	}
-	if c.ID == "" || c.ChunkerPolynomial == "" || c.PackSize <= 0 {
-		return c, fmt.Errorf("%s/%s: %w: missing fields", be.Location(), ConfigName, ErrCorrupt)
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%s/%s: %w: %s (the file is damaged; restore it from a backup of the repository)",
+			be.Location(), ConfigName, ErrCorrupt, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case c.ID == "":
+		return c, bad("no id")
+	case c.ChunkerPolynomial == "":
+		return c, bad("no chunker_polynomial")
+	case c.PackSize <= 0 || c.PackSize >= 1<<32:
+		return c, bad("pack_size %d is out of range (1 byte to 4 GiB; silo writes 1 MiB to 256 MiB)", c.PackSize)
 	}
 	return c, nil
 }

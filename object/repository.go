@@ -462,7 +462,7 @@ func (r *Repository) LoadAt(ctx context.Context, loc Location, dst []byte) ([]by
 		err = r.readAt(ctx, loc.Pack, buf, int64(loc.Offset))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read blob %s from pack %s: %w", loc.ID, loc.Pack, err)
+		return nil, readBlobError(loc, err)
 	}
 	*bp = buf[:0]
 	return r.DecodeBlob(loc, buf, dst)
@@ -782,6 +782,16 @@ func (r *Repository) saveStored(ctx context.Context, w *Writer, b Blob, stored [
 	return int64(len(stored)), nil
 }
 
+// readBlobError describes a failed read of a blob's bytes; a pack that
+// ends before the blob does (truncated, emptied) is corrupt.
+func readBlobError(loc Location, err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: pack %s ends before blob %s (bytes %d to %d): the pack was truncated",
+			ErrCorrupt, loc.Pack, loc.ID, loc.Offset, int64(loc.Offset)+int64(loc.Length))
+	}
+	return fmt.Errorf("read blob %s from pack %s: %w", loc.ID, loc.Pack, err)
+}
+
 // ReadStored reads a blob's stored bytes and checks them against its id; it
 // returns the stored bytes (appended to dst[:0]).
 func (r *Repository) ReadStored(ctx context.Context, loc Location, dst []byte) ([]byte, error) {
@@ -790,7 +800,7 @@ func (r *Repository) ReadStored(ctx context.Context, loc Location, dst []byte) (
 	}
 	dst = dst[:loc.Length]
 	if err := r.readAt(ctx, loc.Pack, dst, int64(loc.Offset)); err != nil {
-		return nil, fmt.Errorf("read blob %s from pack %s: %w", loc.ID, loc.Pack, err)
+		return nil, readBlobError(loc, err)
 	}
 	bp := storedPool.Get().(*[]byte)
 	defer storedPool.Put(bp)

@@ -6,10 +6,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/silo-dev/silo/gc"
-	"github.com/silo-dev/silo/index"
-	"github.com/silo-dev/silo/object"
-	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store"
 )
 
@@ -45,8 +41,9 @@ type errorDetail struct {
 	Details any    `json:"details,omitempty"`
 }
 
-// statusOf maps an error to its HTTP status and error code: the one place
-// that decides.
+// statusOf maps an error to its HTTP status and error code: the server's
+// own request errors here, every other by store.KindOf (the one table the
+// command line's exit codes and the clients share).
 func statusOf(err error) (int, string, any) {
 	var ae *apiError
 	var mbe *http.MaxBytesError
@@ -63,45 +60,12 @@ func statusOf(err error) (int, string, any) {
 		for i, id := range missing.IDs {
 			ids[i] = id.String()
 		}
-		return http.StatusConflict, "missing_blobs", map[string]any{"missing": ids, "count": missing.Count}
+		return store.KindMissingBlobs.Status, store.KindMissingBlobs.Code, map[string]any{"missing": ids, "count": missing.Count}
 	case errors.As(err, &synErr), errors.As(err, &typeErr):
 		return http.StatusBadRequest, "bad_json", nil
-	case errors.Is(err, store.ErrProjectNotFound), errors.Is(err, store.ErrSnapshotNotFound),
-		errors.Is(err, store.ErrBackupNotFound), errors.Is(err, snapshot.ErrNotFound),
-		errors.Is(err, object.ErrBlobNotFound):
-		return http.StatusNotFound, "not_found", nil
-	case errors.Is(err, store.ErrDigestMismatch):
-		return http.StatusBadRequest, "digest_mismatch", nil
-	case errors.Is(err, snapshot.ErrUnsafePath):
-		return http.StatusUnprocessableEntity, "unsafe_path", nil
-	case errors.Is(err, snapshot.ErrBadTar):
-		return http.StatusBadRequest, "bad_tar", nil
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, snapshot.ErrBadTree):
-		return http.StatusBadRequest, "invalid", nil
-	case errors.Is(err, store.ErrAmbiguous):
-		return http.StatusBadRequest, "ambiguous", nil
-	case errors.Is(err, store.ErrExists):
-		return http.StatusConflict, "exists", nil
-	case errors.Is(err, store.ErrQuota):
-		return http.StatusRequestEntityTooLarge, "quota_exceeded", nil
-	case errors.Is(err, index.ErrBusy), errors.Is(err, gc.ErrBusy):
-		return http.StatusServiceUnavailable, "busy", nil
-	case errors.Is(err, store.ErrConflict):
-		return http.StatusConflict, "conflict", nil
-	case errors.Is(err, index.ErrDamaged):
-		return http.StatusInternalServerError, "index_damaged", nil
-	case errors.Is(err, store.ErrReadOnly), errors.Is(err, store.ErrNoRepository):
-		return http.StatusServiceUnavailable, "unavailable", nil
-	case errors.Is(err, store.ErrCheckFailed):
-		return http.StatusInternalServerError, "check_failed", nil
-	case errors.Is(err, object.ErrCorrupt), errors.Is(err, object.ErrBadPack), errors.Is(err, snapshot.ErrBadSnapshot):
-		return http.StatusInternalServerError, "corrupt", nil
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, "timeout", nil
-	case errors.Is(err, context.Canceled):
-		return 499, "canceled", nil // the client went away, or the job was canceled
 	}
-	return http.StatusInternalServerError, "internal", nil
+	k := store.KindOf(err)
+	return k.Status, k.Code, nil
 }
 
 // writeError answers with the error's status and JSON body.

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -345,4 +346,25 @@ func TestUploadsPerClientCap(t *testing.T) {
 		}
 	}
 	s.upload("after", tarball, "")
+}
+
+// A workbench id the cache cannot hold (over 255 bytes, a path, a dot
+// file) is a 400 naming the rule, before any job starts.
+func TestWorkbenchIDRefused(t *testing.T) {
+	s := newTestServer(t)
+	s.upload("demo", makeTar(t, sampleTree(t, 1)...), "")
+	for id, want := range map[string]string{
+		strings.Repeat("w", 300): "300 bytes long",
+		"../x":                   "'/'",
+		".hidden":                "starts with a dot",
+	} {
+		b, _ := json.Marshal(map[string]string{"workbench_id": id})
+		r := s.do("POST", "/api/storage/extract/demo?wait=true", strings.NewReader(string(b)), "Content-Type", "application/json")
+		if r.status != 400 || r.errCode(t) != "invalid" || !strings.Contains(string(r.body), want) {
+			t.Errorf("workbench id %.20q: %d %s; want 400 invalid saying %q", id, r.status, r.body, want)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.cfg.BasePath, "cache")); len(entries) != 0 {
+		t.Errorf("the cache holds %d entries after refused extracts", len(entries))
+	}
 }

@@ -31,8 +31,11 @@ func (s *Store) cacheDir() string { return filepath.Join(s.base, "cache") }
 
 // CheckWorkbenchID reports whether id is a usable cache directory name.
 func CheckWorkbenchID(id string) error {
-	if err := snapshot.CheckName(id); err != nil || strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".json") {
-		return fmt.Errorf("%w: workbench id %q", ErrInvalid, id)
+	if err := snapshot.CheckName(id); err != nil {
+		return fmt.Errorf("%w: workbench id: %v", ErrInvalid, err)
+	}
+	if strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".json") {
+		return fmt.Errorf("%w: workbench id %q starts with a dot or ends in .json", ErrInvalid, id)
 	}
 	return nil
 }

@@ -30,10 +30,10 @@ type RepairReport struct {
 	Copied int `json:"blobs_copied"`
 	// Lost counts the blobs no pack holds readably any more; Affected
 	// lists the versions and files that refer to them.
-	Lost     int               `json:"blobs_lost"`
+	Lost     int           `json:"blobs_lost"`
 	Affected []LostVersion `json:"affected_versions"`
-	DryRun   bool              `json:"dry_run"`
-	Seconds  float64           `json:"seconds"`
+	DryRun   bool          `json:"dry_run"`
+	Seconds  float64       `json:"seconds"`
 }
 
 // DamagedPack is one damaged pack and what Repair made of it.

@@ -189,7 +189,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	pol, err := chunk.ParsePolynomial(rc.ChunkerPolynomial)
 	if err != nil {
-		return nil, fmt.Errorf("%s/config.json: %w", be.Location(), err)
+		return nil, fmt.Errorf("%s/config.json: %w: chunker_polynomial: %v (the file is damaged; restore it from a backup of the repository)", be.Location(), object.ErrCorrupt, err)
 	}
 	s := &Store{cfg: cfg, now: opts.Now, log: opts.Logger, be: be, rc: rc, pol: pol, ro: opts.ReadOnly, cmd: opts.Command}
 	if l, ok := be.(localRooted); ok {

@@ -117,3 +117,38 @@ func isFlag(flags []cli.Flag, tok string) bool {
 	}
 	return false
 }
+
+// classifyUsage makes every mistake urfave/cli finds on the command line
+// (an unknown flag, a bad value, a required flag left out) a usageError,
+// so that it exits 2 without matching urfave's messages: flag errors go
+// through OnUsageError, and required flags are checked by silo itself.
+func classifyUsage(app *cli.App) {
+	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
+	app.OnUsageError = onUsage
+	var walk func([]*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			c.OnUsageError = onUsage
+			var required []string
+			for _, f := range c.Flags {
+				if sf, ok := f.(*cli.StringFlag); ok && sf.Required {
+					sf.Required = false
+					required = append(required, sf.Name)
+				}
+			}
+			if len(required) > 0 && c.Action != nil {
+				action := c.Action
+				c.Action = func(ctx *cli.Context) error {
+					for _, name := range required {
+						if !ctx.IsSet(name) {
+							return usagef("required flag --%s not given (see silo %s --help)", name, c.FullName())
+						}
+					}
+					return action(ctx)
+				}
+			}
+			walk(c.Subcommands)
+		}
+	}
+	walk(app.Commands)
+}

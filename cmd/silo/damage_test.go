@@ -297,3 +297,61 @@ func TestLostBlobsAreWrittenAgain(t *testing.T) {
 		t.Fatalf("check still finds the current tree's version broken: %s", res.stderr)
 	}
 }
+
+// Exit codes of damage and of mistakes (issue item 18): a data pack cut
+// short or emptied makes restore exit 3 naming the pack; a damaged
+// config.json exits 3 naming the field; flags urfave refuses exit 2.
+func TestExitCodesOfDamage(t *testing.T) {
+	repo, _, _, _ := damageRepo(t, 2)
+	var biggest string
+	var size int64
+	filepath.WalkDir(filepath.Join(repo, "packs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil && fi.Size() > size {
+				biggest, size = p, fi.Size()
+			}
+		}
+		return nil
+	})
+	cfgPath := filepath.Join(repo, "config.json")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		damage func()
+		args   []string
+		code   int
+		want   string
+	}{
+		{"data pack cut short", func() { os.Truncate(biggest, size/3) }, []string{"restore", "proj", filepath.Join(t.TempDir(), "a")}, exitCheck, filepath.Base(biggest)},
+		{"data pack emptied", func() { os.Truncate(biggest, 0) }, []string{"restore", "proj", filepath.Join(t.TempDir(), "b")}, exitCheck, filepath.Base(biggest)},
+		{"bad chunker polynomial", func() {
+			os.WriteFile(cfgPath, []byte(strings.Replace(string(cfg), `"chunker_polynomial": "`, `"chunker_polynomial": "1`, 1)), 0o644)
+		}, []string{"snapshots", "proj"}, exitCheck, "chunker_polynomial"},
+		{"pack_size 0", func() {
+			var m map[string]any
+			json.Unmarshal(cfg, &m)
+			m["pack_size"] = 0
+			b, _ := json.Marshal(m)
+			os.WriteFile(cfgPath, b, 0o644)
+		}, []string{"snapshots", "proj"}, exitCheck, "pack_size 0 is out of range"},
+		{"pack_size -5", func() {
+			var m map[string]any
+			json.Unmarshal(cfg, &m)
+			m["pack_size"] = -5
+			b, _ := json.Marshal(m)
+			os.WriteFile(cfgPath, b, 0o644)
+		}, []string{"snapshots", "proj"}, exitCheck, "pack_size -5 is out of range"},
+		{"unknown flag", func() {}, []string{"snapshots", "--bogus", "proj"}, exitUsage, "bogus"},
+		{"required flag left out", func() {}, []string{"store", t.TempDir()}, exitUsage, "--project"},
+	} {
+		os.WriteFile(cfgPath, cfg, 0o644)
+		c.damage()
+		res := run(t, repo, c.args...)
+		if res.code != c.code || !strings.Contains(res.stderr, c.want) {
+			t.Errorf("%s: silo %s exited %d (%s), want %d naming %q", c.name, strings.Join(c.args, " "), res.code, strings.TrimSpace(res.stderr), c.code, c.want)
+		}
+	}
+}

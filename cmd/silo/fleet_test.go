@@ -361,7 +361,9 @@ func TestFleetKilledStoreLease(t *testing.T) {
 		t.Fatalf("gc on another machine: %+v, want the killed store's packs deferred to its lease", g.Result)
 	}
 	g = m2.with("SILO_TEST_CLOCK_OFFSET=6m").gc()
-	if g.Result.DeferredPacks != 0 || g.Result.PacksDeleted == 0 {
+	// (a leftover pack holding a blob the small store reused is
+	// rewritten, not deleted whole)
+	if g.Result.DeferredPacks != 0 || g.Result.PacksDeleted+g.Result.PacksRepacked == 0 {
 		t.Fatalf("gc after the lease's TTL: %+v, want the leftovers deleted", g.Result)
 	}
 	m1.must("check", "--read-data")

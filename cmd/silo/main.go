@@ -12,31 +12,26 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/silo-dev/silo/gc"
-	"github.com/silo-dev/silo/index"
-	"github.com/silo-dev/silo/object"
-	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store"
 	"github.com/silo-dev/silo/store/config"
 )
 
-// Exit codes.
+// Exit codes (store.KindOf decides which an error gets).
 const (
-	exitOK        = 0
-	exitError     = 1
-	exitUsage     = 2
-	exitCheck     = 3 // check found problems, or data is corrupt
-	exitBusy      = 4 // another process holds what the command needs (a gc runs, index.db held)
-	exitNotFound  = 5 // no repository, project or snapshot
-	exitQuota     = 6 // a quota would be passed
-	exitConflict  = 7 // another process changed the repository under the command; run it again
-	exitInterrupt = 130
+	exitOK        = store.ExitOK
+	exitError     = store.ExitError
+	exitUsage     = store.ExitUsage
+	exitCheck     = store.ExitCheck
+	exitBusy      = store.ExitBusy
+	exitNotFound  = store.ExitNotFound
+	exitQuota     = store.ExitQuota
+	exitConflict  = store.ExitConflict
+	exitInterrupt = store.ExitInterrupt
 )
 
 func main() {
@@ -66,31 +61,19 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
-// exitCode maps an error to silo's exit codes, in one place.
+// exitCode maps an error to silo's exit codes: a mistake on the command
+// line, an interruption, or what store.KindOf says.
 func exitCode(err error, ctx context.Context) int {
 	var ue usageError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.Is(err, store.ErrInvalid):
+	case errors.As(err, &ue):
 		return exitUsage
-	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+	case ctx.Err() != nil:
 		return exitInterrupt
-	case errors.Is(err, store.ErrCheckFailed), errors.Is(err, object.ErrCorrupt), errors.Is(err, index.ErrDamaged):
-		return exitCheck
-	case errors.Is(err, index.ErrBusy), errors.Is(err, gc.ErrBusy):
-		return exitBusy
-	case errors.Is(err, store.ErrConflict):
-		return exitConflict
-	case errors.Is(err, store.ErrNoRepository), errors.Is(err, store.ErrProjectNotFound), errors.Is(err, store.ErrBackupNotFound),
-		errors.Is(err, store.ErrSnapshotNotFound), errors.Is(err, snapshot.ErrNotFound):
-		return exitNotFound
-	case errors.Is(err, store.ErrQuota):
-		return exitQuota
-	case strings.Contains(err.Error(), "flag provided but not defined"), strings.Contains(err.Error(), "Required flag"):
-		return exitUsage
 	}
-	return exitError
+	return store.KindOf(err).Exit
 }
 
 func report(err error, ctx context.Context) int {
@@ -102,7 +85,7 @@ func report(err error, ctx context.Context) int {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "silo",
 		Usage: "content-addressed, deduplicating store for software projects",
 		Description: "silo keeps every version of every project in one repository (default ./storage),\n" +
@@ -126,6 +109,8 @@ func newApp() *cli.App {
 			statsCommand(), cacheCommand(), configCommand(), backupCommand(), serveCommand(),
 		}, append(append(lifecycleCommands(), templateCommands()...), gcCommands()...)...),
 	}
+	classifyUsage(app)
+	return app
 }
 
 // env carries what every command needs.

@@ -13,8 +13,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/silo-dev/silo/index"
-	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store"
 )
 
@@ -87,31 +85,7 @@ func (e *remoteError) Error() string {
 	return fmt.Sprintf("server answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
-func (e *remoteError) Unwrap() error {
-	switch e.Code {
-	case "not_found":
-		return store.ErrProjectNotFound
-	case "invalid", "bad_json", "bad_tar", "unsafe_path", "ambiguous":
-		return store.ErrInvalid
-	case "exists":
-		return store.ErrExists
-	case "quota_exceeded":
-		return store.ErrQuota
-	case "locked", "busy":
-		return index.ErrBusy
-	case "conflict":
-		return store.ErrConflict
-	case "corrupt":
-		return object.ErrCorrupt
-	case "check_failed":
-		return store.ErrCheckFailed
-	case "missing_blobs":
-		return store.ErrMissingBlobs
-	case "digest_mismatch":
-		return store.ErrDigestMismatch
-	}
-	return nil
-}
+func (e *remoteError) Unwrap() error { return store.KindOfCode(e.Code).Err() }
 
 // request sends one request to path (below the server root) and decodes a
 // JSON answer into out (when not nil). Error answers become *remoteError.
