@@ -109,13 +109,16 @@ func shortID(id string) string {
 
 // CheckReport is what Check found.
 type CheckReport struct {
-	Packs        int       `json:"packs"`
-	Blobs        int       `json:"blobs"`
-	Snapshots    int       `json:"snapshots"`
-	Trees        int       `json:"trees"`
-	ReadBytes    int64     `json:"read_bytes"`
-	Unreferenced []string  `json:"unreferenced_packs,omitempty"`
-	Problems     []Problem `json:"problems"`
+	Packs        int      `json:"packs"`
+	Blobs        int      `json:"blobs"`
+	Snapshots    int      `json:"snapshots"`
+	Trees        int      `json:"trees"`
+	ReadBytes    int64    `json:"read_bytes"`
+	Unreferenced []string `json:"unreferenced_packs,omitempty"`
+	// Condemned are packs a pending gc plan deletes that no index entry
+	// refers to first: not checked (repair condemns the damaged ones).
+	Condemned []string  `json:"condemned_packs,omitempty"`
+	Problems  []Problem `json:"problems"`
 }
 
 type checker struct {
@@ -197,12 +200,33 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 			c.add(Problem{Kind: "index-mismatch", Pack: pid.String(), Message: fmt.Sprintf("%d index entries point to a pack the pack table lacks", len(blobs))})
 		}
 	}
-	// packs in the backend the index does not know are garbage, not corruption
+	// packs in the backend the index does not know are garbage (a store
+	// killed before it recorded a version, a gc between its steps), not
+	// corruption, unless their table cannot be read: such a pack may hold
+	// what a version needs (index rebuild reads it blob by blob)
+	var unknown []object.ID
 	s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
-		if id, ok := parsePackName(fi.Name); ok && !known[id] {
-			rep.Unreferenced = append(rep.Unreferenced, id.String())
+		if id, ok := parsePackName(fi.Name); ok && !known[id] && !se.condemned[id] {
+			unknown = append(unknown, id)
 		}
 		return nil
+	})
+	for _, id := range unknown {
+		if _, _, err := s.repo.ReadPackTable(ctx, id); err != nil && !errors.Is(err, object.ErrNotFound) {
+			c.add(Problem{Kind: "bad-pack", Pack: id.String(),
+				Message: fmt.Sprintf("not indexed, and its table cannot be read (%v): it may hold blobs versions need; `silo index rebuild` reads it blob by blob", err)})
+			continue
+		}
+		rep.Unreferenced = append(rep.Unreferenced, id.String())
+	}
+	// a damaged pack repair condemned, that the index no longer refers
+	// to, is on its way out: the next gc deletes it
+	packs = slices.DeleteFunc(packs, func(p object.PackInfo) bool {
+		if se.condemned[p.ID] && len(byPack[p.ID]) == 0 {
+			rep.Condemned = append(rep.Condemned, p.ID.String())
+			return true
+		}
+		return false
 	})
 	if opts.Progress != nil {
 		var total int64

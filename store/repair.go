@@ -28,6 +28,9 @@ type RepairReport struct {
 	// Copied counts the readable blobs of damaged packs copied into new
 	// packs (those that had no good copy elsewhere).
 	Copied int `json:"blobs_copied"`
+	// Rewritten counts damaged snapshot blobs written again from the
+	// index's copy of the snapshot.
+	Rewritten int `json:"blobs_rewritten"`
 	// Lost counts the blobs no pack holds readably any more; Affected
 	// lists the versions and files that refer to them.
 	Lost     int           `json:"blobs_lost"`
@@ -158,11 +161,49 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 	for _, d := range damaged {
 		doomed[d.id] = true
 	}
+	// a new pack must never take a damaged one's name: the good blobs of a
+	// pack whose table alone is damaged, written again in their order,
+	// make the pack it was before the damage (named by that content), and
+	// a writer would take the damaged file for it
+	s.condMu.Lock()
+	if s.condemned == nil {
+		s.condemned = map[object.ID]bool{}
+	}
+	for id := range doomed {
+		s.condemned[id] = true
+	}
+	s.condMu.Unlock()
 	// good blobs that have no good copy outside the damaged packs: a copy
 	// in a damaged pack does not count
 	w := s.repo.NewWriter(object.WriterOptions{Exclude: func(l object.Location) bool { return doomed[l.Pack] || se.exclude(l) }})
 	var copied []object.ID
 	for _, d := range damaged {
+		// a damaged snapshot blob is written again from the index's copy
+		// of it, when that copy hashes to its id
+		for _, b := range d.bad {
+			if b.Type != object.SnapshotBlob {
+				continue
+			}
+			var data []byte
+			if err := s.db.View(func(tx *index.Tx) error {
+				_, data, _, _ = tx.Snapshot(b.ID)
+				data = slices.Clone(data)
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+			if data == nil || object.Hash(data) != b.ID {
+				continue
+			}
+			rep.Rewritten++
+			if opts.DryRun {
+				continue
+			}
+			if _, err := w.SaveBlob(ctx, object.SnapshotBlob, b.ID, data); err != nil {
+				return nil, err
+			}
+			copied = append(copied, b.ID)
+		}
 		for _, b := range d.good {
 			locs, err := s.db.Locations(b.ID)
 			if err != nil {

@@ -65,6 +65,9 @@ func checkCommand() *cli.Command {
 			if n := len(res.Unreferenced); n > 0 {
 				e.printf("%d unreferenced pack(s): garbage that `silo gc` removes, not damage\n", n)
 			}
+			if n := len(res.Condemned); n > 0 {
+				e.printf("%d pack(s) condemned by a gc plan and not referred to (repair condemns damaged packs): the next `silo gc` deletes them\n", n)
+			}
 			if err == nil {
 				e.printf("no problems found\n")
 			}

@@ -50,8 +50,8 @@ func repairCommand() *cli.Command {
 			if res.DryRun {
 				verb = "would copy"
 			}
-			e.printf("repair: %d packs read, %d damaged, %s %d good blobs to new packs, %d blobs lost (%.1fs)\n",
-				res.Packs, len(res.Damaged), verb, res.Copied, res.Lost, res.Seconds)
+			e.printf("repair: %d packs read, %d damaged, %s %d good blobs to new packs, %d damaged snapshot blobs rewritten from the index, %d blobs lost (%.1fs)\n",
+				res.Packs, len(res.Damaged), verb, res.Copied, res.Rewritten, res.Lost, res.Seconds)
 			if len(res.Damaged) > 0 && !res.DryRun {
 				e.printf("the damaged packs are condemned: the next `silo gc` deletes them\n")
 			}
