@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // node runs silo as one machine: its own index cache, machine name and
@@ -148,7 +150,11 @@ func (n *node) versions(project string) []string {
 // middle of its work.
 func pauseMid(t *testing.T, c *exec.Cmd, locks string, bytes int64) {
 	t.Helper()
-	pauseWhen(t, c, func() bool { return readBytes(c.Process.Pid) >= bytes && (locks == "" || nonEmpty(locks)) })
+	repo := ""
+	if locks != "" {
+		repo = filepath.Dir(locks)
+	}
+	pauseWhen(t, c, repo, func() bool { return readBytes(c.Process.Pid) >= bytes && (locks == "" || nonEmpty(locks)) })
 }
 
 // readBytes is what process pid has read so far (rchar).
@@ -163,8 +169,11 @@ func readBytes(pid int) int64 {
 	return rchar
 }
 
-// pauseWhen starts cmd and stops it (SIGSTOP) once cond holds.
-func pauseWhen(t *testing.T, c *exec.Cmd, cond func() bool) {
+// pauseWhen starts cmd and stops it (SIGSTOP) once cond holds, at an
+// instant it holds none of repo's index and catalogue locks (when repo is
+// given): a process stopped inside a transaction holds the others up,
+// which is what a stopped process does, not what these tests are about.
+func pauseWhen(t *testing.T, c *exec.Cmd, repo string, cond func() bool) {
 	t.Helper()
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -174,7 +183,37 @@ func pauseWhen(t *testing.T, c *exec.Cmd, cond func() bool) {
 	if !ok || exited(c.Process) {
 		t.Fatal("the process ended before it could be paused mid-way")
 	}
-	c.Process.Signal(syscall.SIGSTOP)
+	for i := 0; ; i++ {
+		c.Process.Signal(syscall.SIGSTOP)
+		if repo == "" || locksFree(repo) {
+			return
+		}
+		if i == 1000 {
+			t.Fatal("the process always held an index lock when paused")
+		}
+		c.Process.Signal(syscall.SIGCONT)
+		time.Sleep(time.Duration(1+i%7) * time.Millisecond)
+	}
+}
+
+// locksFree reports whether no process holds repo's index or catalogue
+// lock files.
+func locksFree(repo string) bool {
+	for _, name := range []string{"index.db.lock", "index.db.wait", "catalogue.lock"} {
+		f, err := os.Open(filepath.Join(repo, name))
+		if err != nil {
+			continue
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		}
+		f.Close()
+		if err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func nonEmpty(dir string) bool {
@@ -343,7 +382,7 @@ func TestFleetKilledStoreLease(t *testing.T) {
 		return func() bool { return nonEmpty(filepath.Join(repo, "locks")) && packCount(t, repo) > packsBefore }
 	}
 	st := m1.cmd("store", "--project", "big", big)
-	pauseWhen(t, st, caught(st))
+	pauseWhen(t, st, repo, caught(st))
 	st.Process.Kill()
 	st.Wait()
 	if !nonEmpty(filepath.Join(repo, "locks")) {
@@ -371,7 +410,7 @@ func TestFleetKilledStoreLease(t *testing.T) {
 	// on its own machine a dead process's lease counts for nothing
 	packsBefore = packCount(t, repo)
 	st = m1.cmd("store", "--project", "big", big)
-	pauseWhen(t, st, caught(st))
+	pauseWhen(t, st, repo, caught(st))
 	st.Process.Kill()
 	st.Wait()
 	if g := m1.gc(); g.Result.DeferredPacks != 0 || g.Result.PacksDeleted == 0 {
