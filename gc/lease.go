@@ -139,14 +139,15 @@ func (l *Leases) Start(ctx context.Context, kind, command string) (*Lease, error
 	}
 	wall := time.Now()
 	liveSessions.Store(le.rec.Session, true)
-	if err := le.write(ctx, le.rec); err != nil {
+	fi, err := le.write(ctx, le.rec)
+	if err != nil {
 		liveSessions.Delete(le.rec.Session)
 		return nil, fmt.Errorf("write lease in %s: %w", l.be.Location(), err)
 	}
 	le.last = now
 	// the backend's time of the write against this machine's: leases are
 	// judged by the writers' clocks, which must agree (see Skew)
-	if fi, err := l.be.Stat(ctx, leaseName(le.rec.Session, 0)); err == nil && !fi.ModTime.IsZero() {
+	if !fi.ModTime.IsZero() {
 		after := time.Now()
 		switch {
 		case fi.ModTime.After(after.Add(time.Second)):
@@ -159,12 +160,14 @@ func (l *Leases) Start(ctx context.Context, kind, command string) (*Lease, error
 	return le, nil
 }
 
-func (le *Lease) write(ctx context.Context, rec LeaseRecord) error {
+// write puts a lease file (a name only this session writes) and returns
+// the backend's info of it.
+func (le *Lease) write(ctx context.Context, rec LeaseRecord) (object.FileInfo, error) {
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return err
+		return object.FileInfo{}, err
 	}
-	return le.l.be.Put(ctx, leaseName(rec.Session, rec.Seq), bytes.NewReader(b), int64(len(b)))
+	return object.PutNew(ctx, le.l.be, leaseName(rec.Session, rec.Seq), bytes.NewReader(b), int64(len(b)))
 }
 
 // Record returns the lease as last written.
@@ -207,7 +210,7 @@ func (le *Lease) Refresh(ctx context.Context) error {
 	next := le.rec
 	next.Seq++
 	next.Refreshed = le.l.now().UTC()
-	if err := le.write(ctx, next); err != nil {
+	if _, err := le.write(ctx, next); err != nil {
 		return err
 	}
 	old := le.rec

@@ -47,6 +47,28 @@ type FilePutter interface {
 	PutFile(ctx context.Context, name, path string) error
 }
 
+// NewPutter is an optional Backend ability: store a file under a name
+// that no other writer uses (a lease, a gc record), without first asking
+// whether it exists, and return what the backend holds after the write
+// (its time is the backend's clock). The function PutNew falls back to
+// Put and Stat.
+type NewPutter interface {
+	PutNew(ctx context.Context, name string, r io.Reader, size int64) (FileInfo, error)
+}
+
+// PutNew stores a file under a name only its writer uses, through the
+// backend's NewPutter when it has one (one request fewer on S3), and
+// returns the file's info as the backend holds it.
+func PutNew(ctx context.Context, be Backend, name string, r io.Reader, size int64) (FileInfo, error) {
+	if np, ok := be.(NewPutter); ok {
+		return np.PutNew(ctx, name, r, size)
+	}
+	if err := be.Put(ctx, name, r, size); err != nil {
+		return FileInfo{}, err
+	}
+	return be.Stat(ctx, name)
+}
+
 // ReaderAtOpener is an optional Backend ability: open a file for random
 // access reads (the local backend returns the *os.File).
 type ReaderAtOpener interface {

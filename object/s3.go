@@ -395,6 +395,42 @@ func (s *S3) Put(ctx context.Context, name string, r io.Reader, size int64) erro
 	return s.verify(ctx, key, info.Size, size)
 }
 
+// PutNew uploads a file under a name no other writer uses: no request
+// asks first whether it exists. The object is then checked as Put checks
+// it, and its info returned.
+func (s *S3) PutNew(ctx context.Context, name string, r io.Reader, size int64) (FileInfo, error) {
+	key, err := s.key(name)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return FileInfo{}, fmt.Errorf("object: s3 put %s: %w", s.where(key), err)
+	}
+	body, done, err := s3Rereadable(r, size)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("object: s3 put %s: %w", s.where(key), err)
+	}
+	defer done()
+	info, err := s.client.PutObject(ctx, s.bucket, key, body, size, s.putOptions(size))
+	if err != nil {
+		return FileInfo{}, s.fail("put", "", key, err)
+	}
+	if info.Size != size {
+		return FileInfo{}, fmt.Errorf("object: s3 put %s: sent %d bytes, want %d", s.where(key), info.Size, size)
+	}
+	st, ok, err := s.stat(ctx, key)
+	if err != nil {
+		return FileInfo{}, s.fail("put", "", key, err)
+	}
+	if !ok {
+		return FileInfo{}, fmt.Errorf("object: s3 put %s: uploaded object is not visible", s.where(key))
+	}
+	if st.Size != size {
+		return FileInfo{}, fmt.Errorf("object: s3 put %s: %w: bucket holds %d bytes, want %d", s.where(key), ErrCorrupt, st.Size, size)
+	}
+	return FileInfo{Name: name, Size: st.Size, ModTime: st.LastModified}, nil
+}
+
 // PutFile uploads the local file at path unless name exists already. The
 // file is consumed: it is removed afterwards, whether the upload succeeded
 // or not.

@@ -138,6 +138,7 @@ type server struct {
 	c       *counters
 	buckets []string
 	mu      sync.Mutex // one /_stats listing at a time
+	trace   bool       // log every request (-trace)
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -147,6 +148,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.c.requests.Add(1)
 	k := kind(r)
+	if s.trace {
+		log.Printf("%s %s?%s", r.Method, r.URL.Path, r.URL.RawQuery)
+	}
 	s.c.byKind[k].Add(1)
 	if r.Body != nil {
 		r.Body = &countingBody{ReadCloser: r.Body, n: &s.c.bytesIn}
@@ -194,6 +198,7 @@ func (s *server) stats(w http.ResponseWriter) {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen `ADDRESS` (keep it on loopback)")
 	urlFile := flag.String("url-file", "", "write the base URL to `FILE` once listening")
+	trace := flag.Bool("trace", false, "log every request (method, path, query) to stderr")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: s3srv [-addr 127.0.0.1:0] [-url-file FILE] BUCKET...")
 		flag.PrintDefaults()
@@ -205,7 +210,7 @@ func main() {
 			log.Fatalf("s3srv: create bucket %s: %v", b, err)
 		}
 	}
-	s := &server{mem: mem, s3: gofakes3.New(mem).Server(), c: newCounters(), buckets: flag.Args()}
+	s := &server{mem: mem, s3: gofakes3.New(mem).Server(), c: newCounters(), buckets: flag.Args(), trace: *trace}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatalf("s3srv: %v", err)

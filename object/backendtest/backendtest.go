@@ -51,6 +51,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) object.Backend) {
 		{"UnusualNames", testUnusualNames},
 		{"CanceledPut", testCanceledPut},
 		{"Location", testLocation},
+		{"PutNew", testPutNew},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -501,5 +502,27 @@ func testCanceledPut(t *testing.T, be object.Backend) {
 func testLocation(t *testing.T, be object.Backend) {
 	if be.Location() == "" {
 		t.Error("Location() is empty")
+	}
+}
+
+// testPutNew: object.PutNew (the backend's NewPutter, or Put and Stat)
+// stores the bytes and returns the info Stat gives.
+func testPutNew(t *testing.T, be object.Backend) {
+	ctx := context.Background()
+	b := data(9, 777)
+	fi, err := object.PutNew(ctx, be, "locks/new-0.json", bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("PutNew: %v", err)
+	}
+	st, err := be.Stat(ctx, "locks/new-0.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size != int64(len(b)) || fi.ModTime.IsZero() || !fi.ModTime.Equal(st.ModTime) {
+		t.Errorf("PutNew = %+v, Stat = %+v", fi, st)
+	}
+	checkContent(t, be, "locks/new-0.json", b)
+	if _, err := object.PutNew(ctx, be, "locks/new-1.json", plainReader{bytes.NewReader(b[:10])}, int64(len(b))); err == nil {
+		t.Error("PutNew of a short reader succeeded")
 	}
 }
