@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -203,19 +202,6 @@ func (l *Local) RemoveTemporary(olderThan time.Duration) {
 // TempDir is a directory on the backend's filesystem for files that
 // PutFile will later move into place. Leftovers there are garbage.
 func (l *Local) TempDir() string { return filepath.Join(l.root, "tmp") }
-
-// SyncDir fsyncs a directory so that a rename in it is durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
 
 type sectionCloser struct {
 	*io.SectionReader

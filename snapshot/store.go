@@ -6,16 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/silo-dev/silo/chunk"
 	"github.com/silo-dev/silo/object"
@@ -165,12 +165,9 @@ type fileJob struct {
 // count times the maximum chunk size.
 func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*StoreResult, error) {
 	start := time.Now()
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		return nil, fmt.Errorf("store %s: %w", dir, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return nil, fmt.Errorf("store %s: not a directory", dir)
+	rootMode, rootMTime, err := statRoot(dir)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0) + 1
@@ -210,7 +207,7 @@ func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*
 	if s.root.IsZero() {
 		return nil, errors.New("store: root tree was not finished")
 	}
-	res := &StoreResult{Tree: s.root, RootMode: st.Mode & ModeMask, RootMTime: st.Mtim.Nano()}
+	res := &StoreResult{Tree: s.root, RootMode: rootMode, RootMTime: rootMTime}
 	res.Stats = StoreStats{
 		FilesNew: s.a.new.Load(), FilesChanged: s.a.changed.Load(), FilesUnchanged: s.a.unchanged.Load(),
 		Dirs: s.a.dirs.Load(), Symlinks: s.a.links.Load(), Skipped: s.a.skipped.Load(), Size: s.a.size.Load(),
@@ -299,7 +296,7 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 		return fmt.Errorf("store: read directory %s: %w", path, err)
 	}
 	slices.Sort(names)
-	fd := int(f.Fd())
+	d := newEntryStater(f, path)
 	ds.nodes = make([]Node, 0, len(names))
 	type sub struct {
 		idx    int
@@ -309,9 +306,9 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 	var queue []fileJob
 	pi := 0
 	for _, name := range names {
-		var st unix.Stat_t
-		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			if errors.Is(err, unix.ENOENT) {
+		n, err := d.lstat(name)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
 				continue // vanished since the listing
 			}
 			return fmt.Errorf("store: stat %s: %w", filepath.Join(path, name), err)
@@ -332,12 +329,8 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 		if pi < len(parentNodes) && parentNodes[pi].Name == name {
 			old = &parentNodes[pi]
 		}
-		n := Node{Name: name, Mode: st.Mode & ModeMask, MTime: st.Mtim.Nano(), CTime: st.Ctim.Nano(),
-			Inode: st.Ino, UID: st.Uid, GID: st.Gid}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFREG:
-			n.Type = File
-			n.Size = uint64(st.Size)
+		switch n.Type {
+		case File:
 			if old != nil && old.Type == File && old.Size == n.Size && old.MTime == n.MTime &&
 				old.CTime == n.CTime && old.Inode == n.Inode && old.Mode == n.Mode &&
 				(n.Size == 0 || len(old.Content) > 0) &&
@@ -345,8 +338,8 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 				n.Content = old.Content
 				ds.nodes = append(ds.nodes, n)
 				s.a.unchanged.Add(1)
-				s.a.size.Add(st.Size)
-				s.prog.AddDone(1, st.Size)
+				s.a.size.Add(int64(n.Size))
+				s.prog.AddDone(1, int64(n.Size))
 				if err := s.checkLimit(); err != nil {
 					return err
 				}
@@ -354,30 +347,20 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 			}
 			ds.nodes = append(ds.nodes, n)
 			queue = append(queue, fileJob{path: filepath.Join(path, name), idx: len(ds.nodes) - 1, changed: old != nil})
-		case unix.S_IFDIR:
-			n.Type = Dir
+		case Dir:
 			ds.nodes = append(ds.nodes, n)
 			var p object.ID
 			if old != nil && old.Type == Dir {
 				p = old.Subtree
 			}
 			subs = append(subs, sub{len(ds.nodes) - 1, p})
-		case unix.S_IFLNK:
-			target := make([]byte, 256)
-			for {
-				k, err := unix.Readlinkat(fd, name, target)
-				if err != nil {
-					return fmt.Errorf("store: readlink %s: %w", filepath.Join(path, name), err)
-				}
-				if k < len(target) {
-					target = target[:k]
-					break
-				}
-				target = make([]byte, 2*len(target))
+		case Symlink:
+			target, err := d.readlink(name)
+			if err != nil {
+				return fmt.Errorf("store: readlink %s: %w", filepath.Join(path, name), err)
 			}
-			n.Type = Symlink
-			n.Target = string(target)
-			if n.Target == "" || bytes.IndexByte(target, 0) >= 0 {
+			n.Target = target
+			if n.Target == "" || strings.IndexByte(target, 0) >= 0 {
 				return fmt.Errorf("store: symlink %s has an unusable target", filepath.Join(path, name))
 			}
 			ds.nodes = append(ds.nodes, n)

@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
@@ -539,7 +538,7 @@ func commitStaged(ctx context.Context, dst *Store, staged []stagedPack) ([]objec
 	if err != nil {
 		return nil, err
 	}
-	err = unix.Syncfs(int(d.Fd()))
+	err = syncStaged(d, staged)
 	d.Close()
 	if err != nil {
 		return nil, fmt.Errorf("backup destination %s: sync: %w", dst.Location(), err)

@@ -27,7 +27,6 @@ import (
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	"golang.org/x/sys/unix"
 
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store/config"
@@ -365,8 +364,7 @@ func s3Stamp(t *testing.T, root string, seed uint64, wholeSecs bool) {
 		if !wholeSecs {
 			ts = ts.Add(time.Duration(123456789 + i))
 		}
-		tv := []unix.Timespec{unix.NsecToTimespec(ts.UnixNano()), unix.NsecToTimespec(ts.UnixNano())}
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, tv, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := lutimes(p, ts.UnixNano()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,8 +3,6 @@ package store
 import (
 	"math"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -96,11 +94,10 @@ func (s *Store) Stats() (*Stats, error) {
 		st.CompressionRatio = round2(float64(st.UniqueBytes) / float64(dataStored))
 	}
 	free := int64(-1)
-	var fs unix.Statfs_t
 	if IsRemote(s.cfg.BasePath) {
 		free = -1
-	} else if unix.Statfs(s.base, &fs) == nil {
-		free = int64(fs.Bavail) * int64(fs.Bsize)
+	} else if n, err := freeSpace(s.base); err == nil {
+		free = n
 	}
 	if q := s.cfg.TotalQuota; q > 0 {
 		left := max(q-st.StoredBytes, 0)

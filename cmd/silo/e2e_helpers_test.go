@@ -12,11 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/silo-dev/silo/store/storetest"
 )
@@ -206,11 +203,4 @@ func waitFor(d time.Duration, cond func() bool) bool {
 		time.Sleep(3 * time.Millisecond)
 	}
 	return cond()
-}
-
-// exited reports whether the process has ended (without reaping it).
-func exited(p *os.Process) bool {
-	var info unix.Siginfo
-	err := unix.Waitid(unix.P_PID, p.Pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-	return err == nil && info.Signo == int32(syscall.SIGCHLD)
 }

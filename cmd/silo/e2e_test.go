@@ -496,8 +496,8 @@ func TestE2EWritersBesideAPausedStore(t *testing.T) {
 		t.Fatal("the first store never started its session")
 	}
 	time.Sleep(100 * time.Millisecond) // past its current index slice
-	first.Process.Signal(syscall.SIGSTOP)
-	defer first.Process.Signal(syscall.SIGCONT)
+	pauseProcess(first.Process)
+	defer resumeProcess(first.Process)
 
 	dest := filepath.Join(t.TempDir(), "out")
 	for _, args := range [][]string{
@@ -516,7 +516,7 @@ func TestE2EWritersBesideAPausedStore(t *testing.T) {
 		}
 	}
 
-	first.Process.Signal(syscall.SIGCONT)
+	resumeProcess(first.Process)
 	if err := first.Wait(); err != nil {
 		t.Fatalf("the first store failed: %v", err)
 	}

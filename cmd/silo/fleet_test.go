@@ -17,11 +17,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // node runs silo as one machine: its own index cache, machine name and
@@ -178,20 +175,20 @@ func pauseWhen(t *testing.T, c *exec.Cmd, repo string, cond func() bool) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Process.Signal(syscall.SIGCONT); c.Process.Kill() })
+	t.Cleanup(func() { resumeProcess(c.Process); c.Process.Kill() })
 	ok := waitFor(60*time.Second, func() bool { return exited(c.Process) || cond() })
 	if !ok || exited(c.Process) {
 		t.Fatal("the process ended before it could be paused mid-way")
 	}
 	for i := 0; ; i++ {
-		c.Process.Signal(syscall.SIGSTOP)
+		pauseProcess(c.Process)
 		if repo == "" || locksFree(repo) {
 			return
 		}
 		if i == 1000 {
 			t.Fatal("the process always held an index lock when paused")
 		}
-		c.Process.Signal(syscall.SIGCONT)
+		resumeProcess(c.Process)
 		time.Sleep(time.Duration(1+i%7) * time.Millisecond)
 	}
 }
@@ -204,12 +201,9 @@ func locksFree(repo string) bool {
 		if err != nil {
 			continue
 		}
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		}
+		free := lockable(f)
 		f.Close()
-		if err != nil {
+		if !free {
 			return false
 		}
 	}
@@ -345,7 +339,7 @@ func TestFleetGCBesideAStore(t *testing.T) {
 	if g.Result.PacksDeleted != 0 || g.Result.DeferredPacks == 0 || len(g.Result.Waiting) == 0 {
 		t.Fatalf("gc beside a running store: %+v, want everything deferred to the store's end", g.Result)
 	}
-	st.Process.Signal(syscall.SIGCONT)
+	resumeProcess(st.Process)
 	if err := st.Wait(); err != nil {
 		t.Fatalf("the store beside gc failed: %v", err)
 	}
@@ -465,7 +459,7 @@ func TestFleetS3StoreDuringDeleteAndGC(t *testing.T) {
 	if g.Result.PacksDeleted != 0 || g.Result.DeferredPacks == 0 {
 		t.Fatalf("B's gc during A's store: %+v", g.Result)
 	}
-	st.Process.Signal(syscall.SIGCONT)
+	resumeProcess(st.Process)
 	if err := st.Wait(); err != nil {
 		t.Fatalf("A's store: %v", err)
 	}
@@ -516,7 +510,7 @@ func TestFleetS3StoreDuringForgetAndRepack(t *testing.T) {
 	if g.Result.PacksDeleted+g.Result.PacksRepacked != 0 {
 		t.Fatalf("B's gc during A's store deleted packs: %+v", g.Result)
 	}
-	st.Process.Signal(syscall.SIGCONT)
+	resumeProcess(st.Process)
 	if err := st.Wait(); err != nil {
 		t.Fatalf("A's store: %v", err)
 	}

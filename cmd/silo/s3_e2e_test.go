@@ -24,7 +24,6 @@ import (
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	"golang.org/x/sys/unix"
 
 	"github.com/silo-dev/silo/object"
 )
@@ -104,27 +103,6 @@ func (c *s3CLI) restoreMatches(repo, ref string, want manifest, skipRoot bool) {
 	}
 	if d := want.Diff(got); len(d) > 0 {
 		c.t.Fatalf("restore of %s from %s differs:\n  %s", ref, repo, strings.Join(d, "\n  "))
-	}
-}
-
-// s3WholeSeconds drops the sub-second part of every mtime under root, so a
-// tar of it keeps them exactly.
-func s3WholeSeconds(t *testing.T, root string) {
-	t.Helper()
-	var paths []string
-	filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
-		paths = append(paths, p)
-		return err
-	})
-	for i := len(paths) - 1; i >= 0; i-- { // children before parents
-		var st unix.Stat_t
-		if err := unix.Lstat(paths[i], &st); err != nil {
-			t.Fatal(err)
-		}
-		ts := unix.NsecToTimespec(st.Mtim.Sec * 1e9)
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, paths[i], []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

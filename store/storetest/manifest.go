@@ -6,67 +6,16 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
-	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // Manifest maps each path under a root ("." for the root itself) to its
 // type, permission bits and mtime in nanoseconds, plus size and content hash
 // (files) or target (symlinks): everything a restore must bring back.
 // Sockets, fifos and devices are left out, as silo does not store them.
+// Take is per platform: manifest_unix.go, manifest_windows.go.
 type Manifest map[string]string
-
-// Take records the tree at root.
-func Take(t testing.TB, root string) Manifest {
-	t.Helper()
-	m := Manifest{}
-	buf := make([]byte, 1<<20)
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		line := fmt.Sprintf("%o %04o mtime=%d", st.Mode&unix.S_IFMT, st.Mode&0o7777, st.Mtim.Nano())
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFREG:
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			n, err := io.CopyBuffer(h, f, buf)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			line += fmt.Sprintf(" %d %x", n, h.Sum(nil)[:12])
-		case unix.S_IFLNK:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			line += " -> " + target
-		case unix.S_IFDIR:
-		default:
-			return nil
-		}
-		m[rel] = line
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 // Diff lists how got differs from m (at most 15 lines).
 func (m Manifest) Diff(got Manifest) []string {
@@ -88,4 +37,20 @@ func (m Manifest) Diff(got Manifest) []string {
 		out = append(out[:15], fmt.Sprintf("... %d more", len(out)-15))
 	}
 	return out
+}
+
+// contentLine is the size and content hash of the file at p, as a
+// manifest line ends for a regular file.
+func contentLine(p string, buf []byte) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, f, buf)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(" %d %x", n, h.Sum(nil)[:12]), nil
 }
