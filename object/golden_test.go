@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/internal/testkit"
 	"github.com/silo-dev/silo/object"
 )
 
@@ -33,29 +33,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // with -update) and returns the golden bytes.
 func golden(t *testing.T, dir, name string, got []byte) []byte {
 	t.Helper()
-	path := filepath.Join("..", "testdata", "golden", dir, name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("golden file: %v (run go test -run Golden -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		i := 0
-		for i < len(got) && i < len(want) && got[i] == want[i] {
-			i++
-		}
-		t.Errorf("%s: the encoding changed: %d bytes, golden %d, first difference at byte %d.\n"+
-			"Repositories written before hold the golden form: if the change is deliberate, keep the old file\n"+
-			"as a decode-only fixture and rewrite with -update.", path, len(got), len(want), i)
-	}
-	return want
+	return testkit.Golden(t, filepath.Join("..", "testdata", "golden", dir, name), got, *update)
 }
 
 func mustHex(s string) []byte {

@@ -142,17 +142,11 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
-	unlock, err := s.lockCatalogue()
+	unlock, err := s.lockCatalogueFresh(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if !isLocal(s.be) {
-		// change the record as other machines left it
-		if _, err := s.refresh(ctx, false); err != nil {
-			return nil, err
-		}
-	}
 	var r *record
 	err = s.db.View(func(tx *index.Tx) error {
 		var err error

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/internal/testkit"
 	"github.com/silo-dev/silo/object"
 )
 
@@ -33,29 +34,7 @@ func goldenPath(name string) string { return filepath.Join("..", "testdata", "go
 
 func golden(t *testing.T, name string, got []byte) []byte {
 	t.Helper()
-	path := goldenPath(name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("golden file: %v (run go test -run Golden -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		i := 0
-		for i < len(got) && i < len(want) && got[i] == want[i] {
-			i++
-		}
-		t.Errorf("%s: the encoding changed: %d bytes, golden %d, first difference at byte %d.\n"+
-			"Repositories written before hold the golden form: if the change is deliberate, keep the old file\n"+
-			"as a decode-only fixture and rewrite with -update.", path, len(got), len(want), i)
-	}
-	return want
+	return testkit.Golden(t, goldenPath(name), got, *update)
 }
 
 // fixture reads a decode-only golden file; -update writes it only when it

@@ -312,6 +312,23 @@ func (s *Store) lockCatalogue() (func(), error) {
 	return func() { unlock(); s.catMu.Unlock() }, nil
 }
 
+// lockCatalogueFresh takes the catalogue lock and, on a remote backend,
+// brings the index up to date under it: a change is made to the records as
+// other machines left them (one may have deleted or changed the project).
+func (s *Store) lockCatalogueFresh(ctx context.Context) (func(), error) {
+	unlock, err := s.lockCatalogue()
+	if err != nil {
+		return nil, err
+	}
+	if !isLocal(s.be) {
+		if _, err := s.refresh(ctx, false); err != nil {
+			unlock()
+			return nil, err
+		}
+	}
+	return unlock, nil
+}
+
 // commit records a stored tree as the project's newest version: blobs
 // durable first, then the snapshot blob and the record's meta blob, then
 // the catalogue. Under the catalogue lock it takes the project's record
@@ -325,17 +342,11 @@ func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *
 	if det != nil {
 		langs, fws = det.result(ctx, s.repo)
 	}
-	unlock, err := s.lockCatalogue()
+	unlock, err := s.lockCatalogueFresh(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if !isLocal(s.be) {
-		// another machine may have deleted or changed the project
-		if _, err := s.refresh(ctx, false); err != nil {
-			return nil, err
-		}
-	}
 	var cur *record
 	var purged bool
 	err = s.db.View(func(tx *index.Tx) error {

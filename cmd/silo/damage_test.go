@@ -35,19 +35,6 @@ func damageRepo(t *testing.T, mib int) (repo string, ids []string, mans []manife
 	return repo, ids, mans, work
 }
 
-// packCountOf counts the pack files of a local repository.
-func packCountOf(t *testing.T, repo string) int {
-	t.Helper()
-	n := 0
-	filepath.WalkDir(filepath.Join(repo, "packs"), func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			n++
-		}
-		return nil
-	})
-	return n
-}
-
 // A damaged index.db (empty, cut short, or scribbled over) is reported
 // with exit code 3 by every command, never crashes one and never lets gc
 // delete anything; `silo index rebuild` rebuilds it without a manual step.
@@ -77,7 +64,7 @@ func TestDamagedIndexDB(t *testing.T) {
 			genCorpus(t, other, 10, 2)
 			storeVersion(t, repo, "other", other)
 			mustRun(t, repo, "delete", "--hard", "other")
-			packs := packCountOf(t, repo)
+			packs := packCount(t, repo)
 			damage(t, filepath.Join(repo, "index.db"))
 			for _, args := range [][]string{{"projects", "list"}, {"check"}, {"gc"}, {"restore", "proj", filepath.Join(t.TempDir(), "r")}} {
 				res := run(t, repo, args...)
@@ -88,7 +75,7 @@ func TestDamagedIndexDB(t *testing.T) {
 					t.Fatalf("silo %s crashed: %s", args[0], res.stderr)
 				}
 			}
-			if n := packCountOf(t, repo); n != packs {
+			if n := packCount(t, repo); n != packs {
 				t.Fatalf("packs %d after the commands, were %d", n, packs)
 			}
 			mustRun(t, repo, "index", "rebuild")
