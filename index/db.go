@@ -381,6 +381,25 @@ func (d *DB) AddPack(p object.PackInfo, blobs []object.Blob) error {
 	return d.Update(func(tx *Tx) error { return tx.AddPack(p, blobs) })
 }
 
+// limitAbove is the size of index.db from which packs are limited to
+// object.MaxPackCount blobs (see PackBlobLimit).
+var limitAbove int64 = 32 << 20
+
+// PackBlobLimit implements object.PackLimiter. Indexing a pack is one write
+// transaction, and blob ids are random, so it touches one page of the blob
+// bucket per blob: bbolt reads each such page into memory, copies it to a
+// new one at commit, and maps the pages around it. Once index.db is larger
+// than limitAbove, a pack holds at most object.MaxPackCount blobs, which
+// bounds what a commit holds (a pack of 12,000 small files held some 60
+// MiB). A smaller index is touched whole anyway, and fuller packs cost
+// fewer commits and fewer files.
+func (d *DB) PackBlobLimit() int {
+	if st, err := os.Stat(d.path); err == nil && st.Size() > limitAbove {
+		return object.MaxPackCount
+	}
+	return 0
+}
+
 // Tx is a transaction.
 type Tx struct {
 	tx *bolt.Tx

@@ -473,3 +473,29 @@ func TestCorruptRecordsAreErrors(t *testing.T) {
 		t.Errorf("decodePack(short) = %v", err)
 	}
 }
+
+// TestPackBlobLimit: a small index asks for no pack limit; once index.db is
+// larger than limitAbove, packs are limited to MaxPackCount blobs.
+func TestPackBlobLimit(t *testing.T) {
+	db, path := openTest(t)
+	blobs := make([]object.Blob, 3000)
+	for i := range blobs {
+		blobs[i] = object.Blob{ID: object.Hash(fmt.Appendf(nil, "blob %d", i)), Type: object.DataBlob, Length: 10, RawLength: 10}
+	}
+	if err := db.AddPack(object.PackInfo{ID: object.Hash([]byte("pack")), Size: 1 << 20}, blobs); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.PackBlobLimit(); n != 0 {
+		t.Fatalf("small index: PackBlobLimit = %d, want 0", n)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := limitAbove
+	t.Cleanup(func() { limitAbove = old })
+	limitAbove = st.Size() - 1
+	if n := db.PackBlobLimit(); n != object.MaxPackCount {
+		t.Fatalf("index over %d bytes: PackBlobLimit = %d, want %d", limitAbove, n, object.MaxPackCount)
+	}
+}

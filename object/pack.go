@@ -17,6 +17,9 @@ const (
 	packMagic   = "SILOPAK1"
 	// MaxPackBlobs bounds the entry count a pack table may claim.
 	MaxPackBlobs = 1 << 22
+	// MaxPackCount is how many blobs a pack holds when its Index asks for
+	// a limit (see PackLimiter): index.DB does once index.db is large.
+	MaxPackCount = 512
 )
 
 // PackWriter appends blobs to a pack being written to w and finally writes

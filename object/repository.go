@@ -21,6 +21,14 @@ type Index interface {
 	AddPack(p PackInfo, blobs []Blob) error
 }
 
+// PackLimiter is an Index that limits how many blobs a new pack may hold
+// (0: no limit beyond the pack size). It is asked when a pack is started.
+// Indexing a pack is one transaction that touches one random place of the
+// index per blob, so a limit bounds what that transaction holds in memory.
+type PackLimiter interface {
+	PackBlobLimit() int
+}
+
 // RepositoryOptions configure a Repository. Backend and Index are required.
 type RepositoryOptions struct {
 	Backend Backend
@@ -285,12 +293,13 @@ type packer struct {
 }
 
 type openPack struct {
-	seq  uint64 // in packsInFlight
-	fs   FS
-	f    File
-	bw   *bufio.Writer
-	pw   *PackWriter
-	data bool
+	seq   uint64 // in packsInFlight
+	fs    FS
+	f     File
+	bw    *bufio.Writer
+	pw    *PackWriter
+	data  bool
+	limit int // blobs; 0: none (see PackLimiter)
 }
 
 func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
@@ -301,12 +310,15 @@ func (p *packer) add(ctx context.Context, b Blob, stored []byte) error {
 		if err != nil {
 			return err
 		}
+		if l, ok := p.repo.idx.(PackLimiter); ok {
+			op.limit = l.PackBlobLimit()
+		}
 		p.cur = op
 	}
 	if err := p.cur.pw.Add(b, stored); err != nil {
 		return fmt.Errorf("object: write pack %s: %w", p.cur.f.Name(), err)
 	}
-	if p.cur.pw.Size() >= p.repo.packSz {
+	if p.cur.pw.Size() >= p.repo.packSz || (p.cur.limit > 0 && p.cur.pw.Count() >= p.cur.limit) {
 		return p.rotate(ctx)
 	}
 	return nil

@@ -369,3 +369,67 @@ func TestReadPackTableDetectsCorruption(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// limitedIndex is the real index asking for packs of at most MaxPackCount
+// blobs, as index.DB does once index.db is large.
+type limitedIndex struct{ *index.DB }
+
+func (limitedIndex) PackBlobLimit() int { return object.MaxPackCount }
+
+// TestPackBlobCountLimit: when the index asks for it, a pack is closed at
+// MaxPackCount blobs however small they are, and every blob is indexed in
+// the pack it went to; without the limit the same blobs fill one pack.
+func TestPackBlobCountLimit(t *testing.T) {
+	n := object.MaxPackCount + 10
+	packsOf := func(limited bool) map[object.ID]int {
+		dir := t.TempDir()
+		db, err := index.Open(filepath.Join(dir, "index.db"), index.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var idx object.Index = db
+		if limited {
+			idx = limitedIndex{db}
+		}
+		repo, err := object.NewRepository(object.RepositoryOptions{Backend: object.NewLocal(dir), Index: idx,
+			TempDir: filepath.Join(dir, "tmp")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repo.Close()
+		ctx := context.Background()
+		ids := make([]object.ID, n)
+		for i := range n {
+			data := fmt.Appendf(nil, "small blob %d", i)
+			ids[i] = object.Hash(data)
+			if _, err := repo.SaveBlob(ctx, object.DataBlob, ids[i], data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := repo.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		counts := map[object.ID]int{}
+		for _, id := range ids {
+			loc, ok, err := db.Lookup(id)
+			if err != nil || !ok {
+				t.Fatalf("blob %s not indexed: %v", id, err)
+			}
+			counts[loc.Pack]++
+		}
+		return counts
+	}
+	counts := packsOf(true)
+	if len(counts) != 2 {
+		t.Fatalf("%d small blobs went to %d packs, want 2", n, len(counts))
+	}
+	for p, c := range counts {
+		if c != object.MaxPackCount && c != 10 {
+			t.Errorf("pack %s holds %d blobs, want %d or 10", p, c, object.MaxPackCount)
+		}
+	}
+	if counts := packsOf(false); len(counts) != 1 {
+		t.Errorf("without a limit, %d small blobs went to %d packs, want 1", n, len(counts))
+	}
+}
