@@ -44,6 +44,8 @@ type BackupRecord struct {
 	PacksCopied      int             `json:"packs_copied"`
 	BlobsCopied      int             `json:"blobs_copied"`
 	Seconds          float64         `json:"seconds"`
+	// From, in the view "latest" names, lists the records it draws on.
+	From []string `json:"from,omitempty"`
 }
 
 // BackupProject is a project as a backup holds it: its metadata and the
@@ -1029,7 +1031,44 @@ func readBackup(ctx context.Context, be object.Backend, name string) (*BackupRec
 	return &br, nil
 }
 
-// FindBackup reads one record by id or unique id prefix.
+// latest is what "latest" names: every project and template the records
+// (oldest first) hold, each as the newest record holding it has it. After
+// a backup of one project, the others' newest backups are older records;
+// "latest" must still bring back every project. Its ID is "latest", its
+// time the newest record's, and From lists the records it draws on.
+func latest(all []BackupRecord) *BackupRecord {
+	newest := all[len(all)-1]
+	out := newest
+	out.ID, out.Projects, out.Templates = "latest", nil, nil
+	out.BytesCopied, out.PacksCopied, out.BlobsCopied, out.Seconds = 0, 0, 0, 0
+	seen := map[string]bool{}
+	used := map[string]bool{}
+	for i := len(all) - 1; i >= 0; i-- {
+		br := all[i]
+		for _, p := range br.Projects {
+			if k := "p:" + p.ID; !seen[k] {
+				seen[k], used[br.ID] = true, true
+				out.Projects = append(out.Projects, p)
+			}
+		}
+		for _, t := range br.Templates {
+			if k := "t:" + t.Name; !seen[k] {
+				seen[k], used[br.ID] = true, true
+				out.Templates = append(out.Templates, t)
+			}
+		}
+	}
+	for _, br := range all {
+		if used[br.ID] {
+			out.From = append(out.From, br.ID)
+		}
+	}
+	slices.SortFunc(out.Projects, func(a, b BackupProject) int { return strings.Compare(a.Name, b.Name) })
+	return &out
+}
+
+// FindBackup reads one record by id or unique id prefix; "latest" is the
+// newest backup of every project (see latest).
 func FindBackup(ctx context.Context, be object.Backend, id string) (*BackupRecord, error) {
 	all, err := ListBackups(ctx, be)
 	if err != nil {
@@ -1046,7 +1085,7 @@ func FindBackup(ctx context.Context, be object.Backend, id string) (*BackupRecor
 	}
 	switch {
 	case id == "latest" && len(all) > 0:
-		return &all[len(all)-1], nil
+		return latest(all), nil
 	case len(match) == 1:
 		return &match[0], nil
 	case len(match) > 1:
@@ -1406,8 +1445,9 @@ type ExpireResult struct {
 	DryRun  bool      `json:"dry_run"`
 }
 
-// Expire removes records older than retention_days (never the newest one),
-// then garbage-collects the destination.
+// Expire removes records older than retention_days, except the newest
+// record and, for every project and template, the newest record holding it
+// (see retain); then it garbage-collects the destination.
 func (b *BackupSet) Expire(ctx context.Context, now time.Time, retentionDays int, dryRun bool) (*ExpireResult, error) {
 	t0 := time.Now()
 	res, err := b.expire(ctx, now, retentionDays, dryRun)
@@ -1431,21 +1471,79 @@ func (b *BackupSet) expire(ctx context.Context, now time.Time, retentionDays int
 	}
 	res := &ExpireResult{Expired: []string{}, DryRun: dryRun}
 	cut := now.Add(-time.Duration(retentionDays) * 24 * time.Hour)
-	var keep []BackupRecord
-	for i, br := range all {
-		if i < len(all)-1 && br.Time.Before(cut) {
-			res.Expired = append(res.Expired, br.ID)
-			continue
-		}
-		keep = append(keep, br)
+	keep, expired := retain(all, cut)
+	for _, br := range expired {
+		res.Expired = append(res.Expired, br.ID)
 	}
 	res.Kept = len(keep)
 	if dryRun || len(res.Expired) == 0 {
 		return res, nil
 	}
-	for _, id := range res.Expired {
+	res.GC, err = b.remove(ctx, res.Expired, keep)
+	return res, err
+}
+
+// Delete removes the backup records ids (ids or unique prefixes; "latest"
+// is refused, as it names no single record) and garbage-collects what
+// only they needed in the destination, like expiry.
+func (b *BackupSet) Delete(ctx context.Context, ids []string, dryRun bool) (*ExpireResult, error) {
+	t0 := time.Now()
+	res, err := b.delete(ctx, ids, dryRun)
+	if !dryRun {
+		fields := map[string]any{"operation": "delete", "duration_s": time.Since(t0).Seconds(), "outcome": outcome(err)}
+		if res != nil {
+			fields["backup_id"] = strings.Join(res.Expired, ",")
+			if res.GC != nil && res.GC.Result != nil {
+				fields["bytes"] = res.GC.Result.FreedBytes
+			}
+		}
+		b.dst.logOp("backup.log", fields)
+	}
+	return res, err
+}
+
+func (b *BackupSet) delete(ctx context.Context, ids []string, dryRun bool) (*ExpireResult, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: name the backups to delete", ErrInvalid)
+	}
+	all, err := b.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gone := map[string]bool{}
+	for _, id := range ids {
+		if id == "latest" {
+			return nil, fmt.Errorf("%w: \"latest\" names no single backup; give its id", ErrInvalid)
+		}
+		br, err := FindBackup(ctx, b.dst.be, id)
+		if err != nil {
+			return nil, err
+		}
+		gone[br.ID] = true
+	}
+	res := &ExpireResult{Expired: []string{}, DryRun: dryRun}
+	var keep []BackupRecord
+	for _, br := range all {
+		if gone[br.ID] {
+			res.Expired = append(res.Expired, br.ID)
+		} else {
+			keep = append(keep, br)
+		}
+	}
+	res.Kept = len(keep)
+	if dryRun {
+		return res, nil
+	}
+	res.GC, err = b.remove(ctx, res.Expired, keep)
+	return res, err
+}
+
+// remove deletes the records ids, forgets the destination's versions that
+// no record in keep holds, and garbage-collects the destination.
+func (b *BackupSet) remove(ctx context.Context, ids []string, keep []BackupRecord) (*GCReport, error) {
+	for _, id := range ids {
 		if err := b.dst.be.Delete(ctx, backupName(id)); err != nil && !errors.Is(err, object.ErrNotFound) {
-			return res, fmt.Errorf("expire backup %s in %s: %w", id, b.Location(), err)
+			return nil, fmt.Errorf("remove backup %s in %s: %w", id, b.Location(), err)
 		}
 	}
 	// versions still referenced by a kept record stay; the rest go
@@ -1465,7 +1563,7 @@ func (b *BackupSet) expire(ctx context.Context, now time.Time, retentionDays int
 		}
 	}
 	var drop []object.ID
-	err = b.dst.db.View(func(tx *index.Tx) error {
+	err := b.dst.db.View(func(tx *index.Tx) error {
 		return tx.Snapshots(func(ref index.SnapshotRef, _ []byte) error {
 			if !wanted[ref.ID] {
 				drop = append(drop, ref.ID)
@@ -1474,21 +1572,53 @@ func (b *BackupSet) expire(ctx context.Context, now time.Time, retentionDays int
 		})
 	})
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	if len(drop) > 0 {
 		unlock, err := b.dst.lockCatalogue()
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		err = b.dst.forgetSnapshots(ctx, "", drop)
 		unlock()
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 	}
-	res.GC, err = b.dst.GC(ctx, GCOptions{})
-	return res, err
+	return b.dst.GC(ctx, GCOptions{})
+}
+
+// retain splits records (oldest first) into those expiry keeps and those it
+// removes. A record stays when it is younger than cut, or when it is the
+// newest record holding some project or template: per-project backups make
+// records that hold one project each, and the newest backup of every
+// project must survive however old it is, or a project backed up once and
+// then left alone would lose its only copy to a newer backup of another.
+func retain(all []BackupRecord, cut time.Time) (keep, expired []BackupRecord) {
+	newest := map[string]bool{} // "p:" project id, "t:" template name
+	keepAt := make([]bool, len(all))
+	for i := len(all) - 1; i >= 0; i-- {
+		br := all[i]
+		keepAt[i] = !br.Time.Before(cut) || i == len(all)-1
+		for _, p := range br.Projects {
+			if k := "p:" + p.ID; !newest[k] {
+				newest[k], keepAt[i] = true, true
+			}
+		}
+		for _, t := range br.Templates {
+			if k := "t:" + t.Name; !newest[k] {
+				newest[k], keepAt[i] = true, true
+			}
+		}
+	}
+	for i, br := range all {
+		if keepAt[i] {
+			keep = append(keep, br)
+		} else {
+			expired = append(expired, br)
+		}
+	}
+	return keep, expired
 }
 
 // expireBackupsForCleanup expires backups past retention_days at the

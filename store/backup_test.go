@@ -315,8 +315,10 @@ func TestBackupIncremental(t *testing.T) {
 	}
 }
 
-// TestBackupExpiry: records older than the retention go (never the newest),
-// gc of the destination frees what only they needed, the rest verifies.
+// TestBackupExpiry: records older than the retention go, except the newest
+// and the newest of each project: b1, the only backup of a project
+// hard-deleted since, outlives its retention until deleted by id; deleting
+// it frees what only it needed, and the rest verifies.
 func TestBackupExpiry(t *testing.T) {
 	w := newBackupWorld(t)
 	ctx := context.Background()
@@ -344,22 +346,28 @@ func TestBackupExpiry(t *testing.T) {
 	webUnique, _ := uniqueBytes(t, bs.dst, webVersions, keepVersions)
 	destBefore, _ := packBytes(t, bs.dst)
 
-	// dry run at day 35, retention 30: b1 would go
+	// day 35, retention 30: b1 is past it, but it is web's only backup
 	res, err := bs.Expire(ctx, start.Add(35*day), 30, true)
-	if err != nil || !slices.Equal(res.Expired, []string{b1.ID}) || res.Kept != 2 {
+	if err != nil || len(res.Expired) != 0 || res.Kept != 3 {
 		t.Fatalf("dry run: %+v %v", res, err)
 	}
-	if l, _ := bs.List(ctx); len(l) != 3 {
-		t.Fatal("dry run expired a record")
-	}
-	// exactly 30 days after b1 it stays
-	res, err = bs.Expire(ctx, start.Add(30*day), 30, false)
-	if err != nil || len(res.Expired) != 0 {
-		t.Fatalf("at exactly 30 days: %+v %v", res, err)
-	}
 	res, err = bs.Expire(ctx, start.Add(35*day), 30, false)
+	if err != nil || len(res.Expired) != 0 {
+		t.Fatalf("expire at day 35 took web's only backup: %+v %v", res, err)
+	}
+	if _, err := bs.Delete(ctx, []string{"latest"}, false); err == nil || !strings.Contains(err.Error(), "latest") {
+		t.Errorf("delete latest: %v", err)
+	}
+	res, err = bs.Delete(ctx, []string{b1.ID[:12]}, true)
+	if err != nil || !slices.Equal(res.Expired, []string{b1.ID}) || res.Kept != 2 {
+		t.Fatalf("delete dry run: %+v %v", res, err)
+	}
+	if l, _ := bs.List(ctx); len(l) != 3 {
+		t.Fatal("a dry run removed a record")
+	}
+	res, err = bs.Delete(ctx, []string{b1.ID[:12]}, false)
 	if err != nil || !slices.Equal(res.Expired, []string{b1.ID}) || res.GC == nil || res.GC.Result == nil {
-		t.Fatalf("expire at day 35: %+v %v", res, err)
+		t.Fatalf("delete b1: %+v %v", res, err)
 	}
 	destAfter, _ := packBytes(t, bs.dst)
 	freed := destBefore - destAfter
@@ -374,7 +382,7 @@ func TestBackupExpiry(t *testing.T) {
 		verifyBackup(t, bs, id)
 	}
 	checkClean(t, bs.dst)
-	// far in the future with retention 0: only the newest stays
+	// far in the future with retention 0: b2 holds nothing b3 lacks
 	res, err = bs.Expire(ctx, start.Add(1000*day), 0, false)
 	if err != nil || !slices.Equal(res.Expired, []string{b2.ID}) || res.Kept != 1 {
 		t.Fatalf("expire everything: %+v %v", res, err)
@@ -388,7 +396,7 @@ func TestBackupExpiry(t *testing.T) {
 		t.Errorf("restore from the last backup differs: %v", d)
 	}
 	b, err := os.ReadFile(filepath.Join(w.cfg.Backup.Destination, "logs", "backup.log"))
-	if err != nil || strings.Count(string(b), `"operation":"expire"`) != 3 {
+	if err != nil || strings.Count(string(b), `"operation":"expire"`) != 2 || strings.Count(string(b), `"operation":"delete"`) != 2 {
 		t.Errorf("destination backup.log: %q %v", b, err)
 	}
 }
@@ -721,5 +729,70 @@ func TestBackupRefusesCorruptSourcePack(t *testing.T) {
 	recs, err := ListBackups(ctx, object.NewLocal(dest))
 	if err != nil || len(recs) != 0 {
 		t.Errorf("destination records after a failed backup: %d, %v", len(recs), err)
+	}
+}
+
+// TestBackupPerProjectRetention is the loss the issue reported: back up
+// every project, then one project alone, then expire with retention 0.
+// The older record is the only backup of the other projects and the
+// template, so it stays; "latest" restores every project (each from the
+// newest backup holding it) and says so.
+func TestBackupPerProjectRetention(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	all := w.backup(t, BackupOptions{})
+	w.clock.Advance(time.Hour)
+	dir := w.path("src", "web")
+	writeFile(t, dir, "later.txt", textBytes(77, 3000))
+	r := w.save(t, dir, "web")
+	w.versions[r.Snapshot.String()] = takeManifest(t, dir)
+	w.clock.Advance(time.Hour)
+	one := w.backup(t, BackupOptions{Projects: []string{"web"}})
+
+	bs := openBackups(t, w.s, w.cfg.Backup.Destination)
+	res, err := bs.Expire(ctx, w.clock.Now().Add(1000*24*time.Hour), 0, false)
+	if err != nil || len(res.Expired) != 0 || res.Kept != 2 {
+		t.Fatalf("expire with retention 0 after a one-project backup: %+v %v", res, err)
+	}
+	lt, err := bs.Show(ctx, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(lt.From, []string{all.ID, one.ID}) || len(lt.Projects) != 3 || len(lt.Templates) != 1 {
+		t.Fatalf("latest: from %v, %d projects, %d templates", lt.From, len(lt.Projects), len(lt.Templates))
+	}
+	out := w.path("all")
+	rr, err := bs.Restore(ctx, "latest", RestoreBackupOptions{Dest: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rr.Projects, []string{"api", "tools", "web"}) {
+		t.Fatalf("restore latest brought back %v", rr.Projects)
+	}
+	want := map[string]string{"api": w.projects["api"].Versions[0].ID, "tools": w.projects["tools"].Versions[0].ID, "web": r.Snapshot.String()}
+	for name, v := range want {
+		if d := w.versions[v].Diff(takeManifest(t, filepath.Join(out, name))); len(d) > 0 {
+			t.Errorf("%s from latest is not its newest backed-up version: %v", name, d)
+		}
+	}
+	// into a primary that is gone: every project and the template come back
+	checkClean(t, bs.dst)
+	prim := *w.cfg
+	prim.BasePath = w.path("new-primary")
+	rr, err = bs.Restore(ctx, "latest", RestoreBackupOptions{Primary: &prim})
+	if err != nil || len(rr.Projects) != 3 {
+		t.Fatalf("restore latest into a new primary: %+v %v", rr, err)
+	}
+	np, err := Open(ctx, Options{Config: &prim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer np.Close()
+	got := catalogueDump(t, np)
+	if len(got) != 3 {
+		t.Errorf("new primary holds %d projects, want 3", len(got))
+	}
+	if tl, err := np.Templates(); err != nil || len(tl) != 1 {
+		t.Errorf("new primary templates: %v %v", tl, err)
 	}
 }

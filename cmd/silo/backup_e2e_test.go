@@ -102,3 +102,52 @@ func TestCLIBackupDestination(t *testing.T) {
 	id = backupID(t, repo, "--to", dest, "--new-destination")
 	mustRun(t, repo, "backup", "verify", "--from", dest, id)
 }
+
+// The issue's loss, from the command line: a backup of every project, a
+// backup of one, then `backup expire --retention-days 0` keeps both
+// records; `backup restore latest` brings back both projects, each as
+// newly as it was backed up; `backup delete` removes one record by id.
+func TestCLIBackupPerProjectRetention(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	dest := filepath.Join(dir, "bk")
+	p, q := filepath.Join(dir, "p"), filepath.Join(dir, "q")
+	genCorpus(t, p, 12, 3)
+	genCorpus(t, q, 13, 3)
+	mustRun(t, repo, "init")
+	storeVersion(t, repo, "p", p)
+	storeVersion(t, repo, "q", q)
+	all := backupID(t, repo, "--to", dest)
+	if err := os.WriteFile(filepath.Join(p, "later.txt"), []byte("later\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	storeVersion(t, repo, "p", p)
+	one := backupID(t, repo, "--to", dest, "--project", "p")
+
+	res := mustRun(t, repo, "backup", "expire", "--from", dest, "--retention-days", "0")
+	if !strings.Contains(res.stdout, "expired 0 backups, kept 2") {
+		t.Errorf("expire after a one-project backup: %s", res)
+	}
+	out := filepath.Join(dir, "out")
+	res = mustRun(t, repo, "backup", "restore", "--from", dest, "--dest", out, "latest")
+	if !strings.Contains(res.stdout, "restored 2 projects from backup latest") {
+		t.Errorf("restore latest: %s", res)
+	}
+	for name, src := range map[string]string{"p": p, "q": q} {
+		if d := takeManifest(t, src).Diff(takeManifest(t, filepath.Join(out, name))); len(d) > 0 {
+			t.Errorf("%s from latest differs:\n  %s", name, strings.Join(d, "\n  "))
+		}
+	}
+	if res := run(t, repo, "backup", "delete", "--from", dest, "latest"); res.code != 2 || !strings.Contains(res.stderr, "names no single backup") {
+		t.Errorf("backup delete latest: %s", res)
+	}
+	res = mustRun(t, repo, "backup", "delete", "--from", dest, all)
+	if !strings.Contains(res.stdout, "deleted 1 backups ("+all+"), kept 1") {
+		t.Errorf("backup delete: %s", res)
+	}
+	res = mustRun(t, repo, "--json", "backup", "list", "--from", dest)
+	if strings.Contains(res.stdout, all) || !strings.Contains(res.stdout, one) {
+		t.Errorf("backup list after delete: %s", res.stdout)
+	}
+	mustRun(t, repo, "backup", "verify", "--read-data", "--from", dest, one)
+}

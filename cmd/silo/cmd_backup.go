@@ -117,8 +117,12 @@ func backupCommand() *cli.Command {
 					if e.json {
 						return e.printJSON(br)
 					}
-					e.printf("backup %s at %s\nfrom %s (repository %s)\ncopied %s (%d packs, %d blobs) in %.2fs\n",
-						br.ID, br.Time.Local().Format("2006-01-02 15:04:05"), br.Source, br.SourceRepository, human(br.BytesCopied), br.PacksCopied, br.BlobsCopied, br.Seconds)
+					if len(br.From) > 0 {
+						e.printf("latest: the newest backup of every project, from backups %s\n", strings.Join(br.From, ", "))
+					} else {
+						e.printf("backup %s at %s\nfrom %s (repository %s)\ncopied %s (%d packs, %d blobs) in %.2fs\n",
+							br.ID, br.Time.Local().Format("2006-01-02 15:04:05"), br.Source, br.SourceRepository, human(br.BytesCopied), br.PacksCopied, br.BlobsCopied, br.Seconds)
+					}
 					for _, p := range br.Projects {
 						e.printf("  %s (%s) %s, %d versions, %s\n", p.Name, p.ID, p.Status, len(p.Versions), human(p.SizeBytes))
 					}
@@ -174,8 +178,9 @@ func backupCommand() *cli.Command {
 			{
 				Name:      "restore",
 				Usage:     "restore projects of a backup into a directory or back into the primary repository",
-				ArgsUsage: "ID",
-				Description: "With --dest, each project's newest backed-up version goes to DEST/<name>/. Without it,\n" +
+				ArgsUsage: "ID|latest",
+				Description: "'latest' is the newest backup of every project on the destination, whichever\n" +
+					"backup holds it. With --dest, each project's newest backed-up version goes to DEST/<name>/. Without it,\n" +
 					"the projects (every backed-up version, with their metadata) go back into the primary\n" +
 					"repository, which is created when it is gone.",
 				Flags: []cli.Flag{
@@ -216,7 +221,10 @@ func backupCommand() *cli.Command {
 			},
 			{
 				Name:  "expire",
-				Usage: "remove backups older than retention_days (never the newest) and gc the destination",
+				Usage: "remove backups older than retention_days and gc the destination",
+				Description: "A backup older than retention_days stays while it is the newest backup of some\n" +
+					"project or template (so per-project backups never take another project's only\n" +
+					"copy), and the newest backup always stays. Use 'backup delete ID' to remove one.",
 				Flags: []cli.Flag{
 					fromFlag(),
 					&cli.IntFlag{Name: "retention-days", Usage: "override backup.retention_days"},
@@ -248,6 +256,49 @@ func backupCommand() *cli.Command {
 						verb = "would expire"
 					}
 					e.printf("%s %d backups, kept %d\n", verb, len(res.Expired), res.Kept)
+					if res.GC != nil {
+						printGC(e, res.GC)
+					}
+					return nil
+				},
+			},
+			{
+				Name:      "delete",
+				Usage:     "remove backups by id and gc the destination",
+				ArgsUsage: "ID...",
+				Description: "Removes the named backup records, forgets the destination's versions no other\n" +
+					"backup holds, and frees their data. A project whose only backup goes is no longer\n" +
+					"restorable from the destination.",
+				Flags: []cli.Flag{
+					fromFlag(),
+					&cli.BoolFlag{Name: "dry-run", Usage: "only list what would be removed"},
+				},
+				Action: func(c *cli.Context) error {
+					e, err := newEnv(c)
+					if err != nil {
+						return err
+					}
+					a, err := args(c, 1, -1)
+					if err != nil {
+						return err
+					}
+					bs, err := e.openBackups(false)
+					if err != nil {
+						return err
+					}
+					defer bs.Close()
+					res, err := bs.Delete(c.Context, a, c.Bool("dry-run"))
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return e.printJSON(res)
+					}
+					verb := "deleted"
+					if res.DryRun {
+						verb = "would delete"
+					}
+					e.printf("%s %d backups (%s), kept %d\n", verb, len(res.Expired), strings.Join(res.Expired, ", "), res.Kept)
 					if res.GC != nil {
 						printGC(e, res.GC)
 					}
