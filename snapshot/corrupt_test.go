@@ -78,7 +78,7 @@ func TestRestoreReportsCorruptBlob(t *testing.T) {
 			}
 			// the corruption is confined: another file restores
 			dest2 := filepath.Join(t.TempDir(), "dest")
-			if _, err := snapshot.Restore(ctx, r.repo, res.Tree, dest2, snapshot.RestoreOptions{Include: "other/fine.txt"}); err != nil {
+			if _, err := snapshot.Restore(ctx, r.repo, res.Tree, dest2, snapshot.RestoreOptions{Include: []string{"other/fine.txt"}}); err != nil {
 				t.Fatalf("restore of an intact file: %v", err)
 			}
 			if b, _ := os.ReadFile(filepath.Join(dest2, "other/fine.txt")); string(b) != "this one is fine" {

@@ -209,7 +209,7 @@ func TestRestoreRefusesIncludeEscape(t *testing.T) {
 	for _, inc := range []string{"..", "../outside", "a/../../outside", "a/../..", "/../x", "a/\x00"} {
 		box := newEscapeBox(t)
 		box.snapshotOutside(t)
-		_, err := snapshot.Restore(context.Background(), r.repo, res.Tree, box.dest, snapshot.RestoreOptions{Include: inc})
+		_, err := snapshot.Restore(context.Background(), r.repo, res.Tree, box.dest, snapshot.RestoreOptions{Include: []string{inc}})
 		if !errors.Is(err, snapshot.ErrUnsafePath) {
 			t.Errorf("include %q: %v, want ErrUnsafePath", inc, err)
 		}
@@ -231,7 +231,7 @@ func TestRestoreDoesNotWriteThroughDirSymlink(t *testing.T) {
 				box := newEscapeBox(t)
 				symlink(t, filepath.Join(box.base, target), filepath.Join(box.dest, "sub"))
 				box.snapshotOutside(t)
-				_, err := snapshot.Restore(context.Background(), r.repo, res.Tree, box.dest, snapshot.RestoreOptions{Include: inc})
+				_, err := snapshot.Restore(context.Background(), r.repo, res.Tree, box.dest, snapshot.RestoreOptions{Include: []string{inc}})
 				if err == nil {
 					t.Fatal("restore through a symlinked directory succeeded")
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -21,9 +22,9 @@ import (
 
 // RestoreOptions configure Restore.
 type RestoreOptions struct {
-	// Include restores only this slash-separated path of the tree (a file
-	// or a subtree), keeping its path under the destination.
-	Include  string
+	// Include restores only these slash-separated paths of the tree (files
+	// or subtrees), keeping their paths under the destination; none: all.
+	Include  []string
 	Workers  int // default: 4 x GOMAXPROCS (file creation waits on the kernel)
 	Progress Progress
 	Logger   *slog.Logger
@@ -157,7 +158,7 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 	if err := r.firstErr(); err != nil {
 		return nil, err
 	}
-	if opts.Include == "" && opts.RootMode != 0 && !existed {
+	if len(opts.Include) == 0 && opts.RootMode != 0 && !existed {
 		if err := r.setRootMeta(root, opts.RootMode, opts.RootMTime); err != nil {
 			return nil, err
 		}
@@ -280,10 +281,49 @@ func CleanInclude(include string) ([]string, error) {
 	return parts, nil
 }
 
-// start walks down to the include path, creating its directories, then
-// restores what is there.
-func (r *restorer) start(root *rdir, tree object.ID, include string) (err error) {
-	parts, err := CleanInclude(include)
+// includeTree is a set of include paths as a tree of names; a node with
+// all set is restored whole.
+type includeTree struct {
+	all      bool
+	children map[string]*includeTree
+}
+
+// includeTreeOf merges include paths: no path, or "." among them, is the
+// whole tree; a path inside another one adds nothing.
+func includeTreeOf(includes []string) (*includeTree, error) {
+	if len(includes) == 0 {
+		return &includeTree{all: true}, nil
+	}
+	t := &includeTree{}
+	for _, inc := range includes {
+		parts, err := CleanInclude(inc)
+		if err != nil {
+			return nil, err
+		}
+		n := t
+		for _, p := range parts {
+			if n.all {
+				break
+			}
+			if n.children == nil {
+				n.children = map[string]*includeTree{}
+			}
+			c := n.children[p]
+			if c == nil {
+				c = &includeTree{}
+				n.children[p] = c
+			}
+			n = c
+		}
+		n.all, n.children = true, nil
+	}
+	return t, nil
+}
+
+// start walks down to the include paths, creating the directories on the
+// way, and restores what they name.
+func (r *restorer) start(root *rdir, tree object.ID, includes []string) error {
+	want, err := includeTreeOf(includes)
 	if err != nil {
 		return err
 	}
@@ -291,37 +331,37 @@ func (r *restorer) start(root *rdir, tree object.ID, include string) (err error)
 	if err != nil {
 		return err
 	}
-	dir := root
-	// intermediate directories get their metadata too, once done
-	defer func() {
-		for dir != root {
-			if perr := r.pop(); perr != nil && err == nil {
-				err = perr
-			}
-			r.done(dir)
-			r.unpin(dir)
-			dir = dir.parent
+	return r.startIn(root, nodes, want, nil)
+}
+
+// startIn restores the part of dir (whose entries are nodes) that want
+// names; at is dir's path in the tree.
+func (r *restorer) startIn(dir *rdir, nodes []Node, want *includeTree, at []string) error {
+	if want.all {
+		return r.dirEntries(dir, nodes)
+	}
+	for _, name := range slices.Sorted(maps.Keys(want.children)) {
+		w := want.children[name]
+		path := strings.Join(append(slices.Clone(at), name), "/")
+		k := slices.IndexFunc(nodes, func(n Node) bool { return n.Name == name })
+		if k < 0 {
+			return fmt.Errorf("restore: %s: %w", path, ErrNotFound)
 		}
-	}()
-	for i, p := range parts {
-		var found *Node
-		for k := range nodes {
-			if nodes[k].Name == p {
-				found = &nodes[k]
-				break
-			}
-		}
-		if found == nil {
-			return fmt.Errorf("restore: %s: %w", strings.Join(parts[:i+1], "/"), ErrNotFound)
-		}
-		if i == len(parts)-1 {
+		found := &nodes[k]
+		if w.all {
+			var err error
 			if found.Type == Dir {
-				return r.subdir(dir, found, false)
+				err = r.subdir(dir, found, false)
+			} else {
+				err = r.entry(dir, found)
 			}
-			return r.entry(dir, found)
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		if found.Type != Dir {
-			return fmt.Errorf("restore: %s is a %s, not a directory", strings.Join(parts[:i+1], "/"), found.Type)
+			return fmt.Errorf("restore: %s is a %s, not a directory", path, found.Type)
 		}
 		sub, err := r.loadTree(found.Subtree, dir, found.Name)
 		if err != nil {
@@ -332,9 +372,18 @@ func (r *restorer) start(root *rdir, tree object.ID, include string) (err error)
 			return err
 		}
 		r.push(child)
-		nodes, dir = sub, child
+		err = r.startIn(child, sub, w, append(slices.Clone(at), name))
+		// an intermediate directory gets its metadata too, once done
+		if perr := r.pop(); perr != nil && err == nil {
+			err = perr
+		}
+		r.done(child)
+		r.unpin(child)
+		if err != nil {
+			return err
+		}
 	}
-	return r.dirEntries(dir, nodes)
+	return nil
 }
 
 func (r *restorer) dirEntries(dir *rdir, nodes []Node) error {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -257,7 +258,7 @@ func TestIncludeRestore(t *testing.T) {
 	res := r.store(t, src, object.ID{})
 	ctx := context.Background()
 
-	restoreInclude := func(include string) (string, error) {
+	restoreInclude := func(include ...string) (string, error) {
 		dest := filepath.Join(t.TempDir(), "dest")
 		_, err := snapshot.Restore(ctx, r.repo, res.Tree, dest, snapshot.RestoreOptions{Include: include,
 			RootMode: res.RootMode, RootMTime: res.RootMTime})
@@ -330,6 +331,42 @@ func TestIncludeRestore(t *testing.T) {
 		ws, gs := lstat(t, filepath.Join(src, "links/dangling")), lstat(t, filepath.Join(dest, "links/dangling"))
 		if ws.Mtim != gs.Mtim {
 			t.Errorf("symlink mtime %v, want %v", gs.Mtim, ws.Mtim)
+		}
+	})
+	t.Run("several", func(t *testing.T) {
+		// two files of one directory, a subtree beside them, a path inside
+		// that subtree (adds nothing) and a second top-level subtree
+		dest, err := restoreInclude("modes/private/secret", "modes/setgid", "deep/a/bb", "deep/a/bb/", "deep/a/bb/x", "empty")
+		if err != nil {
+			t.Fatal(err)
+		}
+		top, err := os.ReadDir(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range top {
+			names = append(names, e.Name())
+		}
+		if !slices.Equal(names, []string{"deep", "empty", "modes"}) {
+			t.Fatalf("dest holds %q", names)
+		}
+		compareTrees(t, filepath.Join(src, "modes/setgid"), filepath.Join(dest, "modes/setgid"), true)
+		compareTrees(t, filepath.Join(src, "deep/a/bb"), filepath.Join(dest, "deep/a/bb"), true)
+		if err := sameContent(filepath.Join(src, "modes/private/secret"), filepath.Join(dest, "modes/private/secret")); err != nil {
+			t.Error(err)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(dest, "modes")); len(ents) != 2 {
+			t.Errorf("modes/ holds %d entries, want private and setgid", len(ents))
+		}
+		for _, d := range []string{"modes", "modes/private", "deep", "deep/a"} {
+			ws, gs := lstat(t, filepath.Join(src, d)), lstat(t, filepath.Join(dest, d))
+			if ws.Mode != gs.Mode || ws.Mtim != gs.Mtim {
+				t.Errorf("intermediate %s: mode %o mtime %v, want %o %v", d, gs.Mode, gs.Mtim, ws.Mode, ws.Mtim)
+			}
+		}
+		if _, err := restoreInclude("modes/setgid", "nope"); !errors.Is(err, snapshot.ErrNotFound) || !strings.Contains(err.Error(), "nope") {
+			t.Errorf("one missing include among two: %v", err)
 		}
 	})
 	t.Run("missing", func(t *testing.T) {

@@ -154,7 +154,7 @@ func (s *Store) ResolveSnapshot(ref string) (SnapshotInfo, error) {
 
 // RestoreOptions configure Restore.
 type RestoreOptions struct {
-	Include  string
+	Include  []string // paths (files or subtrees) to restore; none: all
 	Progress snapshot.Progress
 	// ContinueOnError restores everything damaged data does not break and
 	// lists the rest in the stats' Skipped (see
@@ -172,7 +172,7 @@ func (s *Store) Restore(ctx context.Context, ref, dest string, opts RestoreOptio
 		return nil, info, err
 	}
 	if opts.Progress != nil {
-		if opts.Include == "" {
+		if len(opts.Include) == 0 {
 			opts.Progress.AddTotal(info.Files, info.Size)
 		}
 	}

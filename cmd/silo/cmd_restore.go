@@ -21,7 +21,7 @@ func restoreCommand() *cli.Command {
 			"whose data is damaged is left out (never written partly), the list of what was left\n" +
 			"out goes to stderr (or the JSON summary), and the exit code is still 3.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "include", Usage: "restore only this `PATH` (a file or subtree), keeping its path under DEST"},
+			&cli.StringSliceFlag{Name: "include", Usage: "restore only this `PATH` (a file or subtree; repeatable), keeping its path under DEST"},
 			&cli.BoolFlag{Name: "continue-on-error", Usage: "restore everything damaged data does not break, list what it does (exit 3)"},
 		},
 		Before: func(c *cli.Context) error {
@@ -37,7 +37,7 @@ func restoreCommand() *cli.Command {
 			}
 			defer s.Close()
 			rep, prog := e.progress("restore")
-			st, info, err := s.Restore(c.Context, a[0], a[1], store.RestoreOptions{Include: c.String("include"), Progress: prog,
+			st, info, err := s.Restore(c.Context, a[0], a[1], store.RestoreOptions{Include: c.StringSlice("include"), Progress: prog,
 				ContinueOnError: c.Bool("continue-on-error")})
 			rep.Finish()
 			if st == nil {

@@ -83,6 +83,15 @@ func TestE2EStoreRestore(t *testing.T) {
 	if ents, _ := os.ReadDir(dest); len(ents) != 1 {
 		t.Errorf("include restored %d top-level entries", len(ents))
 	}
+	// repeated --include: both paths, in either flag position
+	dest = filepath.Join(t.TempDir(), "two")
+	mustRun(t, repo, "restore", "--include", "src/pkg01", "demo", dest, "--include", "bin/blob1.bin")
+	if d := manifestUnder(want, "src/pkg01").Diff(takeManifest(t, filepath.Join(dest, "src", "pkg01"))); len(d) > 0 {
+		t.Errorf("first of two includes differs: %q", d)
+	}
+	if m := takeManifest(t, filepath.Join(dest, "bin")); m["blob1.bin"] != want["bin/blob1.bin"] {
+		t.Errorf("second of two includes: %v", m)
+	}
 	dest = filepath.Join(t.TempDir(), "one")
 	mustRun(t, repo, "restore", "--include", "bin/blob1.bin", "demo", dest)
 	if m := takeManifest(t, filepath.Join(dest, "bin")); m["blob1.bin"] != want["bin/blob1.bin"] || len(m) != 2 {

@@ -200,11 +200,11 @@ func remoteRestore(c *cli.Context) error {
 		return fmt.Errorf("server gave tree %q: %w", v.Tree, err)
 	}
 	rep, prog := e.progress("restore")
-	if prog != nil && c.String("include") == "" {
+	if prog != nil && len(c.StringSlice("include")) == 0 {
 		prog.AddTotal(v.Files, v.Size)
 	}
 	st, err := snapshot.Restore(ctx, remoteLoader{rc}, tree, a[1], snapshot.RestoreOptions{
-		Include: c.String("include"), Progress: prog, Logger: e.log, RootMode: v.RootMode, RootMTime: v.RootMTime})
+		Include: c.StringSlice("include"), Progress: prog, Logger: e.log, RootMode: v.RootMode, RootMTime: v.RootMTime})
 	rep.Finish()
 	if err != nil {
 		return err

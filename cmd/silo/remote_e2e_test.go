@@ -123,6 +123,19 @@ func TestRemoteStoreRestoreList(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dest1, "src", "pkg03", "sub0", "f0003.go")); err != nil || bytes.Contains(b, []byte("changed")) {
 		t.Fatalf("restore of the first version: %v %q", err, b[:min(len(b), 40)])
 	}
+	if ents, _ := os.ReadDir(filepath.Join(dest1, "src")); len(ents) != 1 {
+		t.Errorf("--include src/pkg03 restored %d entries under src", len(ents))
+	}
+	dest2 := filepath.Join(work, "restored2")
+	mustRun(t, repo, "restore", "--remote", url, "--token", token, "--include", "src/pkg03", "--include", "src/pkg01", "remote-demo", dest2)
+	for _, pkg := range []string{"pkg01", "pkg03"} {
+		if d := manifestUnder(want, "src/"+pkg).Diff(takeManifest(t, filepath.Join(dest2, "src", pkg))); len(d) > 0 {
+			t.Errorf("remote restore with two includes: src/%s differs: %q", pkg, d)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dest2, "src")); len(ents) != 2 {
+		t.Errorf("two remote includes restored %d entries under src", len(ents))
+	}
 
 	res := mustRun(t, repo, "--json", "projects", "list", "--remote", url, "--token", token, "--tag", "r")
 	var list struct {
