@@ -49,9 +49,10 @@ func main() {
 	defer stop()
 	app := newApp()
 	stopProfile := startProfile()
-	err := app.RunContext(ctx, reorderArgs(app, os.Args))
+	argv := reorderArgs(app, os.Args)
+	err := app.RunContext(ctx, argv)
 	stopProfile()
-	os.Exit(report(err, ctx))
+	os.Exit(report(err, ctx, jsonRequested(argv)))
 }
 
 // usageError marks a command-line mistake.
@@ -76,12 +77,44 @@ func exitCode(err error, ctx context.Context) int {
 	return store.KindOf(err).Exit
 }
 
-func report(err error, ctx context.Context) int {
+// report prints err and returns the exit status. With --json the error
+// also goes to stdout as the HTTP API words it: {"error": {"code",
+// "message", "exit"}}, with the API's codes (a usage mistake is
+// "invalid").
+func report(err error, ctx context.Context, asJSON bool) int {
 	code := exitCode(err, ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "silo: "+err.Error())
+	if err == nil {
+		return code
+	}
+	fmt.Fprintln(os.Stderr, "silo: "+err.Error())
+	if asJSON {
+		kind := store.KindOf(err).Code
+		switch code {
+		case exitUsage:
+			if errors.As(err, new(usageError)) {
+				kind = store.KindInvalid.Code
+			}
+		case exitInterrupt:
+			kind = store.KindCanceled.Code
+		}
+		b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": kind, "message": err.Error(), "exit": code}})
+		fmt.Fprintln(os.Stdout, string(b))
 	}
 	return code
+}
+
+// jsonRequested tells whether the (reordered) command line asks for JSON:
+// --json among the flags, before any "--".
+func jsonRequested(argv []string) bool {
+	for _, a := range argv[1:] {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
 }
 
 func newApp() *cli.App {
@@ -95,6 +128,7 @@ func newApp() *cli.App {
 			"failed or data corrupt, 4 busy (another gc runs), 5 not found, 6 quota, 7 conflict\n" +
 			"with another process (nothing was recorded; run the command again), 130 interrupted.",
 		HideHelpCommand: true,
+		Version:         version(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "repo", Aliases: []string{"r"}, Usage: "repository `PATH` or s3://bucket/prefix (default: base_path, ./storage)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON (JSON lines with progress for long commands)"},
