@@ -132,8 +132,8 @@ func (s *Store) limits() (limit, added, stored int64, err error) {
 			return
 		}
 		if stored >= q {
-			err = fmt.Errorf("%w: the repository stores %s, total_quota is %s (config key storage.total_quota)",
-				ErrQuota, config.FormatSize(stored), config.FormatSize(q))
+			err = fmt.Errorf("%w: the repository stores %s, total_quota is %s (%s)",
+				ErrQuota, config.FormatSize(stored), config.FormatSize(q), s.setting("total_quota"))
 			return
 		}
 		added = q - stored
@@ -141,17 +141,29 @@ func (s *Store) limits() (limit, added, stored int64, err error) {
 	return
 }
 
+// setting names a configuration key and where its value came from, as
+// `silo config show` names it: "storage.max_project_size, from env
+// STORAGE_MAX_PROJECT_SIZE", "…, from config/storage.yaml:7", "…, the
+// default".
+func (s *Store) setting(key string) string {
+	src := s.cfg.Source(key)
+	if src == "default" || src == "" {
+		return "storage." + key + ", the default"
+	}
+	return "storage." + key + ", from " + src
+}
+
 func (s *Store) quotaError(err error, name string, stored int64) error {
 	switch {
 	case errors.Is(err, snapshot.ErrLimit):
-		return fmt.Errorf("%w: project %q: the version holds more than max_project_size %s (config key storage.max_project_size); nothing was recorded",
-			ErrQuota, name, config.FormatSize(s.cfg.MaxProjectSize))
+		return fmt.Errorf("%w: project %q: the version holds more than max_project_size %s (%s); nothing was recorded",
+			ErrQuota, name, config.FormatSize(s.cfg.MaxProjectSize), s.setting("max_project_size"))
 	case errors.Is(err, snapshot.ErrEntryLimit):
-		return fmt.Errorf("%w: project %q: the version holds more than max_entries %d files, directories and symlinks (config key storage.max_entries); nothing was recorded: %w",
-			ErrQuota, name, s.cfg.MaxEntries, err)
+		return fmt.Errorf("%w: project %q: the version holds more than max_entries %d files, directories and symlinks (%s); nothing was recorded: %w",
+			ErrQuota, name, s.cfg.MaxEntries, s.setting("max_entries"), err)
 	case errors.Is(err, snapshot.ErrAddedLimit):
-		return fmt.Errorf("%w: project %q: storing it would pass total_quota %s (the repository stores %s; config key storage.total_quota); nothing was recorded",
-			ErrQuota, name, config.FormatSize(s.cfg.TotalQuota), config.FormatSize(stored))
+		return fmt.Errorf("%w: project %q: storing it would pass total_quota %s (the repository stores %s; %s); nothing was recorded",
+			ErrQuota, name, config.FormatSize(s.cfg.TotalQuota), config.FormatSize(stored), s.setting("total_quota"))
 	}
 	return err
 }

@@ -511,8 +511,8 @@ func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreS
 					ErrInvalid, short(), m.depth, m.path, snapshot.DefaultMaxDepth, snapshot.DefaultMaxPath)
 			}
 			if maxEntries > 0 && m.entries > maxEntries {
-				return nil, fmt.Errorf("%w: the tree holds more than max_entries %d files, directories and symlinks (config key storage.max_entries; at %s); nothing was recorded: %w",
-					ErrQuota, maxEntries, where(), snapshot.ErrEntryLimit)
+				return nil, fmt.Errorf("%w: the tree holds more than max_entries %d files, directories and symlinks (%s; at %s); nothing was recorded: %w",
+					ErrQuota, maxEntries, s.setting("max_entries"), where(), snapshot.ErrEntryLimit)
 			}
 			path = path[:mark]
 		}

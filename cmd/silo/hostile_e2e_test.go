@@ -99,7 +99,7 @@ func TestE2EImportLimits(t *testing.T) {
 	cmd.Env = append(cmd.Env, "STORAGE_MAX_PROJECT_SIZE=1MB")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitQuota || !strings.Contains(string(out), "max_project_size") {
+	if !errors.As(err, &ee) || ee.ExitCode() != exitQuota || !strings.Contains(string(out), "storage.max_project_size, from env STORAGE_MAX_PROJECT_SIZE") {
 		t.Errorf("hard-link bomb under 1MB: %v: %s", err, out)
 	}
 	res := run(t, repo, "import", "--name", "ln", filepath.Join(dir, "long.tar"))
