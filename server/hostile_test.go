@@ -368,3 +368,23 @@ func TestWorkbenchIDRefused(t *testing.T) {
 		t.Errorf("the cache holds %d entries after refused extracts", len(entries))
 	}
 }
+
+// A workbench id in use is a 409 naming what it holds, before any job
+// starts; "force": true replaces its contents.
+func TestWorkbenchInUse(t *testing.T) {
+	s := newTestServer(t)
+	s.upload("demo", makeTar(t, sampleTree(t, 1)...), "")
+	body := `{"workbench_id": "wb1"}`
+	r := s.do("POST", "/api/storage/extract/demo?wait=true", strings.NewReader(body), "Content-Type", "application/json")
+	if r.status != 200 && r.status != 202 {
+		t.Fatalf("first extract: %d %s", r.status, r.body)
+	}
+	r = s.do("POST", "/api/storage/extract/demo?wait=true", strings.NewReader(body), "Content-Type", "application/json")
+	if r.status != 409 || r.errCode(t) != "exists" || !strings.Contains(string(r.body), `project \"demo\"`) {
+		t.Errorf("extract into a workbench in use: %d %s", r.status, r.body)
+	}
+	r = s.do("POST", "/api/storage/extract/demo?wait=true", strings.NewReader(`{"workbench_id": "wb1", "force": true}`), "Content-Type", "application/json")
+	if r.status != 200 && r.status != 202 {
+		t.Errorf("forced extract: %d %s", r.status, r.body)
+	}
+}

@@ -145,6 +145,7 @@ type extractRequest struct {
 	Version     string `json:"version"`
 	WorkbenchID string `json:"workbench_id"`
 	Destination string `json:"destination"`
+	Force       bool   `json:"force"` // replace a workbench in use
 }
 
 // extract restores a version for work. The project, version and
@@ -192,6 +193,13 @@ func (s *Server) extract(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, err)
 			return
 		}
+		if !req.Force {
+			if err := s.st.WorkbenchInUse(opts.Workbench); err != nil {
+				writeError(w, r, err)
+				return
+			}
+		}
+		opts.Force = req.Force
 		ans.Workbench = opts.Workbench
 		ans.Path = filepath.Join(s.st.BaseDir(), "cache", opts.Workbench)
 	}

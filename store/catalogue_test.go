@@ -1100,3 +1100,59 @@ func wantCatByName(cat map[string]Project, name string) string {
 	}
 	return ""
 }
+
+// TestWorkbenchReuse: extracting into a workbench id in use is refused,
+// naming what it holds, and changes nothing; with Force the workbench
+// holds exactly the new version (no file of the old project left) and its
+// sidecar names the new project; no half-built copy is listed.
+func TestWorkbenchReuse(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a, b := e.path("a"), e.path("b")
+	writeFile(t, a, "only-in-a.txt", []byte("a"))
+	writeFile(t, a, "shared.txt", []byte("from a"))
+	writeFile(t, b, "shared.txt", []byte("from b"))
+	writeFile(t, b, "sub/only-in-b.txt", []byte("b"))
+	e.save(t, a, "A")
+	e.save(t, b, "B")
+	first, err := e.s.Extract(ctx, "A", ExtractOptions{Workbench: "wb1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.Extract(ctx, "B", ExtractOptions{Workbench: "wb1"})
+	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), `project "A"`) || !strings.Contains(err.Error(), "wb1") {
+		t.Fatalf("extract into a workbench in use: %v", err)
+	}
+	if d := takeManifest(t, a).Diff(takeManifest(t, first.Path)); len(d) > 0 {
+		t.Errorf("the refused extract changed wb1: %v", d)
+	}
+	res, err := e.s.Extract(ctx, "B", ExtractOptions{Workbench: "wb1", Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := takeManifest(t, b).Diff(takeManifest(t, res.Path)); len(d) > 0 {
+		t.Errorf("wb1 after --force is not exactly B: %v", d)
+	}
+	side, err := os.ReadFile(res.Path + ".json")
+	if err != nil || !strings.Contains(string(side), `"project":"B"`) {
+		t.Errorf("sidecar after --force: %s %v", side, err)
+	}
+	ents, err := os.ReadDir(filepath.Dir(res.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range ents {
+		names = append(names, de.Name())
+	}
+	if !slices.Equal(names, []string{"wb1", "wb1.json"}) {
+		t.Errorf("cache/ holds %q", names)
+	}
+	// a failed extract leaves nothing under the id it claimed
+	if _, err := e.s.Extract(ctx, "nosuch", ExtractOptions{Workbench: "wb2"}); err == nil {
+		t.Fatal("extract of a missing project succeeded")
+	}
+	if _, err := os.Lstat(filepath.Join(filepath.Dir(res.Path), "wb2")); err == nil {
+		t.Error("a failed extract left its workbench behind")
+	}
+}

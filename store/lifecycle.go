@@ -44,7 +44,11 @@ func CheckWorkbenchID(id string) error {
 type ExtractOptions struct {
 	Dest      string // a directory; default cache/<workbench-id>/
 	Workbench string // workbench id under cache/; default a new UUID
-	Progress  snapshot.Progress
+	// Force replaces the contents of a workbench id already in use, as a
+	// whole: the new copy is built beside it and swapped in. Without it a
+	// workbench id in use is refused (ErrExists).
+	Force    bool
+	Progress snapshot.Progress
 }
 
 // ExtractResult says where a version was extracted.
@@ -78,13 +82,12 @@ func (s *Store) Extract(ctx context.Context, ref string, opts ExtractOptions) (*
 		}
 		res.Workbench = wid
 		res.Path = filepath.Join(s.cacheDir(), wid)
-		if err := os.MkdirAll(s.cacheDir(), 0o755); err != nil {
+		st, err := s.extractWorkbench(ctx, info, res.Path, opts)
+		if err != nil {
 			return nil, err
 		}
-		side, _ := json.Marshal(cacheInfo{ProjectID: info.ProjectID, Project: info.ProjectName, Snapshot: info.ID, Created: s.now().UTC()})
-		if err := os.WriteFile(res.Path+".json", side, 0o644); err != nil {
-			return nil, err
-		}
+		res.Stats = st
+		return res, nil
 	}
 	st, _, err := s.Restore(ctx, info.ID, res.Path, RestoreOptions{Progress: opts.Progress})
 	if err != nil {
@@ -92,6 +95,74 @@ func (s *Store) Extract(ctx context.Context, ref string, opts ExtractOptions) (*
 	}
 	res.Stats = st
 	return res, nil
+}
+
+// WorkbenchInUse returns the error Extract gives for a workbench id that
+// is in use (nil when it is free): it names what the workbench holds.
+func (s *Store) WorkbenchInUse(wid string) error {
+	dir := filepath.Join(s.cacheDir(), wid)
+	if _, err := os.Lstat(dir); err != nil {
+		return nil
+	}
+	holds := "a copy of unknown origin"
+	var ci cacheInfo
+	if b, err := os.ReadFile(dir + ".json"); err == nil && json.Unmarshal(b, &ci) == nil {
+		holds = fmt.Sprintf("project %q (version %.12s)", ci.Project, ci.Snapshot)
+	}
+	return fmt.Errorf("%w: workbench %s is in use: %s holds %s; replace its contents with force (--force, or \"force\": true over the API), or pick another id",
+		ErrExists, wid, dir, holds)
+}
+
+// extractWorkbench restores a version into cache/<wid>/. The copy is built
+// beside it (cache/.<wid>.new-*/) and renamed into place once complete, so
+// the workbench never holds half a version, and it gets the version's own
+// top-level mode and mtime. A rename onto a workbench in use fails (two
+// extracts to one free id cannot both win); with Force the old copy is
+// moved aside first and removed after, so no file of the old project
+// survives. The sidecar <wid>.json is written once the copy is in place.
+func (s *Store) extractWorkbench(ctx context.Context, info SnapshotInfo, dir string, opts ExtractOptions) (*snapshot.RestoreStats, error) {
+	wid := filepath.Base(dir)
+	if !opts.Force {
+		if err := s.WorkbenchInUse(wid); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(s.cacheDir(), 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(s.cacheDir(), "."+wid+".new-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	built := filepath.Join(tmp, "copy")
+	st, _, err := s.Restore(ctx, info.ID, built, RestoreOptions{Progress: opts.Progress})
+	if err != nil {
+		return nil, err
+	}
+	var old string
+	if opts.Force {
+		if _, err := os.Lstat(dir); err == nil {
+			old = filepath.Join(tmp, "old")
+			if err := os.Rename(dir, old); err != nil {
+				return nil, fmt.Errorf("replace workbench %s: %w", wid, err)
+			}
+		}
+	}
+	if err := os.Rename(built, dir); err != nil {
+		if old != "" {
+			os.Rename(old, dir) // put the old copy back
+		}
+		if inUse := s.WorkbenchInUse(wid); inUse != nil {
+			return nil, inUse // another extract took the id meanwhile
+		}
+		return nil, fmt.Errorf("extract into workbench %s: %w", wid, err)
+	}
+	side, _ := json.Marshal(cacheInfo{ProjectID: info.ProjectID, Project: info.ProjectName, Snapshot: info.ID, Created: s.now().UTC()})
+	if err := os.WriteFile(dir+".json", side, 0o644); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // CacheEntry is one extracted copy under cache/.
@@ -112,7 +183,7 @@ func (s *Store) cacheEntries() ([]CacheEntry, error) {
 	}
 	var out []CacheEntry
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") { // a copy being built
 			continue
 		}
 		p := filepath.Join(s.cacheDir(), e.Name())

@@ -20,7 +20,8 @@ func extractCommand() *cli.Command {
 		ArgsUsage: "ID|NAME[@VERSION]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dest", Usage: "extract into `DIR`"},
-			&cli.StringFlag{Name: "workbench", Usage: "extract into cache/`WID`/"},
+			&cli.StringFlag{Name: "workbench", Usage: "extract into cache/`WID`/ (refused when WID is in use, unless --force)"},
+			&cli.BoolFlag{Name: "force", Usage: "replace the contents of a workbench id in use"},
 		},
 		Action: func(c *cli.Context) error {
 			e, s, a, err := setup(c, 1, 1, true, false)
@@ -29,7 +30,8 @@ func extractCommand() *cli.Command {
 			}
 			defer s.Close()
 			rep, prog := e.progress("extract")
-			res, err := s.Extract(c.Context, a[0], store.ExtractOptions{Dest: c.String("dest"), Workbench: c.String("workbench"), Progress: prog})
+			res, err := s.Extract(c.Context, a[0], store.ExtractOptions{Dest: c.String("dest"), Workbench: c.String("workbench"),
+				Force: c.Bool("force"), Progress: prog})
 			rep.Finish()
 			if err != nil {
 				return err
