@@ -652,11 +652,26 @@ func TestCleanupSteps(t *testing.T) {
 	// web (deleted on day 0) is purged and its space freed
 	w.clock.Set(start.Add(61 * day))
 	before, _ := packBytes(t, w.s)
+	// the dry run predicts what the purge frees, and counts the cache
+	// copy that archiving api removes
+	dry, err = w.s.Cleanup(ctx, CleanupOptions{DryRun: true})
+	if err != nil || dry.Purged != 1 || dry.CacheRemoved != 1 || dry.CacheFreed <= 0 || dry.FreedBytes < webOnly*9/10 {
+		t.Fatalf("dry run at day 61: %+v %v (web had %d unique bytes)", dry, err, webOnly)
+	}
+	if after, _ := packBytes(t, w.s); after != before {
+		t.Fatal("the dry run changed the packs")
+	}
 	rep, err := w.s.Cleanup(ctx, CleanupOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	after, _ := packBytes(t, w.s)
+	if rep.CacheRemoved != 1 || rep.CacheFreed != dry.CacheFreed {
+		t.Errorf("cleanup removed %d cache copies (%d bytes); the dry run said 1 (%d bytes)", rep.CacheRemoved, rep.CacheFreed, dry.CacheFreed)
+	}
+	if lo, hi := rep.FreedBytes*9/10, rep.FreedBytes*11/10; dry.FreedBytes < lo || dry.FreedBytes > hi {
+		t.Errorf("the dry run predicted %d bytes freed, cleanup freed %d", dry.FreedBytes, rep.FreedBytes)
+	}
 	if rep.Archived != 1 || rep.Purged != 1 || rep.BackupsExpired != 1 {
 		t.Errorf("cleanup: archived %d purged %d expired %d", rep.Archived, rep.Purged, rep.BackupsExpired)
 	}

@@ -284,7 +284,7 @@ func (s *Store) Delete(ctx context.Context, ref string, hard bool) (*Project, er
 		return nil, err
 	}
 	if hard {
-		s.removeCache(r.ID)
+		s.removeCache(r.ID, false)
 		p.Status = "purged"
 		return p, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/silo-dev/silo/gc"
@@ -22,6 +23,9 @@ type GCOptions struct {
 	// the collection condemned packs (0: leave the deletion to the next
 	// collection after they end).
 	Wait time.Duration
+	// Without lists projects (ids) whose versions a dry run counts as gone:
+	// cleanup --dry-run's prediction for the projects it would purge.
+	Without []string
 }
 
 // GCReport is a collection's plan and, unless dry-run, its result.
@@ -40,7 +44,7 @@ const maxClockSkew = time.Minute
 // what gc keeps: every version's tree and snapshot blob, and the meta
 // blobs of the current project and template records, the tombstones and
 // the forget records.
-func (s *Store) gcRoots(ctx context.Context) (trees, live []object.ID, err error) {
+func (s *Store) gcRoots(ctx context.Context, without []string) (trees, live []object.ID, err error) {
 	locs, err := s.catalogueLocations(nil)
 	if err != nil {
 		return nil, nil, err
@@ -55,6 +59,9 @@ func (s *Store) gcRoots(ctx context.Context) (trees, live []object.ID, err error
 	}
 	err = s.db.View(func(tx *index.Tx) error {
 		err := tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
+			if slices.Contains(without, ref.ProjectID) {
+				return nil
+			}
 			sn, err := snapshot.DecodeSnapshot(data)
 			if err != nil {
 				return fmt.Errorf("snapshot %s: %w", ref.ID, err)
@@ -161,7 +168,11 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 				return gc.Options{}, fmt.Errorf("%w: pack %s; %d pack(s) unreadable in all; nothing was deleted (run `silo check`, then `silo repair`)",
 					object.ErrCorrupt, rep.Unreadable[0], len(rep.Unreadable))
 			}
-			trees, live, err := s.gcRoots(ctx)
+			var without []string
+			if opts.DryRun {
+				without = opts.Without
+			}
+			trees, live, err := s.gcRoots(ctx, without)
 			if err != nil {
 				return gc.Options{}, err
 			}
@@ -359,7 +370,7 @@ func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupRe
 		return err
 	}
 	cut := s.now().Add(-time.Duration(s.cfg.PurgeDeletedAfterDays) * 24 * time.Hour)
-	var purged []string
+	var purged, purgedIDs []string
 	for _, p := range deleted {
 		var at time.Time
 		s.db.View(func(tx *index.Tx) error {
@@ -371,7 +382,7 @@ func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupRe
 		if at.IsZero() || at.After(cut) {
 			continue
 		}
-		purged = append(purged, p.Name)
+		purged, purgedIDs = append(purged, p.Name), append(purgedIDs, p.ID)
 		if !opts.DryRun {
 			if _, err := s.Delete(ctx, p.ID, true); err != nil {
 				return fmt.Errorf("cleanup: purge %s: %w", p.Name, err)
@@ -387,13 +398,22 @@ func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupRe
 	}
 	rep.BackupsExpired = n
 	// 4. cache: copies of projects that are no longer active, and old ones
-	cres, err := s.cleanCacheForCleanup(opts.DryRun)
+	counted := map[string]bool{} // copies the archive step removed (or would)
+	for _, a := range arch {
+		counted[a.ProjectID] = true
+	}
+	cres, err := s.cleanCacheForCleanup(opts.DryRun, counted)
 	if err != nil {
 		return fmt.Errorf("cleanup: cache: %w", err)
 	}
+	// archiving removed the archived projects' copies already
 	rep.CacheRemoved, rep.CacheFreed = cres.Removed, cres.FreedBytes
+	for _, a := range arch {
+		rep.CacheRemoved += a.CacheRemoved
+		rep.CacheFreed += a.CacheFreed
+	}
 	// 5. gc
-	g, err := s.GC(ctx, GCOptions{DryRun: opts.DryRun})
+	g, err := s.GC(ctx, GCOptions{DryRun: opts.DryRun, Without: purgedIDs})
 	if err != nil {
 		return fmt.Errorf("cleanup: gc: %w", err)
 	}
@@ -407,9 +427,12 @@ func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupRe
 	return nil
 }
 
-func (s *Store) cleanCacheForCleanup(dryRun bool) (*CleanCacheResult, error) {
+func (s *Store) cleanCacheForCleanup(dryRun bool, counted map[string]bool) (*CleanCacheResult, error) {
 	cut := s.now().Add(-cacheMaxAge)
 	return s.cleanCache(func(e CacheEntry) bool {
+		if counted[e.ProjectID] {
+			return true
+		}
 		if e.ProjectID == "" || !e.Created.After(cut) {
 			return false
 		}

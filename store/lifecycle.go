@@ -200,9 +200,9 @@ func (s *Store) cacheEntries() ([]CacheEntry, error) {
 }
 
 // removeCache deletes the extracted copies of a project; it returns how many.
-func (s *Store) removeCache(projectID string) int {
-	res, _ := s.cleanCache(func(e CacheEntry) bool { return e.ProjectID != projectID }, false)
-	return res.Removed
+func (s *Store) removeCache(projectID string, dryRun bool) (int, int64) {
+	res, _ := s.cleanCache(func(e CacheEntry) bool { return e.ProjectID != projectID }, dryRun)
+	return res.Removed, res.FreedBytes
 }
 
 // CleanCacheResult reports a cache clean.
@@ -264,6 +264,7 @@ type ArchiveResult struct {
 	ProjectID     string `json:"project_id"`
 	Name          string `json:"name"`
 	CacheRemoved  int    `json:"cache_removed"`
+	CacheFreed    int64  `json:"cache_freed_bytes"`
 	ExportPath    string `json:"export_path,omitempty"`
 	AlreadyExists bool   `json:"already_archived,omitempty"`
 }
@@ -290,7 +291,7 @@ func (s *Store) Archive(ctx context.Context, ref string, opts ArchiveOptions) (*
 		return nil, err
 	}
 	res.ProjectID, res.Name = r.ID, r.Name
-	res.CacheRemoved = s.removeCache(r.ID)
+	res.CacheRemoved, res.CacheFreed = s.removeCache(r.ID, false)
 	if opts.Export {
 		p, err := s.export(ctx, r)
 		if err != nil {
@@ -365,7 +366,8 @@ func (s *Store) ArchiveOlder(ctx context.Context, olderThan time.Duration, opts 
 			continue
 		}
 		if dryRun {
-			out = append(out, ArchiveResult{ProjectID: p.ID, Name: p.Name})
+			n, freed := s.removeCache(p.ID, true)
+			out = append(out, ArchiveResult{ProjectID: p.ID, Name: p.Name, CacheRemoved: n, CacheFreed: freed})
 			continue
 		}
 		res, err := s.Archive(ctx, p.ID, opts)
