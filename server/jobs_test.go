@@ -289,7 +289,7 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("defaults schedule %v %v", tasks, err)
 	}
 	cfg.CleanupEnabled, cfg.Backup.Enabled = true, true
-	for freq, want := range map[string]string{"hourly": "0 * * * *", "daily": "0 1 * * *", "weekly": "0 1 * * 0", "*/5 * * * *": "*/5 * * * *"} {
+	for freq, want := range map[string]string{"hourly": "0 * * * *", "daily": "0 1 * * *", "weekly": "0 1 * * 0", "monthly": "0 1 1 * *", "*/5 * * * *": "*/5 * * * *"} {
 		cfg.Backup.Frequency = freq
 		tasks, err := Schedule(cfg)
 		if err != nil || len(tasks) != 2 || tasks[0] != (ScheduledTask{"cleanup", "0 3 * * *"}) || tasks[1] != (ScheduledTask{"backup", want}) {

@@ -12,12 +12,13 @@ import (
 )
 
 // Backup frequencies as cron expressions (server local time): hourly on
-// the hour, daily at 01:00 and weekly on Sunday at 01:00, ahead of the
-// default cleanup at 03:00.
+// the hour, daily at 01:00, weekly on Sunday at 01:00 and monthly on the
+// first day of the month at 01:00, ahead of the default cleanup at 03:00.
 var frequencies = map[string]string{
-	"hourly": "0 * * * *",
-	"daily":  "0 1 * * *",
-	"weekly": "0 1 * * 0",
+	"hourly":  "0 * * * *",
+	"daily":   "0 1 * * *",
+	"weekly":  "0 1 * * 0",
+	"monthly": "0 1 1 * *",
 }
 
 // ScheduledTask is one periodic operation.

@@ -30,7 +30,7 @@
 //	    backup_destinations: []       # backup destinations a request may name besides backup.destination
 //	  backup:
 //	    enabled: false
-//	    frequency: "daily"            # hourly | daily | weekly | 5-field cron
+//	    frequency: "daily"            # hourly | daily | weekly | monthly | 5-field cron
 //	    retention_days: 30
 //	    compression: true
 //	    destination: "./backups"      # path or s3://bucket/prefix
@@ -125,7 +125,7 @@ type APIConfig struct {
 // BackupConfig configures backups.
 type BackupConfig struct {
 	Enabled       bool
-	Frequency     string // hourly, daily, weekly or a 5-field cron expression
+	Frequency     string // hourly, daily, weekly, monthly or a 5-field cron expression
 	RetentionDays int    // >= 0
 	Compression   bool
 	Destination   string // local path or s3://bucket/prefix
@@ -686,9 +686,9 @@ func setCron(dst *string, v string) error {
 }
 
 func setFrequency(dst *string, v string) error {
-	const allowed = "allowed: hourly, daily, weekly, or a 5-field cron expression such as \"0 3 * * *\""
+	const allowed = "allowed: hourly, daily, weekly, monthly, or a 5-field cron expression such as \"0 3 * * *\""
 	switch f := strings.ToLower(strings.TrimSpace(v)); f {
-	case "hourly", "daily", "weekly":
+	case "hourly", "daily", "weekly", "monthly":
 		*dst = f
 		return nil
 	}

@@ -484,10 +484,10 @@ func TestBadValues(t *testing.T) {
 			[]string{"config/storage.yaml:2:", "storage.cleanup_schedule", "allowed: 5 fields"}},
 		{"cron descriptor", "storage:\n  cleanup_schedule: \"@daily\"\n",
 			[]string{"config/storage.yaml:2:", "storage.cleanup_schedule", "allowed: 5 fields"}},
-		{"frequency", "storage:\n  backup:\n    frequency: monthly\n",
-			[]string{"config/storage.yaml:3:", "storage.backup.frequency", `"monthly"`, "allowed: hourly, daily, weekly, or a 5-field cron"}},
+		{"frequency", "storage:\n  backup:\n    frequency: yearly\n",
+			[]string{"config/storage.yaml:3:", "storage.backup.frequency", `"yearly"`, "allowed: hourly, daily, weekly, monthly, or a 5-field cron"}},
 		{"frequency cron", "storage:\n  backup:\n    frequency: \"0 3 * 13 *\"\n",
-			[]string{"config/storage.yaml:3:", "storage.backup.frequency", "month", "allowed: hourly, daily, weekly"}},
+			[]string{"config/storage.yaml:3:", "storage.backup.frequency", "month", "allowed: hourly, daily, weekly, monthly"}},
 		{"base_path scheme", "storage:\n  base_path: gs://bucket/x\n",
 			[]string{"config/storage.yaml:2:", "storage.base_path", `unsupported scheme "gs://"`, "allowed: a local path or s3://bucket/prefix"}},
 		{"base_path no bucket", "storage:\n  base_path: s3:///x\n",
@@ -904,5 +904,19 @@ func TestListKeysAndMaxEntries(t *testing.T) {
 	}
 	if err := env.Set("api.extract_roots", "/a, rel", "flag --x"); err == nil || !strings.Contains(err.Error(), "item 2") {
 		t.Errorf("Set with a relative item: %v", err)
+	}
+}
+
+// The guide's three backup frequencies (daily, weekly, monthly) and hourly
+// are accepted in any case; anything else is refused.
+func TestBackupFrequencies(t *testing.T) {
+	for _, f := range []string{"hourly", "daily", "weekly", "monthly", "Monthly"} {
+		c := Default()
+		if err := c.Set("backup.frequency", f, "test"); err != nil || c.Backup.Frequency != strings.ToLower(f) {
+			t.Errorf("frequency %q: %q %v", f, c.Backup.Frequency, err)
+		}
+	}
+	if err := Default().Set("backup.frequency", "fortnightly", "test"); err == nil {
+		t.Error("frequency fortnightly accepted")
 	}
 }
