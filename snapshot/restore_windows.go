@@ -46,7 +46,8 @@ import (
 // the link is skipped with a warning naming it, counted in
 // RestoreStats.SymlinksSkipped, and the restore goes on, as git does with
 // core.symlinks=false (git writes a file holding the target in its place;
-// silo leaves the name empty, so no file poses as the link). Any other
+// silo creates nothing there, so no file poses as the link, and what was
+// in the link's way is gone as for any restored entry). Any other
 // failure to create a link stops the restore. A link's target is written
 // with '\' for '/', and it is a directory link when the target is a
 // directory at the time it is created. Links are never followed by the
