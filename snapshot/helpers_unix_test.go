@@ -8,11 +8,16 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
+
+// caseFoldingByDefault: restores on macOS refuse case collisions without
+// being asked (its filesystem ignores case by default); Linux's do not.
+const caseFoldingByDefault = runtime.GOOS == "darwin"
 
 // chmod sets exact permission bits including setuid, setgid and sticky
 // (os.Chmod would need FileMode flags for those).

@@ -44,6 +44,13 @@ type RestoreOptions struct {
 	// space, no permission), refused entries and a damaged top tree (or
 	// include path) still stop the restore.
 	ContinueOnError bool
+	// RefuseCaseCollisions refuses, before creating any of its entries, a
+	// directory holding two names that differ only in case (see
+	// CaseCollision), which a case-insensitive filesystem would merge
+	// into one entry. Restores on macOS and Windows always refuse them
+	// (platformRefusesCaseCollisions); set it to refuse them elsewhere
+	// too, e.g. on Linux into a case-insensitive mount.
+	RefuseCaseCollisions bool
 }
 
 // restoreMode is the mode a restore gives a file or directory: the stored
@@ -59,6 +66,10 @@ type RestoreStats struct {
 	Symlinks int64         `json:"symlinks"`
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"duration_ns"`
+	// SymlinksSkipped counts the symlinks left out because this process
+	// may not create one (Windows without Developer Mode or the
+	// SeCreateSymbolicLinkPrivilege); each is logged as a warning.
+	SymlinksSkipped int64 `json:"symlinks_skipped,omitempty"`
 	// Skipped lists what a restore with ContinueOnError could not
 	// restore, sorted by path.
 	Skipped []Skipped `json:"skipped,omitempty"`
@@ -79,7 +90,9 @@ type restorer struct {
 	umask  uint32 // the process's (0 on Windows, which has none)
 	dest   string
 	keepOn bool // ContinueOnError
-	a      struct{ files, dirs, links, bytes atomic.Int64 }
+	fold   bool // refuse case collisions
+	log    *slog.Logger
+	a      struct{ files, dirs, links, linksSkipped, bytes atomic.Int64 }
 	errMu  sync.Mutex
 	err    error
 	skips  []Skipped
@@ -97,10 +110,14 @@ type restoreJob struct {
 // descriptors opened with O_NOFOLLOW, so nothing is written through a
 // symlink or outside dest. On Windows, which has no such calls, entries
 // are reached by path: a name Windows would read as a path, a stream or a
-// device is refused, and an existing entry must be a plain directory
-// (not a symlink or junction) to be entered; only the read-only attribute
-// of files stands for a mode there, and a symlink needs Developer Mode or
-// the privilege to create one (see restore_windows.go).
+// device is refused (CheckWindowsName), and an existing entry must be a
+// plain directory (not a symlink or junction) to be entered; only the
+// read-only attribute of files stands for a mode there, and a symlink
+// that the process may not create (no Developer Mode, no privilege) is
+// skipped with a warning and counted in SymlinksSkipped (see
+// restore_windows.go). On macOS and Windows, whose filesystems ignore case
+// by default, a directory holding two names that differ only in case is
+// refused with ErrUnsafePath naming both (RefuseCaseCollisions).
 // A directory that existed before (dest itself included) keeps its mode
 // and mtime; setuid, setgid and sticky bits are never restored. Memory and
 // open descriptors do not grow with the depth of the tree.
@@ -112,7 +129,11 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &restorer{repo: repo, ctx: ctx, cancel: cancel, prog: orNone(opts.Progress), jobs: make(chan restoreJob, 256),
-		dest: dest, keepOn: opts.ContinueOnError}
+		dest: dest, keepOn: opts.ContinueOnError, fold: opts.RefuseCaseCollisions || platformRefusesCaseCollisions,
+		log: opts.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
 	r.umask = processUmask()
 
 	_, statErr := os.Lstat(dest)
@@ -164,7 +185,7 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 		}
 	}
 	st := &RestoreStats{Files: r.a.files.Load(), Dirs: r.a.dirs.Load(), Symlinks: r.a.links.Load(),
-		Bytes: r.a.bytes.Load(), Duration: time.Since(start)}
+		SymlinksSkipped: r.a.linksSkipped.Load(), Bytes: r.a.bytes.Load(), Duration: time.Since(start)}
 	if len(r.skips) > 0 {
 		slices.SortFunc(r.skips, func(a, b Skipped) int { return strings.Compare(a.Path, b.Path) })
 		st.Skipped = r.skips
@@ -338,6 +359,9 @@ func (r *restorer) start(root *rdir, tree object.ID, includes []string) error {
 // names; at is dir's path in the tree.
 func (r *restorer) startIn(dir *rdir, nodes []Node, want *includeTree, at []string) error {
 	if want.all {
+		if err := r.checkCase(r.whereDir(dir, ""), nodes); err != nil {
+			return err
+		}
 		return r.dirEntries(dir, nodes)
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.children)) {
@@ -386,6 +410,23 @@ func (r *restorer) startIn(dir *rdir, nodes []Node, want *includeTree, at []stri
 	return nil
 }
 
+// checkCase refuses the entries of the directory at where (for messages)
+// when two differ only in case and the restore refuses that.
+func (r *restorer) checkCase(where string, nodes []Node) error {
+	if !r.fold || len(nodes) < 2 {
+		return nil
+	}
+	names := make([]string, len(nodes))
+	for i := range nodes {
+		names[i] = nodes[i].Name
+	}
+	if a, b, ok := CaseCollision(names); ok {
+		return fmt.Errorf("restore: %w: %s holds both %q and %q, which differ only in case: a case-insensitive filesystem (the default on macOS and Windows) would make them one entry",
+			ErrUnsafePath, where, a, b)
+	}
+	return nil
+}
+
 func (r *restorer) dirEntries(dir *rdir, nodes []Node) error {
 	for i := range nodes {
 		if err := r.ctx.Err(); err != nil {
@@ -416,10 +457,15 @@ func (r *restorer) entry(dir *rdir, n *Node) error {
 		}
 		return nil
 	case Symlink:
-		if err := r.symlink(dir, n); err != nil {
+		made, err := r.symlink(dir, n)
+		if err != nil {
 			return err
 		}
-		r.a.links.Add(1)
+		if made {
+			r.a.links.Add(1)
+		} else {
+			r.a.linksSkipped.Add(1)
+		}
 		return nil
 	case Dir:
 		return r.subdir(dir, n, r.keepOn)
@@ -436,6 +482,9 @@ func (r *restorer) subdir(dir *rdir, n *Node, skipDamage bool) error {
 			r.failOrSkip(err, r.rel(dir, n.Name, true))
 			return nil
 		}
+		return err
+	}
+	if err := r.checkCase(r.where(dir, n.Name), nodes); err != nil {
 		return err
 	}
 	child, err := r.mkdir(dir, n)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,19 @@ import (
 // created relative to its directory's descriptor, opened with O_NOFOLLOW,
 // so nothing is written through a symlink or outside the destination, and
 // a path of any length restores.
+
+// platformRefusesCaseCollisions: macOS's filesystem (APFS, like HFS+
+// before it) ignores case unless the volume was formatted case-sensitive,
+// which few are; a restore there refuses names that differ only in case
+// rather than merge them. (On a case-sensitive volume this refuses a tree
+// that would restore: restore the colliding entries one by one with
+// Include, or on Linux.) Linux filesystems are case-sensitive, except
+// where a mount or a directory says otherwise: RestoreOptions has the
+// switch.
+const platformRefusesCaseCollisions = runtime.GOOS == "darwin"
+
+// platformChecksWindowsNames: Unix takes any name CheckName allows.
+const platformChecksWindowsNames = false
 
 // processUmask is the process's umask (read by setting it and back).
 func processUmask() uint32 {
@@ -224,20 +238,22 @@ func removeExisting(dirfd int, name, where string) error {
 	return unix.Unlinkat(dirfd, name, 0)
 }
 
-func (r *restorer) symlink(dir *rdir, n *Node) error {
-	err := unix.Symlinkat(n.Target, dir.fd, n.Name)
+// symlink creates the link n in dir; made is always true on Unix (see
+// restore_windows.go).
+func (r *restorer) symlink(dir *rdir, n *Node) (made bool, err error) {
+	err = unix.Symlinkat(n.Target, dir.fd, n.Name)
 	if errors.Is(err, unix.EEXIST) {
 		if err = removeExisting(dir.fd, n.Name, r.where(dir, n.Name)); err == nil {
 			err = unix.Symlinkat(n.Target, dir.fd, n.Name)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("restore: symlink %s: %w", r.where(dir, n.Name), err)
+		return false, fmt.Errorf("restore: symlink %s: %w", r.where(dir, n.Name), err)
 	}
 	if err := setTimes(dir.fd, n.Name, n.MTime); err != nil {
-		return fmt.Errorf("restore: set times of %s: %w", r.where(dir, n.Name), err)
+		return false, fmt.Errorf("restore: set times of %s: %w", r.where(dir, n.Name), err)
 	}
-	return nil
+	return true, nil
 }
 
 // restoreFile writes one file; j.dir is pinned by the job. With

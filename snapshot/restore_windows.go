@@ -18,11 +18,16 @@ import (
 // its directories. What the descriptors guarantee on Unix is kept as far
 // as paths allow:
 //
-//   - a name that Windows would read as more than one plain name is
-//     refused with ErrUnsafePath: one holding '\' or ':' (a path, a drive
-//     or an alternate data stream), ending in a dot or a space (Windows
-//     drops them, so it would land on another entry), or a reserved device
-//     name (CON, NUL, COM1, ...);
+//   - a name that Windows cannot hold as one plain name is refused with
+//     ErrUnsafePath (CheckWindowsName, in names.go, where its rules are
+//     tested on every platform): one holding '\' or ':' (a path, a drive
+//     or an alternate data stream), <>"|?* or a control character, ending
+//     in a dot or a space (Windows drops them, so it would land on another
+//     entry), a reserved device name (CON, NUL, COM1, ..., also with an
+//     extension), or not UTF-8;
+//   - a directory holding two names that differ only in case is refused
+//     before any of its entries is created (CaseCollision): NTFS ignores
+//     case, so the second would replace or enter the first;
 //   - an existing entry is entered only if it is a plain directory, never
 //     a symlink or junction; one that is not a directory is removed (not
 //     followed) before a file or symlink is created in its place;
@@ -37,10 +42,16 @@ import (
 // keep their attributes (Windows does not treat a read-only directory as
 // one that cannot be written to) but get their mtime. A symlink is created
 // with os.Symlink, which needs Developer Mode or the
-// SeCreateSymbolicLinkPrivilege; without them the restore stops with an
-// error naming the link. Its target is written with '\' for '/', and it
-// is a directory link when the target is a directory at the time it is
-// created.
+// SeCreateSymbolicLinkPrivilege; without them (ERROR_PRIVILEGE_NOT_HELD)
+// the link is skipped with a warning naming it, counted in
+// RestoreStats.SymlinksSkipped, and the restore goes on, as git does with
+// core.symlinks=false (git writes a file holding the target in its place;
+// silo creates nothing there, so no file poses as the link, and what was
+// in the link's way is gone as for any restored entry). Any other
+// failure to create a link stops the restore. A link's target is written
+// with '\' for '/', and it is a directory link when the target is a
+// directory at the time it is created. Links are never followed by the
+// restore, whatever they point to.
 
 // rdir is a directory being restored. It holds its parent until every
 // child is done; then its mtime is set if the restore created it. It is
@@ -53,6 +64,12 @@ type rdir struct {
 	created bool   // made by this restore (an existing directory keeps its mtime)
 	pending atomic.Int64
 }
+
+// platformRefusesCaseCollisions: NTFS (and FAT, exFAT, ReFS) ignore case.
+const platformRefusesCaseCollisions = true
+
+// platformChecksWindowsNames: see path.
+const platformChecksWindowsNames = true
 
 // processUmask is 0: Windows has no umask.
 func processUmask() uint32 { return 0 }
@@ -90,25 +107,16 @@ func (r *restorer) unpin(*rdir)   {}
 // path is where the entry name in dir is restored, once name is known to
 // name one plain entry on Windows.
 func (r *restorer) path(dir *rdir, name string) (string, error) {
-	if err := checkWindowsName(name); err != nil {
+	err := CheckWindowsName(name)
+	if err == nil && !filepath.IsLocal(name) {
+		// CheckWindowsName's device names are Go's and more; this keeps
+		// the restore from ever writing where Go itself would not
+		err = fmt.Errorf("%w: name %q is not a local name on Windows", ErrUnsafePath, name)
+	}
+	if err != nil {
 		return "", fmt.Errorf("restore: refusing entry %q in %s: %w", name, r.whereDir(dir, ""), err)
 	}
 	return r.where(dir, name), nil
-}
-
-// checkWindowsName refuses what CheckName lets through but Windows reads
-// as more than a name. Control characters and <>"|?* are left to Windows,
-// which refuses to create them (the error names the path).
-func checkWindowsName(name string) error {
-	switch {
-	case strings.ContainsAny(name, `\:`):
-		return fmt.Errorf("%w: name %q holds '\\' or ':' (a path or a stream on Windows)", ErrUnsafePath, name)
-	case strings.HasSuffix(name, ".") || strings.HasSuffix(name, " "):
-		return fmt.Errorf("%w: name %q ends in a dot or a space, which Windows drops", ErrUnsafePath, name)
-	case !filepath.IsLocal(name):
-		return fmt.Errorf("%w: name %q is a device on Windows", ErrUnsafePath, name)
-	}
-	return nil
 }
 
 // isPlainDir reports whether fi (from Lstat) is a directory and not a
@@ -210,25 +218,36 @@ func removeExisting(p string) error {
 	return os.Remove(p)
 }
 
-func (r *restorer) symlink(dir *rdir, n *Node) error {
+// symlink creates the link n in dir, after removing (not following) what
+// is in its way. Where this process may not create symbolic links it
+// leaves the link out with a warning and reports made false; any other
+// failure is an error.
+func (r *restorer) symlink(dir *rdir, n *Node) (made bool, err error) {
 	p, err := r.path(dir, n.Name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := removeExisting(p); err != nil {
-		return fmt.Errorf("restore: symlink %s: %w", p, err)
+		return false, fmt.Errorf("restore: symlink %s: %w", p, err)
 	}
 	if err := os.Symlink(n.Target, p); err != nil {
-		if errors.Is(err, windows.ERROR_PRIVILEGE_NOT_HELD) {
-			return fmt.Errorf("restore: symlink %s -> %s: %w: Windows creates symbolic links only in Developer Mode or with the SeCreateSymbolicLinkPrivilege: %w",
-				p, n.Target, errors.ErrUnsupported, err)
+		if isNoSymlinkPrivilege(err) {
+			r.log.Warn("symlink not restored: Windows creates symbolic links only in Developer Mode or with the SeCreateSymbolicLinkPrivilege",
+				"path", p, "target", n.Target)
+			return false, nil
 		}
-		return fmt.Errorf("restore: symlink %s: %w", p, err)
+		return false, fmt.Errorf("restore: symlink %s: %w", p, err)
 	}
 	if err := setTimes(p, n.MTime); err != nil {
-		return fmt.Errorf("restore: set times of %s: %w", p, err)
+		return false, fmt.Errorf("restore: set times of %s: %w", p, err)
 	}
-	return nil
+	return true, nil
+}
+
+// isNoSymlinkPrivilege reports whether err says that this process may not
+// create symbolic links.
+func isNoSymlinkPrivilege(err error) bool {
+	return errors.Is(err, windows.ERROR_PRIVILEGE_NOT_HELD)
 }
 
 // restoreFile writes one file. With ContinueOnError a file whose data is

@@ -6,6 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -244,5 +247,55 @@ func TestStoreTarSparseBombStopsAtLimit(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v to notice the deadline", d)
+	}
+}
+
+// TestWriteTarNamesUseSlash: a tar export names its entries with '/', on
+// Windows too, whatever separator the stored directory was read with, and
+// keeps a link target's '/' as stored.
+func TestWriteTarNamesUseSlash(t *testing.T) {
+	r := newTestRepo(t)
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "a", "b", "c.txt"), "deep\n")
+	writeFile(t, filepath.Join(src, "top.txt"), "top\n")
+	mkdir(t, filepath.Join(src, "a", "empty"))
+	res := r.store(t, src, object.ID{})
+	data := r.saveRaw(t, object.DataBlob, []byte("x"))
+	inner := r.saveRaw(t, object.TreeBlob, rawTree(
+		rawEntry{name: "f", typ: snapshot.File, content: []object.ID{data}, size: 1},
+		rawEntry{name: "link", typ: snapshot.Symlink, mode: 0o777, target: "../up/there"}))
+	linked := r.saveRaw(t, object.TreeBlob, rawTree(rawEntry{name: "d", typ: snapshot.Dir, mode: 0o755, subtree: inner}))
+
+	for _, tc := range []struct {
+		tree object.ID
+		want []string
+	}{
+		{res.Tree, []string{"a/", "a/b/", "a/b/c.txt", "a/empty/", "top.txt"}},
+		{linked, []string{"d/", "d/f", "d/link -> ../up/there"}},
+	} {
+		var buf bytes.Buffer
+		if err := snapshot.WriteTar(ctx, r.repo, tc.tree, &buf); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		tr := tar.NewReader(&buf)
+		for {
+			hdr, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := hdr.Name
+			if hdr.Typeflag == tar.TypeSymlink {
+				name += " -> " + hdr.Linkname
+			}
+			got = append(got, name)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("tar entries %q, want %q", got, tc.want)
+		}
 	}
 }

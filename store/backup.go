@@ -1281,6 +1281,9 @@ type RestoreBackupOptions struct {
 	Dest     string
 	Primary  *config.Config // the primary repository's config, for a restore into it
 	Progress snapshot.Progress
+	// Logger receives the warnings of a restore into Dest (a symlink this
+	// process may not create); nil: the destination store's logger.
+	Logger *slog.Logger
 }
 
 // RestoreBackupResult reports a backup restore.
@@ -1290,6 +1293,10 @@ type RestoreBackupResult struct {
 	Paths    []string `json:"paths,omitempty"`
 	Bytes    int64    `json:"bytes"`
 	Into     string   `json:"into"`
+	// SymlinksSkipped counts, for a restore into Dest, the symlinks left
+	// out because this process may not create one (Windows without
+	// Developer Mode or the privilege).
+	SymlinksSkipped int64 `json:"symlinks_skipped,omitempty"`
 }
 
 func (br *BackupRecord) pick(refs []string) ([]BackupProject, error) {
@@ -1345,18 +1352,32 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	res := &RestoreBackupResult{Backup: br.ID, Projects: []string{}}
 	if opts.Dest != "" {
 		res.Into = opts.Dest
+		// each project becomes a directory of its name under Dest: one
+		// this platform can hold, and one of its own
+		names := make([]string, 0, len(projects))
+		for _, p := range projects {
+			if err := snapshot.CheckLocalName(p.Name); err != nil {
+				return nil, fmt.Errorf("restore project %s from backup %s into %s: %w", p.Name, br.ID, opts.Dest, err)
+			}
+			names = append(names, p.Name)
+		}
+		if a, b, ok := snapshot.CaseCollision(names); ok && snapshot.PlatformRefusesCaseCollisions {
+			return nil, fmt.Errorf("%w: projects %s and %s of backup %s differ only in case: restored into %s they would share one directory here (restore them one at a time with --project, into different destinations)",
+				ErrInvalid, a, b, br.ID, opts.Dest)
+		}
 		for _, p := range projects {
 			if len(p.Versions) == 0 {
 				continue
 			}
 			dest := filepath.Join(opts.Dest, p.Name)
-			st, _, err := b.dst.Restore(ctx, p.Versions[0].ID, dest, RestoreOptions{Progress: opts.Progress})
+			st, _, err := b.dst.Restore(ctx, p.Versions[0].ID, dest, RestoreOptions{Progress: opts.Progress, Logger: opts.Logger})
 			if err != nil {
 				return res, fmt.Errorf("restore %s from backup %s: %w", p.Name, br.ID, err)
 			}
 			res.Projects = append(res.Projects, p.Name)
 			res.Paths = append(res.Paths, dest)
 			res.Bytes += st.Bytes
+			res.SymlinksSkipped += st.SymlinksSkipped
 		}
 		return res, nil
 	}

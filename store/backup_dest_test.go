@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
 )
 
 // destinationsFile reads the source's memory of its backup destinations.
@@ -265,4 +266,44 @@ func TestBackupDestinationDeviceCheck(t *testing.T) {
 		t.Errorf("backup to a new repository on the recorded device: %v", err)
 	}
 	remembered(t, strayID, "8:33")
+}
+
+// TestBackupRestoreProjectDirs: backup restore --dest makes a directory of
+// each project's name; where this platform's filesystems ignore case
+// (macOS, Windows) projects "App" and "app" would share one, so the
+// restore refuses them, naming both, before writing anything; elsewhere
+// both are restored apart.
+func TestBackupRestoreProjectDirs(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i, name := range []string{"App", "app"} {
+		dir := e.path("src", name)
+		writeFile(t, dir, "f.txt", textBytes(uint64(i+1), 100))
+		e.save(t, dir, name)
+	}
+	br, err := e.s.Backup(ctx, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := openBackups(t, e.s, e.cfg.Backup.Destination)
+	defer bs.Close()
+	out := e.path("out")
+	_, err = bs.Restore(ctx, br.ID, RestoreBackupOptions{Dest: out})
+	if snapshot.PlatformRefusesCaseCollisions {
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "App and app") {
+			t.Fatalf("restore of App and app = %v, want ErrInvalid naming both", err)
+		}
+		if _, err := os.Lstat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the refused restore made %s (%v)", out, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"App", "app"} {
+		if b, err := os.ReadFile(filepath.Join(out, name, "f.txt")); err != nil || string(b) != string(textBytes(uint64(i+1), 100)) {
+			t.Errorf("%s/f.txt: %v", name, err)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -161,6 +162,9 @@ type RestoreOptions struct {
 	// snapshot.RestoreOptions.ContinueOnError); the error then wraps
 	// object.ErrCorrupt and the stats are returned with it.
 	ContinueOnError bool
+	// Logger receives the restore's warnings (a symlink this process may
+	// not create); nil: the store's logger.
+	Logger *slog.Logger
 }
 
 // Restore writes a version into dest: the project's top level at dest.
@@ -181,8 +185,12 @@ func (s *Store) Restore(ctx context.Context, ref, dest string, opts RestoreOptio
 		return nil, info, err
 	}
 	defer se.end()
+	log := opts.Logger
+	if log == nil {
+		log = s.log
+	}
 	st, err := snapshot.Restore(ctx, s.repo, info.snap.Tree, dest, snapshot.RestoreOptions{
-		Include: opts.Include, Progress: opts.Progress, Logger: s.log,
+		Include: opts.Include, Progress: opts.Progress, Logger: log,
 		RootMode: info.snap.RootMode, RootMTime: info.snap.RootMTime, ContinueOnError: opts.ContinueOnError,
 	})
 	return st, info, err

@@ -16,7 +16,11 @@ func fromFlag() cli.Flag {
 }
 
 func (e *env) openBackups(readOnly bool) (*store.BackupSet, error) {
-	return store.OpenBackups(e.c.Context, e.cfg, e.c.String("from"), nil, readOnly)
+	from, err := e.pathFlag("from")
+	if err != nil {
+		return nil, err
+	}
+	return store.OpenBackups(e.c.Context, e.cfg, from, nil, readOnly)
 }
 
 func backupCommand() *cli.Command {
@@ -42,13 +46,17 @@ func backupCommand() *cli.Command {
 			if _, err := args(c, 0, 0); err != nil {
 				return err
 			}
+			to, err := e.pathFlag("to")
+			if err != nil {
+				return err
+			}
 			s, err := e.open(true, false)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
 			rep, prog := e.progress("backup")
-			br, err := s.Backup(c.Context, store.BackupOptions{Projects: c.StringSlice("project"), To: c.String("to"),
+			br, err := s.Backup(c.Context, store.BackupOptions{Projects: c.StringSlice("project"), To: to,
 				NewDestination: c.Bool("new-destination"), Progress: prog})
 			rep.Finish()
 			if err != nil {
@@ -197,6 +205,10 @@ func backupCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					dest, err := e.pathFlag("dest")
+					if err != nil {
+						return err
+					}
 					bs, err := e.openBackups(true)
 					if err != nil {
 						return err
@@ -204,7 +216,7 @@ func backupCommand() *cli.Command {
 					defer bs.Close()
 					rep, prog := e.progress("restore")
 					res, err := bs.Restore(c.Context, a[0], store.RestoreBackupOptions{Projects: c.StringSlice("project"),
-						Dest: c.String("dest"), Primary: e.cfg, Progress: prog})
+						Dest: dest, Primary: e.cfg, Progress: prog, Logger: e.log})
 					rep.Finish()
 					if err != nil {
 						return err
@@ -216,6 +228,7 @@ func backupCommand() *cli.Command {
 					for _, p := range res.Paths {
 						e.printf("  %s\n", p)
 					}
+					noteSkippedLinks(res.SymlinksSkipped)
 					return nil
 				},
 			},

@@ -29,8 +29,12 @@ func extractCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
+			dest, err := e.pathFlag("dest")
+			if err != nil {
+				return err
+			}
 			rep, prog := e.progress("extract")
-			res, err := s.Extract(c.Context, a[0], store.ExtractOptions{Dest: c.String("dest"), Workbench: c.String("workbench"),
+			res, err := s.Extract(c.Context, a[0], store.ExtractOptions{Dest: dest, Workbench: c.String("workbench"),
 				Force: c.Bool("force"), Progress: prog})
 			rep.Finish()
 			if err != nil {
@@ -40,6 +44,7 @@ func extractCommand() *cli.Command {
 				return e.printJSON(res)
 			}
 			e.printf("extracted %s to %s (%d files, %s)\n", res.Snapshot[:12], res.Path, res.Stats.Files, human(res.Stats.Bytes))
+			noteSkippedLinks(res.Stats.SymlinksSkipped)
 			return nil
 		},
 	}
@@ -64,8 +69,12 @@ func importCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
+			src, err := localPath(a[0])
+			if err != nil {
+				return err
+			}
 			rep, prog := e.progress("import")
-			res, err := s.Import(c.Context, a[0], os.Stdin, store.SaveOptions{Project: c.String("name"), Type: c.String("type"),
+			res, err := s.Import(c.Context, src, os.Stdin, store.SaveOptions{Project: c.String("name"), Type: c.String("type"),
 				Tags: c.StringSlice("tag"), GitRepository: c.String("git-repository"), Progress: prog})
 			rep.Finish()
 			if err != nil {
@@ -135,7 +144,11 @@ func templateCommands() []*cli.Command {
 							return err
 						}
 						defer s.Close()
-						t, err := s.AddTemplate(c.Context, a[0], c.String("category"), a[1])
+						dir, err := localPath(a[1])
+						if err != nil {
+							return err
+						}
+						t, err := s.AddTemplate(c.Context, a[0], c.String("category"), dir)
 						if err != nil {
 							return err
 						}

@@ -36,6 +36,9 @@ func restoreCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
+			if a[1], err = localPath(a[1]); err != nil {
+				return err
+			}
 			rep, prog := e.progress("restore")
 			st, info, err := s.Restore(c.Context, a[0], a[1], store.RestoreOptions{Include: c.StringSlice("include"), Progress: prog,
 				ContinueOnError: c.Bool("continue-on-error")})
@@ -52,6 +55,7 @@ func restoreCommand() *cli.Command {
 			e.printf("restored %s@%s to %s: %d files, %d dirs, %d symlinks, %s in %.2fs (%s)\n",
 				info.ProjectName, info.ID[:12], a[1], st.Files, st.Dirs, st.Symlinks, human(st.Bytes),
 				st.Duration.Seconds(), rate(st.Bytes, st.Duration))
+			noteSkippedLinks(st.SymlinksSkipped)
 			for _, sk := range st.Skipped {
 				fmt.Fprintf(os.Stderr, "not restored: %s: %s\n", quoteName(sk.Path), quoteName(sk.Reason))
 			}
@@ -60,5 +64,21 @@ func restoreCommand() *cli.Command {
 			}
 			return err
 		},
+	}
+}
+
+// noteSkippedLinks says on stderr how many symlinks a restore left out
+// because this process may not create one (each was logged as a warning
+// naming it).
+func noteSkippedLinks(n int64) {
+	plural := func(n int64) string {
+		if n == 1 {
+			return ""
+		}
+		return "s"
+	}
+	if n > 0 {
+		fmt.Fprintf(os.Stderr, "%d symlink%s not restored: this process may not create symbolic links "+
+			"(on Windows: turn on Developer Mode, or run with the SeCreateSymbolicLinkPrivilege)\n", n, plural(n))
 	}
 }

@@ -28,8 +28,12 @@ func storeCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
+			dir, err := localPath(a[0])
+			if err != nil {
+				return err
+			}
 			rep, prog := e.progress("store")
-			res, err := s.Save(c.Context, a[0], store.SaveOptions{
+			res, err := s.Save(c.Context, dir, store.SaveOptions{
 				Project: c.String("project"), Type: c.String("type"), Tags: c.StringSlice("tag"),
 				GitRepository: c.String("git-repository"), Languages: c.StringSlice("language"),
 				Frameworks: c.StringSlice("framework"), Progress: prog,

@@ -42,7 +42,12 @@ func (r result) String() string {
 // run runs silo to completion.
 func run(t testing.TB, repo string, args ...string) result {
 	t.Helper()
-	cmd := siloCmd(t, repo, args...)
+	return runCmd(t, siloCmd(t, repo, args...))
+}
+
+// runCmd runs a silo command that siloCmd prepared to completion.
+func runCmd(t testing.TB, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
@@ -53,7 +58,7 @@ func run(t testing.TB, repo string, args ...string) result {
 	case errors.As(err, &ee):
 		res.code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("silo %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
 	}
 	return res
 }

@@ -67,7 +67,10 @@ func remoteStore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	dir := a[0]
+	dir, err := localPath(a[0])
+	if err != nil {
+		return err
+	}
 	if fi, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("store: %w", err)
 	} else if !fi.IsDir() {
@@ -165,6 +168,9 @@ func remoteRestore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if a[1], err = localPath(a[1]); err != nil {
+		return err
+	}
 	rc, err := newRemote(e)
 	if err != nil {
 		return err
@@ -215,6 +221,7 @@ func remoteRestore(c *cli.Context) error {
 	e.printf("restored %s@%s from %s to %s: %d files, %d dirs, %d symlinks, %s in %.2fs (%s)\n",
 		v.ProjectName, v.ID[:12], rc.base, a[1], st.Files, st.Dirs, st.Symlinks, human(st.Bytes),
 		st.Duration.Seconds(), rate(st.Bytes, st.Duration))
+	noteSkippedLinks(st.SymlinksSkipped)
 	return nil
 }
 

@@ -20,7 +20,7 @@
 //	  compression_level: 3            # 1..19, see below
 //	  pack_size: "16MiB"              # 1MiB..256MiB
 //	  repack_threshold: 0.10          # 0 < x < 1
-//	  cache_dir: ""                   # default ~/.cache/silo
+//	  cache_dir: ""                   # default ~/.cache/silo (Windows: %LOCALAPPDATA%\silo)
 //	  max_entries: 10000000           # entries (files, dirs, links) of one version; 0 = unlimited
 //	  api:
 //	    addr: "127.0.0.1:8080"
@@ -179,7 +179,14 @@ func Default() *Config {
 // line, or the variable) and what is allowed.
 //
 // With cache_dir empty, Load resolves it to $XDG_CACHE_HOME/silo (when that
-// is an absolute path) or $HOME/.cache/silo, read through env.
+// is an absolute path) or $HOME/.cache/silo, or where HOME is not set (as on
+// Windows, unless a Unix-like shell sets it) %LOCALAPPDATA%\silo, read
+// through env.
+//
+// Local paths (base_path, cache_dir, backup.destination and the path lists)
+// take the platform's forms: on Windows D:\AI-Projects\storage and UNC
+// paths (\\server\share\silo) are absolute; a leading "~" is the home
+// directory (ExpandHome).
 func Load(dir string, env func(string) string) (*Config, error) {
 	if env == nil {
 		env = func(string) string { return "" }
@@ -521,7 +528,8 @@ func checkHostItem(v string) (string, error) {
 	return v, nil
 }
 
-// checkAbsDir accepts an absolute local directory path ("~/" expanded).
+// checkAbsDir accepts an absolute local directory path ("~" expanded); on
+// Windows that is one with a drive (D:\x) or a UNC path (\\server\share\x).
 func checkAbsDir(v string) (string, error) {
 	var p string
 	if err := setLocalPath(&p, v); err != nil {
@@ -614,8 +622,39 @@ func setLocation(dst *string, v string) error {
 	return setLocalPath(dst, v)
 }
 
-// setLocalPath accepts a non-empty local path; a leading "~/" is expanded to
-// the user's home directory.
+// ExpandHome returns p with a leading "~" that stands for the user's home
+// directory replaced by it (os.UserHomeDir: $HOME, on Windows
+// %USERPROFILE%): "~" alone, "~/..." and, on Windows, "~\...". Every
+// other path, "~user/..." and "~file" among them, comes back as it is.
+// It is the one expansion of every local path silo takes: configuration,
+// environment and command-line flags.
+func ExpandHome(p string) (string, error) {
+	rest, ok := cutHome(p, filepath.Separator)
+	if !ok {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("%s: cannot expand ~: %w", quote(p), err)
+	}
+	return filepath.Join(home, rest), nil
+}
+
+// cutHome reports whether p starts with a "~" standing for the home
+// directory, alone or followed by '/' or by sep (the platform's
+// separator), and returns what follows it.
+func cutHome(p string, sep byte) (rest string, ok bool) {
+	if p == "~" {
+		return "", true
+	}
+	if len(p) >= 2 && p[0] == '~' && (p[1] == '/' || p[1] == sep) {
+		return p[2:], true
+	}
+	return "", false
+}
+
+// setLocalPath accepts a non-empty local path, expanding a leading "~"
+// (ExpandHome).
 func setLocalPath(dst *string, v string) error {
 	const allowed = "allowed: a local directory path"
 	if v == "" {
@@ -627,14 +666,11 @@ func setLocalPath(dst *string, v string) error {
 	if strings.Contains(v, "://") {
 		return fmt.Errorf("%s is a URL (%s)", quote(v), allowed)
 	}
-	if v == "~" || strings.HasPrefix(v, "~/") {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return fmt.Errorf("%s: cannot expand ~: %v (%s)", quote(v), err, allowed)
-		}
-		v = filepath.Join(home, v[1:])
+	p, err := ExpandHome(v)
+	if err != nil {
+		return fmt.Errorf("%v (%s)", err, allowed)
 	}
-	*dst = v
+	*dst = p
 	return nil
 }
 
@@ -777,6 +813,9 @@ func defaultCacheDir(env func(string) string) string {
 	}
 	if h := env("HOME"); h != "" {
 		return filepath.Join(h, ".cache", "silo")
+	}
+	if x := env("LOCALAPPDATA"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "silo")
 	}
 	return ""
 }
