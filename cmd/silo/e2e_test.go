@@ -505,7 +505,7 @@ func TestE2EWritersBesideAPausedStore(t *testing.T) {
 		t.Fatal("the first store never started its session")
 	}
 	time.Sleep(100 * time.Millisecond) // past its current index slice
-	pauseProcess(first.Process)
+	pauseOutsideLocks(t, first.Process, repo)
 	defer resumeProcess(first.Process)
 
 	dest := filepath.Join(t.TempDir(), "out")

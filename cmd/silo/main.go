@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,17 +78,17 @@ func exitCode(err error, ctx context.Context) int {
 	return store.KindOf(err).Exit
 }
 
-// report prints err and returns the exit status. With --json the error
-// also goes to stdout as the HTTP API words it: {"error": {"code",
-// "message", "exit"}}, with the API's codes (a usage mistake is
-// "invalid").
+// report prints err and returns the exit status. With --json, unless the
+// command printed its result (which reports the failure), the error also
+// goes to stdout as the HTTP API words it: {"error": {"code", "message",
+// "exit"}}, with the API's codes (a usage mistake is "invalid").
 func report(err error, ctx context.Context, asJSON bool) int {
 	code := exitCode(err, ctx)
 	if err == nil {
 		return code
 	}
 	fmt.Fprintln(os.Stderr, "silo: "+err.Error())
-	if asJSON {
+	if asJSON && !resultPrinted.Load() {
 		kind := store.KindOf(err).Code
 		switch code {
 		case exitUsage:
@@ -216,9 +217,15 @@ func (e *env) options(mod func(*store.Options)) store.Options {
 
 // printJSON writes v as one JSON document (or one JSON line).
 func (e *env) printJSON(v any) error {
+	resultPrinted.Store(true)
 	enc := json.NewEncoder(e.out)
 	return enc.Encode(v)
 }
+
+// resultPrinted tells report that the command printed its JSON result: a
+// failure reported in it (check's problems, repair's losses, a restore's
+// skipped files) gets no second document.
+var resultPrinted atomic.Bool
 
 func (e *env) printf(format string, a ...any) {
 	fmt.Fprintf(e.out, format, a...)
