@@ -1470,10 +1470,16 @@ type ExpireResult struct {
 // record and, for every project and template, the newest record holding it
 // (see retain); then it garbage-collects the destination.
 func (b *BackupSet) Expire(ctx context.Context, now time.Time, retentionDays int, dryRun bool) (*ExpireResult, error) {
+	return b.logRemoval("expire", dryRun, func() (*ExpireResult, error) { return b.expire(ctx, now, retentionDays, dryRun) })
+}
+
+// logRemoval runs an expiry or a deletion and, unless it is a dry run,
+// logs it to the destination's backup.log.
+func (b *BackupSet) logRemoval(op string, dryRun bool, run func() (*ExpireResult, error)) (*ExpireResult, error) {
 	t0 := time.Now()
-	res, err := b.expire(ctx, now, retentionDays, dryRun)
+	res, err := run()
 	if !dryRun {
-		fields := map[string]any{"operation": "expire", "duration_s": time.Since(t0).Seconds(), "outcome": outcome(err)}
+		fields := map[string]any{"operation": op, "duration_s": time.Since(t0).Seconds(), "outcome": outcome(err)}
 		if res != nil {
 			fields["backup_id"] = strings.Join(res.Expired, ",")
 			if res.GC != nil && res.GC.Result != nil {
@@ -1508,19 +1514,7 @@ func (b *BackupSet) expire(ctx context.Context, now time.Time, retentionDays int
 // is refused, as it names no single record) and garbage-collects what
 // only they needed in the destination, like expiry.
 func (b *BackupSet) Delete(ctx context.Context, ids []string, dryRun bool) (*ExpireResult, error) {
-	t0 := time.Now()
-	res, err := b.delete(ctx, ids, dryRun)
-	if !dryRun {
-		fields := map[string]any{"operation": "delete", "duration_s": time.Since(t0).Seconds(), "outcome": outcome(err)}
-		if res != nil {
-			fields["backup_id"] = strings.Join(res.Expired, ",")
-			if res.GC != nil && res.GC.Result != nil {
-				fields["bytes"] = res.GC.Result.FreedBytes
-			}
-		}
-		b.dst.logOp("backup.log", fields)
-	}
-	return res, err
+	return b.logRemoval("delete", dryRun, func() (*ExpireResult, error) { return b.delete(ctx, ids, dryRun) })
 }
 
 func (b *BackupSet) delete(ctx context.Context, ids []string, dryRun bool) (*ExpireResult, error) {

@@ -258,21 +258,7 @@ func backupCommand() *cli.Command {
 					}
 					defer bs.Close()
 					res, err := bs.Expire(c.Context, nowFunc(), days, c.Bool("dry-run"))
-					if err != nil {
-						return err
-					}
-					if e.json {
-						return e.printJSON(res)
-					}
-					verb := "expired"
-					if res.DryRun {
-						verb = "would expire"
-					}
-					e.printf("%s %d backups, kept %d\n", verb, len(res.Expired), res.Kept)
-					if res.GC != nil {
-						printGC(e, res.GC)
-					}
-					return nil
+					return printRemoval(e, res, err, "expired", "would expire", "")
 				},
 			},
 			{
@@ -301,23 +287,32 @@ func backupCommand() *cli.Command {
 					}
 					defer bs.Close()
 					res, err := bs.Delete(c.Context, a, c.Bool("dry-run"))
-					if err != nil {
-						return err
+					if err == nil {
+						err = printRemoval(e, res, nil, "deleted", "would delete", " ("+strings.Join(res.Expired, ", ")+")")
 					}
-					if e.json {
-						return e.printJSON(res)
-					}
-					verb := "deleted"
-					if res.DryRun {
-						verb = "would delete"
-					}
-					e.printf("%s %d backups (%s), kept %d\n", verb, len(res.Expired), strings.Join(res.Expired, ", "), res.Kept)
-					if res.GC != nil {
-						printGC(e, res.GC)
-					}
-					return nil
+					return err
 				},
 			},
 		},
 	}
+}
+
+// printRemoval prints what backup expire or delete removed (ids, when
+// given, follow the count) and the destination's gc.
+func printRemoval(e *env, res *store.ExpireResult, err error, done, dry, ids string) error {
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(res)
+	}
+	verb := done
+	if res.DryRun {
+		verb = dry
+	}
+	e.printf("%s %d backups%s, kept %d\n", verb, len(res.Expired), ids, res.Kept)
+	if res.GC != nil {
+		printGC(e, res.GC)
+	}
+	return nil
 }
