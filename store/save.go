@@ -22,7 +22,7 @@ import (
 type SaveOptions struct {
 	Project       string   // name of a new or existing project, or an existing id
 	Type          string   // for a new project: generation (default) or migration
-	Tags          []string // added to the project's tags
+	Tags          []string // this version's tags, also added to the project's
 	GitRepository string   // set when not empty
 	Languages     []string // user-given, kept alongside the detected ones
 	Frameworks    []string
@@ -408,7 +408,7 @@ func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *
 	created := rec.Rev == 0
 	rec.stamp(now)
 	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: rec.ID, ProjectName: rec.Name,
-		Tags: rec.Tags, Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
+		Tags: rec.Tags, VersionTags: union(opts.Tags), Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
 		Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size, Project: rec.encode()}
 	sn.Hostname, _ = os.Hostname()
 	var parentSnap *object.ID

@@ -16,7 +16,7 @@ func storeCommand() *cli.Command {
 			"only new chunks are written. Creates the repository when it is missing.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Required: true, Usage: "project `NAME` (or id)"},
-			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "add a tag (repeatable)"},
+			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "tag this version (PROJECT@TAG names it) and the project (repeatable)"},
 			&cli.StringFlag{Name: "type", Usage: "project type of a new project: generation or migration"},
 			&cli.StringFlag{Name: "git-repository", Usage: "git repository `URL` to record"},
 			&cli.StringSliceFlag{Name: "language", Usage: "a language to record beside the detected ones (repeatable)"},
