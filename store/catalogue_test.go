@@ -1157,3 +1157,48 @@ func TestWorkbenchReuse(t *testing.T) {
 		t.Error("a failed extract left its workbench behind")
 	}
 }
+
+// TestExcludes: --exclude patterns and the project's .siloignore (gitignore
+// syntax: a directory-only pattern, a glob, a re-include, an anchored
+// name) leave entries out of the version, and the store counts them.
+func TestExcludes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := e.path("p")
+	writeFile(t, dir, "src/main.py", []byte("print(1)\n"))
+	writeFile(t, dir, "src/build/keep.txt", []byte("a file named build is kept: only directories match build/"))
+	writeFile(t, dir, "node_modules/x/i.js", []byte("dep"))
+	writeFile(t, dir, "build/o.bin", []byte("out"))
+	writeFile(t, dir, "debug.log", []byte("12345"))
+	writeFile(t, dir, "keep.log", []byte("kept"))
+	writeFile(t, dir, "top.txt", []byte("anchored"))
+	writeFile(t, dir, "src/top.txt", []byte("not anchored here"))
+	writeFile(t, dir, ".siloignore", []byte("/build/\n*.log\n!keep.log\n/top.txt\n"))
+	res, err := e.s.Save(ctx, dir, SaveOptions{Project: "p", Excludes: []string{"node_modules"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// node_modules, build, debug.log, top.txt
+	if res.Stats.Excluded != 4 || res.Stats.ExcludedBytes != int64(len("12345")+len("anchored")) {
+		t.Errorf("excluded %d entries, %d bytes", res.Stats.Excluded, res.Stats.ExcludedBytes)
+	}
+	out := e.path("out")
+	if _, _, err := e.s.Restore(ctx, "p", out, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{"node_modules", "build", "debug.log", "top.txt"} {
+		if _, err := os.Lstat(filepath.Join(out, gone)); err == nil {
+			t.Errorf("%s was stored", gone)
+		}
+	}
+	for _, kept := range []string{"src/main.py", "src/build/keep.txt", "keep.log", "src/top.txt", ".siloignore"} {
+		if _, err := os.Lstat(filepath.Join(out, kept)); err != nil {
+			t.Errorf("%s was left out: %v", kept, err)
+		}
+	}
+	// an unchanged re-store leaves out the same
+	res, err = e.s.Save(ctx, dir, SaveOptions{Project: "p", Excludes: []string{"node_modules"}})
+	if err != nil || res.Stats.Excluded != 4 || res.Stats.FilesNew+res.Stats.FilesChanged != 0 {
+		t.Errorf("re-store: %+v %v", res.Stats, err)
+	}
+}
