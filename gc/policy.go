@@ -15,10 +15,14 @@ type Policy struct {
 	Weekly  int `json:"keep_weekly,omitempty"`
 	Monthly int `json:"keep_monthly,omitempty"`
 	Yearly  int `json:"keep_yearly,omitempty"`
+	// Tags keeps every version carrying one of these version tags.
+	Tags []string `json:"keep_tags,omitempty"`
 }
 
 // Empty reports whether no rule is set.
-func (p Policy) Empty() bool { return p == Policy{} }
+func (p Policy) Empty() bool {
+	return p.Last == 0 && p.Hourly == 0 && p.Daily == 0 && p.Weekly == 0 && p.Monthly == 0 && p.Yearly == 0 && len(p.Tags) == 0
+}
 
 // Validate rejects negative counts.
 func (p Policy) Validate() error {
@@ -34,6 +38,7 @@ func (p Policy) Validate() error {
 type Version struct {
 	ID   string
 	Time time.Time
+	Tags []string `json:"tags,omitempty"` // the version's own tags
 }
 
 // Decision is one version's fate and why.
@@ -65,6 +70,13 @@ func (p Policy) Apply(versions []Version, loc *time.Location) []Decision {
 	}
 	for i := 0; i < len(out) && i < p.Last; i++ {
 		keep(i, "last")
+	}
+	for i := range out {
+		for _, t := range p.Tags {
+			if slices.Contains(out[i].Tags, t) {
+				keep(i, "tag "+t)
+			}
+		}
 	}
 	rules := []struct {
 		n    int

@@ -150,7 +150,7 @@ func TestPolicyInputOrderAndCopy(t *testing.T) {
 		if got := kept(Policy{Monthly: 2, Last: 1}.Apply(sh, nil)); !slices.Equal(got, want) {
 			t.Fatalf("shuffled input %v: kept %v, want %v", sh, got, want)
 		}
-		if !slices.Equal(sh, before) {
+		if !slices.EqualFunc(sh, before, func(a, b Version) bool { return a.ID == b.ID && a.Time.Equal(b.Time) }) {
 			t.Fatal("Apply reordered its input")
 		}
 	}
@@ -221,5 +221,25 @@ func TestPolicyValidate(t *testing.T) {
 	}
 	if !(Policy{}).Empty() || (Policy{Hourly: 1}).Empty() {
 		t.Error("Empty")
+	}
+}
+
+// Tags keeps every version carrying one of the tags, besides what the other
+// rules keep, and says why.
+func TestPolicyKeepsTags(t *testing.T) {
+	in := series("2024-01-01 10:00", "2024-01-02 10:00", "2024-01-03 10:00", "2024-01-04 10:00")
+	in[0].Tags = []string{"rel1"}
+	in[2].Tags = []string{"x", "rel2"}
+	p := Policy{Last: 1, Tags: []string{"rel1", "rel2"}}
+	got := p.Apply(in, nil)
+	want := map[string]string{in[3].ID: "last", in[2].ID: "tag rel2", in[0].ID: "tag rel1"}
+	for _, d := range got {
+		why, ok := want[d.ID]
+		if d.Keep != ok || (ok && !slices.Contains(d.Reasons, why)) {
+			t.Errorf("%s: keep %v %v, want kept=%v for %q", d.ID, d.Keep, d.Reasons, ok, why)
+		}
+	}
+	if (Policy{Tags: []string{"a"}}).Empty() {
+		t.Error("a policy with only a tag rule is empty")
 	}
 }

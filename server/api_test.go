@@ -33,7 +33,7 @@ func TestUploadListDownload(t *testing.T) {
 	}
 	p := list.Projects[0]
 	if p.Type != "migration" || strings.Join(p.Tags, ",") != "a,b" || p.GitRepository != "https://example.com/x.git" ||
-		p.SizeBytes <= 3<<20 || p.Status != "active" || !containsStr(p.Languages, "Go") {
+		p.SizeBytes <= 3<<20 || p.Status != "active" || !containsStr(p.Languages, "go") {
 		t.Fatalf("metadata: %+v", p)
 	}
 

@@ -144,7 +144,7 @@ func TestDedupProtocol(t *testing.T) {
 	}
 	var p store.Project
 	s.must(200, "GET", "/api/storage/projects/pushed", nil).json(t, &p)
-	if len(p.Versions) != 2 || !containsStr(p.Languages, "Python") || !containsStr(p.Tags, "pushed") {
+	if len(p.Versions) != 2 || !containsStr(p.Languages, "python") || !containsStr(p.Tags, "pushed") {
 		t.Fatalf("project: %+v", p)
 	}
 	// a third, unchanged push sends no blobs at all

@@ -48,13 +48,14 @@ func TestDeepTarLinearMemory(t *testing.T) {
 
 	base := liveHeap()
 	var atFile int64
+	visited := false
 	start := time.Now()
 	res, err := snapshot.StoreTar(ctx, r.repo, bytes.NewReader(data), snapshot.StoreOptions{Pol: r.pol,
 		Visit: func(p string, n *snapshot.Node) {
 			if p != deepPath {
 				t.Errorf("visited %d-byte path, want the %d-byte one", len(p), len(deepPath))
 			}
-			atFile = liveHeap() - base
+			atFile, visited = liveHeap()-base, true
 		}})
 	took := time.Since(start)
 	if err != nil {
@@ -67,7 +68,9 @@ func TestDeepTarLinearMemory(t *testing.T) {
 		t.Fatalf("stats %+v", res.Stats)
 	}
 	t.Logf("import: %v, %.1f MiB live at the deepest file", took, float64(atFile)/(1<<20))
-	if atFile <= 0 || atFile > bound {
+	// the heap may also have shrunk since base (a collection freed what
+	// the repository held then): only growth past the bound fails
+	if !visited || atFile > bound {
 		t.Errorf("import: %d MiB live at the deepest file, want under %d", atFile>>20, bound>>20)
 	}
 	if took > 10*time.Second && !raceDetector {

@@ -11,13 +11,16 @@ import (
 
 // Snapshot is one stored version of a project.
 type Snapshot struct {
-	Version     int             `json:"v"`
-	Time        time.Time       `json:"time"`
-	Tree        object.ID       `json:"tree"`
-	Parent      *object.ID      `json:"parent,omitempty"`
-	ProjectID   string          `json:"project_id"`
-	ProjectName string          `json:"project_name"`
-	Tags        []string        `json:"tags,omitempty"`
+	Version     int        `json:"v"`
+	Time        time.Time  `json:"time"`
+	Tree        object.ID  `json:"tree"`
+	Parent      *object.ID `json:"parent,omitempty"`
+	ProjectID   string     `json:"project_id"`
+	ProjectName string     `json:"project_name"`
+	Tags        []string   `json:"tags,omitempty"` // the project's tags when stored
+	// VersionTags are this version's own tags (store --tag), by which it
+	// can be named: PROJECT@TAG.
+	VersionTags []string        `json:"version_tags,omitempty"`
 	Hostname    string          `json:"hostname,omitempty"`
 	Source      string          `json:"source,omitempty"`
 	RootMode    uint32          `json:"root_mode"`

@@ -64,6 +64,10 @@ type StoreOptions struct {
 	// bytes and its number of elements (0: DefaultMaxPath and
 	// DefaultMaxDepth). A path past them fails the store with ErrPathLimit.
 	MaxPath, MaxDepth int
+	// Exclude, when set, leaves out the entries it returns true for: rel is
+	// the slash-separated path from the root, dir says the entry is a
+	// directory (left out whole, not walked).
+	Exclude func(rel string, dir bool) bool
 }
 
 func (o *StoreOptions) pathLimits() (maxPath, maxDepth int) {
@@ -97,17 +101,23 @@ var (
 
 // StoreStats counts what a store did.
 type StoreStats struct {
-	FilesNew       int64         `json:"files_new"`
-	FilesChanged   int64         `json:"files_changed"`
-	FilesUnchanged int64         `json:"files_unchanged"`
-	Dirs           int64         `json:"dirs"`
-	Symlinks       int64         `json:"symlinks"`
-	Skipped        int64         `json:"skipped"`
-	Size           int64         `json:"size"`        // logical bytes of the tree's files
-	BytesRead      int64         `json:"bytes_read"`  // bytes read from changed and new files
-	BlobsAdded     int64         `json:"blobs_added"` // new blobs
-	BytesAdded     int64         `json:"bytes_added"` // stored bytes of new blobs (after dedup and compression)
-	Duration       time.Duration `json:"duration_ns"`
+	FilesNew       int64 `json:"files_new"`
+	FilesChanged   int64 `json:"files_changed"`
+	FilesUnchanged int64 `json:"files_unchanged"`
+	Dirs           int64 `json:"dirs"`
+	Symlinks       int64 `json:"symlinks"`
+	Skipped        int64 `json:"skipped"`
+	// Excluded counts the entries StoreOptions.Exclude left out (an
+	// excluded directory counts once) and ExcludedBytes the sizes of the
+	// excluded files (not what excluded directories hold: they are not
+	// walked).
+	Excluded      int64         `json:"excluded"`
+	ExcludedBytes int64         `json:"excluded_bytes"`
+	Size          int64         `json:"size"`        // logical bytes of the tree's files
+	BytesRead     int64         `json:"bytes_read"`  // bytes read from changed and new files
+	BlobsAdded    int64         `json:"blobs_added"` // new blobs
+	BytesAdded    int64         `json:"bytes_added"` // stored bytes of new blobs (after dedup and compression)
+	Duration      time.Duration `json:"duration_ns"`
 }
 
 // Files returns the number of regular files in the tree.
@@ -129,7 +139,10 @@ type storer struct {
 	ctx   context.Context
 	jobs  chan fileJob
 	stats StoreStats
-	a     struct{ new, changed, unchanged, dirs, links, skipped, size, read, blobs, added, entries atomic.Int64 }
+	a     struct {
+		new, changed, unchanged, dirs, links, skipped, size, read, blobs, added, entries atomic.Int64
+		excluded, excludedBytes                                                          atomic.Int64
+	}
 	// path limits (see StoreOptions)
 	maxPath, maxDepth int
 	visitM            sync.Mutex
@@ -210,7 +223,7 @@ func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*
 	res := &StoreResult{Tree: s.root, RootMode: rootMode, RootMTime: rootMTime}
 	res.Stats = StoreStats{
 		FilesNew: s.a.new.Load(), FilesChanged: s.a.changed.Load(), FilesUnchanged: s.a.unchanged.Load(),
-		Dirs: s.a.dirs.Load(), Symlinks: s.a.links.Load(), Skipped: s.a.skipped.Load(), Size: s.a.size.Load(),
+		Dirs: s.a.dirs.Load(), Symlinks: s.a.links.Load(), Skipped: s.a.skipped.Load(), Excluded: s.a.excluded.Load(), ExcludedBytes: s.a.excludedBytes.Load(), Size: s.a.size.Load(),
 		BytesRead: s.a.read.Load(), BlobsAdded: s.a.blobs.Load(), BytesAdded: s.a.added.Load(),
 		Duration: time.Since(start),
 	}
@@ -312,6 +325,13 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 				continue // vanished since the listing
 			}
 			return fmt.Errorf("store: stat %s: %w", filepath.Join(path, name), err)
+		}
+		if s.opts.Exclude != nil && s.opts.Exclude(joinRel(ds.rel, name), n.Type == Dir) {
+			s.a.excluded.Add(1)
+			if n.Type == File {
+				s.a.excludedBytes.Add(int64(n.Size))
+			}
+			continue
 		}
 		if err := CheckName(name); err != nil {
 			return fmt.Errorf("store: %s: %w", filepath.Join(path, name), err)

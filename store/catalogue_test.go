@@ -108,7 +108,7 @@ func TestProjectMetadataFields(t *testing.T) {
 		"created_at":     `"2024-03-04T12:00:00Z"`,
 		"updated_at":     `"2024-03-04T12:00:00Z"`,
 		"size_bytes":     fmt.Sprint(size),
-		"languages":      `["Shell","Python"]`,
+		"languages":      `["shell","python"]`,
 		"frameworks":     `["fastapi"]`,
 		"status":         `"active"`,
 		"tags":           `["backend","python"]`,
@@ -138,7 +138,7 @@ func TestProjectMetadataFields(t *testing.T) {
 		"created_at": `"2024-03-04T12:00:00Z"`,
 		"updated_at": `"2024-03-04T13:00:00Z"`,
 		"size_bytes": fmt.Sprint(size + int64(len("print('more')\n"))),
-		"languages":  `["Shell","Python"]`,
+		"languages":  `["shell","python"]`,
 		"tags":       `["backend","python","v2"]`,
 		"type":       `"migration"`,
 		"versions": fmt.Sprintf(`[{"id":"%s","time":"2024-03-04T13:00:00Z"},{"id":"%s","time":"2024-03-04T12:00:00Z"}]`,
@@ -200,26 +200,26 @@ var fixtureExpect = []struct {
 	languages  []string
 	frameworks []string
 }{
-	{"fastapi", []string{"Python"}, []string{"fastapi"}},
-	{"django", []string{"Python", "HTML"}, []string{"django"}},
-	{"flask", []string{"Python"}, []string{"flask"}},
-	{"react", []string{"TypeScript"}, []string{"react"}},
-	{"next", []string{"TypeScript"}, []string{"next", "react"}},
-	{"vue", []string{"Vue", "JavaScript"}, []string{"vue"}},
-	{"angular", []string{"TypeScript", "HTML"}, []string{"angular"}},
-	{"svelte", []string{"Svelte"}, []string{"svelte"}},
-	{"express", []string{"JavaScript"}, []string{"express"}},
-	{"nestjs", []string{"TypeScript"}, []string{"nestjs"}},
-	{"gin", []string{"Go"}, []string{"gin"}},
-	{"echo", []string{"Go"}, []string{"echo"}},
-	{"fiber", []string{"Go"}, []string{"fiber"}},
-	{"chi", []string{"Go"}, []string{"chi"}},
-	{"axum", []string{"Rust"}, []string{"axum"}},
-	{"actix-web", []string{"Rust"}, []string{"actix-web"}},
-	{"spring-boot-maven", []string{"Java"}, []string{"spring-boot"}},
-	{"spring-boot-gradle", []string{"Kotlin"}, []string{"spring-boot"}},
-	{"spring-boot-gradle-groovy", []string{"Java"}, []string{"spring-boot"}},
-	{"rails", []string{"Ruby", "HTML"}, []string{"rails"}},
+	{"fastapi", []string{"python"}, []string{"fastapi"}},
+	{"django", []string{"python", "html"}, []string{"django"}},
+	{"flask", []string{"python"}, []string{"flask"}},
+	{"react", []string{"typescript"}, []string{"react"}},
+	{"next", []string{"typescript"}, []string{"next", "react"}},
+	{"vue", []string{"vue", "javascript"}, []string{"vue"}},
+	{"angular", []string{"typescript", "html"}, []string{"angular"}},
+	{"svelte", []string{"svelte"}, []string{"svelte"}},
+	{"express", []string{"javascript"}, []string{"express"}},
+	{"nestjs", []string{"typescript"}, []string{"nestjs"}},
+	{"gin", []string{"go"}, []string{"gin"}},
+	{"echo", []string{"go"}, []string{"echo"}},
+	{"fiber", []string{"go"}, []string{"fiber"}},
+	{"chi", []string{"go"}, []string{"chi"}},
+	{"axum", []string{"rust"}, []string{"axum"}},
+	{"actix-web", []string{"rust"}, []string{"actix-web"}},
+	{"spring-boot-maven", []string{"java"}, []string{"spring-boot"}},
+	{"spring-boot-gradle", []string{"kotlin"}, []string{"spring-boot"}},
+	{"spring-boot-gradle-groovy", []string{"java"}, []string{"spring-boot"}},
+	{"rails", []string{"ruby", "html"}, []string{"rails"}},
 }
 
 // TestDetectionThroughSave stores every fixture project with Save (and a
@@ -252,12 +252,13 @@ func TestDetectionThroughSave(t *testing.T) {
 	}
 
 	// user-given values are kept beside the detected ones, first, without
-	// duplicates (case-insensitively)
+	// duplicates (case-insensitively); languages in lower case, as the
+	// storage guide writes them
 	res := e.save(t, filepath.Join(detectFixtures, "next"), "next-user", func(o *SaveOptions) {
 		o.Languages = []string{"Shell", "typescript"}
 		o.Frameworks = []string{"tailwind", "React"}
 	})
-	if want := []string{"Shell", "typescript"}; !slices.Equal(res.Languages, want) {
+	if want := []string{"shell", "typescript"}; !slices.Equal(res.Languages, want) {
 		t.Errorf("with user languages: %q, want %q", res.Languages, want)
 	}
 	if want := []string{"tailwind", "React", "next"}; !slices.Equal(res.Frameworks, want) {
@@ -267,7 +268,7 @@ func TestDetectionThroughSave(t *testing.T) {
 	empty := e.path("empty")
 	os.MkdirAll(empty, 0o755)
 	res = e.save(t, empty, "next-user")
-	if !slices.Equal(res.Languages, []string{"Shell", "typescript"}) || !slices.Equal(res.Frameworks, []string{"tailwind", "React"}) {
+	if !slices.Equal(res.Languages, []string{"shell", "typescript"}) || !slices.Equal(res.Frameworks, []string{"tailwind", "React"}) {
 		t.Errorf("after an empty version: %q %q, want only the user's values", res.Languages, res.Frameworks)
 	}
 
@@ -290,7 +291,7 @@ func TestDetectionThroughSave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Languages, []string{"Ruby", "HTML"}) || !slices.Equal(res.Frameworks, []string{"rails"}) {
+	if !slices.Equal(res.Languages, []string{"ruby", "html"}) || !slices.Equal(res.Frameworks, []string{"rails"}) {
 		t.Errorf("from template: %q %q", res.Languages, res.Frameworks)
 	}
 	if res.Stats.BytesAdded == 0 || res.Stats.BlobsAdded != 0 {
@@ -1154,5 +1155,50 @@ func TestWorkbenchReuse(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(filepath.Dir(res.Path), "wb2")); err == nil {
 		t.Error("a failed extract left its workbench behind")
+	}
+}
+
+// TestExcludes: --exclude patterns and the project's .siloignore (gitignore
+// syntax: a directory-only pattern, a glob, a re-include, an anchored
+// name) leave entries out of the version, and the store counts them.
+func TestExcludes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := e.path("p")
+	writeFile(t, dir, "src/main.py", []byte("print(1)\n"))
+	writeFile(t, dir, "src/build/keep.txt", []byte("a file named build is kept: only directories match build/"))
+	writeFile(t, dir, "node_modules/x/i.js", []byte("dep"))
+	writeFile(t, dir, "build/o.bin", []byte("out"))
+	writeFile(t, dir, "debug.log", []byte("12345"))
+	writeFile(t, dir, "keep.log", []byte("kept"))
+	writeFile(t, dir, "top.txt", []byte("anchored"))
+	writeFile(t, dir, "src/top.txt", []byte("not anchored here"))
+	writeFile(t, dir, ".siloignore", []byte("/build/\n*.log\n!keep.log\n/top.txt\n"))
+	res, err := e.s.Save(ctx, dir, SaveOptions{Project: "p", Excludes: []string{"node_modules"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// node_modules, build, debug.log, top.txt
+	if res.Stats.Excluded != 4 || res.Stats.ExcludedBytes != int64(len("12345")+len("anchored")) {
+		t.Errorf("excluded %d entries, %d bytes", res.Stats.Excluded, res.Stats.ExcludedBytes)
+	}
+	out := e.path("out")
+	if _, _, err := e.s.Restore(ctx, "p", out, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{"node_modules", "build", "debug.log", "top.txt"} {
+		if _, err := os.Lstat(filepath.Join(out, gone)); err == nil {
+			t.Errorf("%s was stored", gone)
+		}
+	}
+	for _, kept := range []string{"src/main.py", "src/build/keep.txt", "keep.log", "src/top.txt", ".siloignore"} {
+		if _, err := os.Lstat(filepath.Join(out, kept)); err != nil {
+			t.Errorf("%s was left out: %v", kept, err)
+		}
+	}
+	// an unchanged re-store leaves out the same
+	res, err = e.s.Save(ctx, dir, SaveOptions{Project: "p", Excludes: []string{"node_modules"}})
+	if err != nil || res.Stats.Excluded != 4 || res.Stats.FilesNew+res.Stats.FilesChanged != 0 {
+		t.Errorf("re-store: %+v %v", res.Stats, err)
 	}
 }

@@ -439,7 +439,7 @@ func TestCLIProjectsShowJSON(t *testing.T) {
 	if fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Errorf("CLI prints\n%s\nthe store has\n%s", got, wantJSON)
 	}
-	for k, v := range map[string]string{"type": `"migration"`, "tags": `["a","b"]`, "languages": `["Shell","Go"]`,
+	for k, v := range map[string]string{"type": `"migration"`, "tags": `["a","b"]`, "languages": `["shell","go"]`,
 		"frameworks": `["gin"]`, "status": `"active"`, "git_repository": `"https://x/svc.git"`} {
 		if string(m[k]) != v {
 			t.Errorf("%s = %s, want %s", k, m[k], v)

@@ -73,7 +73,7 @@ func ExampleStore_Save() {
 	fmt.Println("unchanged:", res.Stats.FilesUnchanged, "read:", res.Stats.BytesRead)
 	// Output:
 	// shop-api created: true
-	// languages: [Go] frameworks: [gin]
+	// languages: [go] frameworks: [gin]
 	// files: 3 bytes: 224
 	// unchanged: 3 read: 0
 }
@@ -103,7 +103,7 @@ func ExampleStore_List() {
 		fmt.Println(p.Name, p.Status)
 	}
 	// Output:
-	// billing active 1 [Go]
+	// billing active 1 [go]
 	// checkout deleted
 	// sandbox active
 }

@@ -256,11 +256,21 @@ func (s *Store) Forget(ctx context.Context, ref string, pol gc.Policy, dryRun bo
 		if r, err = findRecord(tx, ref); err != nil {
 			return err
 		}
+		var ferr error
 		tx.Versions(r.ID, func(id object.ID, at time.Time) bool {
-			versions = append(versions, gc.Version{ID: id.String(), Time: at})
+			v := gc.Version{ID: id.String(), Time: at}
+			if len(pol.Tags) > 0 {
+				sn, err := loadSnapshot(tx, id)
+				if err != nil {
+					ferr = err
+					return false
+				}
+				v.Tags = sn.VersionTags
+			}
+			versions = append(versions, v)
 			return true
 		})
-		return nil
+		return ferr
 	})
 	if err != nil {
 		return nil, err

@@ -911,3 +911,66 @@ func TestRefreshDoesNotBringBackRemovedPacks(t *testing.T) {
 	}
 	checkClean(t, e.s)
 }
+
+// TestVersionTags: store --tag tags the version as well as the project;
+// PROJECT@TAG names the newest version with the tag (ahead of an id prefix
+// that reads the same), Snapshots lists each version's own tags, and
+// forget --keep-tag keeps tagged versions.
+func TestVersionTags(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := e.path("p")
+	writeFile(t, dir, "a.txt", []byte("one"))
+	v1 := e.save(t, dir, "p", func(o *SaveOptions) { o.Tags = []string{"rel1"} })
+	e.clock.Advance(time.Hour)
+	writeFile(t, dir, "a.txt", []byte("two"))
+	v2 := e.save(t, dir, "p", func(o *SaveOptions) { o.Tags = []string{"rel2"} })
+	e.clock.Advance(time.Hour)
+	writeFile(t, dir, "a.txt", []byte("three"))
+	v3 := e.save(t, dir, "p")
+	// a tag spelled like the start of another version's id
+	hexTag := v3.Snapshot.String()[:6]
+	e.clock.Advance(time.Hour)
+	writeFile(t, dir, "a.txt", []byte("four"))
+	v4 := e.save(t, dir, "p", func(o *SaveOptions) { o.Tags = []string{hexTag} })
+
+	for ref, want := range map[string]object.ID{"p@rel1": v1.Snapshot, "p@rel2": v2.Snapshot, "p@" + hexTag: v4.Snapshot, "p@latest": v4.Snapshot} {
+		info, err := e.s.ResolveSnapshot(ref)
+		if err != nil || info.ID != want.String() {
+			t.Errorf("%s: %s %v, want %s", ref, info.ID, err, want)
+		}
+	}
+	if _, err := e.s.ResolveSnapshot("p@rel9"); !errors.Is(err, ErrSnapshotNotFound) {
+		t.Errorf("p@rel9: %v", err)
+	}
+	list, err := e.s.Snapshots("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := map[string][]string{}
+	for _, sn := range list {
+		tags[sn.ID] = sn.VersionTags
+	}
+	if !slices.Equal(tags[v1.Snapshot.String()], []string{"rel1"}) || len(tags[v3.Snapshot.String()]) != 0 {
+		t.Errorf("version tags: %v", tags)
+	}
+	p, _ := e.s.Get("p")
+	if !slices.Contains(p.Tags, "rel1") || !slices.Contains(p.Tags, "rel2") {
+		t.Errorf("project tags: %v", p.Tags)
+	}
+	res, err := e.s.Forget(ctx, "p", gc.Policy{Last: 1, Tags: []string{"rel1"}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, _ := e.s.Snapshots("p")
+	var ids []string
+	for _, sn := range left {
+		ids = append(ids, sn.ID)
+	}
+	if want := []string{v4.Snapshot.String(), v1.Snapshot.String()}; !slices.Equal(ids, want) {
+		t.Errorf("after forget --keep-last 1 --keep-tag rel1: %v, want %v (%+v)", ids, want, res.Decisions)
+	}
+	if _, err := e.s.ResolveSnapshot("p@rel1"); err != nil {
+		t.Errorf("p@rel1 after forget: %v", err)
+	}
+}

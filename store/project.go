@@ -120,7 +120,7 @@ type Version struct {
 
 func (r *record) project() Project {
 	p := Project{ID: r.ID, Name: r.Name, Type: r.Type, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		SizeBytes: r.SizeBytes, Languages: nonNil(r.Languages), Frameworks: nonNil(r.Frameworks),
+		SizeBytes: r.SizeBytes, Languages: lowerAll(r.Languages), Frameworks: nonNil(r.Frameworks),
 		Status: r.Status, Tags: nonNil(r.Tags), GitRepository: r.GitRepository, Versions: []Version{}}
 	return p
 }
@@ -150,8 +150,18 @@ func union(lists ...[]string) []string {
 	return out
 }
 
+// lowerAll returns list in lower case: languages are the storage guide's
+// lower-case names ("python", "typescript") whatever the source wrote.
+func lowerAll(list []string) []string {
+	out := make([]string, len(list))
+	for i, v := range list {
+		out[i] = strings.ToLower(v)
+	}
+	return out
+}
+
 func (r *record) refreshDerived() {
-	r.Languages = union(r.UserLanguages, r.Detected)
+	r.Languages = lowerAll(union(r.UserLanguages, r.Detected))
 	r.Frameworks = union(r.UserFrameworks, r.DetectedFw)
 }
 

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	ignore "github.com/sabhiram/go-gitignore"
 
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
@@ -22,11 +26,14 @@ import (
 type SaveOptions struct {
 	Project       string   // name of a new or existing project, or an existing id
 	Type          string   // for a new project: generation (default) or migration
-	Tags          []string // added to the project's tags
+	Tags          []string // this version's tags, also added to the project's
 	GitRepository string   // set when not empty
 	Languages     []string // user-given, kept alongside the detected ones
 	Frameworks    []string
-	Progress      snapshot.Progress
+	// Excludes are gitignore patterns of what a directory store leaves out,
+	// with the lines of the directory's own .siloignore.
+	Excludes []string
+	Progress snapshot.Progress
 }
 
 // SaveResult describes a stored version.
@@ -180,9 +187,42 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrInvalid, dir)
 	}
+	exclude, err := excludeMatcher(dir, opts.Excludes)
+	if err != nil {
+		return nil, err
+	}
 	return s.saveWith(ctx, &opts, dir, func(w *object.Writer, so snapshot.StoreOptions) (*snapshot.StoreResult, error) {
+		so.Exclude = exclude
 		return snapshot.Store(ctx, w, dir, so)
 	})
+}
+
+// IgnoreFile is the file in a project's top directory whose lines (gitignore
+// syntax) a store leaves out, besides --exclude.
+const IgnoreFile = ".siloignore"
+
+// excludeMatcher compiles patterns and the lines of dir's .siloignore, in
+// gitignore syntax (a trailing / for directories only, ! to re-include, a
+// leading / anchors at the top), into StoreOptions.Exclude; nil when there
+// is nothing to exclude.
+func excludeMatcher(dir string, patterns []string) (func(rel string, isDir bool) bool, error) {
+	lines := slices.Clone(patterns)
+	switch b, err := os.ReadFile(filepath.Join(dir, IgnoreFile)); {
+	case err == nil:
+		lines = append(lines, strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")...)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("store: read %s: %w", filepath.Join(dir, IgnoreFile), err)
+	}
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	m := ignore.CompileIgnoreLines(lines...)
+	return func(rel string, isDir bool) bool {
+		if isDir {
+			rel += "/"
+		}
+		return m.MatchesPath(rel)
+	}, nil
 }
 
 // saveWith runs one store pipeline (a directory walk or a tar stream) as a
@@ -408,7 +448,7 @@ func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *
 	created := rec.Rev == 0
 	rec.stamp(now)
 	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: rec.ID, ProjectName: rec.Name,
-		Tags: rec.Tags, Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
+		Tags: rec.Tags, VersionTags: union(opts.Tags), Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
 		Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size, Project: rec.encode()}
 	sn.Hostname, _ = os.Hostname()
 	var parentSnap *object.ID

@@ -23,7 +23,8 @@ type SnapshotInfo struct {
 	ProjectName string    `json:"project"`
 	Tree        string    `json:"tree"`
 	Parent      string    `json:"parent,omitempty"`
-	Tags        []string  `json:"tags"`
+	Tags        []string  `json:"tags"`         // the project's, when stored
+	VersionTags []string  `json:"version_tags"` // this version's own
 	Files       int64     `json:"files"`
 	Dirs        int64     `json:"dirs"`
 	Size        int64     `json:"size"`
@@ -34,7 +35,7 @@ type SnapshotInfo struct {
 
 func infoOf(id object.ID, sn *snapshot.Snapshot) SnapshotInfo {
 	in := SnapshotInfo{ID: id.String(), Time: sn.Time.UTC(), ProjectID: sn.ProjectID, ProjectName: sn.ProjectName,
-		Tree: sn.Tree.String(), Tags: nonNil(sn.Tags), Files: sn.Files, Dirs: sn.Dirs, Size: sn.Size,
+		Tree: sn.Tree.String(), Tags: nonNil(sn.Tags), VersionTags: nonNil(sn.VersionTags), Files: sn.Files, Dirs: sn.Dirs, Size: sn.Size,
 		Source: sn.Source, Hostname: sn.Hostname, snap: sn}
 	if sn.Parent != nil {
 		in.Parent = sn.Parent.String()
@@ -89,7 +90,9 @@ func (s *Store) Snapshots(ref string) ([]SnapshotInfo, error) {
 }
 
 // ResolveSnapshot finds a version from "PROJECT" (its newest version),
+// "PROJECT@TAG" (the newest version with that version tag),
 // "PROJECT@ID-PREFIX", "PROJECT@latest", or a snapshot id or unique prefix.
+// A tag wins over an id prefix that reads the same.
 func (s *Store) ResolveSnapshot(ref string) (SnapshotInfo, error) {
 	var info SnapshotInfo
 	err := s.db.View(func(tx *index.Tx) error {
@@ -103,7 +106,29 @@ func (s *Store) ResolveSnapshot(ref string) (SnapshotInfo, error) {
 		}
 		if r != nil {
 			var match []object.ID
+			if hasAt && ver != "" && ver != "latest" {
+				// a version tag names the newest version carrying it
+				var terr error
+				tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
+					sn, err := loadSnapshot(tx, id)
+					if err != nil {
+						terr = err
+						return false
+					}
+					if slices.Contains(sn.VersionTags, ver) {
+						match = append(match, id)
+						return false
+					}
+					return true
+				})
+				if terr != nil {
+					return terr
+				}
+			}
 			tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
+				if len(match) > 0 {
+					return false // named by its tag
+				}
 				if !hasAt || ver == "latest" || ver == "" {
 					match = append(match, id)
 					return false

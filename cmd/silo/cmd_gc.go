@@ -61,6 +61,7 @@ func gcCommands() []*cli.Command {
 				&cli.IntFlag{Name: "keep-weekly", Usage: "... ISO weeks"},
 				&cli.IntFlag{Name: "keep-monthly", Usage: "... months"},
 				&cli.IntFlag{Name: "keep-yearly", Usage: "... years"},
+				&cli.StringSliceFlag{Name: "keep-tag", Usage: "keep every version tagged `TAG` (store --tag; repeatable)"},
 				&cli.BoolFlag{Name: "dry-run", Usage: "only show what would be removed"},
 			},
 			Action: func(c *cli.Context) error {
@@ -73,7 +74,8 @@ func gcCommands() []*cli.Command {
 					return err
 				}
 				pol := gc.Policy{Last: c.Int("keep-last"), Hourly: c.Int("keep-hourly"), Daily: c.Int("keep-daily"),
-					Weekly: c.Int("keep-weekly"), Monthly: c.Int("keep-monthly"), Yearly: c.Int("keep-yearly")}
+					Weekly: c.Int("keep-weekly"), Monthly: c.Int("keep-monthly"), Yearly: c.Int("keep-yearly"),
+					Tags: c.StringSlice("keep-tag")}
 				if pol.Empty() {
 					return usagef("forget: give at least one --keep-* rule")
 				}

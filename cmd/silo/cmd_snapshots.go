@@ -36,7 +36,7 @@ func snapshotsCommand() *cli.Command {
 			fmt.Fprintln(tw, "ID\tTIME\tPROJECT\tFILES\tSIZE\tTAGS")
 			for _, sn := range list {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", sn.ID[:12], sn.Time.Local().Format("2006-01-02 15:04:05"),
-					sn.ProjectName, sn.Files, human(sn.Size), strings.Join(quoteNames(sn.Tags), ","))
+					sn.ProjectName, sn.Files, human(sn.Size), strings.Join(quoteNames(sn.VersionTags), ","))
 			}
 			return tw.Flush()
 		},

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"strings"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/silo-dev/silo/store"
@@ -16,11 +20,13 @@ func storeCommand() *cli.Command {
 			"only new chunks are written. Creates the repository when it is missing.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Required: true, Usage: "project `NAME` (or id)"},
-			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "add a tag (repeatable)"},
+			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "tag this version (PROJECT@TAG names it) and the project (repeatable)"},
 			&cli.StringFlag{Name: "type", Usage: "project type of a new project: generation or migration"},
 			&cli.StringFlag{Name: "git-repository", Usage: "git repository `URL` to record"},
 			&cli.StringSliceFlag{Name: "language", Usage: "a language to record beside the detected ones (repeatable)"},
 			&cli.StringSliceFlag{Name: "framework", Usage: "a framework to record beside the detected ones (repeatable)"},
+			&cli.StringSliceFlag{Name: "exclude", Aliases: []string{"e"}, Usage: "leave out what `PATTERN` matches (gitignore syntax, repeatable; DIR/.siloignore is read too)"},
+			&cli.StringSliceFlag{Name: "exclude-file", Usage: "leave out what the patterns in `FILE` match (one per line, gitignore syntax; repeatable)"},
 		},
 		Action: func(c *cli.Context) error {
 			e, s, a, err := setup(c, 1, 1, false, true)
@@ -32,8 +38,20 @@ func storeCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			excludes := c.StringSlice("exclude")
+			for _, f := range c.StringSlice("exclude-file") {
+				p, err := localPath(f)
+				if err != nil {
+					return err
+				}
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return fmt.Errorf("store: --exclude-file: %w", err)
+				}
+				excludes = append(excludes, strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")...)
+			}
 			rep, prog := e.progress("store")
-			res, err := s.Save(c.Context, dir, store.SaveOptions{
+			res, err := s.Save(c.Context, dir, store.SaveOptions{Excludes: excludes,
 				Project: c.String("project"), Type: c.String("type"), Tags: c.StringSlice("tag"),
 				GitRepository: c.String("git-repository"), Languages: c.StringSlice("language"),
 				Frameworks: c.StringSlice("framework"), Progress: prog,
@@ -51,6 +69,9 @@ func storeCommand() *cli.Command {
 				st.FilesNew, st.FilesChanged, st.FilesUnchanged, st.Dirs, st.Symlinks)
 			e.printf("read:   %s of %s (%s)\n", human(st.BytesRead), human(st.Size), rate(st.BytesRead, st.Duration))
 			e.printf("added:  %s in %d new blobs (after dedup and compression)\n", human(st.BytesAdded), st.BlobsAdded)
+			if st.Excluded > 0 {
+				e.printf("excluded: %d entries (%s in files; excluded directories are not walked)\n", st.Excluded, human(st.ExcludedBytes))
+			}
 			e.printf("time:   %.2fs\n", st.Duration.Seconds())
 			return nil
 		},

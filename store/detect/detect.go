@@ -177,7 +177,8 @@ func (d *Detector) AddContent(path string, content []byte) {
 }
 
 // Result returns languages ordered by bytes (largest first, then by name;
-// names as go-enry/linguist spell them, e.g. "Python", "TypeScript", "Go")
+// linguist's names in lower case, as the storage guide writes them:
+// "python", "typescript", "go")
 // and frameworks sorted by name (lower-case: react, next, vue, angular,
 // svelte, express, nestjs, fastapi, django, flask, gin, echo, fiber, chi,
 // axum, actix-web, spring-boot, rails). Only languages of enry type
@@ -232,6 +233,11 @@ func (d *Detector) Result() (languages, frameworks []string) {
 		}
 		return languages[i] < languages[j]
 	})
+
+	// the storage guide's spelling: "python", "typescript", "c#"
+	for i, l := range languages {
+		languages[i] = strings.ToLower(l)
+	}
 
 	frameworks = make([]string, 0, len(d.frameworks))
 	for fw := range d.frameworks {
