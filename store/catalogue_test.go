@@ -1202,3 +1202,72 @@ func TestExcludes(t *testing.T) {
 		t.Errorf("re-store: %+v %v", res.Stats, err)
 	}
 }
+
+// An import makes a migration project unless told otherwise (the storage
+// guide's import example); a store makes a generation project.
+func TestImportDefaultsToMigration(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := e.path("src")
+	writeFile(t, dir, "a.txt", []byte("a"))
+	tarPath := e.path("p.tar.gz")
+	writeTarGz(t, tarPath, dir)
+	for _, c := range []struct {
+		name, typ, want string
+		imp             bool
+	}{
+		{"imported", "", TypeMigration, true},
+		{"imported-dir", "", TypeMigration, true},
+		{"imported-gen", TypeGeneration, TypeGeneration, true},
+		{"stored", "", TypeGeneration, false},
+	} {
+		var err error
+		switch {
+		case !c.imp:
+			_, err = e.s.Save(ctx, dir, SaveOptions{Project: c.name, Type: c.typ})
+		case c.name == "imported-dir":
+			_, err = e.s.Import(ctx, dir, nil, SaveOptions{Project: c.name, Type: c.typ})
+		default:
+			_, err = e.s.Import(ctx, tarPath, nil, SaveOptions{Project: c.name, Type: c.typ})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := e.s.Get(c.name); err != nil || p.Type != c.want {
+			t.Errorf("%s: type %q %v, want %q", c.name, p.Type, err, c.want)
+		}
+	}
+}
+
+// CacheList shows each workbench copy with its project, version and size,
+// oldest first, and nothing of a copy being built.
+func TestCacheList(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a, b := e.path("a"), e.path("b")
+	writeFile(t, a, "x.txt", []byte("12345"))
+	writeFile(t, b, "y.txt", []byte("123"))
+	va := e.save(t, a, "A")
+	vb := e.save(t, b, "B")
+	if l, err := e.s.CacheList(); err != nil || len(l) != 0 {
+		t.Fatalf("empty cache: %v %v", l, err)
+	}
+	if _, err := e.s.Extract(ctx, "A", ExtractOptions{Workbench: "wa"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute)
+	if _, err := e.s.Extract(ctx, "B", ExtractOptions{Workbench: "wb"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(e.s.BaseDir(), "cache", ".wc.new-1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.s.CacheList()
+	if err != nil || len(l) != 2 {
+		t.Fatalf("cache list: %+v %v", l, err)
+	}
+	if l[0].Workbench != "wa" || l[0].Project != "A" || l[0].Snapshot != va.Snapshot.String() || l[0].Bytes != 5 ||
+		l[1].Workbench != "wb" || l[1].Project != "B" || l[1].Snapshot != vb.Snapshot.String() || l[1].Bytes != 3 {
+		t.Errorf("cache list: %+v", l)
+	}
+}

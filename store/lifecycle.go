@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -205,6 +206,35 @@ func (s *Store) removeCache(projectID string, dryRun bool) (int, int64) {
 	return res.Removed, res.FreedBytes
 }
 
+// CacheCopy is one extracted copy under cache/, as `silo cache list` shows
+// it.
+type CacheCopy struct {
+	CacheEntry
+	Project  string `json:"project,omitempty"`
+	Snapshot string `json:"snapshot,omitempty"`
+	Bytes    int64  `json:"size_bytes"`
+}
+
+// CacheList lists the workbench copies under cache/ with the project and
+// version each holds and its size on disk, oldest first.
+func (s *Store) CacheList() ([]CacheCopy, error) {
+	ents, err := s.cacheEntries()
+	if err != nil {
+		return nil, err
+	}
+	out := []CacheCopy{}
+	for _, e := range ents {
+		c := CacheCopy{CacheEntry: e, Bytes: dirSize(e.Path)}
+		var ci cacheInfo
+		if b, err := os.ReadFile(e.Path + ".json"); err == nil && json.Unmarshal(b, &ci) == nil {
+			c.Project, c.Snapshot = ci.Project, ci.Snapshot
+		}
+		out = append(out, c)
+	}
+	slices.SortStableFunc(out, func(a, b CacheCopy) int { return a.Created.Compare(b.Created) })
+	return out, nil
+}
+
 // CleanCacheResult reports a cache clean.
 type CleanCacheResult struct {
 	Removed    int   `json:"removed"`
@@ -381,8 +411,12 @@ func (s *Store) ArchiveOlder(ctx context.Context, olderThan time.Duration, opts 
 
 // Import stores a project from a directory, a .tar or .tar.gz file, "-"
 // (standard input, given as r) or an s3://bucket/key.tar.gz object. Tar
-// streams go straight into the store: nothing is extracted to disk.
+// streams go straight into the store: nothing is extracted to disk. A new
+// project's type defaults to migration, as in the storage guide.
 func (s *Store) Import(ctx context.Context, source string, r io.Reader, opts SaveOptions) (*SaveResult, error) {
+	if opts.Type == "" {
+		opts.Type = TypeMigration // the storage guide's import example
+	}
 	if source != "-" && !IsRemote(source) {
 		fi, err := os.Stat(source)
 		if err != nil {

@@ -59,7 +59,7 @@ func importCommand() *cli.Command {
 			"escape the root are refused. A name that exists gets a new version.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Required: true, Usage: "project `NAME`"},
-			&cli.StringFlag{Name: "type", Usage: "generation or migration"},
+			&cli.StringFlag{Name: "type", Usage: "generation or migration (default: migration, for a new project)"},
 			&cli.StringSliceFlag{Name: "tag", Usage: "add a tag (repeatable)"},
 			&cli.StringFlag{Name: "git-repository", Usage: "git repository `URL`"},
 		},
@@ -223,6 +223,33 @@ func cacheCommand() *cli.Command {
 		Name:  "cache",
 		Usage: "manage extracted copies under cache/",
 		Subcommands: []*cli.Command{{
+			Name:  "list",
+			Usage: "list the workbench copies: id, project, version, size, age",
+			Action: func(c *cli.Context) error {
+				e, s, _, err := setup(c, 0, 0, true, false)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				list, err := s.CacheList()
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(list)
+				}
+				tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "WORKBENCH\tPROJECT\tVERSION\tSIZE\tCREATED")
+				for _, cc := range list {
+					created := "-"
+					if !cc.Created.IsZero() {
+						created = cc.Created.Local().Format("2006-01-02 15:04:05")
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", quoteName(cc.Workbench), quoteName(cc.Project), cc.Snapshot, human(cc.Bytes), created)
+				}
+				return tw.Flush()
+			},
+		}, {
 			Name:  "clean",
 			Usage: "remove extracted copies (all, or those older than --older-than)",
 			Flags: []cli.Flag{
