@@ -65,9 +65,9 @@ type StoreOptions struct {
 	// DefaultMaxDepth). A path past them fails the store with ErrPathLimit.
 	MaxPath, MaxDepth int
 	// Exclude, when set, leaves out the entries it returns true for: rel is
-	// the slash-separated path from the root, dir says the entry is a
-	// directory (left out whole, not walked).
-	Exclude func(rel string, dir bool) bool
+	// the slash-separated path from the root, n the entry as listed (a
+	// directory is left out whole, not walked).
+	Exclude func(rel string, n *Node) bool
 }
 
 func (o *StoreOptions) pathLimits() (maxPath, maxDepth int) {
@@ -326,7 +326,7 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 			}
 			return fmt.Errorf("store: stat %s: %w", filepath.Join(path, name), err)
 		}
-		if s.opts.Exclude != nil && s.opts.Exclude(joinRel(ds.rel, name), n.Type == Dir) {
+		if s.opts.Exclude != nil && s.opts.Exclude(joinRel(ds.rel, name), &n) {
 			s.a.excluded.Add(1)
 			if n.Type == File {
 				s.a.excludedBytes.Add(int64(n.Size))

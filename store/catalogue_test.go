@@ -1201,6 +1201,28 @@ func TestExcludes(t *testing.T) {
 	if err != nil || res.Stats.Excluded != 4 || res.Stats.FilesNew+res.Stats.FilesChanged != 0 {
 		t.Errorf("re-store: %+v %v", res.Stats, err)
 	}
+
+	// files over a size, and cache directories (CACHEDIR.TAG with the
+	// signature; a tag without it does not count)
+	writeFile(t, dir, "big.bin", make([]byte, 2000))
+	writeFile(t, dir, "small.bin", make([]byte, 1000))
+	writeFile(t, dir, ".cache/CACHEDIR.TAG", []byte(cacheDirSignature+"\n# a cache\n"))
+	writeFile(t, dir, ".cache/blob", []byte("cached"))
+	writeFile(t, dir, "notcache/CACHEDIR.TAG", []byte("no signature"))
+	e.clock.Advance(time.Hour) // the newest version is this one
+	res, err = e.s.Save(ctx, dir, SaveOptions{Project: "p", ExcludeLargerThan: 1500, ExcludeCaches: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out2 := e.path("out2")
+	if _, _, err := e.s.Restore(ctx, "p", out2, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"big.bin": false, "small.bin": true, ".cache": false, "notcache/CACHEDIR.TAG": true, "node_modules": true} {
+		if _, err := os.Lstat(filepath.Join(out2, name)); (err == nil) != want {
+			t.Errorf("%s stored: %v, want %v", name, err == nil, want)
+		}
+	}
 }
 
 // An import makes a migration project unless told otherwise (the storage

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,6 +34,11 @@ type SaveOptions struct {
 	// Excludes are gitignore patterns of what a directory store leaves out,
 	// with the lines of the directory's own .siloignore.
 	Excludes []string
+	// ExcludeLargerThan leaves out files over this many bytes (0: none).
+	ExcludeLargerThan int64
+	// ExcludeCaches leaves out directories holding a CACHEDIR.TAG file
+	// that starts with the cache directory signature.
+	ExcludeCaches bool
 	Progress snapshot.Progress
 }
 
@@ -187,7 +193,7 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrInvalid, dir)
 	}
-	exclude, err := excludeMatcher(dir, opts.Excludes)
+	exclude, err := excludeMatcher(dir, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -201,28 +207,49 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 // syntax) a store leaves out, besides --exclude.
 const IgnoreFile = ".siloignore"
 
-// excludeMatcher compiles patterns and the lines of dir's .siloignore, in
-// gitignore syntax (a trailing / for directories only, ! to re-include, a
-// leading / anchors at the top), into StoreOptions.Exclude; nil when there
-// is nothing to exclude.
-func excludeMatcher(dir string, patterns []string) (func(rel string, isDir bool) bool, error) {
-	lines := slices.Clone(patterns)
+// cacheDirSignature starts a CACHEDIR.TAG file (bford.ch/cachedir).
+const cacheDirSignature = "Signature: 8a477f597d28d172789f06886806bc55"
+
+// excludeMatcher compiles opts.Excludes and the lines of dir's .siloignore,
+// in gitignore syntax (a trailing / for directories only, ! to re-include,
+// a leading / anchors at the top), with the size and cache-directory
+// rules, into StoreOptions.Exclude; nil when there is nothing to exclude.
+func excludeMatcher(dir string, opts SaveOptions) (func(rel string, n *snapshot.Node) bool, error) {
+	lines := slices.Clone(opts.Excludes)
 	switch b, err := os.ReadFile(filepath.Join(dir, IgnoreFile)); {
 	case err == nil:
 		lines = append(lines, strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")...)
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("store: read %s: %w", filepath.Join(dir, IgnoreFile), err)
 	}
-	if len(lines) == 0 {
+	if len(lines) == 0 && opts.ExcludeLargerThan <= 0 && !opts.ExcludeCaches {
 		return nil, nil
 	}
 	m := ignore.CompileIgnoreLines(lines...)
-	return func(rel string, isDir bool) bool {
-		if isDir {
+	return func(rel string, n *snapshot.Node) bool {
+		isDir := n.Type == snapshot.Dir
+		switch {
+		case opts.ExcludeLargerThan > 0 && n.Type == snapshot.File && int64(n.Size) > opts.ExcludeLargerThan:
+			return true
+		case opts.ExcludeCaches && isDir && isCacheDir(filepath.Join(dir, filepath.FromSlash(rel))):
+			return true
+		case isDir:
 			rel += "/"
 		}
-		return m.MatchesPath(rel)
+		return len(lines) > 0 && m.MatchesPath(rel)
 	}, nil
+}
+
+// isCacheDir reports whether dir holds a CACHEDIR.TAG with the signature.
+func isCacheDir(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, "CACHEDIR.TAG"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, len(cacheDirSignature))
+	_, err = io.ReadFull(f, b)
+	return err == nil && string(b) == cacheDirSignature
 }
 
 // saveWith runs one store pipeline (a directory walk or a tar stream) as a

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/silo-dev/silo/store"
+	"github.com/silo-dev/silo/store/config"
 )
 
 func storeCommand() *cli.Command {
@@ -27,6 +28,8 @@ func storeCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "framework", Usage: "a framework to record beside the detected ones (repeatable)"},
 			&cli.StringSliceFlag{Name: "exclude", Aliases: []string{"e"}, Usage: "leave out what `PATTERN` matches (gitignore syntax, repeatable; DIR/.siloignore is read too)"},
 			&cli.StringSliceFlag{Name: "exclude-file", Usage: "leave out what the patterns in `FILE` match (one per line, gitignore syntax; repeatable)"},
+			&cli.StringFlag{Name: "exclude-larger-than", Usage: "leave out files larger than `SIZE` (such as 100MiB)"},
+			&cli.BoolFlag{Name: "exclude-caches", Usage: "leave out directories holding a CACHEDIR.TAG"},
 		},
 		Action: func(c *cli.Context) error {
 			e, s, a, err := setup(c, 1, 1, false, true)
@@ -50,8 +53,15 @@ func storeCommand() *cli.Command {
 				}
 				excludes = append(excludes, strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")...)
 			}
+			var larger int64
+			if v := c.String("exclude-larger-than"); v != "" {
+				if larger, err = config.ParseSize(v); err != nil || larger <= 0 {
+					return usagef("--exclude-larger-than %q: give a size such as 100MiB", v)
+				}
+			}
 			rep, prog := e.progress("store")
 			res, err := s.Save(c.Context, dir, store.SaveOptions{Excludes: excludes,
+				ExcludeLargerThan: larger, ExcludeCaches: c.Bool("exclude-caches"),
 				Project: c.String("project"), Type: c.String("type"), Tags: c.StringSlice("tag"),
 				GitRepository: c.String("git-repository"), Languages: c.StringSlice("language"),
 				Frameworks: c.StringSlice("framework"), Progress: prog,
