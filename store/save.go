@@ -39,7 +39,7 @@ type SaveOptions struct {
 	// ExcludeCaches leaves out directories holding a CACHEDIR.TAG file
 	// that starts with the cache directory signature.
 	ExcludeCaches bool
-	Progress snapshot.Progress
+	Progress      snapshot.Progress
 }
 
 // SaveResult describes a stored version.
