@@ -1,5 +1,9 @@
 # lib.sh: shared by the bench scripts (source it; they define usage()).
 #
+# The benchmarks store trees of any size: the storage guide's default
+# max_project_size (10 GB) is lifted unless the caller set one.
+export STORAGE_MAX_PROJECT_SIZE=${STORAGE_MAX_PROJECT_SIZE:-0}
+#
 # parse_opts NAME 'VALUE_SPECS' 'FLAG_SPECS' ARG...
 #   VALUE_SPECS like "--gib:GIB --workdir:WORK": "--gib V" or "--gib=V" sets GIB.
 #   FLAG_SPECS like "--keep:KEEP --no-verify:VERIFY=0": sets KEEP=1, VERIFY=0.

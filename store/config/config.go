@@ -11,7 +11,7 @@
 //
 //	storage:
 //	  base_path: "./storage"          # local path or s3://bucket/prefix
-//	  max_project_size: "10GB"        # size; 0 or absent = unlimited
+//	  max_project_size: "10GB"        # size (default 10GB, the guide's); 0 = unlimited
 //	  total_quota: "1TB"              # size; 0 or absent = unlimited
 //	  archive_after_days: 90
 //	  purge_deleted_after_days: 30
@@ -85,7 +85,7 @@ const maxErrors = 20
 // meaning unlimited. A Config is not safe for concurrent mutation.
 type Config struct {
 	BasePath              string  // local path or s3://bucket/prefix
-	MaxProjectSize        int64   // bytes, 0 = unlimited
+	MaxProjectSize        int64   // bytes, 0 = unlimited; default 10 GB
 	TotalQuota            int64   // bytes, 0 = unlimited
 	ArchiveAfterDays      int     // >= 0
 	PurgeDeletedAfterDays int     // >= 0; cleanup purges soft-deleted projects older than this
@@ -155,6 +155,7 @@ type Entry struct {
 func Default() *Config {
 	return &Config{
 		BasePath:              "./storage",
+		MaxProjectSize:        10 * 1000 * 1000 * 1000, // the storage guide's 10 (GB)
 		ArchiveAfterDays:      90,
 		PurgeDeletedAfterDays: 30,
 		CleanupSchedule:       "0 3 * * *",

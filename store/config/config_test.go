@@ -63,6 +63,7 @@ func TestDefaultValues(t *testing.T) {
 	c := Default()
 	want := &Config{
 		BasePath:              "./storage",
+		MaxProjectSize:        10_000_000_000,
 		ArchiveAfterDays:      90,
 		PurgeDeletedAfterDays: 30,
 		CleanupSchedule:       "0 3 * * *",
@@ -747,7 +748,7 @@ func TestEntries(t *testing.T) {
 	}
 	for k, want := range map[string]Entry{
 		"base_path":            {"base_path", "./storage", "default"},
-		"max_project_size":     {"max_project_size", "0 (unlimited)", "default"},
+		"max_project_size":     {"max_project_size", "10 GB", "default"},
 		"total_quota":          {"total_quota", "1 TB", "config/storage.yaml:2"},
 		"pack_size":            {"pack_size", "32 MiB", "config/storage.yaml:3"},
 		"repack_threshold":     {"repack_threshold", "0.1", "default"},
