@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -503,8 +504,38 @@ func (r *restorer) subdir(dir *rdir, n *Node, skipDamage bool) error {
 
 // writeContent writes the chunks of file n (in dir) to w, verified, and
 // checks that they add up to the size the tree gives.
+// sparseWriter is a file a restore can leave holes in.
+type sparseWriter interface {
+	io.Seeker
+	Truncate(size int64) error
+}
+
+// zeros is compared against to find chunks of zeros.
+var zeros = make([]byte, 64<<10)
+
+// allZero reports whether b is at least a page long and holds only zeros
+// (a shorter run is not worth a hole).
+func allZero(b []byte) bool {
+	if len(b) < 4096 {
+		return false
+	}
+	for len(b) > 0 {
+		k := min(len(b), len(zeros))
+		if !bytes.Equal(b[:k], zeros[:k]) {
+			return false
+		}
+		b = b[k:]
+	}
+	return true
+}
+
+// writeContent writes a file's chunks to w. A chunk of zeros (a hole the
+// chunker cut, or zeros written out) is skipped with a seek when w can
+// seek and be truncated, so a sparse file restores sparse.
 func (r *restorer) writeContent(w io.Writer, dir *rdir, n *Node, buf *[]byte) (int64, error) {
+	sparse, _ := w.(sparseWriter)
 	var written int64
+	hole := false
 	for _, id := range n.Content {
 		data, err := r.repo.LoadBlob(r.ctx, id, (*buf)[:0])
 		if err != nil {
@@ -513,11 +544,21 @@ func (r *restorer) writeContent(w io.Writer, dir *rdir, n *Node, buf *[]byte) (i
 		if cap(data) > cap(*buf) {
 			*buf = data[:0]
 		}
-		if _, err := w.Write(data); err != nil {
+		if hole = sparse != nil && allZero(data); hole {
+			if _, err := sparse.Seek(int64(len(data)), io.SeekCurrent); err != nil {
+				return written, fmt.Errorf("restore: seek in %s: %w", r.where(dir, n.Name), err)
+			}
+		} else if _, err := w.Write(data); err != nil {
 			return written, fmt.Errorf("restore: write %s: %w", r.where(dir, n.Name), err)
 		}
 		written += int64(len(data))
 		r.prog.AddDone(0, int64(len(data)))
+	}
+	if hole && written == int64(n.Size) {
+		// the file ends in a hole: give it its length
+		if err := sparse.Truncate(written); err != nil {
+			return written, fmt.Errorf("restore: truncate %s: %w", r.where(dir, n.Name), err)
+		}
 	}
 	if written != int64(n.Size) {
 		return written, fmt.Errorf("restore %s: %w: chunks hold %d bytes, the tree says %d", r.where(dir, n.Name), object.ErrCorrupt, written, n.Size)
