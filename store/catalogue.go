@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -307,14 +311,17 @@ func (s *Store) Undelete(ctx context.Context, ref string) (*Project, error) {
 	return s.Get(r.ID)
 }
 
-// Unarchive makes an archived project active again.
+// Unarchive makes an archived project active again and removes the
+// archive export it had (archives/YYYY/MM/<project-id>.tar.gz).
 func (s *Store) Unarchive(ctx context.Context, ref string) (*Project, error) {
+	var export string
 	r, err := s.update(ctx, ref, func(r *record) error {
 		if r.Status != StatusArchived {
 			return fmt.Errorf("%w: project %q is not archived", ErrInvalid, r.Name)
 		}
 		r.Status = StatusActive
 		r.ArchivedAt = nil
+		export, r.ArchivePath = r.ArchivePath, ""
 		// brought back into use: the archive age counts from now, or the
 		// next cleanup would archive it again at once
 		r.UpdatedAt = s.now().UTC()
@@ -322,6 +329,13 @@ func (s *Store) Unarchive(ctx context.Context, ref string) (*Project, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	// only a file silo wrote, under its archives/
+	if archives := filepath.Join(s.base, "archives") + string(filepath.Separator); export != "" &&
+		strings.HasPrefix(filepath.Clean(export), archives) {
+		if err := os.Remove(export); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("unarchive %s: remove the archive export: %w", r.Name, err)
+		}
 	}
 	return s.Get(r.ID)
 }

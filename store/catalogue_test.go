@@ -1293,3 +1293,39 @@ func TestCacheList(t *testing.T) {
 		t.Errorf("cache list: %+v", l)
 	}
 }
+
+// archive_export (default true): archiving by cleanup writes the guide's
+// archives/YYYY/MM/<project-id>.tar.gz, holding the newest version;
+// unarchive removes it. With archive_export false nothing is written.
+func TestArchiveExportDefault(t *testing.T) {
+	for _, export := range []bool{true, false} {
+		e := newEnv(t, func(c *config.Config) { c.ArchiveExport = export; c.ArchiveAfterDays = 30 })
+		if config.Default().ArchiveExport != true {
+			t.Fatal("archive_export does not default to true")
+		}
+		ctx := context.Background()
+		dir := e.path("p")
+		writeFile(t, dir, "main.go", []byte("package main\n"))
+		e.save(t, dir, "old")
+		e.clock.Advance(40 * 24 * time.Hour)
+		if _, err := e.s.Cleanup(ctx, CleanupOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.s.Get("old")
+		if err != nil || p.Status != StatusArchived {
+			t.Fatalf("export %v: %+v %v", export, p, err)
+		}
+		matches, _ := filepath.Glob(filepath.Join(e.s.BaseDir(), "archives", "*", "*", p.ID+".tar.gz"))
+		if (len(matches) == 1) != export {
+			t.Fatalf("archive_export %v: exports %v", export, matches)
+		}
+		if _, err := e.s.Unarchive(ctx, "old"); err != nil {
+			t.Fatal(err)
+		}
+		if export {
+			if _, err := os.Stat(matches[0]); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("unarchive left %s: %v", matches[0], err)
+			}
+		}
+	}
+}

@@ -368,7 +368,7 @@ func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupRe
 		}
 	}
 	// 1. archive old projects
-	arch, err := s.ArchiveOlder(ctx, 0, ArchiveOptions{}, opts.DryRun)
+	arch, err := s.ArchiveOlder(ctx, 0, ArchiveOptions{Export: s.cfg.ArchiveExport}, opts.DryRun)
 	if err != nil {
 		return fmt.Errorf("cleanup: archive: %w", err)
 	}

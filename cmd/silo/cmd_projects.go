@@ -176,7 +176,7 @@ func lifecycleCommands() []*cli.Command {
 				"active project not updated for that long (default: archive_after_days).",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "older-than", Usage: "`AGE` such as 90d, 2w, 12h"},
-				&cli.BoolFlag{Name: "export", Usage: "also write archives/YYYY/MM/<project-id>.tar.gz"},
+				&cli.BoolFlag{Name: "export", Usage: "also write archives/YYYY/MM/<project-id>.tar.gz (default: archive_export, true; --export=false not to)"},
 				&cli.BoolFlag{Name: "dry-run", Usage: "list what --older-than would archive"},
 			},
 			Action: archiveAction,
@@ -259,7 +259,10 @@ func archiveAction(c *cli.Context) error {
 		return err
 	}
 	defer s.Close()
-	opts := store.ArchiveOptions{Export: c.Bool("export")}
+	opts := store.ArchiveOptions{Export: e.cfg.ArchiveExport}
+	if c.IsSet("export") {
+		opts.Export = c.Bool("export")
+	}
 	var results []store.ArchiveResult
 	if len(a) == 1 {
 		r, err := s.Archive(c.Context, a[0], opts)

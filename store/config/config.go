@@ -14,6 +14,7 @@
 //	  max_project_size: "10GB"        # size (default 10GB, the guide's); 0 = unlimited
 //	  total_quota: "1TB"              # size; 0 or absent = unlimited
 //	  archive_after_days: 90
+//	  archive_export: true            # archiving writes archives/YYYY/MM/<id>.tar.gz
 //	  purge_deleted_after_days: 30
 //	  cleanup_enabled: true
 //	  cleanup_schedule: "0 3 * * *"   # cron, 5 fields
@@ -84,10 +85,14 @@ const maxErrors = 20
 // Config is silo's effective storage configuration. Sizes are in bytes, 0
 // meaning unlimited. A Config is not safe for concurrent mutation.
 type Config struct {
-	BasePath              string  // local path or s3://bucket/prefix
-	MaxProjectSize        int64   // bytes, 0 = unlimited; default 10 GB
-	TotalQuota            int64   // bytes, 0 = unlimited
-	ArchiveAfterDays      int     // >= 0
+	BasePath         string // local path or s3://bucket/prefix
+	MaxProjectSize   int64  // bytes, 0 = unlimited; default 10 GB
+	TotalQuota       int64  // bytes, 0 = unlimited
+	ArchiveAfterDays int    // >= 0
+	// ArchiveExport makes archiving (cleanup, the schedule, archive
+	// without --export=false) write archives/YYYY/MM/<project-id>.tar.gz,
+	// the storage guide's layout. Default true.
+	ArchiveExport         bool
 	PurgeDeletedAfterDays int     // >= 0; cleanup purges soft-deleted projects older than this
 	CleanupEnabled        bool    //
 	CleanupSchedule       string  // 5-field cron expression
@@ -157,6 +162,7 @@ func Default() *Config {
 		BasePath:              "./storage",
 		MaxProjectSize:        10 * 1000 * 1000 * 1000, // the storage guide's 10 (GB)
 		ArchiveAfterDays:      90,
+		ArchiveExport:         true,
 		PurgeDeletedAfterDays: 30,
 		CleanupSchedule:       "0 3 * * *",
 		CompressionLevel:      3,
@@ -321,6 +327,9 @@ var keys = []*key{
 	{name: "archive_after_days",
 		set: func(c *Config, v string) error { return setDays(&c.ArchiveAfterDays, v) },
 		get: func(c *Config) string { return strconv.Itoa(c.ArchiveAfterDays) }},
+	{name: "archive_export", env: []string{"STORAGE_ARCHIVE_EXPORT"},
+		set: func(c *Config, v string) error { return setBool(&c.ArchiveExport, v) },
+		get: func(c *Config) string { return strconv.FormatBool(c.ArchiveExport) }},
 	{name: "purge_deleted_after_days",
 		set: func(c *Config, v string) error { return setDays(&c.PurgeDeletedAfterDays, v) },
 		get: func(c *Config) string { return strconv.Itoa(c.PurgeDeletedAfterDays) }},

@@ -65,6 +65,7 @@ func TestDefaultValues(t *testing.T) {
 		BasePath:              "./storage",
 		MaxProjectSize:        10_000_000_000,
 		ArchiveAfterDays:      90,
+		ArchiveExport:         true,
 		PurgeDeletedAfterDays: 30,
 		CleanupSchedule:       "0 3 * * *",
 		CompressionLevel:      3,
@@ -128,6 +129,7 @@ storage:
   max_project_size: "10GB"
   total_quota: "1TB"
   archive_after_days: 60
+  archive_export: false
   purge_deleted_after_days: 7
   cleanup_enabled: true
   cleanup_schedule: "30 4 * * 1-5"
@@ -165,6 +167,7 @@ func TestLoadFullFile(t *testing.T) {
 		MaxProjectSize:        10_000_000_000,
 		TotalQuota:            1_000_000_000_000,
 		ArchiveAfterDays:      60,
+		ArchiveExport:         false,
 		PurgeDeletedAfterDays: 7,
 		CleanupEnabled:        true,
 		CleanupSchedule:       "30 4 * * 1-5",
@@ -350,6 +353,7 @@ func TestSetEveryKey(t *testing.T) {
 		"total_quota":              "0",
 		"archive_after_days":       "0",
 		"purge_deleted_after_days": "365",
+		"archive_export":           "false",
 		"cleanup_enabled":          "true",
 		"cleanup_schedule":         "*/15 * * * *",
 		"compression_level":        "19",
