@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/silo-dev/silo/snapshot"
+	"github.com/silo-dev/silo/store"
 )
 
 func snapshotsCommand() *cli.Command {
@@ -124,6 +127,54 @@ func diffCommand() *cli.Command {
 				e.printf("%d added, %d removed, %d modified\n", added, removed, modified)
 			}
 			return nil
+		},
+	}
+}
+
+func dumpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "dump",
+		Usage:     "write one file of a version to standard output",
+		ArgsUsage: "PROJECT[@VERSION|@TAG]|SNAPSHOT PATH",
+		Description: "Reads only that file's chunks, each verified (like restic dump). PATH is relative\n" +
+			"to the project's top, e.g. src/main.go.",
+		Action: func(c *cli.Context) error {
+			_, s, a, err := setup(c, 2, 2, true, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			w := bufio.NewWriterSize(os.Stdout, 1<<20)
+			if _, err := s.Dump(c.Context, a[0], a[1], w); err != nil {
+				return err
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func findCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "find",
+		Usage:     "list the paths matching a pattern in every version",
+		ArgsUsage: "PATTERN",
+		Description: "A pattern without '/' matches entry names (main.go, *.py); one with '/' matches whole\n" +
+			"paths from the project's top (src/*/main.go). Versions are listed newest first.",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Usage: "only the versions of `PROJECT`"}},
+		Action: func(c *cli.Context) error {
+			e, s, a, err := setup(c, 1, 1, true, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return s.Find(c.Context, c.String("project"), a[0], func(m store.FindMatch) error {
+				if e.json {
+					return e.printJSON(m)
+				}
+				e.printf("%s@%.12s  %s  %s %12d %s\n", m.Project, m.Snapshot, m.Time.Local().Format("2006-01-02 15:04:05"),
+					typeChar(m.Type), m.Size, quoteName(m.Path))
+				return nil
+			})
 		},
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -56,5 +57,30 @@ func TestJSONErrors(t *testing.T) {
 	// without --json, stdout stays empty
 	if res := run(t, repo, "restore", "nosuch", filepath.Join(dir, "out")); res.stdout != "" || res.code != 5 {
 		t.Errorf("plain error: %s", res)
+	}
+}
+
+// silo dump writes one file's bytes to stdout and nothing else; silo find
+// prints PROJECT@VERSION, time, type, size and path per match.
+func TestDumpAndFindCLI(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	src := filepath.Join(dir, "src")
+	genCorpus(t, src, 31, 2)
+	if err := os.WriteFile(filepath.Join(src, "notes.txt"), []byte("hello from a version\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ver := storeVersion(t, repo, "p", src)
+	res := mustRun(t, repo, "dump", "p@"+ver[:10], "notes.txt")
+	if res.stdout != "hello from a version\n" {
+		t.Errorf("dump: %q", res.stdout)
+	}
+	if r := run(t, repo, "dump", "p", "missing.txt"); r.code != 5 || r.stdout != "" {
+		t.Errorf("dump of a missing file: %s", r)
+	}
+	res = mustRun(t, repo, "find", "notes.txt")
+	if lines := strings.Split(strings.TrimSpace(res.stdout), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "p@"+ver[:12]) ||
+		!strings.HasSuffix(lines[0], " notes.txt") {
+		t.Errorf("find: %q", res.stdout)
 	}
 }
