@@ -119,7 +119,7 @@ func newBackupWorld(t *testing.T) *backupWorld {
 	}
 	tpl := w.path("src", "tpl")
 	writeFile(t, tpl, "main.go", textBytes(7, 5000))
-	if _, err := w.s.AddTemplate(ctx, "go-service", "backend", tpl); err != nil {
+	if _, err := w.s.AddTemplate(ctx, "go-service", "backend", tpl, false); err != nil {
 		t.Fatal(err)
 	}
 	w.projects = map[string]Project{}

@@ -284,7 +284,7 @@ func TestDetectionThroughSave(t *testing.T) {
 			t.Errorf("%s from tar: %q %q, want %q %q", fx.dir, res.Languages, res.Frameworks, fx.languages, fx.frameworks)
 		}
 	}
-	if _, err := e.s.AddTemplate(ctx, "rails-tpl", "fullstack", filepath.Join(detectFixtures, "rails")); err != nil {
+	if _, err := e.s.AddTemplate(ctx, "rails-tpl", "fullstack", filepath.Join(detectFixtures, "rails"), false); err != nil {
 		t.Fatal(err)
 	}
 	res, err = e.s.NewFromTemplate(ctx, "rails-tpl", SaveOptions{Project: "from-rails"})
@@ -430,7 +430,7 @@ func TestListFilters1000(t *testing.T) {
 	// checked against real ones
 	src := e.path("src")
 	smallProject(t, src, 1, 8)
-	tpl, err := e.s.AddTemplate(ctx, "base", "backend", src)
+	tpl, err := e.s.AddTemplate(ctx, "base", "backend", src, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -814,7 +814,7 @@ func TestQuotaMaxProjectSize(t *testing.T) {
 		t.Errorf("refused tar import recorded a project: %v", err)
 	}
 	e.cfg.MaxProjectSize = 0
-	if _, err := e.s.AddTemplate(ctx, "big-tpl", "backend", big); err != nil {
+	if _, err := e.s.AddTemplate(ctx, "big-tpl", "backend", big, false); err != nil {
 		t.Fatal(err)
 	}
 	e.cfg.MaxProjectSize = size
@@ -990,15 +990,15 @@ func TestCatalogueSurvivesRebuild(t *testing.T) {
 	}
 	step()
 	// templates, one replaced
-	if _, err := e.s.AddTemplate(ctx, "tpl-a", "backend", src("tpl-a", 9)); err != nil {
+	if _, err := e.s.AddTemplate(ctx, "tpl-a", "backend", src("tpl-a", 9), false); err != nil {
 		t.Fatal(err)
 	}
 	step()
-	if _, err := e.s.AddTemplate(ctx, "tpl-b", "frontend", src("tpl-b", 10)); err != nil {
+	if _, err := e.s.AddTemplate(ctx, "tpl-b", "frontend", src("tpl-b", 10), false); err != nil {
 		t.Fatal(err)
 	}
 	step()
-	if _, err := e.s.AddTemplate(ctx, "tpl-b", "fullstack", src("tpl-b2", 11)); err != nil {
+	if _, err := e.s.AddTemplate(ctx, "tpl-b", "fullstack", src("tpl-b2", 11), true); err != nil {
 		t.Fatal(err)
 	}
 	step()
@@ -1328,4 +1328,61 @@ func TestArchiveExportDefault(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A template name in use is refused without replace; RemoveTemplate takes
+// it out of the list, of NewFromTemplate and (through its removal record)
+// of an index rebuild; the name is then free again.
+func TestTemplateRemoveAndReplace(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a, b := e.path("a"), e.path("b")
+	writeFile(t, a, "main.go", []byte("package a\n"))
+	writeFile(t, b, "main.go", []byte("package b\n"))
+	if _, err := e.s.AddTemplate(ctx, "svc", "backend", a, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.AddTemplate(ctx, "svc", "backend", b, false); !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("re-adding without force: %v", err)
+	}
+	e.clock.Advance(time.Minute)
+	if _, err := e.s.AddTemplate(ctx, "svc", "backend", b, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.NewFromTemplate(ctx, "svc", SaveOptions{Project: "made"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute)
+	if err := e.s.RemoveTemplate(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RemoveTemplate(ctx, "svc"); !errors.Is(err, ErrProjectNotFound) {
+		t.Errorf("removing twice: %v", err)
+	}
+	for round, check := range []string{"after remove", "after rebuild"} {
+		if round == 1 {
+			if _, err := e.s.RebuildIndex(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if l, err := e.s.Templates(); err != nil || len(l) != 0 {
+			t.Errorf("%s: templates %v %v", check, l, err)
+		}
+		if _, err := e.s.NewFromTemplate(ctx, "svc", SaveOptions{Project: "again"}); !errors.Is(err, ErrProjectNotFound) {
+			t.Errorf("%s: new from a removed template: %v", check, err)
+		}
+	}
+	// the project made from it keeps its version
+	out := e.path("out")
+	if _, _, err := e.s.Restore(ctx, "made", out, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "main.go")); string(got) != "package b\n" {
+		t.Errorf("made: %q", got)
+	}
+	e.clock.Advance(time.Minute)
+	if _, err := e.s.AddTemplate(ctx, "svc", "frontend", a, false); err != nil {
+		t.Errorf("re-adding a removed template's name: %v", err)
+	}
+	checkClean(t, e.s)
 }

@@ -166,7 +166,7 @@ func TestGCRepackKeepsSurvivors(t *testing.T) {
 		"small.txt": []byte("small\n"),
 	})
 	e.save(t, dir, "p")
-	if _, err := e.s.AddTemplate(ctx, "tpl", "backend", dir); err != nil {
+	if _, err := e.s.AddTemplate(ctx, "tpl", "backend", dir, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(dir, "dead.bin")); err != nil {
@@ -181,7 +181,7 @@ func TestGCRepackKeepsSurvivors(t *testing.T) {
 	// are dead everywhere
 	other := e.path("tpl2")
 	writeFile(t, other, "x.txt", []byte("x"))
-	if _, err := e.s.AddTemplate(ctx, "tpl", "backend", other); err != nil {
+	if _, err := e.s.AddTemplate(ctx, "tpl", "backend", other, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.s.NewFromTemplate(ctx, "tpl", SaveOptions{Project: "from-tpl"}); err != nil {
@@ -666,7 +666,7 @@ func TestTemplateReplaceFreesOldTree(t *testing.T) {
 	ctx := context.Background()
 	v1 := e.path("tpl-v1")
 	writeTree(t, v1, map[string][]byte{"common.go": textBytes(1, 20<<10), "only-v1.bin": randomBytes(2, 300<<10)})
-	if _, err := e.s.AddTemplate(ctx, "svc", "backend", v1); err != nil {
+	if _, err := e.s.AddTemplate(ctx, "svc", "backend", v1, false); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Minute)
@@ -678,7 +678,7 @@ func TestTemplateReplaceFreesOldTree(t *testing.T) {
 	v2 := e.path("tpl-v2")
 	writeTree(t, v2, map[string][]byte{"common.go": textBytes(1, 20<<10), "only-v2.bin": randomBytes(3, 200<<10)})
 	e.clock.Advance(time.Minute)
-	if _, err := e.s.AddTemplate(ctx, "svc", "backend", v2); err != nil {
+	if _, err := e.s.AddTemplate(ctx, "svc", "backend", v2, true); err != nil {
 		t.Fatal(err)
 	}
 	tpls, _ := e.s.Templates()

@@ -78,7 +78,10 @@ func templateProjectID(name string) string { return "template/" + name }
 
 // AddTemplate stores dir as the template name (replacing an earlier one of
 // that name; the old tree stays until no project uses it and gc runs).
-func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*Template, error) {
+//
+// A name in use is refused (ErrExists) unless replace is set; a removed
+// template's name is free.
+func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, replace bool) (*Template, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
@@ -95,6 +98,9 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*T
 			var t templateRecord
 			if json.Unmarshal(b, &t) == nil {
 				old = &t
+				if t.Removed {
+					return nil // the name is free; the old tree is no parent
+				}
 				if id, err := object.ParseID(t.Snapshot); err == nil {
 					if sn, err := loadSnapshot(tx, id); err == nil {
 						parent = sn.Tree
@@ -104,6 +110,9 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*T
 		}
 		return nil
 	})
+	if old != nil && !old.Removed && !replace {
+		return nil, fmt.Errorf("%w: template %q exists (snapshot %.12s); add it with --force to replace it, or remove it first", ErrExists, name, old.Snapshot)
+	}
 	se, err := s.begin(ctx, gc.KindStore)
 	if err != nil {
 		return nil, err
@@ -164,6 +173,46 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string) (*T
 	return &Template{Name: name, Category: category, Snapshot: t.Snapshot, CreatedAt: now, Files: sn.Files, Size: sn.Size}, nil
 }
 
+// RemoveTemplate removes a template: a removal record goes into the packs
+// (so no index rebuild and no other machine brings it back), the template's
+// snapshot stops being a gc root, and projects made from it keep their
+// own versions.
+func (s *Store) RemoveTemplate(ctx context.Context, name string) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	unlock, err := s.lockCatalogueFresh(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var t templateRecord
+	err = s.db.View(func(tx *index.Tx) error {
+		b := tx.Get(index.Templates, name)
+		if b == nil {
+			return fmt.Errorf("%w: no template %q", ErrProjectNotFound, name)
+		}
+		if err := json.Unmarshal(b, &t); err != nil {
+			return err
+		}
+		if t.Removed {
+			return fmt.Errorf("%w: no template %q (it was removed)", ErrProjectNotFound, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	t.Removed, t.Origin = true, ""
+	t.stamp(s.now().UTC())
+	metaID, err := s.writeMeta(ctx, metaRecord{Kind: "template", Time: s.now().UTC(), Template: &t})
+	if err != nil {
+		return err
+	}
+	t.Origin = metaID.String()
+	return s.db.Update(func(tx *index.Tx) error { return applyTemplate(tx, &t, nil) })
+}
+
 // Templates lists the templates by name.
 func (s *Store) Templates() ([]Template, error) {
 	out := []Template{}
@@ -172,6 +221,9 @@ func (s *Store) Templates() ([]Template, error) {
 			var t templateRecord
 			if err := json.Unmarshal(val, &t); err != nil {
 				return fmt.Errorf("template %s: %w", name, err)
+			}
+			if t.Removed {
+				return nil
 			}
 			tp := Template{Name: t.Name, Category: t.Category, Snapshot: t.Snapshot, CreatedAt: t.CreatedAt}
 			if id, err := object.ParseID(t.Snapshot); err == nil {
@@ -201,6 +253,9 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 		var t templateRecord
 		if err := json.Unmarshal(b, &t); err != nil {
 			return err
+		}
+		if t.Removed {
+			return fmt.Errorf("%w: no template %q (it was removed)", ErrProjectNotFound, template)
 		}
 		id, err := object.ParseID(t.Snapshot)
 		if err != nil {

@@ -137,7 +137,8 @@ func templateCommands() []*cli.Command {
 					Name:      "add",
 					Usage:     "store a directory as a template",
 					ArgsUsage: "NAME DIR",
-					Flags:     []cli.Flag{&cli.StringFlag{Name: "category", Required: true, Usage: "backend, frontend or fullstack"}},
+					Flags: []cli.Flag{&cli.StringFlag{Name: "category", Required: true, Usage: "backend, frontend or fullstack"},
+						&cli.BoolFlag{Name: "force", Usage: "replace a template of that name"}},
 					Action: func(c *cli.Context) error {
 						e, s, a, err := setup(c, 2, 2, false, true)
 						if err != nil {
@@ -148,7 +149,7 @@ func templateCommands() []*cli.Command {
 						if err != nil {
 							return err
 						}
-						t, err := s.AddTemplate(c.Context, a[0], c.String("category"), dir)
+						t, err := s.AddTemplate(c.Context, a[0], c.String("category"), dir, c.Bool("force"))
 						if err != nil {
 							return err
 						}
@@ -156,6 +157,26 @@ func templateCommands() []*cli.Command {
 							return e.printJSON(t)
 						}
 						e.printf("template %s (%s): snapshot %s, %d files, %s\n", t.Name, t.Category, t.Snapshot[:12], t.Files, human(t.Size))
+						return nil
+					},
+				},
+				{
+					Name:      "rm",
+					Usage:     "remove a template (projects made from it keep their versions)",
+					ArgsUsage: "NAME",
+					Action: func(c *cli.Context) error {
+						e, s, a, err := setup(c, 1, 1, false, false)
+						if err != nil {
+							return err
+						}
+						defer s.Close()
+						if err := s.RemoveTemplate(c.Context, a[0]); err != nil {
+							return err
+						}
+						if e.json {
+							return e.printJSON(map[string]any{"removed": a[0]})
+						}
+						e.printf("template %s removed; run `silo gc` to free what only it used\n", a[0])
 						return nil
 					},
 				},
