@@ -360,7 +360,7 @@ func (r *restorer) start(root *rdir, tree object.ID, includes []string) error {
 // names; at is dir's path in the tree.
 func (r *restorer) startIn(dir *rdir, nodes []Node, want *includeTree, at []string) error {
 	if want.all {
-		if err := r.checkCase(r.whereDir(dir, ""), nodes); err != nil {
+		if err := r.checkCase(func() string { return r.whereDir(dir, "") }, nodes); err != nil {
 			return err
 		}
 		return r.dirEntries(dir, nodes)
@@ -411,9 +411,11 @@ func (r *restorer) startIn(dir *rdir, nodes []Node, want *includeTree, at []stri
 	return nil
 }
 
-// checkCase refuses the entries of the directory at where (for messages)
-// when two differ only in case and the restore refuses that.
-func (r *restorer) checkCase(where string, nodes []Node) error {
+// checkCase refuses the entries of a directory when two differ only in
+// case and the restore refuses that. where names the directory for the
+// message; it is called only then (building a path costs time in its
+// depth, and a restore checks every directory).
+func (r *restorer) checkCase(where func() string, nodes []Node) error {
 	if !r.fold || len(nodes) < 2 {
 		return nil
 	}
@@ -423,7 +425,7 @@ func (r *restorer) checkCase(where string, nodes []Node) error {
 	}
 	if a, b, ok := CaseCollision(names); ok {
 		return fmt.Errorf("restore: %w: %s holds both %q and %q, which differ only in case: a case-insensitive filesystem (the default on macOS and Windows) would make them one entry",
-			ErrUnsafePath, where, a, b)
+			ErrUnsafePath, where(), a, b)
 	}
 	return nil
 }
@@ -485,7 +487,7 @@ func (r *restorer) subdir(dir *rdir, n *Node, skipDamage bool) error {
 		}
 		return err
 	}
-	if err := r.checkCase(r.where(dir, n.Name), nodes); err != nil {
+	if err := r.checkCase(func() string { return r.where(dir, n.Name) }, nodes); err != nil {
 		return err
 	}
 	child, err := r.mkdir(dir, n)
