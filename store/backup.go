@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -1506,8 +1507,29 @@ func (b *BackupSet) expire(ctx context.Context, now time.Time, retentionDays int
 	if dryRun || len(res.Expired) == 0 {
 		return res, nil
 	}
-	res.GC, err = b.remove(ctx, res.Expired, keep)
+	res.GC, err = b.remove(ctx, expired, keep)
 	return res, err
+}
+
+// recordVersions is the set of versions (project versions and template
+// snapshots) the records hold.
+func recordVersions(recs []BackupRecord) map[object.ID]bool {
+	out := map[object.ID]bool{}
+	for _, br := range recs {
+		for _, p := range br.Projects {
+			for _, v := range p.Versions {
+				if id, err := object.ParseID(v.ID); err == nil {
+					out[id] = true
+				}
+			}
+		}
+		for _, t := range br.Templates {
+			if id, err := object.ParseID(t.Snapshot); err == nil {
+				out[id] = true
+			}
+		}
+	}
+	return out
 }
 
 // Delete removes the backup records ids (ids or unique prefixes; "latest"
@@ -1537,10 +1559,11 @@ func (b *BackupSet) delete(ctx context.Context, ids []string, dryRun bool) (*Exp
 		gone[br.ID] = true
 	}
 	res := &ExpireResult{Expired: []string{}, DryRun: dryRun}
-	var keep []BackupRecord
+	var keep, removed []BackupRecord
 	for _, br := range all {
 		if gone[br.ID] {
 			res.Expired = append(res.Expired, br.ID)
+			removed = append(removed, br)
 		} else {
 			keep = append(keep, br)
 		}
@@ -1549,46 +1572,30 @@ func (b *BackupSet) delete(ctx context.Context, ids []string, dryRun bool) (*Exp
 	if dryRun {
 		return res, nil
 	}
-	res.GC, err = b.remove(ctx, res.Expired, keep)
+	res.GC, err = b.remove(ctx, removed, keep)
 	return res, err
 }
 
-// remove deletes the records ids, forgets the destination's versions that
-// no record in keep holds, and garbage-collects the destination.
-func (b *BackupSet) remove(ctx context.Context, ids []string, keep []BackupRecord) (*GCReport, error) {
-	for _, id := range ids {
-		if err := b.dst.be.Delete(ctx, backupName(id)); err != nil && !errors.Is(err, object.ErrNotFound) {
-			return nil, fmt.Errorf("remove backup %s in %s: %w", id, b.Location(), err)
+// remove deletes the records gone, forgets the destination's versions they
+// held that no record in keep holds, and garbage-collects the destination.
+func (b *BackupSet) remove(ctx context.Context, gone, keep []BackupRecord) (*GCReport, error) {
+	for _, br := range gone {
+		if err := b.dst.be.Delete(ctx, backupName(br.ID)); err != nil && !errors.Is(err, object.ErrNotFound) {
+			return nil, fmt.Errorf("remove backup %s in %s: %w", br.ID, b.Location(), err)
 		}
 	}
-	// versions still referenced by a kept record stay; the rest go
-	wanted := map[object.ID]bool{}
-	for _, br := range keep {
-		for _, p := range br.Projects {
-			for _, v := range p.Versions {
-				if id, err := object.ParseID(v.ID); err == nil {
-					wanted[id] = true
-				}
-			}
-		}
-		for _, t := range br.Templates {
-			if id, err := object.ParseID(t.Snapshot); err == nil {
-				wanted[id] = true
-			}
-		}
-	}
+	// only versions a removed record held and no kept record holds go: a
+	// backup running meanwhile has copied versions whose record is not
+	// written yet, and forgetting "every version no record lists" would
+	// take them from under it
+	wanted := recordVersions(keep)
 	var drop []object.ID
-	err := b.dst.db.View(func(tx *index.Tx) error {
-		return tx.Snapshots(func(ref index.SnapshotRef, _ []byte) error {
-			if !wanted[ref.ID] {
-				drop = append(drop, ref.ID)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
+	for id := range recordVersions(gone) {
+		if !wanted[id] {
+			drop = append(drop, id)
+		}
 	}
+	slices.SortFunc(drop, func(a, b object.ID) int { return bytes.Compare(a[:], b[:]) })
 	if len(drop) > 0 {
 		unlock, err := b.dst.lockCatalogue()
 		if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -810,4 +811,54 @@ func TestBackupPerProjectRetention(t *testing.T) {
 	if tl, err := np.Templates(); err != nil || len(tl) != 1 {
 		t.Errorf("new primary templates: %v %v", tl, err)
 	}
+}
+
+// A backup that has copied a version no record holds yet, and not yet
+// written its record (another process, at the same moment), keeps it
+// through a delete: only versions that removed records held are forgotten,
+// so once its record is written it verifies and restores. Here the record
+// is taken away while the delete runs and put back after, which is that
+// interleaving. (A version the removed record also held is not protected
+// this way: see the README.)
+func TestBackupRemovalBesideARunningBackup(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	b1 := w.backup(t, BackupOptions{})
+	w.clock.Advance(time.Hour)
+	dir := w.path("src", "fresh")
+	writeFile(t, dir, "new.txt", textBytes(42, 5000))
+	r := w.save(t, dir, "fresh")
+	w.versions[r.Snapshot.String()] = takeManifest(t, dir)
+	w.clock.Advance(time.Hour)
+	running := w.backup(t, BackupOptions{Projects: []string{"fresh"}})
+
+	bs := openBackups(t, w.s, w.cfg.Backup.Destination)
+	rc, err := bs.dst.be.Get(ctx, backupName(running.ID), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.dst.be.Delete(ctx, backupName(running.ID)); err != nil {
+		t.Fatal(err)
+	}
+	// the delete sees b1 alone, and b1 lacks the new project
+	if _, err := bs.Delete(ctx, []string{b1.ID}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.dst.be.Put(ctx, backupName(running.ID), bytes.NewReader(record), int64(len(record))); err != nil {
+		t.Fatal(err)
+	}
+	verifyBackup(t, bs, running.ID)
+	out := w.path("out")
+	if _, err := bs.Restore(ctx, running.ID, RestoreBackupOptions{Dest: out}); err != nil {
+		t.Fatal(err)
+	}
+	if d := w.versions[r.Snapshot.String()].Diff(takeManifest(t, filepath.Join(out, "fresh"))); len(d) > 0 {
+		t.Errorf("the running backup's new version differs after the delete: %v", d)
+	}
+	checkClean(t, bs.dst)
 }
