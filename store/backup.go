@@ -1038,34 +1038,45 @@ func readBackup(ctx context.Context, be object.Backend, name string) (*BackupRec
 // "latest" must still bring back every project. Its ID is "latest", its
 // time the newest record's, and From lists the records it draws on.
 func latest(all []BackupRecord) *BackupRecord {
-	newest := all[len(all)-1]
-	out := newest
+	out := all[len(all)-1]
 	out.ID, out.Projects, out.Templates = "latest", nil, nil
 	out.BytesCopied, out.PacksCopied, out.BlobsCopied, out.Seconds = 0, 0, 0, 0
-	seen := map[string]bool{}
-	used := map[string]bool{}
-	for i := len(all) - 1; i >= 0; i-- {
-		br := all[i]
-		for _, p := range br.Projects {
-			if k := "p:" + p.ID; !seen[k] {
-				seen[k], used[br.ID] = true, true
-				out.Projects = append(out.Projects, p)
-			}
+	used := map[int]bool{}
+	newestHolders(all, func(i int, p *BackupProject, t *Template) {
+		used[i] = true
+		if p != nil {
+			out.Projects = append(out.Projects, *p)
+		} else {
+			out.Templates = append(out.Templates, *t)
 		}
-		for _, t := range br.Templates {
-			if k := "t:" + t.Name; !seen[k] {
-				seen[k], used[br.ID] = true, true
-				out.Templates = append(out.Templates, t)
-			}
-		}
-	}
-	for _, br := range all {
-		if used[br.ID] {
+	})
+	for i, br := range all {
+		if used[i] {
 			out.From = append(out.From, br.ID)
 		}
 	}
 	slices.SortFunc(out.Projects, func(a, b BackupProject) int { return strings.Compare(a.Name, b.Name) })
 	return &out
+}
+
+// newestHolders calls fn, for every project (p) and template (t) the
+// records (oldest first) hold, with the newest record holding it (index i).
+func newestHolders(all []BackupRecord, fn func(i int, p *BackupProject, t *Template)) {
+	seen := map[string]bool{} // "p:" project id, "t:" template name
+	for i := len(all) - 1; i >= 0; i-- {
+		for k := range all[i].Projects {
+			if key := "p:" + all[i].Projects[k].ID; !seen[key] {
+				seen[key] = true
+				fn(i, &all[i].Projects[k], nil)
+			}
+		}
+		for k := range all[i].Templates {
+			if key := "t:" + all[i].Templates[k].Name; !seen[key] {
+				seen[key] = true
+				fn(i, nil, &all[i].Templates[k])
+			}
+		}
+	}
 }
 
 // FindBackup reads one record by id or unique id prefix; "latest" is the
@@ -1617,22 +1628,11 @@ func (b *BackupSet) remove(ctx context.Context, gone, keep []BackupRecord) (*GCR
 // project must survive however old it is, or a project backed up once and
 // then left alone would lose its only copy to a newer backup of another.
 func retain(all []BackupRecord, cut time.Time) (keep, expired []BackupRecord) {
-	newest := map[string]bool{} // "p:" project id, "t:" template name
 	keepAt := make([]bool, len(all))
-	for i := len(all) - 1; i >= 0; i-- {
-		br := all[i]
+	for i, br := range all {
 		keepAt[i] = !br.Time.Before(cut) || i == len(all)-1
-		for _, p := range br.Projects {
-			if k := "p:" + p.ID; !newest[k] {
-				newest[k], keepAt[i] = true, true
-			}
-		}
-		for _, t := range br.Templates {
-			if k := "t:" + t.Name; !newest[k] {
-				newest[k], keepAt[i] = true, true
-			}
-		}
 	}
+	newestHolders(all, func(i int, _ *BackupProject, _ *Template) { keepAt[i] = true })
 	for i, br := range all {
 		if keepAt[i] {
 			keep = append(keep, br)
