@@ -1223,6 +1223,27 @@ func TestExcludes(t *testing.T) {
 			t.Errorf("%s stored: %v, want %v", name, err == nil, want)
 		}
 	}
+	// patterns from a file (CRLF lines too); a missing file is an error
+	list := e.path("ignore.txt")
+	if err := os.WriteFile(list, []byte("small.bin\r\nnotcache/\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := e.s.Save(ctx, dir, SaveOptions{Project: "p", ExcludeFiles: []string{list}}); err != nil {
+		t.Fatal(err)
+	}
+	out3 := e.path("out3")
+	if _, _, err := e.s.Restore(ctx, "p", out3, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"small.bin": false, "notcache": false, "big.bin": true} {
+		if _, err := os.Lstat(filepath.Join(out3, name)); (err == nil) != want {
+			t.Errorf("with an exclude file, %s stored: %v, want %v", name, err == nil, want)
+		}
+	}
+	if _, err := e.s.Save(ctx, dir, SaveOptions{Project: "p", ExcludeFiles: []string{e.path("missing.txt")}}); err == nil || !strings.Contains(err.Error(), "missing.txt") {
+		t.Errorf("a missing exclude file: %v", err)
+	}
 }
 
 // An import makes a migration project unless told otherwise (the storage

@@ -34,6 +34,8 @@ type SaveOptions struct {
 	// Excludes are gitignore patterns of what a directory store leaves out,
 	// with the lines of the directory's own .siloignore.
 	Excludes []string
+	// ExcludeFiles are files of such patterns, one per line.
+	ExcludeFiles []string
 	// ExcludeLargerThan leaves out files over this many bytes (0: none).
 	ExcludeLargerThan int64
 	// ExcludeCaches leaves out directories holding a CACHEDIR.TAG file
@@ -216,11 +218,18 @@ const cacheDirSignature = "Signature: 8a477f597d28d172789f06886806bc55"
 // rules, into StoreOptions.Exclude; nil when there is nothing to exclude.
 func excludeMatcher(dir string, opts SaveOptions) (func(rel string, n *snapshot.Node) bool, error) {
 	lines := slices.Clone(opts.Excludes)
-	switch b, err := os.ReadFile(filepath.Join(dir, IgnoreFile)); {
+	for _, f := range opts.ExcludeFiles {
+		more, err := patternLines(f)
+		if err != nil {
+			return nil, fmt.Errorf("store: exclude file: %w", err)
+		}
+		lines = append(lines, more...)
+	}
+	switch more, err := patternLines(filepath.Join(dir, IgnoreFile)); {
 	case err == nil:
-		lines = append(lines, strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")...)
+		lines = append(lines, more...)
 	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("store: read %s: %w", filepath.Join(dir, IgnoreFile), err)
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	if len(lines) == 0 && opts.ExcludeLargerThan <= 0 && !opts.ExcludeCaches {
 		return nil, nil
@@ -238,6 +247,15 @@ func excludeMatcher(dir string, opts SaveOptions) (func(rel string, n *snapshot.
 		}
 		return len(lines) > 0 && m.MatchesPath(rel)
 	}, nil
+}
+
+// patternLines reads a file of patterns, one per line (LF or CRLF).
+func patternLines(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n"), nil
 }
 
 // isCacheDir reports whether dir holds a CACHEDIR.TAG with the signature.

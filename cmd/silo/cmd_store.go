@@ -1,10 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"strings"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/silo-dev/silo/store"
@@ -41,17 +37,13 @@ func storeCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			excludes := c.StringSlice("exclude")
+			var excludeFiles []string
 			for _, f := range c.StringSlice("exclude-file") {
 				p, err := localPath(f)
 				if err != nil {
 					return err
 				}
-				b, err := os.ReadFile(p)
-				if err != nil {
-					return fmt.Errorf("store: --exclude-file: %w", err)
-				}
-				excludes = append(excludes, strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")...)
+				excludeFiles = append(excludeFiles, p)
 			}
 			var larger int64
 			if v := c.String("exclude-larger-than"); v != "" {
@@ -60,7 +52,7 @@ func storeCommand() *cli.Command {
 				}
 			}
 			rep, prog := e.progress("store")
-			res, err := s.Save(c.Context, dir, store.SaveOptions{Excludes: excludes,
+			res, err := s.Save(c.Context, dir, store.SaveOptions{Excludes: c.StringSlice("exclude"), ExcludeFiles: excludeFiles,
 				ExcludeLargerThan: larger, ExcludeCaches: c.Bool("exclude-caches"),
 				Project: c.String("project"), Type: c.String("type"), Tags: c.StringSlice("tag"),
 				GitRepository: c.String("git-repository"), Languages: c.StringSlice("language"),
