@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -110,7 +111,16 @@ func (s *Store) ResolveSnapshot(ref string) (SnapshotInfo, error) {
 				// a version tag names the newest version carrying it
 				var terr error
 				tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
-					sn, err := loadSnapshot(tx, id)
+					// most versions have no tags: skip decoding those
+					_, data, ok, err := tx.Snapshot(id)
+					if err != nil || !ok {
+						terr = err
+						return err == nil
+					}
+					if !bytes.Contains(data, []byte(`"version_tags"`)) {
+						return true
+					}
+					sn, err := snapshot.DecodeSnapshot(data)
 					if err != nil {
 						terr = err
 						return false
