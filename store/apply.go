@@ -164,12 +164,27 @@ func (s *Store) applyCatalogue(ctx context.Context, locs []object.Location, stri
 			}
 		}
 	}
+	// a backup destination lists the versions its records hold, no others
+	// (syncDestination)
+	var held map[object.ID]bool
+	if slices.ContainsFunc(blobs, func(b catBlob) bool { return b.snap != nil }) {
+		dest, err := s.isDestination(ctx)
+		if err != nil {
+			return st, err
+		}
+		if dest {
+			if held, err = s.backupHolds(ctx); err != nil {
+				return st, err
+			}
+		}
+	}
 	err = s.db.Update(func(tx *index.Tx) error {
 		for _, b := range blobs {
 			var err error
 			switch {
 			case b.meta != nil:
 				err = applyMeta(tx, b.id, b.meta, tplSnaps)
+			case b.snap != nil && held != nil && !held[b.id]:
 			case b.snap != nil:
 				err = applySnapshot(tx, b.id, b.snap, b.data)
 			}

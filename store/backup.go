@@ -2,7 +2,6 @@ package store
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,6 +71,9 @@ type BackupOptions struct {
 	// deviceOf, when set, replaces the device lookup (tests cannot mount
 	// filesystems).
 	deviceOf func(path string) string
+	// beforeRecord, when set, runs after the copy and before the record
+	// is written (tests: a removal at the destination meanwhile).
+	beforeRecord func()
 }
 
 const backupPrefix = "backups/"
@@ -96,7 +98,7 @@ func OpenDestination(ctx context.Context, cfg *config.Config, location string, b
 			return nil, fmt.Errorf("backup destination %s: %w: nothing there", location, ErrNoRepository)
 		}
 	}
-	d, err := Open(ctx, Options{Config: &c, Backend: be, Create: create, Polynomial: pol, Logger: log.log, Command: log.owner})
+	d, err := Open(ctx, Options{Config: &c, Backend: be, Create: create, Polynomial: pol, Logger: log.log, Command: log.owner, Destination: true})
 	if err != nil {
 		return nil, fmt.Errorf("backup destination %s: %w", location, err)
 	}
@@ -133,14 +135,14 @@ type copyStats struct {
 // A pack dst's index lists but dst lacks (it vanished, or an older silo
 // indexed a copy that never landed) is dropped from dst's index and copied
 // again, once.
-func replicate(ctx context.Context, src, dst *Store, dse *session, snaps, extra []object.ID, prog snapshot.Progress) (copyStats, error) {
+func replicate(ctx context.Context, src, dst *Store, sse, dse *session, snaps, extra []object.ID, prog snapshot.Progress) (copyStats, error) {
 	var st copyStats
 	needed, err := src.reachableFrom(ctx, snaps, extra)
 	if err != nil {
 		return st, err
 	}
 	for attempt := 1; ; attempt++ {
-		if err := copyMissing(ctx, src, dst, dse, needed, prog, &st); err != nil {
+		if err := copyMissing(ctx, src, dst, sse, dse, needed, prog, &st); err != nil {
 			return st, err
 		}
 		gone, err := confirmDelivered(ctx, dst, dse, needed)
@@ -200,12 +202,7 @@ func (s *Store) reachableFrom(ctx context.Context, snaps, extra []object.ID) (ma
 	}
 	for _, id := range snaps {
 		needed[id] = struct{}{}
-		var sn *snapshot.Snapshot
-		err := s.db.View(func(tx *index.Tx) error {
-			var err error
-			sn, err = loadSnapshot(tx, id)
-			return err
-		})
+		sn, _, err := s.versionOf(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +217,7 @@ func (s *Store) reachableFrom(ctx context.Context, snaps, extra []object.ID) (ma
 // st. It indexes a pack copied whole only once its file is in place in dst
 // (also when the copy fails later, so the next one need not copy it again),
 // and never one whose copy did not land.
-func copyMissing(ctx context.Context, src, dst *Store, dse *session, needed map[object.ID]struct{}, prog snapshot.Progress, st *copyStats) error {
+func copyMissing(ctx context.Context, src, dst *Store, sse, dse *session, needed map[object.ID]struct{}, prog snapshot.Progress, st *copyStats) error {
 	dw := dse.writer()
 	// what dst lacks, by source pack
 	byPack := map[object.ID][]object.Location{}
@@ -276,9 +273,10 @@ func copyMissing(ctx context.Context, src, dst *Store, dse *session, needed map[
 	}
 	var whole, partial []object.ID
 	for id, locs := range byPack {
-		// a pack of that name that dst's gc condemned is no copy to keep:
-		// the blobs go into new packs one by one
-		if len(locs) >= inPack[id] && !dse.condemned[id] {
+		// a pack of that name that dst's gc condemned is no copy to keep,
+		// and one src's gc condemned may go while it is read: the blobs go
+		// into new packs one by one
+		if len(locs) >= inPack[id] && !dse.condemned[id] && !sse.condemned[id] {
 			whole = append(whole, id)
 		} else {
 			partial = append(partial, id)
@@ -336,12 +334,12 @@ func copyMissing(ctx context.Context, src, dst *Store, dse *session, needed map[
 		var buf []byte
 		for _, id := range partial {
 			for _, loc := range byPack[id] {
-				stored, err := src.repo.ReadStored(gctx, loc, buf)
+				stored, b, err := readSource(gctx, src, loc, buf)
 				if err != nil {
 					return err
 				}
 				buf = stored
-				n, err := dw.SaveStored(gctx, loc.Blob, stored)
+				n, err := dw.SaveStored(gctx, b, stored)
 				if err != nil {
 					return fmt.Errorf("copy blob %s to %s: %w", loc.ID.Short(), dst.Location(), err)
 				}
@@ -385,6 +383,27 @@ func copyMissing(ctx context.Context, src, dst *Store, dse *session, needed map[
 	st.blobs += blobs.Load()
 	st.packs += packs.Load()
 	return nil
+}
+
+// readSource reads the stored form of a blob of src at loc or, when that
+// pack is gone, at another copy src's index knows after a refresh: a
+// collection whose plan was made before this session began may carry it
+// out meanwhile, moving the pack's live blobs to new packs and deleting
+// it.
+func readSource(ctx context.Context, src *Store, loc object.Location, buf []byte) ([]byte, object.Blob, error) {
+	stored, err := src.repo.ReadStored(ctx, loc, buf)
+	if err == nil || !errors.Is(err, object.ErrNotFound) {
+		return stored, loc.Blob, err
+	}
+	if _, rerr := src.refresh(ctx, false); rerr != nil {
+		return nil, loc.Blob, err
+	}
+	nl, ok, lerr := src.repo.Lookup(loc.ID)
+	if lerr != nil || !ok || nl.Pack == loc.Pack {
+		return nil, loc.Blob, err
+	}
+	stored, err = src.repo.ReadStored(ctx, nl, buf)
+	return stored, nl.Blob, err
 }
 
 // confirmDelivered checks that every needed blob is indexed in dst in a
@@ -638,6 +657,11 @@ func (s *Store) newestMeta(ctx context.Context) (map[string]object.ID, error) {
 	newest := map[string]best{}
 	for _, id := range metas {
 		data, err := s.repo.LoadBlob(ctx, id, nil)
+		if errors.Is(err, object.ErrBlobNotFound) || errors.Is(err, object.ErrNotFound) {
+			// collected meanwhile: a record superseded by a newer one, or
+			// a forget record of a purged project
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("meta blob %s: %w", id, err)
 		}
@@ -717,6 +741,9 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 		return nil, err
 	}
 	defer dse.end()
+	if err := dst.markDestination(ctx); err != nil {
+		return nil, err
+	}
 	if isLocal(dst.be) {
 		// the destination's index is a cache of its packs: bring it up to
 		// date before trusting it (packs it lists that a failed copy never
@@ -754,7 +781,7 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 			extra = append(extra, m)
 		}
 	}
-	st, err := replicate(ctx, s, dst, dse, snaps, extra, opts.Progress)
+	st, err := replicate(ctx, s, dst, se, dse, snaps, extra, opts.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
 	}
@@ -768,8 +795,11 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 		br.Projects = append(br.Projects, BackupProject{Project: p, Record: r.encode()})
 	}
 	// the destination's own catalogue, so it is a silo repository like any other
-	if err := copyCatalogue(s, dst, br); err != nil {
+	if err := copyCatalogue(ctx, s, dst, br); err != nil {
 		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
+	}
+	if opts.beforeRecord != nil {
+		opts.beforeRecord()
 	}
 	br.Seconds = time.Since(t0).Seconds()
 	data, err := json.MarshalIndent(br, "", "  ")
@@ -928,43 +958,18 @@ func (s *Store) rememberDestination(to, id string, opts BackupOptions) {
 
 // copyCatalogue records the backup's snapshots, projects and templates in
 // dst's index (dst already holds their blobs).
-func copyCatalogue(src, dst *Store, br *BackupRecord) error {
+func copyCatalogue(ctx context.Context, src, dst *Store, br *BackupRecord) error {
 	type snapData struct {
 		ref  index.SnapshotRef
 		data []byte
 	}
 	var snaps []snapData
-	err := src.db.View(func(tx *index.Tx) error {
-		add := func(idText string) error {
-			id, err := object.ParseID(idText)
-			if err != nil {
-				return err
-			}
-			ref, data, ok, err := tx.Snapshot(id)
-			if err != nil {
-				return err
-			}
-			if ok {
-				snaps = append(snaps, snapData{ref, data})
-			}
-			return nil
+	for id := range recordVersions([]BackupRecord{*br}) {
+		sn, data, err := src.versionOf(ctx, id)
+		if err != nil {
+			return err
 		}
-		for _, p := range br.Projects {
-			for _, v := range p.Versions {
-				if err := add(v.ID); err != nil {
-					return err
-				}
-			}
-		}
-		for _, t := range br.Templates {
-			if err := add(t.Snapshot); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+		snaps = append(snaps, snapData{index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: sn.Time}, data})
 	}
 	return dst.db.Update(func(tx *index.Tx) error {
 		for _, sd := range snaps {
@@ -1134,7 +1139,7 @@ func OpenBackups(ctx context.Context, cfg *config.Config, from string, be object
 			return nil, fmt.Errorf("backup destination %s: %w (is the drive mounted?)", from, err)
 		}
 	}
-	d, err := Open(ctx, Options{Config: &c, Backend: be, ReadOnly: readOnly, Command: "silo backup"})
+	d, err := Open(ctx, Options{Config: &c, Backend: be, ReadOnly: readOnly, Command: "silo backup", Destination: true})
 	if err != nil {
 		return nil, fmt.Errorf("backup destination %s: %w", from, err)
 	}
@@ -1382,7 +1387,7 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 				continue
 			}
 			dest := filepath.Join(opts.Dest, p.Name)
-			st, _, err := b.dst.Restore(ctx, p.Versions[0].ID, dest, RestoreOptions{Progress: opts.Progress, Logger: opts.Logger})
+			st, err := b.dst.restoreVersion(ctx, p.Versions[0].ID, dest, RestoreOptions{Progress: opts.Progress, Logger: opts.Logger})
 			if err != nil {
 				return res, fmt.Errorf("restore %s from backup %s: %w", p.Name, br.ID, err)
 			}
@@ -1419,7 +1424,7 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 			snaps = append(snaps, sid)
 		}
 	}
-	st, err := replicate(ctx, b.dst, prim, pse, snaps, nil, opts.Progress)
+	st, err := replicate(ctx, b.dst, prim, se, pse, snaps, nil, opts.Progress)
 	if err != nil {
 		return res, fmt.Errorf("restore from backup %s into %s: %w", br.ID, prim.Location(), err)
 	}
@@ -1434,7 +1439,7 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 			sid, _ := object.ParseID(t.Snapshot)
 			tsnaps = append(tsnaps, sid)
 		}
-		if _, err := replicate(ctx, b.dst, prim, pse, tsnaps, nil, nil); err != nil {
+		if _, err := replicate(ctx, b.dst, prim, se, pse, tsnaps, nil, nil); err != nil {
 			return res, err
 		}
 	}
@@ -1464,7 +1469,7 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	if err != nil {
 		return res, err
 	}
-	if err := copyCatalogue(b.dst, prim, &sub); err != nil {
+	if err := copyCatalogue(ctx, b.dst, prim, &sub); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -1518,7 +1523,7 @@ func (b *BackupSet) expire(ctx context.Context, now time.Time, retentionDays int
 	if dryRun || len(res.Expired) == 0 {
 		return res, nil
 	}
-	res.GC, err = b.remove(ctx, expired, keep)
+	res.GC, err = b.remove(ctx, expired)
 	return res, err
 }
 
@@ -1583,42 +1588,157 @@ func (b *BackupSet) delete(ctx context.Context, ids []string, dryRun bool) (*Exp
 	if dryRun {
 		return res, nil
 	}
-	res.GC, err = b.remove(ctx, removed, keep)
+	res.GC, err = b.remove(ctx, removed)
 	return res, err
 }
 
-// remove deletes the records gone, forgets the destination's versions they
-// held that no record in keep holds, and garbage-collects the destination.
-func (b *BackupSet) remove(ctx context.Context, gone, keep []BackupRecord) (*GCReport, error) {
+// remove deletes the records gone and garbage-collects the destination,
+// which keeps what the records left hold.
+func (b *BackupSet) remove(ctx context.Context, gone []BackupRecord) (*GCReport, error) {
 	for _, br := range gone {
 		if err := b.dst.be.Delete(ctx, backupName(br.ID)); err != nil && !errors.Is(err, object.ErrNotFound) {
 			return nil, fmt.Errorf("remove backup %s in %s: %w", br.ID, b.Location(), err)
 		}
 	}
-	// only versions a removed record held and no kept record holds go: a
-	// backup running meanwhile has copied versions whose record is not
-	// written yet, and forgetting "every version no record lists" would
-	// take them from under it
-	wanted := recordVersions(keep)
+	// the collection's mark reads the records that are left (backupHolds),
+	// and its refresh drops from the catalogue what none of them holds
+	return b.dst.GC(ctx, GCOptions{})
+}
+
+// destinationMarker marks a repository as a backup destination, whose
+// live versions are those its backup records hold (backupHolds); backup
+// writes it before it copies anything.
+const destinationMarker = backupPrefix + "destination"
+
+// backupHolds returns the versions the backup records at s hold.
+//
+// In a backup destination the records, not forget records, decide which
+// versions there are: gc keeps what they hold, and refresh makes the
+// catalogue list exactly that (syncDestination). A record is written
+// before its backup's session ends, so a collection whose plan met that
+// session finds the record in its fresh mark, and a backup that starts
+// after the plan does not rely on the packs the plan condemns. So a
+// version a removed record held and a running backup copies as well
+// survives: the running backup's record holds it. A record removed while
+// the records are read is skipped: removing it is what happened.
+func (s *Store) backupHolds(ctx context.Context) (map[object.ID]bool, error) {
+	var names []string
+	err := s.be.List(ctx, backupPrefix, func(fi object.FileInfo) error {
+		if strings.HasSuffix(fi.Name, ".json") {
+			names = append(names, fi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list backups in %s: %w", s.Location(), err)
+	}
+	var recs []BackupRecord
+	for _, n := range names {
+		br, err := readBackup(ctx, s.be, n)
+		if errors.Is(err, ErrBackupNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, *br)
+	}
+	return recordVersions(recs), nil
+}
+
+// isDestination reports whether s is a backup destination: opened as one,
+// or carrying the marker or a backup record. It lists backups/ once per
+// Store (a repository opened before the first backup to it marked it
+// takes it for a plain one until it is opened again).
+func (s *Store) isDestination(ctx context.Context) (bool, error) {
+	s.destMu.Lock()
+	defer s.destMu.Unlock()
+	if s.dest != 0 {
+		return s.dest == 2, nil
+	}
+	found := errors.New("found")
+	err := s.be.List(ctx, backupPrefix, func(fi object.FileInfo) error {
+		if fi.Name == destinationMarker || strings.HasSuffix(fi.Name, ".json") {
+			return found
+		}
+		return nil
+	})
+	if err != nil && err != found {
+		return false, fmt.Errorf("list backups in %s: %w", s.Location(), err)
+	}
+	s.dest = 1
+	if err == found {
+		s.dest = 2
+	}
+	return s.dest == 2, nil
+}
+
+// syncDestination makes a destination's catalogue list the versions its
+// records hold, no others: each machine's index converges on that, also
+// after a removal on another machine, and a version a later backup holds
+// again comes back.
+func (s *Store) syncDestination(ctx context.Context) error {
+	held, err := s.backupHolds(ctx)
+	if err != nil {
+		return err
+	}
+	listed := map[object.ID]bool{}
+	if err := s.db.View(func(tx *index.Tx) error {
+		return tx.Snapshots(func(ref index.SnapshotRef, _ []byte) error { listed[ref.ID] = true; return nil })
+	}); err != nil {
+		return err
+	}
+	type add struct {
+		ref  index.SnapshotRef
+		data []byte
+	}
+	var adds []add
+	for id := range held {
+		if listed[id] {
+			continue
+		}
+		sn, data, err := s.versionOf(ctx, id)
+		if errors.Is(err, ErrSnapshotNotFound) {
+			continue // `silo backup verify` names the record
+		}
+		if err != nil {
+			return err
+		}
+		adds = append(adds, add{index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: sn.Time}, data})
+	}
 	var drop []object.ID
-	for id := range recordVersions(gone) {
-		if !wanted[id] {
+	for id := range listed {
+		if !held[id] {
 			drop = append(drop, id)
 		}
 	}
-	slices.SortFunc(drop, func(a, b object.ID) int { return bytes.Compare(a[:], b[:]) })
-	if len(drop) > 0 {
-		unlock, err := b.dst.lockCatalogue()
-		if err != nil {
-			return nil, err
-		}
-		err = b.dst.forgetSnapshots(ctx, "", drop)
-		unlock()
-		if err != nil {
-			return nil, err
-		}
+	if len(adds) == 0 && len(drop) == 0 {
+		return nil
 	}
-	return b.dst.GC(ctx, GCOptions{})
+	return s.db.Update(func(tx *index.Tx) error {
+		for _, id := range drop {
+			if err := tx.DeleteSnapshot(id); err != nil {
+				return err
+			}
+		}
+		for _, a := range adds {
+			if err := tx.PutSnapshot(a.ref, a.data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// markDestination writes the destination marker unless it is there.
+func (s *Store) markDestination(ctx context.Context) error {
+	if _, err := s.be.Stat(ctx, destinationMarker); err == nil {
+		return nil
+	}
+	if err := s.be.Put(ctx, destinationMarker, strings.NewReader("silo backup destination\n"), int64(len("silo backup destination\n"))); err != nil {
+		return fmt.Errorf("backup to %s: %w", s.Location(), err)
+	}
+	return nil
 }
 
 // retain splits records (oldest first) into those expiry keeps and those it

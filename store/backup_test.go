@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -813,13 +812,15 @@ func TestBackupPerProjectRetention(t *testing.T) {
 	}
 }
 
-// A backup that has copied a version no record holds yet, and not yet
-// written its record (another process, at the same moment), keeps it
-// through a delete: only versions that removed records held are forgotten,
-// so once its record is written it verifies and restores. Here the record
-// is taken away while the delete runs and put back after, which is that
-// interleaving. (A version the removed record also held is not protected
-// this way: see the README.)
+// TestBackupRemovalBesideARunningBackup: a backup is between its copy and
+// its record while b1 is deleted. b1 held versions the running backup
+// holds too (every older version) and versions it does not (none here
+// but the first), and the running backup holds a version no record held.
+// The removal's collection meets the running backup's session and defers;
+// the next one finds the record. After an index rebuild of the
+// destination (the catalogue as another machine would see it) the
+// running backup verifies and restores identical. Before the records
+// decided what gc keeps, the delete forgot the shared versions for good.
 func TestBackupRemovalBesideARunningBackup(t *testing.T) {
 	w := newBackupWorld(t)
 	ctx := context.Background()
@@ -830,35 +831,106 @@ func TestBackupRemovalBesideARunningBackup(t *testing.T) {
 	r := w.save(t, dir, "fresh")
 	w.versions[r.Snapshot.String()] = takeManifest(t, dir)
 	w.clock.Advance(time.Hour)
-	running := w.backup(t, BackupOptions{Projects: []string{"fresh"}})
 
 	bs := openBackups(t, w.s, w.cfg.Backup.Destination)
-	rc, err := bs.dst.be.Get(ctx, backupName(running.ID), 0, -1)
+	paused, resume := make(chan struct{}), make(chan struct{})
+	type result struct {
+		br  *BackupRecord
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		br, err := w.s.Backup(ctx, BackupOptions{beforeRecord: func() { close(paused); <-resume }})
+		done <- result{br, err}
+	}()
+	<-paused
+	res, err := bs.Delete(ctx, []string{b1.ID}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	record, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
+	if res.GC == nil || res.GC.Result == nil || res.GC.Result.DeferredPacks == 0 {
+		t.Errorf("the delete's collection did not wait for the running backup: %+v", res.GC)
+	}
+	close(resume)
+	got := <-done
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if _, err := bs.dst.GC(ctx, GCOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := bs.dst.be.Delete(ctx, backupName(running.ID)); err != nil {
+	if _, err := bs.dst.RebuildIndex(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	// the delete sees b1 alone, and b1 lacks the new project
-	if _, err := bs.Delete(ctx, []string{b1.ID}, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.dst.be.Put(ctx, backupName(running.ID), bytes.NewReader(record), int64(len(record))); err != nil {
-		t.Fatal(err)
-	}
-	verifyBackup(t, bs, running.ID)
+	verifyBackup(t, bs, got.br.ID)
 	out := w.path("out")
-	if _, err := bs.Restore(ctx, running.ID, RestoreBackupOptions{Dest: out}); err != nil {
+	if _, err := bs.Restore(ctx, got.br.ID, RestoreBackupOptions{Dest: out}); err != nil {
 		t.Fatal(err)
 	}
-	if d := w.versions[r.Snapshot.String()].Diff(takeManifest(t, filepath.Join(out, "fresh"))); len(d) > 0 {
-		t.Errorf("the running backup's new version differs after the delete: %v", d)
+	for _, p := range got.br.Projects {
+		if d := w.versions[p.Versions[0].ID].Diff(takeManifest(t, filepath.Join(out, p.Name))); len(d) > 0 {
+			t.Errorf("%s differs after the delete beside the backup: %v", p.Name, d)
+		}
 	}
+	// every version the record holds comes back into an empty primary
+	w.restoreAllInto(t, bs, got.br)
 	checkClean(t, bs.dst)
+}
+
+// TestBackupAgainAfterDelete: a deleted backup's versions are collected;
+// a later backup that holds them again copies them again, and they restore
+// after an index rebuild of the destination (a forget record, which is
+// final, would hide them from every catalogue built from the packs).
+func TestBackupAgainAfterDelete(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	w.backup(t, BackupOptions{Projects: []string{"api"}})
+	w.clock.Advance(time.Hour)
+	b2 := w.backup(t, BackupOptions{})
+	bs := openBackups(t, w.s, w.cfg.Backup.Destination)
+	res, err := bs.Delete(ctx, []string{b2.ID}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GC == nil || res.GC.Result == nil || res.GC.Result.FreedBytes == 0 {
+		t.Fatalf("deleting the only backup of web and tools freed nothing: %+v", res.GC)
+	}
+	w.clock.Advance(time.Hour)
+	b3 := w.backup(t, BackupOptions{})
+	if b3.BlobsCopied == 0 {
+		t.Fatalf("the backup after the delete copied nothing: %+v", b3)
+	}
+	if _, err := bs.dst.RebuildIndex(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	verifyBackup(t, bs, b3.ID)
+	w.restoreAllInto(t, bs, b3)
+	checkClean(t, bs.dst)
+}
+
+// restoreAllInto restores backup br into an empty primary repository and
+// checks that every version br holds restores identical.
+func (w *backupWorld) restoreAllInto(t *testing.T, bs *BackupSet, br *BackupRecord) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := testConfig(t.TempDir())
+	if _, err := bs.Restore(ctx, br.ID, RestoreBackupOptions{Primary: cfg}); err != nil {
+		t.Fatalf("restore %s into an empty primary: %v", br.ID, err)
+	}
+	s, err := Open(ctx, Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := 0
+	for _, p := range br.Projects {
+		for _, v := range p.Versions {
+			restoreMatches(t, s, v.ID, w.versions[v.ID])
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatalf("backup %s holds no versions", br.ID)
+	}
+	checkClean(t, s)
 }

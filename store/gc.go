@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,7 +46,11 @@ const maxClockSkew = time.Minute
 // what gc keeps: every version's tree and snapshot blob, and the meta
 // blobs of the current project and template records, the tombstones and
 // the forget records.
-func (s *Store) gcRoots(ctx context.Context, without []string) (trees, live []object.ID, err error) {
+//
+// In a backup destination (held not nil) the versions are those the
+// records hold (see backupHolds); the caller reads them before it lists
+// the packs, so every pack a record's backup wrote is indexed.
+func (s *Store) gcRoots(ctx context.Context, without []string, held map[object.ID]bool) (trees, live []object.ID, err error) {
 	locs, err := s.catalogueLocations(nil)
 	if err != nil {
 		return nil, nil, err
@@ -52,6 +58,7 @@ func (s *Store) gcRoots(ctx context.Context, without []string) (trees, live []ob
 	if _, err := s.applyCatalogue(ctx, locs, true); err != nil {
 		return nil, nil, fmt.Errorf("gc: %w; nothing was deleted (run `silo check`)", err)
 	}
+	dest := held != nil
 	origin := func(data []byte) {
 		if r, err := decodeRecord(data); err == nil && !r.Origin.IsZero() {
 			live = append(live, r.Origin)
@@ -61,6 +68,12 @@ func (s *Store) gcRoots(ctx context.Context, without []string) (trees, live []ob
 		err := tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
 			if slices.Contains(without, ref.ProjectID) {
 				return nil
+			}
+			if dest {
+				if !held[ref.ID] {
+					return nil // a backup destination keeps what its records hold
+				}
+				delete(held, ref.ID)
 			}
 			sn, err := snapshot.DecodeSnapshot(data)
 			if err != nil {
@@ -99,7 +112,29 @@ func (s *Store) gcRoots(ctx context.Context, without []string) (trees, live []ob
 			return nil
 		})
 	})
-	return trees, live, err
+	if err != nil || !dest {
+		return trees, live, err
+	}
+	// versions records hold that the catalogue does not list
+	rest := make([]object.ID, 0, len(held))
+	for id := range held {
+		rest = append(rest, id)
+	}
+	slices.SortFunc(rest, func(a, b object.ID) int { return bytes.Compare(a[:], b[:]) })
+	for _, id := range rest {
+		sn, _, err := s.versionOf(ctx, id)
+		if errors.Is(err, ErrSnapshotNotFound) {
+			s.log.Warn("a backup record holds a version this destination lacks; `silo backup verify` names the record",
+				"destination", s.Location(), "version", id.String())
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("gc: %w; nothing was deleted", err)
+		}
+		trees = append(trees, sn.Tree)
+		live = append(live, id)
+	}
+	return trees, live, nil
 }
 
 // isLostAcknowledged reports whether a blob is recorded lost, and the
@@ -160,6 +195,14 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	}
 	coll := &gc.Collection{DB: s.db, Repo: s.repo, Leases: s.leases, Self: se.lease, Wait: opts.Wait, DryRun: opts.DryRun,
 		Mark: func(ctx context.Context) (gc.Options, error) {
+			var held map[object.ID]bool
+			if dest, err := s.isDestination(ctx); err != nil {
+				return gc.Options{}, err
+			} else if dest {
+				if held, err = s.backupHolds(ctx); err != nil {
+					return gc.Options{}, err
+				}
+			}
 			rep, err := s.refresh(ctx, false)
 			if err != nil {
 				return gc.Options{}, err
@@ -172,7 +215,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 			if opts.DryRun {
 				without = opts.Without
 			}
-			trees, live, err := s.gcRoots(ctx, without)
+			trees, live, err := s.gcRoots(ctx, without, held)
 			if err != nil {
 				return gc.Options{}, err
 			}

@@ -295,8 +295,21 @@ type refreshReport struct {
 // that are gone (a blob they held moves to another copy, or, when no gc
 // plan explains the pack's going, is recorded lost) and merges the
 // catalogue blobs of the new packs. With all, it merges the catalogue
-// blobs of every pack and marks the index complete.
+// blobs of every pack and marks the index complete. In a backup
+// destination it then makes the catalogue list what the records hold
+// (syncDestination).
 func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
+	rep, err := s.refreshPacks(ctx, all)
+	if err != nil {
+		return rep, err
+	}
+	if dest, err := s.isDestination(ctx); err != nil || !dest {
+		return rep, err
+	}
+	return rep, s.syncDestination(ctx)
+}
+
+func (s *Store) refreshPacks(ctx context.Context, all bool) (*refreshReport, error) {
 	// the index before the listing: a pack another process writes and
 	// indexes meanwhile is then at worst listed and not yet known (and
 	// indexed twice, harmlessly), never known and not listed (and taken

@@ -53,6 +53,9 @@ type Options struct {
 	// rebuild`): a damaged index.db does not fail Open, and is not brought
 	// up to date first.
 	Rebuild bool
+	// Destination says the repository is a backup destination (see
+	// backupHolds); otherwise Open finds out when it first needs to.
+	Destination bool
 }
 
 // Store is an open repository. Any number of Stores, in this process and
@@ -82,6 +85,9 @@ type Store struct {
 	// process's sessions saw them (see object.RepositoryOptions.Condemned)
 	condMu    sync.Mutex
 	condemned map[object.ID]bool
+	// dest caches whether this is a backup destination (isDestination)
+	destMu sync.Mutex
+	dest   int8 // 0: not known yet, 1: no, 2: yes
 }
 
 // localRooted is a backend that lives in a local directory (object.Local,
@@ -192,6 +198,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("%s/config.json: %w: chunker_polynomial: %v (the file is damaged; restore it from a backup of the repository)", be.Location(), object.ErrCorrupt, err)
 	}
 	s := &Store{cfg: cfg, now: opts.Now, log: opts.Logger, be: be, rc: rc, pol: pol, ro: opts.ReadOnly, cmd: opts.Command}
+	if opts.Destination {
+		s.dest = 2
+	}
 	if l, ok := be.(localRooted); ok {
 		s.base = l.Root()
 	} else {

@@ -55,6 +55,56 @@ func loadSnapshot(tx *index.Tx, id object.ID) (*snapshot.Snapshot, error) {
 	return snapshot.DecodeSnapshot(data)
 }
 
+// versionOf reads version id: from the catalogue, or, where the catalogue
+// does not list it, from its snapshot blob. A backup destination's
+// catalogue may not list a version one of its records holds (its removal
+// met a backup that holds it again; see backupHolds), so backups read
+// their versions through this.
+func (s *Store) versionOf(ctx context.Context, id object.ID) (*snapshot.Snapshot, []byte, error) {
+	var data []byte
+	err := s.db.View(func(tx *index.Tx) error {
+		_, d, ok, err := tx.Snapshot(id)
+		if ok {
+			data = d
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if data == nil {
+		loc, ok, err := s.repo.Lookup(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok || loc.Type != object.SnapshotBlob {
+			return nil, nil, fmt.Errorf("%w: %s", ErrSnapshotNotFound, id)
+		}
+		if data, err = s.repo.LoadAt(ctx, loc, nil); err != nil {
+			return nil, nil, fmt.Errorf("version %s: %w", id.Short(), err)
+		}
+	}
+	sn, err := snapshot.DecodeSnapshot(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("version %s: %w", id.Short(), err)
+	}
+	return sn, data, nil
+}
+
+// restoreVersion restores version id (a full id, read with versionOf)
+// into dest.
+func (s *Store) restoreVersion(ctx context.Context, id, dest string, opts RestoreOptions) (*snapshot.RestoreStats, error) {
+	sid, err := object.ParseID(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: version %q: %v", ErrInvalid, id, err)
+	}
+	sn, _, err := s.versionOf(ctx, sid)
+	if err != nil {
+		return nil, err
+	}
+	return s.restoreInfo(ctx, infoOf(sid, sn), dest, opts)
+}
+
 // Snapshots lists versions, newest first: of one project (id or name), or of
 // every project when ref is "".
 func (s *Store) Snapshots(ref string) ([]SnapshotInfo, error) {
@@ -210,6 +260,11 @@ func (s *Store) Restore(ctx context.Context, ref, dest string, opts RestoreOptio
 	if err != nil {
 		return nil, info, err
 	}
+	st, err := s.restoreInfo(ctx, info, dest, opts)
+	return st, info, err
+}
+
+func (s *Store) restoreInfo(ctx context.Context, info SnapshotInfo, dest string, opts RestoreOptions) (*snapshot.RestoreStats, error) {
 	if opts.Progress != nil {
 		if len(opts.Include) == 0 {
 			opts.Progress.AddTotal(info.Files, info.Size)
@@ -217,18 +272,17 @@ func (s *Store) Restore(ctx context.Context, ref, dest string, opts RestoreOptio
 	}
 	se, err := s.begin(ctx, gc.KindRead)
 	if err != nil {
-		return nil, info, err
+		return nil, err
 	}
 	defer se.end()
 	log := opts.Logger
 	if log == nil {
 		log = s.log
 	}
-	st, err := snapshot.Restore(ctx, s.repo, info.snap.Tree, dest, snapshot.RestoreOptions{
+	return snapshot.Restore(ctx, s.repo, info.snap.Tree, dest, snapshot.RestoreOptions{
 		Include: opts.Include, Progress: opts.Progress, Logger: log,
 		RootMode: info.snap.RootMode, RootMTime: info.snap.RootMTime, ContinueOnError: opts.ContinueOnError,
 	})
-	return st, info, err
 }
 
 // Entry is one node listed by Ls.

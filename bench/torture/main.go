@@ -12,6 +12,13 @@
 // index cache (XDG_CACHE_HOME). Machines are told apart by
 // SILO_TEST_MACHINE. It prints counts and exits 1 when anything
 // acknowledged did not come back intact.
+//
+// With -backup the workers also back up (all projects, or one) to a
+// second repository (beside the first: a directory, or another prefix of
+// the bucket), delete backups and expire them with retention 0, all while
+// the rest goes on; at the end every acknowledged backup record still at
+// the destination must verify with --read-data, and each of its projects
+// restore (--dest, from another machine) identical to the version stored.
 package main
 
 import (
@@ -46,8 +53,17 @@ type version struct {
 	removed              bool
 }
 
+// backupRec is an acknowledged backup: its id and, per project, the
+// newest version it holds (what restore --dest brings back).
+type backupRec struct {
+	id     string
+	newest map[string]string
+}
+
 type world struct {
 	silo, repo, work string
+	dest             string // backup destination ("": no backups)
+	backups          map[string]*backupRec
 	env              []string
 	logLevel         string
 	logs             io.Writer
@@ -66,9 +82,10 @@ func main() {
 	work := flag.String("work", "", "work directory (default: a new temporary one, removed at the end)")
 	seed := flag.Uint64("seed", 1, "random seed")
 	logFile := flag.String("log", "", "append every command's stderr (at --log-level debug) to this file")
+	backups := flag.Bool("backup", false, "back up, delete and expire backups too")
 	flag.Parse()
 	log.SetFlags(0)
-	w := &world{versions: map[string]*version{}, counts: map[string]*atomic.Int64{}, logLevel: "warn"}
+	w := &world{versions: map[string]*version{}, counts: map[string]*atomic.Int64{}, logLevel: "warn", backups: map[string]*backupRec{}}
 	if *logFile != "" {
 		f, err := os.OpenFile(*logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
@@ -77,7 +94,8 @@ func main() {
 		defer f.Close()
 		w.logs, w.logLevel = f, "debug"
 	}
-	for _, k := range []string{"store", "store-failed", "forget", "delete", "gc", "gc-failed", "read", "read-failed"} {
+	for _, k := range []string{"store", "store-failed", "forget", "delete", "gc", "gc-failed", "read", "read-failed",
+		"backup", "backup-failed", "backup-delete", "backup-expire", "backup-removal-refused"} {
 		w.counts[k] = new(atomic.Int64)
 	}
 	var err error
@@ -98,6 +116,12 @@ func main() {
 	w.repo = filepath.Join(w.work, "repo")
 	if *useS3 {
 		w.repo, w.env = startS3(w.work)
+	}
+	if *backups {
+		w.dest = filepath.Join(w.work, "backup-dest")
+		if *useS3 {
+			w.dest = w.repo + "-backup"
+		}
 	}
 	if out, err := w.cmd("m0", "init").CombinedOutput(); err != nil && !bytes.Contains(out, []byte("exists")) {
 		log.Fatalf("init: %v\n%s", err, out)
@@ -180,6 +204,10 @@ func (w *world) worker(i int, m string, seed uint64, deadline time.Time) {
 	}
 	for time.Now().Before(deadline) {
 		p := projects[r.IntN(len(projects))]
+		if w.dest != "" && r.IntN(5) == 0 {
+			w.backupOp(m, p, r)
+			continue
+		}
 		switch x := r.IntN(20); {
 		case x < 12:
 			mutate(trees[p], r)
@@ -294,6 +322,9 @@ func (w *world) finish() {
 		}
 	}
 	sort.Slice(live, func(i, j int) bool { return live[i].id < live[j].id })
+	if w.dest != "" {
+		w.finishBackups()
+	}
 	restored := 0
 	for i, v := range live {
 		dest := filepath.Join(w.work, fmt.Sprintf("final-%d", i))
@@ -321,6 +352,147 @@ func (w *world) finish() {
 	if len(w.failures) > 0 {
 		os.Exit(1)
 	}
+}
+
+// backupOp backs up (every project, or p alone), deletes a backup or
+// expires backups at the destination, as machine m.
+func (w *world) backupOp(m, p string, r *rand.Rand) {
+	switch x := r.IntN(20); {
+	case x < 14:
+		args := []string{"--json", "backup", "--to", w.dest}
+		if x < 4 {
+			args = append(args, "--project", p)
+		}
+		out, err := w.run(m, args...)
+		if err != nil {
+			w.counts["backup-failed"].Add(1)
+			// a project deleted or changed under it: run again
+			if !strings.Contains(err.Error(), "exit status 5") && !strings.Contains(err.Error(), "exit status 7") {
+				w.fail("backup on %s: %v", m, err)
+			}
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		var sum struct {
+			Result struct {
+				ID       string `json:"id"`
+				Projects []struct {
+					Name     string `json:"name"`
+					Versions []struct {
+						ID string `json:"id"`
+					} `json:"versions"`
+				} `json:"projects"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Result.ID == "" {
+			w.fail("backup output: %v: %s", err, lines[len(lines)-1])
+			return
+		}
+		br := &backupRec{id: sum.Result.ID, newest: map[string]string{}}
+		for _, bp := range sum.Result.Projects {
+			if len(bp.Versions) > 0 {
+				br.newest[bp.Name] = bp.Versions[0].ID
+			}
+		}
+		w.mu.Lock()
+		w.backups[br.id] = br
+		w.mu.Unlock()
+		w.counts["backup"].Add(1)
+	case x < 17:
+		w.mu.Lock()
+		var ids []string
+		for id := range w.backups {
+			ids = append(ids, id)
+		}
+		w.mu.Unlock()
+		if len(ids) == 0 {
+			return
+		}
+		sort.Strings(ids)
+		id := ids[r.IntN(len(ids))]
+		if _, err := w.run(m, "backup", "delete", "--from", w.dest, id); err != nil {
+			w.removalFailed("backup delete "+id, err)
+			return
+		}
+		w.counts["backup-delete"].Add(1)
+	default:
+		if _, err := w.run(m, "backup", "expire", "--from", w.dest, "--retention-days", "0"); err != nil {
+			w.removalFailed("backup expire", err)
+			return
+		}
+		w.counts["backup-expire"].Add(1)
+	}
+}
+
+// removalFailed accepts what a backup removal may meet: the record gone
+// already (exit 5) or another collection at the destination (exit 4).
+func (w *world) removalFailed(what string, err error) {
+	if strings.Contains(err.Error(), "exit status 5") || strings.Contains(err.Error(), "exit status 4") {
+		w.counts["backup-removal-refused"].Add(1)
+		return
+	}
+	w.fail("%s: %v", what, err)
+}
+
+// finishBackups checks every acknowledged backup still at the destination:
+// it verifies with --read-data, and each project restores identical to the
+// newest version the backup holds. It reads from a machine with an empty
+// cache, so on S3 the destination's index is built again from its packs.
+func (w *world) finishBackups() {
+	for range 2 {
+		if _, err := w.run("m0", "--repo", w.dest, "gc"); err != nil {
+			w.fail("final gc of the backup destination: %v", err)
+		}
+	}
+	if _, err := w.run("m0", "--repo", w.dest, "check", "--read-data"); err != nil {
+		w.fail("check --read-data of the backup destination: %v", err)
+	}
+	out, err := w.run("reader", "--json", "backup", "list", "--from", w.dest)
+	if err != nil {
+		w.fail("backup list: %v", err)
+		return
+	}
+	var list struct {
+		Backups []struct {
+			ID string `json:"id"`
+		} `json:"backups"`
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &list); err != nil {
+		w.fail("backup list output: %v", err)
+		return
+	}
+	checked, projects := 0, 0
+	for i, p := range list.Backups {
+		br := w.backups[p.ID]
+		if br == nil {
+			continue // a backup that failed after writing its record
+		}
+		if _, err := w.run("reader", "backup", "verify", "--read-data", "--from", w.dest, br.id); err != nil {
+			w.fail("acknowledged backup %s does not verify: %v", br.id, err)
+			continue
+		}
+		dest := filepath.Join(w.work, fmt.Sprintf("backup-restore-%d", i))
+		if _, err := w.run("reader", "backup", "restore", "--from", w.dest, "--dest", dest, br.id); err != nil {
+			w.fail("acknowledged backup %s does not restore: %v", br.id, err)
+			continue
+		}
+		for name, vid := range br.newest {
+			v := w.versions[vid]
+			if v == nil {
+				continue // stored by a process that then failed
+			}
+			if got := manifest(filepath.Join(dest, name)); got != v.manifest {
+				w.fail("project %s of backup %s restores differently from version %s", name, br.id, vid[:12])
+			}
+			projects++
+		}
+		os.RemoveAll(dest)
+		checked++
+	}
+	fmt.Printf("backups: %d acknowledged (%d failed, told to run again), %d deletes, %d expiries (%d refused); %d still at the destination verified and restored, %d projects compared\n",
+		w.counts["backup"].Load(), w.counts["backup-failed"].Load(), w.counts["backup-delete"].Load(), w.counts["backup-expire"].Load(),
+		w.counts["backup-removal-refused"].Load(), checked, projects)
 }
 
 // lastField reads a field of the result in a --json command's last line.

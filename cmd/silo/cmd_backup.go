@@ -265,9 +265,9 @@ func backupCommand() *cli.Command {
 				Name:      "delete",
 				Usage:     "remove backups by id and gc the destination",
 				ArgsUsage: "ID...",
-				Description: "Removes the named backup records, forgets the destination's versions no other\n" +
-					"backup holds, and frees their data. A project whose only backup goes is no longer\n" +
-					"restorable from the destination.",
+				Description: "Removes the named backup records and frees the data no other backup needs (a\n" +
+					"backup running meanwhile keeps what it copies). A project whose only backup goes is\n" +
+					"no longer restorable from the destination.",
 				Flags: []cli.Flag{
 					fromFlag(),
 					&cli.BoolFlag{Name: "dry-run", Usage: "only list what would be removed"},
