@@ -12,12 +12,18 @@ import (
 type Codec struct {
 	enc *zstd.Encoder
 	dec *zstd.Decoder
+	raw bool // store every blob raw
 }
 
+// NoCompression is the level of a codec that stores every blob raw (a
+// backup destination with backup.compression false).
+const NoCompression = -1
+
 // NewCodec returns a codec compressing at the given zstd level (1..19;
-// 0 means the default, 3).
+// 0 means the default, 3; NoCompression stores blobs raw).
 func NewCodec(level int) (*Codec, error) {
-	if level == 0 {
+	raw := level == NoCompression
+	if level == 0 || raw {
 		level = 3
 	}
 	n := runtime.GOMAXPROCS(0)
@@ -34,14 +40,14 @@ func NewCodec(level int) (*Codec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Codec{enc: enc, dec: dec}, nil
+	return &Codec{enc: enc, dec: dec, raw: raw}, nil
 }
 
 // Compress returns the stored form of plain appended to dst and its
 // compression. A blob that does not shrink by at least 1/32 is kept raw, so
 // incompressible data costs no CPU on restore.
 func (c *Codec) Compress(dst, plain []byte) ([]byte, Compression) {
-	if len(plain) < 64 || looksIncompressible(plain) {
+	if c.raw || len(plain) < 64 || looksIncompressible(plain) {
 		return append(dst, plain...), Raw
 	}
 	out := c.enc.EncodeAll(plain, dst)

@@ -46,6 +46,9 @@ type BackupRecord struct {
 	Seconds          float64         `json:"seconds"`
 	// From, in the view "latest" names, lists the records it draws on.
 	From []string `json:"from,omitempty"`
+	// Uncompressed: made with backup.compression false, so the blobs it
+	// copied are stored raw.
+	Uncompressed bool `json:"uncompressed,omitempty"`
 }
 
 // BackupProject is a project as a backup holds it: its metadata and the
@@ -85,6 +88,9 @@ func backupName(id string) string { return backupPrefix + id + ".json" }
 func OpenDestination(ctx context.Context, cfg *config.Config, location string, be object.Backend, create bool, pol string, log ownerLog) (*Store, error) {
 	c := *cfg
 	c.BasePath = location
+	if !cfg.Backup.Compression {
+		c.CompressionLevel = object.NoCompression
+	}
 	if be == nil && !IsRemote(location) {
 		abs, err := filepath.Abs(location)
 		if err != nil {
@@ -129,20 +135,22 @@ type copyStats struct {
 
 // replicate copies from src to dst every blob reachable from the snapshots
 // (plus the extra blobs) that dst lacks: whole packs when dst needs all of a
-// pack, single blobs otherwise. Every byte is verified on the way. Then it
+// pack, single blobs otherwise. With recode every blob is decoded and
+// stored again by dst's codec (one side keeps blobs raw: a backup with
+// backup.compression false, or a restore from one). Every byte is verified on the way. Then it
 // flushes dst and confirms that every one of those blobs is indexed in dst
 // in a pack whose file dst has: when it returns nil, dst can deliver them.
 // A pack dst's index lists but dst lacks (it vanished, or an older silo
 // indexed a copy that never landed) is dropped from dst's index and copied
 // again, once.
-func replicate(ctx context.Context, src, dst *Store, sse, dse *session, snaps, extra []object.ID, prog snapshot.Progress) (copyStats, error) {
+func replicate(ctx context.Context, src, dst *Store, sse, dse *session, snaps, extra []object.ID, recode bool, prog snapshot.Progress) (copyStats, error) {
 	var st copyStats
 	needed, err := src.reachableFrom(ctx, snaps, extra)
 	if err != nil {
 		return st, err
 	}
 	for attempt := 1; ; attempt++ {
-		if err := copyMissing(ctx, src, dst, sse, dse, needed, prog, &st); err != nil {
+		if err := copyMissing(ctx, src, dst, sse, dse, needed, recode, prog, &st); err != nil {
 			return st, err
 		}
 		gone, err := confirmDelivered(ctx, dst, dse, needed)
@@ -217,7 +225,7 @@ func (s *Store) reachableFrom(ctx context.Context, snaps, extra []object.ID) (ma
 // st. It indexes a pack copied whole only once its file is in place in dst
 // (also when the copy fails later, so the next one need not copy it again),
 // and never one whose copy did not land.
-func copyMissing(ctx context.Context, src, dst *Store, sse, dse *session, needed map[object.ID]struct{}, prog snapshot.Progress, st *copyStats) error {
+func copyMissing(ctx context.Context, src, dst *Store, sse, dse *session, needed map[object.ID]struct{}, recode bool, prog snapshot.Progress, st *copyStats) error {
 	dw := dse.writer()
 	// what dst lacks, by source pack
 	byPack := map[object.ID][]object.Location{}
@@ -276,7 +284,7 @@ func copyMissing(ctx context.Context, src, dst *Store, sse, dse *session, needed
 		// a pack of that name that dst's gc condemned is no copy to keep,
 		// and one src's gc condemned may go while it is read: the blobs go
 		// into new packs one by one
-		if len(locs) >= inPack[id] && !dse.condemned[id] && !sse.condemned[id] {
+		if !recode && len(locs) >= inPack[id] && !dse.condemned[id] && !sse.condemned[id] {
 			whole = append(whole, id)
 		} else {
 			partial = append(partial, id)
@@ -339,7 +347,15 @@ func copyMissing(ctx context.Context, src, dst *Store, sse, dse *session, needed
 					return err
 				}
 				buf = stored
-				n, err := dw.SaveStored(gctx, b, stored)
+				var n int64
+				if recode {
+					var plain []byte
+					if plain, err = src.repo.DecodeBlob(object.Location{Pack: loc.Pack, Blob: b}, stored, nil); err == nil {
+						n, err = dw.SaveBlob(gctx, b.Type, b.ID, plain)
+					}
+				} else {
+					n, err = dw.SaveStored(gctx, b, stored)
+				}
 				if err != nil {
 					return fmt.Errorf("copy blob %s to %s: %w", loc.ID.Short(), dst.Location(), err)
 				}
@@ -781,14 +797,15 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 			extra = append(extra, m)
 		}
 	}
-	st, err := replicate(ctx, s, dst, se, dse, snaps, extra, opts.Progress)
+	st, err := replicate(ctx, s, dst, se, dse, snaps, extra, !s.cfg.Backup.Compression, opts.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
 	}
 	now := s.now().UTC()
 	br := &BackupRecord{ID: now.Format("20060102T150405Z") + "-" + uuid.NewString()[:8], Time: now,
 		SourceRepository: s.rc.ID, Source: s.Location(), Destination: dst.Location(), Templates: templates,
-		BytesCopied: st.bytes, PacksCopied: int(st.packs), BlobsCopied: int(st.blobs), Projects: []BackupProject{}}
+		BytesCopied: st.bytes, PacksCopied: int(st.packs), BlobsCopied: int(st.blobs), Projects: []BackupProject{},
+		Uncompressed: !s.cfg.Backup.Compression}
 	for _, r := range recs {
 		p := r.project()
 		p.Versions = vers[r.ID]
@@ -1424,7 +1441,14 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 			snaps = append(snaps, sid)
 		}
 	}
-	st, err := replicate(ctx, b.dst, prim, se, pse, snaps, nil, opts.Progress)
+	// blobs an uncompressed backup copied are raw, also where a later
+	// backup holds them: the primary compresses them again
+	all, err := b.List(ctx)
+	if err != nil {
+		return res, err
+	}
+	recode := slices.ContainsFunc(all, func(r BackupRecord) bool { return r.Uncompressed })
+	st, err := replicate(ctx, b.dst, prim, se, pse, snaps, nil, recode, opts.Progress)
 	if err != nil {
 		return res, fmt.Errorf("restore from backup %s into %s: %w", br.ID, prim.Location(), err)
 	}
@@ -1439,7 +1463,7 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 			sid, _ := object.ParseID(t.Snapshot)
 			tsnaps = append(tsnaps, sid)
 		}
-		if _, err := replicate(ctx, b.dst, prim, se, pse, tsnaps, nil, nil); err != nil {
+		if _, err := replicate(ctx, b.dst, prim, se, pse, tsnaps, nil, recode, nil); err != nil {
 			return res, err
 		}
 	}

@@ -934,3 +934,79 @@ func (w *backupWorld) restoreAllInto(t *testing.T, bs *BackupSet, br *BackupReco
 	}
 	checkClean(t, s)
 }
+
+// blobComps counts a repository's indexed blobs by compression.
+func blobComps(t *testing.T, s *Store) (raw, zstd int) {
+	t.Helper()
+	err := s.db.View(func(tx *index.Tx) error {
+		return tx.Blobs(func(l object.Location) error {
+			if l.Comp == object.Zstd {
+				zstd++
+			} else {
+				raw++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, zstd
+}
+
+// TestBackupCompression: backup.compression false stores every blob the
+// backup copies raw (the destination is larger than a compressed one of
+// the same projects), the backup verifies and restores identical, and a
+// restore into the primary compresses the blobs again.
+func TestBackupCompression(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	packed := w.backup(t, BackupOptions{To: w.path("packed")})
+	w.cfg.Backup.Compression = false
+	plain := w.backup(t, BackupOptions{To: w.path("plain")})
+	if !plain.Uncompressed || packed.Uncompressed {
+		t.Errorf("records: uncompressed %v and %v", packed.Uncompressed, plain.Uncompressed)
+	}
+	bp := openBackups(t, w.s, w.path("packed"))
+	bu := openBackups(t, w.s, w.path("plain"))
+	if raw, z := blobComps(t, bu.dst); z != 0 || raw == 0 {
+		t.Errorf("backup.compression false: %d raw and %d zstd blobs at the destination", raw, z)
+	}
+	if _, z := blobComps(t, bp.dst); z == 0 {
+		t.Errorf("backup.compression true: no zstd blob at the destination")
+	}
+	np, _ := packBytes(t, bp.dst)
+	nu, _ := packBytes(t, bu.dst)
+	t.Logf("destination packs: %d bytes compressed, %d uncompressed", np, nu)
+	if nu < np*11/10 {
+		t.Errorf("the uncompressed destination (%d bytes) is not larger than the compressed one (%d)", nu, np)
+	}
+	verifyBackup(t, bu, plain.ID)
+	out := w.path("out")
+	if _, err := bu.Restore(ctx, plain.ID, RestoreBackupOptions{Dest: out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range plain.Projects {
+		if d := w.versions[p.Versions[0].ID].Diff(takeManifest(t, filepath.Join(out, p.Name))); len(d) > 0 {
+			t.Errorf("%s from the uncompressed backup differs: %v", p.Name, d)
+		}
+	}
+	cfg := testConfig(t.TempDir())
+	if _, err := bu.Restore(ctx, plain.ID, RestoreBackupOptions{Primary: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	prim, err := Open(ctx, Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prim.Close()
+	if _, z := blobComps(t, prim); z == 0 {
+		t.Errorf("the primary restored from an uncompressed backup holds no zstd blob")
+	}
+	for _, p := range plain.Projects {
+		for _, v := range p.Versions {
+			restoreMatches(t, prim, v.ID, w.versions[v.ID])
+		}
+	}
+	checkClean(t, prim)
+}
