@@ -137,6 +137,9 @@ type SetOptions struct {
 	RemoveTags    []string
 	Languages     []string // user-given languages, replacing earlier ones when not nil
 	Frameworks    []string
+	// Excludes replace the project's default excludes when not nil (empty:
+	// none).
+	Excludes []string
 }
 
 // update applies fn to a project's record and makes the change durable: a
@@ -230,6 +233,11 @@ func (s *Store) Set(ctx context.Context, ref string, o SetOptions) (*Project, er
 	if err := checkTexts(o.AddTags, git, o.Languages, o.Frameworks); err != nil {
 		return nil, err
 	}
+	for _, e := range o.Excludes {
+		if strings.TrimSpace(e) == "" || strings.ContainsAny(e, "\x00\n\r") {
+			return nil, fmt.Errorf("%w: exclude pattern %q: empty, or a control character", ErrInvalid, e)
+		}
+	}
 	r, err := s.update(ctx, ref, func(r *record) error {
 		if o.Name != "" && o.Name != r.Name {
 			if err := CheckProjectName(o.Name); err != nil {
@@ -253,6 +261,12 @@ func (s *Store) Set(ctx context.Context, ref string, o SetOptions) (*Project, er
 		}
 		if o.Frameworks != nil {
 			r.UserFrameworks = union(o.Frameworks)
+		}
+		if o.Excludes != nil {
+			r.Excludes = slices.Compact(slices.Clone(o.Excludes))
+			if len(r.Excludes) == 0 {
+				r.Excludes = nil
+			}
 		}
 		r.refreshDerived()
 		r.UpdatedAt = s.now().UTC()

@@ -1246,6 +1246,58 @@ func TestExcludes(t *testing.T) {
 	}
 }
 
+// A project's default excludes (projects set --exclude) apply to every
+// store of it, with the store's own; they survive an index rebuild (they
+// are part of its record) and can be cleared.
+func TestProjectDefaultExcludes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := e.path("p")
+	writeFile(t, dir, "main.go", []byte("package main\n"))
+	writeFile(t, dir, "dist/app.js", []byte("bundle"))
+	writeFile(t, dir, "tmp/x", []byte("scratch"))
+	if _, err := e.s.Save(ctx, dir, SaveOptions{Project: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Set(ctx, "p", SetOptions{Excludes: []string{""}}); err == nil {
+		t.Error("an empty exclude pattern was accepted")
+	}
+	p, err := e.s.Set(ctx, "p", SetOptions{Excludes: []string{"dist/"}})
+	if err != nil || !slices.Equal(p.Excludes, []string{"dist/"}) {
+		t.Fatalf("set --exclude: %+v %v", p, err)
+	}
+	if _, err := e.s.RebuildIndex(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := e.s.Get("p"); err != nil || !slices.Equal(p.Excludes, []string{"dist/"}) {
+		t.Fatalf("after rebuild: %+v %v", p, err)
+	}
+	e.clock.Advance(time.Hour)
+	res, err := e.s.Save(ctx, dir, SaveOptions{Project: "p", Excludes: []string{"tmp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.Excluded != 2 {
+		t.Errorf("excluded %d entries, want dist and tmp", res.Stats.Excluded)
+	}
+	out := e.path("out")
+	if _, _, err := e.s.Restore(ctx, "p", out, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"main.go": true, "dist": false, "tmp": false} {
+		if _, err := os.Lstat(filepath.Join(out, name)); (err == nil) != want {
+			t.Errorf("%s stored: %v, want %v", name, err == nil, want)
+		}
+	}
+	if p, err := e.s.Set(ctx, "p", SetOptions{Excludes: []string{}}); err != nil || len(p.Excludes) != 0 {
+		t.Fatalf("clear: %+v %v", p, err)
+	}
+	e.clock.Advance(time.Hour)
+	if res, err := e.s.Save(ctx, dir, SaveOptions{Project: "p"}); err != nil || res.Stats.Excluded != 0 {
+		t.Errorf("after clearing, the store excluded %v (%v)", res, err)
+	}
+}
+
 // An import makes a migration project unless told otherwise (the storage
 // guide's import example); a store makes a generation project.
 func TestImportDefaultsToMigration(t *testing.T) {

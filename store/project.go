@@ -46,6 +46,7 @@ type record struct {
 	GitRepository  string     `json:"git_repository"`
 	UserLanguages  []string   `json:"user_languages,omitempty"`
 	UserFrameworks []string   `json:"user_frameworks,omitempty"`
+	Excludes       []string   `json:"excludes,omitempty"` // default excludes of its stores
 	Detected       []string   `json:"detected_languages,omitempty"`
 	DetectedFw     []string   `json:"detected_frameworks,omitempty"`
 	ArchivedAt     *time.Time `json:"archived_at,omitempty"`
@@ -109,7 +110,10 @@ type Project struct {
 	Status        string    `json:"status"`
 	Tags          []string  `json:"tags"`
 	GitRepository string    `json:"git_repository"`
-	Versions      []Version `json:"versions"`
+	// Excludes are the project's default excludes (gitignore patterns)
+	// that every store of it applies besides its own.
+	Excludes []string  `json:"excludes,omitempty"`
+	Versions []Version `json:"versions"`
 }
 
 // Version is one stored version of a project.
@@ -121,7 +125,7 @@ type Version struct {
 func (r *record) project() Project {
 	p := Project{ID: r.ID, Name: r.Name, Type: r.Type, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		SizeBytes: r.SizeBytes, Languages: lowerAll(r.Languages), Frameworks: nonNil(r.Frameworks),
-		Status: r.Status, Tags: nonNil(r.Tags), GitRepository: r.GitRepository, Versions: []Version{}}
+		Status: r.Status, Tags: nonNil(r.Tags), GitRepository: r.GitRepository, Excludes: r.Excludes, Versions: []Version{}}
 	return p
 }
 
@@ -188,7 +192,7 @@ func checkType(t string) error {
 }
 
 func decodeRecord(data []byte) (*record, error) {
-	if len(data) > 0 && (data[0] == recordBinary || data[0] == recordBinaryV1) {
+	if len(data) > 0 && (data[0] == recordBinary || data[0] == recordBinaryV1 || data[0] == recordBinaryExcludes) {
 		r, err := decodeIndexRecord(data)
 		if err == nil && r.ID == "" {
 			err = errBadRecord

@@ -22,10 +22,14 @@ import (
 //	| changed_at (varint ns) | change_id | origin (32 bytes or empty)
 //
 // where origin, kept in index.db only, is the meta blob that carries the
-// record (gc keeps it; see apply.go).
+// record (gc keeps it; see apply.go). Form 0x03, written only for a record
+// with default excludes (so older silos read every other record), appends
+//
+//	| excludes (list)
 const (
-	recordBinaryV1 = 0x01
-	recordBinary   = 0x02
+	recordBinaryV1       = 0x01
+	recordBinary         = 0x02
+	recordBinaryExcludes = 0x03
 )
 
 var errBadRecord = errors.New("store: malformed catalogue record")
@@ -60,7 +64,11 @@ func optNS(t *time.Time) int64 {
 // encodeIndex returns the record's index.db form.
 func (r *record) encodeIndex() []byte {
 	b := make([]byte, 0, 256)
-	b = append(b, recordBinary)
+	if len(r.Excludes) > 0 {
+		b = append(b, recordBinaryExcludes)
+	} else {
+		b = append(b, recordBinary)
+	}
 	for _, s := range []string{r.ID, r.Name, r.Type, r.Status, r.GitRepository, r.ArchivePath} {
 		b = appendString(b, s)
 	}
@@ -74,9 +82,14 @@ func (r *record) encodeIndex() []byte {
 	b = binary.AppendVarint(b, timeNS(r.ChangedAt))
 	b = appendString(b, r.ChangeID)
 	if r.Origin.IsZero() {
-		return appendString(b, "")
+		b = appendString(b, "")
+	} else {
+		b = appendString(b, string(r.Origin[:]))
 	}
-	return appendString(b, string(r.Origin[:]))
+	if len(r.Excludes) > 0 {
+		b = appendList(b, r.Excludes)
+	}
+	return b
 }
 
 type recordReader struct {
@@ -160,7 +173,7 @@ func decodeIndexRecord(data []byte) (*record, error) {
 	r.Rev = rr.uvarint()
 	r.Languages, r.Frameworks, r.Tags = rr.list(), rr.list(), rr.list()
 	r.UserLanguages, r.UserFrameworks, r.Detected, r.DetectedFw = rr.list(), rr.list(), rr.list(), rr.list()
-	if data[0] == recordBinary {
+	if data[0] >= recordBinary {
 		r.ChangedAt = nsTime(rr.varint())
 		r.ChangeID = rr.str()
 		switch o := rr.str(); len(o) {
@@ -171,6 +184,9 @@ func decodeIndexRecord(data []byte) (*record, error) {
 			rr.err = errBadRecord
 		}
 	}
+	if data[0] == recordBinaryExcludes {
+		r.Excludes = rr.list()
+	}
 	if rr.err == nil && len(rr.b) != 0 {
 		rr.err = errBadRecord
 	}
@@ -178,7 +194,7 @@ func decodeIndexRecord(data []byte) (*record, error) {
 		return nil, rr.err
 	}
 	// match the JSON form: absent optional lists stay nil
-	for _, l := range []*[]string{&r.UserLanguages, &r.UserFrameworks, &r.Detected, &r.DetectedFw} {
+	for _, l := range []*[]string{&r.UserLanguages, &r.UserFrameworks, &r.Detected, &r.DetectedFw, &r.Excludes} {
 		if len(*l) == 0 {
 			*l = nil
 		}

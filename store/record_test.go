@@ -18,6 +18,8 @@ func TestRecordIndexRoundTrip(t *testing.T) {
 			DetectedFw: []string{"fastapi"}, ArchivedAt: &later, DeletedAt: &at, ArchivePath: "/a/b.tar.gz", Rev: 7,
 			ChangedAt: later, ChangeID: "c0ffee", Origin: object.Hash([]byte("meta"))},
 		{ID: "id-2", Name: "empty", Type: TypeMigration, Status: StatusDeleted, Languages: []string{}, Frameworks: []string{}, Tags: []string{}},
+		{ID: "id-3", Name: "with-excludes", Type: TypeGeneration, Status: StatusActive, Languages: []string{}, Frameworks: []string{},
+			Tags: []string{}, Excludes: []string{"dist/", "*.log"}},
 	}
 	for _, r := range recs {
 		got, err := decodeRecord(r.encodeIndex())
@@ -53,7 +55,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if data[0] == recordBinary {
+		if data[0] == recordBinary || data[0] == recordBinaryExcludes {
 			again, err := decodeRecord(r.encodeIndex())
 			if err != nil || !reflect.DeepEqual(again, r) {
 				t.Fatalf("re-encode: %v", err)

@@ -195,6 +195,15 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrInvalid, dir)
 	}
+	// the project's default excludes (projects set --exclude) come first
+	if opts.Project != "" {
+		s.db.View(func(tx *index.Tx) error {
+			if r, err := findRecord(tx, opts.Project); err == nil && len(r.Excludes) > 0 {
+				opts.Excludes = append(slices.Clone(r.Excludes), opts.Excludes...)
+			}
+			return nil
+		})
+	}
 	exclude, err := excludeMatcher(dir, opts)
 	if err != nil {
 		return nil, err

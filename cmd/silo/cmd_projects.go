@@ -48,6 +48,8 @@ func projectsCommand() *cli.Command {
 					&cli.StringFlag{Name: "git-repository", Usage: "git repository `URL` (empty to clear)"},
 					&cli.StringSliceFlag{Name: "language", Usage: "user-given languages (replace earlier ones)"},
 					&cli.StringSliceFlag{Name: "framework", Usage: "user-given frameworks (replace earlier ones)"},
+					&cli.StringSliceFlag{Name: "exclude", Usage: "default exclude `PATTERN` (gitignore syntax) every store of the project applies (repeatable; replaces earlier ones)"},
+					&cli.BoolFlag{Name: "clear-excludes", Usage: "remove the project's default excludes"},
 				},
 				Action: projectsSet,
 			},
@@ -121,6 +123,9 @@ func (e *env) showProject(p *store.Project) error {
 	for _, v := range p.Versions {
 		fmt.Fprintf(tw, "  %s\t%s\n", v.ID[:12], v.Time.Local().Format("2006-01-02 15:04:05"))
 	}
+	if len(p.Excludes) > 0 {
+		fmt.Fprintf(tw, "excludes:\t%s\n", strings.Join(quoteNames(p.Excludes), ", "))
+	}
 	return tw.Flush()
 }
 
@@ -153,6 +158,14 @@ func projectsSet(c *cli.Context) error {
 	}
 	if c.IsSet("framework") {
 		o.Frameworks = c.StringSlice("framework")
+	}
+	switch {
+	case c.IsSet("exclude") && c.Bool("clear-excludes"):
+		return usagef("--exclude and --clear-excludes exclude each other")
+	case c.IsSet("exclude"):
+		o.Excludes = c.StringSlice("exclude")
+	case c.Bool("clear-excludes"):
+		o.Excludes = []string{}
 	}
 	s, err := e.open(false, false)
 	if err != nil {
