@@ -266,7 +266,7 @@ func TestGuideCallsWithoutBody(t *testing.T) {
 	s.must(400, "DELETE", "/api/storage/projects/"+up.ProjectID, nil) // already deleted
 	var gone store.Project
 	s.must(200, "DELETE", "/api/storage/projects/"+up.ProjectID+"?hard=true", nil).json(t, &gone)
-	if gone.Status != "purged" {
+	if gone.Status != "deleted" || !gone.Permanent {
 		t.Fatalf("hard delete: %+v", gone)
 	}
 	s.must(404, "GET", "/api/storage/projects/"+up.ProjectID, nil)

@@ -303,7 +303,9 @@ func (s *Store) Delete(ctx context.Context, ref string, hard bool) (*Project, er
 	}
 	if hard {
 		s.removeCache(r.ID, false)
-		p.Status = "purged"
+		// the guide's statuses are active, archived and deleted: a hard
+		// delete reports deleted, and says it is permanent
+		p.Status, p.Permanent = StatusDeleted, true
 		return p, nil
 	}
 	return s.Get(r.ID)

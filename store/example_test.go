@@ -217,7 +217,7 @@ func ExampleStore_Delete() {
 	p, _ = s.Undelete(ctx, "tmp")
 	fmt.Println(p.Status)
 	p, _ = s.Delete(ctx, "tmp", true) // hard: gone from the catalogue
-	fmt.Println(p.Status)
+	fmt.Println(p.Status, p.Permanent)
 	_, err := s.Get("tmp")
 	fmt.Println(err)
 	// its space returns at the next garbage collection
@@ -226,7 +226,7 @@ func ExampleStore_Delete() {
 	// Output:
 	// deleted 1
 	// active
-	// purged
+	// deleted true
 	// store: project not found: "tmp"
 	// packs deleted: true
 }

@@ -114,6 +114,9 @@ type Project struct {
 	// that every store of it applies besides its own.
 	Excludes []string  `json:"excludes,omitempty"`
 	Versions []Version `json:"versions"`
+	// Permanent is set on the reply to a hard delete: the project is gone
+	// from the catalogue (its status reads deleted) and cannot be undeleted.
+	Permanent bool `json:"permanent,omitempty"`
 }
 
 // Version is one stored version of a project.
