@@ -604,26 +604,63 @@ func (s *Store) OpenFile(ctx context.Context, info SnapshotInfo, path string) (*
 	if n.Type != snapshot.File {
 		return nil, nil, fmt.Errorf("%w: %s is a %s, not a regular file", ErrInvalid, path, n.Type)
 	}
-	f := &FileReader{ctx: ctx, repo: s.repo, ids: slices.Clone(n.Content), ends: make([]int64, len(n.Content)), cur: -1}
-	var ids []byte
-	for i, id := range n.Content {
-		loc, ok, err := s.repo.Lookup(id)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !ok {
-			return nil, nil, fmt.Errorf("%s: chunk %s: %w", path, id, object.ErrBlobNotFound)
-		}
-		f.size += int64(loc.RawLength)
-		f.ends[i] = f.size
-		ids = append(ids, id[:]...)
+	f, err := s.NodeReader(ctx, n, path)
+	if err != nil {
+		return nil, nil, err
 	}
-	if uint64(f.size) != n.Size {
-		return nil, nil, fmt.Errorf("%w: %s: size %d, but its chunks hold %d bytes", object.ErrCorrupt, path, n.Size, f.size)
+	var ids []byte
+	for _, id := range n.Content {
+		ids = append(ids, id[:]...)
 	}
 	fi := &FileInfo{Path: strings.Trim(path, "/"), Size: f.size, Mode: n.Mode, MTime: time.Unix(0, n.MTime).UTC(),
 		Snapshot: info.ID, Content: object.Hash(ids)}
 	return f, fi, nil
+}
+
+// NodeReader opens a regular file's node (at path, for messages) for
+// random access, like OpenFile.
+func (s *Store) NodeReader(ctx context.Context, n *snapshot.Node, path string) (*FileReader, error) {
+	f := &FileReader{ctx: ctx, repo: s.repo, ids: slices.Clone(n.Content), ends: make([]int64, len(n.Content)), cur: -1}
+	for i, id := range n.Content {
+		loc, ok, err := s.repo.Lookup(id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s: chunk %s: %w", path, id, object.ErrBlobNotFound)
+		}
+		f.size += int64(loc.RawLength)
+		f.ends[i] = f.size
+	}
+	if uint64(f.size) != n.Size {
+		return nil, fmt.Errorf("%w: %s: size %d, but its chunks hold %d bytes", object.ErrCorrupt, path, n.Size, f.size)
+	}
+	return f, nil
+}
+
+// Tree reads the tree blob id of a version (a directory's entries).
+func (s *Store) Tree(ctx context.Context, id object.ID) ([]snapshot.Node, error) {
+	return snapshot.LoadTree(ctx, s.repo, id)
+}
+
+// BeginRead starts a read session (see package gc): until end is called,
+// no collection deletes a pack the versions read now need. A mount holds
+// one while it is mounted.
+func (s *Store) BeginRead(ctx context.Context) (end func(), err error) {
+	se, err := s.begin(ctx, gc.KindRead)
+	if err != nil {
+		return nil, err
+	}
+	return se.end, nil
+}
+
+// Root returns the mode and modification time (ns) of the version's top
+// directory.
+func (i SnapshotInfo) Root() (mode uint32, mtime int64) {
+	if i.snap == nil {
+		return 0o755, i.Time.UnixNano()
+	}
+	return i.snap.RootMode, i.snap.RootMTime
 }
 
 // FileReader reads one file of a version; it is an io.ReadSeeker (so

@@ -73,10 +73,11 @@ func mustRun(t testing.TB, repo string, args ...string) result {
 	return res
 }
 
-// storeVersion runs `silo --json store` and returns the new snapshot id.
-func storeVersion(t testing.TB, repo, project, dir string) string {
+// storeVersion runs `silo --json store` (with the flags in more) and
+// returns the new snapshot id.
+func storeVersion(t testing.TB, repo, project, dir string, more ...string) string {
 	t.Helper()
-	res := mustRun(t, repo, "--json", "store", "--project", project, dir)
+	res := mustRun(t, repo, append(append([]string{"--json", "store", "--project", project}, more...), dir)...)
 	var sum struct {
 		Type   string `json:"type"`
 		Result struct {

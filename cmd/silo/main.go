@@ -139,7 +139,7 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: append([]*cli.Command{
 			initCommand(), withRemote(storeCommand(), remoteStore), withRemote(restoreCommand(), remoteRestore),
-			snapshotsCommand(), lsCommand(), diffCommand(), dumpCommand(), findCommand(), checkCommand(), indexCommand(), repairCommand(),
+			snapshotsCommand(), lsCommand(), diffCommand(), dumpCommand(), findCommand(), mountCommand(), checkCommand(), indexCommand(), repairCommand(),
 			withRemoteSub(projectsCommand(), "list", remoteProjectsList), extractCommand(), importCommand(),
 			statsCommand(), cacheCommand(), configCommand(), backupCommand(), serveCommand(),
 		}, append(append(lifecycleCommands(), templateCommands()...), gcCommands()...)...),
