@@ -368,4 +368,3 @@ func (l *linkNode) Getattr(_ context.Context, _ fs.FileHandle, out *fuse.AttrOut
 	setTime(&out.Attr, l.node.MTime)
 	return 0
 }
-
