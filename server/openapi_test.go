@@ -85,7 +85,11 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	s.must(200, "GET", "/api/storage/projects/doc/versions", nil).json(t, &vs)
 	var job JobStatus
 	s.must(200, "POST", "/api/storage/cleanup?wait=true", strings.NewReader(`{"dry_run":true}`), "Content-Type", "application/json").json(t, &job)
-	values := map[string]string{"{path}": "d/f.txt"}
+	var bj struct {
+		Result store.BackupRecord `json:"result"`
+	}
+	s.must(200, "POST", "/api/storage/backup?wait=true", nil).json(t, &bj)
+	values := map[string]string{"{path}": "d/f.txt", "{project}": "doc"}
 	sorted := sortedKeys(ops)
 	// deletes last, so that they do not take away what others use
 	slices.SortStableFunc(sorted, func(a, b string) int {
@@ -99,10 +103,15 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			id = vs.Versions[0].Tree
 		case strings.Contains(path, "/jobs/"):
 			id = job.ID
+		case strings.Contains(path, "/backups/"):
+			id = bj.Result.ID
 		case method == "DELETE":
 			id = "doomed"
 		}
-		url := strings.ReplaceAll(strings.ReplaceAll(path, "{id}", id), "{path}", values["{path}"])
+		url := strings.ReplaceAll(path, "{id}", id)
+		for k, v := range values {
+			url = strings.ReplaceAll(url, k, v)
+		}
 		var body *bytes.Reader
 		if method == "PUT" {
 			// a blob that is there already, re-sent

@@ -28,6 +28,13 @@ func (s *Server) routeTable() []Route {
 		{"POST", api + "/cleanup", "archive old projects, purge deleted ones, expire backups, clean the cache, gc (a job)", true, s.cleanup},
 		{"POST", api + "/extract/{id}", "extract a version into cache/<workbench-id>/ or a destination (a job)", true, s.extract},
 		{"POST", api + "/backup", "back up projects to the configured or given destination (a job)", true, s.backup},
+		{"POST", api + "/archive", "archive every active project not updated for older_than_days (a job)", true, s.archiveOlder},
+		{"POST", api + "/cache/clean", "remove extracted copies under cache/", true, s.cleanCache},
+		{"POST", api + "/import", "import a tar or tar.gz object from s3:// (a job)", true, s.importProject},
+		{"GET", api + "/backups", "list the backups at a destination", true, s.listBackups},
+		{"POST", api + "/backups/expire", "remove backups past retention and collect the destination (a job)", true, s.expireBackups},
+		{"GET", api + "/backups/{id}/projects/{project}/archive", "download a project's newest backed-up version as tar", true, s.backupArchive},
+		{"POST", api + "/backups/{id}/restore", "restore projects of a backup into this repository (a job)", true, s.restoreBackup},
 
 		{"GET", api + "/repository", "chunking parameters a remote client needs", true, s.repository},
 		{"POST", api + "/blobs/missing", "which of these blob ids the repository lacks", true, s.missingBlobs},

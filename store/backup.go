@@ -1813,3 +1813,30 @@ func (s *Store) expireBackupsForCleanup(ctx context.Context, dryRun bool) (int, 
 	}
 	return len(res.Expired), nil
 }
+
+// WriteProjectTar writes, as a tar stream, the newest version backup id
+// ("latest" too) holds of project (a name or id): a client restores it
+// where it runs. It returns what the backup holds of the project.
+func (b *BackupSet) WriteProjectTar(ctx context.Context, id, project string, w io.Writer) (*BackupProject, error) {
+	br, err := b.Show(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := br.pick([]string{project})
+	if err != nil {
+		return nil, err
+	}
+	p := ps[0]
+	if len(p.Versions) == 0 {
+		return nil, fmt.Errorf("%w: backup %s holds no version of %s", ErrSnapshotNotFound, br.ID, p.Name)
+	}
+	sid, err := object.ParseID(p.Versions[0].ID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: backup %s: version %q", object.ErrCorrupt, br.ID, p.Versions[0].ID)
+	}
+	sn, _, err := b.dst.versionOf(ctx, sid)
+	if err != nil {
+		return nil, err
+	}
+	return &p, b.dst.WriteTar(ctx, infoOf(sid, sn), w)
+}
