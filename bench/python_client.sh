@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# python_client.sh: the Python client (clients/python) against `silo store
+# --remote`, in one run on one generated corpus: a first store and an
+# unchanged re-store each, medians of RUNS, into fresh repositories behind
+# `silo serve` on 127.0.0.1, with the bytes each sent.
+#
+#   bench/python_client.sh [--mib 1024] [--runs 3] [--workdir DIR] [--keep]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+MIB=1024 RUNS=3 WORK="" KEEP=""
+parse_opts python_client.sh "--mib:MIB --runs:RUNS --workdir:WORK" "--keep:KEEP" "$@"
+WORK=${WORK:-$(mktemp -d /tmp/silo-pyclient.XXXXXX)}
+[[ -n $KEEP ]] || trap 'kill ${SERVER:-} 2>/dev/null; rm -rf "$WORK"' EXIT
+go build -o "$WORK/silo" ./cmd/silo
+python3 ../shared/corpus.py make "$WORK/corpus" --mib "$MIB" --seed 11 >/dev/null
+export STORAGE_API_TOKEN=bench-token PYTHONPATH=$PWD/clients/python/src
+serve() { # serve REPO: starts silo serve on a fresh repository, sets URL
+  rm -rf "$1"; STORAGE_BASE_PATH=$1 "$WORK/silo" init >/dev/null
+  local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  STORAGE_BASE_PATH=$1 "$WORK/silo" serve --addr 127.0.0.1:$port >"$WORK/serve.log" 2>&1 & SERVER=$!
+  URL=http://127.0.0.1:$port
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$URL/healthz" && return; sleep 0.1; done
+  echo "silo serve did not start" >&2; exit 1
+}
+secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+py_store() { SILO_URL=$URL python3 -c 'import asyncio,sys; from silo_client import StorageManager
+asyncio.run(StorageManager().store_project(project_path=sys.argv[1], metadata={"name": "bench"}))' "$WORK/corpus"; }
+cli_store() { "$WORK/silo" --remote "$URL" store --project bench "$WORK/corpus"; }
+sent() { curl -s -H "Authorization: Bearer $STORAGE_API_TOKEN" "$URL/metrics" | awk '/^silo_http_request_bytes_total/ {s+=$2} END {print s+0}'; }
+declare -A T
+for run in $(seq 1 "$RUNS"); do
+  for tool in py cli; do
+    serve "$WORK/repo-$tool"
+    T[$tool-first-$run]=$(secs ${tool}_store)
+    T[$tool-again-$run]=$(secs ${tool}_store)
+    kill $SERVER; wait $SERVER 2>/dev/null || true
+  done
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf '%-22s %10s %10s %8s\n' "corpus ${MIB} MiB" "python" "--remote" "ratio"
+for step in first again; do
+  p=$(median $(for r in $(seq 1 "$RUNS"); do echo "${T[py-$step-$r]}"; done))
+  c=$(median $(for r in $(seq 1 "$RUNS"); do echo "${T[cli-$step-$r]}"; done))
+  printf '%-22s %9.2fs %9.2fs %7.2fx\n' "$([[ $step == first ]] && echo 'first store' || echo 'unchanged re-store')" "$p" "$c" "$(echo "$p / $c" | bc -l)"
+done
