@@ -2,13 +2,15 @@
 # python_client.sh: the Python client (clients/python) against `silo store
 # --remote`, in one run on one generated corpus: a first store and an
 # unchanged re-store each, medians of RUNS, into fresh repositories behind
-# `silo serve` on 127.0.0.1, with the bytes each sent.
+# `silo serve` on 127.0.0.1, with the bytes each sent (silo_upload_bytes_total).
+# "python" streams tar; "python+bin" is the client with SILO_BIN (it runs
+# `silo store --remote`); "--remote" is the CLI alone.
 #
 #   bench/python_client.sh [--mib 1024] [--runs 3] [--workdir DIR] [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 MIB=1024 RUNS=3 WORK="" KEEP=""
 parse_opts python_client.sh "--mib:MIB --runs:RUNS --workdir:WORK" "--keep:KEEP" "$@"
 WORK=${WORK:-$(mktemp -d /tmp/silo-pyclient.XXXXXX)}
@@ -27,21 +29,27 @@ serve() { # serve REPO: starts silo serve on a fresh repository, sets URL
 secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
 py_store() { SILO_URL=$URL python3 -c 'import asyncio,sys; from silo_client import StorageManager
 asyncio.run(StorageManager().store_project(project_path=sys.argv[1], metadata={"name": "bench"}))' "$WORK/corpus"; }
+pybin_store() { SILO_BIN=$WORK/silo py_store; }
 cli_store() { "$WORK/silo" --remote "$URL" store --project bench "$WORK/corpus"; }
-sent() { curl -s -H "Authorization: Bearer $STORAGE_API_TOKEN" "$URL/metrics" | awk '/^silo_http_request_bytes_total/ {s+=$2} END {print s+0}'; }
-declare -A T
+sent() { curl -s -H "Authorization: Bearer $STORAGE_API_TOKEN" "$URL/metrics" | awk '/^silo_upload_bytes_total/ {s+=$2} END {printf "%d", s}'; }
+declare -A T B
+TOOLS="py pybin cli"
 for run in $(seq 1 "$RUNS"); do
-  for tool in py cli; do
+  for tool in $TOOLS; do
     serve "$WORK/repo-$tool"
-    T[$tool-first-$run]=$(secs ${tool}_store)
-    T[$tool-again-$run]=$(secs ${tool}_store)
+    b0=$(sent); T[$tool-first-$run]=$(secs ${tool}_store); b1=$(sent)
+    T[$tool-again-$run]=$(secs ${tool}_store); b2=$(sent)
+    B[$tool-first]=$((b1 - b0)); B[$tool-again]=$((b2 - b1))
     kill $SERVER; wait $SERVER 2>/dev/null || true
   done
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf '%-22s %10s %10s %8s\n' "corpus ${MIB} MiB" "python" "--remote" "ratio"
+printf '%-20s %16s %16s %16s  (medians of %d; bytes sent)\n' "corpus ${MIB} MiB" "python (tar)" "python+bin" "--remote (Go)" "$RUNS"
 for step in first again; do
-  p=$(median $(for r in $(seq 1 "$RUNS"); do echo "${T[py-$step-$r]}"; done))
-  c=$(median $(for r in $(seq 1 "$RUNS"); do echo "${T[cli-$step-$r]}"; done))
-  printf '%-22s %9.2fs %9.2fs %7.2fx\n' "$([[ $step == first ]] && echo 'first store' || echo 'unchanged re-store')" "$p" "$c" "$(echo "$p / $c" | bc -l)"
+  line=$(printf '%-20s' "$([[ $step == first ]] && echo 'first store' || echo 'unchanged re-store')")
+  for tool in $TOOLS; do
+    m=$(median $(for r in $(seq 1 "$RUNS"); do echo "${T[$tool-$step-$r]}"; done))
+    line+=$(printf ' %7.2fs %6.0fMB' "$m" "$(echo "${B[$tool-$step]} / 1000000" | bc -l)")
+  done
+  echo "$line"
 done

@@ -183,6 +183,40 @@ class GuideExamples(unittest.TestCase):
         finally:
             shutil.rmtree(srv.dir, ignore_errors=True)
 
+    def uploaded(self) -> float:
+        """silo_upload_bytes_total: request body bytes the server received."""
+        import urllib.request
+        req = urllib.request.Request(self.srv.url + "/metrics", headers={"Authorization": "Bearer " + self.srv.token})
+        for line in urllib.request.urlopen(req).read().decode().splitlines():
+            if line.startswith("silo_upload_bytes_total"):
+                return float(line.split()[-1])
+        return 0.0
+
+    def test_store_through_the_silo_binary(self) -> None:
+        """With silo_binary, an unchanged re-store sends almost nothing; the
+        tar stream sends the whole tree again (and stores nothing new)."""
+        from _support import silo_bin
+        src = self.project("dedup")
+        tree = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(src) for f in fs
+                   if not os.path.islink(os.path.join(d, f)))
+
+        async def run() -> None:
+            via_bin = StorageManager(silo_binary=silo_bin())
+            seen = []
+            pid = await via_bin.store_project(project_path=src, metadata={"name": "dedup", "tags": ["t1"]}, on_progress=seen.append)
+            self.assertEqual(seen[-1], 100)
+            self.assertEqual((await via_bin.get_project(pid))["tags"], ["t1"])
+            before = self.uploaded()
+            self.assertEqual(await via_bin.store_project(project_path=src, metadata={"name": "dedup"}), pid)
+            sent_bin = self.uploaded() - before
+            before = self.uploaded()
+            self.assertEqual(await StorageManager(silo_binary="").store_project(project_path=src, metadata={"name": "dedup"}), pid)
+            sent_tar = self.uploaded() - before
+            self.assertLess(sent_bin, tree / 10, (sent_bin, tree))
+            self.assertGreater(sent_tar, tree, (sent_tar, tree))
+            self.assertEqual(len((await via_bin.get_project(pid))["versions"]), 3)
+        asyncio.run(run())
+
     def test_sync_facade(self) -> None:
         storage = silo_sync.StorageManager()
         src = self.project("syncy")
