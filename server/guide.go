@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/silo-dev/silo/snapshot"
@@ -160,22 +160,28 @@ func (s *Server) backupArchive(w http.ResponseWriter, r *http.Request) {
 	}
 	defer bs.Close()
 	id, project := r.PathValue("id"), r.PathValue("project")
-	br, err := bs.Show(r.Context(), id)
+	info, err := bs.ProjectVersion(r.Context(), id, project)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", strings.ReplaceAll(project, "/", "_")+".tar"))
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", info.ProjectName+"-"+info.ID[:12]+".tar"))
+	// what the stream holds, for the client to check what it unpacked
+	w.Header().Set("X-Silo-Version", info.ID)
+	w.Header().Set("X-Silo-Files", strconv.FormatInt(info.Files, 10))
+	w.Header().Set("X-Silo-Size", strconv.FormatInt(info.Size, 10))
 	cw := &countingWriter{w: w}
-	if _, err := bs.WriteProjectTar(r.Context(), br.ID, project, cw); err != nil {
+	if err := bs.WriteTar(r.Context(), info, cw); err != nil {
 		if cw.n == 0 {
-			w.Header().Del("Content-Disposition")
+			for _, h := range []string{"Content-Disposition", "X-Silo-Version", "X-Silo-Files", "X-Silo-Size"} {
+				w.Header().Del(h)
+			}
 			writeError(w, r, err)
 			return
 		}
 		// the status is sent: cut the stream so the client sees a truncated tar
-		s.log.Error("backup archive download failed midway", "backup", br.ID, "project", project, "err", err)
+		s.log.Error("backup archive download failed midway", "backup", id, "project", project, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

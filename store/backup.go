@@ -1814,29 +1814,34 @@ func (s *Store) expireBackupsForCleanup(ctx context.Context, dryRun bool) (int, 
 	return len(res.Expired), nil
 }
 
-// WriteProjectTar writes, as a tar stream, the newest version backup id
-// ("latest" too) holds of project (a name or id): a client restores it
-// where it runs. It returns what the backup holds of the project.
-func (b *BackupSet) WriteProjectTar(ctx context.Context, id, project string, w io.Writer) (*BackupProject, error) {
+// ProjectVersion returns the newest version backup id ("latest" too)
+// holds of project (a name or id), for WriteTar: a client restores it
+// where it runs.
+func (b *BackupSet) ProjectVersion(ctx context.Context, id, project string) (SnapshotInfo, error) {
 	br, err := b.Show(ctx, id)
 	if err != nil {
-		return nil, err
+		return SnapshotInfo{}, err
 	}
 	ps, err := br.pick([]string{project})
 	if err != nil {
-		return nil, err
+		return SnapshotInfo{}, err
 	}
 	p := ps[0]
 	if len(p.Versions) == 0 {
-		return nil, fmt.Errorf("%w: backup %s holds no version of %s", ErrSnapshotNotFound, br.ID, p.Name)
+		return SnapshotInfo{}, fmt.Errorf("%w: backup %s holds no version of %s", ErrSnapshotNotFound, br.ID, p.Name)
 	}
 	sid, err := object.ParseID(p.Versions[0].ID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: backup %s: version %q", object.ErrCorrupt, br.ID, p.Versions[0].ID)
+		return SnapshotInfo{}, fmt.Errorf("%w: backup %s: version %q", object.ErrCorrupt, br.ID, p.Versions[0].ID)
 	}
 	sn, _, err := b.dst.versionOf(ctx, sid)
 	if err != nil {
-		return nil, err
+		return SnapshotInfo{}, err
 	}
-	return &p, b.dst.WriteTar(ctx, infoOf(sid, sn), w)
+	return infoOf(sid, sn), nil
+}
+
+// WriteTar writes a version ProjectVersion returned as a tar stream.
+func (b *BackupSet) WriteTar(ctx context.Context, info SnapshotInfo, w io.Writer) error {
+	return b.dst.WriteTar(ctx, info, w)
 }

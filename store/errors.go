@@ -9,6 +9,9 @@ var (
 	ErrProjectNotFound = errors.New("store: project not found")
 	// ErrSnapshotNotFound means no snapshot matches.
 	ErrSnapshotNotFound = errors.New("store: snapshot not found")
+	// ErrSourceNotFound means an import's source (an s3:// object) is not
+	// there.
+	ErrSourceNotFound = errors.New("store: import source not found")
 	// ErrAmbiguous means a prefix or name matches several things.
 	ErrAmbiguous = errors.New("store: ambiguous")
 	// ErrQuota means a store would pass max_project_size or total_quota.

@@ -63,7 +63,7 @@ var (
 	KindNoRepository = Kind{Code: "no_repository", Exit: ExitNotFound, Status: http.StatusServiceUnavailable, err: ErrNoRepository,
 		is: []error{ErrNoRepository, object.ErrNoRepository}}
 	KindNotFound = Kind{Code: "not_found", Exit: ExitNotFound, Status: http.StatusNotFound, err: ErrProjectNotFound,
-		is: []error{ErrProjectNotFound, ErrSnapshotNotFound, ErrBackupNotFound, snapshot.ErrNotFound}}
+		is: []error{ErrProjectNotFound, ErrSnapshotNotFound, ErrBackupNotFound, ErrSourceNotFound, snapshot.ErrNotFound}}
 	// a blob the index lacks: asked for over the API, it is not found; met
 	// while reading a version, the repository is damaged
 	KindBlobNotFound = Kind{Code: "blob_not_found", Exit: ExitCheck, Status: http.StatusNotFound, err: object.ErrBlobNotFound, is: []error{object.ErrBlobNotFound}}

@@ -455,7 +455,11 @@ func (s *Store) openRemoteObject(ctx context.Context, u string) (io.ReadCloser, 
 	if err != nil {
 		return nil, err
 	}
-	return be.Get(ctx, key, 0, -1)
+	rc, err := be.Get(ctx, key, 0, -1)
+	if errors.Is(err, object.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrSourceNotFound, u)
+	}
+	return rc, err
 }
 
 // SaveTar stores a tar or gzip-compressed tar stream as a new version of a

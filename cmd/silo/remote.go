@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,15 +107,42 @@ func (rc *remoteClient) request(ctx context.Context, method, path string, q url.
 	return nil
 }
 
+// remoteRetries bounds how often a request the server answered 429 (too
+// many uploads from this client at once) is sent again.
+const remoteRetries = 8
+
 // send sends a request and returns a 2xx response (the caller closes it).
+// A 429 answer is retried after its Retry-After (at most 2 s here), when
+// the body can be sent again.
 func (rc *remoteClient) send(ctx context.Context, method, path string, q url.Values, body io.Reader, ctype string) (*http.Response, error) {
+	for attempt := 1; ; attempt++ {
+		resp, retryAfter, err := rc.sendOnce(ctx, method, path, q, body, ctype)
+		var re *remoteError
+		rewind, canRewind := body.(io.Seeker)
+		if !errors.As(err, &re) || re.Status != http.StatusTooManyRequests || attempt >= remoteRetries || (body != nil && !canRewind) {
+			return resp, err
+		}
+		if body != nil {
+			if _, serr := rewind.Seek(0, io.SeekStart); serr != nil {
+				return nil, err
+			}
+		}
+		select {
+		case <-time.After(min(retryAfter, 2*time.Second) + time.Duration(attempt)*50*time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (rc *remoteClient) sendOnce(ctx context.Context, method, path string, q url.Values, body io.Reader, ctype string) (*http.Response, time.Duration, error) {
 	u := rc.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if rc.token != "" {
 		req.Header.Set("Authorization", "Bearer "+rc.token)
@@ -126,12 +155,16 @@ func (rc *remoteClient) send(ctx context.Context, method, path string, q url.Val
 	}
 	resp, err := rc.hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if resp.StatusCode/100 == 2 {
-		return resp, nil
+		return resp, 0, nil
 	}
 	defer resp.Body.Close()
+	var retryAfter time.Duration
+	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n >= 0 {
+		retryAfter = time.Duration(n) * time.Second
+	}
 	var eb struct {
 		Error struct {
 			Code    string          `json:"code"`
@@ -141,9 +174,9 @@ func (rc *remoteClient) send(ctx context.Context, method, path string, q url.Val
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if json.Unmarshal(data, &eb) != nil || eb.Error.Code == "" {
-		return nil, &remoteError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
+		return nil, retryAfter, &remoteError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
 	}
-	return nil, &remoteError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Details: eb.Error.Details}
+	return nil, retryAfter, &remoteError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Details: eb.Error.Details}
 }
 
 // postJSON sends v as JSON.

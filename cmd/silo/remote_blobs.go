@@ -30,6 +30,11 @@ type remoteBlobs struct {
 	batchBytes int
 	err        error
 
+	// puts bounds the uploads running at once across every batch: the
+	// store pipeline sends batches from several workers, and the server
+	// answers a client's ninth concurrent upload with 429
+	puts chan struct{}
+
 	// counts
 	asked, present, uploaded atomic.Int64
 	uploadedBytes            atomic.Int64
@@ -50,7 +55,7 @@ const (
 )
 
 func newRemoteBlobs(rc *remoteClient) *remoteBlobs {
-	return &remoteBlobs{rc: rc, known: map[object.ID]struct{}{}}
+	return &remoteBlobs{rc: rc, known: map[object.ID]struct{}{}, puts: make(chan struct{}, remotePutWorkers)}
 }
 
 func (r *remoteBlobs) fail(err error) error {
@@ -135,7 +140,13 @@ func (r *remoteBlobs) sendBatch(ctx context.Context, b []pendingBlob) error {
 			continue
 		}
 		p := &b[i]
+		select {
+		case r.puts <- struct{}{}:
+		case <-gctx.Done():
+			return g.Wait()
+		}
 		g.Go(func() error {
+			defer func() { <-r.puts }()
 			q := url.Values{"type": {p.t.String()}}
 			err := r.rc.request(gctx, http.MethodPut, apiPath("blobs", p.id.String()), q, bytes.NewReader(p.data), "application/octet-stream", nil)
 			if err != nil {

@@ -44,11 +44,11 @@ class Server:
     """silo serve over a new repository in a temporary directory; backups go
     to <dir>/backups."""
 
-    def __init__(self, token: str = "py-test-token") -> None:
+    def __init__(self, token: str = "py-test-token", env_extra: Optional[dict] = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="silo-py-")
         self.repo = os.path.join(self.dir, "repo")
         self.token = token
-        self.env = dict(os.environ, STORAGE_BASE_PATH=self.repo, STORAGE_API_TOKEN=token)
+        self.env = dict(os.environ, STORAGE_BASE_PATH=self.repo, STORAGE_API_TOKEN=token, **(env_extra or {}))
         self.env.pop("SILO_URL", None)
         self.cli("init")
         self.port = free_port()

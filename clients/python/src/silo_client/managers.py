@@ -235,12 +235,12 @@ class StorageManager(_Base):
             return await self._job("POST", "/archive/" + _q(project_id), json_body={"export": True})
         return await self._call("POST", "/archive/" + _q(project_id))
 
-    async def archive_old_projects(self, days: Optional[int] = None) -> int:
+    async def archive_old_projects(self, days: Optional[int] = None, wait: bool = True) -> Any:
         """Archives every active project not updated for days (default:
-        archive_after_days) and returns how many."""
+        archive_after_days) and returns how many (wait=False: the job)."""
         body = {"older_than_days": days} if days is not None else {}
-        res = await self._job("POST", "/archive", json_body=body)
-        return int(res["count"])
+        res = await self._job("POST", "/archive", wait=wait, json_body=body)
+        return int(res["count"]) if wait else res
 
     async def delete_project(self, project_id: str, soft: bool = True) -> Dict[str, Any]:
         """Soft-deletes (restorable) or, with soft=False, removes a project for
@@ -252,12 +252,13 @@ class StorageManager(_Base):
         0: all) and returns {"removed", "freed_bytes"}."""
         return await self._call("POST", "/cache/clean", json_body={"older_than_days": older_than_days})
 
-    async def cleanup_old_backups(self, days: Optional[int] = None) -> int:
+    async def cleanup_old_backups(self, days: Optional[int] = None, wait: bool = True) -> Any:
         """Removes backups older than days (default: retention_days; each
-        project keeps its newest backup) and returns how many went."""
+        project keeps its newest backup) and returns how many went
+        (wait=False: the job)."""
         body = {"retention_days": days} if days is not None else {}
-        res = await self._job("POST", "/backups/expire", json_body=body)
-        return len(res.get("expired") or [])
+        res = await self._job("POST", "/backups/expire", wait=wait, json_body=body)
+        return len(res.get("expired") or []) if wait else res
 
     async def full_cleanup(self, dry_run: bool = False, wait: bool = True) -> Dict[str, Any]:
         """The storage guide's cleanup: archive old projects, purge long-deleted
@@ -309,9 +310,13 @@ class BackupManager(_Base):
             conn, resp = self._t.open("GET", f"/backups/{_q(backup_id)}/projects/{_q(project_id)}/archive",
                                       query={"destination": self.destination, "format": "tar"})
             try:
-                _archive.unpack(resp, destination)  # type: ignore[arg-type]
+                files, size = _archive.unpack(resp, destination)  # type: ignore[arg-type]
+                want = (resp.getheader("X-Silo-Files"), resp.getheader("X-Silo-Size"))
             finally:
                 conn.close()
+            if None not in want and (files, size) != (int(want[0]), int(want[1])):  # type: ignore[arg-type]
+                raise SiloError(f"restore of {project_id} from backup {backup_id} into {destination}: wrote {files} files, "
+                                f"{size} bytes; the backup holds {want[0]} files, {want[1]} bytes", code="corrupt")
             return os.path.abspath(destination)
         return await asyncio.to_thread(run)
 
