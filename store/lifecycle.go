@@ -457,7 +457,7 @@ func (s *Store) openRemoteObject(ctx context.Context, u string) (io.ReadCloser, 
 	}
 	rc, err := be.Get(ctx, key, 0, -1)
 	if errors.Is(err, object.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrSourceNotFound, u)
+		return nil, fmt.Errorf("%w: %s: %w", ErrSourceNotFound, u, err)
 	}
 	return rc, err
 }
