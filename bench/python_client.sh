@@ -31,7 +31,7 @@ py_store() { SILO_URL=$URL python3 -c 'import asyncio,sys; from silo_client impo
 asyncio.run(StorageManager().store_project(project_path=sys.argv[1], metadata={"name": "bench"}))' "$WORK/corpus"; }
 pybin_store() { SILO_BIN=$WORK/silo py_store; }
 cli_store() { "$WORK/silo" store --remote "$URL" --project bench "$WORK/corpus"; }
-sent() { curl -s -H "Authorization: Bearer $STORAGE_API_TOKEN" "$URL/metrics" | awk '/^silo_upload_bytes_total/ {s+=$2} END {printf "%d", s}'; }
+sent() { curl -s -H "Authorization: Bearer $STORAGE_API_TOKEN" "$URL/metrics" | awk '/^silo_upload_bytes_total/ {s+=$2} END {printf "%.0f", s}'; }
 declare -A T B
 TOOLS="py pybin cli"
 for run in $(seq 1 "$RUNS"); do
