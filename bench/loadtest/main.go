@@ -39,6 +39,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/silo-dev/silo/chunk"
+	siloclient "github.com/silo-dev/silo/client"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/server"
 	"github.com/silo-dev/silo/snapshot"
@@ -245,7 +246,7 @@ func run(o options) (*report, error) {
 	go hs.Serve(ln)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2 * (o.writers + o.readers)
-	c := &client{base: "http://" + ln.Addr().String(), hc: &http.Client{Transport: tr}}
+	c := &client{api: siloclient.NewWith("http://"+ln.Addr().String(), token, &http.Client{Transport: tr})}
 
 	ids, err := c.seededIDs(ctx)
 	if err != nil {
@@ -471,57 +472,25 @@ func copyDir(from, to string) error {
 
 // ---- the client ----
 
+// client drives the server through the shared API client.
 type client struct {
-	base string
-	hc   *http.Client
+	api *siloclient.Client
 }
 
 func (c *client) do(ctx context.Context, method, path string, body io.Reader, ctype string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		resp.Body.Close()
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return resp, nil
+	return c.api.Send(ctx, method, path, nil, body, ctype)
 }
 
 func (c *client) getJSON(ctx context.Context, path string, out any) error {
-	resp, err := c.do(ctx, "GET", path, nil, "")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return c.api.Request(ctx, http.MethodGet, path, nil, nil, "", out)
 }
 
 func (c *client) sendJSON(ctx context.Context, method, path string, in, out any) error {
-	b, _ := json.Marshal(in)
-	resp, err := c.do(ctx, method, path, bytes.NewReader(b), "application/json")
+	b, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return c.api.Request(ctx, method, path, nil, bytes.NewReader(b), "application/json", out)
 }
 
 // timed runs fn and records it under op; an error is a failure.
@@ -711,17 +680,8 @@ func (m *memBlobs) SaveBlob(_ context.Context, t object.BlobType, id object.ID, 
 	return 0, nil
 }
 
-func (m *memBlobs) LoadBlob(ctx context.Context, id object.ID, _ []byte) ([]byte, error) {
-	resp, err := m.c.do(ctx, "GET", "/api/storage/blobs/"+id.String(), nil, "")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err == nil && object.Hash(b) != id {
-		err = object.ErrCorrupt
-	}
-	return b, err
+func (m *memBlobs) LoadBlob(ctx context.Context, id object.ID, dst []byte) ([]byte, error) {
+	return m.c.api.LoadBlob(ctx, id, dst)
 }
 
 // push writes the files into the writer's directory and stores it through
@@ -792,10 +752,12 @@ func (c *client) reader(ctx, stop context.Context, r int, rec *recorder, ids []s
 				continue
 			}
 			c.timed(rec, "GET file (Range)", func() error {
-				req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/api/storage/projects/"+writerProject(w)+"/files/assets/blob.bin", nil)
-				req.Header.Set("Authorization", "Bearer "+token)
+				req, err := c.api.NewRequest(ctx, "GET", "/api/storage/projects/"+writerProject(w)+"/files/assets/blob.bin", nil, nil)
+				if err != nil {
+					return err
+				}
 				req.Header.Set("Range", "bytes=1000-66535")
-				resp, err := c.hc.Do(req)
+				resp, err := c.api.Do(req)
 				if err != nil {
 					return err
 				}

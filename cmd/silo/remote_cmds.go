@@ -16,25 +16,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/client"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store"
 	"github.com/silo-dev/silo/store/config"
 )
-
-// remoteVersions fetches a project's versions (newest first); a project
-// the server does not know gives none.
-func (rc *remoteClient) versions(ctx context.Context, project string) ([]store.VersionDetail, error) {
-	var ans struct {
-		Versions []store.VersionDetail `json:"versions"`
-	}
-	err := rc.request(ctx, http.MethodGet, apiPath("projects", project, "versions"), nil, nil, "", &ans)
-	var re *remoteError
-	if errors.As(err, &re) && re.Status == http.StatusNotFound {
-		return nil, nil
-	}
-	return ans.Versions, err
-}
 
 // remoteStoreResult is what `silo store --remote` reports.
 type remoteStoreResult struct {
@@ -78,7 +65,7 @@ func remoteStore(c *cli.Context) error {
 	}
 	ctx := c.Context
 	var info store.RepositoryInfo
-	if err := rc.request(ctx, http.MethodGet, apiPath("repository"), nil, nil, "", &info); err != nil {
+	if err := rc.Request(ctx, http.MethodGet, client.Path("repository"), nil, nil, "", &info); err != nil {
 		return err
 	}
 	pol, err := chunk.ParsePolynomial(info.ChunkerPolynomial)
@@ -86,7 +73,7 @@ func remoteStore(c *cli.Context) error {
 		return fmt.Errorf("server's chunker polynomial: %w", err)
 	}
 	project := c.String("project")
-	vs, err := rc.versions(ctx, project)
+	vs, err := rc.Versions(ctx, project)
 	if err != nil {
 		return err
 	}
@@ -111,7 +98,7 @@ func remoteStore(c *cli.Context) error {
 		return e.printJSON(summary{Type: "summary", Op: "store", Data: res})
 	}
 	st := res.Stats
-	e.printf("snapshot %s of project %s (%s) saved on %s\n", res.Version, res.Name, res.ProjectID, rc.base)
+	e.printf("snapshot %s of project %s (%s) saved on %s\n", res.Version, res.Name, res.ProjectID, rc.Base())
 	e.printf("files:  %d new, %d changed, %d unchanged; %d dirs, %d symlinks\n",
 		st.FilesNew, st.FilesChanged, st.FilesUnchanged, st.Dirs, st.Symlinks)
 	e.printf("read:   %s of %s (%s)\n", human(st.BytesRead), human(st.Size), rate(st.BytesRead, st.Duration))
@@ -121,9 +108,9 @@ func remoteStore(c *cli.Context) error {
 	return nil
 }
 
-func remoteStoreOnce(ctx context.Context, e *env, rc *remoteClient, dir string, pol chunk.Pol, parent object.ID, prog snapshot.Progress, source string) (*remoteStoreResult, error) {
+func remoteStoreOnce(ctx context.Context, e *env, rc *client.Client, dir string, pol chunk.Pol, parent object.ID, prog snapshot.Progress, source string) (*remoteStoreResult, error) {
 	c := e.c
-	blobs := newRemoteBlobs(rc)
+	blobs := client.NewBlobs(rc)
 	t0 := time.Now()
 	sres, err := snapshot.Store(ctx, blobs, dir, snapshot.StoreOptions{Pol: pol, ParentTree: parent, Progress: prog, Logger: e.log})
 	if err != nil {
@@ -144,15 +131,16 @@ func remoteStoreOnce(ctx context.Context, e *env, rc *remoteClient, dir string, 
 		Languages  []string `json:"languages"`
 		Frameworks []string `json:"frameworks"`
 	}
-	if err := rc.postJSON(ctx, apiPath("projects", c.String("project"), "versions"), body, &ans); err != nil {
+	if err := rc.PostJSON(ctx, client.Path("projects", c.String("project"), "versions"), body, &ans); err != nil {
 		return nil, err
 	}
 	st := sres.Stats
-	st.BlobsAdded, st.BytesAdded = blobs.uploaded.Load(), blobs.uploadedBytes.Load()
+	asked, present, uploaded, uploadedBytes := blobs.Counts()
+	st.BlobsAdded, st.BytesAdded = uploaded, uploadedBytes
 	st.Duration = time.Since(t0)
 	return &remoteStoreResult{ProjectID: ans.ProjectID, Name: ans.Name, Version: ans.Version, Created: ans.Created,
-		Stats: st, BlobsAsked: blobs.asked.Load(), BlobsPresent: blobs.present.Load(), BlobsUploaded: blobs.uploaded.Load(),
-		BytesUploaded: blobs.uploadedBytes.Load(), Languages: ans.Languages, Frameworks: ans.Frameworks}, nil
+		Stats: st, BlobsAsked: asked, BlobsPresent: present, BlobsUploaded: uploaded,
+		BytesUploaded: uploadedBytes, Languages: ans.Languages, Frameworks: ans.Frameworks}, nil
 }
 
 // remoteRestore restores a version from the server: the tree and chunks
@@ -177,12 +165,12 @@ func remoteRestore(c *cli.Context) error {
 	}
 	ctx := c.Context
 	project, ver, _ := strings.Cut(a[0], "@")
-	vs, err := rc.versions(ctx, project)
+	vs, err := rc.Versions(ctx, project)
 	if err != nil {
 		return err
 	}
 	if len(vs) == 0 {
-		return fmt.Errorf("%w: %q on %s has no versions (or does not exist)", store.ErrSnapshotNotFound, project, rc.base)
+		return fmt.Errorf("%w: %q on %s has no versions (or does not exist)", store.ErrSnapshotNotFound, project, rc.Base())
 	}
 	var pick []store.VersionDetail
 	for _, v := range vs {
@@ -209,7 +197,7 @@ func remoteRestore(c *cli.Context) error {
 	if prog != nil && len(c.StringSlice("include")) == 0 {
 		prog.AddTotal(v.Files, v.Size)
 	}
-	st, err := snapshot.Restore(ctx, remoteLoader{rc}, tree, a[1], snapshot.RestoreOptions{
+	st, err := snapshot.Restore(ctx, rc, tree, a[1], snapshot.RestoreOptions{
 		Include: c.StringSlice("include"), Progress: prog, Logger: e.log, RootMode: v.RootMode, RootMTime: v.RootMTime})
 	rep.Finish()
 	if err != nil {
@@ -219,7 +207,7 @@ func remoteRestore(c *cli.Context) error {
 		return e.printJSON(summary{Type: "summary", Op: "restore", Data: map[string]any{"snapshot": v.ID, "project": v.ProjectName, "stats": st}})
 	}
 	e.printf("restored %s@%s from %s to %s: %d files, %d dirs, %d symlinks, %s in %.2fs (%s)\n",
-		v.ProjectName, v.ID[:12], rc.base, a[1], st.Files, st.Dirs, st.Symlinks, human(st.Bytes),
+		v.ProjectName, v.ID[:12], rc.Base(), a[1], st.Files, st.Dirs, st.Symlinks, human(st.Bytes),
 		st.Duration.Seconds(), rate(st.Bytes, st.Duration))
 	noteSkippedLinks(st.SymlinksSkipped)
 	return nil
@@ -257,7 +245,7 @@ func remoteProjectsList(c *cli.Context) error {
 			Projects   []store.ListItem `json:"projects"`
 			NextCursor string           `json:"next_cursor"`
 		}
-		if err := rc.request(c.Context, http.MethodGet, apiPath("projects"), q, nil, "", &page); err != nil {
+		if err := rc.Request(c.Context, http.MethodGet, client.Path("projects"), q, nil, "", &page); err != nil {
 			return err
 		}
 		list = append(list, page.Projects...)

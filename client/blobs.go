@@ -1,10 +1,9 @@
-package main
+package client
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,15 +13,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/silo-dev/silo/object"
-	"github.com/silo-dev/silo/store"
 )
 
-// remoteBlobs is the snapshot pipeline's BlobSaver and BlobLoader over the
+// Blobs is the snapshot pipeline's BlobSaver and BlobLoader over the
 // API: saved blobs are batched, the server is asked which of a batch it
 // lacks (POST /blobs/missing) and only those are uploaded (PUT /blobs/{id}).
 // Blob ids seen once are not asked about again. Flush sends what is left.
-type remoteBlobs struct {
-	rc *remoteClient
+type Blobs struct {
+	c *Client
 
 	mu         sync.Mutex
 	known      map[object.ID]struct{} // on the server, or on the way
@@ -49,16 +47,17 @@ type pendingBlob struct {
 // batch limits: a worker that fills a batch sends it (which also bounds
 // the memory of queued blobs).
 const (
-	remoteBatchBlobs = 256
-	remoteBatchBytes = 8 << 20
-	remotePutWorkers = 4
+	batchBlobs    = 256
+	batchBytesMax = 8 << 20
+	putWorkers    = 4
 )
 
-func newRemoteBlobs(rc *remoteClient) *remoteBlobs {
-	return &remoteBlobs{rc: rc, known: map[object.ID]struct{}{}, puts: make(chan struct{}, remotePutWorkers)}
+// NewBlobs returns the dedup upload protocol over c.
+func NewBlobs(c *Client) *Blobs {
+	return &Blobs{c: c, known: map[object.ID]struct{}{}, puts: make(chan struct{}, putWorkers)}
 }
 
-func (r *remoteBlobs) fail(err error) error {
+func (r *Blobs) fail(err error) error {
 	r.mu.Lock()
 	if r.err == nil {
 		r.err = err
@@ -69,7 +68,7 @@ func (r *remoteBlobs) fail(err error) error {
 
 // SaveBlob queues a blob. Its return value (bytes added) is always 0: the
 // server decides that; see the counts instead.
-func (r *remoteBlobs) SaveBlob(ctx context.Context, t object.BlobType, id object.ID, plain []byte) (int64, error) {
+func (r *Blobs) SaveBlob(ctx context.Context, t object.BlobType, id object.ID, plain []byte) (int64, error) {
 	r.mu.Lock()
 	if r.err != nil {
 		err := r.err
@@ -84,7 +83,7 @@ func (r *remoteBlobs) SaveBlob(ctx context.Context, t object.BlobType, id object
 	r.batch = append(r.batch, pendingBlob{t: t, id: id, data: slices.Clone(plain)})
 	r.batchBytes += len(plain)
 	var full []pendingBlob
-	if len(r.batch) >= remoteBatchBlobs || r.batchBytes >= remoteBatchBytes {
+	if len(r.batch) >= batchBlobs || r.batchBytes >= batchBytesMax {
 		full, r.batch, r.batchBytes = r.batch, nil, 0
 	}
 	r.mu.Unlock()
@@ -97,7 +96,7 @@ func (r *remoteBlobs) SaveBlob(ctx context.Context, t object.BlobType, id object
 }
 
 // Flush sends the last batch.
-func (r *remoteBlobs) Flush(ctx context.Context) error {
+func (r *Blobs) Flush(ctx context.Context) error {
 	r.mu.Lock()
 	b := r.batch
 	r.batch, r.batchBytes = nil, 0
@@ -116,7 +115,7 @@ func (r *remoteBlobs) Flush(ctx context.Context) error {
 }
 
 // sendBatch asks which blobs of b the server lacks and uploads those.
-func (r *remoteBlobs) sendBatch(ctx context.Context, b []pendingBlob) error {
+func (r *Blobs) sendBatch(ctx context.Context, b []pendingBlob) error {
 	ids := make([]object.ID, len(b))
 	for i := range b {
 		ids[i] = b[i].id
@@ -124,7 +123,7 @@ func (r *remoteBlobs) sendBatch(ctx context.Context, b []pendingBlob) error {
 	var ans struct {
 		Missing []object.ID `json:"missing"`
 	}
-	if err := r.rc.postJSON(ctx, apiPath("blobs", "missing"), map[string]any{"ids": ids}, &ans); err != nil {
+	if err := r.c.PostJSON(ctx, Path("blobs", "missing"), map[string]any{"ids": ids}, &ans); err != nil {
 		return fmt.Errorf("ask for missing blobs: %w", err)
 	}
 	r.asked.Add(int64(len(ids)))
@@ -134,7 +133,7 @@ func (r *remoteBlobs) sendBatch(ctx context.Context, b []pendingBlob) error {
 		missing[id] = true
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(remotePutWorkers)
+	g.SetLimit(putWorkers)
 	for i := range b {
 		if !missing[b[i].id] {
 			continue
@@ -148,7 +147,7 @@ func (r *remoteBlobs) sendBatch(ctx context.Context, b []pendingBlob) error {
 		g.Go(func() error {
 			defer func() { <-r.puts }()
 			q := url.Values{"type": {p.t.String()}}
-			err := r.rc.request(gctx, http.MethodPut, apiPath("blobs", p.id.String()), q, bytes.NewReader(p.data), "application/octet-stream", nil)
+			err := r.c.Request(gctx, http.MethodPut, Path("blobs", p.id.String()), q, bytes.NewReader(p.data), "application/octet-stream", nil)
 			if err != nil {
 				return fmt.Errorf("upload blob %s: %w", p.id.Short(), err)
 			}
@@ -161,31 +160,12 @@ func (r *remoteBlobs) sendBatch(ctx context.Context, b []pendingBlob) error {
 }
 
 // LoadBlob downloads a blob and verifies it against its id.
-func (r *remoteBlobs) LoadBlob(ctx context.Context, id object.ID, dst []byte) ([]byte, error) {
-	return r.rc.loadBlob(ctx, id, dst)
+func (r *Blobs) LoadBlob(ctx context.Context, id object.ID, dst []byte) ([]byte, error) {
+	return r.c.LoadBlob(ctx, id, dst)
 }
 
-// loadBlob downloads a blob and verifies it against its id.
-func (rc *remoteClient) loadBlob(ctx context.Context, id object.ID, dst []byte) ([]byte, error) {
-	resp, err := rc.send(ctx, http.MethodGet, apiPath("blobs", id.String()), nil, nil, "")
-	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", id.Short(), err)
-	}
-	defer resp.Body.Close()
-	buf := bytes.NewBuffer(dst[:0])
-	if _, err := io.Copy(buf, io.LimitReader(resp.Body, store.MaxTreeBlob+1)); err != nil {
-		return nil, fmt.Errorf("blob %s: %w", id.Short(), err)
-	}
-	data := buf.Bytes()
-	if object.Hash(data) != id {
-		return nil, fmt.Errorf("blob %s from the server: %w: content does not match its id", id.Short(), object.ErrCorrupt)
-	}
-	return data, nil
-}
-
-// remoteLoader is a BlobLoader over GET /blobs/{id}.
-type remoteLoader struct{ rc *remoteClient }
-
-func (l remoteLoader) LoadBlob(ctx context.Context, id object.ID, dst []byte) ([]byte, error) {
-	return l.rc.loadBlob(ctx, id, dst)
+// Counts reports the blobs asked about, found present, uploaded, and the
+// bytes uploaded.
+func (r *Blobs) Counts() (asked, present, uploaded, uploadedBytes int64) {
+	return r.asked.Load(), r.present.Load(), r.uploaded.Load(), r.uploadedBytes.Load()
 }

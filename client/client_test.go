@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 
 // TestRemoteUploadsStayUnderTheServersLimit: blobs saved from several
 // workers at once (as the store pipeline does) never have more than
-// remotePutWorkers uploads running, and an upload the server answers 429
+// putWorkers uploads running, and an upload the server answers 429
 // is sent again, whole. The server here injects the 429s; the real one
 // answers a client's ninth concurrent upload that way (a 1 GiB store
 // --remote failed on it).
@@ -55,7 +55,7 @@ func TestRemoteUploadsStayUnderTheServersLimit(t *testing.T) {
 	})
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
-	r := newRemoteBlobs(&remoteClient{base: ts.URL, hc: ts.Client()})
+	r := NewBlobs(NewWith(ts.URL, "", ts.Client()))
 	ctx := context.Background()
 	want := map[string][]byte{}
 	var wmu sync.Mutex
@@ -89,8 +89,8 @@ func TestRemoteUploadsStayUnderTheServersLimit(t *testing.T) {
 			t.Fatalf("blob %s arrived as %q, want %q", id[:8], got[id], data)
 		}
 	}
-	if m := maxInflight.Load(); m > remotePutWorkers {
-		t.Errorf("%d uploads ran at once, at most %d may", m, remotePutWorkers)
+	if m := maxInflight.Load(); m > putWorkers {
+		t.Errorf("%d uploads ran at once, at most %d may", m, putWorkers)
 	}
 	if rejected.Load() == 0 {
 		t.Error("no upload was refused: the retry went untested")
