@@ -75,6 +75,27 @@ type ReaderAtOpener interface {
 	OpenReaderAt(ctx context.Context, name string) (ReaderAtCloser, error)
 }
 
+// Rooted is an optional Backend ability: the backend lives in a local
+// directory (Local, or a wrapper around it), where the repository's
+// index.db, cache/ and logs/ go too.
+type Rooted interface {
+	Root() string
+}
+
+// Stager is an optional Backend ability: a local backend a file can be
+// written beside (in its root's temporary directory) and then put in
+// place by PutFile, so a backup stages packs and commits them together.
+type Stager interface {
+	FilePutter
+	Rooted
+}
+
+// TemporaryRemover is an optional Backend ability: remove the temporary
+// files interrupted Puts left behind that are older than olderThan.
+type TemporaryRemover interface {
+	RemoveTemporary(olderThan time.Duration)
+}
+
 // ReaderAtCloser is a random-access reader that must be closed.
 type ReaderAtCloser interface {
 	io.ReaderAt

@@ -304,7 +304,12 @@ func copyMissing(ctx context.Context, src, dst *Store, sse, dse *session, needed
 			}
 		}
 	}()
-	stager, _ := dst.be.(stagingBackend)
+	// a local destination stages packs: they are first written to
+	// temporary files without a sync each, then made durable with one
+	// syncfs and renamed into place (like cp followed by one sync, but a
+	// crash before the sync leaves only temporary files, never a named
+	// pack with lost data)
+	stager, _ := dst.be.(object.Stager)
 	for _, id := range whole {
 		g.Go(func() error {
 			var np object.NewPack
@@ -523,15 +528,6 @@ func copyPack(ctx context.Context, src, dst *Store, id object.ID) (np object.New
 	return np, true, nil
 }
 
-// stagingBackend is a local destination: packs are first written to
-// temporary files without a sync each, then made durable with one syncfs
-// and renamed into place (like cp followed by one sync, but a crash before
-// the sync leaves only temporary files, never a named pack with lost data).
-type stagingBackend interface {
-	object.FilePutter
-	Root() string
-}
-
 // stagedPack is a pack copied into dst's temp directory (path), not yet in
 // place; path is "" once PutFile took it.
 type stagedPack struct {
@@ -571,7 +567,7 @@ func stagePack(ctx context.Context, src, dst *Store, id object.ID) (object.NewPa
 // each into place (PutFile syncs its directory). It returns the packs now
 // in place, also when it fails part of the way.
 func commitStaged(ctx context.Context, dst *Store, staged []stagedPack) ([]object.NewPack, error) {
-	be := dst.be.(stagingBackend)
+	be := dst.be.(object.Stager)
 	d, err := os.Open(dst.tmp)
 	if err != nil {
 		return nil, err

@@ -90,10 +90,6 @@ type Store struct {
 	dest   int8 // 0: not known yet, 1: no, 2: yes
 }
 
-// localRooted is a backend that lives in a local directory (object.Local,
-// or a wrapper around it); index.db, cache/ and logs/ go there too.
-type localRooted interface{ Root() string }
-
 // IsRemote reports whether a location is an s3:// URL.
 func IsRemote(location string) bool { return strings.HasPrefix(location, "s3://") }
 
@@ -158,7 +154,7 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 	}
 	rc := object.RepoConfig{Version: object.FormatVersion, ID: object.NewRepoID(), ChunkerPolynomial: pol,
 		PackSize: packSize, Created: time.Now().UTC()}
-	if l, ok := be.(localRooted); ok {
+	if l, ok := be.(object.Rooted); ok {
 		if err := os.MkdirAll(filepath.Join(l.Root(), "packs"), 0o755); err != nil {
 			return fmt.Errorf("init %s: %w", l.Root(), err)
 		}
@@ -201,7 +197,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Destination {
 		s.dest = 2
 	}
-	if l, ok := be.(localRooted); ok {
+	if l, ok := be.(object.Rooted); ok {
 		s.base = l.Root()
 	} else {
 		s.base = filepath.Join(cfg.CacheDir, rc.ID)
@@ -228,7 +224,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		// a Put interrupted by a crash leaves a temporary file beside its
 		// name; an hour on, it is no one's Put in progress
-		if c, ok := be.(interface{ RemoveTemporary(time.Duration) }); ok {
+		if c, ok := be.(object.TemporaryRemover); ok {
 			c.RemoveTemporary(time.Hour)
 		}
 	}
@@ -341,7 +337,7 @@ func processTemp(tmp string) (string, error) {
 }
 
 func isLocal(be object.Backend) bool {
-	_, ok := be.(localRooted)
+	_, ok := be.(object.Rooted)
 	return ok
 }
 
