@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/silo-dev/silo/internal/testutil"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -296,22 +297,7 @@ func TestLoadBlobDetectsCorruption(t *testing.T) {
 	})
 }
 
-func flipPackByte(t *testing.T, path string, off int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := []byte{0}
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x01
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-}
+func flipPackByte(t *testing.T, path string, off int64) { testutil.FlipByte(t, path, off, 0x01) }
 
 func TestReadPackTableDetectsCorruption(t *testing.T) {
 	r := newPackRepo(t, 0)

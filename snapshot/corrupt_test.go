@@ -3,6 +3,7 @@ package snapshot_test
 import (
 	"context"
 	"errors"
+	"github.com/silo-dev/silo/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,22 +14,7 @@ import (
 )
 
 // flipByte inverts one byte of a file in place.
-func flipByte(t testing.TB, path string, off int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-}
+func flipByte(t testing.TB, path string, off int64) { testutil.FlipByte(t, path, off, 0xff) }
 
 func TestRestoreReportsCorruptBlob(t *testing.T) {
 	r := newTestRepo(t)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/silo-dev/silo/internal/testutil"
 	"io"
 	"io/fs"
 	"os"
@@ -156,22 +157,7 @@ func packsWithTables(t *testing.T, repo string) map[object.ID][]object.Blob {
 	return out
 }
 
-func flipAt(t *testing.T, path string, off int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := []byte{0}
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x20
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-}
+func flipAt(t *testing.T, path string, off int64) { testutil.FlipByte(t, path, off, 0x20) }
 
 func TestE2ECorruptionReported(t *testing.T) {
 	repo := filepath.Join(t.TempDir(), "repo")

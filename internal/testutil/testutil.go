@@ -1,0 +1,27 @@
+// Package testutil holds the helpers several packages' tests share. It
+// imports nothing of silo, so any package's tests may use it.
+package testutil
+
+import (
+	"os"
+	"testing"
+)
+
+// FlipByte XORs the byte at off in the file at path with mask: the damage
+// tests' one way of corrupting a pack, an index or a restored file.
+func FlipByte(t testing.TB, path string, off int64, mask byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := []byte{0}
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatalf("read %s at %d: %v", path, off, err)
+	}
+	b[0] ^= mask
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatalf("write %s at %d: %v", path, off, err)
+	}
+}
