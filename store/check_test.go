@@ -13,27 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 )
 
 // checkFlipByte inverts one byte of a pack file in place.
-func checkFlipByte(t testing.TB, path string, off int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := []byte{0}
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-}
+func checkFlipByte(t testing.TB, path string, off int64) { testutil.FlipByte(t, path, off, 0xff) }
 
 // flipBlob flips a byte in the middle of a blob's stored bytes and returns
 // a function that flips it back.
