@@ -719,6 +719,14 @@ func (s *Store) Backup(ctx context.Context, opts BackupOptions) (*BackupRecord, 
 		fields["backup_id"], fields["bytes"] = rec.ID, rec.BytesCopied
 	}
 	s.logOp("backup.log", fields)
+	if err == nil {
+		ev := s.event("on_backup", "", "", "", to)
+		if len(opts.Projects) == 1 && len(rec.Projects) == 1 {
+			ev.ProjectID, ev.ProjectName = rec.Projects[0].ID, rec.Projects[0].Name
+		}
+		ev.Details = map[string]any{"backup_id": rec.ID, "projects": len(rec.Projects), "bytes_copied": rec.BytesCopied}
+		s.hooks.On(ctx, ev)
+	}
 	return rec, err
 }
 

@@ -282,6 +282,16 @@ func (s *Store) Set(ctx context.Context, ref string, o SetOptions) (*Project, er
 // with Undelete) or, with hard, removes it from the catalogue; its space
 // returns at the next garbage collection.
 func (s *Store) Delete(ctx context.Context, ref string, hard bool) (*Project, error) {
+	p, err := s.deleteProject(ctx, ref, hard)
+	if err == nil {
+		ev := s.event("on_delete", p.ID, p.Name, "", "")
+		ev.Details = map[string]bool{"permanent": hard}
+		s.hooks.On(ctx, ev)
+	}
+	return p, err
+}
+
+func (s *Store) deleteProject(ctx context.Context, ref string, hard bool) (*Project, error) {
 	var p *Project
 	r, err := s.update(ctx, ref, func(r *record) error {
 		now := s.now().UTC()

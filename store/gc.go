@@ -400,6 +400,12 @@ func (s *Store) Cleanup(ctx context.Context, opts CleanupOptions) (*CleanupRepor
 		s.logOp("gc.log", map[string]any{"operation": "cleanup", "archived": rep.Archived, "purged": rep.Purged,
 			"backups_expired": rep.BackupsExpired, "cache_removed": rep.CacheRemoved, "freed_bytes": rep.FreedBytes,
 			"seconds": rep.Seconds, "outcome": outcome(err)})
+		if err == nil {
+			ev := s.event("on_cleanup", "", "", "", "")
+			ev.Details = map[string]any{"freed_bytes": rep.FreedBytes, "archived": rep.Archived, "purged": rep.Purged,
+				"backups_expired": rep.BackupsExpired, "cache_removed": rep.CacheRemoved}
+			s.hooks.On(ctx, ev)
+		}
 	}
 	return rep, err
 }

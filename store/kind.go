@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/silo-dev/silo/gc"
+	"github.com/silo-dev/silo/hooks"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -67,9 +68,11 @@ var (
 	// a blob the index lacks: asked for over the API, it is not found; met
 	// while reading a version, the repository is damaged
 	KindBlobNotFound = Kind{Code: "blob_not_found", Exit: ExitCheck, Status: http.StatusNotFound, err: object.ErrBlobNotFound, is: []error{object.ErrBlobNotFound}}
-	KindExists       = Kind{Code: "exists", Exit: ExitError, Status: http.StatusConflict, err: ErrExists, is: []error{ErrExists}}
-	KindBusy         = Kind{Code: "busy", Exit: ExitBusy, Status: http.StatusServiceUnavailable, err: index.ErrBusy, is: []error{index.ErrBusy, gc.ErrBusy}}
-	KindConflict     = Kind{Code: "conflict", Exit: ExitConflict, Status: http.StatusConflict, err: ErrConflict, is: []error{ErrConflict}}
+	// a pre_* hook refused the operation (storage.hooks)
+	KindVetoed   = Kind{Code: "vetoed", Exit: ExitError, Status: http.StatusForbidden, err: hooks.ErrVetoed, is: []error{hooks.ErrVetoed}}
+	KindExists   = Kind{Code: "exists", Exit: ExitError, Status: http.StatusConflict, err: ErrExists, is: []error{ErrExists}}
+	KindBusy     = Kind{Code: "busy", Exit: ExitBusy, Status: http.StatusServiceUnavailable, err: index.ErrBusy, is: []error{index.ErrBusy, gc.ErrBusy}}
+	KindConflict = Kind{Code: "conflict", Exit: ExitConflict, Status: http.StatusConflict, err: ErrConflict, is: []error{ErrConflict}}
 	// a backup destination that is not the one backed up to before (an
 	// unmounted drive)
 	KindDestinationChanged = Kind{Code: "destination_changed", Exit: ExitError, Status: http.StatusConflict, err: ErrDestinationChanged,
@@ -84,7 +87,7 @@ var (
 	KindInternal = Kind{Code: "internal", Exit: ExitError, Status: http.StatusInternalServerError}
 
 	kinds = []Kind{KindCanceled, KindTimeout, KindMissingBlobs, KindDigestMismatch, KindQuota, KindUnsafePath, KindBadTar,
-		KindAmbiguous, KindInvalid, KindNoRepository, KindNotFound, KindBlobNotFound, KindExists, KindBusy, KindConflict,
+		KindAmbiguous, KindInvalid, KindNoRepository, KindNotFound, KindBlobNotFound, KindVetoed, KindExists, KindBusy, KindConflict,
 		KindDestinationChanged, KindReadOnly, KindSchema, KindIndexDamaged, KindCheckFailed, KindCorrupt}
 )
 

@@ -65,6 +65,18 @@ type ExtractResult struct {
 // opts.Dest, or into cache/<workbench-id>/ with a sidecar naming the project
 // so that archive and cache clean can remove it. Archived projects extract too.
 func (s *Store) Extract(ctx context.Context, ref string, opts ExtractOptions) (*ExtractResult, error) {
+	res, err := s.extract(ctx, ref, opts)
+	if err == nil {
+		name := ""
+		if p, err := s.Get(res.ProjectID); err == nil {
+			name = p.Name
+		}
+		s.hooks.On(ctx, s.event("on_extract", res.ProjectID, name, res.Snapshot, res.Path))
+	}
+	return res, err
+}
+
+func (s *Store) extract(ctx context.Context, ref string, opts ExtractOptions) (*ExtractResult, error) {
 	if opts.Dest != "" && opts.Workbench != "" {
 		return nil, fmt.Errorf("%w: give a destination or a workbench id, not both", ErrInvalid)
 	}
@@ -90,7 +102,7 @@ func (s *Store) Extract(ctx context.Context, ref string, opts ExtractOptions) (*
 		res.Stats = st
 		return res, nil
 	}
-	st, _, err := s.Restore(ctx, info.ID, res.Path, RestoreOptions{Progress: opts.Progress})
+	st, err := s.restoreInfo(ctx, info, res.Path, RestoreOptions{Progress: opts.Progress})
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +149,7 @@ func (s *Store) extractWorkbench(ctx context.Context, info SnapshotInfo, dir str
 	}
 	defer os.RemoveAll(tmp)
 	built := filepath.Join(tmp, "copy")
-	st, _, err := s.Restore(ctx, info.ID, built, RestoreOptions{Progress: opts.Progress})
+	st, err := s.restoreInfo(ctx, info, built, RestoreOptions{Progress: opts.Progress})
 	if err != nil {
 		return nil, err
 	}
@@ -302,6 +314,14 @@ type ArchiveResult struct {
 // Archive marks a project archived and removes its cache copies; with
 // Export it also streams its newest version to a portable .tar.gz.
 func (s *Store) Archive(ctx context.Context, ref string, opts ArchiveOptions) (*ArchiveResult, error) {
+	res, err := s.archive(ctx, ref, opts)
+	if err == nil && !res.AlreadyExists {
+		s.hooks.On(ctx, s.event("on_archive", res.ProjectID, res.Name, "", res.ExportPath))
+	}
+	return res, err
+}
+
+func (s *Store) archive(ctx context.Context, ref string, opts ArchiveOptions) (*ArchiveResult, error) {
 	var res ArchiveResult
 	r, err := s.update(ctx, ref, func(r *record) error {
 		switch r.Status {

@@ -293,6 +293,9 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	if err != nil {
 		return nil, err
 	}
+	if err := s.preStore(ctx, rec, source); err != nil {
+		return nil, err
+	}
 	limit, added, stored, err := s.limits()
 	if err != nil {
 		return nil, err
@@ -548,6 +551,31 @@ func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *
 		return nil, err
 	}
 	s.log.Info("version stored", "project", rec.Name, "snapshot", id.String(), "added", res.Stats.BytesAdded)
+	s.hooks.On(ctx, s.event("on_store", rec.ID, rec.Name, id.String(), hookPath(source)))
 	return &SaveResult{ProjectID: rec.ID, Name: rec.Name, Snapshot: id, Parent: parentSnap, Created: created,
 		Stats: res.Stats, Languages: rec.Languages, Frameworks: rec.Frameworks}, nil
+}
+
+// preStore runs the pre_store hook for a version of rec from source; its
+// failure vetoes the store before anything is written.
+func (s *Store) preStore(ctx context.Context, rec *record, source string) error {
+	if err := s.hooks.Pre(ctx, s.event("pre_store", rec.ID, rec.Name, "", hookPath(source))); err != nil {
+		return fmt.Errorf("store project %q: %w; nothing was recorded", rec.Name, err)
+	}
+	return nil
+}
+
+// hookPath is SILO_PATH for a store's source: a directory or file here
+// (absolute), or an s3:// object; a stream ("tar", "upload") has none.
+func hookPath(source string) string {
+	if strings.Contains(source, "://") {
+		return source
+	}
+	if _, err := os.Stat(source); err != nil || source == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(source); err == nil {
+		return abs
+	}
+	return source
 }

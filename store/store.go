@@ -19,6 +19,7 @@ import (
 
 	"github.com/silo-dev/silo/chunk"
 	"github.com/silo-dev/silo/gc"
+	"github.com/silo-dev/silo/hooks"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store/config"
@@ -88,6 +89,8 @@ type Store struct {
 	// dest caches whether this is a backup destination (isDestination)
 	destMu sync.Mutex
 	dest   int8 // 0: not known yet, 1: no, 2: yes
+
+	hooks *hooks.Runner // storage.hooks; nil: none
 }
 
 // IsRemote reports whether a location is an s3:// URL.
@@ -196,6 +199,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{cfg: cfg, now: opts.Now, log: opts.Logger, be: be, rc: rc, pol: pol, ro: opts.ReadOnly, cmd: opts.Command}
 	if opts.Destination {
 		s.dest = 2
+	} else {
+		// a backup destination is not where the user's hooks run
+		s.hooks = hooks.New(cfg.Hooks, opts.Logger)
 	}
 	if l, ok := be.(object.Rooted); ok {
 		s.base = l.Root()
@@ -347,11 +353,24 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	// webhooks still queued get a few seconds
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	s.hooks.Close(ctx)
+	cancel()
 	s.repo.Close()
 	if s.tmp != "" {
 		os.RemoveAll(s.tmp)
 	}
 	return s.db.Close()
+}
+
+// Hooks returns the runner of storage.hooks (nil when none is set).
+func (s *Store) Hooks() *hooks.Runner { return s.hooks }
+
+// event is a hook event of this repository.
+func (s *Store) event(name, projectID, projectName, snapshotID, path string) hooks.Event {
+	return hooks.Event{Name: name, Time: s.now().UTC(), Repository: s.Location(), ProjectID: projectID,
+		ProjectName: projectName, SnapshotID: snapshotID, Path: path}
 }
 
 // Location names the repository (path or s3:// URL).

@@ -329,6 +329,9 @@ func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, 
 	if err != nil {
 		return nil, err
 	}
+	if err := s.preStore(ctx, rec, "upload"); err != nil {
+		return nil, err
+	}
 	w := se.writer()
 	if err := w.Flush(ctx); err != nil {
 		return nil, err

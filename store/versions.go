@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -261,7 +262,18 @@ func (s *Store) Restore(ctx context.Context, ref, dest string, opts RestoreOptio
 		return nil, info, err
 	}
 	st, err := s.restoreInfo(ctx, info, dest, opts)
+	if err == nil {
+		s.hooks.On(ctx, s.event("on_restore", info.ProjectID, info.ProjectName, info.ID, absPath(dest)))
+	}
 	return st, info, err
+}
+
+// absPath is p made absolute where it can be.
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 func (s *Store) restoreInfo(ctx context.Context, info SnapshotInfo, dest string, opts RestoreOptions) (*snapshot.RestoreStats, error) {

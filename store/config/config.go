@@ -68,6 +68,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -105,6 +106,7 @@ type Config struct {
 	API    APIConfig
 	Backup BackupConfig
 	S3     S3Config
+	Hooks  HooksConfig
 
 	sources         map[string]string // key -> source, for keys not at their default
 	defaultCacheDir string            // what cache_dir "" stands for
@@ -125,6 +127,21 @@ type APIConfig struct {
 	// s3://bucket/prefix) a backup request may name besides
 	// Backup.Destination.
 	BackupDestinations []string
+}
+
+// HookEvents are the events hooks run on, in the order the README lists
+// them; pre_* hooks can veto their operation.
+var HookEvents = []string{"pre_store", "on_store", "on_restore", "on_extract", "on_archive", "on_delete", "on_backup", "on_cleanup"}
+
+// HooksConfig configures the commands and webhooks run on events.
+type HooksConfig struct {
+	// Commands maps an event (HookEvents) to a shell command.
+	Commands map[string]string
+	Timeout  time.Duration // per command; default 60s
+	// Webhooks are URLs that receive every event as a JSON POST, signed
+	// with WebhookSecret (HMAC-SHA256) when it is set.
+	Webhooks      []string
+	WebhookSecret string // secret
 }
 
 // BackupConfig configures backups.
@@ -170,6 +187,7 @@ func Default() *Config {
 		RepackThreshold:       0.10,
 		MaxEntries:            DefaultMaxEntries,
 		API:                   APIConfig{Addr: "127.0.0.1:8080"},
+		Hooks:                 HooksConfig{Timeout: time.Minute},
 		Backup: BackupConfig{
 			Frequency:     "daily",
 			RetentionDays: 30,
@@ -408,6 +426,57 @@ var keys = []*key{
 		get: func(c *Config) string { return c.S3.SessionToken }},
 }
 
+// hookKeys are the hooks.<event> keys, one per event.
+var hookKeys = func() []*key {
+	var out []*key
+	for _, ev := range HookEvents {
+		out = append(out, &key{name: "hooks." + ev,
+			set: func(c *Config, v string) error {
+				if strings.ContainsRune(v, 0) {
+					return fmt.Errorf("%s holds a NUL byte (allowed: a shell command, or empty)", quote(v))
+				}
+				if c.Hooks.Commands == nil {
+					c.Hooks.Commands = map[string]string{}
+				}
+				c.Hooks.Commands[ev] = strings.TrimSpace(v)
+				return nil
+			},
+			get: func(c *Config) string { return c.Hooks.Commands[ev] }})
+	}
+	return out
+}()
+
+func init() {
+	keys = append(keys, hookKeys...)
+	keys = append(keys,
+		&key{name: "hooks.timeout",
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(strings.TrimSpace(v))
+				if err != nil || d <= 0 {
+					return fmt.Errorf("%s is not a positive duration (allowed: e.g. 30s, 5m)", quote(v))
+				}
+				c.Hooks.Timeout = d
+				return nil
+			},
+			get: func(c *Config) string { return c.Hooks.Timeout.String() }},
+		listKey("hooks.webhooks", func(c *Config) *[]string { return &c.Hooks.Webhooks }, checkWebhook),
+		&key{name: "hooks.webhook_secret", env: []string{"STORAGE_WEBHOOK_SECRET"}, secret: true,
+			set: func(c *Config, v string) error { c.Hooks.WebhookSecret = v; return nil },
+			get: func(c *Config) string { return c.Hooks.WebhookSecret }})
+	for _, k := range keys[len(keys)-len(hookKeys)-3:] {
+		byKey[k.name] = k
+	}
+}
+
+// checkWebhook accepts an http(s) URL.
+func checkWebhook(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if !(strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://")) || strings.ContainsFunc(v, isSpaceOrControl) {
+		return "", fmt.Errorf("%s is not an http(s) URL", quote(v))
+	}
+	return v, nil
+}
+
 var byKey = func() map[string]*key {
 	m := make(map[string]*key, len(keys))
 	for _, k := range keys {
@@ -417,7 +486,7 @@ var byKey = func() map[string]*key {
 }()
 
 // sections are the nested mappings below "storage".
-var sections = map[string]bool{"api": true, "backup": true, "s3": true}
+var sections = map[string]bool{"api": true, "backup": true, "s3": true, "hooks": true}
 
 func allKeys() []string {
 	out := make([]string, len(keys))

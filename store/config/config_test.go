@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeConfig writes content as config/storage.yaml below a fresh directory
@@ -74,6 +75,7 @@ func TestDefaultValues(t *testing.T) {
 		MaxEntries:            10_000_000,
 		API:                   APIConfig{Addr: "127.0.0.1:8080"},
 		Backup:                BackupConfig{Frequency: "daily", RetentionDays: 30, Compression: true, Destination: "./backups"},
+		Hooks:                 HooksConfig{Timeout: time.Minute},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n %+v\nwant\n %+v", c, want)
@@ -158,6 +160,18 @@ storage:
     access_key_id: "AKIAEXAMPLE"
     secret_access_key: "wJalrXUtnFEMI"
     session_token: "tok"
+  hooks:
+    pre_store: "test -n \"$SILO_PROJECT_NAME\""
+    on_store: "echo stored"
+    on_restore: "echo restored"
+    on_extract: "echo extracted"
+    on_archive: "echo archived"
+    on_delete: "echo deleted"
+    on_backup: "echo backed up"
+    on_cleanup: "echo cleaned"
+    timeout: "30s"
+    webhooks: ["https://hooks.example/silo"]
+    webhook_secret: "whsec"
 `
 
 func TestLoadFullFile(t *testing.T) {
@@ -180,6 +194,10 @@ func TestLoadFullFile(t *testing.T) {
 			ExtractRoots: []string{"/srv/work", "/tmp/ws"}, BackupDestinations: []string{"/mnt/backup", "s3://backups/other"}},
 		Backup: BackupConfig{Enabled: true, Frequency: "weekly", RetentionDays: 14, Compression: false, Destination: "s3://backups/silo"},
 		S3:     S3Config{Endpoint: "http://127.0.0.1:9000", Region: "eu-west-1", AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI", SessionToken: "tok"},
+		Hooks: HooksConfig{Commands: map[string]string{"pre_store": `test -n "$SILO_PROJECT_NAME"`, "on_store": "echo stored",
+			"on_restore": "echo restored", "on_extract": "echo extracted", "on_archive": "echo archived", "on_delete": "echo deleted",
+			"on_backup": "echo backed up", "on_cleanup": "echo cleaned"},
+			Timeout: 30 * time.Second, Webhooks: []string{"https://hooks.example/silo"}, WebhookSecret: "whsec"},
 	}
 	got := *c
 	got.sources = nil
@@ -376,6 +394,17 @@ func TestSetEveryKey(t *testing.T) {
 		"s3.access_key_id":         "id",
 		"s3.secret_access_key":     "secret",
 		"s3.session_token":         "session",
+		"hooks.pre_store":          "true",
+		"hooks.on_store":           "echo $SILO_SNAPSHOT_ID",
+		"hooks.on_restore":         "",
+		"hooks.on_extract":         "x",
+		"hooks.on_archive":         "x",
+		"hooks.on_delete":          "x",
+		"hooks.on_backup":          "x",
+		"hooks.on_cleanup":         "x",
+		"hooks.timeout":            "5m",
+		"hooks.webhooks":           "http://127.0.0.1:1/h",
+		"hooks.webhook_secret":     "s",
 	}
 	if len(values) != len(Keys()) {
 		t.Fatalf("test covers %d keys, there are %d", len(values), len(Keys()))
@@ -398,6 +427,9 @@ func TestSetEveryKey(t *testing.T) {
 			ExtractRoots: []string{"/srv/a", "/srv/b"}, BackupDestinations: []string{"s3://b/p"}},
 		Backup: BackupConfig{Enabled: true, Frequency: "hourly", RetentionDays: 1, Compression: false, Destination: "/mnt/backups"},
 		S3:     S3Config{Endpoint: "http://localhost:9000", Region: "us-west-2", AccessKeyID: "id", SecretAccessKey: "secret", SessionToken: "session"},
+		Hooks: HooksConfig{Commands: map[string]string{"pre_store": "true", "on_store": "echo $SILO_SNAPSHOT_ID", "on_restore": "",
+			"on_extract": "x", "on_archive": "x", "on_delete": "x", "on_backup": "x", "on_cleanup": "x"},
+			Timeout: 5 * time.Minute, Webhooks: []string{"http://127.0.0.1:1/h"}, WebhookSecret: "s"},
 	}
 	got := *c
 	got.sources = nil
@@ -768,7 +800,7 @@ func TestEntries(t *testing.T) {
 		}
 	}
 	// The order is stable and begins with the top-level keys.
-	if keys[0] != "base_path" || keys[len(keys)-1] != "s3.session_token" {
+	if keys[0] != "base_path" || keys[len(keys)-1] != "hooks.webhook_secret" {
 		t.Errorf("unexpected key order %v", keys)
 	}
 	data, err := json.Marshal(entries[:1])
