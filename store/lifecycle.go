@@ -462,16 +462,25 @@ func (s *Store) Import(ctx context.Context, source string, r io.Reader, opts Sav
 	return s.SaveTar(ctx, r, opts)
 }
 
-// openRemoteObject opens s3://bucket/key for streaming.
+// openRemoteObject opens s3://bucket/key or azblob://container/key for
+// streaming.
 func (s *Store) openRemoteObject(ctx context.Context, u string) (io.ReadCloser, error) {
-	bucket, key, err := object.ParseS3URL(u)
+	var bucket, key, scheme string
+	var err error
+	if object.IsAzureURL(u) {
+		bucket, key, err = object.ParseAzureURL(u)
+		scheme = "azblob://"
+	} else {
+		bucket, key, err = object.ParseS3URL(u)
+		scheme = "s3://"
+	}
 	if err != nil {
 		return nil, err
 	}
 	if key == "" {
 		return nil, fmt.Errorf("%w: %s names no object", ErrInvalid, u)
 	}
-	be, err := openS3(ctx, "s3://"+bucket, s.cfg, s.log)
+	be, err := openBackend(ctx, scheme+bucket, s.cfg, s.log)
 	if err != nil {
 		return nil, err
 	}

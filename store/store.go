@@ -93,8 +93,11 @@ type Store struct {
 	hooks *hooks.Runner // storage.hooks; nil: none
 }
 
-// IsRemote reports whether a location is an s3:// URL.
-func IsRemote(location string) bool { return strings.HasPrefix(location, "s3://") }
+// IsRemote reports whether a location is an object store's URL
+// (s3://bucket/prefix or azblob://container/prefix) rather than a path.
+func IsRemote(location string) bool {
+	return strings.HasPrefix(location, "s3://") || object.IsAzureURL(location)
+}
 
 // OpenBackend returns the backend for a location (a path or s3://bucket/prefix).
 func OpenBackend(ctx context.Context, location string, cfg *config.Config) (object.Backend, error) {
@@ -102,6 +105,9 @@ func OpenBackend(ctx context.Context, location string, cfg *config.Config) (obje
 }
 
 func openBackend(ctx context.Context, location string, cfg *config.Config, log *slog.Logger) (object.Backend, error) {
+	if object.IsAzureURL(location) {
+		return object.NewAzureBlob(ctx, location, object.AzureOptionsFromEnv(os.Getenv))
+	}
 	if IsRemote(location) {
 		return openS3(ctx, location, cfg, log)
 	}

@@ -678,14 +678,15 @@ func setThreshold(dst *float64, v string) error {
 	return nil
 }
 
-// setLocation accepts a local path or s3://bucket[/prefix].
+// setLocation accepts a local path, s3://bucket[/prefix] or
+// azblob://container[/prefix].
 func setLocation(dst *string, v string) error {
-	const allowed = "allowed: a local path or s3://bucket/prefix"
+	const allowed = "allowed: a local path, s3://bucket/prefix or azblob://container/prefix"
 	if v == "" {
 		return fmt.Errorf("is empty (%s)", allowed)
 	}
 	if scheme, rest, ok := strings.Cut(v, "://"); ok {
-		if scheme != "s3" {
+		if scheme != "s3" && scheme != "azblob" {
 			return fmt.Errorf("%s has unsupported scheme %s (%s)", quote(v), quote(scheme+"://"), allowed)
 		}
 		bucket, _, _ := strings.Cut(rest, "/")

@@ -449,7 +449,7 @@ func TestSetErrors(t *testing.T) {
 		{"pack_size", "1GiB", []string{"flag --x: storage.pack_size:", "allowed: 1MiB to 256MiB"}},
 		{"max_project_size", "lots", []string{"flag --x: storage.max_project_size:", "allowed:", "GB"}},
 		{"backup.enabled", "yes", []string{"storage.backup.enabled", "allowed: true or false"}},
-		{"base_path", "", []string{"storage.base_path", "empty", "allowed: a local path or s3://bucket/prefix"}},
+		{"base_path", "", []string{"storage.base_path", "empty", "allowed: a local path, s3://bucket/prefix or azblob://container/prefix"}},
 		{"bas_path", "x", []string{"flag --x:", `unknown key "storage.bas_path"`, "did you mean storage.base_path?"}},
 		{"api", "x", []string{`unknown key "storage.api"`, "api.addr"}},
 	}
@@ -526,13 +526,13 @@ func TestBadValues(t *testing.T) {
 		{"frequency cron", "storage:\n  backup:\n    frequency: \"0 3 * 13 *\"\n",
 			[]string{"config/storage.yaml:3:", "storage.backup.frequency", "month", "allowed: hourly, daily, weekly, monthly"}},
 		{"base_path scheme", "storage:\n  base_path: gs://bucket/x\n",
-			[]string{"config/storage.yaml:2:", "storage.base_path", `unsupported scheme "gs://"`, "allowed: a local path or s3://bucket/prefix"}},
+			[]string{"config/storage.yaml:2:", "storage.base_path", `unsupported scheme "gs://"`, "allowed: a local path, s3://bucket/prefix or azblob://container/prefix"}},
 		{"base_path no bucket", "storage:\n  base_path: s3:///x\n",
 			[]string{"config/storage.yaml:2:", "storage.base_path", "no bucket", "s3://bucket/prefix"}},
 		{"base_path empty", "storage:\n  base_path: \"\"\n",
 			[]string{"config/storage.yaml:2:", "storage.base_path", "empty", "allowed: a local path"}},
 		{"destination", "storage:\n  backup:\n    destination: ftp://host/x\n",
-			[]string{"config/storage.yaml:3:", "storage.backup.destination", "allowed: a local path or s3://bucket/prefix"}},
+			[]string{"config/storage.yaml:3:", "storage.backup.destination", "allowed: a local path, s3://bucket/prefix or azblob://container/prefix"}},
 		{"cache_dir url", "storage:\n  cache_dir: s3://b/c\n",
 			[]string{"config/storage.yaml:2:", "storage.cache_dir", "allowed: a local directory path"}},
 		{"addr", "storage:\n  api:\n    addr: localhost\n",
@@ -593,7 +593,7 @@ func TestBadEnvValues(t *testing.T) {
 		{map[string]string{"STORAGE_MAX_PROJECT_SIZE": "-5"}, []string{"env STORAGE_MAX_PROJECT_SIZE: storage.max_project_size:", "negative", "allowed:"}},
 		{map[string]string{"STORAGE_TOTAL_QUOTA": "1 parsec"}, []string{"env STORAGE_TOTAL_QUOTA: storage.total_quota:", "allowed:"}},
 		{map[string]string{"STORAGE_BACKUP_ENABLED": "maybe"}, []string{"env STORAGE_BACKUP_ENABLED: storage.backup.enabled:", "allowed: 1, 0, true, false, yes, no"}},
-		{map[string]string{"STORAGE_BASE_PATH": "http://x/y"}, []string{"env STORAGE_BASE_PATH: storage.base_path:", "allowed: a local path or s3://bucket/prefix"}},
+		{map[string]string{"STORAGE_BASE_PATH": "http://x/y"}, []string{"env STORAGE_BASE_PATH: storage.base_path:", "allowed: a local path, s3://bucket/prefix or azblob://container/prefix"}},
 		{map[string]string{"AWS_ENDPOINT_URL": "minio:9000"}, []string{"env AWS_ENDPOINT_URL: storage.s3.endpoint:", "allowed:"}},
 	}
 	for _, tt := range tests {
