@@ -292,4 +292,3 @@ func (a *AzureBlob) Delete(ctx context.Context, name string) error {
 	}
 	return nil
 }
-
