@@ -94,9 +94,48 @@ type Store struct {
 }
 
 // IsRemote reports whether a location is an object store's URL
-// (s3://bucket/prefix or azblob://container/prefix) rather than a path.
+// (s3://bucket/prefix, azblob://container/prefix, or a scheme given to
+// RegisterBackend) rather than a path.
 func IsRemote(location string) bool {
-	return strings.HasPrefix(location, "s3://") || object.IsAzureURL(location)
+	if strings.HasPrefix(location, "s3://") || object.IsAzureURL(location) {
+		return true
+	}
+	scheme, _, ok := strings.Cut(location, "://")
+	if !ok {
+		return false
+	}
+	backendsMu.RLock()
+	defer backendsMu.RUnlock()
+	_, ok = backends[scheme]
+	return ok
+}
+
+// BackendOpener opens the backend a location of its scheme names.
+type BackendOpener func(ctx context.Context, location string, cfg *config.Config) (object.Backend, error)
+
+var (
+	backendsMu sync.RWMutex
+	backends   = map[string]BackendOpener{}
+)
+
+// RegisterBackend makes locations "scheme://..." open with open: the plug
+// point for another object store. The backend must pass the conformance
+// suite (object/backendtest.Run); a program registers it before it opens
+// a repository (in an init of a package its main imports). Such a location
+// is remote like s3:// (its index lives in the cache directory).
+// RegisterBackend refuses the built-in schemes and a scheme twice.
+func RegisterBackend(scheme string, open BackendOpener) error {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	if scheme == "" || scheme == "s3" || scheme == "azblob" || strings.ContainsAny(scheme, ":/") {
+		return fmt.Errorf("%w: backend scheme %q is built in or malformed", ErrInvalid, scheme)
+	}
+	if _, ok := backends[scheme]; ok {
+		return fmt.Errorf("%w: backend scheme %q is registered already", ErrExists, scheme)
+	}
+	backends[scheme] = open
+	config.AllowScheme(scheme)
+	return nil
 }
 
 // OpenBackend returns the backend for a location (a path or s3://bucket/prefix).
@@ -107,6 +146,14 @@ func OpenBackend(ctx context.Context, location string, cfg *config.Config) (obje
 func openBackend(ctx context.Context, location string, cfg *config.Config, log *slog.Logger) (object.Backend, error) {
 	if object.IsAzureURL(location) {
 		return object.NewAzureBlob(ctx, location, object.AzureOptionsFromEnv(os.Getenv))
+	}
+	if scheme, _, ok := strings.Cut(location, "://"); ok && scheme != "s3" {
+		backendsMu.RLock()
+		open := backends[scheme]
+		backendsMu.RUnlock()
+		if open != nil {
+			return open(ctx, location, cfg)
+		}
 	}
 	if IsRemote(location) {
 		return openS3(ctx, location, cfg, log)

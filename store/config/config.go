@@ -68,6 +68,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -678,6 +679,14 @@ func setThreshold(dst *float64, v string) error {
 	return nil
 }
 
+// extraSchemes are the URL schemes of backends registered with
+// store.RegisterBackend (AllowScheme).
+var extraSchemes sync.Map
+
+// AllowScheme makes locations of scheme ("scheme://...") valid for
+// base_path and backup destinations: store.RegisterBackend calls it.
+func AllowScheme(scheme string) { extraSchemes.Store(scheme, true) }
+
 // setLocation accepts a local path, s3://bucket[/prefix] or
 // azblob://container[/prefix].
 func setLocation(dst *string, v string) error {
@@ -686,7 +695,7 @@ func setLocation(dst *string, v string) error {
 		return fmt.Errorf("is empty (%s)", allowed)
 	}
 	if scheme, rest, ok := strings.Cut(v, "://"); ok {
-		if scheme != "s3" && scheme != "azblob" {
+		if _, extra := extraSchemes.Load(scheme); scheme != "s3" && scheme != "azblob" && !extra {
 			return fmt.Errorf("%s has unsupported scheme %s (%s)", quote(v), quote(scheme+"://"), allowed)
 		}
 		bucket, _, _ := strings.Cut(rest, "/")
