@@ -140,6 +140,16 @@ func (r *testRepo) saveRaw(t testing.TB, typ object.BlobType, data []byte) objec
 	return id
 }
 
+// saveRawNoFlush saves a blob without flushing (many small saves).
+func (r *testRepo) saveRawNoFlush(t testing.TB, typ object.BlobType, data []byte) object.ID {
+	t.Helper()
+	id := object.Hash(data)
+	if _, err := r.repo.SaveBlob(context.Background(), typ, id, data); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // ---- generating trees ----
 
 // randReader is a deterministic pseudo-random byte stream.

@@ -186,39 +186,28 @@ func (s *Store) reachableFrom(ctx context.Context, snaps, extra []object.ID) (ma
 	for _, id := range extra {
 		needed[id] = struct{}{}
 	}
-	seen := map[object.ID]bool{}
-	var walk func(tree object.ID) error
-	walk = func(tree object.ID) error {
-		if seen[tree] {
-			return nil
-		}
-		seen[tree] = true
-		needed[tree] = struct{}{}
-		trees, data, err := s.children(ctx, tree)
-		if err != nil {
-			return err
-		}
-		for _, d := range data {
-			needed[d] = struct{}{}
-		}
-		for _, t := range trees {
-			if err := walk(t); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	roots := make([]snapshot.ReachRoot, 0, len(snaps))
 	for _, id := range snaps {
 		needed[id] = struct{}{}
 		sn, _, err := s.versionOf(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		if err := walk(sn.Tree); err != nil {
-			return nil, fmt.Errorf("read version %s: %w", id.Short(), err)
-		}
+		roots = append(roots, snapshot.ReachRoot{Tree: sn.Tree, Label: id.Short()})
 	}
-	return needed, nil
+	err := snapshot.Reach(ctx, s.repo, roots, func(tv snapshot.TreeVisit) error {
+		if tv.Err != nil {
+			return fmt.Errorf("read version %s: %w", tv.Root, tv.Err)
+		}
+		needed[tv.ID] = struct{}{}
+		for i := range tv.Nodes {
+			for _, d := range tv.Nodes[i].Content {
+				needed[d] = struct{}{}
+			}
+		}
+		return nil
+	})
+	return needed, err
 }
 
 // copyMissing copies the needed blobs dst lacks and adds what it copied to
@@ -1258,6 +1247,7 @@ func (b *BackupSet) Verify(ctx context.Context, id string, readData bool) (*Veri
 	for _, t := range br.Templates {
 		roots = append(roots, root{"template " + t.Name, t.Snapshot})
 	}
+	var trees []snapshot.ReachRoot
 	for _, r := range roots {
 		sid, err := object.ParseID(r.snap)
 		if err != nil {
@@ -1274,30 +1264,25 @@ func (b *BackupSet) Verify(ctx context.Context, id string, readData bool) (*Veri
 			affected[r.project] = true
 			continue
 		}
-		var walk func(tree object.ID, prefix string)
-		walk = func(tree object.ID, prefix string) {
-			if checked[tree] {
-				return
-			}
-			check(tree, r.project, r.project+":"+prefix+"/")
-			nodes, err := snapshot.LoadTree(ctx, d.repo, tree)
-			if err != nil {
-				return
-			}
-			for i := range nodes {
-				n := &nodes[i]
-				p := prefix + "/" + n.Name
-				switch n.Type {
-				case snapshot.Dir:
-					walk(n.Subtree, p)
-				case snapshot.File:
-					for _, c := range n.Content {
-						check(c, r.project, r.project+":"+p)
-					}
+		trees = append(trees, snapshot.ReachRoot{Tree: sn.Tree, Label: r.project})
+	}
+	err = snapshot.Reach(ctx, d.repo, trees, func(tv snapshot.TreeVisit) error {
+		prefix := ""
+		if tv.Path != "" {
+			prefix = "/" + tv.Path
+		}
+		check(tv.ID, tv.Root, tv.Root+":"+prefix+"/")
+		for i := range tv.Nodes {
+			if n := &tv.Nodes[i]; n.Type == snapshot.File {
+				for _, c := range n.Content {
+					check(c, tv.Root, tv.Root+":"+prefix+"/"+n.Name)
 				}
 			}
 		}
-		walk(sn.Tree, "")
+		return nil // a tree that does not load is counted by check
+	})
+	if err != nil {
+		return nil, err
 	}
 	for p := range affected {
 		rep.AffectedProjects = append(rep.AffectedProjects, p)

@@ -80,30 +80,7 @@ func run(repoPath string, projects []string) error {
 	}
 	reach := func(snaps []object.ID) (map[object.ID]bool, error) {
 		out := map[object.ID]bool{}
-		var walk func(tree object.ID) error
-		walk = func(tree object.ID) error {
-			if out[tree] {
-				return nil
-			}
-			out[tree] = true
-			nodes, err := snapshot.LoadTree(ctx, repo, tree)
-			if err != nil {
-				return err
-			}
-			for i := range nodes {
-				switch nodes[i].Type {
-				case snapshot.Dir:
-					if err := walk(nodes[i].Subtree); err != nil {
-						return err
-					}
-				case snapshot.File:
-					for _, c := range nodes[i].Content {
-						out[c] = true
-					}
-				}
-			}
-			return nil
-		}
+		var roots []snapshot.ReachRoot
 		for _, id := range snaps {
 			out[id] = true
 			var tree object.ID
@@ -121,9 +98,22 @@ func run(repoPath string, projects []string) error {
 			if err != nil {
 				return nil, err
 			}
-			if err := walk(tree); err != nil {
-				return nil, err
+			roots = append(roots, snapshot.ReachRoot{Tree: tree, Label: id.Short()})
+		}
+		err := snapshot.Reach(ctx, repo, roots, func(tv snapshot.TreeVisit) error {
+			if tv.Err != nil {
+				return tv.Err
 			}
+			out[tv.ID] = true
+			for i := range tv.Nodes {
+				for _, c := range tv.Nodes[i].Content {
+					out[c] = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		return out, nil
 	}
