@@ -130,10 +130,7 @@ func (r *testRepo) blobCount(t testing.TB, typ object.BlobType) int {
 // saveRaw stores hand-made blob bytes under their hash and flushes.
 func (r *testRepo) saveRaw(t testing.TB, typ object.BlobType, data []byte) object.ID {
 	t.Helper()
-	id := object.Hash(data)
-	if _, err := r.repo.SaveBlob(context.Background(), typ, id, data); err != nil {
-		t.Fatal(err)
-	}
+	id := r.saveRawNoFlush(t, typ, data)
 	if err := r.repo.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
