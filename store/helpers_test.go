@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store/config"
 	"github.com/silo-dev/silo/store/storetest"
 )
 
 // longTests reports whether the heavy variants run (SILO_LONG_TESTS=1).
-func longTests() bool { return os.Getenv("SILO_LONG_TESTS") == "1" }
+func longTests() bool { return testutil.Long() }
 
 // testClock is an injected clock that moves only when told to.
 type testClock struct {
@@ -367,4 +368,13 @@ func catalogueDump(t testing.TB, s *Store) map[string]Project {
 		out[p.ID] = *p
 	}
 	return out
+}
+
+// copyRepo copies a repository directory (cp -a semantics for what a
+// repository holds: regular files and directories).
+func copyRepo(t testing.TB, src, dst string) {
+	t.Helper()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
 }

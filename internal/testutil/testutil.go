@@ -25,3 +25,7 @@ func FlipByte(t testing.TB, path string, off int64, mask byte) {
 		t.Fatalf("write %s at %d: %v", path, off, err)
 	}
 }
+
+// Long reports whether the heavy variants of the tests run
+// (SILO_LONG_TESTS=1).
+func Long() bool { return os.Getenv("SILO_LONG_TESTS") == "1" }

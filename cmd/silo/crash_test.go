@@ -1,4 +1,4 @@
-package store
+package main
 
 // Process tests: the real silo binary, killed with SIGKILL at many moments
 // of gc and backup, and its JSON output.
@@ -19,71 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/silo-dev/silo/store/storetest"
+	"github.com/silo-dev/silo/internal/testutil"
+	"github.com/silo-dev/silo/store"
+	"github.com/silo-dev/silo/store/config"
 )
-
-// siloBin is the silo binary TestMain builds for the process tests.
-var siloBin string
-
-func TestMain(m *testing.M) { os.Exit(storetest.RunWithSilo(m, "../cmd/silo", &siloBin)) }
-
-// siloCmd is storetest.SiloCmd with the binary TestMain built.
-func siloCmd(t testing.TB, repo string, args ...string) *exec.Cmd {
-	t.Helper()
-	return storetest.SiloCmd(t, siloBin, repo, args...)
-}
-
-type runResult struct {
-	stdout, stderr string
-	code           int
-}
-
-func (r runResult) String() string {
-	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
-}
-
-func runSilo(t testing.TB, repo string, args ...string) runResult {
-	t.Helper()
-	cmd := siloCmd(t, repo, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	res := runResult{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		res.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("silo %v: %v", args, err)
-	}
-	return res
-}
-
-func mustSilo(t testing.TB, repo string, args ...string) runResult {
-	t.Helper()
-	res := runSilo(t, repo, args...)
-	if res.code != 0 {
-		t.Fatalf("silo %s: %s", strings.Join(args, " "), res)
-	}
-	return res
-}
-
-// siloStore stores dir with the CLI and returns the snapshot id.
-func siloStore(t testing.TB, repo, project, dir string) string {
-	t.Helper()
-	res := mustSilo(t, repo, "--json", "store", "--project", project, dir)
-	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
-	var sum struct {
-		Type   string `json:"type"`
-		Result struct {
-			Snapshot string `json:"snapshot"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || len(sum.Result.Snapshot) != 64 {
-		t.Fatalf("store summary %q: %v", lines[len(lines)-1], err)
-	}
-	return sum.Result.Snapshot
-}
 
 // killAt runs silo and sends SIGKILL when when() first holds (polled
 // every 200µs) or after maxWait; it reports whether the process was killed
@@ -130,9 +69,9 @@ func copyRepo(t testing.TB, src, dst string) {
 	}
 }
 
-// countPacks counts pack files and notes whether a repack is being written
+// packsNow counts pack files and notes whether a repack is being written
 // (a temp file in tmp/).
-func countPacks(repo string) (packs int, repacking bool) {
+func packsNow(repo string) (packs int, repacking bool) {
 	filepath.WalkDir(filepath.Join(repo, "packs"), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
 			packs++
@@ -159,39 +98,39 @@ type crashRepo struct {
 func makeCrashRepo(t *testing.T, mib int) *crashRepo {
 	t.Helper()
 	base := t.TempDir()
-	cfg := testConfig(base)
-	s, err := Open(context.Background(), Options{Config: cfg, Create: true})
+	cfg := crashConfig(base)
+	s, err := store.Open(context.Background(), store.Options{Config: cfg, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 	r := &crashRepo{dir: cfg.BasePath, versions: map[string]manifest{}}
 	part := mib << 20 / 8
-	shared := map[string][]byte{"lib/shared.bin": randomBytes(1, part), "lib/shared.go": textBytes(2, part/4)}
+	shared := map[string][]byte{"lib/shared.bin": crashRandom(1, part), "lib/shared.go": crashText(2, part/4)}
 	mk := func(name string, seed uint64) string {
 		d := filepath.Join(base, "src", name)
-		writeTree(t, d, shared)
+		crashWriteTree(t, d, shared)
 		for i := range 4 {
-			writeFile(t, d, fmt.Sprintf("data/%d.bin", i), randomBytes(seed+uint64(i), part/2))
-			writeFile(t, d, fmt.Sprintf("src/%d.go", i), textBytes(seed+10+uint64(i), part/8))
+			crashWrite(t, d, fmt.Sprintf("data/%d.bin", i), crashRandom(seed+uint64(i), part/2))
+			crashWrite(t, d, fmt.Sprintf("src/%d.go", i), crashText(seed+10+uint64(i), part/8))
 		}
 		return d
 	}
 	keep1, doomed, keep2 := mk("keep1", 100), mk("doomed", 200), mk("keep2", 300)
-	siloStore(t, r.dir, "keep1", keep1)
-	siloStore(t, r.dir, "doomed", doomed)
-	id := siloStore(t, r.dir, "keep2", keep2)
+	storeVersion(t, r.dir, "keep1", keep1)
+	storeVersion(t, r.dir, "doomed", doomed)
+	id := storeVersion(t, r.dir, "keep2", keep2)
 	r.versions[id] = takeManifest(t, keep2)
-	writeFile(t, keep1, "data/0.bin", randomBytes(150, part/2))
-	id = siloStore(t, r.dir, "keep1", keep1)
+	crashWrite(t, keep1, "data/0.bin", crashRandom(150, part/2))
+	id = storeVersion(t, r.dir, "keep1", keep1)
 	r.versions[id] = takeManifest(t, keep1)
-	writeFile(t, doomed, "data/9.bin", randomBytes(250, part))
-	siloStore(t, r.dir, "doomed", doomed)
-	writeFile(t, keep2, "src/extra.go", textBytes(350, 20000))
-	id = siloStore(t, r.dir, "keep2", keep2)
+	crashWrite(t, doomed, "data/9.bin", crashRandom(250, part))
+	storeVersion(t, r.dir, "doomed", doomed)
+	crashWrite(t, keep2, "src/extra.go", crashText(350, 20000))
+	id = storeVersion(t, r.dir, "keep2", keep2)
 	r.versions[id] = takeManifest(t, keep2)
-	mustSilo(t, r.dir, "delete", "--hard", "doomed")
-	mustSilo(t, r.dir, "forget", "--keep-last", "1", "keep1")
+	mustRun(t, r.dir, "delete", "--hard", "doomed")
+	mustRun(t, r.dir, "forget", "--keep-last", "1", "keep1")
 	return r
 }
 
@@ -199,12 +138,12 @@ func makeCrashRepo(t *testing.T, mib int) *crashRepo {
 // --read-data exits 0 and every version restores.
 func (r *crashRepo) verifyAfterCrash(t *testing.T, repo, what string) {
 	t.Helper()
-	if res := runSilo(t, repo, "check", "--read-data"); res.code != 0 {
+	if res := run(t, repo, "check", "--read-data"); res.code != 0 {
 		t.Fatalf("%s: silo check --read-data: %s", what, res)
 	}
 	for id, m := range r.versions {
 		dest := filepath.Join(t.TempDir(), "r")
-		mustSilo(t, repo, "restore", id, dest)
+		mustRun(t, repo, "restore", id, dest)
 		if d := m.Diff(takeManifest(t, dest)); len(d) > 0 {
 			t.Fatalf("%s: restore of %s differs:\n  %s", what, id[:12], strings.Join(d, "\n  "))
 		}
@@ -216,7 +155,7 @@ func (r *crashRepo) verifyAfterCrash(t *testing.T, repo, what string) {
 // the next gc completes.
 func TestGCKilled(t *testing.T) {
 	mib := 24
-	if longTests() {
+	if testutil.Long() {
 		mib = 96
 	}
 	r := makeCrashRepo(t, mib)
@@ -224,11 +163,11 @@ func TestGCKilled(t *testing.T) {
 	// how long an undisturbed gc takes, and what it does
 	probe := filepath.Join(t.TempDir(), "probe")
 	copyRepo(t, r.dir, probe)
-	packs0, _ := countPacks(probe)
+	packs0, _ := packsNow(probe)
 	t0 := time.Now()
-	res := mustSilo(t, probe, append([]string{"--json"}, gcArgs...)...)
+	res := mustRun(t, probe, append([]string{"--json"}, gcArgs...)...)
 	full := time.Since(t0)
-	var rep GCReport
+	var rep store.GCReport
 	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || rep.Result == nil {
 		t.Fatalf("gc --json: %v\n%s", err, res.stdout)
 	}
@@ -249,28 +188,28 @@ func TestGCKilled(t *testing.T) {
 	points := []point{
 		{"at once", after(0)},
 		{"repack temp file written", func(repo string) func(time.Duration) bool {
-			return func(time.Duration) bool { _, rp := countPacks(repo); return rp }
+			return func(time.Duration) bool { _, rp := packsNow(repo); return rp }
 		}},
 		{"first rewritten pack in place", func(repo string) func(time.Duration) bool {
-			return func(time.Duration) bool { n, _ := countPacks(repo); return n > packs0 }
+			return func(time.Duration) bool { n, _ := packsNow(repo); return n > packs0 }
 		}},
 		{"first old pack deleted", func(repo string) func(time.Duration) bool {
 			most := 0
 			return func(time.Duration) bool {
-				n, _ := countPacks(repo)
+				n, _ := packsNow(repo)
 				most = max(most, n)
 				return most > packs0 && n < most
 			}
 		}},
 		{"half the old packs deleted", func(repo string) func(time.Duration) bool {
 			return func(time.Duration) bool {
-				n, _ := countPacks(repo)
+				n, _ := packsNow(repo)
 				return n <= packs0+rep.Result.PacksWritten-(rep.Result.PacksDeleted+rep.Result.PacksRepacked)/2
 			}
 		}},
 	}
 	fracs := []float64{0.2, 0.4, 0.6, 0.8, 0.95}
-	if longTests() {
+	if testutil.Long() {
 		fracs = []float64{0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0}
 	}
 	for _, f := range fracs {
@@ -282,17 +221,17 @@ func TestGCKilled(t *testing.T) {
 			repo := filepath.Join(t.TempDir(), "repo")
 			copyRepo(t, r.dir, repo)
 			killed, ran := killAt(t, repo, p.when(repo), gcArgs...)
-			n, repacking := countPacks(repo)
+			n, repacking := packsNow(repo)
 			t.Logf("killed=%v after %v: %d packs (were %d), repack temp file %v", killed, ran, n, packs0, repacking)
 			if killed && n != packs0 {
 				midSweep++
 			}
 			r.verifyAfterCrash(t, repo, "after the kill")
 			// the next gc completes, and the repository is clean after it
-			mustSilo(t, repo, gcArgs...)
+			mustRun(t, repo, gcArgs...)
 			r.verifyAfterCrash(t, repo, "after the next gc")
 			// and an index rebuilt from the packs left behind is complete
-			mustSilo(t, repo, "index", "rebuild")
+			mustRun(t, repo, "index", "rebuild")
 			r.verifyAfterCrash(t, repo, "after index rebuild")
 		})
 	}
@@ -305,19 +244,19 @@ func TestGCKilled(t *testing.T) {
 // completes and `backup verify --read-data` passes.
 func TestBackupKilled(t *testing.T) {
 	mib := 24
-	if longTests() {
+	if testutil.Long() {
 		mib = 96
 	}
 	r := makeCrashRepo(t, mib)
 	probe := filepath.Join(t.TempDir(), "probe-dest")
 	t0 := time.Now()
-	mustSilo(t, r.dir, "backup", "--to", probe)
+	mustRun(t, r.dir, "backup", "--to", probe)
 	full := time.Since(t0)
-	destPacks, _ := countPacks(probe)
+	destPacks, _ := packsNow(probe)
 	t.Logf("undisturbed backup: %v, %d packs", full, destPacks)
 
 	fracs := []float64{0.1, 0.3, 0.5, 0.7, 0.9}
-	if longTests() {
+	if testutil.Long() {
 		fracs = nil
 		for i := 1; i <= 20; i++ {
 			fracs = append(fracs, float64(i)/20)
@@ -335,20 +274,20 @@ func TestBackupKilled(t *testing.T) {
 	}
 	points = append(points,
 		point{"first pack copied", func(dest string) func(time.Duration) bool {
-			return func(time.Duration) bool { n, _ := countPacks(dest); return n >= 1 }
+			return func(time.Duration) bool { n, _ := packsNow(dest); return n >= 1 }
 		}},
 		point{"half the packs copied", func(dest string) func(time.Duration) bool {
-			return func(time.Duration) bool { n, _ := countPacks(dest); return n >= destPacks/2 }
+			return func(time.Duration) bool { n, _ := packsNow(dest); return n >= destPacks/2 }
 		}},
 		point{"all packs copied", func(dest string) func(time.Duration) bool {
-			return func(time.Duration) bool { n, _ := countPacks(dest); return n >= destPacks }
+			return func(time.Duration) bool { n, _ := packsNow(dest); return n >= destPacks }
 		}})
 	partial := 0
 	for _, p := range points {
 		t.Run(p.name, func(t *testing.T) {
 			dest := filepath.Join(t.TempDir(), "dest")
 			killed, ran := killAt(t, r.dir, p.when(dest), "backup", "--to", dest)
-			n, _ := countPacks(dest)
+			n, _ := packsNow(dest)
 			records, _ := filepath.Glob(filepath.Join(dest, "backups", "*.json"))
 			t.Logf("killed=%v after %v: %d packs copied, %d records", killed, ran, n, len(records))
 			if killed && n > 0 && len(records) == 0 {
@@ -356,27 +295,27 @@ func TestBackupKilled(t *testing.T) {
 			}
 			if killed && len(records) > 0 {
 				// a record is only there once everything it needs is
-				if res := runSilo(t, r.dir, "backup", "verify", "--read-data", "--from", dest, "latest"); res.code != 0 {
+				if res := run(t, r.dir, "backup", "verify", "--read-data", "--from", dest, "latest"); res.code != 0 {
 					t.Fatalf("record written before its blobs: %s", res)
 				}
 			}
 			// the primary is untouched
-			if res := runSilo(t, r.dir, "check"); res.code != 0 {
+			if res := run(t, r.dir, "check"); res.code != 0 {
 				t.Fatalf("primary after the kill: %s", res)
 			}
-			mustSilo(t, r.dir, "backup", "--to", dest)
-			if res := runSilo(t, r.dir, "backup", "verify", "--read-data", "--from", dest, "latest"); res.code != 0 {
+			mustRun(t, r.dir, "backup", "--to", dest)
+			if res := run(t, r.dir, "backup", "verify", "--read-data", "--from", dest, "latest"); res.code != 0 {
 				t.Fatalf("verify after the next backup: %s", res)
 			}
-			if res := runSilo(t, dest, "check", "--read-data"); res.code != 0 {
+			if res := run(t, dest, "check", "--read-data"); res.code != 0 {
 				t.Fatalf("destination check: %s", res)
 			}
 			out := filepath.Join(t.TempDir(), "out")
-			mustSilo(t, r.dir, "backup", "restore", "--from", dest, "--dest", out, "latest")
+			mustRun(t, r.dir, "backup", "restore", "--from", dest, "--dest", out, "latest")
 			// the newest version of each project is in out/<name>
 			for _, name := range []string{"keep1", "keep2"} {
-				res := mustSilo(t, r.dir, "--json", "projects", "show", name)
-				var p Project
+				res := mustRun(t, r.dir, "--json", "projects", "show", name)
+				var p store.Project
 				if err := json.Unmarshal([]byte(res.stdout), &p); err != nil {
 					t.Fatal(err)
 				}
@@ -399,15 +338,15 @@ func TestCLIProjectsShowJSON(t *testing.T) {
 	base := t.TempDir()
 	repo := filepath.Join(base, "repo")
 	src := filepath.Join(base, "gin")
-	if err := os.CopyFS(src, os.DirFS(filepath.Join(detectFixtures, "gin"))); err != nil {
+	if err := os.CopyFS(src, os.DirFS(filepath.Join("..", "..", "testdata", "detect", "gin"))); err != nil {
 		t.Fatal(err)
 	}
-	mustSilo(t, repo, "init")
-	mustSilo(t, repo, "--json", "store", "--project", "svc", "--type", "migration", "--tag", "a", "--tag", "b",
+	mustRun(t, repo, "init")
+	mustRun(t, repo, "--json", "store", "--project", "svc", "--type", "migration", "--tag", "a", "--tag", "b",
 		"--git-repository", "https://x/svc.git", "--language", "Shell", src)
-	writeFile(t, src, "extra.go", []byte("package main\n"))
-	siloStore(t, repo, "svc", src)
-	out := mustSilo(t, repo, "--json", "projects", "show", "svc")
+	crashWrite(t, src, "extra.go", []byte("package main\n"))
+	storeVersion(t, repo, "svc", src)
+	out := mustRun(t, repo, "--json", "projects", "show", "svc")
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(out.stdout), &m); err != nil {
 		t.Fatalf("projects show --json: %v\n%s", err, out.stdout)
@@ -417,12 +356,13 @@ func TestCLIProjectsShowJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := slices.Clone(projectKeys)
+	want := []string{"project_id", "name", "type", "created_at", "updated_at", "size_bytes",
+		"languages", "frameworks", "status", "tags", "git_repository", "versions"}
 	slices.Sort(want)
 	if !slices.Equal(keys, want) {
 		t.Fatalf("projects show --json keys %v, want %v", keys, want)
 	}
-	s, err := Open(context.Background(), Options{Config: testConfig(base), ReadOnly: true})
+	s, err := store.Open(context.Background(), store.Options{Config: crashConfig(base), ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,18 +385,49 @@ func TestCLIProjectsShowJSON(t *testing.T) {
 			t.Errorf("%s = %s, want %s", k, m[k], v)
 		}
 	}
-	var vs []Version
+	var vs []store.Version
 	json.Unmarshal(m["versions"], &vs)
 	if len(vs) != 2 || vs[0].Time.Before(vs[1].Time) {
 		t.Errorf("versions %s", m["versions"])
 	}
 	// the list shows the same project, with its version count
-	lst := mustSilo(t, repo, "--json", "projects", "list", "--tag", "a", "--language", "go")
+	lst := mustRun(t, repo, "--json", "projects", "list", "--tag", "a", "--language", "go")
 	var l struct {
-		Projects []ListItem `json:"projects"`
-		Count    int        `json:"count"`
+		Projects []store.ListItem `json:"projects"`
+		Count    int              `json:"count"`
 	}
 	if err := json.Unmarshal([]byte(lst.stdout), &l); err != nil || l.Count != 1 || l.Projects[0].VersionCount != 2 || l.Projects[0].ID != p.ID {
 		t.Errorf("projects list --json: %v %s", err, lst.stdout)
+	}
+}
+
+// crashConfig is a repository under base with 1 MiB packs, so that a
+// crash test sees many.
+func crashConfig(base string) *config.Config {
+	cfg := config.Default()
+	cfg.BasePath = filepath.Join(base, "repo")
+	cfg.CacheDir = filepath.Join(base, "xdg-cache")
+	cfg.Backup.Destination = filepath.Join(base, "backup")
+	cfg.PackSize = 1 << 20
+	return cfg
+}
+
+func crashRandom(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	rng(seed).Read(b)
+	return b
+}
+
+func crashText(seed uint64, n int) []byte { return textOf(rng(seed), n) }
+
+func crashWrite(t testing.TB, root, rel string, data []byte) {
+	t.Helper()
+	writeStream(t, filepath.Join(root, filepath.FromSlash(rel)), bytes.NewReader(data), 0o644)
+}
+
+func crashWriteTree(t testing.TB, root string, files map[string][]byte) {
+	t.Helper()
+	for rel, data := range files {
+		crashWrite(t, root, rel, data)
 	}
 }
