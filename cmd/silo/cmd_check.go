@@ -25,14 +25,7 @@ func checkCommand() *cli.Command {
 			&cli.BoolFlag{Name: "read-data", Usage: "read and hash every blob"},
 		},
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			if _, err := args(c, 0, 0); err != nil {
-				return err
-			}
-			s, err := e.open(true, false)
+			e, s, _, err := setup(c, 0, 0, true, false)
 			if err != nil {
 				return err
 			}

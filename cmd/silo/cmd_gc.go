@@ -27,14 +27,7 @@ func gcCommands() []*cli.Command {
 				&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for running sessions, then delete what this run condemned"},
 			},
 			Action: func(c *cli.Context) error {
-				e, err := newEnv(c)
-				if err != nil {
-					return err
-				}
-				if _, err := args(c, 0, 0); err != nil {
-					return err
-				}
-				s, err := e.open(false, false)
+				e, s, _, err := setup(c, 0, 0, false, false)
 				if err != nil {
 					return err
 				}
@@ -111,14 +104,7 @@ func gcCommands() []*cli.Command {
 			Usage: "archive old projects, purge old soft-deleted ones, expire backups, clean cache/, gc",
 			Flags: []cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "report what would happen"}},
 			Action: func(c *cli.Context) error {
-				e, err := newEnv(c)
-				if err != nil {
-					return err
-				}
-				if _, err := args(c, 0, 0); err != nil {
-					return err
-				}
-				s, err := e.open(false, false)
+				e, s, _, err := setup(c, 0, 0, false, false)
 				if err != nil {
 					return err
 				}

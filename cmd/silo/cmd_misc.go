@@ -95,14 +95,7 @@ func statsCommand() *cli.Command {
 		Name:  "stats",
 		Usage: "repository statistics (the storage guide's keys, plus dedup and compression)",
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			if _, err := args(c, 0, 0); err != nil {
-				return err
-			}
-			s, err := e.open(true, false)
+			e, s, _, err := setup(c, 0, 0, true, false)
 			if err != nil {
 				return err
 			}
