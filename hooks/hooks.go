@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,8 +57,19 @@ type Event struct {
 	Details any `json:"details,omitempty"`
 }
 
+// secretEnv are silo's own secrets, kept from hook commands: a hook is
+// the user's code, but it has no need of the API token, the webhook
+// secret or a repository password.
+var secretEnv = []string{"STORAGE_API_TOKEN=", "STORAGE_WEBHOOK_SECRET=", "STORAGE_PASSWORD="}
+
 func (e Event) env() []string {
-	return append(os.Environ(), "SILO_EVENT="+e.Name, "SILO_PROJECT_ID="+e.ProjectID, "SILO_PROJECT_NAME="+e.ProjectName,
+	var env []string
+	for _, kv := range os.Environ() {
+		if !slices.ContainsFunc(secretEnv, func(p string) bool { return strings.HasPrefix(kv, p) }) {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "SILO_EVENT="+e.Name, "SILO_PROJECT_ID="+e.ProjectID, "SILO_PROJECT_NAME="+e.ProjectName,
 		"SILO_SNAPSHOT_ID="+e.SnapshotID, "SILO_REPOSITORY="+e.Repository, "SILO_PATH="+e.Path)
 }
 

@@ -43,16 +43,21 @@ func TestPreVetoes(t *testing.T) {
 }
 
 func TestOnGetsTheEnvironmentAndNeverFails(t *testing.T) {
+	t.Setenv("STORAGE_API_TOKEN", "tok-secret")
+	t.Setenv("STORAGE_PASSWORD", "pw-secret")
+	t.Setenv("SILO_TEST_VISIBLE", "yes")
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
 	r := New(config.HooksConfig{Commands: map[string]string{
 		"on_store":  `echo "$SILO_EVENT|$SILO_PROJECT_ID|$SILO_PROJECT_NAME|$SILO_SNAPSHOT_ID|$SILO_REPOSITORY|$SILO_PATH" >> ` + log,
 		"on_delete": "exit 9",
+		"on_backup": `echo "[$STORAGE_API_TOKEN][$STORAGE_PASSWORD][$SILO_TEST_VISIBLE]" >> ` + log,
 	}}, nil)
 	r.On(context.Background(), Event{Name: "on_store", ProjectID: "id1", ProjectName: "p", SnapshotID: "abc", Repository: "/r", Path: "/src"})
 	r.On(context.Background(), Event{Name: "on_delete", ProjectID: "id1"})
+	r.On(context.Background(), Event{Name: "on_backup"})
 	b, _ := os.ReadFile(log)
-	if got := strings.TrimSpace(string(b)); got != "on_store|id1|p|abc|/r|/src" {
+	if got := strings.TrimSpace(string(b)); got != "on_store|id1|p|abc|/r|/src\n[][][yes]" {
 		t.Errorf("hook saw %q", got)
 	}
 	if st := r.Stats(); st.CommandFailures != 1 {
