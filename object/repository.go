@@ -458,6 +458,73 @@ func (r *Repository) LoadBlob(ctx context.Context, id ID, dst []byte) ([]byte, e
 	return nil, err
 }
 
+// maxRun bounds the bytes LoadRun reads in one request, and maxGap the
+// bytes between two blobs it reads through rather than asking twice.
+const (
+	maxRun = 16 << 20
+	maxGap = 256 << 10
+)
+
+// LoadRun loads data blobs ids in order and calls fn with each one's
+// verified plain bytes (valid only during the call). Neighbours in one
+// pack (in order, at most maxGap apart) are read with one request of at
+// most maxRun bytes: on S3 a file's chunks, written one after another,
+// come in a few ranged GETs instead of one per chunk. A blob that fails so
+// is read again alone through LoadBlob (another copy, if the index knows
+// one).
+func (r *Repository) LoadRun(ctx context.Context, ids []ID, fn func(i int, data []byte) error) error {
+	locs := make([]Location, len(ids))
+	for i, id := range ids {
+		loc, ok, err := r.idx.Lookup(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("blob %s: %w", id, ErrBlobNotFound)
+		}
+		locs[i] = loc
+	}
+	var span, plain []byte
+	for i := 0; i < len(ids); {
+		// the run: i..j-1, in one pack, in order, close together
+		j := i + 1
+		end := int64(locs[i].Offset) + int64(locs[i].Length)
+		for j < len(ids) && locs[j].Pack == locs[i].Pack && int64(locs[j].Offset) >= end &&
+			int64(locs[j].Offset)-end <= maxGap && int64(locs[j].Offset)+int64(locs[j].Length)-int64(locs[i].Offset) <= maxRun {
+			end = int64(locs[j].Offset) + int64(locs[j].Length)
+			j++
+		}
+		start := int64(locs[i].Offset)
+		if cap(span) < int(end-start) {
+			span = make([]byte, end-start)
+		}
+		span = span[:end-start]
+		var rerr error
+		if j-i > 1 || r.cache == nil || locs[i].Type.IsData() {
+			rerr = r.readAt(ctx, locs[i].Pack, span, start)
+		} else {
+			rerr = r.readCached(ctx, locs[i].Pack, span, start)
+		}
+		for k := i; k < j; k++ {
+			var err error
+			if rerr == nil {
+				off := int64(locs[k].Offset) - start
+				plain, err = r.DecodeBlob(locs[k], span[off:off+int64(locs[k].Length)], plain[:0])
+			}
+			if rerr != nil || err != nil {
+				if plain, err = r.LoadBlob(ctx, ids[k], plain[:0]); err != nil {
+					return err
+				}
+			}
+			if err := fn(k, plain); err != nil {
+				return err
+			}
+		}
+		i = j
+	}
+	return nil
+}
+
 // LoadAt reads the blob at loc and verifies it.
 func (r *Repository) LoadAt(ctx context.Context, loc Location, dst []byte) ([]byte, error) {
 	bp := storedPool.Get().(*[]byte)

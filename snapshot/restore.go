@@ -512,6 +512,12 @@ type sparseWriter interface {
 	Truncate(size int64) error
 }
 
+// runLoader is a repository that loads a file's chunks with as few reads
+// as their places allow (object.Repository.LoadRun).
+type runLoader interface {
+	LoadRun(ctx context.Context, ids []object.ID, fn func(i int, data []byte) error) error
+}
+
 // zeros is compared against to find chunks of zeros.
 var zeros = make([]byte, 64<<10)
 
@@ -538,23 +544,44 @@ func (r *restorer) writeContent(w io.Writer, dir *rdir, n *Node, buf *[]byte) (i
 	sparse, _ := w.(sparseWriter)
 	var written int64
 	hole := false
-	for _, id := range n.Content {
-		data, err := r.repo.LoadBlob(r.ctx, id, (*buf)[:0])
-		if err != nil {
-			return written, fmt.Errorf("restore %s: %w", r.where(dir, n.Name), err)
-		}
-		if cap(data) > cap(*buf) {
-			*buf = data[:0]
-		}
+	emit := func(data []byte) error {
 		if hole = sparse != nil && allZero(data); hole {
 			if _, err := sparse.Seek(int64(len(data)), io.SeekCurrent); err != nil {
-				return written, fmt.Errorf("restore: seek in %s: %w", r.where(dir, n.Name), err)
+				return fmt.Errorf("restore: seek in %s: %w", r.where(dir, n.Name), err)
 			}
 		} else if _, err := w.Write(data); err != nil {
-			return written, fmt.Errorf("restore: write %s: %w", r.where(dir, n.Name), err)
+			return fmt.Errorf("restore: write %s: %w", r.where(dir, n.Name), err)
 		}
 		written += int64(len(data))
 		r.prog.AddDone(0, int64(len(data)))
+		return nil
+	}
+	if rl, ok := r.repo.(runLoader); ok && len(n.Content) > 1 {
+		// neighbouring chunks in one request (one ranged GET on S3)
+		var werr error
+		err := rl.LoadRun(r.ctx, n.Content, func(_ int, data []byte) error {
+			werr = emit(data)
+			return werr
+		})
+		if werr != nil {
+			return written, werr
+		}
+		if err != nil {
+			return written, fmt.Errorf("restore %s: %w", r.where(dir, n.Name), err)
+		}
+	} else {
+		for _, id := range n.Content {
+			data, err := r.repo.LoadBlob(r.ctx, id, (*buf)[:0])
+			if err != nil {
+				return written, fmt.Errorf("restore %s: %w", r.where(dir, n.Name), err)
+			}
+			if cap(data) > cap(*buf) {
+				*buf = data[:0]
+			}
+			if err := emit(data); err != nil {
+				return written, err
+			}
+		}
 	}
 	if hole && written == int64(n.Size) {
 		// the file ends in a hole: give it its length
