@@ -874,3 +874,15 @@ func (d *DB) Replace(path string) error {
 		return object.SyncDir(filepath.Dir(d.path))
 	})
 }
+
+// PackSize returns a pack's size as indexed (object.PackSizer).
+func (d *DB) PackSize(id object.ID) (int64, bool, error) {
+	var size int64
+	var ok bool
+	err := d.View(func(tx *Tx) error {
+		p, found, err := tx.Pack(id)
+		size, ok = p.Size, found
+		return err
+	})
+	return size, ok, err
+}

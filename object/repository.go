@@ -45,6 +45,12 @@ type RepositoryOptions struct {
 	// new pack that would have the same content (and name) as one of them
 	// gets a padding blob, or it would vanish with the condemned file.
 	Condemned func(pack ID) bool
+	// ReadAhead, when positive and the Index is a PackSizer, makes reads of
+	// a backend without random access (S3, Azure) fetch aligned windows of
+	// this many bytes and keep up to ReadAheadCache bytes of them (default
+	// 8 windows): see readAhead.
+	ReadAhead      int64
+	ReadAheadCache int64
 }
 
 // Repository writes blobs into packs and reads them back verified. Saving is
@@ -71,7 +77,8 @@ type Repository struct {
 	lastErr   error
 
 	handles   handleCache
-	cache     *Local // PackCache, or nil
+	ra        *readAhead // nil: reads go straight to the backend
+	cache     *Local     // PackCache, or nil
 	cached    handleCache
 	condemned func(ID) bool
 }
@@ -116,6 +123,15 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 	r.packers[0] = &packer{repo: r, data: true}
 	r.packers[1] = &packer{repo: r, data: false}
 	r.handles.be = opts.Backend
+	if _, random := opts.Backend.(ReaderAtOpener); !random && opts.ReadAhead > 0 {
+		if ps, ok := opts.Index.(PackSizer); ok {
+			max := opts.ReadAheadCache
+			if max <= 0 {
+				max = 8 * opts.ReadAhead
+			}
+			r.ra = newReadAhead(opts.Backend, ps, opts.ReadAhead, max)
+		}
+	}
 	if opts.PackCache != "" {
 		r.cache = NewLocal(opts.PackCache)
 		r.cached.be = r.cache
@@ -639,6 +655,11 @@ func (r *Repository) readAt(ctx context.Context, pack ID, buf []byte, off int64)
 		}
 		return err
 	}
+	if r.ra != nil {
+		if ok, err := r.ra.read(ctx, pack, buf, off); ok || err != nil {
+			return err
+		}
+	}
 	rc, err := r.be.Get(ctx, PackName(pack), off, int64(len(buf)))
 	if err != nil {
 		return err
@@ -816,6 +837,9 @@ func (c *handleCache) put(h *handle) {
 // Forget closes the cached handles of a pack (after it is deleted) and
 // drops its local copy.
 func (r *Repository) Forget(id ID) {
+	if r.ra != nil {
+		r.ra.forget(id)
+	}
 	for _, c := range []*handleCache{&r.handles, &r.cached} {
 		c.mu.Lock()
 		if h, ok := c.open[id]; ok && h.refs == 0 {

@@ -290,6 +290,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	ropts := object.RepositoryOptions{Backend: be, Index: db, TempDir: s.tmp,
 		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger, Condemned: s.isCondemned}
 	ropts.PackCache = s.repoCache()
+	// on S3 and Azure, reads fetch 2 MiB windows of a pack and keep the
+	// last 32 MiB of them: a restore's neighbouring small files share GETs
+	ropts.ReadAhead, ropts.ReadAheadCache = 2<<20, 32<<20
 	s.repo, err = object.NewRepository(ropts)
 	if err != nil {
 		db.Close()
