@@ -25,23 +25,32 @@ func (c *countingGets) Get(ctx context.Context, name string, off, n int64) (io.R
 	return c.Backend.Get(ctx, name, off, n)
 }
 
-// TestLoadRun: a file's chunks, written one after another, load with one
-// read per pack run instead of one per chunk, in order and verified; a
-// damaged chunk in a run falls back to a read of its own and fails with
-// its error.
-func TestLoadRun(t *testing.T) {
+// newCountingRepo is a repository in a temporary directory whose backend
+// counts Gets and has no random access (as S3); opts gives the rest.
+func newCountingRepo(t *testing.T, opts object.RepositoryOptions) (string, *countingGets, *object.Repository) {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := index.Open(filepath.Join(dir, "index.db"), index.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	be := &countingGets{Backend: object.NewLocal(dir)}
-	repo, err := object.NewRepository(object.RepositoryOptions{Backend: be, Index: db, TempDir: filepath.Join(dir, "tmp"), PackSize: 4 << 20})
+	opts.Backend, opts.Index, opts.TempDir = be, db, filepath.Join(dir, "tmp")
+	repo, err := object.NewRepository(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer repo.Close()
+	t.Cleanup(func() { repo.Close() })
+	return dir, be, repo
+}
+
+// TestLoadRun: a file's chunks, written one after another, load with one
+// read per pack run instead of one per chunk, in order and verified; a
+// damaged chunk in a run falls back to a read of its own and fails with
+// its error.
+func TestLoadRun(t *testing.T) {
+	dir, be, repo := newCountingRepo(t, object.RepositoryOptions{PackSize: 4 << 20})
 	ctx := context.Background()
 	var ids []object.ID
 	var want [][]byte
@@ -63,7 +72,7 @@ func TestLoadRun(t *testing.T) {
 	}
 	be.gets.Store(0)
 	next := 0
-	err = repo.LoadRun(ctx, ids, func(i int, data []byte) error {
+	err := repo.LoadRun(ctx, ids, func(i int, data []byte) error {
 		if i != next || !bytes.Equal(data, want[i]) {
 			t.Fatalf("chunk %d (expected %d) differs", i, next)
 		}

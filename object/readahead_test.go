@@ -3,10 +3,8 @@ package object_test
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 )
 
@@ -15,20 +13,8 @@ import (
 // edge, or larger than a window, still loads right; a small budget evicts
 // windows without wrong answers; Forget drops a pack's windows.
 func TestReadAhead(t *testing.T) {
-	dir := t.TempDir()
-	db, err := index.Open(filepath.Join(dir, "index.db"), index.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	be := &countingGets{Backend: object.NewLocal(dir)}
 	const window = 256 << 10
-	repo, err := object.NewRepository(object.RepositoryOptions{Backend: be, Index: db, TempDir: filepath.Join(dir, "tmp"),
-		PackSize: 4 << 20, ReadAhead: window, ReadAheadCache: 2 * window})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer repo.Close()
+	_, be, repo := newCountingRepo(t, object.RepositoryOptions{PackSize: 4 << 20, ReadAhead: window, ReadAheadCache: 2 * window})
 	ctx := context.Background()
 	var ids []object.ID
 	var want [][]byte
