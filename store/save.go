@@ -444,6 +444,16 @@ func (s *Store) lockCatalogueFresh(ctx context.Context) (func(), error) {
 // as it is now (another process may have changed it, or created a project
 // of that name, while the tree was stored).
 func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
+	sr, err := s.commitVersion(ctx, se, w, rec, opts, parent, res, det, source)
+	if err == nil {
+		// after the catalogue lock is released: a slow hook must not hold
+		// up other writers
+		s.hooks.On(ctx, s.event("on_store", sr.ProjectID, sr.Name, sr.Snapshot.String(), hookPath(source)))
+	}
+	return sr, err
+}
+
+func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
 	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -551,7 +561,6 @@ func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *
 		return nil, err
 	}
 	s.log.Info("version stored", "project", rec.Name, "snapshot", id.String(), "added", res.Stats.BytesAdded)
-	s.hooks.On(ctx, s.event("on_store", rec.ID, rec.Name, id.String(), hookPath(source)))
 	return &SaveResult{ProjectID: rec.ID, Name: rec.Name, Snapshot: id, Parent: parentSnap, Created: created,
 		Stats: res.Stats, Languages: rec.Languages, Frameworks: rec.Frameworks}, nil
 }
