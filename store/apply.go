@@ -173,7 +173,7 @@ func (s *Store) applyCatalogue(ctx context.Context, locs []object.Location, stri
 			return st, err
 		}
 		if dest {
-			if held, err = s.backupHolds(ctx); err != nil {
+			if held, err = s.backupHoldsLenient(ctx); err != nil {
 				return st, err
 			}
 		}

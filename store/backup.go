@@ -750,7 +750,7 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 		return nil, err
 	}
 	defer dse.end()
-	if err := dst.markDestination(ctx); err != nil {
+	if err := dst.markDestination(ctx, s); err != nil {
 		return nil, err
 	}
 	if isLocal(dst.be) {
@@ -811,6 +811,12 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 	if opts.beforeRecord != nil {
 		opts.beforeRecord()
 	}
+	// a backup paused past its lease's life (a laptop asleep, a long
+	// outage) may have lost to another machine's collection what it found
+	// present: check again before the record makes it count
+	if err := s.recheckLapsed(ctx, dst, dse, snaps, extra); err != nil {
+		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
+	}
 	br.Seconds = time.Since(t0).Seconds()
 	data, err := json.MarshalIndent(br, "", "  ")
 	if err != nil {
@@ -820,6 +826,40 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 		return nil, fmt.Errorf("backup to %s: write record: %w", dst.Location(), err)
 	}
 	return br, nil
+}
+
+// recheckLapsed, when the destination session's lease lapsed, renews it,
+// reloads the gc plans and confirms again that everything the versions
+// need is in a pack the destination has and no plan condemns.
+func (s *Store) recheckLapsed(ctx context.Context, dst *Store, dse *session, snaps, extra []object.ID) error {
+	if !dse.lease.Lapsed() {
+		return nil
+	}
+	s.log.Warn("the backup's lease on the destination lapsed; checking what it copied", "destination", dst.Location())
+	if err := dse.lease.Refresh(ctx); err != nil {
+		return fmt.Errorf("%w: the lease could not be renewed (%v); no record was written, run it again", ErrConflict, err)
+	}
+	if _, err := dst.refresh(ctx, false); err != nil {
+		return err
+	}
+	plans, err := gc.LoadPlans(ctx, dst.be)
+	if err != nil {
+		return err
+	}
+	dse.condemned = plans.Condemned()
+	needed, err := s.reachableFrom(ctx, snaps, extra)
+	if err != nil {
+		return err
+	}
+	gone, err := confirmDelivered(ctx, dst, dse, needed)
+	if err != nil {
+		return err
+	}
+	if len(gone) > 0 {
+		return fmt.Errorf("%w: while this backup was paused past its lease, %d pack(s) it relied on went; no record was written, run it again",
+			ErrConflict, len(gone))
+	}
+	return nil
 }
 
 // ErrDestinationChanged means a local backup destination this repository
@@ -1022,6 +1062,11 @@ func ListBackups(ctx context.Context, be object.Backend) ([]BackupRecord, error)
 	out := []BackupRecord{}
 	for _, n := range names {
 		br, err := readBackup(ctx, be, n)
+		if errors.Is(err, ErrBackupNotFound) || errors.Is(err, object.ErrCorrupt) {
+			// removed while listed, or damaged: the others stay usable
+			// (verify or show of the damaged one names it; gc stops on it)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -1608,6 +1653,13 @@ func (b *BackupSet) delete(ctx context.Context, ids []string, dryRun bool) (*Exp
 // remove deletes the records gone and garbage-collects the destination,
 // which keeps what the records left hold.
 func (b *BackupSet) remove(ctx context.Context, gone []BackupRecord) (*GCReport, error) {
+	// an older destination gets its marker before its last record can go,
+	// so every machine keeps taking it for a destination
+	if _, err := b.dst.be.Stat(ctx, destinationMarker); err != nil {
+		if err := b.dst.be.Put(ctx, destinationMarker, strings.NewReader(markerText), int64(len(markerText))); err != nil {
+			return nil, fmt.Errorf("mark %s as a backup destination: %w", b.Location(), err)
+		}
+	}
 	for _, br := range gone {
 		if err := b.dst.be.Delete(ctx, backupName(br.ID)); err != nil && !errors.Is(err, object.ErrNotFound) {
 			return nil, fmt.Errorf("remove backup %s in %s: %w", br.ID, b.Location(), err)
@@ -1623,6 +1675,8 @@ func (b *BackupSet) remove(ctx context.Context, gone []BackupRecord) (*GCReport,
 // writes it before it copies anything.
 const destinationMarker = backupPrefix + "destination"
 
+const markerText = "silo backup destination\n"
+
 // backupHolds returns the versions the backup records at s hold.
 //
 // In a backup destination the records, not forget records, decide which
@@ -1635,6 +1689,18 @@ const destinationMarker = backupPrefix + "destination"
 // survives: the running backup's record holds it. A record removed while
 // the records are read is skipped: removing it is what happened.
 func (s *Store) backupHolds(ctx context.Context) (map[object.ID]bool, error) {
+	return s.backupHoldsMode(ctx, true)
+}
+
+// backupHoldsLenient is backupHolds for listing (refresh, the catalogue):
+// a record that cannot be read is skipped with a warning (`backup verify`
+// names it), so one damaged record does not make the destination
+// unopenable. gc uses the strict form and stops instead.
+func (s *Store) backupHoldsLenient(ctx context.Context) (map[object.ID]bool, error) {
+	return s.backupHoldsMode(ctx, false)
+}
+
+func (s *Store) backupHoldsMode(ctx context.Context, strict bool) (map[object.ID]bool, error) {
 	var names []string
 	err := s.be.List(ctx, backupPrefix, func(fi object.FileInfo) error {
 		if strings.HasSuffix(fi.Name, ".json") {
@@ -1649,6 +1715,10 @@ func (s *Store) backupHolds(ctx context.Context) (map[object.ID]bool, error) {
 	for _, n := range names {
 		br, err := readBackup(ctx, s.be, n)
 		if errors.Is(err, ErrBackupNotFound) {
+			continue
+		}
+		if err != nil && !strict && errors.Is(err, object.ErrCorrupt) {
+			s.log.Warn("a backup record cannot be read; `silo backup verify` names it", "record", n, "err", err)
 			continue
 		}
 		if err != nil {
@@ -1679,7 +1749,8 @@ func (s *Store) isDestination(ctx context.Context) (bool, error) {
 	if err != nil && err != found {
 		return false, fmt.Errorf("list backups in %s: %w", s.Location(), err)
 	}
-	s.dest = 1
+	// only "yes" is kept: a marker or record never goes away, but a plain
+	// answer may change when a first backup marks the repository
 	if err == found {
 		s.dest = 2
 	}
@@ -1691,7 +1762,7 @@ func (s *Store) isDestination(ctx context.Context) (bool, error) {
 // after a removal on another machine, and a version a later backup holds
 // again comes back.
 func (s *Store) syncDestination(ctx context.Context) error {
-	held, err := s.backupHolds(ctx)
+	held, err := s.backupHoldsLenient(ctx)
 	if err != nil {
 		return err
 	}
@@ -1711,11 +1782,13 @@ func (s *Store) syncDestination(ctx context.Context) error {
 			continue
 		}
 		sn, data, err := s.versionOf(ctx, id)
-		if errors.Is(err, ErrSnapshotNotFound) {
-			continue // `silo backup verify` names the record
-		}
 		if err != nil {
-			return err
+			// missing or damaged: `silo backup verify` names the record;
+			// the rest of the destination stays usable
+			if !errors.Is(err, ErrSnapshotNotFound) {
+				s.log.Warn("a version a backup record holds cannot be read", "version", id.String(), "err", err)
+			}
+			continue
 		}
 		adds = append(adds, add{index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: sn.Time}, data})
 	}
@@ -1743,12 +1816,50 @@ func (s *Store) syncDestination(ctx context.Context) error {
 	})
 }
 
-// markDestination writes the destination marker unless it is there.
-func (s *Store) markDestination(ctx context.Context) error {
+// ErrNotADestination means a backup was pointed at a repository that is
+// not a backup destination (it holds versions of its own, or is the source).
+var ErrNotADestination = errors.New("store: not a backup destination")
+
+// markDestination writes the destination marker unless it is there. A
+// repository without marker or records that holds versions is someone's
+// primary (or the source itself, or a mistyped --to): in a destination the
+// records decide which versions exist, so marking it would let its own
+// versions be collected. It is refused.
+func (s *Store) markDestination(ctx context.Context, src *Store) error {
+	if src != nil && s.rc.ID == src.rc.ID {
+		return fmt.Errorf("%w: %s is the repository being backed up", ErrNotADestination, s.Location())
+	}
 	if _, err := s.be.Stat(ctx, destinationMarker); err == nil {
 		return nil
 	}
-	if err := s.be.Put(ctx, destinationMarker, strings.NewReader("silo backup destination\n"), int64(len("silo backup destination\n"))); err != nil {
+	held := 0
+	err := s.be.List(ctx, backupPrefix, func(fi object.FileInfo) error {
+		if strings.HasSuffix(fi.Name, ".json") {
+			held++
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", s.Location(), err)
+	}
+	if held == 0 {
+		// counted in the blob index: a destination's catalogue lists only
+		// what records hold, so it would show none
+		versions := 0
+		s.db.View(func(tx *index.Tx) error {
+			return tx.Blobs(func(l object.Location) error {
+				if l.Type == object.SnapshotBlob {
+					versions++
+				}
+				return nil
+			})
+		})
+		if versions > 0 {
+			return fmt.Errorf("%w: %s holds %d version(s) of its own and no backups; give an empty directory or prefix",
+				ErrNotADestination, s.Location(), versions)
+		}
+	}
+	if err := s.be.Put(ctx, destinationMarker, strings.NewReader(markerText), int64(len(markerText))); err != nil {
 		return fmt.Errorf("backup to %s: %w", s.Location(), err)
 	}
 	return nil

@@ -1010,3 +1010,62 @@ func TestBackupCompression(t *testing.T) {
 	}
 	checkClean(t, prim)
 }
+
+// TestBackupRefusesALiveRepository: a backup pointed at a repository that
+// holds versions of its own (another primary, a mistyped --to) or at the
+// source itself is refused before anything is written: in a destination
+// the records decide which versions exist, so marking it would let its own
+// versions be collected.
+func TestBackupRefusesALiveRepository(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	other := newEnv(t)
+	dir := other.path("src")
+	writeFile(t, dir, "own.txt", []byte("the other repository's own version"))
+	r, err := other.s.Save(ctx, dir, SaveOptions{Project: "own"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.close(t)
+	for _, to := range []string{other.cfg.BasePath, w.cfg.BasePath} {
+		_, err := w.s.Backup(ctx, BackupOptions{To: to})
+		if !errors.Is(err, ErrNotADestination) || !strings.Contains(err.Error(), to) {
+			t.Errorf("backup to %s: %v", to, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(other.cfg.BasePath, destinationMarker)); err == nil {
+		t.Error("the live repository was marked as a destination")
+	}
+	s := other.open(t)
+	defer s.Close()
+	restoreMatches(t, s, r.Snapshot.String(), takeManifest(t, dir))
+	// an empty repository is a fine destination
+	if _, err := w.s.Backup(ctx, BackupOptions{To: w.path("fresh-dest")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamagedRecordDoesNotBlockTheDestination: one unreadable backup
+// record leaves the others usable from a machine with an empty index
+// cache (it used to fail every open), and gc stops rather than guess.
+func TestDamagedRecordDoesNotBlockTheDestination(t *testing.T) {
+	w := newBackupWorld(t)
+	ctx := context.Background()
+	b1 := w.backup(t, BackupOptions{Projects: []string{"api"}})
+	w.clock.Advance(time.Hour)
+	b2 := w.backup(t, BackupOptions{})
+	dest := w.cfg.Backup.Destination
+	if err := os.WriteFile(filepath.Join(dest, filepath.FromSlash(backupName(b1.ID))), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dest, "index.db"))
+	bs := openBackups(t, w.s, dest)
+	verifyBackup(t, bs, b2.ID)
+	out := w.path("out")
+	if _, err := bs.Restore(ctx, b2.ID, RestoreBackupOptions{Dest: out}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.dst.GC(ctx, GCOptions{}); err == nil || !strings.Contains(err.Error(), b1.ID) {
+		t.Errorf("gc beside a damaged record: %v", err)
+	}
+}

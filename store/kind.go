@@ -76,7 +76,7 @@ var (
 	// a backup destination that is not the one backed up to before (an
 	// unmounted drive)
 	KindDestinationChanged = Kind{Code: "destination_changed", Exit: ExitError, Status: http.StatusConflict, err: ErrDestinationChanged,
-		is: []error{ErrDestinationChanged}}
+		is: []error{ErrDestinationChanged, ErrNotADestination}}
 	KindReadOnly     = Kind{Code: "read_only", Exit: ExitError, Status: http.StatusServiceUnavailable, err: ErrReadOnly, is: []error{ErrReadOnly, index.ErrReadOnly}}
 	KindSchema       = Kind{Code: "schema", Exit: ExitError, Status: http.StatusInternalServerError, err: index.ErrSchema, is: []error{index.ErrSchema}}
 	KindIndexDamaged = Kind{Code: "index_damaged", Exit: ExitCheck, Status: http.StatusInternalServerError, err: index.ErrDamaged, is: []error{index.ErrDamaged, index.ErrCorrupt}}

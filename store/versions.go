@@ -81,7 +81,8 @@ func (s *Store) versionOf(ctx context.Context, id object.ID) (*snapshot.Snapshot
 		if !ok || loc.Type != object.SnapshotBlob {
 			return nil, nil, fmt.Errorf("%w: %s", ErrSnapshotNotFound, id)
 		}
-		if data, err = s.repo.LoadAt(ctx, loc, nil); err != nil {
+		// LoadBlob tries the other copies the index knows
+		if data, err = s.repo.LoadBlob(ctx, id, nil); err != nil {
 			return nil, nil, fmt.Errorf("version %s: %w", id.Short(), err)
 		}
 	}
