@@ -832,21 +832,9 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 // reloads the gc plans and confirms again that everything the versions
 // need is in a pack the destination has and no plan condemns.
 func (s *Store) recheckLapsed(ctx context.Context, dst *Store, dse *session, snaps, extra []object.ID) error {
-	if !dse.lease.Lapsed() {
-		return nil
-	}
-	s.log.Warn("the backup's lease on the destination lapsed; checking what it copied", "destination", dst.Location())
-	if err := dse.lease.Refresh(ctx); err != nil {
-		return fmt.Errorf("%w: the lease could not be renewed (%v); no record was written, run it again", ErrConflict, err)
-	}
-	if _, err := dst.refresh(ctx, false); err != nil {
+	if lapsed, err := dse.renewLapsed(ctx); err != nil || !lapsed {
 		return err
 	}
-	plans, err := gc.LoadPlans(ctx, dst.be)
-	if err != nil {
-		return err
-	}
-	dse.condemned = plans.Condemned()
 	needed, err := s.reachableFrom(ctx, snaps, extra)
 	if err != nil {
 		return err

@@ -126,27 +126,39 @@ func (se *session) reusable() func([]object.ID) bool {
 	}
 }
 
+// renewLapsed, when the session's lease lapsed (a collection may have
+// taken the session for dead), renews it, brings the index up to date and
+// reloads the gc plans' condemned packs, and reports true: the caller
+// then checks again what it relies on.
+func (se *session) renewLapsed(ctx context.Context) (bool, error) {
+	if !se.lease.Lapsed() {
+		return false, nil
+	}
+	s := se.s
+	s.log.Warn("the session's lease lapsed; checking what it relies on", "session", se.lease.Session(), "repository", s.Location())
+	if err := se.lease.Refresh(ctx); err != nil {
+		return true, fmt.Errorf("%w: the lease of this session could not be renewed (%v); nothing was recorded, run it again", ErrConflict, err)
+	}
+	if _, err := s.refresh(ctx, false); err != nil {
+		return true, err
+	}
+	plans, err := gc.LoadPlans(ctx, s.be)
+	if err != nil {
+		return true, err
+	}
+	se.condemned = plans.Condemned()
+	return true, nil
+}
+
 // checkLease is the last check before a session records what it relied
 // on: a lease that went unrefreshed for half its TTL may have been taken
 // for dead by a collection, so every blob of the tree must still be
 // indexed in a pack that exists and is not condemned.
 func (se *session) checkLease(ctx context.Context, tree object.ID) error {
-	if !se.lease.Lapsed() {
-		return nil
+	if lapsed, err := se.renewLapsed(ctx); err != nil || !lapsed {
+		return err
 	}
 	s := se.s
-	s.log.Warn("the session's lease lapsed; checking what the version refers to", "session", se.lease.Session())
-	if err := se.lease.Refresh(ctx); err != nil {
-		return fmt.Errorf("%w: the lease of this session could not be renewed (%v); nothing was recorded, run it again", ErrConflict, err)
-	}
-	if _, err := s.refresh(ctx, false); err != nil {
-		return err
-	}
-	plans, err := gc.LoadPlans(ctx, s.be)
-	if err != nil {
-		return err
-	}
-	se.condemned = plans.Condemned()
 	var missing []object.ID
 	seen := map[object.ID]bool{}
 	check := func(id object.ID) {
@@ -160,7 +172,7 @@ func (se *session) checkLease(ctx context.Context, tree object.ID) error {
 		}
 	}
 	check(tree)
-	err = snapshot.Walk(ctx, s.repo, tree, func(_ string, n *snapshot.Node) error {
+	err := snapshot.Walk(ctx, s.repo, tree, func(_ string, n *snapshot.Node) error {
 		switch n.Type {
 		case snapshot.Dir:
 			check(n.Subtree)
