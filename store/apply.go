@@ -168,7 +168,7 @@ func (s *Store) applyCatalogue(ctx context.Context, locs []object.Location, stri
 	// (syncDestination)
 	var held map[object.ID]bool
 	if slices.ContainsFunc(blobs, func(b catBlob) bool { return b.snap != nil }) {
-		dest, err := s.isDestination(ctx)
+		dest, err := s.isDestination(ctx, false)
 		if err != nil {
 			return st, err
 		}

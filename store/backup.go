@@ -1737,13 +1737,16 @@ func (s *Store) backupHoldsMode(ctx context.Context, strict bool) (map[object.ID
 }
 
 // isDestination reports whether s is a backup destination: opened as one,
-// or carrying the marker or a backup record. It lists backups/ once per
-// Store (a repository opened before the first backup to it marked it
-// takes it for a plain one until it is opened again).
-func (s *Store) isDestination(ctx context.Context) (bool, error) {
+// or carrying the marker or a backup record.
+//
+// With fresh, a "no" is checked again (gc's mark, where a repository that
+// a first backup marked meanwhile must root its records); without, the
+// first answer stands, so a primary's refreshes list backups/ once per
+// process, not on every refresh.
+func (s *Store) isDestination(ctx context.Context, fresh bool) (bool, error) {
 	s.destMu.Lock()
 	defer s.destMu.Unlock()
-	if s.dest != 0 {
+	if s.dest == 2 || (s.dest == 1 && !fresh) {
 		return s.dest == 2, nil
 	}
 	found := errors.New("found")
@@ -1756,8 +1759,9 @@ func (s *Store) isDestination(ctx context.Context) (bool, error) {
 	if err != nil && err != found {
 		return false, fmt.Errorf("list backups in %s: %w", s.Location(), err)
 	}
-	// only "yes" is kept: a marker or record never goes away, but a plain
-	// answer may change when a first backup marks the repository
+	// a marker or record never goes away; a plain answer may change when a
+	// first backup marks the repository (fresh asks again)
+	s.dest = 1
 	if err == found {
 		s.dest = 2
 	}

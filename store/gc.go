@@ -196,7 +196,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	coll := &gc.Collection{DB: s.db, Repo: s.repo, Leases: s.leases, Self: se.lease, Wait: opts.Wait, DryRun: opts.DryRun,
 		Mark: func(ctx context.Context) (gc.Options, error) {
 			var held map[object.ID]bool
-			if dest, err := s.isDestination(ctx); err != nil {
+			if dest, err := s.isDestination(ctx, true); err != nil {
 				return gc.Options{}, err
 			} else if dest {
 				if held, err = s.backupHolds(ctx); err != nil {

@@ -303,7 +303,7 @@ func (s *Store) refresh(ctx context.Context, all bool) (*refreshReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if dest, err := s.isDestination(ctx); err != nil || !dest {
+	if dest, err := s.isDestination(ctx, false); err != nil || !dest {
 		return rep, err
 	}
 	return rep, s.syncDestination(ctx)
