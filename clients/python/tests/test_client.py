@@ -99,6 +99,11 @@ class GuideExamples(unittest.TestCase):
         server_path = await storage.extract_project(project_id, on_server=True)
         self.assertTrue(server_path.startswith(os.path.join(srv.repo, "cache")), server_path)
         self.assertTrue(same_tree(src, server_path))
+        # and clean_cache removes that copy
+        cache = await storage.clean_cache()
+        self.assertEqual(cache["removed"], 1)
+        self.assertGreater(cache["freed_bytes"], 3 << 20)
+        self.assertFalse(os.path.exists(server_path))
 
         # backups
         backups = BackupManager()
@@ -114,8 +119,6 @@ class GuideExamples(unittest.TestCase):
         self.assertEqual((await storage.get_project(project_id))["status"], "archived")
         self.assertEqual(srv.cli_json("projects", "show", project_id)["status"], "archived")
         self.assertEqual(await storage.archive_old_projects(days=90), 0)
-        cache = await storage.clean_cache()
-        self.assertGreaterEqual(cache["removed"], 0)
         self.assertEqual(await storage.cleanup_old_backups(days=30), 0)
         report = await storage.full_cleanup()
         self.assertIsInstance(report["freed_bytes"], int)

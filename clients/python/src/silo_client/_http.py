@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import time
 import urllib.parse
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
@@ -146,4 +145,4 @@ def iter_file(path: str, block: int = 1 << 20) -> Iterable[bytes]:
             yield b
 
 
-__all__ = ["Transport", "iter_file", "DEFAULT_URL", "socket"]
+__all__ = ["Transport", "iter_file", "DEFAULT_URL"]
