@@ -66,6 +66,10 @@ func (r *Blobs) fail(err error) error {
 	return err
 }
 
+// ID returns the id of plain bytes on the server: keyed BLAKE3 when the
+// server gave an id key (an encrypted repository), plain BLAKE3 otherwise.
+func (r *Blobs) ID(plain []byte) object.ID { return r.c.ID(plain) }
+
 // SaveBlob queues a blob. Its return value (bytes added) is always 0: the
 // server decides that; see the counts instead.
 func (r *Blobs) SaveBlob(ctx context.Context, t object.BlobType, id object.ID, plain []byte) (int64, error) {

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/silo-dev/silo/crypt"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store"
 )
@@ -29,6 +30,19 @@ type Client struct {
 	base  string // scheme://host[:port], no trailing slash
 	token string
 	hc    *http.Client
+	idKey []byte // the server repository's id key (encrypted); nil: plain ids
+}
+
+// SetIDKey makes the client compute blob ids as an encrypted repository
+// does (keyed BLAKE3 with key, from GET /repository/id-key).
+func (c *Client) SetIDKey(key []byte) { c.idKey = key }
+
+// ID returns the id the server's repository gives plain bytes.
+func (c *Client) ID(plain []byte) object.ID {
+	if c.idKey == nil {
+		return object.Hash(plain)
+	}
+	return object.ID(crypt.KeyedID(c.idKey, plain))
 }
 
 // New returns a client of the server at rawURL (http://HOST:PORT, with or
@@ -218,7 +232,7 @@ func (c *Client) LoadBlob(ctx context.Context, id object.ID, dst []byte) ([]byte
 		return nil, fmt.Errorf("blob %s: %w", id.Short(), err)
 	}
 	data := buf.Bytes()
-	if object.Hash(data) != id {
+	if c.ID(data) != id {
 		return nil, fmt.Errorf("blob %s from the server: %w: content does not match its id", id.Short(), object.ErrCorrupt)
 	}
 	return data, nil

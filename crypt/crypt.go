@@ -5,9 +5,9 @@
 // from the master key, XChaCha20-Poly1305 sealing with associated data,
 // and keyed BLAKE3 blob ids.
 //
-// Nothing in silo uses it yet: the repository integration (sealed packs and
-// tables, the sealed config, key commands) is the next step of issue 14.
-// It is its own package so the construction can be read and tested apart.
+// object.Sealer applies it to packs, tables and files; store keeps the key
+// files and the sealed config. It is its own package so the construction
+// can be read and tested apart.
 package crypt
 
 import (
@@ -77,6 +77,10 @@ func (m *MasterKey) Derive() Keys {
 // BlobID is the blob id of plain data in an encrypted repository: BLAKE3
 // keyed with the id key, so a known file's id cannot be computed without it.
 func (k *Keys) BlobID(data []byte) [32]byte { return keyedHash(&k.IDKey, data) }
+
+// KeyedID is BlobID for a holder of the id key alone (a client of the
+// HTTP blob protocol). A key that is not 32 bytes panics.
+func KeyedID(key []byte, data []byte) [32]byte { return keyedHash((*[32]byte)(key), data) }
 
 func keyedHash(key *[32]byte, data []byte) [32]byte {
 	h, err := blake3.NewKeyed(key[:])

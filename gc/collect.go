@@ -218,7 +218,7 @@ func (c *Collection) condemn(ctx context.Context, plan *Plan, res *Result) (*Pen
 	for _, pp := range plan.Delete {
 		// the pack's own table, not the index's view of it, must show no
 		// live blob without a copy elsewhere
-		blobs, _, err := object.ReadPackTable(ctx, c.Repo.Backend(), pp.ID)
+		blobs, _, err := c.Repo.ReadPackTable(ctx, pp.ID)
 		if err == nil {
 			var live bool
 			if live, err = c.liveElsewhere(blobs, plan.marks, deleting); err == nil && !live {
@@ -359,7 +359,7 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 	}
 	var victims []victim
 	for _, pr := range p.Packs {
-		blobs, _, err := object.ReadPackTable(ctx, be, pr.ID)
+		blobs, _, err := c.Repo.ReadPackTable(ctx, pr.ID)
 		if errors.Is(err, object.ErrNotFound) {
 			c.Leases.log.Debug("condemned pack already gone", "plan", p.ID, "pack", pr.ID.String())
 			done.Deleted = append(done.Deleted, pr.ID) // deleted by an earlier, interrupted run
@@ -371,7 +371,7 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 			// blob by blob, and only blobs found that way can be live (a
 			// live blob the index lacks would have stopped the mark)
 			var good []object.Blob
-			if good, _, err = object.Salvage(ctx, be, pr.ID, c.indexed(pr.ID)); err != nil {
+			if good, _, err = c.Repo.Salvage(ctx, pr.ID, c.indexed(pr.ID)); err != nil {
 				c.Leases.log.Warn("condemned pack unreadable; kept", "pack", pr.ID.String(), "err", err)
 				done.Kept = append(done.Kept, pr.ID)
 				continue

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -320,3 +321,8 @@ func (r *Runner) Stats() Stats {
 	}
 	return Stats{r.delivered.Load(), r.failed.Load(), r.dropped.Load(), r.commandFailures.Load()}
 }
+
+// Shell returns command run through the platform's shell (/bin/sh -c, or
+// cmd /C on Windows), as hooks run: for other commands silo runs for the
+// user (a --password-command).
+func Shell(ctx context.Context, command string) *exec.Cmd { return shellCommand(ctx, command) }

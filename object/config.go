@@ -12,8 +12,12 @@ import (
 	"time"
 )
 
-// FormatVersion is the repository format this code writes and reads.
-const FormatVersion = 1
+// FormatVersion is the format of a plain repository; EncryptedFormatVersion
+// that of an encrypted one (a silo that predates encryption refuses it).
+const (
+	FormatVersion          = 1
+	EncryptedFormatVersion = 2
+)
 
 // ConfigName is the backend name of the repository config.
 const ConfigName = "config.json"
@@ -23,12 +27,42 @@ var ErrNoRepository = errors.New("object: no repository")
 
 // RepoConfig is config.json: written once by init, never changed.
 type RepoConfig struct {
-	Version           int       `json:"version"`
-	ID                string    `json:"id"`
-	ChunkerPolynomial string    `json:"chunker_polynomial"` // hex
-	PackSize          int64     `json:"pack_size"`
-	Created           time.Time `json:"created"`
+	Version int    `json:"version"`
+	ID      string `json:"id"`
+	// ChunkerPolynomial is hex; an encrypted repository keeps it in the
+	// sealed section instead.
+	ChunkerPolynomial string      `json:"chunker_polynomial,omitempty"`
+	PackSize          int64       `json:"pack_size"`
+	Created           time.Time   `json:"created"`
+	Encryption        *Encryption `json:"encryption,omitempty"`
 }
+
+// Encryption is config.json's section of an encrypted repository. The
+// plain fields say what is used, for people and tools; Sealed (sealed
+// with the table key, as the file "config.json") holds a SealedConfig,
+// which is authoritative: someone who can write config.json cannot change
+// the algorithms or the polynomial without the key.
+type Encryption struct {
+	AEAD   string `json:"aead"` // "xchacha20poly1305"
+	KDF    string `json:"kdf"`  // "scrypt"
+	IDs    string `json:"ids"`  // "blake3-keyed"
+	Sealed []byte `json:"sealed"`
+}
+
+// SealedConfig is the sealed section of an encrypted repository's config.
+type SealedConfig struct {
+	Repository        string `json:"repository"` // the repository id
+	ChunkerPolynomial string `json:"chunker_polynomial"`
+	AEAD              string `json:"aead"`
+	IDs               string `json:"ids"`
+}
+
+// The algorithms of an encrypted repository (the only ones there are).
+const (
+	AEADName = "xchacha20poly1305"
+	KDFName  = "scrypt"
+	IDsName  = "blake3-keyed"
+)
 
 // NewRepoID returns a random repository id.
 func NewRepoID() string {
@@ -55,8 +89,8 @@ func LoadRepoConfig(ctx context.Context, be Backend) (RepoConfig, error) {
 	if err := dec.Decode(&c); err != nil {
 		return c, fmt.Errorf("%s/%s: %w: %v", be.Location(), ConfigName, ErrCorrupt, err)
 	}
-	if c.Version != FormatVersion {
-		return c, fmt.Errorf("%s/%s: format version %d, this silo reads %d", be.Location(), ConfigName, c.Version, FormatVersion)
+	if c.Version != FormatVersion && c.Version != EncryptedFormatVersion {
+		return c, fmt.Errorf("%s/%s: format version %d, this silo reads %d and %d", be.Location(), ConfigName, c.Version, FormatVersion, EncryptedFormatVersion)
 	}
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%s/%s: %w: %s (the file is damaged; restore it from a backup of the repository)",
@@ -65,7 +99,13 @@ func LoadRepoConfig(ctx context.Context, be Backend) (RepoConfig, error) {
 	switch {
 	case c.ID == "":
 		return c, bad("no id")
-	case c.ChunkerPolynomial == "":
+	case c.Version == EncryptedFormatVersion && (c.Encryption == nil || len(c.Encryption.Sealed) == 0):
+		return c, bad("format version %d (encrypted) without its encryption section", c.Version)
+	case c.Version == FormatVersion && c.Encryption != nil:
+		return c, bad("an encryption section in a format version %d (plain) config", c.Version)
+	case c.Encryption != nil && (c.Encryption.AEAD != AEADName || c.Encryption.IDs != IDsName):
+		return c, bad("encryption %s with %s ids: this silo knows %s with %s ids", c.Encryption.AEAD, c.Encryption.IDs, AEADName, IDsName)
+	case c.Encryption == nil && c.ChunkerPolynomial == "":
 		return c, bad("no chunker_polynomial")
 	case c.PackSize <= 0 || c.PackSize >= 1<<32:
 		return c, bad("pack_size %d is out of range (1 byte to 4 GiB; silo writes 1 MiB to 256 MiB)", c.PackSize)

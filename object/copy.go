@@ -90,7 +90,7 @@ func padding() (Blob, []byte) {
 // finishPack makes a pack durable in the backend without indexing it.
 func (r *Repository) finishPack(ctx context.Context, op *openPack) (NewPack, error) {
 	var err error
-	if r.condemned != nil && r.condemned(op.pw.NextID()) {
+	if r.condemned != nil && r.seal == nil && r.condemned(op.pw.NextID()) {
 		// the same bytes as a pack garbage collection condemned: its name
 		// is taken by a file that will go, so make this one differ
 		err = op.pw.Add(padding())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/silo-dev/silo/crypt"
 	"github.com/zeebo/blake3"
 )
 
@@ -29,11 +30,18 @@ type PackWriter struct {
 	h     *blake3.Hasher
 	off   int64
 	blobs []Blob
+	seal  *Sealer // nil: a plain pack
 }
 
 // NewPackWriter starts a pack on w.
 func NewPackWriter(w io.Writer) *PackWriter {
 	return &PackWriter{w: w, h: blake3.New()}
+}
+
+// NewSealedPackWriter starts a pack on w whose table s seals (nil: a plain
+// pack). The blobs added must be sealed already.
+func NewSealedPackWriter(w io.Writer, s *Sealer) *PackWriter {
+	return &PackWriter{w: w, h: blake3.New(), seal: s}
 }
 
 func (p *PackWriter) write(b []byte) error {
@@ -66,8 +74,12 @@ func (p *PackWriter) Count() int { return len(p.blobs) }
 // Blobs returns the blobs added so far.
 func (p *PackWriter) Blobs() []Blob { return p.blobs }
 
-// NextID returns the id the pack would get if it were finished now.
+// NextID returns the id the pack would get if it were finished now (the
+// zero id for a sealed pack: its table's random nonces make its id new).
 func (p *PackWriter) NextID() ID {
+	if p.seal != nil {
+		return ID{}
+	}
 	h := p.h.Clone()
 	h.Write(EncodeTable(p.blobs))
 	var id ID
@@ -79,6 +91,12 @@ func (p *PackWriter) NextID() ID {
 // pack's id and total size.
 func (p *PackWriter) Finish() (ID, int64, error) {
 	tab := EncodeTable(p.blobs)
+	if p.seal != nil {
+		var err error
+		if tab, err = p.seal.encodeTable(p.blobs); err != nil {
+			return ID{}, 0, err
+		}
+	}
 	if err := p.write(tab); err != nil {
 		return ID{}, 0, err
 	}
@@ -89,6 +107,15 @@ func (p *PackWriter) Finish() (ID, int64, error) {
 
 // EncodeTable returns the table, checksum and trailer for blobs.
 func EncodeTable(blobs []Blob) []byte {
+	buf := encodeEntries(blobs)
+	sum := blake3.Sum256(buf)
+	buf = append(buf, sum[:]...)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(blobs)))
+	buf = append(buf, packMagic...)
+	return buf
+}
+
+func encodeEntries(blobs []Blob) []byte {
 	buf := make([]byte, 0, len(blobs)*entrySize+32+trailerSize)
 	for _, b := range blobs {
 		buf = append(buf, b.ID[:]...)
@@ -97,24 +124,48 @@ func EncodeTable(blobs []Blob) []byte {
 		buf = binary.LittleEndian.AppendUint32(buf, b.Length)
 		buf = binary.LittleEndian.AppendUint32(buf, b.RawLength)
 	}
-	sum := blake3.Sum256(buf)
-	buf = append(buf, sum[:]...)
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(blobs)))
-	buf = append(buf, packMagic...)
 	return buf
 }
 
+func decodeEntry(e []byte) Blob {
+	var b Blob
+	copy(b.ID[:], e[:32])
+	b.Type = BlobType(e[32])
+	b.Comp = Compression(e[33])
+	b.Offset = binary.LittleEndian.Uint32(e[34:])
+	b.Length = binary.LittleEndian.Uint32(e[38:])
+	b.RawLength = binary.LittleEndian.Uint32(e[42:])
+	return b
+}
+
 // TableLength returns how many bytes at the end of a pack hold its table,
-// checksum and trailer, given the 12-byte trailer.
+// checksum and trailer (an encrypted pack: its two sealed tables and
+// trailer), given the 12-byte trailer.
 func TableLength(trailer []byte) (int64, error) {
-	if len(trailer) != trailerSize || string(trailer[4:]) != packMagic {
+	if len(trailer) != trailerSize || (string(trailer[4:]) != packMagic && string(trailer[4:]) != sealedMagic) {
 		return 0, fmt.Errorf("%w: bad trailer magic", ErrBadPack)
 	}
 	n := binary.LittleEndian.Uint32(trailer)
 	if n > MaxPackBlobs {
 		return 0, fmt.Errorf("%w: %d entries claimed", ErrBadPack, n)
 	}
+	if string(trailer[4:]) == sealedMagic {
+		return 2*(int64(n)*entrySize+crypt.Overhead) + trailerSize, nil
+	}
 	return int64(n)*entrySize + 32 + trailerSize, nil
+}
+
+// checkSealing refuses a sealed pack without a key and a plain pack in an
+// encrypted repository (a downgrade: an encrypted repository holds no plain pack).
+func checkSealing(trailer []byte, s *Sealer) error {
+	sealed := string(trailer[4:]) == sealedMagic
+	switch {
+	case sealed && s == nil:
+		return fmt.Errorf("%w: the pack is encrypted, and the repository was opened as a plain one", ErrSealed)
+	case !sealed && s != nil:
+		return fmt.Errorf("%w: a plain pack in an encrypted repository (written by someone without the key?)", ErrSealed)
+	}
+	return nil
 }
 
 // DecodeTable decodes the tail of a pack of packSize bytes (tail holds at
@@ -122,6 +173,12 @@ func TableLength(trailer []byte) (int64, error) {
 // type and compression, blobs in order, inside the pack, not overlapping the
 // table, and plausible lengths.
 func DecodeTable(tail []byte, packSize int64) ([]Blob, error) {
+	return decodeTable(tail, packSize, nil)
+}
+
+// decodeTable is DecodeTable of a pack of a repository that s seals (nil:
+// a plain one).
+func decodeTable(tail []byte, packSize int64, s *Sealer) ([]Blob, error) {
 	if len(tail) < trailerSize {
 		return nil, fmt.Errorf("%w: pack of %d bytes is too short", ErrBadPack, len(tail))
 	}
@@ -132,25 +189,32 @@ func DecodeTable(tail []byte, packSize int64) ([]Blob, error) {
 	if int64(len(tail)) < tl || packSize < tl {
 		return nil, fmt.Errorf("%w: table of %d bytes does not fit", ErrBadPack, tl)
 	}
-	tab := tail[int64(len(tail))-tl:]
-	n := (len(tab) - 32 - trailerSize) / entrySize
-	entries := tab[:n*entrySize]
-	sum := blake3.Sum256(entries)
-	if !bytes.Equal(sum[:], tab[n*entrySize:n*entrySize+32]) {
-		return nil, fmt.Errorf("%w: table checksum mismatch", ErrCorrupt)
+	if err := checkSealing(tail[len(tail)-trailerSize:], s); err != nil {
+		return nil, err
 	}
+	tab := tail[int64(len(tail))-tl:]
+	var entries []byte
+	overhead := uint32(0)
+	if s != nil {
+		if entries, err = s.sealedCopies(tab); err != nil {
+			return nil, err
+		}
+		overhead = crypt.Overhead
+	} else {
+		n := (len(tab) - 32 - trailerSize) / entrySize
+		entries = tab[:n*entrySize]
+		sum := blake3.Sum256(entries)
+		if !bytes.Equal(sum[:], tab[n*entrySize:n*entrySize+32]) {
+			return nil, fmt.Errorf("%w: table checksum mismatch", ErrCorrupt)
+		}
+	}
+	n := len(entries) / entrySize
 	dataEnd := packSize - tl
 	blobs := make([]Blob, n)
 	var next int64
 	for i := range blobs {
-		e := entries[i*entrySize:]
+		blobs[i] = decodeEntry(entries[i*entrySize:])
 		b := &blobs[i]
-		copy(b.ID[:], e[:32])
-		b.Type = BlobType(e[32])
-		b.Comp = Compression(e[33])
-		b.Offset = binary.LittleEndian.Uint32(e[34:])
-		b.Length = binary.LittleEndian.Uint32(e[38:])
-		b.RawLength = binary.LittleEndian.Uint32(e[42:])
 		switch {
 		case !b.Type.Valid():
 			return nil, fmt.Errorf("%w: entry %d: unknown blob type %d", ErrBadPack, i, b.Type)
@@ -160,7 +224,7 @@ func DecodeTable(tail []byte, packSize int64) ([]Blob, error) {
 			return nil, fmt.Errorf("%w: entry %d: offset %d, want %d", ErrBadPack, i, b.Offset, next)
 		case int64(b.Offset)+int64(b.Length) > dataEnd:
 			return nil, fmt.Errorf("%w: entry %d: blob runs past the data", ErrBadPack, i)
-		case b.Comp == Raw && b.Length != b.RawLength:
+		case b.Comp == Raw && b.Length != b.RawLength+overhead:
 			return nil, fmt.Errorf("%w: entry %d: raw blob with two lengths", ErrBadPack, i)
 		case b.RawLength > MaxBlobSize:
 			return nil, fmt.Errorf("%w: entry %d: blob of %d bytes", ErrBadPack, i, b.RawLength)
@@ -185,6 +249,13 @@ const MaxBlobSize = 1 << 30
 // blob whatever the table says. bad counts the entries it could not
 // verify. It reads the whole pack into memory.
 func Salvage(ctx context.Context, be Backend, pack ID, hints []Blob) (good []Blob, bad int, err error) {
+	return salvage(ctx, be, pack, hints, nil)
+}
+
+// salvage is Salvage in a repository that s seals (nil: a plain one): the
+// entries come from whichever sealed copy of the table opens, and each
+// blob must open, decompress and hash to its keyed id.
+func salvage(ctx context.Context, be Backend, pack ID, hints []Blob, s *Sealer) (good []Blob, bad int, err error) {
 	rc, err := be.Get(ctx, PackName(pack), 0, -1)
 	if err != nil {
 		return nil, 0, err
@@ -196,18 +267,15 @@ func Salvage(ctx context.Context, be Backend, pack ID, hints []Blob) (good []Blo
 	}
 	var cands []Blob
 	if len(data) >= trailerSize {
-		if tl, err := TableLength(data[len(data)-trailerSize:]); err == nil && tl <= int64(len(data)) {
+		tr := data[len(data)-trailerSize:]
+		if tl, err := TableLength(tr); err == nil && tl <= int64(len(data)) && checkSealing(tr, s) == nil {
 			tab := data[int64(len(data))-tl:]
-			n := (len(tab) - 32 - trailerSize) / entrySize
-			for i := range n {
-				e := tab[i*entrySize:]
-				var b Blob
-				copy(b.ID[:], e[:32])
-				b.Type, b.Comp = BlobType(e[32]), Compression(e[33])
-				b.Offset = binary.LittleEndian.Uint32(e[34:])
-				b.Length = binary.LittleEndian.Uint32(e[38:])
-				b.RawLength = binary.LittleEndian.Uint32(e[42:])
-				cands = append(cands, b)
+			entries := tab[:max(0, len(tab)-32-trailerSize)]
+			if s != nil {
+				entries, _ = s.sealedCopies(tab)
+			}
+			for i := range len(entries) / entrySize {
+				cands = append(cands, decodeEntry(entries[i*entrySize:]))
 			}
 		}
 	}
@@ -217,7 +285,7 @@ func Salvage(ctx context.Context, be Backend, pack ID, hints []Blob) (good []Blo
 		return nil, 0, err
 	}
 	seen := map[ID]bool{}
-	var plain []byte
+	var plain, opened []byte
 	for _, b := range cands {
 		if seen[b.ID] {
 			continue
@@ -225,8 +293,16 @@ func Salvage(ctx context.Context, be Backend, pack ID, hints []Blob) (good []Blo
 		end := int64(b.Offset) + int64(b.Length)
 		ok := b.Type.Valid() && (b.Comp == Raw || b.Comp == Zstd) && b.RawLength <= MaxBlobSize && end <= int64(len(data))
 		if ok {
-			plain, err = codec.Decompress(plain[:0], data[b.Offset:end], b.Comp, int(b.RawLength))
-			ok = err == nil && len(plain) == int(b.RawLength) && Hash(plain) == b.ID
+			stored := data[b.Offset:end]
+			err = nil
+			if s != nil {
+				opened, err = s.openBlob(opened[:0], b, stored)
+				stored = opened
+			}
+			if err == nil {
+				plain, err = codec.Decompress(plain[:0], stored, b.Comp, int(b.RawLength))
+			}
+			ok = err == nil && len(plain) == int(b.RawLength) && s.ID(plain) == b.ID
 		}
 		if !ok {
 			bad++

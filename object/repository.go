@@ -51,6 +51,9 @@ type RepositoryOptions struct {
 	// 8 windows): see readAhead.
 	ReadAhead      int64
 	ReadAheadCache int64
+	// Sealer, when set, encrypts the repository (see Sealer): blobs and
+	// pack tables are sealed, and blob ids are keyed.
+	Sealer *Sealer
 }
 
 // Repository writes blobs into packs and reads them back verified. Saving is
@@ -81,6 +84,7 @@ type Repository struct {
 	cache     *Local     // PackCache, or nil
 	cached    handleCache
 	condemned func(ID) bool
+	seal      *Sealer // nil: a plain repository
 }
 
 type tempDirer interface{ TempDir() string }
@@ -104,6 +108,7 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 		log:       opts.Logger,
 		pending:   map[ID]struct{}{},
 		condemned: opts.Condemned,
+		seal:      opts.Sealer,
 		flushQ:    make(chan *openPack, flushers),
 		flushDone: make(chan struct{}),
 	}
@@ -153,6 +158,13 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 
 // Backend returns the repository's backend.
 func (r *Repository) Backend() Backend { return r.be }
+
+// Sealer returns the repository's sealer (nil: a plain repository).
+func (r *Repository) Sealer() *Sealer { return r.seal }
+
+// ID returns the blob id of plain data in this repository (keyed in an
+// encrypted one): every id a caller computes must come from here.
+func (r *Repository) ID(plain []byte) ID { return r.seal.ID(plain) }
 
 // Codec returns the repository's compression codec.
 func (r *Repository) Codec() *Codec { return r.codec }
@@ -224,7 +236,17 @@ func (r *Repository) saveBlob(ctx context.Context, w *Writer, t BlobType, id ID,
 	if t.IsData() {
 		p = r.packers[0]
 	}
-	err = p.add(ctx, Blob{ID: id, Type: t, Comp: comp, RawLength: uint32(len(plain))}, stored)
+	b := Blob{ID: id, Type: t, Comp: comp, RawLength: uint32(len(plain))}
+	if r.seal != nil {
+		sp := storedPool.Get().(*[]byte)
+		sealed, serr := r.seal.sealBlob((*sp)[:0], b, stored)
+		*bp = stored[:0]
+		storedPool.Put(bp)
+		bp, stored, err = sp, sealed, serr
+	}
+	if err == nil {
+		err = p.add(ctx, b, stored)
+	}
 	n := int64(len(stored))
 	*bp = stored[:0]
 	storedPool.Put(bp)
@@ -394,7 +416,7 @@ func (r *Repository) newPack(pattern string, data bool) (*openPack, error) {
 		return nil, fmt.Errorf("object: new pack: %w", err)
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	return &openPack{fs: r.fs, f: f, bw: bw, pw: NewPackWriter(bw), data: data}, nil
+	return &openPack{fs: r.fs, f: f, bw: bw, pw: NewSealedPackWriter(bw, r.seal), data: data}, nil
 }
 
 func (op *openPack) discard() {
@@ -627,10 +649,27 @@ func (r *Repository) fetchToCache(ctx context.Context, pack ID) error {
 	return nil
 }
 
-// DecodeBlob decompresses stored bytes of the blob at loc and checks the id.
+// DecodeBlob opens (in an encrypted repository) and decompresses stored
+// bytes of the blob at loc and checks the id.
 func (r *Repository) DecodeBlob(loc Location, stored, dst []byte) ([]byte, error) {
-	out, err := r.codec.Decompress(dst[:0], stored, loc.Comp, int(loc.RawLength))
-	if err == nil && (len(out) != int(loc.RawLength) || Hash(out) != loc.ID) {
+	var out []byte
+	var err error
+	if r.seal != nil {
+		if loc.Comp == Raw {
+			out, err = r.seal.openBlob(dst[:0], loc.Blob, stored)
+		} else {
+			bp := storedPool.Get().(*[]byte)
+			var opened []byte
+			if opened, err = r.seal.openBlob((*bp)[:0], loc.Blob, stored); err == nil {
+				out, err = r.codec.Decompress(dst[:0], opened, loc.Comp, int(loc.RawLength))
+				*bp = opened[:0]
+			}
+			storedPool.Put(bp)
+		}
+	} else {
+		out, err = r.codec.Decompress(dst[:0], stored, loc.Comp, int(loc.RawLength))
+	}
+	if err == nil && (len(out) != int(loc.RawLength) || r.seal.ID(out) != loc.ID) {
 		err = fmt.Errorf("%w: content does not match its id", ErrCorrupt)
 	}
 	if err != nil {
@@ -681,11 +720,20 @@ func (r *Repository) ReadPack(ctx context.Context, pack ID) (NewPack, error) {
 
 // ReadPackTable reads and validates the table of a pack.
 func (r *Repository) ReadPackTable(ctx context.Context, pack ID) ([]Blob, int64, error) {
-	return ReadPackTable(ctx, r.be, pack)
+	return readPackTable(ctx, r.be, pack, r.seal)
 }
 
-// ReadPackTable reads and validates the table of a pack in be.
+// Salvage is Salvage of one of the repository's packs (encrypted or not).
+func (r *Repository) Salvage(ctx context.Context, pack ID, hints []Blob) (good []Blob, bad int, err error) {
+	return salvage(ctx, r.be, pack, hints, r.seal)
+}
+
+// ReadPackTable reads and validates the table of a plain pack in be.
 func ReadPackTable(ctx context.Context, be Backend, pack ID) ([]Blob, int64, error) {
+	return readPackTable(ctx, be, pack, nil)
+}
+
+func readPackTable(ctx context.Context, be Backend, pack ID, s *Sealer) ([]Blob, int64, error) {
 	name := PackName(pack)
 	fi, err := be.Stat(ctx, name)
 	if err != nil {
@@ -713,7 +761,7 @@ func ReadPackTable(ctx context.Context, be Backend, pack ID) ([]Blob, int64, err
 			return nil, size, fmt.Errorf("pack %s: %w", pack, err)
 		}
 	}
-	blobs, err := DecodeTable(tail, size)
+	blobs, err := decodeTable(tail, size, s)
 	if err != nil {
 		return nil, size, fmt.Errorf("pack %s: %w", pack, err)
 	}

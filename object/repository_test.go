@@ -27,14 +27,20 @@ type packRepo struct {
 
 func newPackRepo(t *testing.T, packSize int64) *packRepo {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := index.Open(filepath.Join(dir, "index.db"), index.Options{})
+	return newRepoIn(t, t.TempDir(), packSize, nil)
+}
+
+// newRepoIn opens a repository over dir, sealed by seal (nil: plain), with
+// its own index.
+func newRepoIn(t *testing.T, dir string, packSize int64, seal *object.Sealer) *packRepo {
+	t.Helper()
+	db, err := index.Open(filepath.Join(t.TempDir(), "index.db"), index.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &packRepo{dir: dir, be: object.NewLocal(dir), db: db}
 	r.repo, err = object.NewRepository(object.RepositoryOptions{Backend: r.be, Index: db,
-		TempDir: filepath.Join(dir, "tmp"), PackSize: packSize})
+		TempDir: filepath.Join(dir, "tmp"), PackSize: packSize, Sealer: seal})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +68,7 @@ func seededBytes(seed uint64, n int) []byte {
 
 func (r *packRepo) save(t *testing.T, typ object.BlobType, plain []byte) object.ID {
 	t.Helper()
-	id := object.Hash(plain)
+	id := r.repo.ID(plain)
 	if _, err := r.repo.SaveBlob(context.Background(), typ, id, plain); err != nil {
 		t.Fatal(err)
 	}

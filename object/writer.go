@@ -28,6 +28,9 @@ func (r *Repository) NewWriter(opts WriterOptions) *Writer {
 // pack write failed since the writer started (some of its blobs may be lost).
 func (w *Writer) Flush(ctx context.Context) error { return w.r.FlushSince(ctx, w.seq) }
 
+// ID returns the blob id of plain data (Repository.ID).
+func (w *Writer) ID(plain []byte) ID { return w.r.ID(plain) }
+
 // SaveBlob saves a blob like Repository.SaveBlob, unless the repository
 // has a copy the writer may reuse.
 func (w *Writer) SaveBlob(ctx context.Context, t BlobType, id ID, plain []byte) (int64, error) {

@@ -82,7 +82,7 @@ func (s *Server) openBackups(ctx context.Context, dest string, readOnly bool) (*
 	if err := s.checkBackupDest(dest); err != nil {
 		return nil, err
 	}
-	return store.OpenBackups(ctx, s.st.Config(), dest, nil, readOnly)
+	return s.st.OpenBackups(ctx, dest, readOnly)
 }
 
 // listBackups lists the backup records at a destination, oldest first;

@@ -27,6 +27,8 @@ type memBlobs struct {
 	order []object.ID
 }
 
+func (m *memBlobs) ID(plain []byte) object.ID { return object.Hash(plain) }
+
 func (m *memBlobs) SaveBlob(_ context.Context, t object.BlobType, id object.ID, plain []byte) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -23,6 +23,9 @@ import (
 
 // BlobSaver stores blobs (an *object.Repository).
 type BlobSaver interface {
+	// ID returns the id of plain bytes in the repository (a keyed hash in
+	// an encrypted one).
+	ID(plain []byte) object.ID
 	SaveBlob(ctx context.Context, t object.BlobType, id object.ID, plain []byte) (int64, error)
 }
 
@@ -457,7 +460,7 @@ func (s *storer) release(ds *dirState) {
 		s.visitM.Unlock()
 	}
 	data := EncodeTree(ds.nodes)
-	id := object.Hash(data)
+	id := s.repo.ID(data)
 	n, err := s.repo.SaveBlob(s.ctx, object.TreeBlob, id, data)
 	if err != nil {
 		s.fail(fmt.Errorf("store: save tree %q: %w", ds.rel, err))
@@ -493,7 +496,7 @@ func (s *storer) worker() {
 }
 
 func (s *storer) saveChunk(data []byte) (object.ID, error) {
-	id := object.Hash(data)
+	id := s.repo.ID(data)
 	n, err := s.repo.SaveBlob(s.ctx, object.DataBlob, id, data)
 	if err != nil {
 		return id, err

@@ -95,7 +95,7 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 		bufs <- nil
 	}
 	save := func(data []byte) (object.ID, error) {
-		id := object.Hash(data)
+		id := repo.ID(data)
 		var buf []byte
 		select {
 		case buf = <-bufs:
@@ -417,7 +417,7 @@ func saveMemTree(ctx context.Context, repo blobRepo, d *memNode, p *pathBuf, vis
 	}
 	d.kids = nil
 	data := EncodeTree(nodes)
-	id := object.Hash(data)
+	id := repo.ID(data)
 	n, err := repo.SaveBlob(ctx, object.TreeBlob, id, data)
 	if err != nil {
 		return id, fmt.Errorf("save tree %s: %w", shortName(p.String()), err)

@@ -25,6 +25,8 @@ type memRepo struct {
 	blobs map[object.ID][]byte
 }
 
+func (m *memRepo) ID(plain []byte) object.ID { return object.Hash(plain) }
+
 func (m *memRepo) SaveBlob(_ context.Context, _ object.BlobType, id object.ID, plain []byte) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -85,7 +85,13 @@ func backupName(id string) string { return backupPrefix + id + ".json" }
 
 // OpenDestination opens (creating when asked) the silo repository at a
 // backup location, with its own index (for s3://, in the cache directory).
-func OpenDestination(ctx context.Context, cfg *config.Config, location string, be object.Backend, create bool, pol string, log ownerLog) (*Store, error) {
+//
+// A destination of an encrypted source is encrypted with the source's
+// master key (its blobs are copied sealed, and their ids are keyed), and
+// is created with copies of the source's key files, so the source's
+// passwords open it; a plain source's destination is plain. Either kind
+// refuses the other.
+func OpenDestination(ctx context.Context, cfg *config.Config, location string, be object.Backend, create bool, src *Store, log ownerLog) (*Store, error) {
 	c := *cfg
 	c.BasePath = location
 	if !cfg.Backup.Compression {
@@ -104,11 +110,42 @@ func OpenDestination(ctx context.Context, cfg *config.Config, location string, b
 			return nil, fmt.Errorf("backup destination %s: %w: nothing there", location, ErrNoRepository)
 		}
 	}
-	d, err := Open(ctx, Options{Config: &c, Backend: be, Create: create, Polynomial: pol, Logger: log.log, Command: log.owner, Destination: true})
+	o := Options{Config: &c, Backend: be, Create: create, Polynomial: src.rc.ChunkerPolynomial, Logger: log.log, Command: log.owner, Destination: true}
+	if err := src.shareKey(ctx, &o); err != nil {
+		return nil, err
+	}
+	d, err := Open(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("backup destination %s: %w", location, err)
 	}
+	if d.Encrypted() != src.Encrypted() {
+		d.Close()
+		return nil, fmt.Errorf("%w: backup destination %s is %s and %s is %s: a backup copies blobs as they are, so both must be plain or both encrypted with one key (back up to a new destination)",
+			ErrInvalid, location, encryptedWord(d.Encrypted()), src.Location(), encryptedWord(src.Encrypted()))
+	}
 	return d, nil
+}
+
+func encryptedWord(enc bool) string {
+	if enc {
+		return "encrypted"
+	}
+	return "plain"
+}
+
+// shareKey makes o open (or create) a repository with s's master key: a
+// backup destination of s, or a primary restored from s's backup. A
+// repository it creates gets copies of s's key files.
+func (s *Store) shareKey(ctx context.Context, o *Options) error {
+	if s.keys == nil {
+		return nil
+	}
+	files, err := loadKeyFiles(ctx, s.be)
+	if err != nil {
+		return err
+	}
+	o.Encrypt, o.Key, o.KeyFiles = true, &s.keys.master, files
+	return nil
 }
 
 // ownerLog carries a logger and lock owner for a second store.
@@ -734,7 +771,7 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 	if err := s.checkDestination(ctx, to, opts); err != nil {
 		return nil, err
 	}
-	dst, err := OpenDestination(ctx, s.cfg, to, opts.Backend, true, s.rc.ChunkerPolynomial, ownerLog{s.log, "silo backup"})
+	dst, err := OpenDestination(ctx, s.cfg, to, opts.Backend, true, s, ownerLog{s.log, "silo backup"})
 	if err != nil {
 		return nil, err
 	}
@@ -819,6 +856,9 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 	}
 	br.Seconds = time.Since(t0).Seconds()
 	data, err := json.MarshalIndent(br, "", "  ")
+	if err == nil {
+		data, err = dst.sealer().SealFile(backupName(br.ID), data)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -1037,6 +1077,11 @@ func copyCatalogue(ctx context.Context, src, dst *Store, br *BackupRecord) error
 
 // ListBackups reads every backup record at a destination, oldest first.
 func ListBackups(ctx context.Context, be object.Backend) ([]BackupRecord, error) {
+	return listBackups(ctx, be, nil)
+}
+
+// listBackups is ListBackups in a destination that seal seals (nil: plain).
+func listBackups(ctx context.Context, be object.Backend, seal *object.Sealer) ([]BackupRecord, error) {
 	var names []string
 	err := be.List(ctx, backupPrefix, func(fi object.FileInfo) error {
 		if strings.HasSuffix(fi.Name, ".json") {
@@ -1049,7 +1094,7 @@ func ListBackups(ctx context.Context, be object.Backend) ([]BackupRecord, error)
 	}
 	out := []BackupRecord{}
 	for _, n := range names {
-		br, err := readBackup(ctx, be, n)
+		br, err := readBackup(ctx, be, seal, n)
 		if errors.Is(err, ErrBackupNotFound) || errors.Is(err, object.ErrCorrupt) {
 			// removed while listed, or damaged: the others stay usable
 			// (verify or show of the damaged one names it; gc stops on it)
@@ -1064,7 +1109,9 @@ func ListBackups(ctx context.Context, be object.Backend) ([]BackupRecord, error)
 	return out, nil
 }
 
-func readBackup(ctx context.Context, be object.Backend, name string) (*BackupRecord, error) {
+// readBackup reads one record (sealed with the table key in an encrypted
+// destination: it names projects and versions).
+func readBackup(ctx context.Context, be object.Backend, seal *object.Sealer, name string) (*BackupRecord, error) {
 	rc, err := be.Get(ctx, name, 0, -1)
 	if err != nil {
 		if errors.Is(err, object.ErrNotFound) {
@@ -1072,9 +1119,16 @@ func readBackup(ctx context.Context, be object.Backend, name string) (*BackupRec
 		}
 		return nil, err
 	}
-	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("backup record %s in %s: %w", name, be.Location(), err)
+	}
+	if data, err = seal.OpenFile(name, data); err != nil {
+		return nil, fmt.Errorf("backup record in %s: %w", be.Location(), err)
+	}
 	var br BackupRecord
-	if err := json.NewDecoder(io.LimitReader(rc, 64<<20)).Decode(&br); err != nil {
+	if err := json.Unmarshal(data, &br); err != nil {
 		return nil, fmt.Errorf("backup record %s in %s: %w: %v", name, be.Location(), object.ErrCorrupt, err)
 	}
 	return &br, nil
@@ -1130,7 +1184,11 @@ func newestHolders(all []BackupRecord, fn func(i int, p *BackupProject, t *Templ
 // FindBackup reads one record by id or unique id prefix; "latest" is the
 // newest backup of every project (see latest).
 func FindBackup(ctx context.Context, be object.Backend, id string) (*BackupRecord, error) {
-	all, err := ListBackups(ctx, be)
+	return findBackup(ctx, be, nil, id)
+}
+
+func findBackup(ctx context.Context, be object.Backend, seal *object.Sealer, id string) (*BackupRecord, error) {
+	all, err := listBackups(ctx, be, seal)
 	if err != nil {
 		return nil, err
 	}
@@ -1163,6 +1221,27 @@ type BackupSet struct {
 
 // OpenBackups opens the destination at from (default backup.destination).
 func OpenBackups(ctx context.Context, cfg *config.Config, from string, be object.Backend, readOnly bool) (*BackupSet, error) {
+	return OpenBackupsWith(ctx, cfg, from, be, readOnly, nil)
+}
+
+// OpenBackupsWith is OpenBackups of a destination that may be encrypted:
+// password supplies its password.
+func OpenBackupsWith(ctx context.Context, cfg *config.Config, from string, be object.Backend, readOnly bool, password PasswordFunc) (*BackupSet, error) {
+	return openBackupSet(ctx, cfg, from, be, Options{ReadOnly: readOnly, Password: password})
+}
+
+// OpenBackups opens the backups at dest (default backup.destination) of
+// this repository: an encrypted one opens them with its own master key.
+func (s *Store) OpenBackups(ctx context.Context, dest string, readOnly bool) (*BackupSet, error) {
+	o := Options{ReadOnly: readOnly}
+	if s.keys != nil {
+		o.Key = &s.keys.master
+	}
+	return openBackupSet(ctx, s.cfg, dest, nil, o)
+}
+
+// openBackupSet opens a destination with o's password or key.
+func openBackupSet(ctx context.Context, cfg *config.Config, from string, be object.Backend, o Options) (*BackupSet, error) {
 	if from == "" {
 		from = cfg.Backup.Destination
 	}
@@ -1182,7 +1261,8 @@ func OpenBackups(ctx context.Context, cfg *config.Config, from string, be object
 			return nil, fmt.Errorf("backup destination %s: %w (is the drive mounted?)", from, err)
 		}
 	}
-	d, err := Open(ctx, Options{Config: &c, Backend: be, ReadOnly: readOnly, Command: "silo backup", Destination: true})
+	o.Config, o.Backend, o.Command, o.Destination = &c, be, "silo backup", true
+	d, err := Open(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("backup destination %s: %w", from, err)
 	}
@@ -1197,12 +1277,12 @@ func (b *BackupSet) Location() string { return b.dst.Location() }
 
 // List returns the records, oldest first.
 func (b *BackupSet) List(ctx context.Context) ([]BackupRecord, error) {
-	return ListBackups(ctx, b.dst.be)
+	return listBackups(ctx, b.dst.be, b.dst.sealer())
 }
 
 // Show returns one record.
 func (b *BackupSet) Show(ctx context.Context, id string) (*BackupRecord, error) {
-	return FindBackup(ctx, b.dst.be, id)
+	return findBackup(ctx, b.dst.be, b.dst.sealer(), id)
 }
 
 // VerifyReport is what backup verify found.
@@ -1459,9 +1539,18 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	if opts.Primary == nil {
 		return nil, fmt.Errorf("%w: no primary repository configured", ErrInvalid)
 	}
-	prim, err := Open(ctx, Options{Config: opts.Primary, Create: true, Polynomial: b.dst.rc.ChunkerPolynomial, Logger: b.dst.log, Command: "silo backup restore"})
+	po := Options{Config: opts.Primary, Create: true, Polynomial: b.dst.rc.ChunkerPolynomial, Logger: b.dst.log, Command: "silo backup restore"}
+	if err := b.dst.shareKey(ctx, &po); err != nil {
+		return nil, err
+	}
+	prim, err := Open(ctx, po)
 	if err != nil {
 		return nil, err
+	}
+	if prim.Encrypted() != b.dst.Encrypted() {
+		prim.Close()
+		return nil, fmt.Errorf("%w: the backup at %s is %s and the primary %s is %s: restore into the primary needs both plain or both with one key (restore with --dest instead)",
+			ErrInvalid, b.dst.Location(), encryptedWord(b.dst.Encrypted()), opts.Primary.BasePath, encryptedWord(prim.Encrypted()))
 	}
 	defer prim.Close()
 	res.Into = prim.Location()
@@ -1633,7 +1722,7 @@ func (b *BackupSet) delete(ctx context.Context, ids []string, dryRun bool) (*Exp
 		if id == "latest" {
 			return nil, fmt.Errorf("%w: \"latest\" names no single backup; give its id", ErrInvalid)
 		}
-		br, err := FindBackup(ctx, b.dst.be, id)
+		br, err := findBackup(ctx, b.dst.be, b.dst.sealer(), id)
 		if err != nil {
 			return nil, err
 		}
@@ -1720,7 +1809,7 @@ func (s *Store) backupHoldsMode(ctx context.Context, strict bool) (map[object.ID
 	}
 	var recs []BackupRecord
 	for _, n := range names {
-		br, err := readBackup(ctx, s.be, n)
+		br, err := readBackup(ctx, s.be, s.sealer(), n)
 		if errors.Is(err, ErrBackupNotFound) {
 			continue
 		}
@@ -1910,7 +1999,7 @@ func (s *Store) expireBackupsForCleanup(ctx context.Context, dryRun bool) (int, 
 			return 0, nil // no backups made yet
 		}
 	}
-	bs, err := OpenBackups(ctx, s.cfg, dest, nil, false)
+	bs, err := s.OpenBackups(ctx, dest, false)
 	if err != nil {
 		if errors.Is(err, ErrNoRepository) {
 			return 0, nil

@@ -216,7 +216,7 @@ func (s *Store) writeMeta(ctx context.Context, m metaRecord) (object.ID, error) 
 	if err != nil {
 		return object.ID{}, err
 	}
-	id := object.Hash(data)
+	id := s.repo.ID(data)
 	w := s.repo.NewWriter(object.WriterOptions{})
 	if _, err := w.SaveBlob(ctx, object.MetaBlob, id, data); err != nil {
 		return id, err

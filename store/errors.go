@@ -9,6 +9,8 @@ var (
 	ErrProjectNotFound = errors.New("store: project not found")
 	// ErrSnapshotNotFound means no snapshot matches.
 	ErrSnapshotNotFound = errors.New("store: snapshot not found")
+	// ErrKeyNotFound means no key file of an encrypted repository matches.
+	ErrKeyNotFound = errors.New("store: key not found")
 	// ErrSourceNotFound means an import's source (an s3:// object) is not
 	// there.
 	ErrSourceNotFound = errors.New("store: import source not found")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/silo-dev/silo/crypt"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/hooks"
 	"github.com/silo-dev/silo/index"
@@ -64,12 +65,14 @@ var (
 	KindNoRepository = Kind{Code: "no_repository", Exit: ExitNotFound, Status: http.StatusServiceUnavailable, err: ErrNoRepository,
 		is: []error{ErrNoRepository, object.ErrNoRepository}}
 	KindNotFound = Kind{Code: "not_found", Exit: ExitNotFound, Status: http.StatusNotFound, err: ErrProjectNotFound,
-		is: []error{ErrProjectNotFound, ErrSnapshotNotFound, ErrBackupNotFound, ErrSourceNotFound, snapshot.ErrNotFound}}
+		is: []error{ErrProjectNotFound, ErrSnapshotNotFound, ErrKeyNotFound, ErrBackupNotFound, ErrSourceNotFound, snapshot.ErrNotFound}}
 	// a blob the index lacks: asked for over the API, it is not found; met
 	// while reading a version, the repository is damaged
 	KindBlobNotFound = Kind{Code: "blob_not_found", Exit: ExitCheck, Status: http.StatusNotFound, err: object.ErrBlobNotFound, is: []error{object.ErrBlobNotFound}}
 	// a pre_* hook refused the operation (storage.hooks)
 	KindVetoed   = Kind{Code: "vetoed", Exit: ExitError, Status: http.StatusForbidden, err: hooks.ErrVetoed, is: []error{hooks.ErrVetoed}}
+	// an encrypted repository and no password, or a wrong one
+	KindPassword = Kind{Code: "password", Exit: ExitError, Status: http.StatusUnauthorized, err: ErrPassword, is: []error{ErrPassword, crypt.ErrWrongPassword}}
 	KindExists   = Kind{Code: "exists", Exit: ExitError, Status: http.StatusConflict, err: ErrExists, is: []error{ErrExists}}
 	KindBusy     = Kind{Code: "busy", Exit: ExitBusy, Status: http.StatusServiceUnavailable, err: index.ErrBusy, is: []error{index.ErrBusy, gc.ErrBusy}}
 	KindConflict = Kind{Code: "conflict", Exit: ExitConflict, Status: http.StatusConflict, err: ErrConflict, is: []error{ErrConflict}}
@@ -82,12 +85,12 @@ var (
 	KindIndexDamaged = Kind{Code: "index_damaged", Exit: ExitCheck, Status: http.StatusInternalServerError, err: index.ErrDamaged, is: []error{index.ErrDamaged, index.ErrCorrupt}}
 	KindCheckFailed  = Kind{Code: "check_failed", Exit: ExitCheck, Status: http.StatusInternalServerError, err: ErrCheckFailed, is: []error{ErrCheckFailed, gc.ErrMissing}}
 	KindCorrupt      = Kind{Code: "corrupt", Exit: ExitCheck, Status: http.StatusInternalServerError, err: object.ErrCorrupt,
-		is: []error{object.ErrCorrupt, object.ErrBadPack, snapshot.ErrBadSnapshot}}
+		is: []error{object.ErrCorrupt, object.ErrBadPack, object.ErrSealed, snapshot.ErrBadSnapshot}}
 	// KindInternal is every other error.
 	KindInternal = Kind{Code: "internal", Exit: ExitError, Status: http.StatusInternalServerError}
 
 	kinds = []Kind{KindCanceled, KindTimeout, KindMissingBlobs, KindDigestMismatch, KindQuota, KindUnsafePath, KindBadTar,
-		KindAmbiguous, KindInvalid, KindNoRepository, KindNotFound, KindBlobNotFound, KindVetoed, KindExists, KindBusy, KindConflict,
+		KindAmbiguous, KindInvalid, KindNoRepository, KindNotFound, KindBlobNotFound, KindVetoed, KindPassword, KindExists, KindBusy, KindConflict,
 		KindDestinationChanged, KindReadOnly, KindSchema, KindIndexDamaged, KindCheckFailed, KindCorrupt}
 )
 

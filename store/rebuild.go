@@ -457,7 +457,7 @@ func (s *Store) indexPacks(ctx context.Context, rep *refreshReport) error {
 			for id := range ids {
 				np, err := s.repo.ReadPack(gctx, id)
 				if err != nil && rep.salvage != nil && !errors.Is(err, object.ErrNotFound) {
-					good, bad, serr := object.Salvage(gctx, s.be, id, rep.salvage(id))
+					good, bad, serr := s.repo.Salvage(gctx, id, rep.salvage(id))
 					if serr == nil && len(good) > 0 {
 						s.log.Warn("pack table damaged; read blob by blob", "pack", id.String(), "blobs", len(good), "unverifiable", bad, "err", err)
 						badMu.Lock()

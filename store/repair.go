@@ -120,7 +120,7 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 		case verr != nil && len(good)+len(bad) == 0:
 			// the table itself is damaged: read it blob by blob
 			d.info.Table, d.info.Why = true, verr.Error()
-			sg, _, err := object.Salvage(ctx, s.be, id, s.salvageHints(id))
+			sg, _, err := s.repo.Salvage(ctx, id, s.salvageHints(id))
 			if err != nil {
 				return nil, err
 			}
@@ -192,7 +192,7 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 			}); err != nil {
 				return nil, err
 			}
-			if data == nil || object.Hash(data) != b.ID {
+			if data == nil || s.repo.ID(data) != b.ID {
 				continue
 			}
 			rep.Rewritten++

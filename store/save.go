@@ -525,7 +525,7 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 		sn.Parent = parentSnap
 	}
 	data := sn.Encode()
-	id := object.Hash(data)
+	id := s.repo.ID(data)
 	n, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data)
 	if err != nil {
 		return nil, err
@@ -537,7 +537,7 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 	if err != nil {
 		return nil, err
 	}
-	rec.Origin = object.Hash(meta)
+	rec.Origin = s.repo.ID(meta)
 	if n, err = w.SaveBlob(ctx, object.MetaBlob, rec.Origin, meta); err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/crypt"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/hooks"
 	"github.com/silo-dev/silo/index"
@@ -57,6 +58,18 @@ type Options struct {
 	// Destination says the repository is a backup destination (see
 	// backupHolds); otherwise Open finds out when it first needs to.
 	Destination bool
+	// Password supplies the password of an encrypted repository; it is
+	// asked only when one is needed.
+	Password PasswordFunc
+	// Encrypt makes a repository that Init (or Create) makes encrypted.
+	Encrypt bool
+	// Key opens an encrypted repository with its master key instead of a
+	// password (a backup destination of an encrypted repository). With
+	// Encrypt, a repository created gets this master key and KeyFiles
+	// (so the source's passwords open it).
+	Key      *crypt.MasterKey
+	KeyFiles []*crypt.KeyFile
+	keyUsed  string // the key file Init made (the one this process opened with)
 }
 
 // Store is an open repository. Any number of Stores, in this process and
@@ -91,6 +104,7 @@ type Store struct {
 	dest   int8 // 0: not known yet, 1: no, 2: yes
 
 	hooks *hooks.Runner // storage.hooks; nil: none
+	keys  *keyState     // nil: a plain repository
 }
 
 // IsRemote reports whether a location is an object store's URL
@@ -189,15 +203,18 @@ func Init(ctx context.Context, opts Options) (*Store, error) {
 	} else if !errors.Is(err, object.ErrNoRepository) {
 		return nil, err
 	}
-	if err := initRepo(ctx, be, opts.Config.PackSize, ""); err != nil {
+	if err := initRepo(ctx, be, opts.Config.PackSize, "", &opts); err != nil {
 		return nil, err
 	}
 	opts.Create = false
 	return Open(ctx, opts)
 }
 
-// initRepo writes config.json (with the given polynomial, or a random one).
-func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string) error {
+// initRepo writes config.json (with the given polynomial, or a random
+// one). With opts.Encrypt, it first makes the master key (opts.Key, or a
+// new one), writes its key files (opts.KeyFiles, or one for a password
+// asked twice) and seals the config; opts.Key is set to the master key.
+func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string, opts *Options) error {
 	if pol == "" {
 		p, err := chunk.RandomPolynomial()
 		if err != nil {
@@ -213,6 +230,11 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 	if l, ok := be.(object.Rooted); ok {
 		if err := os.MkdirAll(filepath.Join(l.Root(), "packs"), 0o755); err != nil {
 			return fmt.Errorf("init %s: %w", l.Root(), err)
+		}
+	}
+	if opts.Encrypt {
+		if err := initKeys(ctx, be, &rc, opts); err != nil {
+			return fmt.Errorf("init %s: %w", be.Location(), err)
 		}
 	}
 	if err := object.SaveRepoConfig(ctx, be, rc); err != nil {
@@ -234,7 +256,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	rc, err := object.LoadRepoConfig(ctx, be)
 	if errors.Is(err, object.ErrNoRepository) && opts.Create && !opts.ReadOnly {
-		if err := initRepo(ctx, be, cfg.PackSize, opts.Polynomial); err != nil {
+		if err := initRepo(ctx, be, cfg.PackSize, opts.Polynomial, &opts); err != nil {
 			return nil, err
 		}
 		rc, err = object.LoadRepoConfig(ctx, be)
@@ -245,24 +267,54 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	var keys *keyState
+	if rc.Encryption != nil {
+		if keys, err = openKeys(ctx, be, &rc, opts); err != nil {
+			return nil, err
+		}
+		rememberEncrypted(cfg.CacheDir, rc.ID)
+	} else {
+		if opts.Encrypt && opts.Key != nil {
+			return nil, fmt.Errorf("%w: %s is a plain repository, and what goes into it is encrypted: use a new location", ErrInvalid, be.Location())
+		}
+		if err := refuseDowngrade(ctx, be, rc, cfg.CacheDir); err != nil {
+			return nil, err
+		}
+	}
 	pol, err := chunk.ParsePolynomial(rc.ChunkerPolynomial)
 	if err != nil {
 		return nil, fmt.Errorf("%s/config.json: %w: chunker_polynomial: %v (the file is damaged; restore it from a backup of the repository)", be.Location(), object.ErrCorrupt, err)
 	}
-	s := &Store{cfg: cfg, now: opts.Now, log: opts.Logger, be: be, rc: rc, pol: pol, ro: opts.ReadOnly, cmd: opts.Command}
+	s := &Store{cfg: cfg, now: opts.Now, log: opts.Logger, be: be, rc: rc, pol: pol, ro: opts.ReadOnly, cmd: opts.Command, keys: keys}
 	if opts.Destination {
 		s.dest = 2
 	} else {
 		// a backup destination is not where the user's hooks run
 		s.hooks = hooks.New(cfg.Hooks, opts.Logger)
 	}
-	if l, ok := be.(object.Rooted); ok {
+	tmpBase := ""
+	if l, ok := be.(object.Rooted); ok && keys == nil {
 		s.base = l.Root()
 	} else {
+		// the index, logs, archives and caches of a remote repository, and
+		// of an encrypted one (they hold its catalogue and tables in the
+		// clear: not on the drive the encryption protects)
 		s.base = filepath.Join(cfg.CacheDir, rc.ID)
-		if err := os.MkdirAll(s.base, 0o755); err != nil {
+		perm := os.FileMode(0o755)
+		if keys != nil {
+			perm = 0o700
+		}
+		if err := os.MkdirAll(s.base, perm); err != nil {
 			return nil, fmt.Errorf("cache directory: %w", err)
 		}
+		if ok {
+			// packs being written (sealed) stay beside the packs: they
+			// become packs by a rename
+			tmpBase = l.Root()
+		}
+	}
+	if tmpBase == "" {
+		tmpBase = s.base
 	}
 	s.leases = gc.NewLeases(be, gc.LeasesOptions{Now: opts.Now, TTL: opts.LeaseTTL, Logger: opts.Logger, Machine: opts.Machine})
 	dbPath := filepath.Join(s.base, "index.db")
@@ -276,7 +328,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.db = db
 	remote := !isLocal(be)
 	if !opts.ReadOnly {
-		s.tmp, err = processTemp(filepath.Join(s.base, "tmp"))
+		s.tmp, err = processTemp(filepath.Join(tmpBase, "tmp"))
 		if err != nil {
 			db.Close()
 			return nil, err
@@ -288,7 +340,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 	}
 	ropts := object.RepositoryOptions{Backend: be, Index: db, TempDir: s.tmp,
-		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger, Condemned: s.isCondemned}
+		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger, Condemned: s.isCondemned, Sealer: s.sealer()}
 	ropts.PackCache = s.repoCache()
 	// on S3 and Azure, reads fetch 2 MiB windows of a pack and keep the
 	// last 32 MiB of them: a restore's neighbouring small files share GETs
@@ -323,6 +375,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// sealer is the repository's sealer (nil: a plain repository).
+func (s *Store) sealer() *object.Sealer {
+	if s.keys == nil {
+		return nil
+	}
+	return s.keys.seal
 }
 
 // repoCache is the local pack cache of a remote repository ("" for a local one).

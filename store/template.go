@@ -130,7 +130,7 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: templateProjectID(name), ProjectName: name,
 		Source: dir, RootMode: res.RootMode, RootMTime: res.RootMTime, Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size}
 	data := sn.Encode()
-	id := object.Hash(data)
+	id := s.repo.ID(data)
 	if _, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data); err != nil {
 		return nil, err
 	}

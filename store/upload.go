@@ -251,8 +251,8 @@ func (u *Uploads) Put(ctx context.Context, t object.BlobType, id object.ID, r io
 		return nil, fmt.Errorf("%w: %s blob larger than %d bytes", ErrInvalid, t, limit)
 	}
 	data := buf.Bytes()
-	if object.Hash(data) != id {
-		return nil, fmt.Errorf("%w: %d bytes sent as %s hash to %s", ErrDigestMismatch, len(data), id, object.Hash(data))
+	if u.s.repo.ID(data) != id {
+		return nil, fmt.Errorf("%w: %d bytes sent as %s hash to %s", ErrDigestMismatch, len(data), id, u.s.repo.ID(data))
 	}
 	if t == object.TreeBlob {
 		if _, err := snapshot.DecodeTree(data); err != nil {

@@ -670,6 +670,8 @@ type memBlobs struct {
 	types map[object.ID]object.BlobType
 }
 
+func (m *memBlobs) ID(plain []byte) object.ID { return object.Hash(plain) }
+
 func (m *memBlobs) SaveBlob(_ context.Context, t object.BlobType, id object.ID, plain []byte) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -20,7 +20,7 @@ func (e *env) openBackups(readOnly bool) (*store.BackupSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.OpenBackups(e.c.Context, e.cfg, from, nil, readOnly)
+	return store.OpenBackupsWith(e.c.Context, e.cfg, from, nil, readOnly, e.passwordSource())
 }
 
 func backupCommand() *cli.Command {

@@ -11,7 +11,15 @@ func initCommand() *cli.Command {
 		Name:  "init",
 		Usage: "create a repository (config.json with a random chunker polynomial, packs/, index.db)",
 		Description: "Creates the repository at --repo, STORAGE_BASE_PATH or base_path (default ./storage).\n" +
-			"`silo store` creates it too when it is missing.",
+			"`silo store` creates it too when it is missing (always plain).\n\n" +
+			"With --encrypt, blobs, pack tables and backup records are sealed (XChaCha20-Poly1305)\n" +
+			"under a random master key, blob ids are keyed, and the master key is wrapped by the\n" +
+			"password (scrypt) in keys/. The password comes from --password-file,\n" +
+			"--password-command, STORAGE_PASSWORD or a prompt (asked twice). Lose every password\n" +
+			"and the repository is lost: add a second with `silo key add`.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "encrypt", Usage: "create an encrypted repository (asks for its password)"},
+		},
 		Action: func(c *cli.Context) error {
 			e, err := newEnv(c)
 			if err != nil {
@@ -20,14 +28,22 @@ func initCommand() *cli.Command {
 			if _, err := args(c, 0, 0); err != nil {
 				return err
 			}
-			s, err := store.Init(c.Context, store.Options{Config: e.cfg, Logger: e.log})
+			s, err := store.Init(c.Context, e.options(func(o *store.Options) { o.Encrypt = c.Bool("encrypt") }))
 			if err != nil {
 				return err
 			}
 			defer s.Close()
 			rc := s.RepoConfig()
 			if e.json {
-				return e.printJSON(map[string]any{"location": s.Location(), "id": rc.ID, "chunker_polynomial": rc.ChunkerPolynomial, "pack_size": rc.PackSize})
+				out := map[string]any{"location": s.Location(), "id": rc.ID, "pack_size": rc.PackSize, "encrypted": s.Encrypted()}
+				if !s.Encrypted() {
+					out["chunker_polynomial"] = rc.ChunkerPolynomial
+				}
+				return e.printJSON(out)
+			}
+			if s.Encrypted() {
+				e.printf("created encrypted repository %s at %s (its index and caches live in %s)\n", rc.ID, s.Location(), s.BaseDir())
+				return nil
 			}
 			e.printf("created repository %s at %s\n", rc.ID, s.Location())
 			return nil

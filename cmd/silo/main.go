@@ -130,18 +130,18 @@ func newApp() *cli.App {
 			"with another process (nothing was recorded; run the command again), 130 interrupted.",
 		HideHelpCommand: true,
 		Version:         version(),
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "repo", Aliases: []string{"r"}, Usage: "repository `PATH` or s3://bucket/prefix (default: base_path, ./storage)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON (JSON lines with progress for long commands)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error (logs go to stderr)"},
-		},
+		}, passwordFlags()...),
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: append([]*cli.Command{
 			initCommand(), withRemote(storeCommand(), remoteStore), withRemote(restoreCommand(), remoteRestore),
 			snapshotsCommand(), lsCommand(), diffCommand(), dumpCommand(), findCommand(), mountCommand(), checkCommand(), indexCommand(), repairCommand(),
 			withRemoteSub(projectsCommand(), "list", remoteProjectsList), extractCommand(), importCommand(),
-			statsCommand(), cacheCommand(), configCommand(), backupCommand(), serveCommand(),
+			statsCommand(), cacheCommand(), configCommand(), backupCommand(), serveCommand(), keyCommand(),
 		}, append(append(lifecycleCommands(), templateCommands()...), gcCommands()...)...),
 	}
 	classifyUsage(app)
@@ -208,7 +208,7 @@ func (e *env) open(readOnly, create bool) (*store.Store, error) {
 // options are the store options of this command, changed by mod.
 func (e *env) options(mod func(*store.Options)) store.Options {
 	o := store.Options{Config: e.cfg, Logger: e.log, Now: e.now, Machine: os.Getenv("SILO_TEST_MACHINE"),
-		Command: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid())}
+		Command: fmt.Sprintf("silo %s (pid %d)", e.c.Command.FullName(), os.Getpid()), Password: e.passwordSource()}
 	if mod != nil {
 		mod(&o)
 	}
