@@ -70,7 +70,7 @@ var (
 	// while reading a version, the repository is damaged
 	KindBlobNotFound = Kind{Code: "blob_not_found", Exit: ExitCheck, Status: http.StatusNotFound, err: object.ErrBlobNotFound, is: []error{object.ErrBlobNotFound}}
 	// a pre_* hook refused the operation (storage.hooks)
-	KindVetoed   = Kind{Code: "vetoed", Exit: ExitError, Status: http.StatusForbidden, err: hooks.ErrVetoed, is: []error{hooks.ErrVetoed}}
+	KindVetoed = Kind{Code: "vetoed", Exit: ExitError, Status: http.StatusForbidden, err: hooks.ErrVetoed, is: []error{hooks.ErrVetoed}}
 	// an encrypted repository and no password, or a wrong one
 	KindPassword = Kind{Code: "password", Exit: ExitError, Status: http.StatusUnauthorized, err: ErrPassword, is: []error{ErrPassword, crypt.ErrWrongPassword}}
 	KindExists   = Kind{Code: "exists", Exit: ExitError, Status: http.StatusConflict, err: ErrExists, is: []error{ErrExists}}
