@@ -17,6 +17,12 @@ func (s *Server) repository(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.st.RepositoryInfo())
 }
 
+// blobKeys gives what a blob protocol client of an encrypted repository
+// needs to compute its ids (store.BlobKeys).
+func (s *Server) blobKeys(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.st.BlobKeys())
+}
+
 type missingRequest struct {
 	IDs []object.ID `json:"ids"`
 }

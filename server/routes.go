@@ -37,6 +37,7 @@ func (s *Server) routeTable() []Route {
 		{"POST", api + "/backups/{id}/restore", "restore projects of a backup into this repository (a job)", true, s.restoreBackup},
 
 		{"GET", api + "/repository", "chunking parameters a remote client needs", true, s.repository},
+		{"GET", api + "/repository/blob-keys", "an encrypted repository's chunker polynomial and blob id key", true, s.blobKeys},
 		{"POST", api + "/blobs/missing", "which of these blob ids the repository lacks", true, s.missingBlobs},
 		{"PUT", api + "/blobs/{id}", "upload one blob (hashed and checked against its id)", true, s.putBlob},
 		{"GET", api + "/blobs/{id}", "download one blob's plain bytes", true, s.getBlob},

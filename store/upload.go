@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -61,9 +62,12 @@ const (
 // RepositoryInfo is what a remote client needs to chunk and hash exactly as
 // the repository does, so that its blob ids deduplicate against it.
 type RepositoryInfo struct {
-	ID                string `json:"id"`
-	Version           int    `json:"version"`
-	ChunkerPolynomial string `json:"chunker_polynomial"` // hex, see chunk.ParsePolynomial
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+	// Encrypted: the polynomial and the id key come from GET
+	// /repository/blob-keys (BlobKeys), and ChunkerPolynomial is empty.
+	Encrypted         bool   `json:"encrypted"`
+	ChunkerPolynomial string `json:"chunker_polynomial,omitempty"` // hex, see chunk.ParsePolynomial
 	PackSize          int64  `json:"pack_size"`
 	MinChunk          int    `json:"min_chunk"`
 	MaxChunk          int    `json:"max_chunk"`
@@ -73,9 +77,29 @@ type RepositoryInfo struct {
 
 // RepositoryInfo describes the repository for remote clients.
 func (s *Store) RepositoryInfo() RepositoryInfo {
-	return RepositoryInfo{ID: s.rc.ID, Version: s.rc.Version, ChunkerPolynomial: s.rc.ChunkerPolynomial,
+	ri := RepositoryInfo{ID: s.rc.ID, Version: s.rc.Version, ChunkerPolynomial: s.rc.ChunkerPolynomial,
 		PackSize: s.rc.PackSize, MinChunk: chunk.MinSize, MaxChunk: chunk.MaxSize, MaxTreeBlob: MaxTreeBlob,
 		Hash: "blake3-256"}
+	if s.keys != nil {
+		ri.Encrypted, ri.ChunkerPolynomial, ri.Hash = true, "", "blake3-256-keyed"
+	}
+	return ri
+}
+
+// BlobKeys is what a client of the blob protocol needs to compute the
+// ids an encrypted repository gives: its chunker polynomial and id key.
+// Whoever may call the API can read every file anyway, so handing these
+// to token holders reveals nothing more to them; but a revoked token does
+// not take back a key handed out, and the id key cannot change without
+// rewriting every tree.
+type BlobKeys struct {
+	ChunkerPolynomial string `json:"chunker_polynomial"`
+	IDKey             string `json:"id_key,omitempty"` // hex; empty: a plain repository (plain BLAKE3 ids)
+}
+
+// BlobKeys returns the repository's blob keys (see BlobKeys).
+func (s *Store) BlobKeys() BlobKeys {
+	return BlobKeys{ChunkerPolynomial: s.rc.ChunkerPolynomial, IDKey: hex.EncodeToString(s.sealer().IDKey())}
 }
 
 // Uploads serves the dedup-aware upload protocol: a client asks which blobs
