@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -60,14 +61,17 @@ type RepositoryOptions struct {
 // safe for concurrent use; Flush makes everything saved so far durable and
 // indexed.
 type Repository struct {
-	be      Backend
-	idx     Index
-	tmpDir  string
-	fs      FS // for packs being written: the backend's (see Local.FS)
-	packSz  int64
-	codec   *Codec
-	log     *slog.Logger
-	packers [2]*packer // data, tree
+	be     Backend
+	idx    Index
+	tmpDir string
+	fs     FS // for packs being written: the backend's (see Local.FS)
+	packSz int64
+	codec  *Codec
+	log    *slog.Logger
+	// packers: the tree packer, then the data packers (one, or in an
+	// encrypted repository sealedDataPackers taken at random, so that a
+	// pack's size is not the sum of one file's consecutive chunks)
+	packers []*packer
 
 	mu      sync.Mutex
 	pending map[ID]struct{}
@@ -125,8 +129,12 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 			r.tmpDir = os.TempDir()
 		}
 	}
-	r.packers[0] = &packer{repo: r, data: true}
-	r.packers[1] = &packer{repo: r, data: false}
+	r.packers = []*packer{{repo: r, data: false}, {repo: r, data: true}}
+	if r.seal != nil {
+		for range sealedDataPackers - 1 {
+			r.packers = append(r.packers, &packer{repo: r, data: true})
+		}
+	}
 	r.handles.be = opts.Backend
 	if _, random := opts.Backend.(ReaderAtOpener); !random && opts.ReadAhead > 0 {
 		if ps, ok := opts.Index.(PackSizer); ok {
@@ -232,10 +240,7 @@ func (r *Repository) saveBlob(ctx context.Context, w *Writer, t BlobType, id ID,
 	}
 	bp := storedPool.Get().(*[]byte)
 	stored, comp := r.codec.Compress((*bp)[:0], plain)
-	p := r.packers[1]
-	if t.IsData() {
-		p = r.packers[0]
-	}
+	p := r.packerFor(t)
 	b := Blob{ID: id, Type: t, Comp: comp, RawLength: uint32(len(plain))}
 	if r.seal != nil {
 		sp := storedPool.Get().(*[]byte)
@@ -259,6 +264,22 @@ func (r *Repository) saveBlob(ctx context.Context, w *Writer, t BlobType, id ID,
 		return 0, err
 	}
 	return n, nil
+}
+
+// sealedDataPackers is how many data packs an encrypted repository fills
+// at once (restic picks among several open packers for the same reason:
+// see docs/encryption-review.md, item 3).
+const sealedDataPackers = 3
+
+// packerFor returns the packer a blob of type t goes to.
+func (r *Repository) packerFor(t BlobType) *packer {
+	if !t.IsData() {
+		return r.packers[0]
+	}
+	if len(r.packers) == 2 {
+		return r.packers[1]
+	}
+	return r.packers[1+mrand.IntN(len(r.packers)-1)]
 }
 
 // FailSeq counts the pack writes that failed so far. A long-running user
@@ -922,10 +943,7 @@ func (r *Repository) saveStored(ctx context.Context, w *Writer, b Blob, stored [
 	if err != nil || !fresh {
 		return 0, err
 	}
-	p := r.packers[1]
-	if b.Type.IsData() {
-		p = r.packers[0]
-	}
+	p := r.packerFor(b.Type)
 	if err := p.add(ctx, Blob{ID: b.ID, Type: b.Type, Comp: b.Comp, RawLength: b.RawLength}, stored); err != nil {
 		r.release([]Blob{{ID: b.ID}})
 		return 0, err

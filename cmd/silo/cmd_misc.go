@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -312,7 +314,7 @@ func configCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				entries := e.cfg.Entries()
+				entries := append(e.cfg.Entries(), repositoryEntries(c.Context, e.cfg)...)
 				if e.json {
 					return e.printJSON(entries)
 				}
@@ -325,4 +327,24 @@ func configCommand() *cli.Command {
 			},
 		}},
 	}
+}
+
+// repositoryEntries describes the repository at base_path as its
+// config.json says (no password needed): its id and whether it is
+// encrypted. Nothing when there is none.
+func repositoryEntries(ctx context.Context, cfg *config.Config) []config.Entry {
+	be, err := store.OpenBackend(ctx, cfg.BasePath, cfg)
+	if err != nil {
+		return nil
+	}
+	rc, err := object.LoadRepoConfig(ctx, be)
+	if err != nil {
+		return nil
+	}
+	enc := "none"
+	if rc.Encryption != nil {
+		enc = fmt.Sprintf("%s, %s ids, %s key files", rc.Encryption.AEAD, rc.Encryption.IDs, rc.Encryption.KDF)
+	}
+	src := be.Location() + "/" + object.ConfigName
+	return []config.Entry{{Key: "repository.id", Value: rc.ID, Source: src}, {Key: "repository.encryption", Value: enc, Source: src}}
 }
