@@ -63,14 +63,21 @@ type Event struct {
 // secret or a repository password.
 var secretEnv = []string{"STORAGE_API_TOKEN=", "STORAGE_WEBHOOK_SECRET=", "STORAGE_PASSWORD="}
 
-func (e Event) env() []string {
+// Env returns this process's environment without silo's secrets, with
+// extra appended: the environment of a command silo runs for the user (a
+// hook, a content filter).
+func Env(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !slices.ContainsFunc(secretEnv, func(p string) bool { return strings.HasPrefix(kv, p) }) {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "SILO_EVENT="+e.Name, "SILO_PROJECT_ID="+e.ProjectID, "SILO_PROJECT_NAME="+e.ProjectName,
+	return append(env, extra...)
+}
+
+func (e Event) env() []string {
+	return Env("SILO_EVENT="+e.Name, "SILO_PROJECT_ID="+e.ProjectID, "SILO_PROJECT_NAME="+e.ProjectName,
 		"SILO_SNAPSHOT_ID="+e.SnapshotID, "SILO_REPOSITORY="+e.Repository, "SILO_PATH="+e.Path)
 }
 

@@ -52,6 +52,10 @@ type RestoreOptions struct {
 	// (platformRefusesCaseCollisions); set it to refuse them elsewhere
 	// too, e.g. on Linux into a case-insensitive mount.
 	RefuseCaseCollisions bool
+	// Filters undo the filters files were stored through (Node.Filter):
+	// such a file is written as its filter's smudge command makes it. A
+	// filtered file without Filters fails the restore, naming the filter.
+	Filters Filters
 }
 
 // restoreMode is the mode a restore gives a file or directory: the stored
@@ -98,6 +102,7 @@ type restorer struct {
 	err    error
 	skips  []Skipped
 	stack  []*rdir // the walk's directories, the destination first
+	filt   Filters
 }
 
 type restoreJob struct {
@@ -131,7 +136,7 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 	defer cancel()
 	r := &restorer{repo: repo, ctx: ctx, cancel: cancel, prog: orNone(opts.Progress), jobs: make(chan restoreJob, 256),
 		dest: dest, keepOn: opts.ContinueOnError, fold: opts.RefuseCaseCollisions || platformRefusesCaseCollisions,
-		log: opts.Logger}
+		log: opts.Logger, filt: opts.Filters}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -537,10 +542,44 @@ func allZero(b []byte) bool {
 	return true
 }
 
+// writeFiltered writes what n's filter makes of its stored content to w.
+func (r *restorer) writeFiltered(w io.Writer, dir *rdir, n *Node, buf *[]byte) (int64, error) {
+	if r.filt == nil {
+		return 0, fmt.Errorf("restore %s: it was stored through filter %q, and no filters are configured (storage.filters)", r.where(dir, n.Name), n.Filter)
+	}
+	stored := *n
+	stored.Filter = ""
+	cw := &countingWriter{w: w}
+	err := through(func(pw io.Writer) error {
+		_, err := r.writeContent(pw, dir, &stored, buf)
+		return err
+	}, func(in io.Reader, out io.Writer) error {
+		return r.filt.Smudge(r.ctx, n.Filter, r.rel(dir, n.Name, false), in, out)
+	}, cw)
+	if err != nil {
+		return cw.n, fmt.Errorf("restore %s through filter %q: %w", r.where(dir, n.Name), n.Filter, err)
+	}
+	return cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // writeContent writes a file's chunks to w. A chunk of zeros (a hole the
 // chunker cut, or zeros written out) is skipped with a seek when w can
 // seek and be truncated, so a sparse file restores sparse.
 func (r *restorer) writeContent(w io.Writer, dir *rdir, n *Node, buf *[]byte) (int64, error) {
+	if n.Filter != "" {
+		return r.writeFiltered(w, dir, n, buf)
+	}
 	sparse, _ := w.(sparseWriter)
 	var written int64
 	hole := false

@@ -71,6 +71,10 @@ type StoreOptions struct {
 	// the slash-separated path from the root, n the entry as listed (a
 	// directory is left out whole, not walked).
 	Exclude func(rel string, n *Node) bool
+	// Filters, when set, run the files they claim through their clean
+	// command (see Filters). A filtered file is always read afresh: its
+	// parent entry holds the filter's output, not the file's size.
+	Filters Filters
 }
 
 func (o *StoreOptions) pathLimits() (maxPath, maxDepth int) {
@@ -354,7 +358,10 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 		}
 		switch n.Type {
 		case File:
-			if old != nil && old.Type == File && old.Size == n.Size && old.MTime == n.MTime &&
+			if s.opts.Filters != nil {
+				n.Filter = s.opts.Filters.For(joinRel(ds.rel, name))
+			}
+			if old != nil && old.Type == File && n.Filter == "" && old.Filter == "" && old.Size == n.Size && old.MTime == n.MTime &&
 				old.CTime == n.CTime && old.Inode == n.Inode && old.Mode == n.Mode &&
 				(n.Size == 0 || len(old.Content) > 0) &&
 				(s.opts.Reusable == nil || s.opts.Reusable(old.Content)) {
@@ -528,7 +535,17 @@ func (s *storer) storeFile(j fileJob, buf []byte, ch *chunk.Chunker) error {
 		s.prog.AddDone(0, int64(len(data)))
 		return s.checkLimit()
 	}
-	if node.Size < chunk.MinSize {
+	if node.Filter != "" {
+		rel := joinRel(j.dir.rel, node.Name)
+		err := through(func(w io.Writer) error {
+			return s.opts.Filters.Clean(s.ctx, node.Filter, rel, f, w)
+		}, func(in io.Reader, _ io.Writer) error {
+			return s.chunkAll(in, buf, ch, add)
+		}, nil)
+		if err != nil {
+			return fmt.Errorf("store %s through filter %q: %w", j.path, node.Filter, err)
+		}
+	} else if node.Size < chunk.MinSize {
 		// small file: one chunk, no rolling hash
 		n, err := io.ReadFull(f, buf[:node.Size+1])
 		switch {

@@ -46,11 +46,18 @@ type Node struct {
 	Content []object.ID // File
 	Subtree object.ID   // Dir
 	Target  string      // Symlink
+	// Filter names the content filter (see Filters) a File was stored
+	// through: its chunks hold the filter's output, and Size counts them.
+	Filter string
 }
 
 const (
-	treeMagic  = "SLT1"
-	maxNameLen = 4096
+	treeMagic = "SLT1"
+	// treeMagicFiltered marks a tree with a filtered file: each File entry
+	// then ends with its filter's name (length-prefixed, empty for none).
+	// A tree without one is written as SLT1, byte for byte as before.
+	treeMagicFiltered = "SLT2"
+	maxNameLen        = 4096
 	// ModeMask keeps the bits silo stores.
 	ModeMask = 0o7777
 	// MaxName is the longest name (in bytes) of one path element silo
@@ -118,7 +125,15 @@ func EncodeTree(nodes []Node) []byte {
 		n += 64 + len(nodes[i].Name) + len(nodes[i].Target) + 32*len(nodes[i].Content)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, treeMagic...)
+	filtered := false
+	for i := range nodes {
+		filtered = filtered || nodes[i].Filter != ""
+	}
+	if filtered {
+		b = append(b, treeMagicFiltered...)
+	} else {
+		b = append(b, treeMagic...)
+	}
 	b = binary.AppendUvarint(b, uint64(len(nodes)))
 	for i := range nodes {
 		nd := &nodes[i]
@@ -137,6 +152,10 @@ func EncodeTree(nodes []Node) []byte {
 			b = binary.AppendUvarint(b, uint64(len(nd.Content)))
 			for _, id := range nd.Content {
 				b = append(b, id[:]...)
+			}
+			if filtered {
+				b = binary.AppendUvarint(b, uint64(len(nd.Filter)))
+				b = append(b, nd.Filter...)
 			}
 		case Dir:
 			b = append(b, nd.Subtree[:]...)
@@ -194,9 +213,10 @@ func (r *treeReader) bytes(n uint64, what string) []byte {
 
 // DecodeTree decodes and validates a tree blob.
 func DecodeTree(data []byte) ([]Node, error) {
-	if len(data) < len(treeMagic) || string(data[:len(treeMagic)]) != treeMagic {
+	if len(data) < len(treeMagic) || (string(data[:len(treeMagic)]) != treeMagic && string(data[:len(treeMagic)]) != treeMagicFiltered) {
 		return nil, fmt.Errorf("%w: bad magic", ErrBadTree)
 	}
+	filtered := string(data[:len(treeMagic)]) == treeMagicFiltered
 	r := &treeReader{b: data[len(treeMagic):]}
 	// every entry takes at least 11 bytes (an empty file with a one-byte
 	// name and zero metadata), which bounds the allocation. The bound was
@@ -241,6 +261,12 @@ func DecodeTree(data []byte) ([]Node, error) {
 				nd.Content = make([]object.ID, n)
 				for j := range nd.Content {
 					copy(nd.Content[j][:], raw[j*32:])
+				}
+			}
+			if filtered {
+				nd.Filter = string(r.bytes(r.uvarint(MaxFilterName, "filter name length"), "filter name"))
+				if r.err == nil && nd.Filter != "" {
+					r.err = CheckFilterName(nd.Filter)
 				}
 			}
 		case Dir:

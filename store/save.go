@@ -209,7 +209,7 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 		return nil, err
 	}
 	return s.saveWith(ctx, &opts, dir, func(w *object.Writer, so snapshot.StoreOptions) (*snapshot.StoreResult, error) {
-		so.Exclude = exclude
+		so.Exclude, so.Filters = exclude, s.filters()
 		return snapshot.Store(ctx, w, dir, so)
 	})
 }

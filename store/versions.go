@@ -295,6 +295,7 @@ func (s *Store) restoreInfo(ctx context.Context, info SnapshotInfo, dest string,
 	return snapshot.Restore(ctx, s.repo, info.snap.Tree, dest, snapshot.RestoreOptions{
 		Include: opts.Include, Progress: opts.Progress, Logger: log,
 		RootMode: info.snap.RootMode, RootMTime: info.snap.RootMTime, ContinueOnError: opts.ContinueOnError,
+		Filters: s.filters(),
 	})
 }
 
@@ -306,6 +307,9 @@ type Entry struct {
 	Size   int64     `json:"size"`
 	MTime  time.Time `json:"mtime"`
 	Target string    `json:"target,omitempty"`
+	// Filter names the content filter a file was stored through (its
+	// Size is the stored size).
+	Filter string `json:"filter,omitempty"`
 }
 
 // Ls calls fn for every entry of a version under path ("" for all).
@@ -321,7 +325,7 @@ func (s *Store) Ls(ctx context.Context, ref, path string, fn func(Entry) error) 
 	prefix := strings.Trim(path, "/")
 	emit := func(p string, n *snapshot.Node) error {
 		e := Entry{Path: p, Type: n.Type.String(), Mode: fmt.Sprintf("%04o", n.Mode),
-			MTime: time.Unix(0, n.MTime).UTC(), Target: n.Target}
+			MTime: time.Unix(0, n.MTime).UTC(), Target: n.Target, Filter: n.Filter}
 		if n.Type == snapshot.File {
 			e.Size = int64(n.Size)
 		}

@@ -69,6 +69,9 @@ func lsCommand() *cli.Command {
 				if en.Target != "" {
 					line += " -> " + quoteName(en.Target)
 				}
+				if en.Filter != "" {
+					line += " [filter " + en.Filter + "]"
+				}
 				e.printf("%s\n", line)
 				return nil
 			})

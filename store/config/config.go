@@ -108,6 +108,8 @@ type Config struct {
 	Backup BackupConfig
 	S3     S3Config
 	Hooks  HooksConfig
+	// Filters are the content filters (storage.filters), by name.
+	Filters []Filter
 
 	sources         map[string]string // key -> source, for keys not at their default
 	defaultCacheDir string            // what cache_dir "" stands for
@@ -143,6 +145,18 @@ type HooksConfig struct {
 	// with WebhookSecret (HMAC-SHA256) when it is set.
 	Webhooks      []string
 	WebhookSecret string // secret
+}
+
+// Filter is one content filter (storage.filters.<name>), as git's clean
+// and smudge: a stored file whose path matches one of Patterns (gitignore
+// syntax, from the stored directory's top) is stored as what Clean prints
+// for its content on stdin, and restored as what Smudge prints for the
+// stored bytes. Both run through the shell.
+type Filter struct {
+	Name     string
+	Patterns []string
+	Clean    string
+	Smudge   string
 }
 
 // BackupConfig configures backups.
@@ -282,6 +296,11 @@ func (c *Config) Entries() []Entry {
 			v = "***"
 		}
 		out = append(out, Entry{Key: k.name, Value: v, Source: c.Source(k.name)})
+	}
+	for _, f := range c.Filters {
+		out = append(out, Entry{Key: "filters." + f.Name,
+			Value:  fmt.Sprintf("pattern: %s; clean: %s; smudge: %s", strings.Join(f.Patterns, ", "), f.Clean, f.Smudge),
+			Source: c.Source("filters." + f.Name)})
 	}
 	return out
 }
@@ -1060,6 +1079,10 @@ func (c *Config) applySection(n *yaml.Node, prefix string, errs *errList) {
 			continue
 		}
 		seen[name] = kn.Line
+		if prefix == "" && name == "filters" {
+			c.applyFilters(vn, errs)
+			continue
+		}
 		if prefix == "" && sections[name] {
 			c.applySection(vn, name+".", errs)
 			continue
@@ -1098,6 +1121,71 @@ func (c *Config) applySection(n *yaml.Node, prefix string, errs *errList) {
 			continue
 		}
 		c.setSource(full, fmt.Sprintf("%s:%d", File, kn.Line))
+	}
+}
+
+// filterName is what a filter may be called (it is recorded in trees).
+var filterName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// applyFilters reads storage.filters: a mapping of filter names to
+// mappings with pattern (one or a list), clean and smudge.
+func (c *Config) applyFilters(n *yaml.Node, errs *errList) {
+	n = deref(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		errs.add(fileErr(n.Line, "storage.filters must be a mapping of filter names to {pattern, clean, smudge}, not %s", kindName(n)))
+		return
+	}
+	c.Filters = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := deref(n.Content[i]), deref(n.Content[i+1])
+		name, ok := keyName(kn, "storage.filters", errs)
+		if !ok {
+			continue
+		}
+		if !filterName.MatchString(name) {
+			errs.add(fileErr(kn.Line, "storage.filters: filter name %s (allowed: 1 to 64 letters, digits, '.', '_' and '-')", quote(name)))
+			continue
+		}
+		f := Filter{Name: name}
+		if vn.Kind != yaml.MappingNode {
+			errs.add(fileErr(kn.Line, "storage.filters.%s must be a mapping with pattern, clean and smudge, not %s", name, kindName(vn)))
+			continue
+		}
+		bad := false
+		for j := 0; j+1 < len(vn.Content); j += 2 {
+			fk, fv := deref(vn.Content[j]), deref(vn.Content[j+1])
+			switch fk.Value {
+			case "pattern", "patterns":
+				switch fv.Kind {
+				case yaml.ScalarNode:
+					f.Patterns = append(f.Patterns, fv.Value)
+				case yaml.SequenceNode:
+					for _, it := range fv.Content {
+						if it = deref(it); it.Kind == yaml.ScalarNode && it.Value != "" {
+							f.Patterns = append(f.Patterns, it.Value)
+						}
+					}
+				}
+			case "clean":
+				f.Clean = strings.TrimSpace(fv.Value)
+			case "smudge":
+				f.Smudge = strings.TrimSpace(fv.Value)
+			default:
+				errs.add(fileErr(fk.Line, "unknown key storage.filters.%s.%s (allowed: pattern, clean, smudge)", name, fk.Value))
+				bad = true
+			}
+		}
+		switch {
+		case bad:
+		case len(f.Patterns) == 0 || f.Clean == "" || f.Smudge == "":
+			errs.add(fileErr(kn.Line, "storage.filters.%s needs pattern, clean and smudge (use smudge: cat for a filter with nothing to undo)", name))
+		default:
+			c.Filters = append(c.Filters, f)
+			c.setSource("filters."+name, fmt.Sprintf("%s:%d", File, kn.Line))
+		}
 	}
 }
 

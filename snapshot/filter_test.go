@@ -1,0 +1,35 @@
+package snapshot
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/silo-dev/silo/object"
+)
+
+// A tree with a filtered file is SLT2 and keeps each file's filter; one
+// without stays SLT1, as every tree before filters.
+func TestTreeFilterRoundTrip(t *testing.T) {
+	nodes := []Node{
+		{Name: "a.txt", Type: File, Mode: 0o644, Size: 3, Content: []object.ID{{1}}, Filter: "crlf"},
+		{Name: "b.bin", Type: File, Mode: 0o644, Size: 3, Content: []object.ID{{2}}},
+		{Name: "d", Type: Dir, Mode: 0o755, Subtree: object.ID{3}},
+	}
+	data := EncodeTree(nodes)
+	if string(data[:4]) != "SLT2" {
+		t.Fatalf("magic %q, want SLT2", data[:4])
+	}
+	got, err := DecodeTree(data)
+	if err != nil || !reflect.DeepEqual(got, nodes) {
+		t.Fatalf("round trip: %v\n got %+v\nwant %+v", err, got, nodes)
+	}
+	nodes[0].Filter = ""
+	if plain := EncodeTree(nodes); string(plain[:4]) != "SLT1" {
+		t.Fatalf("a tree without filters is %q, want SLT1", plain[:4])
+	}
+	nodes[0].Filter = "bad name/"
+	if _, err := DecodeTree(EncodeTree(nodes)); !errors.Is(err, ErrBadTree) {
+		t.Fatalf("a bad filter name decoded: %v", err)
+	}
+}
