@@ -60,22 +60,13 @@ func keyCommand() *cli.Command {
 				Name:  "add",
 				Usage: "add a password (opened with an existing one)",
 				Flags: []cli.Flag{newPasswordFlag()},
-				Action: func(c *cli.Context) error {
-					e, s, _, err := setup(c, 0, 0, false, false)
-					if err != nil {
-						return err
-					}
-					defer s.Close()
-					pw, err := e.newPassword(s.Location())
-					if err != nil {
-						return err
-					}
+				Action: withNewPassword(func(c *cli.Context, e *env, s *store.Store, pw []byte) error {
 					k, err := s.AddKey(c.Context, pw)
 					if err != nil {
 						return err
 					}
 					return printKey(e, "added", k)
-				},
+				}),
 			},
 			{
 				Name:      "remove",
@@ -98,16 +89,7 @@ func keyCommand() *cli.Command {
 				Name:  "passwd",
 				Usage: "change the password in use (a new key file, then the old one removed)",
 				Flags: []cli.Flag{newPasswordFlag()},
-				Action: func(c *cli.Context) error {
-					e, s, _, err := setup(c, 0, 0, false, false)
-					if err != nil {
-						return err
-					}
-					defer s.Close()
-					pw, err := e.newPassword(s.Location())
-					if err != nil {
-						return err
-					}
+				Action: withNewPassword(func(c *cli.Context, e *env, s *store.Store, pw []byte) error {
 					added, removed, err := s.ChangePassword(c.Context, pw)
 					if err != nil {
 						return err
@@ -117,8 +99,26 @@ func keyCommand() *cli.Command {
 					}
 					e.printf("added key %s, removed key %s\n", added.ID, removed.ID)
 					return nil
-				},
+				}),
 			},
 		},
+	}
+}
+
+// withNewPassword is the action of a key command that needs a new
+// password: the repository opened for writing (with the current
+// password), then the new one asked for.
+func withNewPassword(fn func(c *cli.Context, e *env, s *store.Store, pw []byte) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		e, s, _, err := setup(c, 0, 0, false, false)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		pw, err := e.newPassword(s.Location())
+		if err != nil {
+			return err
+		}
+		return fn(c, e, s, pw)
 	}
 }
