@@ -96,8 +96,11 @@ func (s *Store) Stats() (*Stats, error) {
 	free := int64(-1)
 	if IsRemote(s.cfg.BasePath) {
 		free = -1
-	} else if n, err := freeSpace(s.base); err == nil {
-		free = n
+	} else if l, ok := s.be.(object.Rooted); ok {
+		// the repository's disk (an encrypted one keeps its index elsewhere)
+		if n, err := freeSpace(l.Root()); err == nil {
+			free = n
+		}
 	}
 	if q := s.cfg.TotalQuota; q > 0 {
 		left := max(q-st.StoredBytes, 0)
