@@ -23,6 +23,25 @@ func (e *env) openBackups(readOnly bool) (*store.BackupSet, error) {
 	return store.OpenBackupsWith(e.c.Context, e.cfg, from, nil, readOnly, e.passwordSource())
 }
 
+// backupSetup is setup for the backup subcommands that read or change a
+// destination: configuration, the argument count, and the destination
+// (--from) opened. The caller closes the set.
+func backupSetup(c *cli.Context, min, max int, readOnly bool) (*env, *store.BackupSet, []string, error) {
+	e, err := newEnv(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	a, err := args(c, min, max)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	bs, err := e.openBackups(readOnly)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return e, bs, a, nil
+}
+
 func backupCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "backup",
@@ -75,11 +94,7 @@ func backupCommand() *cli.Command {
 				Usage: "list backups at the destination",
 				Flags: []cli.Flag{fromFlag()},
 				Action: func(c *cli.Context) error {
-					e, err := newEnv(c)
-					if err != nil {
-						return err
-					}
-					bs, err := e.openBackups(true)
+					e, bs, _, err := backupSetup(c, 0, 0, true)
 					if err != nil {
 						return err
 					}
@@ -105,15 +120,7 @@ func backupCommand() *cli.Command {
 				ArgsUsage: "ID",
 				Flags:     []cli.Flag{fromFlag()},
 				Action: func(c *cli.Context) error {
-					e, err := newEnv(c)
-					if err != nil {
-						return err
-					}
-					a, err := args(c, 1, 1)
-					if err != nil {
-						return err
-					}
-					bs, err := e.openBackups(true)
+					e, bs, a, err := backupSetup(c, 1, 1, true)
 					if err != nil {
 						return err
 					}
@@ -146,15 +153,7 @@ func backupCommand() *cli.Command {
 				ArgsUsage: "ID",
 				Flags:     []cli.Flag{fromFlag(), &cli.BoolFlag{Name: "read-data", Usage: "read and hash every blob"}},
 				Action: func(c *cli.Context) error {
-					e, err := newEnv(c)
-					if err != nil {
-						return err
-					}
-					a, err := args(c, 1, 1)
-					if err != nil {
-						return err
-					}
-					bs, err := e.openBackups(true)
+					e, bs, a, err := backupSetup(c, 1, 1, true)
 					if err != nil {
 						return err
 					}
@@ -197,23 +196,15 @@ func backupCommand() *cli.Command {
 					&cli.StringFlag{Name: "dest", Usage: "restore into `DIR`"},
 				},
 				Action: func(c *cli.Context) error {
-					e, err := newEnv(c)
-					if err != nil {
-						return err
-					}
-					a, err := args(c, 1, 1)
-					if err != nil {
-						return err
-					}
-					dest, err := e.pathFlag("dest")
-					if err != nil {
-						return err
-					}
-					bs, err := e.openBackups(true)
+					e, bs, a, err := backupSetup(c, 1, 1, true)
 					if err != nil {
 						return err
 					}
 					defer bs.Close()
+					dest, err := e.pathFlag("dest")
+					if err != nil {
+						return err
+					}
 					rep, prog := e.progress("restore")
 					res, err := bs.Restore(c.Context, a[0], store.RestoreBackupOptions{Projects: c.StringSlice("project"),
 						Dest: dest, Primary: e.cfg, Progress: prog, Logger: e.log})
@@ -244,19 +235,15 @@ func backupCommand() *cli.Command {
 					&cli.BoolFlag{Name: "dry-run", Usage: "only list what would expire"},
 				},
 				Action: func(c *cli.Context) error {
-					e, err := newEnv(c)
-					if err != nil {
-						return err
-					}
-					days := e.cfg.Backup.RetentionDays
-					if c.IsSet("retention-days") {
-						days = c.Int("retention-days")
-					}
-					bs, err := e.openBackups(false)
+					e, bs, _, err := backupSetup(c, 0, 0, false)
 					if err != nil {
 						return err
 					}
 					defer bs.Close()
+					days := e.cfg.Backup.RetentionDays
+					if c.IsSet("retention-days") {
+						days = c.Int("retention-days")
+					}
 					res, err := bs.Expire(c.Context, nowFunc(), days, c.Bool("dry-run"))
 					return printRemoval(e, res, err, "expired", "would expire", "")
 				},
@@ -273,15 +260,7 @@ func backupCommand() *cli.Command {
 					&cli.BoolFlag{Name: "dry-run", Usage: "only list what would be removed"},
 				},
 				Action: func(c *cli.Context) error {
-					e, err := newEnv(c)
-					if err != nil {
-						return err
-					}
-					a, err := args(c, 1, -1)
-					if err != nil {
-						return err
-					}
-					bs, err := e.openBackups(false)
+					e, bs, a, err := backupSetup(c, 1, -1, false)
 					if err != nil {
 						return err
 					}
