@@ -138,7 +138,10 @@ type KDF struct {
 
 // Bounds on what a key file may ask for: at most 1 GiB of memory
 // (128*N*r bytes) and a salt of 16 to 64 bytes.
-const maxKDFMemory = 1 << 30
+const (
+	maxKDFMemory = 1 << 30
+	maxKDFWork   = 4 << 30
+)
 
 // DefaultKDF is what new key files use: N=2^16, r=8, p=1 (64 MiB, as
 // kopia's default; many silo processes may derive at once).
@@ -157,6 +160,9 @@ func (k KDF) Check() error {
 		return fmt.Errorf("%w: r=%d p=%d", ErrKDFParams, k.R, k.P)
 	case int64(128)*int64(k.N)*int64(k.R) > maxKDFMemory:
 		return fmt.Errorf("%w: N=%d r=%d needs more than 1 GiB", ErrKDFParams, k.N, k.R)
+	case int64(128)*int64(k.N)*int64(k.R)*int64(k.P) > maxKDFWork:
+		// p repeats the work: bound the time a key file may cost too
+		return fmt.Errorf("%w: N=%d r=%d p=%d is more work than 4 GiB of memory passes", ErrKDFParams, k.N, k.R, k.P)
 	case len(k.Salt) < 16 || len(k.Salt) > 64:
 		return fmt.Errorf("%w: a salt of %d bytes", ErrKDFParams, len(k.Salt))
 	}
@@ -239,9 +245,12 @@ func (f *KeyFile) Unwrap(password []byte) (MasterKey, error) {
 const MaxKeyFiles = 20
 
 // UnwrapAny tries the key files in order (at most MaxKeyFiles) and returns
-// the master key and the file that opened it.
+// the master key and the file that opened it. A key file it cannot use
+// (parameters out of bounds, another KDF: damaged, forged or from a later
+// silo) is passed over, so it cannot lock out the others.
 func UnwrapAny(files []*KeyFile, password []byte) (MasterKey, *KeyFile, error) {
-	tried := 0
+	tried, unusable := 0, 0
+	var lastErr error
 	for _, f := range files {
 		if tried == MaxKeyFiles {
 			break
@@ -252,8 +261,12 @@ func UnwrapAny(files []*KeyFile, password []byte) (MasterKey, *KeyFile, error) {
 			return m, f, nil
 		}
 		if !errors.Is(err, ErrWrongPassword) {
-			return MasterKey{}, nil, err
+			unusable++
+			lastErr = err
 		}
+	}
+	if unusable > 0 {
+		return MasterKey{}, nil, fmt.Errorf("%w: tried %d key file(s), %d of them unusable (%v)", ErrWrongPassword, tried, unusable, lastErr)
 	}
 	return MasterKey{}, nil, fmt.Errorf("%w: tried %d key file(s)", ErrWrongPassword, tried)
 }

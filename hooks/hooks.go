@@ -61,7 +61,7 @@ type Event struct {
 // secretEnv are silo's own secrets, kept from hook commands: a hook is
 // the user's code, but it has no need of the API token, the webhook
 // secret or a repository password.
-var secretEnv = []string{"STORAGE_API_TOKEN=", "STORAGE_WEBHOOK_SECRET=", "STORAGE_PASSWORD="}
+var secretEnv = []string{"STORAGE_API_TOKEN=", "STORAGE_WEBHOOK_SECRET=", "STORAGE_PASSWORD=", "STORAGE_NEW_PASSWORD="}
 
 // Env returns this process's environment without silo's secrets, with
 // extra appended: the environment of a command silo runs for the user (a

@@ -110,6 +110,20 @@ func OpenDestination(ctx context.Context, cfg *config.Config, location string, b
 			return nil, fmt.Errorf("backup destination %s: %w: nothing there", location, ErrNoRepository)
 		}
 	}
+	if src.keys == nil {
+		// a plain source meets an encrypted destination before a password
+		// is asked for: none would help
+		if be == nil {
+			var err error
+			if be, err = openBackend(ctx, location, &c, log.log); err != nil {
+				return nil, err
+			}
+		}
+		if rc, err := object.LoadRepoConfig(ctx, be); err == nil && rc.Encryption != nil {
+			return nil, fmt.Errorf("%w: backup destination %s is encrypted and %s is plain: a backup copies blobs as they are, so both must be plain or both encrypted with one key (back up to a new destination)",
+				ErrInvalid, location, src.Location())
+		}
+	}
 	o := Options{Config: &c, Backend: be, Create: create, Polynomial: src.rc.ChunkerPolynomial, Logger: log.log, Command: log.owner, Destination: true}
 	if err := src.shareKey(ctx, &o); err != nil {
 		return nil, err
@@ -1486,8 +1500,10 @@ func (b *BackupSet) Restore(ctx context.Context, id string, opts RestoreBackupOp
 // directory that exists, else to the destination's.
 func (b *BackupSet) logTo(primary *config.Config, fields map[string]any) {
 	if primary != nil && !IsRemote(primary.BasePath) {
-		if _, err := os.Stat(filepath.Join(primary.BasePath, object.ConfigName)); err == nil {
-			tmp := &Store{base: primary.BasePath, now: b.dst.now, log: b.dst.log}
+		be := object.NewLocal(primary.BasePath)
+		if rc, err := object.LoadRepoConfig(context.Background(), be); err == nil {
+			// an encrypted primary's logs live in the cache directory
+			tmp := &Store{base: baseDir(primary, be, rc), now: b.dst.now, log: b.dst.log}
 			tmp.logOp("backup.log", fields)
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/object"
@@ -134,6 +135,7 @@ func TestEncryptedRepository(t *testing.T) {
 	restoreMatches(t, e.s, "secret-project", want)
 
 	// forget and gc work on sealed packs
+	e.clock.Advance(time.Minute)
 	e.save(t, e.path("src", "sub"), "secret-project")
 	if _, err := e.s.Forget(ctx, "secret-project", gc.Policy{Last: 1}, false); err != nil {
 		t.Fatal(err)

@@ -175,6 +175,14 @@ func openKeys(ctx context.Context, be object.Backend, rc *object.RepoConfig, opt
 		if len(files) == 0 {
 			return nil, fmt.Errorf("%w: %s is encrypted and has no key file under keys/ (restore keys/ from a backup of the repository)", ErrPassword, be.Location())
 		}
+		// the key this machine opened the repository with last goes first:
+		// an open tries at most crypt.MaxKeyFiles of them
+		used := filepath.Join(opts.Config.CacheDir, rc.ID, "key")
+		if b, err := os.ReadFile(used); err == nil {
+			if i := slices.IndexFunc(files, func(f *crypt.KeyFile) bool { return f.ID == strings.TrimSpace(string(b)) }); i > 0 {
+				files[0], files[i] = files[i], files[0]
+			}
+		}
 		pw, err := askPassword(ctx, opts.Password, be.Location(), false)
 		if err != nil {
 			return nil, err
@@ -187,6 +195,9 @@ func openKeys(ctx context.Context, be object.Backend, rc *object.RepoConfig, opt
 			return nil, fmt.Errorf("%w: %s: %v", ErrPassword, be.Location(), err)
 		}
 		ks.master, ks.used = m, f.ID
+		if os.MkdirAll(filepath.Dir(used), 0o700) == nil {
+			os.WriteFile(used, []byte(f.ID+"\n"), 0o600)
+		}
 	}
 	ks.seal = object.NewSealer(&ks.master)
 	if err := openSealedConfig(be, rc, ks.seal); err != nil {
@@ -284,6 +295,11 @@ func (s *Store) AddKey(ctx context.Context, password []byte) (KeyInfo, error) {
 	}
 	if len(password) == 0 {
 		return KeyInfo{}, fmt.Errorf("%w: an empty password", ErrInvalid)
+	}
+	if files, err := loadKeyFiles(ctx, s.be); err != nil {
+		return KeyInfo{}, err
+	} else if len(files) >= crypt.MaxKeyFiles {
+		return KeyInfo{}, fmt.Errorf("%w: %s has %d keys, as many as an open tries: remove one first (silo key remove)", ErrInvalid, s.Location(), len(files))
 	}
 	f, err := newKeyFile(&s.keys.master, password)
 	if err != nil {

@@ -114,12 +114,12 @@ func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) 
 		s.log.Warn("the old index's catalogue cannot be read; the catalogue comes from the packs alone", "err", err)
 	}
 	repo, err := object.NewRepository(object.RepositoryOptions{Backend: s.be, Index: nd, TempDir: s.tmp,
-		PackSize: s.rc.PackSize, Level: s.cfg.CompressionLevel, Logger: s.log, PackCache: s.repoCache()})
+		PackSize: s.rc.PackSize, Level: s.cfg.CompressionLevel, Logger: s.log, PackCache: s.repoCache(), Sealer: s.sealer()})
 	if err != nil {
 		return builtIndex{}, err
 	}
 	t := builtIndex{&Store{cfg: s.cfg, now: s.now, log: s.log, be: s.be, rc: s.rc, pol: s.pol, db: nd, repo: repo,
-		leases: s.leases, base: s.base, tmp: s.tmp, cmd: s.cmd}}
+		leases: s.leases, base: s.base, tmp: s.tmp, cmd: s.cmd, keys: s.keys}}
 	rep := &refreshReport{listed: map[object.ID]bool{}}
 	err = s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
 		if id, ok := parsePackName(fi.Name); ok {
@@ -468,6 +468,11 @@ func (s *Store) indexPacks(ctx context.Context, rep *refreshReport) error {
 							np.Info.Size = fi.Size
 						}
 					}
+				}
+				if err != nil && s.keys == nil && errors.Is(err, object.ErrSealed) {
+					// an encrypted repository's pack: its config.json was
+					// removed or made plain; never write plain data beside it
+					return fmt.Errorf("%w: pack %s is encrypted, and %s was opened as a plain repository (its config.json was changed or removed?): refusing to use it", object.ErrSealed, id, s.be.Location())
 				}
 				if err != nil {
 					s.log.Warn("pack unreadable", "pack", id.String(), "err", err)

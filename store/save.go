@@ -429,7 +429,7 @@ func (s *Store) lockCatalogueFresh(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if !isLocal(s.be) {
+	if !s.sharedIndex() {
 		if _, err := s.refresh(ctx, false); err != nil {
 			unlock()
 			return nil, err

@@ -41,7 +41,7 @@ func (s *Store) begin(ctx context.Context, kind string) (*session, error) {
 	// some the index may still hold: list again, or a blob in one of them
 	// would look present (a plan carried out later is pending now, and
 	// its packs condemned)
-	if !isLocal(s.be) && !plans.NewestDone().Before(s.listedAt().Add(-2*time.Second)) {
+	if !s.sharedIndex() && !plans.NewestDone().Before(s.listedAt().Add(-2*time.Second)) {
 		if _, err := s.refresh(ctx, false); err != nil {
 			lease.End(context.WithoutCancel(ctx))
 			return nil, err
@@ -56,7 +56,7 @@ func (s *Store) begin(ctx context.Context, kind string) (*session, error) {
 		s.condemned[id] = true
 	}
 	s.condMu.Unlock()
-	if len(se.condemned) > 0 && !isLocal(s.be) {
+	if len(se.condemned) > 0 && !s.sharedIndex() {
 		// the packs the plans' survivors were copied to may be new here
 		if _, err := s.refresh(ctx, false); err != nil {
 			lease.End(context.WithoutCancel(ctx))

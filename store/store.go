@@ -6,6 +6,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -227,14 +229,32 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 	}
 	rc := object.RepoConfig{Version: object.FormatVersion, ID: object.NewRepoID(), ChunkerPolynomial: pol,
 		PackSize: packSize, Created: time.Now().UTC()}
-	if l, ok := be.(object.Rooted); ok {
-		if err := os.MkdirAll(filepath.Join(l.Root(), "packs"), 0o755); err != nil {
-			return fmt.Errorf("init %s: %w", l.Root(), err)
+	// packs or keys without a config.json are a repository whose config
+	// was lost (or removed to make silo write plain data beside sealed
+	// packs): a new repository over them would strand them
+	for _, prefix := range []string{"packs/", keysPrefix} {
+		var found string
+		err := be.List(ctx, prefix, func(fi object.FileInfo) error {
+			found = fi.Name
+			return errStopList
+		})
+		if err != nil && !errors.Is(err, errStopList) && !errors.Is(err, object.ErrNotFound) {
+			return fmt.Errorf("init %s: %w", be.Location(), err)
+		}
+		if found != "" {
+			return fmt.Errorf("%w: %s holds %s but no config.json: it is a repository whose config.json is lost (restore config.json from a backup of the repository, or use another location)",
+				ErrExists, be.Location(), found)
 		}
 	}
 	if opts.Encrypt {
+		// the password first: a refused one leaves nothing behind
 		if err := initKeys(ctx, be, &rc, opts); err != nil {
 			return fmt.Errorf("init %s: %w", be.Location(), err)
+		}
+	}
+	if l, ok := be.(object.Rooted); ok {
+		if err := os.MkdirAll(filepath.Join(l.Root(), "packs"), 0o755); err != nil {
+			return fmt.Errorf("init %s: %w", l.Root(), err)
 		}
 	}
 	if err := object.SaveRepoConfig(ctx, be, rc); err != nil {
@@ -293,13 +313,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.hooks = hooks.New(cfg.Hooks, opts.Logger)
 	}
 	tmpBase := ""
-	if l, ok := be.(object.Rooted); ok && keys == nil {
-		s.base = l.Root()
-	} else {
-		// the index, logs, archives and caches of a remote repository, and
-		// of an encrypted one (they hold its catalogue and tables in the
-		// clear: not on the drive the encryption protects)
-		s.base = filepath.Join(cfg.CacheDir, rc.ID)
+	s.base = baseDir(cfg, be, rc)
+	if l, ok := be.(object.Rooted); ok && s.base != l.Root() {
+		// an encrypted local repository: packs being written (sealed)
+		// stay beside the packs, which they become by a rename
+		tmpBase = l.Root()
+	}
+	if _, local := be.(object.Rooted); !local || keys != nil {
 		perm := os.FileMode(0o755)
 		if keys != nil {
 			perm = 0o700
@@ -307,10 +327,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		if err := os.MkdirAll(s.base, perm); err != nil {
 			return nil, fmt.Errorf("cache directory: %w", err)
 		}
-		if ok {
-			// packs being written (sealed) stay beside the packs: they
-			// become packs by a rename
-			tmpBase = l.Root()
+		if keys != nil {
+			os.Chmod(s.base, perm) // made by an older silo, or by hand
 		}
 	}
 	if tmpBase == "" {
@@ -326,7 +344,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.db = db
-	remote := !isLocal(be)
+	remote := !isLocal(be) || keys != nil // the index is this machine's cache
 	if !opts.ReadOnly {
 		s.tmp, err = processTemp(filepath.Join(tmpBase, "tmp"))
 		if err != nil {
@@ -375,6 +393,28 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// baseDir is where a repository's index, logs, archives and caches live:
+// in a plain local repository itself; for a remote one in
+// cache_dir/<id>; for an encrypted local one in cache_dir/<id>-<hash of
+// its path> (they hold its catalogue and tables in the clear, so not on
+// the drive the encryption protects; and keyed by place too, since a
+// copy of the directory has the same id and packs of its own).
+func baseDir(cfg *config.Config, be object.Backend, rc object.RepoConfig) string {
+	l, local := be.(object.Rooted)
+	switch {
+	case local && rc.Encryption == nil:
+		return l.Root()
+	case local:
+		root, err := filepath.Abs(l.Root())
+		if err != nil {
+			root = l.Root()
+		}
+		h := sha256.Sum256([]byte(root))
+		return filepath.Join(cfg.CacheDir, rc.ID+"-"+hex.EncodeToString(h[:6]))
+	}
+	return filepath.Join(cfg.CacheDir, rc.ID)
 }
 
 // sealer is the repository's sealer (nil: a plain repository).
@@ -457,6 +497,10 @@ func processTemp(tmp string) (string, error) {
 	}
 	return dir, nil
 }
+
+// sharedIndex reports whether index.db lives in the repository (a plain
+// local one), shared by every process that opens it.
+func (s *Store) sharedIndex() bool { return isLocal(s.be) && s.keys == nil }
 
 func isLocal(be object.Backend) bool {
 	_, ok := be.(object.Rooted)
