@@ -1,34 +1,46 @@
 #!/usr/bin/env bash
-# compare.sh: silo, restic and borg side by side on one generated corpus.
+# compare.sh: silo, restic, borg and kopia side by side on one corpus.
 #
-#   bench/compare.sh [--mib 1024] [--runs 3] [--workdir /tmp/silo-bench]
-#                    [--tools silo,restic,borg] [--keep] [--no-verify]
+#   bench/compare.sh [--mib 1024 | --corpus DIR] [--runs 3] [--workdir /tmp/silo-bench]
+#                    [--tools silo,restic,borg,kopia] [--keep] [--no-verify]
 #
-# Run it from the repository root. See bench/README.md for what it measures
-# and how to read the output.
+# The corpus is generated with corpus.py (--mib), or is a copy of an existing
+# tree (--corpus, e.g. one made by bench/realmix.sh). Run it from the repository
+# root. See bench/README.md for what it measures and how to read the output.
 set -euo pipefail
 
-MIB=1024
+MIB=""
+CORPUS_DIR=""
 RUNS=3
 WORK=/tmp/silo-bench
-TOOLS=silo,restic,borg
+TOOLS=silo,restic,borg,kopia
 KEEP=0
 VERIFY=1
+# kopia is built from source at this version (go install -tags nohtmlui, no web UI).
+KOPIA_VERSION=v0.22.3
 
 usage() {
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
 . "$(dirname "$0")/lib.sh"
-parse_opts compare.sh "--mib:MIB --runs:RUNS --workdir:WORK --tools:TOOLS" "--keep:KEEP --no-verify:VERIFY=0" "$@"
+parse_opts compare.sh "--mib:MIB --corpus:CORPUS_DIR --runs:RUNS --workdir:WORK --tools:TOOLS" "--keep:KEEP --no-verify:VERIFY=0" "$@"
 
-[[ $MIB =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --mib must be a positive integer" >&2; exit 2; }
+if [[ -n $CORPUS_DIR ]]; then
+  [[ -z $MIB ]] || { echo "compare.sh: --mib and --corpus exclude each other" >&2; exit 2; }
+  [[ -d $CORPUS_DIR ]] || { echo "compare.sh: --corpus $CORPUS_DIR is not a directory" >&2; exit 2; }
+  CORPUS_DIR=$(cd "$CORPUS_DIR" && pwd -P)
+  MIB=0
+else
+  MIB=${MIB:-1024}
+  [[ $MIB =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --mib must be a positive integer" >&2; exit 2; }
+fi
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --runs must be a positive integer" >&2; exit 2; }
 IFS=, read -r -a TOOL_LIST <<<"$TOOLS"
 ((${#TOOL_LIST[@]} > 0)) || { echo "compare.sh: --tools is empty" >&2; exit 2; }
 for t in "${TOOL_LIST[@]}"; do
-  case $t in silo|restic|borg) ;; *) echo "compare.sh: unknown tool '$t' (silo, restic, borg)" >&2; exit 2 ;; esac
+  case $t in silo|restic|borg|kopia) ;; *) echo "compare.sh: unknown tool '$t' (silo, restic, borg, kopia)" >&2; exit 2 ;; esac
 done
 has_tool() { [[ ",$TOOLS," == *",$1,"* ]]; }
 
@@ -47,11 +59,17 @@ WORK=$(cd "$WORK" && pwd -P)
 if [[ -n $(ls -A "$WORK") && ! -e $WORK/.silo-bench ]]; then
   die "$WORK is not empty and was not made by compare.sh; pick another --workdir"
 fi
-# Start clean, but only inside a directory this script made.
-find "$WORK" -mindepth 1 -maxdepth 1 ! -name .silo-bench -exec rm -rf {} +
+if [[ -n $CORPUS_DIR ]]; then
+  case $CORPUS_DIR/ in "$WORK"/*) die "--corpus $CORPUS_DIR is inside the workdir, which is emptied; put it elsewhere" ;; esac
+  case $WORK/ in "$CORPUS_DIR"/*) die "the workdir $WORK is inside --corpus $CORPUS_DIR; pick another --workdir" ;; esac
+fi
+# Start clean, but only inside a directory this script made. tools/ (the kopia
+# build) is kept across runs.
+find "$WORK" -mindepth 1 -maxdepth 1 ! -name .silo-bench ! -name tools -exec rm -rf {} +
 touch "$WORK/.silo-bench"
 
 CORPUS=$WORK/corpus      # pristine generated tree, never given to a tool
+[[ -n $CORPUS_DIR ]] && CORPUS=$CORPUS_DIR   # or the given one, only read
 DATA=$WORK/data          # the one path every tool reads, every run
 LOGS=$WORK/logs
 RAW=$WORK/raw.tsv
@@ -66,7 +84,7 @@ cleanup() {
     ((VERIFY_FAILS > 0)) || rm -f "$LOGS"/*.manifest
     # Keep only the results and the (small) logs.
     find "$WORK" -mindepth 1 -maxdepth 1 ! -name results.json ! -name results.txt \
-      ! -name logs ! -name .silo-bench -exec rm -rf {} + 2>/dev/null || true
+      ! -name logs ! -name tools ! -name .silo-bench -exec rm -rf {} + 2>/dev/null || true
   fi
   exit "$rc"
 }
@@ -111,12 +129,50 @@ fi
 has_tool restic && printf 'restic\t%s\n' "$(restic version | head -1)" >>"$VERSIONS"
 has_tool borg && printf 'borg\t%s\n' "$(borg --version | head -1)" >>"$VERSIONS"
 
+# kopia: built once per version into $WORK/tools (kept across runs) with
+# `go install -tags nohtmlui`. go install PKG@VERSION also asks the module proxy
+# for kopia's version list (to look for a deprecation notice); where the proxy
+# refuses that list, the same version is built from a throwaway module that
+# requires it, which selects the same dependency versions (those of kopia's go.mod).
+KOPIA=$WORK/tools/kopia-$KOPIA_VERSION
+build_kopia() {
+  local gobin=$WORK/tools/gobin mod=$WORK/tools/kopia-mod blog=$LOGS/build-kopia.log
+  mkdir -p "$WORK/tools"
+  rm -rf "$gobin" "$mod"
+  log "building kopia $KOPIA_VERSION: go install -tags nohtmlui github.com/kopia/kopia@$KOPIA_VERSION (a few minutes, once)"
+  if GOBIN=$gobin go install -tags nohtmlui "github.com/kopia/kopia@$KOPIA_VERSION" >"$blog" 2>&1; then
+    mv "$gobin/kopia" "$KOPIA"
+  else
+    tail -3 "$blog" >&2
+    log "go install failed; building the same version from a throwaway module instead"
+    mkdir -p "$mod"
+    if ! (cd "$mod" && go mod init kopia-bench-build && \
+          go mod edit "-require=github.com/kopia/kopia@$KOPIA_VERSION" && \
+          go mod edit -tool=github.com/kopia/kopia && go mod tidy && \
+          go build -tags nohtmlui -o "$KOPIA.tmp" github.com/kopia/kopia) >>"$blog" 2>&1; then
+      tail -20 "$blog" >&2
+      die "could not build kopia $KOPIA_VERSION (log $blog)"
+    fi
+    mv "$KOPIA.tmp" "$KOPIA"
+  fi
+  rm -rf "$gobin" "$mod"
+}
+if has_tool kopia; then
+  [[ -x $KOPIA ]] || build_kopia
+  printf 'kopia\t%s\n' "kopia $("$KOPIA" --version 2>/dev/null | awk '{print $1}') (built with -tags nohtmlui, $(go version | awk '{print $3}'))" >>"$VERSIONS"
+fi
+
 export RESTIC_PASSWORD=bench
 export RESTIC_CACHE_DIR=$WORK/cache/restic
 export BORG_BASE_DIR=$WORK/cache/borg
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
 export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 export BORG_CHECK_I_KNOW_WHAT_I_AM_DOING=NO
+export KOPIA_PASSWORD=bench
+export KOPIA_CONFIG_PATH=$WORK/cache/kopia/repository.config
+export KOPIA_CACHE_DIRECTORY=$WORK/cache/kopia/cache
+export KOPIA_LOG_DIR=$WORK/cache/kopia-logs   # kopia's own logs; not counted as its cache
+export KOPIA_CHECK_FOR_UPDATES=false
 
 repo_of() { echo "$WORK/repo-$1"; }
 
@@ -144,8 +200,19 @@ cmd_for() {
     borg:store2)    CMD=(borg create --compression zstd,3 "$repo::bench-2" "$DATA") ;;
     borg:store3)    CMD=(borg create --compression zstd,3 "$repo::bench-3" "$DATA") ;;
     borg:restore)   CMD=(env -C "$dest" borg extract "$repo::bench-3") ;;
+    kopia:init)     CMD=("$KOPIA" repository create filesystem --path "$repo") ;;
+    kopia:policy)   CMD=("$KOPIA" policy set --global --compression=zstd) ;;
+    kopia:store*)   CMD=("$KOPIA" snapshot create --no-progress "$DATA") ;;
+    kopia:restore)  kopia_latest; CMD=("$KOPIA" snapshot restore --no-progress "$KOPIA_ID" "$dest") ;;
     *) die "internal: no command for $tool:$step" ;;
   esac
+}
+
+# kopia_latest: sets KOPIA_ID to kopia's newest snapshot of DATA (looked up before the clock starts)
+kopia_latest() {
+  KOPIA_ID=$("$KOPIA" snapshot list --json "$DATA" 2>"$LOGS/r$RUN-kopia-list.err" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)[-1]["id"])' 2>>"$LOGS/r$RUN-kopia-list.err") \
+    || { tail -5 "$LOGS/r$RUN-kopia-list.err" >&2; die "kopia snapshot list found no snapshot of $DATA (run $RUN)"; }
 }
 
 fail_tool() { # fail_tool TOOL STEP LOGBASE
@@ -202,7 +269,7 @@ restored_root() {
   local dest=$2
   if [[ -d $dest$DATA ]]; then echo "$dest$DATA"; return; fi           # restic, borg: full path
   if [[ $(ls -A "$dest" | wc -l) == 1 && -d $dest/data && ! -e $DATA/data ]]; then echo "$dest/data"; return; fi
-  echo "$dest"                                                           # silo: top level into DEST
+  echo "$dest"                                                           # silo, kopia: top level into DEST
 }
 
 verify_restore() { # verify_restore TOOL DEST REF_MANIFEST
@@ -225,9 +292,16 @@ verify_restore() { # verify_restore TOOL DEST REF_MANIFEST
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- corpus
-log "making the corpus: $CORPUS_PY make --mib $MIB --seed 1"
-python3 "$CORPUS_PY" make "$CORPUS" --mib "$MIB" --seed 1 >"$LOGS/corpus.log" 2>&1 \
-  || { tail -5 "$LOGS/corpus.log" >&2; die "corpus generation failed"; }
+CORPUS_HASH=""
+if [[ -n $CORPUS_DIR ]]; then
+  log "using the corpus at $CORPUS (copied, never changed)"
+  # A tree from bench/realmix.sh names its manifest hash in REALMIX.txt.
+  [[ -f $CORPUS/REALMIX.txt ]] && CORPUS_HASH=$(awk '/^manifest sha256 / {print $3; exit}' "$CORPUS/REALMIX.txt")
+else
+  log "making the corpus: $CORPUS_PY make --mib $MIB --seed 1"
+  python3 "$CORPUS_PY" make "$CORPUS" --mib "$MIB" --seed 1 >"$LOGS/corpus.log" 2>&1 \
+    || { tail -5 "$LOGS/corpus.log" >&2; die "corpus generation failed"; }
+fi
 CORPUS_BYTES=$(tree_bytes "$CORPUS")
 CORPUS_FILES=$(find "$CORPUS" -type f | wc -l)
 : >"$WORK/verify.tsv"
@@ -238,7 +312,7 @@ for ((RUN = 1; RUN <= RUNS; RUN++)); do
   log "run $RUN/$RUNS: fresh copy of the corpus at $DATA (cp -a), warm-up read pass"
   rm -rf "$DATA" "$WORK/restore" "$WORK/cache"
   for t in "${TOOL_LIST[@]}"; do rm -rf "$(repo_of "$t")"; done
-  mkdir -p "$WORK/cache/restic" "$WORK/cache/borg" "$WORK/cache/silo"
+  mkdir -p "$WORK/cache/restic" "$WORK/cache/borg" "$WORK/cache/silo" "$WORK/cache/kopia"
   cp -a "$CORPUS" "$DATA"
   sync
   warm "$DATA"
@@ -246,6 +320,7 @@ for ((RUN = 1; RUN <= RUNS; RUN++)); do
   # 1. first store into an empty repository (init is not timed)
   for t in "${TOOL_LIST[@]}"; do
     untimed "$t" init
+    if [[ $t == kopia ]]; then untimed kopia policy; fi
     timed "$t" store1; record "$t" store1
   done
   # 2. unchanged re-store of the same directory
@@ -275,10 +350,10 @@ done
 # ---------------------------------------------------------------- report
 python3 - "$RAW" "$VERSIONS" "$WORK/verify.tsv" "$WORK/results.json" "$WORK/results.txt" \
   "$MIB" "$RUNS" "$CORPUS_BYTES" "$CORPUS_FILES" "$EDITED_BYTES" "$TOOLS" "$DATA" "$VERIFY" \
-  "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+  "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)" "$CORPUS_DIR" "$CORPUS_HASH" <<'PY'
 import json, statistics, sys, datetime, os, platform
 (raw, versions_f, verify_f, json_out, txt_out, mib, runs, corpus_bytes, corpus_files,
- edited_bytes, tools, data, verify, load_start, load_end) = sys.argv[1:]
+ edited_bytes, tools, data, verify, load_start, load_end, corpus_dir, corpus_hash) = sys.argv[1:]
 mib, runs, corpus_bytes, corpus_files, edited_bytes = map(int, (mib, runs, corpus_bytes, corpus_files, edited_bytes))
 tools = tools.split(",")
 steps = [("store1", "first store"), ("store2", "unchanged re-store"),
@@ -326,8 +401,12 @@ if "silo" in tools:
 def f(v, fmt):
     return "-" if v is None else format(v, fmt)
 
+if corpus_dir:
+    corpus_name = f"corpus {corpus_dir}" + (f" (realmix manifest sha256 {corpus_hash[:16]})" if corpus_hash else "")
+else:
+    corpus_name = f"{mib} MiB generated corpus (seed 1)"
 out = []
-out.append(f"silo vs restic vs borg: {mib} MiB corpus (seed 1), {runs} run(s), median per step")
+out.append(f"{' vs '.join(tools)}: {corpus_name}, {runs} run(s), median per step")
 out.append(f"  corpus      {corpus_bytes} bytes in {corpus_files} files; edited tree (edit --seed 5) {edited_bytes} bytes")
 out.append(f"  data path   {data} (same path for every tool and run; fresh cp -a of the corpus each run)")
 out.append("  page cache  NOT dropped; one warm-up read pass (find | cat) over the tree before the stores and")
@@ -367,8 +446,10 @@ else:
 text = "\n".join(out)
 print(text)
 open(txt_out, "w").write(text + "\n")
-json.dump(dict(corpus=dict(mib=mib, seed=1, bytes=corpus_bytes, files=corpus_files,
-                           edit_seed=5, edited_bytes=edited_bytes, path=data),
+corpus = (dict(kind="directory", source=corpus_dir, realmix_manifest_sha256=corpus_hash or None)
+          if corpus_dir else dict(kind="generated", mib=mib, seed=1))
+corpus.update(bytes=corpus_bytes, files=corpus_files, edit_seed=5, edited_bytes=edited_bytes, path=data)
+json.dump(dict(corpus=corpus,
                runs=runs, tools=tools, versions=versions, loadavg=dict(start=load_start, end=load_end),
                method=dict(page_cache="not dropped; one warm-up read pass before the stores and after the edit",
                            sync_before_each_step=True, mb="10^6 bytes", wall="median of runs",

@@ -9,6 +9,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,32 @@ type Client struct {
 	token string
 	hc    *http.Client
 	idKey []byte // the server repository's id key (encrypted); nil: plain ids
+}
+
+// Repository asks the server how its repository chunks and names blobs
+// (GET /repository) and sets the client up to compute its ids: for an
+// encrypted repository the polynomial and the id key come from GET
+// /repository/blob-keys, and ID becomes keyed. Every user of the blob
+// protocol calls it first.
+func (c *Client) Repository(ctx context.Context) (store.RepositoryInfo, error) {
+	var info store.RepositoryInfo
+	if err := c.Request(ctx, http.MethodGet, Path("repository"), nil, nil, "", &info); err != nil {
+		return info, err
+	}
+	if !info.Encrypted {
+		return info, nil
+	}
+	var keys store.BlobKeys
+	if err := c.Request(ctx, http.MethodGet, Path("repository", "blob-keys"), nil, nil, "", &keys); err != nil {
+		return info, err
+	}
+	key, err := hex.DecodeString(keys.IDKey)
+	if err != nil || len(key) != 32 {
+		return info, fmt.Errorf("%w: the server's blob id key is not 32 bytes of hex", store.ErrInvalid)
+	}
+	c.SetIDKey(key)
+	info.ChunkerPolynomial = keys.ChunkerPolynomial
+	return info, nil
 }
 
 // SetIDKey makes the client compute blob ids as an encrypted repository

@@ -640,7 +640,7 @@ func (s *Store) OpenFile(ctx context.Context, info SnapshotInfo, path string) (*
 		ids = append(ids, id[:]...)
 	}
 	fi := &FileInfo{Path: strings.Trim(path, "/"), Size: f.size, Mode: n.Mode, MTime: time.Unix(0, n.MTime).UTC(),
-		Snapshot: info.ID, Content: object.Hash(ids)}
+		Snapshot: info.ID, Content: s.repo.ID(ids)}
 	return f, fi, nil
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -65,7 +64,7 @@ func remoteStore(c *cli.Context) error {
 		return fmt.Errorf("%w: %s is not a directory", store.ErrInvalid, dir)
 	}
 	ctx := c.Context
-	info, err := remoteRepository(ctx, rc)
+	info, err := rc.Repository(ctx)
 	if err != nil {
 		return err
 	}
@@ -107,30 +106,6 @@ func remoteStore(c *cli.Context) error {
 		human(res.BytesUploaded), res.BlobsUploaded, res.BlobsPresent, res.BlobsAsked)
 	e.printf("time:   %.2fs\n", st.Duration.Seconds())
 	return nil
-}
-
-// remoteRepository asks the server how it chunks and names blobs, and
-// sets rc up to compute its ids (keyed ones for an encrypted repository,
-// whose polynomial and id key come from /repository/blob-keys).
-func remoteRepository(ctx context.Context, rc *client.Client) (store.RepositoryInfo, error) {
-	var info store.RepositoryInfo
-	if err := rc.Request(ctx, http.MethodGet, client.Path("repository"), nil, nil, "", &info); err != nil {
-		return info, err
-	}
-	if !info.Encrypted {
-		return info, nil
-	}
-	var keys store.BlobKeys
-	if err := rc.Request(ctx, http.MethodGet, client.Path("repository", "blob-keys"), nil, nil, "", &keys); err != nil {
-		return info, err
-	}
-	key, err := hex.DecodeString(keys.IDKey)
-	if err != nil || len(key) != 32 {
-		return info, fmt.Errorf("%w: the server's blob id key is not 32 bytes of hex", store.ErrInvalid)
-	}
-	rc.SetIDKey(key)
-	info.ChunkerPolynomial = keys.ChunkerPolynomial
-	return info, nil
 }
 
 func remoteStoreOnce(ctx context.Context, e *env, rc *client.Client, dir string, pol chunk.Pol, parent object.ID, prog snapshot.Progress, source string) (*remoteStoreResult, error) {
@@ -222,7 +197,7 @@ func remoteRestore(c *cli.Context) error {
 	if prog != nil && len(c.StringSlice("include")) == 0 {
 		prog.AddTotal(v.Files, v.Size)
 	}
-	if _, err := remoteRepository(ctx, rc); err != nil {
+	if _, err := rc.Repository(ctx); err != nil {
 		return err
 	}
 	st, err := snapshot.Restore(ctx, rc, tree, a[1], snapshot.RestoreOptions{
