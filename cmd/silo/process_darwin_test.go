@@ -18,3 +18,7 @@ func exited(p *os.Process) bool {
 	}
 	return k.Proc.P_stat == sZomb
 }
+
+// waitStopped: SIGSTOP's delivery is not awaited on macOS (see the Linux
+// version).
+func waitStopped(*os.Process) {}

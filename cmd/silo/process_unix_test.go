@@ -10,7 +10,13 @@ import (
 )
 
 // pauseProcess stops p (SIGSTOP) where it is, holding what it holds.
-func pauseProcess(p *os.Process) error { return p.Signal(syscall.SIGSTOP) }
+func pauseProcess(p *os.Process) error {
+	err := p.Signal(syscall.SIGSTOP)
+	if err == nil {
+		waitStopped(p)
+	}
+	return err
+}
 
 // resumeProcess lets a paused p go on (SIGCONT).
 func resumeProcess(p *os.Process) error { return p.Signal(syscall.SIGCONT) }
