@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,8 +80,8 @@ func TestSealedRepositoryRoundTrip(t *testing.T) {
 	// the packs' tables read with the key; without it they are refused
 	loc, _, _ := r.repo.Lookup(ids[0])
 	blobs, _, err := r.repo.ReadPackTable(ctx, loc.Pack)
-	if err != nil || len(blobs) != 2 {
-		t.Fatalf("sealed table: %v, %d blobs", err, len(blobs))
+	if err != nil || !slices.ContainsFunc(blobs, func(b object.Blob) bool { return b.ID == ids[0] }) {
+		t.Fatalf("sealed table: %v, %d blobs without %s", err, len(blobs), ids[0].Short())
 	}
 	if _, _, err := object.ReadPackTable(ctx, r.be, loc.Pack); !errors.Is(err, object.ErrSealed) {
 		t.Errorf("a sealed pack read as plain: %v, want ErrSealed", err)
@@ -90,7 +91,7 @@ func TestSealedRepositoryRoundTrip(t *testing.T) {
 	if _, _, err := wrong.repo.ReadPackTable(ctx, loc.Pack); !errors.Is(err, object.ErrCorrupt) {
 		t.Errorf("another key opened the table: %v", err)
 	}
-	if err := wrong.repo.AddPack(object.PackInfo{ID: loc.Pack, Size: 1, Data: true, Count: 2}, blobs); err != nil {
+	if err := wrong.repo.AddPack(object.PackInfo{ID: loc.Pack, Size: 1, Data: true, Count: len(blobs)}, blobs); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := wrong.repo.LoadAt(ctx, loc, nil); !errors.Is(err, object.ErrCorrupt) {
