@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -55,6 +56,10 @@ type Keys struct {
 	Table   [32]byte // AEAD of pack tables, the sealed config, records
 	Control [32]byte // AEAD or MAC of leases and gc records
 	IDKey   [32]byte // keyed BLAKE3 of blob ids
+
+	// hashers keeps keyed BLAKE3 hashers for BlobID: setting one up
+	// costs more than hashing a small blob
+	hashers *sync.Pool
 }
 
 // Derive splits the master key into its subkeys with HKDF-SHA256, one info
@@ -71,12 +76,31 @@ func (m *MasterKey) Derive() Keys {
 			panic(err) // HKDF-SHA256 yields 255*32 bytes; 32 never fails
 		}
 	}
+	idKey := k.IDKey
+	k.hashers = &sync.Pool{New: func() any {
+		h, err := blake3.NewKeyed(idKey[:])
+		if err != nil {
+			panic(err) // a 32-byte key is always accepted
+		}
+		return h
+	}}
 	return k
 }
 
 // BlobID is the blob id of plain data in an encrypted repository: BLAKE3
 // keyed with the id key, so a known file's id cannot be computed without it.
-func (k *Keys) BlobID(data []byte) [32]byte { return keyedHash(&k.IDKey, data) }
+func (k *Keys) BlobID(data []byte) [32]byte {
+	if k.hashers == nil {
+		return keyedHash(&k.IDKey, data)
+	}
+	h := k.hashers.Get().(*blake3.Hasher)
+	h.Reset()
+	h.Write(data)
+	var out [32]byte
+	h.Sum(out[:0])
+	k.hashers.Put(h)
+	return out
+}
 
 // KeyedID is BlobID for a holder of the id key alone (a client of the
 // HTTP blob protocol). A key that is not 32 bytes panics.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/zeebo/blake3"
@@ -119,8 +120,15 @@ func TestSubkeysAndIDs(t *testing.T) {
 	if k.Blob == k.Table || k.Table == k.Control || k.Control == k.IDKey || k.Blob == k.IDKey {
 		t.Fatal("two uses share a subkey")
 	}
-	if k2 := m.Derive(); k2 != k {
+	if k2 := m.Derive(); k2.Blob != k.Blob || k2.Table != k.Table || k2.Control != k.Control || k2.IDKey != k.IDKey {
 		t.Fatal("derivation is not deterministic")
+	}
+	// pooled hashers give what a fresh keyed hasher gives, over and over
+	for i := range 3 {
+		d := []byte(strings.Repeat("x", i*1000))
+		if k.BlobID(d) != keyedHash(&k.IDKey, d) || KeyedID(k.IDKey[:], d) != k.BlobID(d) {
+			t.Fatalf("pooled keyed id %d differs", i)
+		}
 	}
 	data := []byte("a well-known file")
 	plainID := blake3.Sum256(data)
