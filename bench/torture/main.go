@@ -83,6 +83,7 @@ func main() {
 	seed := flag.Uint64("seed", 1, "random seed")
 	logFile := flag.String("log", "", "append every command's stderr (at --log-level debug) to this file")
 	backups := flag.Bool("backup", false, "back up, delete and expire backups too")
+	encrypt := flag.Bool("encrypt", false, "an encrypted repository (silo init --encrypt): each machine's index is then its own cache, also for a local repository")
 	flag.Parse()
 	log.SetFlags(0)
 	w := &world{versions: map[string]*version{}, counts: map[string]*atomic.Int64{}, logLevel: "warn", backups: map[string]*backupRec{}}
@@ -123,7 +124,12 @@ func main() {
 			w.dest = w.repo + "-backup"
 		}
 	}
-	if out, err := w.cmd("m0", "init").CombinedOutput(); err != nil && !bytes.Contains(out, []byte("exists")) {
+	initArgs := []string{"init"}
+	if *encrypt {
+		w.env = append(w.env, "STORAGE_PASSWORD=torture-password")
+		initArgs = append(initArgs, "--encrypt")
+	}
+	if out, err := w.cmd("m0", initArgs...).CombinedOutput(); err != nil && !bytes.Contains(out, []byte("exists")) {
 		log.Fatalf("init: %v\n%s", err, out)
 	}
 	deadline := time.Now().Add(*duration)
