@@ -234,18 +234,11 @@ func applyRecord(tx *index.Tx, r *record) error {
 		return err
 	}
 	if r.Status == statusPurged {
-		if cur != nil && tx.ProjectIDByName(cur.Name) == r.ID {
-			if err := tx.DeleteName(cur.Name); err != nil {
-				return err
-			}
+		name := ""
+		if cur != nil {
+			name = cur.Name
 		}
-		if err := deleteVersions(tx, r.ID); err != nil {
-			return err
-		}
-		if err := tx.DeleteProject(r.ID); err != nil {
-			return err
-		}
-		return tx.Put(index.Purged, r.ID, r.encodeIndex())
+		return purgeInTx(tx, r, name)
 	}
 	if cur != nil && !newer(r, cur) {
 		if sameChange(r, cur) && cur.Origin.IsZero() && !r.Origin.IsZero() {
@@ -387,4 +380,22 @@ func applySnapshot(tx *index.Tx, id object.ID, sn *snapshot.Snapshot, data []byt
 		}
 	}
 	return nil
+}
+
+// purgeInTx removes a purged project from the index: its versions, its
+// record (a tombstone takes its place) and, when it still holds it, its
+// name ("" for none).
+func purgeInTx(tx *index.Tx, r *record, name string) error {
+	if name != "" && tx.ProjectIDByName(name) == r.ID {
+		if err := tx.DeleteName(name); err != nil {
+			return err
+		}
+	}
+	if err := deleteVersions(tx, r.ID); err != nil {
+		return err
+	}
+	if err := tx.DeleteProject(r.ID); err != nil {
+		return err
+	}
+	return tx.Put(index.Purged, r.ID, r.encodeIndex())
 }

@@ -173,18 +173,11 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error
 	}
 	err = s.db.Update(func(tx *index.Tx) error {
 		if r.Status == statusPurged {
-			if oldStatus != StatusDeleted && tx.ProjectIDByName(oldName) == r.ID {
-				if err := tx.DeleteName(oldName); err != nil {
-					return err
-				}
+			name := oldName
+			if oldStatus == StatusDeleted {
+				name = "" // a deleted project no longer holds its name
 			}
-			if err := deleteVersions(tx, r.ID); err != nil {
-				return err
-			}
-			if err := tx.DeleteProject(r.ID); err != nil {
-				return err
-			}
-			return tx.Put(index.Purged, r.ID, r.encodeIndex())
+			return purgeInTx(tx, r, name)
 		}
 		if tx.ProjectIDByName(oldName) == r.ID && (oldName != r.Name || r.Status == StatusDeleted) {
 			if err := tx.DeleteName(oldName); err != nil {

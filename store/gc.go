@@ -177,14 +177,11 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	}
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
-	se, err := s.begin(ctx, gc.KindGC)
+	se, err := s.beginExclusive(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer se.end()
-	if err := gc.Exclusive(ctx, s.leases, se.lease); err != nil {
-		return nil, err
-	}
 	if skew := se.lease.Skew(); skew > maxClockSkew || skew < -maxClockSkew {
 		return nil, fmt.Errorf("%w: this machine's clock is %v off the storage's (%s); gc judges other machines' leases by it: fix the clock (NTP) first",
 			ErrInvalid, skew.Round(time.Second), s.be.Location())

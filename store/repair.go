@@ -71,14 +71,11 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
-	se, err := s.begin(ctx, gc.KindGC)
+	se, err := s.beginExclusive(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer se.end()
-	if err := gc.Exclusive(ctx, s.leases, se.lease); err != nil {
-		return nil, err
-	}
 	rr, err := s.refresh(ctx, false)
 	if err != nil {
 		return nil, err

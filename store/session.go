@@ -126,6 +126,20 @@ func (se *session) reusable() func([]object.ID) bool {
 	}
 }
 
+// beginExclusive starts a gc session that no other collection (or
+// repair) runs beside, on any machine (gc.Exclusive).
+func (s *Store) beginExclusive(ctx context.Context) (*session, error) {
+	se, err := s.begin(ctx, gc.KindGC)
+	if err != nil {
+		return nil, err
+	}
+	if err := gc.Exclusive(ctx, s.leases, se.lease); err != nil {
+		se.end()
+		return nil, err
+	}
+	return se, nil
+}
+
 // renewLapsed, when the session's lease lapsed (a collection may have
 // taken the session for dead), renews it, brings the index up to date and
 // reloads the gc plans' condemned packs, and reports true: the caller

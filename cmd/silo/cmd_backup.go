@@ -27,11 +27,7 @@ func (e *env) openBackups(readOnly bool) (*store.BackupSet, error) {
 // destination: configuration, the argument count, and the destination
 // (--from) opened. The caller closes the set.
 func backupSetup(c *cli.Context, min, max int, readOnly bool) (*env, *store.BackupSet, []string, error) {
-	e, err := newEnv(c)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	a, err := args(c, min, max)
+	e, a, err := envArgs(c, min, max)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -58,11 +54,8 @@ func backupCommand() *cli.Command {
 				"\t(without it such a DEST is refused: the drive is probably not mounted)"},
 		},
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
+			e, _, err := envArgs(c, 0, 0)
 			if err != nil {
-				return err
-			}
-			if _, err := args(c, 0, 0); err != nil {
 				return err
 			}
 			to, err := e.pathFlag("to")

@@ -77,11 +77,8 @@ func indexCommand() *cli.Command {
 			Name:  "rebuild",
 			Usage: "rebuild index.db (blob index, snapshots, catalogue) from the packs alone",
 			Action: func(c *cli.Context) error {
-				e, err := newEnv(c)
+				e, _, err := envArgs(c, 0, 0)
 				if err != nil {
-					return err
-				}
-				if _, err := args(c, 0, 0); err != nil {
 					return err
 				}
 				s, err := store.Open(c.Context, e.options(func(o *store.Options) { o.Rebuild = true }))

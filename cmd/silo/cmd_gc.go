@@ -58,11 +58,7 @@ func gcCommands() []*cli.Command {
 				&cli.BoolFlag{Name: "dry-run", Usage: "only show what would be removed"},
 			},
 			Action: func(c *cli.Context) error {
-				e, err := newEnv(c)
-				if err != nil {
-					return err
-				}
-				a, err := args(c, 1, 1)
+				e, a, err := envArgs(c, 1, 1)
 				if err != nil {
 					return err
 				}

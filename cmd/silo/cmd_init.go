@@ -21,11 +21,8 @@ func initCommand() *cli.Command {
 			&cli.BoolFlag{Name: "encrypt", Usage: "create an encrypted repository (asks for its password)"},
 		},
 		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
+			e, _, err := envArgs(c, 0, 0)
 			if err != nil {
-				return err
-			}
-			if _, err := args(c, 0, 0); err != nil {
 				return err
 			}
 			s, err := store.Init(c.Context, e.options(func(o *store.Options) { o.Encrypt = c.Bool("encrypt") }))

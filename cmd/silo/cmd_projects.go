@@ -58,11 +58,8 @@ func projectsCommand() *cli.Command {
 }
 
 func projectsList(c *cli.Context) error {
-	e, err := newEnv(c)
+	e, _, err := envArgs(c, 0, 0)
 	if err != nil {
-		return err
-	}
-	if _, err := args(c, 0, 0); err != nil {
 		return err
 	}
 	f := store.Filter{Status: c.String("status"), Language: c.String("language"), Framework: c.String("framework"),
@@ -130,11 +127,7 @@ func (e *env) showProject(p *store.Project) error {
 }
 
 func projectsSet(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
-	a, err := args(c, 1, 1)
+	e, a, err := envArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -256,11 +249,7 @@ func simpleProjectCommand(name, usage string, fn func(*env, *store.Store, string
 }
 
 func archiveAction(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
-	a, err := args(c, 0, 1)
+	e, a, err := envArgs(c, 0, 1)
 	if err != nil {
 		return err
 	}

@@ -39,11 +39,8 @@ func serveCommand() *cli.Command {
 			if os.Getenv("GOMEMLIMIT") == "" {
 				debug.SetMemoryLimit(math.MaxInt64)
 			}
-			e, err := newEnv(c)
+			e, _, err := envArgs(c, 0, 0)
 			if err != nil {
-				return err
-			}
-			if _, err := args(c, 0, 0); err != nil {
 				return err
 			}
 			addr := c.String("addr")

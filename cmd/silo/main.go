@@ -240,15 +240,25 @@ func args(c *cli.Context, min, max int) ([]string, error) {
 	return a, nil
 }
 
+// envArgs is every command's first step: the configuration and the
+// positional argument count.
+func envArgs(c *cli.Context, min, max int) (*env, []string, error) {
+	e, err := newEnv(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := args(c, min, max)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, a, nil
+}
+
 // setup is every repository command's preamble: configuration, the
 // positional argument count, and the repository opened read-only or for
 // writing (created when create is set). The caller closes the store.
 func setup(c *cli.Context, min, max int, readOnly, create bool) (*env, *store.Store, []string, error) {
-	e, err := newEnv(c)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	a, err := args(c, min, max)
+	e, a, err := envArgs(c, min, max)
 	if err != nil {
 		return nil, nil, nil, err
 	}

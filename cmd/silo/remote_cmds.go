@@ -42,11 +42,7 @@ type remoteStoreResult struct {
 // locally with the server's polynomial, reuse unchanged files of the
 // project's newest version, upload only blobs the server lacks, commit.
 func remoteStore(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
-	a, err := args(c, 1, 1)
+	e, a, err := envArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -148,11 +144,7 @@ func remoteStoreOnce(ctx context.Context, e *env, rc *client.Client, dir string,
 // restore writes them, so modes, mtimes and symlinks come back exactly and
 // nothing escapes DEST.
 func remoteRestore(c *cli.Context) error {
-	e, err := newEnv(c)
-	if err != nil {
-		return err
-	}
-	a, err := args(c, 2, 2)
+	e, a, err := envArgs(c, 2, 2)
 	if err != nil {
 		return err
 	}
@@ -218,11 +210,8 @@ func remoteRestore(c *cli.Context) error {
 
 // remoteProjectsList lists the server's projects, following the pages.
 func remoteProjectsList(c *cli.Context) error {
-	e, err := newEnv(c)
+	e, _, err := envArgs(c, 0, 0)
 	if err != nil {
-		return err
-	}
-	if _, err := args(c, 0, 0); err != nil {
 		return err
 	}
 	rc, err := newRemote(e)
