@@ -47,6 +47,11 @@ type report struct {
 
 func run(repoPath string, projects []string) error {
 	ctx := context.Background()
+	if rc, err := object.LoadRepoConfig(ctx, object.NewLocal(repoPath)); err != nil {
+		return err
+	} else if rc.Encryption != nil {
+		return fmt.Errorf("%s is encrypted: gcstat reads the index and packs of a plain local repository only", repoPath)
+	}
 	db, err := index.Open(filepath.Join(repoPath, "index.db"), index.Options{ReadOnly: true})
 	if err != nil {
 		return err
