@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -337,22 +338,41 @@ type detection struct {
 	skip      atomic.Bool
 }
 
+// detectors is how many goroutines detection runs in.
+const detectors = 2
+
 func newDetection() *detection {
 	d := &detection{d: detect.New(), manifests: map[string][]object.ID{},
 		ch: make(chan []detect.File, 16), done: make(chan struct{})}
 	// the goroutine ranges over its own copy: stop sets d.ch to nil, and
 	// may do so before the goroutine first runs
 	ch := d.ch
+	// the regular expressions behind detection cost about 14 µs a file:
+	// two goroutines, one Detector each, merged at the end, keep it from
+	// being the long pole of a re-store
+	parts := make([]*detect.Detector, detectors)
+	var wg sync.WaitGroup
+	for i := range parts {
+		parts[i] = detect.New()
+		wg.Add(1)
+		go func(dd *detect.Detector) {
+			defer wg.Done()
+			for batch := range ch {
+				if d.skip.Load() {
+					continue
+				}
+				for _, f := range batch {
+					dd.AddFile(f)
+				}
+			}
+		}(parts[i])
+	}
 	go func() {
-		defer close(d.done)
-		for batch := range ch {
-			if d.skip.Load() {
-				continue
-			}
-			for _, f := range batch {
-				d.d.AddFile(f)
-			}
+		wg.Wait()
+		for _, p := range parts {
+			d.d.Merge(p)
 		}
+		close(d.done)
 	}()
 	return d
 }

@@ -163,6 +163,27 @@ func WantsContent(path string, size int64) bool {
 	return manifestKindOf(path) != kindNone
 }
 
+// Merge adds what o counted to d (o stays as it was). Counting is
+// additive, so files split among several Detectors (one per goroutine)
+// and merged give what one Detector given them all would.
+func (d *Detector) Merge(o *Detector) {
+	d.init()
+	for _, m := range []struct{ dst, src map[string]*tally }{{d.known, o.known}, {d.ambiguous, o.ambiguous}} {
+		for k, t := range m.src {
+			a := m.dst[k]
+			if a == nil {
+				a = &tally{}
+				m.dst[k] = a
+			}
+			a.bytes += t.bytes
+			a.files += t.files
+		}
+	}
+	for f := range o.frameworks {
+		d.frameworks[f] = struct{}{}
+	}
+}
+
 // AddContent gives the content of a file for which WantsContent was true.
 // Content of any other file, and content over 1 MiB, is ignored. A manifest
 // that cannot be parsed contributes nothing.

@@ -442,3 +442,60 @@ func lower(langs []string) []string {
 	}
 	return out
 }
+
+// TestMerge: the files of every fixture dealt out among three Detectors
+// (round robin, and all to one) and merged give what one Detector given
+// them all gives, frameworks included.
+func TestMerge(t *testing.T) {
+	var files []File
+	var contents = map[string][]byte{}
+	err := filepath.WalkDir(fixtures, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(fixtures, p)
+		rel = filepath.ToSlash(rel)
+		files = append(files, File{Path: rel, Size: info.Size()})
+		if WantsContent(rel, info.Size()) {
+			if contents[rel], err = os.ReadFile(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || len(files) < 50 {
+		t.Fatalf("%d fixture files: %v", len(files), err)
+	}
+	one := New()
+	for _, f := range files {
+		one.AddFile(f)
+	}
+	for p, c := range contents {
+		one.AddContent(p, c)
+	}
+	wantL, wantF := one.Result()
+	if len(wantL) < 3 || len(wantF) < 3 {
+		t.Fatalf("the fixtures give %v and %v: too little to compare", wantL, wantF)
+	}
+	for _, spread := range []func(i int) int{func(i int) int { return i % 3 }, func(int) int { return 1 }} {
+		parts := []*Detector{New(), New(), New()}
+		for i, f := range files {
+			parts[spread(i)].AddFile(f)
+		}
+		parts[2].AddContent("unused", nil) // a Detector's own contents merge too
+		for p, c := range contents {
+			parts[0].AddContent(p, c)
+		}
+		merged := New()
+		for _, p := range parts {
+			merged.Merge(p)
+		}
+		if l, f := merged.Result(); !slices.Equal(l, wantL) || !slices.Equal(f, wantF) {
+			t.Errorf("merged: %v %v, want %v %v", l, f, wantL, wantF)
+		}
+	}
+}
