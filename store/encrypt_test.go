@@ -307,3 +307,59 @@ func TestEncryptedBackup(t *testing.T) {
 		t.Errorf("an encrypted repository backed up into a plain destination: %v", err)
 	}
 }
+
+// racingKeyRemover plays a second process that, at the moment this one
+// removes a key, removes every other key (each found the other's key not
+// the last).
+type racingKeyRemover struct{ object.Backend }
+
+func (r racingKeyRemover) Delete(ctx context.Context, name string) error {
+	if strings.HasPrefix(name, keysPrefix) {
+		var others []string
+		r.Backend.List(ctx, keysPrefix, func(fi object.FileInfo) error {
+			if fi.Name != name {
+				others = append(others, fi.Name)
+			}
+			return nil
+		})
+		for _, o := range others {
+			r.Backend.Delete(ctx, o)
+		}
+	}
+	return r.Backend.Delete(ctx, name)
+}
+
+// Two key removals at once never leave a repository without keys: the
+// one that finds none left puts its key back and says so.
+func TestKeyRemovalRaceKeepsAKey(t *testing.T) {
+	ctx := context.Background()
+	e := newEncryptedEnv(t, "first")
+	smallProject(t, e.path("src"), 3, 16)
+	want := takeManifest(t, e.path("src"))
+	e.save(t, e.path("src"), "p")
+	second, err := e.s.AddKey(ctx, []byte("second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.close(t)
+	s, err := Open(ctx, Options{Config: e.cfg, Password: password("first"), Now: e.clock.Now,
+		Backend: racingKeyRemover{object.NewLocal(e.cfg.BasePath)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.RemoveKey(ctx, second.ID)
+	s.Close()
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "put back") {
+		t.Fatalf("remove beside a racing remover: %v, want a conflict with the key put back", err)
+	}
+	left, _ := loadKeyFiles(ctx, object.NewLocal(e.cfg.BasePath))
+	if len(left) != 1 || left[0].ID != second.ID {
+		t.Fatalf("keys left: %d", len(left))
+	}
+	s2, err := e.openWith("second")
+	if err != nil {
+		t.Fatalf("the key put back does not open the repository: %v", err)
+	}
+	defer s2.Close()
+	restoreMatches(t, s2, "p", want)
+}

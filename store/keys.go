@@ -339,10 +339,41 @@ func (s *Store) RemoveKey(ctx context.Context, id string) (KeyInfo, error) {
 	case len(keys) == 1:
 		return KeyInfo{}, fmt.Errorf("%w: key %s is the last one: without it the repository cannot be opened", ErrInvalid, match[0].ID)
 	}
-	if err := s.be.Delete(ctx, keyName(match[0].ID)); err != nil {
-		return KeyInfo{}, fmt.Errorf("remove key %s: %w", match[0].ID, err)
+	if err := s.deleteKey(ctx, match[0].ID); err != nil {
+		return KeyInfo{}, err
 	}
 	return match[0], nil
+}
+
+// deleteKey removes key file id, keeping at least one: two processes
+// could each find the other's key not the last and remove it, leaving
+// none. After its delete it lists the keys again, and when none is left
+// it puts its key back (when both put theirs back, both stay) and fails
+// with ErrConflict.
+func (s *Store) deleteKey(ctx context.Context, id string) error {
+	rc, err := s.be.Get(ctx, keyName(id), 0, -1)
+	if err != nil {
+		return fmt.Errorf("remove key %s: %w", id, err)
+	}
+	saved, err := io.ReadAll(io.LimitReader(rc, 1<<16))
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("remove key %s: %w", id, err)
+	}
+	if err := s.be.Delete(ctx, keyName(id)); err != nil {
+		return fmt.Errorf("remove key %s: %w", id, err)
+	}
+	left, err := loadKeyFiles(ctx, s.be)
+	if err == nil && len(left) > 0 {
+		return nil
+	}
+	if perr := s.be.Put(ctx, keyName(id), bytes.NewReader(saved), int64(len(saved))); perr != nil {
+		return fmt.Errorf("remove key %s: no key was left (another process removed the others meanwhile), and putting it back failed: %w: RESTORE keys/%s FROM A BACKUP", id, perr, id)
+	}
+	if err != nil {
+		return fmt.Errorf("remove key %s: %w (the key was put back)", id, err)
+	}
+	return fmt.Errorf("%w: key %s was put back: another process removed the other keys at the same time, and a repository without keys is lost", ErrConflict, id)
 }
 
 // ChangePassword replaces the key this process opened the repository
@@ -357,7 +388,7 @@ func (s *Store) ChangePassword(ctx context.Context, password []byte) (added, rem
 	}
 	old := s.keys.used
 	s.keys.used = added.ID
-	if err := s.be.Delete(ctx, keyName(old)); err != nil {
+	if err := s.deleteKey(ctx, old); err != nil {
 		return added, removed, fmt.Errorf("new key %s written; remove the old key %s: %w (remove it with `silo key remove %s`)", added.ID, old, err, old)
 	}
 	return added, KeyInfo{ID: old}, nil
