@@ -60,7 +60,7 @@ func Exclusive(ctx context.Context, leases *Leases, self *Lease) error {
 func (c *Collection) Run(ctx context.Context) (*Plan, *Result, error) {
 	t0 := time.Now()
 	res := &Result{}
-	be := c.Repo.Backend()
+	be := c.Leases.Backend() // plans and pack deletes: the control view (sealed in an encrypted repository)
 	plans, err := LoadPlans(ctx, be)
 	if err != nil {
 		return nil, nil, err
@@ -251,7 +251,7 @@ func (c *Collection) condemn(ctx context.Context, plan *Plan, res *Result) (*Pen
 	if len(p.Packs) == 0 {
 		return nil, nil
 	}
-	be := c.Repo.Backend()
+	be := c.Leases.Backend() // plans and pack deletes: the control view (sealed in an encrypted repository)
 	if err := writePlan(ctx, be, p); err != nil {
 		return nil, err
 	}
@@ -341,7 +341,7 @@ func (c *Collection) rewrite(ctx context.Context, plan *Plan) ([]object.NewPack,
 // finds live that has no copy outside the packs being deleted, then
 // replaces the plan by its done record.
 func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res *Result) error {
-	be := c.Repo.Backend()
+	be := c.Leases.Backend() // plans and pack deletes: the control view (sealed in an encrypted repository)
 	deleting := map[object.ID]bool{}
 	for _, pr := range p.Packs {
 		deleting[pr.ID] = true

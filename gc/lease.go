@@ -87,6 +87,9 @@ type LeasesOptions struct {
 }
 
 // NewLeases returns the lease keeper of be.
+//
+// be is the view leases and plans are written through: in an encrypted
+// repository object.SealedFiles of the repository's backend.
 func NewLeases(be object.Backend, opts LeasesOptions) *Leases {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -360,3 +363,7 @@ func (le *Lease) stopRefreshing() {
 		close(le.stop)
 	}
 }
+
+// Backend returns the backend (the control view) leases and plans go
+// through.
+func (l *Leases) Backend() object.Backend { return l.be }

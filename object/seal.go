@@ -1,9 +1,12 @@
 package object
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/silo-dev/silo/crypt"
 )
@@ -151,4 +154,74 @@ func (s *Sealer) sealedCopies(tab []byte) (entries []byte, err error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: both copies of the sealed table fail authentication", ErrCorrupt)
+}
+
+// SealedFiles returns be with every file it puts sealed and every file it
+// gets opened by s (SealFile and OpenFile, so a file's name is bound): the
+// view garbage collection's leases and plans go through in an encrypted
+// repository, so that they neither show machine and process names nor
+// can be forged (a forged plan fails to open, and reading plans fails,
+// instead of condemning live packs). Listing, Stat and Delete pass
+// through; a ranged Get is refused. A nil s returns be itself.
+func SealedFiles(be Backend, s *Sealer) Backend {
+	if s == nil {
+		return be
+	}
+	return sealedFiles{Backend: be, s: s}
+}
+
+type sealedFiles struct {
+	Backend
+	s *Sealer
+}
+
+// maxSealedFile bounds a control file read or written whole.
+const maxSealedFile = 256 << 20
+
+func (f sealedFiles) seal(name string, r io.Reader) ([]byte, error) {
+	plain, err := io.ReadAll(io.LimitReader(r, maxSealedFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(plain) > maxSealedFile {
+		return nil, fmt.Errorf("object: %s: more than %d bytes to seal", name, maxSealedFile)
+	}
+	return f.s.SealFile(name, plain)
+}
+
+func (f sealedFiles) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	sealed, err := f.seal(name, r)
+	if err != nil {
+		return err
+	}
+	return f.Backend.Put(ctx, name, bytes.NewReader(sealed), int64(len(sealed)))
+}
+
+// PutNew keeps the inner backend's NewPutter ability (see PutNew).
+func (f sealedFiles) PutNew(ctx context.Context, name string, r io.Reader, size int64) (FileInfo, error) {
+	sealed, err := f.seal(name, r)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return PutNew(ctx, f.Backend, name, bytes.NewReader(sealed), int64(len(sealed)))
+}
+
+func (f sealedFiles) Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	if offset != 0 || length >= 0 {
+		return nil, fmt.Errorf("object: %s: a sealed file is read whole", name)
+	}
+	rc, err := f.Backend.Get(ctx, name, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := io.ReadAll(io.LimitReader(rc, maxSealedFile+crypt.Overhead))
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	plain, err := f.s.OpenFile(name, sealed)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(plain)), nil
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,29 @@ func TestEncryptedRepository(t *testing.T) {
 	}
 	restoreMatches(t, e.s, "secret-project", takeManifest(t, e.path("src", "sub")))
 	checkClean(t, e.s)
+	// gc's plan records and a live session's lease are sealed too: no
+	// machine or process names, no pack ids, nothing to forge
+	se, err := e.s.begin(ctx, gc.KindRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer se.end()
+	host, _ := os.Hostname()
+	var control []string
+	for _, dir := range []string{"locks", "gc"} {
+		ents, _ := os.ReadDir(filepath.Join(e.cfg.BasePath, dir))
+		for _, en := range ents {
+			b, _ := os.ReadFile(filepath.Join(e.cfg.BasePath, dir, en.Name()))
+			control = append(control, dir+"/"+en.Name())
+			if bytes.HasPrefix(b, []byte("{")) || (host != "" && bytes.Contains(b, []byte(host))) || bytes.Contains(b, []byte("silo")) {
+				t.Errorf("%s/%s is readable: %.60q", dir, en.Name(), b)
+			}
+		}
+	}
+	if !slices.ContainsFunc(control, func(n string) bool { return strings.HasPrefix(n, "locks/") }) ||
+		!slices.ContainsFunc(control, func(n string) bool { return strings.HasPrefix(n, "gc/") }) {
+		t.Errorf("expected a lease and a gc record, found %v", control)
+	}
 }
 
 // config.json is not authenticated: removing its encryption section

@@ -526,7 +526,7 @@ func (s *Store) indexPacks(ctx context.Context, rep *refreshReport) error {
 // held moves to another copy; one with none left is recorded lost unless
 // a gc plan explains the pack's going.
 func (s *Store) dropGone(ctx context.Context, gone []object.ID) error {
-	plans, err := gc.LoadPlans(ctx, s.be)
+	plans, err := gc.LoadPlans(ctx, s.leases.Backend())
 	if err != nil {
 		return err
 	}

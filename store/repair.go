@@ -265,7 +265,7 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 	for _, d := range damaged {
 		refs = append(refs, gc.PackRef{ID: d.id})
 	}
-	if err := gc.Condemn(ctx, s.be, s.leases, se.lease, refs); err != nil {
+	if err := gc.Condemn(ctx, s.leases.Backend(), s.leases, se.lease, refs); err != nil {
 		return nil, err
 	}
 	s.log.Info("repair", "damaged_packs", len(damaged), "copied", len(copied))

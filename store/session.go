@@ -32,7 +32,7 @@ func (s *Store) begin(ctx context.Context, kind string) (*session, error) {
 		return nil, err
 	}
 	se := &session{s: s, lease: lease}
-	plans, err := gc.LoadPlans(ctx, s.be)
+	plans, err := gc.LoadPlans(ctx, s.leases.Backend())
 	if err != nil {
 		lease.End(context.WithoutCancel(ctx))
 		return nil, err
@@ -156,7 +156,7 @@ func (se *session) renewLapsed(ctx context.Context) (bool, error) {
 	if _, err := s.refresh(ctx, false); err != nil {
 		return true, err
 	}
-	plans, err := gc.LoadPlans(ctx, s.be)
+	plans, err := gc.LoadPlans(ctx, s.leases.Backend())
 	if err != nil {
 		return true, err
 	}

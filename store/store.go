@@ -334,7 +334,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if tmpBase == "" {
 		tmpBase = s.base
 	}
-	s.leases = gc.NewLeases(be, gc.LeasesOptions{Now: opts.Now, TTL: opts.LeaseTTL, Logger: opts.Logger, Machine: opts.Machine})
+	s.leases = gc.NewLeases(object.SealedFiles(be, s.sealer()), gc.LeasesOptions{Now: opts.Now, TTL: opts.LeaseTTL, Logger: opts.Logger, Machine: opts.Machine})
 	dbPath := filepath.Join(s.base, "index.db")
 	removeStaleRebuilds(dbPath)
 	_, statErr := os.Stat(dbPath)
