@@ -179,7 +179,7 @@ func templateCommands() []*cli.Command {
 					Name:  "list",
 					Usage: "list templates",
 					Action: func(c *cli.Context) error {
-						e, err := newEnv(c)
+						e, _, err := envArgs(c, 0, 0)
 						if err != nil {
 							return err
 						}
@@ -273,7 +273,7 @@ func cacheCommand() *cli.Command {
 				&cli.BoolFlag{Name: "dry-run", Usage: "only report"},
 			},
 			Action: func(c *cli.Context) error {
-				e, err := newEnv(c)
+				e, _, err := envArgs(c, 0, 0)
 				if err != nil {
 					return err
 				}
@@ -310,7 +310,7 @@ func configCommand() *cli.Command {
 			Name:  "show",
 			Usage: "print every setting, its value and where it came from",
 			Action: func(c *cli.Context) error {
-				e, err := newEnv(c)
+				e, _, err := envArgs(c, 0, 0)
 				if err != nil {
 					return err
 				}
