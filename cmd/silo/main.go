@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -235,9 +237,26 @@ func (e *env) printf(format string, a ...any) {
 func args(c *cli.Context, min, max int) ([]string, error) {
 	a := c.Args().Slice()
 	if len(a) < min || (max >= 0 && len(a) > max) {
-		return nil, usagef("%s: wrong number of arguments\nusage: silo %s %s", c.Command.FullName(), c.Command.FullName(), c.Command.ArgsUsage)
+		name := commandPath(c)
+		return nil, usagef("%s: wrong number of arguments\nusage: silo %s %s", name, name, c.Command.ArgsUsage)
 	}
 	return a, nil
+}
+
+// commandPath is the command's name with its parents' ("config show"):
+// a subcommand's FullName is its own name alone here.
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && (len(names) == 0 || names[len(names)-1] != ctx.Command.Name) {
+			names = append(names, ctx.Command.Name)
+		}
+	}
+	slices.Reverse(names)
+	if len(names) > 1 && names[0] == c.App.Name {
+		names = names[1:] // the app's own root command
+	}
+	return strings.Join(names, " ")
 }
 
 // envArgs is every command's first step: the configuration and the
