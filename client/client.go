@@ -31,7 +31,7 @@ type Client struct {
 	base  string // scheme://host[:port], no trailing slash
 	token string
 	hc    *http.Client
-	idKey []byte // the server repository's id key (encrypted); nil: plain ids
+	ids   *crypt.Keys // the server repository's id key (encrypted); nil: plain ids
 }
 
 // Repository asks the server how its repository chunks and names blobs
@@ -52,24 +52,33 @@ func (c *Client) Repository(ctx context.Context) (store.RepositoryInfo, error) {
 		return info, err
 	}
 	key, err := hex.DecodeString(keys.IDKey)
-	if err != nil || len(key) != 32 {
-		return info, fmt.Errorf("%w: the server's blob id key is not 32 bytes of hex", store.ErrInvalid)
+	if err == nil {
+		err = c.SetIDKey(key)
 	}
-	c.SetIDKey(key)
+	if err != nil {
+		return info, fmt.Errorf("%w: the server's blob id key: %v", store.ErrInvalid, err)
+	}
 	info.ChunkerPolynomial = keys.ChunkerPolynomial
 	return info, nil
 }
 
 // SetIDKey makes the client compute blob ids as an encrypted repository
-// does (keyed BLAKE3 with key, from GET /repository/id-key).
-func (c *Client) SetIDKey(key []byte) { c.idKey = key }
+// does (keyed BLAKE3 with key, from GET /repository/blob-keys).
+func (c *Client) SetIDKey(key []byte) error {
+	ids, err := crypt.IDKeys(key)
+	if err != nil {
+		return err
+	}
+	c.ids = ids
+	return nil
+}
 
 // ID returns the id the server's repository gives plain bytes.
 func (c *Client) ID(plain []byte) object.ID {
-	if c.idKey == nil {
+	if c.ids == nil {
 		return object.Hash(plain)
 	}
-	return object.ID(crypt.KeyedID(c.idKey, plain))
+	return object.ID(c.ids.BlobID(plain))
 }
 
 // New returns a client of the server at rawURL (http://HOST:PORT, with or

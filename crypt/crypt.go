@@ -76,6 +76,23 @@ func (m *MasterKey) Derive() Keys {
 			panic(err) // HKDF-SHA256 yields 255*32 bytes; 32 never fails
 		}
 	}
+	k.poolHashers()
+	return k
+}
+
+// IDKeys returns Keys that compute blob ids alone, from the id key (a
+// client of the HTTP blob protocol holds nothing else).
+func IDKeys(idKey []byte) (*Keys, error) {
+	if len(idKey) != 32 {
+		return nil, fmt.Errorf("crypt: an id key of %d bytes, want 32", len(idKey))
+	}
+	k := &Keys{}
+	copy(k.IDKey[:], idKey)
+	k.poolHashers()
+	return k, nil
+}
+
+func (k *Keys) poolHashers() {
 	idKey := k.IDKey
 	k.hashers = &sync.Pool{New: func() any {
 		h, err := blake3.NewKeyed(idKey[:])
@@ -84,7 +101,6 @@ func (m *MasterKey) Derive() Keys {
 		}
 		return h
 	}}
-	return k
 }
 
 // BlobID is the blob id of plain data in an encrypted repository: BLAKE3
@@ -101,10 +117,6 @@ func (k *Keys) BlobID(data []byte) [32]byte {
 	k.hashers.Put(h)
 	return out
 }
-
-// KeyedID is BlobID for a holder of the id key alone (a client of the
-// HTTP blob protocol). A key that is not 32 bytes panics.
-func KeyedID(key []byte, data []byte) [32]byte { return keyedHash((*[32]byte)(key), data) }
 
 func keyedHash(key *[32]byte, data []byte) [32]byte {
 	h, err := blake3.NewKeyed(key[:])

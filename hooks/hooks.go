@@ -168,7 +168,7 @@ func (r *Runner) run(ctx context.Context, ev Event) ([]byte, error) {
 	defer cancel()
 	cmd := shellCommand(ctx, r.commands[ev.Name])
 	cmd.Env = ev.env()
-	var out tailBuffer
+	var out TailBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
@@ -185,13 +185,13 @@ func quoted(out []byte) string {
 	return ": " + s
 }
 
-// tailBuffer keeps the last 4 KiB written.
-type tailBuffer struct {
+// TailBuffer keeps the last 4 KiB written to it (a command's last words).
+type TailBuffer struct {
 	mu sync.Mutex
 	b  []byte
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
+func (t *TailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.b = append(t.b, p...)
@@ -201,7 +201,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (t *tailBuffer) Bytes() []byte {
+func (t *TailBuffer) Bytes() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]byte(nil), t.b...)

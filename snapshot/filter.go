@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Filters are content filters, as git's clean and smudge: a file a filter
@@ -47,24 +48,31 @@ var errFilterStopped = errors.New("the filter stopped reading its input")
 
 // through runs filter fn over the bytes that produce writes to w, and
 // copies what fn writes to out: produce runs in its own goroutine, and
-// whichever side fails first stops the other. A failure of produce (a
-// damaged blob, a read error) wins over the filter's, which it causes.
+// whichever side fails first stops the other. The first failure is the
+// error: the other side's is its consequence (a damaged blob breaks the
+// smudge command's input; a quota stop while chunking breaks the clean
+// command's output pipe).
 func through(produce func(w io.Writer) error, fn func(in io.Reader, out io.Writer) error, out io.Writer) error {
+	var mu sync.Mutex
+	var first error
+	record := func(err error) {
+		mu.Lock()
+		if first == nil && err != nil && !errors.Is(err, errFilterStopped) {
+			first = err
+		}
+		mu.Unlock()
+	}
 	pr, pw := io.Pipe()
-	done := make(chan error, 1)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		err := produce(pw)
+		record(err) // before the reader sees it
 		pw.CloseWithError(err)
-		done <- err
 	}()
 	ferr := fn(pr, out)
+	record(ferr)
 	pr.CloseWithError(errFilterStopped)
-	perr := <-done
-	switch {
-	case perr != nil && !errors.Is(perr, errFilterStopped):
-		return perr
-	case ferr != nil:
-		return ferr
-	}
-	return nil
+	<-done
+	return first
 }

@@ -1962,7 +1962,7 @@ func (s *Store) markDestination(ctx context.Context, src *Store) error {
 		// counted in the blob index: a destination's catalogue lists only
 		// what records hold, so it would show none
 		versions := 0
-		s.db.View(func(tx *index.Tx) error {
+		err := s.db.View(func(tx *index.Tx) error {
 			return tx.Blobs(func(l object.Location) error {
 				if l.Type == object.SnapshotBlob {
 					versions++
@@ -1970,6 +1970,10 @@ func (s *Store) markDestination(ctx context.Context, src *Store) error {
 				return nil
 			})
 		})
+		if err != nil {
+			// an unreadable count is no proof the repository holds none
+			return fmt.Errorf("backup to %s: count its versions: %w", s.Location(), err)
+		}
 		if versions > 0 {
 			return fmt.Errorf("%w: %s holds %d version(s) of its own and no backups; give an empty directory or prefix",
 				ErrNotADestination, s.Location(), versions)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -76,30 +75,17 @@ func (fs *filterSet) run(ctx context.Context, name, which, rel string, in io.Rea
 	}
 	cmd := hooks.Shell(ctx, command)
 	cmd.Env = hooks.Env("SILO_PATH="+rel, "SILO_FILTER="+name)
-	var stderr bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, &limitedBuffer{b: &stderr, max: 4 << 10}
+	var stderr hooks.TailBuffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, &stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		msg := strings.TrimSpace(stderr.String())
+		msg := strings.TrimSpace(string(stderr.Bytes()))
 		if msg != "" {
 			msg = ": " + msg
 		}
 		return fmt.Errorf("filter %s's %s command (%s) on %s: %w%s", name, which, command, rel, err, msg)
 	}
 	return nil
-}
-
-// limitedBuffer keeps the first max bytes written to it.
-type limitedBuffer struct {
-	b   *bytes.Buffer
-	max int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := l.max - l.b.Len(); room > 0 {
-		l.b.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,12 +42,12 @@ func TestEncryptedCLI(t *testing.T) {
 		t.Fatalf("no password: %s", res)
 	}
 	// a wrong one: exit 1, says so, writes nothing
-	before, _ := filepath.Glob(filepath.Join(repo, "*", "*"))
+	before := listTree(t, repo)
 	if res := runEnv(t, repo, []string{"STORAGE_PASSWORD=wrong"}, "store", "--project", "enc2", src); res.code != 1 || !strings.Contains(res.stderr, "wrong password") {
 		t.Fatalf("wrong password: %s", res)
 	}
-	if after, _ := filepath.Glob(filepath.Join(repo, "*", "*")); len(after) != len(before) {
-		t.Errorf("a wrong password changed the repository: %d files, then %d", len(before), len(after))
+	if after := listTree(t, repo); after != before {
+		t.Errorf("a wrong password changed the repository:\n%s\nthen\n%s", before, after)
 	}
 	// --password-file and --password-command
 	pwFile := filepath.Join(work, "pw")
@@ -120,4 +121,20 @@ func TestEncryptedCLI(t *testing.T) {
 	if d := want.Diff(takeManifest(t, dest2)); len(d) > 0 {
 		t.Fatalf("remote restore differs: %v", d)
 	}
+}
+
+// listTree lists every file under root with its size and mtime, one per
+// line: what a refused command must leave as it was.
+func listTree(t *testing.T, root string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+		return nil
+	})
+	return b.String()
 }

@@ -39,7 +39,11 @@ func (e *env) passwordSource() store.PasswordFunc {
 			return bytes.TrimSuffix(line, []byte("\r")), nil
 		case command != "":
 			cmd := hooks.Shell(ctx, command)
-			cmd.Stderr = os.Stderr
+			// in the foreground, unlike a hook: a command that asks on
+			// the terminal (a pinentry, stty -echo) must not be stopped
+			// as a background process group
+			cmd.SysProcAttr, cmd.Cancel = nil, nil
+			cmd.Stdin, cmd.Stderr = os.Stdin, os.Stderr
 			out, err := cmd.Output()
 			if err != nil {
 				return nil, fmt.Errorf("%w: --password-command %q: %v", store.ErrPassword, command, err)
