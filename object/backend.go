@@ -82,9 +82,10 @@ type Rooted interface {
 	Root() string
 }
 
-// Stager is an optional Backend ability: a local backend a file can be
-// written beside (in its root's temporary directory) and then put in
-// place by PutFile, so a backup stages packs and commits them together.
+// Stager is an optional Backend ability: a local backend files can be
+// staged beside (Stage, into a temporary directory under its root), made
+// durable together and put in place by PutFile (CommitStaged), so a
+// backup copies many packs with one wait for the drive.
 type Stager interface {
 	FilePutter
 	Rooted

@@ -3,6 +3,7 @@ package object
 import (
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/zeebo/blake3"
 )
@@ -122,4 +123,15 @@ type PackInfo struct {
 func PackName(id ID) string {
 	s := id.String()
 	return "packs/" + s[:2] + "/" + s
+}
+
+// ParsePackName returns the id of the pack a backend name names, and false
+// for a name that is not PackName of an id (a temporary file, a stray).
+func ParsePackName(name string) (ID, bool) {
+	base := name[strings.LastIndex(name, "/")+1:]
+	id, err := ParseID(base)
+	if err != nil || PackName(id) != name {
+		return id, false
+	}
+	return id, true
 }

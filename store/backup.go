@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,17 +11,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/zeebo/blake3"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/replica"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -178,479 +174,50 @@ func (s *Store) destinationOf(to string) (string, error) {
 	return to, nil
 }
 
-// copyStats counts a replication.
-type copyStats struct {
-	bytes, blobs int64
-	packs        int64
+// replicaSource is s, read within the session se, as a copy reads it.
+func (s *Store) replicaSource(se *session) *replica.Source {
+	return &replica.Source{Repo: s.repo, Backend: s.be, Index: s.db,
+		Condemned: func(id object.ID) bool { return se.condemned[id] },
+		Refresh: func(ctx context.Context) error {
+			_, err := s.refresh(ctx, false)
+			return err
+		}}
+}
+
+// replicaDestination is s, written within the session se, as a copy
+// writes it.
+func (s *Store) replicaDestination(se *session) *replica.Destination {
+	return &replica.Destination{Repo: s.repo, Backend: s.be, Index: s.db, NewWriter: se.writer,
+		Condemned: func(id object.ID) bool { return se.condemned[id] },
+		TempDir:   s.tmp, DropGone: s.dropGone, Log: s.log}
 }
 
 // replicate copies from src to dst every blob reachable from the snapshots
-// (plus the extra blobs) that dst lacks: whole packs when dst needs all of a
-// pack, single blobs otherwise. With recode every blob is decoded and
-// stored again by dst's codec (one side keeps blobs raw: a backup with
-// backup.compression false, or a restore from one). Every byte is verified on the way. Then it
-// flushes dst and confirms that every one of those blobs is indexed in dst
-// in a pack whose file dst has: when it returns nil, dst can deliver them.
-// A pack dst's index lists but dst lacks (it vanished, or an older silo
-// indexed a copy that never landed) is dropped from dst's index and copied
-// again, once.
-func replicate(ctx context.Context, src, dst *Store, sse, dse *session, snaps, extra []object.ID, recode bool, prog snapshot.Progress) (copyStats, error) {
-	var st copyStats
+// (plus the extra blobs) that dst lacks (see replica.Copy).
+func replicate(ctx context.Context, src, dst *Store, sse, dse *session, snaps, extra []object.ID, recode bool, prog snapshot.Progress) (replica.Stats, error) {
 	needed, err := src.reachableFrom(ctx, snaps, extra)
 	if err != nil {
-		return st, err
+		return replica.Stats{}, err
 	}
-	for attempt := 1; ; attempt++ {
-		if err := copyMissing(ctx, src, dst, sse, dse, needed, recode, prog, &st); err != nil {
-			return st, err
-		}
-		gone, err := confirmDelivered(ctx, dst, dse, needed)
-		if err != nil {
-			return st, err
-		}
-		if len(gone) == 0 {
-			return st, nil
-		}
-		names := make([]string, len(gone))
-		for i, id := range gone {
-			names[i] = id.Short()
-		}
-		dst.log.Warn("the index lists packs the repository lacks; they are dropped and copied again",
-			"repository", dst.Location(), "packs", strings.Join(names, ","))
-		if err := dst.dropGone(ctx, gone); err != nil {
-			return st, err
-		}
-		for _, id := range gone {
-			dst.repo.Forget(id)
-		}
-		if attempt == 2 {
-			return st, fmt.Errorf("%w: %s lost %d packs while they were copied (%s); they are no longer indexed there, run it again",
-				ErrConflict, dst.Location(), len(gone), strings.Join(names, ", "))
-		}
+	st, err := replica.Copy(ctx, src.replicaSource(sse), dst.replicaDestination(dse), needed, recode, prog)
+	if errors.Is(err, replica.ErrPacksLost) {
+		err = fmt.Errorf("%w: %w", ErrConflict, err)
 	}
+	return st, err
 }
 
 // reachableFrom returns every blob the snapshots refer to (the snapshots,
 // their trees and data blobs), plus the extra blobs.
 func (s *Store) reachableFrom(ctx context.Context, snaps, extra []object.ID) (map[object.ID]struct{}, error) {
-	needed := map[object.ID]struct{}{}
-	for _, id := range extra {
-		needed[id] = struct{}{}
-	}
 	roots := make([]snapshot.ReachRoot, 0, len(snaps))
 	for _, id := range snaps {
-		needed[id] = struct{}{}
 		sn, _, err := s.versionOf(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		roots = append(roots, snapshot.ReachRoot{Tree: sn.Tree, Label: id.Short()})
 	}
-	err := snapshot.Reach(ctx, s.repo, roots, func(tv snapshot.TreeVisit) error {
-		if tv.Err != nil {
-			return fmt.Errorf("read version %s: %w", tv.Root, tv.Err)
-		}
-		needed[tv.ID] = struct{}{}
-		for i := range tv.Nodes {
-			for _, d := range tv.Nodes[i].Content {
-				needed[d] = struct{}{}
-			}
-		}
-		return nil
-	})
-	return needed, err
-}
-
-// copyMissing copies the needed blobs dst lacks and adds what it copied to
-// st. It indexes a pack copied whole only once its file is in place in dst
-// (also when the copy fails later, so the next one need not copy it again),
-// and never one whose copy did not land.
-func copyMissing(ctx context.Context, src, dst *Store, sse, dse *session, needed map[object.ID]struct{}, recode bool, prog snapshot.Progress, st *copyStats) error {
-	dw := dse.writer()
-	// what dst lacks, by source pack
-	byPack := map[object.ID][]object.Location{}
-	for id := range needed {
-		if ok, err := dw.Has(id); err != nil {
-			return err
-		} else if ok {
-			continue
-		}
-		loc, ok, err := src.repo.Lookup(id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("blob %s is referenced but missing from %s; run `silo check`", id, src.Location())
-		}
-		byPack[loc.Pack] = append(byPack[loc.Pack], loc)
-	}
-	if len(byPack) == 0 {
-		return nil
-	}
-	// how many indexed blobs each source pack holds
-	inPack := map[object.ID]int{}
-	packSize := map[object.ID]int64{}
-	err := src.db.View(func(tx *index.Tx) error {
-		for id := range byPack {
-			p, ok, err := tx.Pack(id)
-			if err != nil {
-				return err
-			}
-			if ok {
-				inPack[id] = p.Count
-				packSize[id] = p.Size
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if prog != nil {
-		var total int64
-		for id, locs := range byPack {
-			if len(locs) >= inPack[id] {
-				total += packSize[id]
-			} else {
-				for _, l := range locs {
-					total += int64(l.Length)
-				}
-			}
-		}
-		prog.AddTotal(int64(len(byPack)), total)
-	}
-	var whole, partial []object.ID
-	for id, locs := range byPack {
-		// a pack of that name that dst's gc condemned is no copy to keep,
-		// and one src's gc condemned may go while it is read: the blobs go
-		// into new packs one by one
-		if !recode && len(locs) >= inPack[id] && !dse.condemned[id] && !sse.condemned[id] {
-			whole = append(whole, id)
-		} else {
-			partial = append(partial, id)
-		}
-	}
-	slices.SortFunc(whole, func(a, b object.ID) int { return strings.Compare(a.String(), b.String()) })
-	var bytes, blobs, packs atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(3)
-	var mu sync.Mutex
-	var inPlace []object.NewPack // whole packs whose files dst has
-	var staged []stagedPack      // whole packs waiting in dst's temp directory
-	defer func() {
-		for _, sp := range staged {
-			if sp.path != "" {
-				os.Remove(sp.path) // not committed
-			}
-		}
-	}()
-	// a local destination stages packs: they are first written to
-	// temporary files without a sync each, then made durable with one
-	// syncfs and renamed into place (like cp followed by one sync, but a
-	// crash before the sync leaves only temporary files, never a named
-	// pack with lost data)
-	stager, _ := dst.be.(object.Stager)
-	for _, id := range whole {
-		g.Go(func() error {
-			var np object.NewPack
-			var path string // staged, not yet in place
-			var copied bool // false: dst had the file already
-			var err error
-			if stager != nil {
-				np, path, err = stagePack(gctx, src, dst, id)
-				copied = path != ""
-			} else {
-				np, copied, err = copyPack(gctx, src, dst, id)
-			}
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			if path != "" {
-				staged = append(staged, stagedPack{np: np, path: path})
-			} else {
-				inPlace = append(inPlace, np)
-			}
-			mu.Unlock()
-			if copied {
-				bytes.Add(np.Info.Size)
-				blobs.Add(int64(len(np.Blobs)))
-				packs.Add(1)
-			}
-			if prog != nil {
-				prog.AddDone(1, np.Info.Size)
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		var buf []byte
-		for _, id := range partial {
-			for _, loc := range byPack[id] {
-				stored, b, err := readSource(gctx, src, loc, buf)
-				if err != nil {
-					return err
-				}
-				buf = stored
-				var n int64
-				if recode {
-					var plain []byte
-					if plain, err = src.repo.DecodeBlob(object.Location{Pack: loc.Pack, Blob: b}, stored, nil); err == nil {
-						n, err = dw.SaveBlob(gctx, b.Type, b.ID, plain)
-					}
-				} else {
-					n, err = dw.SaveStored(gctx, b, stored)
-				}
-				if err != nil {
-					return fmt.Errorf("copy blob %s to %s: %w", loc.ID.Short(), dst.Location(), err)
-				}
-				bytes.Add(n)
-				if n > 0 {
-					blobs.Add(1)
-				}
-				if prog != nil {
-					prog.AddDone(0, int64(loc.Length))
-				}
-			}
-			if prog != nil {
-				prog.AddDone(1, 0)
-			}
-		}
-		return nil
-	})
-	werr := g.Wait()
-	if werr == nil && len(staged) > 0 {
-		committed, err := commitStaged(ctx, dst, staged)
-		inPlace = append(inPlace, committed...)
-		werr = err
-	}
-	// the packs whose files are in place are durable: index them in one
-	// transaction (also after an error, so the next backup does not copy
-	// them again); a staged pack that was not committed is removed above
-	// and never indexed
-	if len(inPlace) > 0 {
-		ierr := dst.db.Update(func(tx *index.Tx) error { return tx.AddPacks(inPlace) })
-		if werr == nil {
-			werr = ierr
-		}
-	}
-	if werr != nil {
-		return werr
-	}
-	if err := dw.Flush(ctx); err != nil {
-		return fmt.Errorf("write to %s: %w", dst.Location(), err)
-	}
-	st.bytes += bytes.Load()
-	st.blobs += blobs.Load()
-	st.packs += packs.Load()
-	return nil
-}
-
-// readSource reads the stored form of a blob of src at loc or, when that
-// pack is gone, at another copy src's index knows after a refresh: a
-// collection whose plan was made before this session began may carry it
-// out meanwhile, moving the pack's live blobs to new packs and deleting
-// it.
-func readSource(ctx context.Context, src *Store, loc object.Location, buf []byte) ([]byte, object.Blob, error) {
-	stored, err := src.repo.ReadStored(ctx, loc, buf)
-	if err == nil || !errors.Is(err, object.ErrNotFound) {
-		return stored, loc.Blob, err
-	}
-	if _, rerr := src.refresh(ctx, false); rerr != nil {
-		return nil, loc.Blob, err
-	}
-	nl, ok, lerr := src.repo.Lookup(loc.ID)
-	if lerr != nil || !ok || nl.Pack == loc.Pack {
-		return nil, loc.Blob, err
-	}
-	stored, err = src.repo.ReadStored(ctx, nl, buf)
-	return stored, nl.Blob, err
-}
-
-// confirmDelivered checks that every needed blob is indexed in dst in a
-// pack this session may rely on (not condemned by a gc plan) whose file dst
-// has: one Stat per pack. It returns the packs dst's index lists for those
-// blobs that dst lacks; a blob not indexed at all is an error.
-func confirmDelivered(ctx context.Context, dst *Store, dse *session, needed map[object.ID]struct{}) ([]object.ID, error) {
-	packs := map[object.ID]bool{}
-	for id := range needed {
-		loc, ok, err := dst.repo.Lookup(id)
-		if err != nil {
-			return nil, err
-		}
-		if ok && dse.condemned[loc.Pack] {
-			// the copy made this session is in another pack
-			locs, err := dst.db.Locations(id)
-			if err != nil {
-				return nil, err
-			}
-			i := slices.IndexFunc(locs, func(l object.Location) bool { return !dse.condemned[l.Pack] })
-			if ok = i >= 0; ok {
-				loc = locs[i]
-			}
-		}
-		if !ok {
-			return nil, fmt.Errorf("blob %s was copied to %s but is not indexed there", id, dst.Location())
-		}
-		packs[loc.Pack] = true
-	}
-	ids := make(chan object.ID)
-	var mu sync.Mutex
-	var gone []object.ID
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(ids)
-		for id := range packs {
-			select {
-			case ids <- id:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
-	})
-	for range 8 {
-		g.Go(func() error {
-			for id := range ids {
-				_, err := dst.be.Stat(gctx, object.PackName(id))
-				if errors.Is(err, object.ErrNotFound) {
-					mu.Lock()
-					gone = append(gone, id)
-					mu.Unlock()
-					continue
-				}
-				if err != nil {
-					return fmt.Errorf("backup destination %s: pack %s: %w", dst.Location(), id.Short(), err)
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	slices.SortFunc(gone, func(a, b object.ID) int { return strings.Compare(a.String(), b.String()) })
-	return gone, nil
-}
-
-// packSource opens a source pack for copying: its description, and a reader
-// that fails at EOF unless the content hashes to the pack's name; the
-// reader is nil when dst has the pack file already.
-func packSource(ctx context.Context, src, dst *Store, id object.ID) (object.NewPack, io.ReadCloser, error) {
-	np, err := src.repo.ReadPack(ctx, id)
-	if err != nil {
-		return np, nil, err
-	}
-	name := object.PackName(id)
-	if _, err := dst.be.Stat(ctx, name); err == nil {
-		return np, nil, nil
-	}
-	rc, err := src.be.Get(ctx, name, 0, -1)
-	if err != nil {
-		return np, nil, fmt.Errorf("read pack %s from %s: %w", id, src.Location(), err)
-	}
-	return np, verifyingReader{rc: rc, h: blake3.New(), want: id, where: src.Location()}, nil
-}
-
-// copyPack streams one pack file from src to dst; a pack whose content does
-// not match its name fails the Put before it is renamed into place. When it
-// returns nil the pack file is in place in dst; copied is false when dst had
-// it already.
-func copyPack(ctx context.Context, src, dst *Store, id object.ID) (np object.NewPack, copied bool, err error) {
-	np, rc, err := packSource(ctx, src, dst, id)
-	if err != nil || rc == nil {
-		return np, false, err
-	}
-	defer rc.Close()
-	if err := dst.be.Put(ctx, object.PackName(id), bufio.NewReaderSize(rc, 1<<20), np.Info.Size); err != nil {
-		return np, false, fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.Location(), err)
-	}
-	return np, true, nil
-}
-
-// stagedPack is a pack copied into dst's temp directory (path), not yet in
-// place; path is "" once PutFile took it.
-type stagedPack struct {
-	np   object.NewPack
-	path string
-}
-
-// stagePack copies a pack into the destination's temp directory, verified
-// at EOF, without syncing it, and returns the temporary file's path ("" when
-// dst has the pack file already).
-func stagePack(ctx context.Context, src, dst *Store, id object.ID) (object.NewPack, string, error) {
-	np, rc, err := packSource(ctx, src, dst, id)
-	if err != nil || rc == nil {
-		return np, "", err
-	}
-	defer rc.Close()
-	size := np.Info.Size
-	f, err := os.CreateTemp(dst.tmp, "backup-*")
-	if err != nil {
-		return np, "", fmt.Errorf("backup destination %s: %w", dst.Location(), err)
-	}
-	n, err := io.CopyBuffer(f, rc, make([]byte, 1<<20))
-	if err == nil && n != size {
-		err = fmt.Errorf("pack %s: copied %d bytes, want %d", id.Short(), n, size)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return np, "", fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.Location(), err)
-	}
-	return np, f.Name(), nil
-}
-
-// commitStaged makes the staged packs durable with one syncfs, then renames
-// each into place (PutFile syncs its directory). It returns the packs now
-// in place, also when it fails part of the way.
-func commitStaged(ctx context.Context, dst *Store, staged []stagedPack) ([]object.NewPack, error) {
-	be := dst.be.(object.Stager)
-	d, err := os.Open(dst.tmp)
-	if err != nil {
-		return nil, err
-	}
-	err = syncStaged(d, staged)
-	d.Close()
-	if err != nil {
-		return nil, fmt.Errorf("backup destination %s: sync: %w", dst.Location(), err)
-	}
-	var done []object.NewPack
-	for i, sp := range staged {
-		err := be.PutFile(ctx, object.PackName(sp.np.Info.ID), sp.path)
-		staged[i].path = "" // PutFile consumes the file, renamed or not
-		if err != nil {
-			return done, fmt.Errorf("backup destination %s: %w", dst.Location(), err)
-		}
-		done = append(done, sp.np)
-	}
-	return done, nil
-}
-
-// verifyingReader hashes what it reads and, at the end, returns
-// object.ErrCorrupt instead of io.EOF when the content does not hash to want.
-type verifyingReader struct {
-	rc    io.ReadCloser
-	h     *blake3.Hasher
-	want  object.ID
-	where string
-}
-
-func (v verifyingReader) Close() error { return v.rc.Close() }
-
-func (v verifyingReader) Read(p []byte) (int, error) {
-	n, err := v.rc.Read(p)
-	v.h.Write(p[:n])
-	if err == io.EOF {
-		var got object.ID
-		copy(got[:], v.h.Sum(nil))
-		if got != v.want {
-			return n, fmt.Errorf("pack %s in %s: %w: content hashes to %s", v.want, v.where, object.ErrCorrupt, got.Short())
-		}
-	}
-	return n, err
+	return replica.Needed(ctx, s.repo, roots, append(slices.Clip(extra), snaps...))
 }
 
 // chosen returns the catalogue records a backup covers (every project, of
@@ -848,7 +415,7 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 	now := s.now().UTC()
 	br := &BackupRecord{ID: now.Format("20060102T150405Z") + "-" + uuid.NewString()[:8], Time: now,
 		SourceRepository: s.rc.ID, Source: s.Location(), Destination: dst.Location(), Templates: templates,
-		BytesCopied: st.bytes, PacksCopied: int(st.packs), BlobsCopied: int(st.blobs), Projects: []BackupProject{},
+		BytesCopied: st.Bytes, PacksCopied: int(st.Packs), BlobsCopied: int(st.Blobs), Projects: []BackupProject{},
 		Uncompressed: !s.cfg.Backup.Compression}
 	for _, r := range recs {
 		p := r.project()
@@ -893,7 +460,7 @@ func (s *Store) recheckLapsed(ctx context.Context, dst *Store, dse *session, sna
 	if err != nil {
 		return err
 	}
-	gone, err := confirmDelivered(ctx, dst, dse, needed)
+	gone, err := replica.Confirm(ctx, dst.replicaDestination(dse), needed)
 	if err != nil {
 		return err
 	}
@@ -905,56 +472,19 @@ func (s *Store) recheckLapsed(ctx context.Context, dst *Store, dse *session, sna
 }
 
 // ErrDestinationChanged means a local backup destination this repository
-// backed up to before no longer holds that backup: the drive is probably
-// not mounted, and the backup would go to whatever filesystem holds the
-// empty mount point.
-var ErrDestinationChanged = errors.New("store: not the backup destination backed up to before")
-
-// destinationsName is the file in the source's base directory in which it
-// remembers its local backup destinations.
-const destinationsName = "backup-destinations.json"
-
-// destinationsDoc is backup-destinations.json: per absolute destination
-// path, the repository found there and the device that held it.
-type destinationsDoc struct {
-	Destinations map[string]knownDestination `json:"destinations"`
-}
-
-type knownDestination struct {
-	Repository string    `json:"repository"` // the destination's config.json id
-	Device     string    `json:"device"`     // its filesystem ("unknown" where there is no telling)
-	Time       time.Time `json:"time"`       // when it was last backed up to
-}
-
-func (s *Store) loadDestinations() (destinationsDoc, error) {
-	doc := destinationsDoc{Destinations: map[string]knownDestination{}}
-	b, err := os.ReadFile(filepath.Join(s.base, destinationsName))
-	if errors.Is(err, os.ErrNotExist) {
-		return doc, nil
-	}
-	if err != nil {
-		return doc, err
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return doc, fmt.Errorf("%s: %w", filepath.Join(s.base, destinationsName), err)
-	}
-	if doc.Destinations == nil {
-		doc.Destinations = map[string]knownDestination{}
-	}
-	return doc, nil
-}
+// backed up to before no longer holds that backup (see replica).
+var ErrDestinationChanged = replica.ErrDestinationChanged
 
 func (opts *BackupOptions) device(path string) string {
 	if opts.deviceOf != nil {
 		return opts.deviceOf(path)
 	}
-	return deviceOf(path)
+	return replica.DeviceOf(path)
 }
 
 // checkDestination refuses a local destination this repository backed up
 // to before that now holds no repository, or on another device than then
-// holds another repository: a drive that is not mounted leaves its mount
-// point behind, and a backup there would fill the filesystem under it.
+// holds another repository (see replica.CheckDestination).
 func (s *Store) checkDestination(ctx context.Context, to string, opts BackupOptions) error {
 	if IsRemote(to) || opts.NewDestination {
 		return nil
@@ -963,42 +493,17 @@ func (s *Store) checkDestination(ctx context.Context, to string, opts BackupOpti
 	if err != nil {
 		return err
 	}
-	doc, err := s.loadDestinations()
+	doc, err := replica.LoadDestinations(s.base)
 	if err != nil {
 		s.log.Warn("cannot read the backup destinations this repository knows", "err", err)
 		return nil
 	}
-	known, ok := doc.Destinations[abs]
-	if !ok {
-		return nil // a new destination
-	}
-	dev := opts.device(abs)
-	otherDevice := known.Device != deviceUnknown && dev != deviceUnknown && dev != known.Device
-	rc, err := object.LoadRepoConfig(ctx, object.NewLocal(abs))
-	var now string
-	switch {
-	case errors.Is(err, object.ErrNoRepository):
-		now = "there is no repository there now"
-	case err != nil:
-		return fmt.Errorf("backup destination %s: %w", to, err)
-	case rc.ID == known.Repository || !otherDevice:
-		// the same repository (on whatever device the drive has now), or
-		// a repository made anew on the drive that held the old one
-		return nil
-	default:
-		now = "repository " + rc.ID + " is there now"
-	}
-	if otherDevice {
-		now += ", on device " + dev
-	}
-	return fmt.Errorf("backup destination %s: %w (backed up there before: repository %s on device %s; %s): is the drive mounted? (to start a new backup there, give --new-destination)",
-		to, ErrDestinationChanged, known.Repository, known.Device, now)
+	return replica.CheckDestination(ctx, doc, to, abs, opts.device)
 }
 
 // rememberDestination records that a local destination holds repository
-// id, on the device it is on now. The file is written durably (temp file,
-// fsync, rename, fsync of the directory) under the catalogue lock; a
-// failure costs only this protection, so it is logged, not returned.
+// id, on the device it is on now, under the catalogue lock; a failure
+// costs only this protection, so it is logged, not returned.
 func (s *Store) rememberDestination(to, id string, opts BackupOptions) {
 	if IsRemote(to) {
 		return
@@ -1014,34 +519,7 @@ func (s *Store) rememberDestination(to, id string, opts BackupOptions) {
 			return err
 		}
 		defer unlock()
-		doc, err := s.loadDestinations()
-		if err != nil {
-			return err
-		}
-		doc.Destinations[abs] = knownDestination{Repository: id, Device: dev, Time: s.now().UTC()}
-		data, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		f, err := os.CreateTemp(s.base, ".tmp-destinations-*")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(f.Name())
-		_, err = f.Write(append(data, '\n'))
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(f.Name(), filepath.Join(s.base, destinationsName))
-		}
-		if err == nil {
-			err = object.SyncDir(s.base)
-		}
-		return err
+		return replica.Remember(s.base, abs, id, dev, s.now().UTC())
 	}()
 	if err != nil {
 		s.log.Warn("cannot remember the backup destination", "destination", to, "err", err)
@@ -1317,118 +795,45 @@ func (b *BackupSet) Verify(ctx context.Context, id string, readData bool) (*Veri
 	if err != nil {
 		return nil, err
 	}
-	d := b.dst
-	rep := &VerifyReport{Backup: br.ID, AffectedProjects: []string{}, Problems: []Problem{}}
+	var versions []replica.Version
+	for _, p := range br.Projects {
+		for _, v := range p.Versions {
+			sid, err := object.ParseID(v.ID)
+			if err != nil {
+				return nil, err
+			}
+			versions = append(versions, replica.Version{Label: p.Name, Snapshot: sid})
+		}
+	}
+	for _, t := range br.Templates {
+		sid, err := object.ParseID(t.Snapshot)
+		if err != nil {
+			return nil, err
+		}
+		versions = append(versions, replica.Version{Label: "template " + t.Name, Snapshot: sid})
+	}
 	// a read session: a collection planned from now on waits for this
 	// verify before it deletes packs (one already under way may have
 	// moved blobs: a blob whose first copy is gone is looked for again)
-	se, err := d.begin(ctx, gc.KindRead)
+	se, err := b.dst.begin(ctx, gc.KindRead)
 	if err != nil {
 		return nil, err
 	}
 	defer se.end()
-	// the index says where each blob is; the pack files must be there too
-	present := map[object.ID]bool{}
-	err = d.be.List(ctx, "packs/", func(fi object.FileInfo) error {
-		if id, ok := parsePackName(fi.Name); ok {
-			present[id] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list packs in %s: %w", d.Location(), err)
-	}
-	affected := map[string]bool{}
-	checked := map[object.ID]bool{}
-	check := func(blob object.ID, project, where string) {
-		if checked[blob] {
-			return
-		}
-		checked[blob] = true
-		rep.Blobs++
-		loc, ok, err := d.repo.Lookup(blob)
-		if err != nil || !ok {
-			rep.Missing++
-			affected[project] = true
-			rep.Problems = append(rep.Problems, Problem{Kind: "missing-blob", Blob: blob.String(), Projects: []string{project}, Paths: []string{where}, Message: "not in the backup"})
-			return
-		}
-		// another copy (a collection rewrote the pack meanwhile) will do
-		other := func() bool {
-			if data, err := d.repo.LoadBlob(ctx, blob, nil); err == nil {
-				rep.ReadBytes += int64(len(data))
-				return true
-			}
-			return false
-		}
-		if !present[loc.Pack] && !other() {
-			rep.Missing++
-			affected[project] = true
-			rep.Problems = append(rep.Problems, Problem{Kind: "missing-pack", Pack: loc.Pack.String(), Blob: blob.String(), Projects: []string{project}, Paths: []string{where}, Message: "its pack file is not in the backup"})
-			return
-		}
-		if !present[loc.Pack] {
-			return // read from another copy above
-		}
-		if readData {
-			if _, err := d.repo.LoadAt(ctx, loc, nil); err != nil && !other() {
-				rep.Corrupt++
-				affected[project] = true
-				rep.Problems = append(rep.Problems, Problem{Kind: "corrupt-blob", Pack: loc.Pack.String(), Blob: blob.String(), Projects: []string{project}, Paths: []string{where}, Message: err.Error()})
-				return
-			}
-			rep.ReadBytes += int64(loc.Length)
-		}
-	}
-	type root struct {
-		project string
-		snap    string
-	}
-	var roots []root
-	for _, p := range br.Projects {
-		for _, v := range p.Versions {
-			roots = append(roots, root{p.Name, v.ID})
-		}
-	}
-	for _, t := range br.Templates {
-		roots = append(roots, root{"template " + t.Name, t.Snapshot})
-	}
-	var trees []snapshot.ReachRoot
-	for _, r := range roots {
-		sid, err := object.ParseID(r.snap)
-		if err != nil {
-			return nil, err
-		}
-		check(sid, r.project, r.project+"@"+sid.Short())
-		data, err := d.repo.LoadBlob(ctx, sid, nil)
-		if err != nil {
-			continue // counted above
-		}
-		sn, err := snapshot.DecodeSnapshot(data)
-		if err != nil {
-			rep.Problems = append(rep.Problems, Problem{Kind: "bad-snapshot", Snapshot: r.snap, Projects: []string{r.project}, Message: err.Error()})
-			affected[r.project] = true
-			continue
-		}
-		trees = append(trees, snapshot.ReachRoot{Tree: sn.Tree, Label: r.project})
-	}
-	err = snapshot.Reach(ctx, d.repo, trees, func(tv snapshot.TreeVisit) error {
-		prefix := ""
-		if tv.Path != "" {
-			prefix = "/" + tv.Path
-		}
-		check(tv.ID, tv.Root, tv.Root+":"+prefix+"/")
-		for i := range tv.Nodes {
-			if n := &tv.Nodes[i]; n.Type == snapshot.File {
-				for _, c := range n.Content {
-					check(c, tv.Root, tv.Root+":"+prefix+"/"+n.Name)
-				}
-			}
-		}
-		return nil // a tree that does not load is counted by check
-	})
+	res, err := replica.Verify(ctx, b.dst.repo, b.dst.be, versions, readData)
 	if err != nil {
 		return nil, err
+	}
+	rep := &VerifyReport{Backup: br.ID, Blobs: res.Blobs, Missing: res.Missing, Corrupt: res.Corrupt, ReadBytes: res.ReadBytes,
+		AffectedProjects: []string{}, Problems: []Problem{}}
+	affected := map[string]bool{}
+	for _, f := range res.Findings {
+		affected[f.Label] = true
+		p := Problem{Kind: f.Kind, Pack: f.Pack, Blob: f.Blob, Snapshot: f.Snapshot, Projects: []string{f.Label}, Message: f.Message}
+		if f.Path != "" {
+			p.Paths = []string{f.Path}
+		}
+		rep.Problems = append(rep.Problems, p)
 	}
 	for p := range affected {
 		rep.AffectedProjects = append(rep.AffectedProjects, p)
@@ -1598,7 +1003,7 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	if err != nil {
 		return res, fmt.Errorf("restore from backup %s into %s: %w", br.ID, prim.Location(), err)
 	}
-	res.Bytes = st.bytes
+	res.Bytes = st.Bytes
 	sub := *br
 	sub.Projects = projects
 	sub.Templates = nil

@@ -11,17 +11,18 @@ import (
 	"testing"
 
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/replica"
 	"github.com/silo-dev/silo/snapshot"
 )
 
 // destinationsFile reads the source's memory of its backup destinations.
-func destinationsFile(t *testing.T, s *Store) map[string]knownDestination {
+func destinationsFile(t *testing.T, s *Store) map[string]replica.Known {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.base, destinationsName))
+	b, err := os.ReadFile(filepath.Join(s.base, replica.DestinationsFile))
 	if err != nil {
 		t.Fatalf("the source remembers no destinations: %v", err)
 	}
-	var f destinationsDoc
+	var f replica.Destinations
 	if err := json.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)
 	}

@@ -206,7 +206,7 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 	// what a version needs (index rebuild reads it blob by blob)
 	var unknown []object.ID
 	s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
-		if id, ok := parsePackName(fi.Name); ok && !known[id] && !se.condemned[id] {
+		if id, ok := object.ParsePackName(fi.Name); ok && !known[id] && !se.condemned[id] {
 			unknown = append(unknown, id)
 		}
 		return nil

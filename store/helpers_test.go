@@ -251,7 +251,7 @@ func restoreMatches(t testing.TB, s *Store, ref string, want manifest) {
 func packBytes(t testing.TB, s *Store) (n int64, count int) {
 	t.Helper()
 	err := s.be.List(context.Background(), "packs/", func(fi object.FileInfo) error {
-		if _, ok := parsePackName(fi.Name); ok {
+		if _, ok := object.ParsePackName(fi.Name); ok {
 			n += fi.Size
 			count++
 		}
@@ -268,7 +268,7 @@ func packFiles(t testing.TB, s *Store) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
 	err := s.be.List(context.Background(), "packs/", func(fi object.FileInfo) error {
-		if _, ok := parsePackName(fi.Name); ok {
+		if _, ok := object.ParsePackName(fi.Name); ok {
 			out[fi.Name] = fi.Size
 		}
 		return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/silo-dev/silo/hooks"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/replica"
 	"github.com/silo-dev/silo/snapshot"
 )
 
@@ -75,7 +76,7 @@ var (
 	KindPassword = Kind{Code: "password", Exit: ExitError, Status: http.StatusUnauthorized, err: ErrPassword, is: []error{ErrPassword, crypt.ErrWrongPassword}}
 	KindExists   = Kind{Code: "exists", Exit: ExitError, Status: http.StatusConflict, err: ErrExists, is: []error{ErrExists}}
 	KindBusy     = Kind{Code: "busy", Exit: ExitBusy, Status: http.StatusServiceUnavailable, err: index.ErrBusy, is: []error{index.ErrBusy, gc.ErrBusy}}
-	KindConflict = Kind{Code: "conflict", Exit: ExitConflict, Status: http.StatusConflict, err: ErrConflict, is: []error{ErrConflict}}
+	KindConflict = Kind{Code: "conflict", Exit: ExitConflict, Status: http.StatusConflict, err: ErrConflict, is: []error{ErrConflict, replica.ErrPacksLost}}
 	// a backup destination that is not the one backed up to before (an
 	// unmounted drive)
 	KindDestinationChanged = Kind{Code: "destination_changed", Exit: ExitError, Status: http.StatusConflict, err: ErrDestinationChanged,

@@ -122,7 +122,7 @@ func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) 
 		leases: s.leases, base: s.base, tmp: s.tmp, cmd: s.cmd, keys: s.keys}}
 	rep := &refreshReport{listed: map[object.ID]bool{}}
 	err = s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
-		if id, ok := parsePackName(fi.Name); ok {
+		if id, ok := object.ParsePackName(fi.Name); ok {
 			rep.listed[id] = true
 			rep.Added = append(rep.Added, id)
 		}
@@ -250,15 +250,6 @@ func (s *Store) recordLost(ctx context.Context, st *RebuildStats) error {
 	})
 }
 
-func parsePackName(name string) (object.ID, bool) {
-	base := name[strings.LastIndex(name, "/")+1:]
-	id, err := object.ParseID(base)
-	if err != nil || object.PackName(id) != name {
-		return id, false
-	}
-	return id, true
-}
-
 // infoComplete is set in index.db once every listed pack was indexed and
 // the catalogue derived from them: an index without it (new, or its build
 // was cut short) is built again from the packs.
@@ -322,7 +313,7 @@ func (s *Store) refreshPacks(ctx context.Context, all bool) (*refreshReport, err
 	}
 	rep := &refreshReport{listed: map[object.ID]bool{}, listedAt: time.Now()}
 	err := s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
-		if id, ok := parsePackName(fi.Name); ok {
+		if id, ok := object.ParsePackName(fi.Name); ok {
 			rep.listed[id] = true
 		}
 		return nil

@@ -1,6 +1,6 @@
 //go:build unix
 
-package store
+package replica
 
 import (
 	"errors"
@@ -10,13 +10,13 @@ import (
 	"syscall"
 )
 
-// deviceUnknown is what deviceOf returns where it cannot tell.
-const deviceUnknown = "unknown"
+// DeviceUnknown is what DeviceOf returns where it cannot tell.
+const DeviceUnknown = "unknown"
 
-// deviceOf names the filesystem (st_dev) that holds path, or, when path does
+// DeviceOf names the filesystem (st_dev) that holds path, or, when path does
 // not exist, the one that holds its nearest existing ancestor (where a
 // backup to path would go).
-func deviceOf(path string) string {
+func DeviceOf(path string) string {
 	for {
 		var st syscall.Stat_t
 		err := syscall.Stat(path, &st)
@@ -25,7 +25,7 @@ func deviceOf(path string) string {
 		}
 		parent := filepath.Dir(path)
 		if !errors.Is(err, fs.ErrNotExist) || parent == path {
-			return deviceUnknown
+			return DeviceUnknown
 		}
 		path = parent
 	}
