@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
@@ -222,13 +223,13 @@ func (s *Store) reachableFrom(ctx context.Context, snaps, extra []object.ID) (ma
 
 // chosen returns the catalogue records a backup covers (every project, of
 // any status, when refs is empty) with their snapshots.
-func (s *Store) chosen(refs []string) ([]*record, map[string][]Version, error) {
-	var recs []*record
+func (s *Store) chosen(refs []string) ([]*catalog.Record, map[string][]Version, error) {
+	var recs []*catalog.Record
 	vers := map[string][]Version{}
 	err := s.db.View(func(tx *index.Tx) error {
 		if len(refs) == 0 {
 			if err := tx.Projects(func(id string, data []byte) error {
-				r, err := decodeRecord(data)
+				r, err := catalog.DecodeRecord(data)
 				if err != nil {
 					return err
 				}
@@ -239,16 +240,16 @@ func (s *Store) chosen(refs []string) ([]*record, map[string][]Version, error) {
 			}
 		}
 		for _, ref := range refs {
-			r, err := findRecord(tx, ref)
+			r, err := catalog.FindRecord(tx, ref)
 			if err != nil {
 				return err
 			}
-			if !slices.ContainsFunc(recs, func(x *record) bool { return x.ID == r.ID }) {
+			if !slices.ContainsFunc(recs, func(x *catalog.Record) bool { return x.ID == r.ID }) {
 				recs = append(recs, r)
 			}
 		}
 		for _, r := range recs {
-			vers[r.ID] = versions(tx, r.ID)
+			vers[r.ID] = catalog.Versions(tx, r.ID)
 		}
 		return nil
 	})
@@ -284,7 +285,7 @@ func (s *Store) newestMeta(ctx context.Context) (map[string]object.ID, error) {
 		if err != nil {
 			return nil, fmt.Errorf("meta blob %s: %w", id, err)
 		}
-		var m metaRecord
+		var m catalog.Meta
 		if json.Unmarshal(data, &m) != nil {
 			continue
 		}
@@ -418,9 +419,9 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 		BytesCopied: st.Bytes, PacksCopied: int(st.Packs), BlobsCopied: int(st.Blobs), Projects: []BackupProject{},
 		Uncompressed: !s.cfg.Backup.Compression}
 	for _, r := range recs {
-		p := r.project()
+		p := r.Project()
 		p.Versions = vers[r.ID]
-		br.Projects = append(br.Projects, BackupProject{Project: p, Record: r.encode()})
+		br.Projects = append(br.Projects, BackupProject{Project: p, Record: r.Encode()})
 	}
 	// the destination's own catalogue, so it is a silo repository like any other
 	if err := copyCatalogue(ctx, s, dst, br); err != nil {
@@ -558,8 +559,8 @@ func copyCatalogue(ctx context.Context, src, dst *Store, br *BackupRecord) error
 			}
 		}
 		for _, t := range br.Templates {
-			tr := templateRecord{Name: t.Name, Category: t.Category, Snapshot: t.Snapshot, CreatedAt: t.CreatedAt, Rev: 1}
-			if err := tx.Put(index.Templates, t.Name, tr.encode()); err != nil {
+			tr := catalog.TemplateRecord{Name: t.Name, Category: t.Category, Snapshot: t.Snapshot, CreatedAt: t.CreatedAt, Rev: 1}
+			if err := tx.Put(index.Templates, t.Name, tr.Encode()); err != nil {
 				return err
 			}
 		}
@@ -1026,8 +1027,8 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	}
 	defer unlock()
 	for _, p := range projects {
-		if r, err := decodeRecord(p.Record); err == nil {
-			if _, err := prim.writeMeta(ctx, metaRecord{Kind: "project", Time: prim.now().UTC(), Project: r}); err != nil {
+		if r, err := catalog.DecodeRecord(p.Record); err == nil {
+			if _, err := prim.writeMeta(ctx, catalog.Meta{Kind: "project", Time: prim.now().UTC(), Project: r}); err != nil {
 				return res, err
 			}
 		}

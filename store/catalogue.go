@@ -2,93 +2,19 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 )
-
-// Filter selects projects for List. Empty fields match everything.
-type Filter struct {
-	Status    string // active, archived, deleted, or "all"; "" means active and archived
-	Language  string // case-insensitive
-	Framework string // case-insensitive
-	Tag       string // exact
-	Name      string // glob (path.Match syntax) on the name
-	MinSize   int64  // size_bytes at least this
-}
-
-// Validate checks the filter's values.
-func (f Filter) Validate() error {
-	switch f.Status {
-	case "", "all", StatusActive, StatusArchived, StatusDeleted:
-	default:
-		return fmt.Errorf("%w: status %q (allowed: active, archived, deleted, all)", ErrInvalid, f.Status)
-	}
-	if f.Name != "" {
-		if _, err := path.Match(f.Name, ""); err != nil {
-			return fmt.Errorf("%w: name pattern %q: %v", ErrInvalid, f.Name, err)
-		}
-	}
-	if f.MinSize < 0 {
-		return fmt.Errorf("%w: minimum size %d", ErrInvalid, f.MinSize)
-	}
-	return nil
-}
-
-func containsFold(list []string, v string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, v) {
-			return true
-		}
-	}
-	return false
-}
-
-// Match reports whether a project passes the filter.
-func (f Filter) Match(p *Project) bool {
-	switch f.Status {
-	case "":
-		if p.Status == StatusDeleted {
-			return false
-		}
-	case "all":
-	default:
-		if p.Status != f.Status {
-			return false
-		}
-	}
-	if f.Language != "" && !containsFold(p.Languages, f.Language) {
-		return false
-	}
-	if f.Framework != "" && !containsFold(p.Frameworks, f.Framework) {
-		return false
-	}
-	if f.Tag != "" && !slices.Contains(p.Tags, f.Tag) {
-		return false
-	}
-	if f.Name != "" {
-		if ok, _ := path.Match(f.Name, p.Name); !ok {
-			return false
-		}
-	}
-	return p.SizeBytes >= f.MinSize
-}
-
-// ListItem is a project in a listing: its metadata and version count.
-type ListItem struct {
-	Project
-	VersionCount int `json:"version_count"`
-}
 
 // List returns the projects passing f, sorted by name then id, with their
 // newest version first in Versions (only the newest; Get has all).
@@ -99,11 +25,11 @@ func (s *Store) List(f Filter) ([]ListItem, error) {
 	out := []ListItem{}
 	err := s.db.View(func(tx *index.Tx) error {
 		return tx.Projects(func(id string, data []byte) error {
-			r, err := decodeRecord(data)
+			r, err := catalog.DecodeRecord(data)
 			if err != nil {
 				return fmt.Errorf("project %s: %w", id, err)
 			}
-			p := r.project()
+			p := r.Project()
 			if !f.Match(&p) {
 				return nil
 			}
@@ -145,7 +71,7 @@ type SetOptions struct {
 // update applies fn to a project's record and makes the change durable: a
 // meta blob in the packs first (so index rebuild and other machines see
 // it), then index.db, under the catalogue lock.
-func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error) (*record, error) {
+func (s *Store) update(ctx context.Context, ref string, fn func(r *catalog.Record) error) (*catalog.Record, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
@@ -154,10 +80,10 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error
 		return nil, err
 	}
 	defer unlock()
-	var r *record
+	var r *catalog.Record
 	err = s.db.View(func(tx *index.Tx) error {
 		var err error
-		r, err = findRecord(tx, ref)
+		r, err = catalog.FindRecord(tx, ref)
 		return err
 	})
 	if err != nil {
@@ -167,17 +93,17 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error
 	if err := fn(r); err != nil {
 		return nil, err
 	}
-	r.stamp(s.now())
-	if r.Origin, err = s.writeMeta(ctx, metaRecord{Kind: "project", Time: s.now().UTC(), Project: r}); err != nil {
+	r.Stamp(s.now())
+	if r.Origin, err = s.writeMeta(ctx, catalog.Meta{Kind: "project", Time: s.now().UTC(), Project: r}); err != nil {
 		return nil, err
 	}
 	err = s.db.Update(func(tx *index.Tx) error {
-		if r.Status == statusPurged {
+		if r.Status == catalog.StatusPurged {
 			name := oldName
 			if oldStatus == StatusDeleted {
 				name = "" // a deleted project no longer holds its name
 			}
-			return purgeInTx(tx, r, name)
+			return catalog.Purge(tx, r, name)
 		}
 		if tx.ProjectIDByName(oldName) == r.ID && (oldName != r.Name || r.Status == StatusDeleted) {
 			if err := tx.DeleteName(oldName); err != nil {
@@ -192,7 +118,7 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error
 				return err
 			}
 		}
-		return tx.PutProject(r.ID, r.encodeIndex())
+		return tx.PutProject(r.ID, r.EncodeIndex())
 	})
 	if err != nil {
 		return nil, err
@@ -200,12 +126,10 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *record) error
 	return r, nil
 }
 
-func encodeMeta(m metaRecord) ([]byte, error) { return json.Marshal(m) }
-
 // writeMeta saves a catalogue change as a meta blob, flushes it and
 // returns its id. A new blob refers to nothing, so it needs no session.
-func (s *Store) writeMeta(ctx context.Context, m metaRecord) (object.ID, error) {
-	data, err := encodeMeta(m)
+func (s *Store) writeMeta(ctx context.Context, m catalog.Meta) (object.ID, error) {
+	data, err := catalog.EncodeMeta(m)
 	if err != nil {
 		return object.ID{}, err
 	}
@@ -231,7 +155,7 @@ func (s *Store) Set(ctx context.Context, ref string, o SetOptions) (*Project, er
 			return nil, fmt.Errorf("%w: exclude pattern %q: empty, or a control character", ErrInvalid, e)
 		}
 	}
-	r, err := s.update(ctx, ref, func(r *record) error {
+	r, err := s.update(ctx, ref, func(r *catalog.Record) error {
 		if o.Name != "" && o.Name != r.Name {
 			if err := CheckProjectName(o.Name); err != nil {
 				return err
@@ -239,7 +163,7 @@ func (s *Store) Set(ctx context.Context, ref string, o SetOptions) (*Project, er
 			r.Name = o.Name
 		}
 		if o.Type != "" {
-			if err := checkType(o.Type); err != nil {
+			if err := catalog.CheckType(o.Type); err != nil {
 				return err
 			}
 			r.Type = o.Type
@@ -247,13 +171,13 @@ func (s *Store) Set(ctx context.Context, ref string, o SetOptions) (*Project, er
 		if o.GitRepository != nil {
 			r.GitRepository = *o.GitRepository
 		}
-		r.Tags = union(r.Tags, o.AddTags)
+		r.Tags = catalog.Union(r.Tags, o.AddTags)
 		r.Tags = slices.DeleteFunc(r.Tags, func(t string) bool { return slices.Contains(o.RemoveTags, t) })
 		if o.Languages != nil {
-			r.UserLanguages = union(o.Languages)
+			r.UserLanguages = catalog.Union(o.Languages)
 		}
 		if o.Frameworks != nil {
-			r.UserFrameworks = union(o.Frameworks)
+			r.UserFrameworks = catalog.Union(o.Frameworks)
 		}
 		if o.Excludes != nil {
 			r.Excludes = slices.Compact(slices.Clone(o.Excludes))
@@ -261,7 +185,7 @@ func (s *Store) Set(ctx context.Context, ref string, o SetOptions) (*Project, er
 				r.Excludes = nil
 			}
 		}
-		r.refreshDerived()
+		r.RefreshDerived()
 		r.UpdatedAt = s.now().UTC()
 		return nil
 	})
@@ -286,10 +210,10 @@ func (s *Store) Delete(ctx context.Context, ref string, hard bool) (*Project, er
 
 func (s *Store) deleteProject(ctx context.Context, ref string, hard bool) (*Project, error) {
 	var p *Project
-	r, err := s.update(ctx, ref, func(r *record) error {
+	r, err := s.update(ctx, ref, func(r *catalog.Record) error {
 		now := s.now().UTC()
 		if hard {
-			r.Status = statusPurged
+			r.Status = catalog.StatusPurged
 		} else {
 			if r.Status == StatusDeleted {
 				return fmt.Errorf("%w: project %q is already deleted", ErrInvalid, r.Name)
@@ -297,7 +221,7 @@ func (s *Store) deleteProject(ctx context.Context, ref string, hard bool) (*Proj
 			r.Status = StatusDeleted
 		}
 		r.DeletedAt = &now
-		pp := r.project()
+		pp := r.Project()
 		p = &pp
 		return nil
 	})
@@ -316,7 +240,7 @@ func (s *Store) deleteProject(ctx context.Context, ref string, hard bool) (*Proj
 
 // Undelete makes a soft-deleted project active again.
 func (s *Store) Undelete(ctx context.Context, ref string) (*Project, error) {
-	r, err := s.update(ctx, ref, func(r *record) error {
+	r, err := s.update(ctx, ref, func(r *catalog.Record) error {
 		if r.Status != StatusDeleted {
 			return fmt.Errorf("%w: project %q is not deleted", ErrInvalid, r.Name)
 		}
@@ -334,7 +258,7 @@ func (s *Store) Undelete(ctx context.Context, ref string) (*Project, error) {
 // archive export it had (archives/YYYY/MM/<project-id>.tar.gz).
 func (s *Store) Unarchive(ctx context.Context, ref string) (*Project, error) {
 	var export string
-	r, err := s.update(ctx, ref, func(r *record) error {
+	r, err := s.update(ctx, ref, func(r *catalog.Record) error {
 		if r.Status != StatusArchived {
 			return fmt.Errorf("%w: project %q is not archived", ErrInvalid, r.Name)
 		}
@@ -358,3 +282,26 @@ func (s *Store) Unarchive(ctx context.Context, ref string) (*Project, error) {
 	}
 	return s.Get(r.ID)
 }
+
+// The catalogue's types and values, from package catalog.
+type (
+	Project  = catalog.Project
+	Version  = catalog.Version
+	Template = catalog.Template
+	Filter   = catalog.Filter
+	ListItem = catalog.ListItem
+)
+
+// Project statuses and types.
+const (
+	StatusActive   = catalog.StatusActive
+	StatusArchived = catalog.StatusArchived
+	StatusDeleted  = catalog.StatusDeleted
+
+	TypeGeneration = catalog.TypeGeneration
+	TypeMigration  = catalog.TypeMigration
+)
+
+// CheckProjectName reports whether name is usable (see
+// catalog.CheckProjectName).
+func CheckProjectName(name string) error { return catalog.CheckProjectName(name) }

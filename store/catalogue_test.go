@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -371,7 +372,7 @@ func seedCatalogue(t testing.TB, s *Store, n int, seed uint64, tree object.ID) [
 	err := s.db.Update(func(tx *index.Tx) error {
 		for i := range n {
 			created := t0.Add(-time.Duration(r.IntN(1000)) * time.Hour)
-			rec := &record{ID: uuid.NewString(), Type: TypeGeneration, CreatedAt: created,
+			rec := &catalog.Record{ID: uuid.NewString(), Type: TypeGeneration, CreatedAt: created,
 				UpdatedAt: created.Add(time.Duration(r.IntN(100)) * time.Hour), SizeBytes: genSizes[r.IntN(len(genSizes))],
 				Status: StatusActive, Tags: pick(r, genTags, 3), Rev: 1}
 			rec.Name = fmt.Sprintf("%s-%03d", genPrefixes[r.IntN(len(genPrefixes))], i)
@@ -380,7 +381,7 @@ func seedCatalogue(t testing.TB, s *Store, n int, seed uint64, tree object.ID) [
 			}
 			rec.UserLanguages = pick(r, genLanguages, 3)
 			rec.UserFrameworks = pick(r, genFrameworks, 2)
-			rec.refreshDerived()
+			rec.RefreshDerived()
 			if r.IntN(3) == 0 {
 				rec.Type = TypeMigration
 			}
@@ -393,11 +394,11 @@ func seedCatalogue(t testing.TB, s *Store, n int, seed uint64, tree object.ID) [
 			if r.IntN(4) == 0 {
 				rec.GitRepository = "https://git.example.com/" + rec.Name
 			}
-			p := rec.project()
+			p := rec.Project()
 			nv := 1 + r.IntN(3)
 			for v := range nv {
 				at := rec.CreatedAt.Add(time.Duration(v) * time.Minute)
-				sn := &snapshot.Snapshot{Time: at, Tree: tree, ProjectID: rec.ID, ProjectName: rec.Name, Project: rec.encode()}
+				sn := &snapshot.Snapshot{Time: at, Tree: tree, ProjectID: rec.ID, ProjectName: rec.Name, Project: rec.Encode()}
 				data := sn.Encode()
 				id := object.Hash(data)
 				if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: rec.ID, Time: at}, data); err != nil {
@@ -405,7 +406,7 @@ func seedCatalogue(t testing.TB, s *Store, n int, seed uint64, tree object.ID) [
 				}
 				p.Versions = append([]Version{{ID: id.String(), Time: at.UTC()}}, p.Versions...)
 			}
-			if err := tx.PutProject(rec.ID, rec.encodeIndex()); err != nil {
+			if err := tx.PutProject(rec.ID, rec.EncodeIndex()); err != nil {
 				return err
 			}
 			if rec.Status != StatusDeleted {
@@ -667,8 +668,8 @@ func TestArchiveOlderInjectedClock(t *testing.T) {
 	if p, _ := e.s.Get("gone"); p.Status != StatusDeleted {
 		t.Errorf("soft-deleted project became %s", p.Status)
 	}
-	var rec *record
-	e.s.db.View(func(tx *index.Tx) error { rec, err = findRecord(tx, "old"); return err })
+	var rec *catalog.Record
+	e.s.db.View(func(tx *index.Tx) error { rec, err = catalog.FindRecord(tx, "old"); return err })
 	if rec.ArchivedAt == nil || !rec.ArchivedAt.Equal(t0.Add(90*24*time.Hour+time.Nanosecond)) {
 		t.Errorf("archived_at = %v, want the injected clock", rec.ArchivedAt)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -76,22 +77,22 @@ func TestCatalogueConverges(t *testing.T) {
 	// two changes that did not see each other (written at the same instant
 	// from the same record): every machine keeps the one with the greater
 	// change id, whatever it saw first
-	var base *record
-	a.db.View(func(tx *index.Tx) error { base, err = findRecord(tx, "q"); return err })
+	var base *catalog.Record
+	a.db.View(func(tx *index.Tx) error { base, err = catalog.FindRecord(tx, "q"); return err })
 	ra, rb := *base, *base
 	ra.Tags, rb.Tags = []string{"x"}, []string{"y"}
-	ra.stamp(at)
+	ra.Stamp(at)
 	rb.ChangedAt, rb.ChangeID, rb.Rev = ra.ChangedAt, ra.ChangeID+"1", ra.Rev // equal time, greater id
 	// each machine records its own change as update does: meta blob, then
 	// its index
 	for _, w := range []struct {
 		s *Store
-		r *record
+		r *catalog.Record
 	}{{a, &ra}, {b, &rb}} {
-		if w.r.Origin, err = w.s.writeMeta(ctx, metaRecord{Kind: "project", Time: at, Project: w.r}); err != nil {
+		if w.r.Origin, err = w.s.writeMeta(ctx, catalog.Meta{Kind: "project", Time: at, Project: w.r}); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.s.db.Update(func(tx *index.Tx) error { return applyRecord(tx, w.r) }); err != nil {
+		if err := w.s.db.Update(func(tx *index.Tx) error { return catalog.ApplyRecord(tx, w.r) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -127,18 +128,18 @@ func TestCatalogueConverges(t *testing.T) {
 // Equal stamps are broken by the change id, the same way everywhere.
 func TestNewerIsATotalOrder(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	x := &record{ChangedAt: at, ChangeID: "aa", Rev: 5}
-	y := &record{ChangedAt: at, ChangeID: "bb", Rev: 1}
-	if !newer(y, x) || newer(x, y) {
+	x := &catalog.Record{ChangedAt: at, ChangeID: "aa", Rev: 5}
+	y := &catalog.Record{ChangedAt: at, ChangeID: "bb", Rev: 1}
+	if !catalog.Newer(y, x) || catalog.Newer(x, y) {
 		t.Fatal("equal times: the greater change id must win, whatever the revisions")
 	}
-	z := &record{ChangedAt: at.Add(time.Nanosecond), ChangeID: "00"}
-	if !newer(z, y) || newer(y, z) {
+	z := &catalog.Record{ChangedAt: at.Add(time.Nanosecond), ChangeID: "00"}
+	if !catalog.Newer(z, y) || catalog.Newer(y, z) {
 		t.Fatal("a later stamp must win")
 	}
 	// a change made on a record is newer than it even when the clock is behind
-	r := &record{ChangedAt: at}
-	r.stamp(at.Add(-time.Hour))
+	r := &catalog.Record{ChangedAt: at}
+	r.Stamp(at.Add(-time.Hour))
 	if !r.ChangedAt.After(at) {
 		t.Fatalf("stamp went back in time: %v", r.ChangedAt)
 	}

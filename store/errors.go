@@ -1,12 +1,16 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/silo-dev/silo/catalog"
+)
 
 var (
 	// ErrNoRepository means the location holds no repository yet.
 	ErrNoRepository = errors.New("store: no repository")
 	// ErrProjectNotFound means no project has that id or name.
-	ErrProjectNotFound = errors.New("store: project not found")
+	ErrProjectNotFound = catalog.ErrProjectNotFound
 	// ErrSnapshotNotFound means no snapshot matches.
 	ErrSnapshotNotFound = errors.New("store: snapshot not found")
 	// ErrKeyNotFound means no key file of an encrypted repository matches.
@@ -19,7 +23,7 @@ var (
 	// ErrQuota means a store would pass max_project_size or total_quota.
 	ErrQuota = errors.New("store: quota exceeded")
 	// ErrInvalid means a bad argument (name, type, status...).
-	ErrInvalid = errors.New("store: invalid argument")
+	ErrInvalid = catalog.ErrInvalid
 	// ErrExists means a name is taken.
 	ErrExists = errors.New("store: already exists")
 	// ErrCheckFailed means check found problems.

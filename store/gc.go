@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
@@ -60,7 +61,7 @@ func (s *Store) gcRoots(ctx context.Context, without []string, held map[object.I
 	}
 	dest := held != nil
 	origin := func(data []byte) {
-		if r, err := decodeRecord(data); err == nil && !r.Origin.IsZero() {
+		if r, err := catalog.DecodeRecord(data); err == nil && !r.Origin.IsZero() {
 			live = append(live, r.Origin)
 		}
 	}
@@ -103,7 +104,7 @@ func (s *Store) gcRoots(ctx context.Context, without []string, held map[object.I
 			return err
 		}
 		return tx.ForEach(index.Templates, func(_ string, val []byte) error {
-			var t templateRecord
+			var t catalog.TemplateRecord
 			if json.Unmarshal(val, &t) == nil {
 				if id, err := object.ParseID(t.Origin); err == nil {
 					live = append(live, id)
@@ -289,11 +290,11 @@ func (s *Store) Forget(ctx context.Context, ref string, pol gc.Policy, dryRun bo
 		return nil, err
 	}
 	defer unlock()
-	var r *record
+	var r *catalog.Record
 	var versions []gc.Version
 	err = s.db.View(func(tx *index.Tx) error {
 		var err error
-		if r, err = findRecord(tx, ref); err != nil {
+		if r, err = catalog.FindRecord(tx, ref); err != nil {
 			return err
 		}
 		var ferr error
@@ -339,11 +340,11 @@ func (s *Store) Forget(ctx context.Context, ref string, pol gc.Policy, dryRun bo
 // an index rebuild (and every other machine) keeps them forgotten, then
 // index.db. The caller holds the catalogue lock.
 func (s *Store) forgetSnapshots(ctx context.Context, projectID string, drop []object.ID) error {
-	fr := &forgetRecord{ProjectID: projectID}
+	fr := &catalog.Forget{ProjectID: projectID}
 	for _, id := range drop {
 		fr.Snapshots = append(fr.Snapshots, id.String())
 	}
-	metaID, err := s.writeMeta(ctx, metaRecord{Kind: "forget", Time: s.now().UTC(), Forget: fr})
+	metaID, err := s.writeMeta(ctx, catalog.Meta{Kind: "forget", Time: s.now().UTC(), Forget: fr})
 	if err != nil {
 		return err
 	}
@@ -430,7 +431,7 @@ func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupRe
 	for _, p := range deleted {
 		var at time.Time
 		s.db.View(func(tx *index.Tx) error {
-			if r, err := findRecord(tx, p.ID); err == nil && r.DeletedAt != nil {
+			if r, err := catalog.FindRecord(tx, p.ID); err == nil && r.DeletedAt != nil {
 				at = *r.DeletedAt
 			}
 			return nil

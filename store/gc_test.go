@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
@@ -685,7 +686,7 @@ func TestTemplateReplaceFreesOldTree(t *testing.T) {
 	snaps, _ := e.s.Snapshots("")
 	var tplSnaps int
 	for _, sn := range snaps {
-		if sn.ProjectID == templateProjectID("svc") {
+		if sn.ProjectID == catalog.TemplateProjectID("svc") {
 			tplSnaps++
 		}
 	}

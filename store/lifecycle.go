@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 )
@@ -323,7 +324,7 @@ func (s *Store) Archive(ctx context.Context, ref string, opts ArchiveOptions) (*
 
 func (s *Store) archive(ctx context.Context, ref string, opts ArchiveOptions) (*ArchiveResult, error) {
 	var res ArchiveResult
-	r, err := s.update(ctx, ref, func(r *record) error {
+	r, err := s.update(ctx, ref, func(r *catalog.Record) error {
 		switch r.Status {
 		case StatusDeleted:
 			return fmt.Errorf("%w: project %q is deleted", ErrInvalid, r.Name)
@@ -348,7 +349,7 @@ func (s *Store) archive(ctx context.Context, ref string, opts ArchiveOptions) (*
 			return &res, err
 		}
 		res.ExportPath = p
-		if _, err := s.update(ctx, r.ID, func(r *record) error { r.ArchivePath = p; return nil }); err != nil {
+		if _, err := s.update(ctx, r.ID, func(r *catalog.Record) error { r.ArchivePath = p; return nil }); err != nil {
 			return &res, err
 		}
 	}
@@ -356,7 +357,7 @@ func (s *Store) archive(ctx context.Context, ref string, opts ArchiveOptions) (*
 }
 
 // export writes archives/YYYY/MM/<project-id>.tar.gz durably.
-func (s *Store) export(ctx context.Context, r *record) (string, error) {
+func (s *Store) export(ctx context.Context, r *catalog.Record) (string, error) {
 	info, err := s.ResolveSnapshot(r.ID)
 	if err != nil {
 		return "", err

@@ -16,6 +16,7 @@ import (
 
 	ignore "github.com/sabhiram/go-gitignore"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
@@ -61,11 +62,11 @@ type SaveResult struct {
 type parentRef struct{ snap, tree object.ID }
 
 // prepare resolves or creates (in memory) the project a new version goes to.
-func (s *Store) prepare(opts *SaveOptions) (*record, parentRef, error) {
-	var rec *record
+func (s *Store) prepare(opts *SaveOptions) (*catalog.Record, parentRef, error) {
+	var rec *catalog.Record
 	var parent parentRef
 	err := s.db.View(func(tx *index.Tx) error {
-		r, err := findActive(tx, opts.Project)
+		r, err := catalog.FindActive(tx, opts.Project)
 		if errors.Is(err, ErrProjectNotFound) {
 			return nil
 		}
@@ -98,11 +99,11 @@ func (s *Store) prepare(opts *SaveOptions) (*record, parentRef, error) {
 		if typ == "" {
 			typ = TypeGeneration
 		}
-		if err := checkType(typ); err != nil {
+		if err := catalog.CheckType(typ); err != nil {
 			return nil, parent, err
 		}
 		now := s.now().UTC()
-		rec = &record{ID: newProjectID(), Name: opts.Project, Type: typ, CreatedAt: now, Status: StatusActive}
+		rec = &catalog.Record{ID: catalog.NewProjectID(), Name: opts.Project, Type: typ, CreatedAt: now, Status: StatusActive}
 	}
 	if err := applySaveOptions(rec, opts); err != nil {
 		return nil, parent, err
@@ -111,22 +112,22 @@ func (s *Store) prepare(opts *SaveOptions) (*record, parentRef, error) {
 }
 
 // applySaveOptions merges a new version's metadata into a record.
-func applySaveOptions(rec *record, opts *SaveOptions) error {
+func applySaveOptions(rec *catalog.Record, opts *SaveOptions) error {
 	if err := checkTexts(opts.Tags, opts.GitRepository, opts.Languages, opts.Frameworks); err != nil {
 		return err
 	}
 	if opts.Type != "" && opts.Type != rec.Type {
-		if err := checkType(opts.Type); err != nil {
+		if err := catalog.CheckType(opts.Type); err != nil {
 			return err
 		}
 		rec.Type = opts.Type
 	}
-	rec.Tags = union(rec.Tags, opts.Tags)
+	rec.Tags = catalog.Union(rec.Tags, opts.Tags)
 	if opts.GitRepository != "" {
 		rec.GitRepository = opts.GitRepository
 	}
-	rec.UserLanguages = union(rec.UserLanguages, opts.Languages)
-	rec.UserFrameworks = union(rec.UserFrameworks, opts.Frameworks)
+	rec.UserLanguages = catalog.Union(rec.UserLanguages, opts.Languages)
+	rec.UserFrameworks = catalog.Union(rec.UserFrameworks, opts.Frameworks)
 	return nil
 }
 
@@ -199,7 +200,7 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 	// the project's default excludes (projects set --exclude) come first
 	if opts.Project != "" {
 		s.db.View(func(tx *index.Tx) error {
-			if r, err := findRecord(tx, opts.Project); err == nil && len(r.Excludes) > 0 {
+			if r, err := catalog.FindRecord(tx, opts.Project); err == nil && len(r.Excludes) > 0 {
 				opts.Excludes = append(slices.Clone(r.Excludes), opts.Excludes...)
 			}
 			return nil
@@ -463,7 +464,7 @@ func (s *Store) lockCatalogueFresh(ctx context.Context) (func(), error) {
 // the catalogue. Under the catalogue lock it takes the project's record
 // as it is now (another process may have changed it, or created a project
 // of that name, while the tree was stored).
-func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
+func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *catalog.Record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
 	sr, err := s.commitVersion(ctx, se, w, rec, opts, parent, res, det, source)
 	if err == nil {
 		// after the catalogue lock is released: a slow hook must not hold
@@ -473,7 +474,7 @@ func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *
 	return sr, err
 }
 
-func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer, rec *record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
+func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer, rec *catalog.Record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
 	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -486,17 +487,17 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 		return nil, err
 	}
 	defer unlock()
-	var cur *record
+	var cur *catalog.Record
 	var purged bool
 	err = s.db.View(func(tx *index.Tx) error {
 		purged = tx.Get(index.Purged, rec.ID) != nil
 		var err error
-		if cur, err = currentRecord(tx, rec.ID); err != nil || cur != nil || rec.Rev > 0 {
+		if cur, err = catalog.CurrentRecord(tx, rec.ID); err != nil || cur != nil || rec.Rev > 0 {
 			return err
 		}
 		// a new project: another process may have created one of this name
 		if id := tx.ProjectIDByName(rec.Name); id != "" {
-			if cur, err = currentRecord(tx, id); err != nil || cur == nil {
+			if cur, err = catalog.CurrentRecord(tx, id); err != nil || cur == nil {
 				return err
 			}
 			tx.Versions(cur.ID, func(id object.ID, _ time.Time) bool {
@@ -528,15 +529,15 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 	if det != nil {
 		rec.Detected, rec.DetectedFw = langs, fws
 	}
-	rec.refreshDerived()
+	rec.RefreshDerived()
 	now := s.now().UTC()
 	rec.UpdatedAt = now
 	rec.SizeBytes = res.Stats.Size
 	created := rec.Rev == 0
-	rec.stamp(now)
+	rec.Stamp(now)
 	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: rec.ID, ProjectName: rec.Name,
-		Tags: rec.Tags, VersionTags: union(opts.Tags), Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
-		Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size, Project: rec.encode()}
+		Tags: rec.Tags, VersionTags: catalog.Union(opts.Tags), Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
+		Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size, Project: rec.Encode()}
 	sn.Hostname, _ = os.Hostname()
 	var parentSnap *object.ID
 	if !parent.snap.IsZero() {
@@ -553,7 +554,7 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 	res.Stats.BytesAdded += n
 	// the record also as a meta blob: the newest record of every project
 	// lives in a meta blob that gc keeps, whatever happens to its versions
-	meta, err := encodeMeta(metaRecord{Kind: "project", Time: now, Project: rec})
+	meta, err := catalog.EncodeMeta(catalog.Meta{Kind: "project", Time: now, Project: rec})
 	if err != nil {
 		return nil, err
 	}
@@ -572,7 +573,7 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 		if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: rec.ID, Time: now}, data); err != nil {
 			return err
 		}
-		if err := tx.PutProject(rec.ID, rec.encodeIndex()); err != nil {
+		if err := tx.PutProject(rec.ID, rec.EncodeIndex()); err != nil {
 			return err
 		}
 		return tx.SetName(rec.Name, rec.ID)
@@ -587,7 +588,7 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 
 // preStore runs the pre_store hook for a version of rec from source; its
 // failure vetoes the store before anything is written.
-func (s *Store) preStore(ctx context.Context, rec *record, source string) error {
+func (s *Store) preStore(ctx context.Context, rec *catalog.Record, source string) error {
 	if err := s.hooks.Pre(ctx, s.event("pre_store", rec.ID, rec.Name, "", hookPath(source))); err != nil {
 		return fmt.Errorf("store project %q: %w; nothing was recorded", rec.Name, err)
 	}

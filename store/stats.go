@@ -3,6 +3,7 @@ package store
 import (
 	"math"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -37,7 +38,7 @@ func (s *Store) Stats() (*Stats, error) {
 	err := s.db.View(func(tx *index.Tx) error {
 		var total int64
 		err := tx.Projects(func(id string, data []byte) error {
-			r, err := decodeRecord(data)
+			r, err := catalog.DecodeRecord(data)
 			if err != nil {
 				return err
 			}

@@ -551,3 +551,23 @@ func (s *Store) writable() error {
 	}
 	return nil
 }
+
+// RepositoryEntries describes the repository at base_path as its
+// config.json says (no password needed): its id and whether it is
+// encrypted. Nothing when there is none.
+func RepositoryEntries(ctx context.Context, cfg *config.Config) []config.Entry {
+	be, err := OpenBackend(ctx, cfg.BasePath, cfg)
+	if err != nil {
+		return nil
+	}
+	rc, err := object.LoadRepoConfig(ctx, be)
+	if err != nil {
+		return nil
+	}
+	enc := "none"
+	if rc.Encryption != nil {
+		enc = fmt.Sprintf("%s, %s ids, %s key files", rc.Encryption.AEAD, rc.Encryption.IDs, rc.Encryption.KDF)
+	}
+	src := be.Location() + "/" + object.ConfigName
+	return []config.Entry{{Key: "repository.id", Value: rc.ID, Source: src}, {Key: "repository.encryption", Value: enc, Source: src}}
+}

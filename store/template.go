@@ -6,75 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 )
-
-// templateRecord names a snapshot as a template for new projects.
-type templateRecord struct {
-	Name      string    `json:"name"`
-	Category  string    `json:"category"`
-	Snapshot  string    `json:"snapshot"`
-	CreatedAt time.Time `json:"created_at"`
-	Removed   bool      `json:"removed,omitempty"`
-	Rev       uint64    `json:"rev"`
-	ChangedAt time.Time `json:"changed_at,omitzero"`
-	ChangeID  string    `json:"change_id,omitempty"`
-	// Origin is the meta blob that carries the record (index.db only).
-	Origin string `json:"origin,omitempty"`
-}
-
-// newer reports whether template record t supersedes o (see record newer).
-func (t *templateRecord) newer(o *templateRecord) bool {
-	if !t.ChangedAt.Equal(o.ChangedAt) {
-		return t.ChangedAt.After(o.ChangedAt)
-	}
-	if t.ChangeID != o.ChangeID {
-		return t.ChangeID > o.ChangeID
-	}
-	return t.Rev > o.Rev
-}
-
-func (t *templateRecord) sameChange(o *templateRecord) bool {
-	return t.ChangedAt.Equal(o.ChangedAt) && t.ChangeID == o.ChangeID && t.Rev == o.Rev
-}
-
-// stamp marks a change made now (see record stamp).
-func (t *templateRecord) stamp(now time.Time) {
-	now = now.UTC()
-	if !now.After(t.ChangedAt) {
-		now = t.ChangedAt.Add(time.Nanosecond)
-	}
-	t.ChangedAt, t.ChangeID = now, newChangeID()
-	t.Rev++
-}
-
-func (t *templateRecord) encode() []byte {
-	b, err := json.Marshal(t)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// Template is a named snapshot new projects can start from.
-type Template struct {
-	Name      string    `json:"name"`
-	Category  string    `json:"category"`
-	Snapshot  string    `json:"snapshot"`
-	CreatedAt time.Time `json:"created_at"`
-	Files     int64     `json:"files"`
-	Size      int64     `json:"size"`
-}
-
-// Template categories.
-var templateCategories = []string{"backend", "frontend", "fullstack"}
-
-func templateProjectID(name string) string { return "template/" + name }
 
 // AddTemplate stores dir as the template name (replacing an earlier one of
 // that name; the old tree stays until no project uses it and gc runs).
@@ -88,14 +26,14 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 	if err := CheckProjectName(name); err != nil {
 		return nil, err
 	}
-	if !slices.Contains(templateCategories, category) {
-		return nil, fmt.Errorf("%w: template category %q (allowed: %s)", ErrInvalid, category, strings.Join(templateCategories, ", "))
+	if !slices.Contains(catalog.TemplateCategories, category) {
+		return nil, fmt.Errorf("%w: template category %q (allowed: %s)", ErrInvalid, category, strings.Join(catalog.TemplateCategories, ", "))
 	}
-	var old *templateRecord
+	var old *catalog.TemplateRecord
 	var parent object.ID
 	s.db.View(func(tx *index.Tx) error {
 		if b := tx.Get(index.Templates, name); b != nil {
-			var t templateRecord
+			var t catalog.TemplateRecord
 			if json.Unmarshal(b, &t) == nil {
 				old = &t
 				if t.Removed {
@@ -127,18 +65,18 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 		return nil, err
 	}
 	now := s.now().UTC()
-	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: templateProjectID(name), ProjectName: name,
+	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: catalog.TemplateProjectID(name), ProjectName: name,
 		Source: dir, RootMode: res.RootMode, RootMTime: res.RootMTime, Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size}
 	data := sn.Encode()
 	id := s.repo.ID(data)
 	if _, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data); err != nil {
 		return nil, err
 	}
-	t := &templateRecord{Name: name, Category: category, Snapshot: id.String(), CreatedAt: now}
+	t := &catalog.TemplateRecord{Name: name, Category: category, Snapshot: id.String(), CreatedAt: now}
 	if old != nil {
 		t.Rev, t.ChangedAt = old.Rev, old.ChangedAt
 	}
-	t.stamp(now)
+	t.Stamp(now)
 	unlock, err := s.lockCatalogue()
 	if err != nil {
 		return nil, err
@@ -147,7 +85,7 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 	if err := se.checkLease(ctx, res.Tree); err != nil {
 		return nil, err
 	}
-	metaID, err := s.writeMeta(ctx, metaRecord{Kind: "template", Time: now, Template: t})
+	metaID, err := s.writeMeta(ctx, catalog.Meta{Kind: "template", Time: now, Template: t})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +103,7 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 				}
 			}
 		}
-		return tx.Put(index.Templates, name, t.encode())
+		return tx.Put(index.Templates, name, t.Encode())
 	})
 	if err != nil {
 		return nil, err
@@ -186,7 +124,7 @@ func (s *Store) RemoveTemplate(ctx context.Context, name string) error {
 		return err
 	}
 	defer unlock()
-	var t templateRecord
+	var t catalog.TemplateRecord
 	err = s.db.View(func(tx *index.Tx) error {
 		b := tx.Get(index.Templates, name)
 		if b == nil {
@@ -204,13 +142,13 @@ func (s *Store) RemoveTemplate(ctx context.Context, name string) error {
 		return err
 	}
 	t.Removed, t.Origin = true, ""
-	t.stamp(s.now().UTC())
-	metaID, err := s.writeMeta(ctx, metaRecord{Kind: "template", Time: s.now().UTC(), Template: &t})
+	t.Stamp(s.now().UTC())
+	metaID, err := s.writeMeta(ctx, catalog.Meta{Kind: "template", Time: s.now().UTC(), Template: &t})
 	if err != nil {
 		return err
 	}
 	t.Origin = metaID.String()
-	return s.db.Update(func(tx *index.Tx) error { return applyTemplate(tx, &t, nil) })
+	return s.db.Update(func(tx *index.Tx) error { return catalog.ApplyTemplate(tx, &t, nil) })
 }
 
 // Templates lists the templates by name.
@@ -218,7 +156,7 @@ func (s *Store) Templates() ([]Template, error) {
 	out := []Template{}
 	err := s.db.View(func(tx *index.Tx) error {
 		return tx.ForEach(index.Templates, func(name string, val []byte) error {
-			var t templateRecord
+			var t catalog.TemplateRecord
 			if err := json.Unmarshal(val, &t); err != nil {
 				return fmt.Errorf("template %s: %w", name, err)
 			}
@@ -250,7 +188,7 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 		if b == nil {
 			return fmt.Errorf("%w: no template %q", ErrProjectNotFound, template)
 		}
-		var t templateRecord
+		var t catalog.TemplateRecord
 		if err := json.Unmarshal(b, &t); err != nil {
 			return err
 		}
@@ -269,7 +207,7 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 	}
 	var exists bool
 	s.db.View(func(tx *index.Tx) error {
-		_, err := findRecord(tx, opts.Project)
+		_, err := catalog.FindRecord(tx, opts.Project)
 		exists = err == nil
 		return nil
 	})

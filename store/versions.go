@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
@@ -37,7 +38,7 @@ type SnapshotInfo struct {
 
 func infoOf(id object.ID, sn *snapshot.Snapshot) SnapshotInfo {
 	in := SnapshotInfo{ID: id.String(), Time: sn.Time.UTC(), ProjectID: sn.ProjectID, ProjectName: sn.ProjectName,
-		Tree: sn.Tree.String(), Tags: nonNil(sn.Tags), VersionTags: nonNil(sn.VersionTags), Files: sn.Files, Dirs: sn.Dirs, Size: sn.Size,
+		Tree: sn.Tree.String(), Tags: catalog.NonNil(sn.Tags), VersionTags: catalog.NonNil(sn.VersionTags), Files: sn.Files, Dirs: sn.Dirs, Size: sn.Size,
 		Source: sn.Source, Hostname: sn.Hostname, snap: sn}
 	if sn.Parent != nil {
 		in.Parent = sn.Parent.String()
@@ -113,7 +114,7 @@ func (s *Store) Snapshots(ref string) ([]SnapshotInfo, error) {
 	var out []SnapshotInfo
 	err := s.db.View(func(tx *index.Tx) error {
 		if ref != "" {
-			r, err := findRecord(tx, ref)
+			r, err := catalog.FindRecord(tx, ref)
 			if err != nil {
 				return err
 			}
@@ -153,7 +154,7 @@ func (s *Store) ResolveSnapshot(ref string) (SnapshotInfo, error) {
 		if ref == "" {
 			return fmt.Errorf("%w: empty snapshot reference", ErrInvalid)
 		}
-		r, perr := findRecord(tx, proj)
+		r, perr := catalog.FindRecord(tx, proj)
 		if perr != nil && !errors.Is(perr, ErrProjectNotFound) {
 			return perr
 		}

@@ -38,11 +38,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
-	"github.com/silo-dev/silo/chunk"
 	siloclient "github.com/silo-dev/silo/client"
-	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/server"
-	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -596,33 +593,13 @@ func writerFiles(w, k int) map[string][]byte {
 func (c *client) writer(ctx, stop context.Context, w int, rec *recorder, versions *atomic.Int64, ready *readySet, dir string) {
 	protocol := w%2 == 1
 	wdir := filepath.Join(dir, fmt.Sprintf("w%02d", w))
-	var parent object.ID
-	var pol chunk.Pol
-	if protocol {
-		var info store.RepositoryInfo
-		if !c.timed(rec, "GET /repository", func() error { return c.getJSON(ctx, "/api/storage/repository", &info) }) {
-			return
-		}
-		p, err := chunk.ParsePolynomial(info.ChunkerPolynomial)
-		if err != nil {
-			rec.fail("polynomial", err)
-			return
-		}
-		pol = p
-	}
 	for k := 0; stop.Err() == nil; k++ {
 		files := writerFiles(w, k)
 		var ok bool
 		if protocol {
-			var tree object.ID
 			ok = c.timed(rec, "store version (blob protocol)", func() error {
-				var err error
-				tree, err = c.push(ctx, rec, pol, wdir, files, parent, w)
-				return err
+				return c.push(ctx, rec, wdir, files, w)
 			})
-			if ok {
-				parent = tree
-			}
 		} else {
 			body := tarOf(files)
 			ok = c.timed(rec, "POST /projects (tar upload)", func() error {
@@ -661,34 +638,9 @@ func tarOf(files map[string][]byte) []byte {
 	return buf.Bytes()
 }
 
-// memBlobs collects a local store's blobs for the protocol.
-type memBlobs struct {
-	c     *client
-	mu    sync.Mutex
-	order []object.ID
-	data  map[object.ID][]byte
-	types map[object.ID]object.BlobType
-}
-
-func (m *memBlobs) ID(plain []byte) object.ID { return object.Hash(plain) }
-
-func (m *memBlobs) SaveBlob(_ context.Context, t object.BlobType, id object.ID, plain []byte) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.data[id]; !ok {
-		m.data[id], m.types[id] = slices.Clone(plain), t
-		m.order = append(m.order, id)
-	}
-	return 0, nil
-}
-
-func (m *memBlobs) LoadBlob(ctx context.Context, id object.ID, dst []byte) ([]byte, error) {
-	return m.c.api.LoadBlob(ctx, id, dst)
-}
-
 // push writes the files into the writer's directory and stores it through
-// the dedup protocol, as `silo store --remote` does.
-func (c *client) push(ctx context.Context, rec *recorder, pol chunk.Pol, dir string, files map[string][]byte, parent object.ID, w int) (object.ID, error) {
+// the dedup protocol, as `silo store --remote` does (client.StoreDir).
+func (c *client) push(ctx context.Context, rec *recorder, dir string, files map[string][]byte, w int) error {
 	for name, b := range files {
 		p := filepath.Join(dir, name)
 		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, b) {
@@ -696,33 +648,15 @@ func (c *client) push(ctx context.Context, rec *recorder, pol chunk.Pol, dir str
 		}
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, b, 0o644); err != nil {
-			return object.ID{}, err
+			return err
 		}
 	}
-	mb := &memBlobs{c: c, data: map[object.ID][]byte{}, types: map[object.ID]object.BlobType{}}
-	res, err := snapshot.Store(ctx, mb, dir, snapshot.StoreOptions{Pol: pol, ParentTree: parent, Workers: 2})
+	res, err := c.api.StoreDir(ctx, dir, siloclient.StoreOptions{Project: writerProject(w), Tags: []string{"load"}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return object.ID{}, err
+		return err
 	}
-	var miss struct {
-		Missing []object.ID `json:"missing"`
-	}
-	if err := c.sendJSON(ctx, "POST", "/api/storage/blobs/missing", map[string]any{"ids": mb.order}, &miss); err != nil {
-		return object.ID{}, err
-	}
-	for _, id := range miss.Missing {
-		resp, err := c.do(ctx, "PUT", "/api/storage/blobs/"+id.String()+"?type="+mb.types[id].String(), bytes.NewReader(mb.data[id]), "application/octet-stream")
-		if err != nil {
-			return object.ID{}, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		rec.bytesW.Add(int64(len(mb.data[id])))
-	}
-	err = c.sendJSON(ctx, "POST", "/api/storage/projects/"+writerProject(w)+"/versions", map[string]any{
-		"tree": res.Tree, "root_mode": res.RootMode, "root_mtime": res.RootMTime, "tags": []string{"load"},
-		"files": res.Stats.Files(), "size": res.Stats.Size}, nil)
-	return res.Tree, err
+	rec.bytesW.Add(res.BytesUploaded)
+	return nil
 }
 
 func (c *client) reader(ctx, stop context.Context, r int, rec *recorder, ids []string, ready *readySet) {

@@ -70,12 +70,8 @@ func backupCommand() *cli.Command {
 			rep, prog := e.progress("backup")
 			br, err := s.Backup(c.Context, store.BackupOptions{Projects: c.StringSlice("project"), To: to,
 				NewDestination: c.Bool("new-destination"), Progress: prog})
-			rep.Finish()
-			if err != nil {
+			if done, err := e.ended(rep, "backup", br, err); done {
 				return err
-			}
-			if e.json {
-				return e.printJSON(summary{Type: "summary", Op: "backup", Data: br})
 			}
 			e.printf("backup %s to %s: %d projects, %s copied (%d packs, %d blobs) in %.2fs\n", br.ID, br.Destination,
 				len(br.Projects), human(br.BytesCopied), br.PacksCopied, br.BlobsCopied, br.Seconds)
@@ -201,12 +197,8 @@ func backupCommand() *cli.Command {
 					rep, prog := e.progress("restore")
 					res, err := bs.Restore(c.Context, a[0], store.RestoreBackupOptions{Projects: c.StringSlice("project"),
 						Dest: dest, Primary: e.cfg, Progress: prog, Logger: e.log})
-					rep.Finish()
-					if err != nil {
+					if done, err := e.ended(rep, "backup restore", res, err); done {
 						return err
-					}
-					if e.json {
-						return e.printJSON(summary{Type: "summary", Op: "backup restore", Data: res})
 					}
 					e.printf("restored %d projects from backup %s into %s (%s)\n", len(res.Projects), res.Backup, res.Into, human(res.Bytes))
 					for _, p := range res.Paths {

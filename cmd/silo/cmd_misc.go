@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -78,12 +76,8 @@ func importCommand() *cli.Command {
 			rep, prog := e.progress("import")
 			res, err := s.Import(c.Context, src, os.Stdin, store.SaveOptions{Project: c.String("name"), Type: c.String("type"),
 				Tags: c.StringSlice("tag"), GitRepository: c.String("git-repository"), Progress: prog})
-			rep.Finish()
-			if err != nil {
+			if done, err := e.ended(rep, "import", res, err); done {
 				return err
-			}
-			if e.json {
-				return e.printJSON(summary{Type: "summary", Op: "import", Data: res})
 			}
 			e.printf("imported %s as project %s (%s), snapshot %s: %d files, %s, %s added\n", a[0], res.Name, res.ProjectID,
 				res.Snapshot, res.Stats.Files(), human(res.Stats.Size), human(res.Stats.BytesAdded))
@@ -314,7 +308,7 @@ func configCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				entries := append(e.cfg.Entries(), repositoryEntries(c.Context, e.cfg)...)
+				entries := append(e.cfg.Entries(), store.RepositoryEntries(c.Context, e.cfg)...)
 				if e.json {
 					return e.printJSON(entries)
 				}
@@ -327,24 +321,4 @@ func configCommand() *cli.Command {
 			},
 		}},
 	}
-}
-
-// repositoryEntries describes the repository at base_path as its
-// config.json says (no password needed): its id and whether it is
-// encrypted. Nothing when there is none.
-func repositoryEntries(ctx context.Context, cfg *config.Config) []config.Entry {
-	be, err := store.OpenBackend(ctx, cfg.BasePath, cfg)
-	if err != nil {
-		return nil
-	}
-	rc, err := object.LoadRepoConfig(ctx, be)
-	if err != nil {
-		return nil
-	}
-	enc := "none"
-	if rc.Encryption != nil {
-		enc = fmt.Sprintf("%s, %s ids, %s key files", rc.Encryption.AEAD, rc.Encryption.IDs, rc.Encryption.KDF)
-	}
-	src := be.Location() + "/" + object.ConfigName
-	return []config.Entry{{Key: "repository.id", Value: rc.ID, Source: src}, {Key: "repository.encryption", Value: enc, Source: src}}
 }

@@ -83,16 +83,7 @@ func projectsList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if e.json {
-		return e.printJSON(map[string]any{"projects": list, "count": len(list)})
-	}
-	tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tID\tSTATUS\tSIZE\tVERSIONS\tUPDATED\tLANGUAGES")
-	for _, p := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.ID, p.Status, human(p.SizeBytes), p.VersionCount,
-			p.UpdatedAt.Local().Format("2006-01-02 15:04"), strings.Join(quoteNames(p.Languages), ","))
-	}
-	return tw.Flush()
+	return printProjects(e, list)
 }
 
 func projectsShow(c *cli.Context) error {
@@ -306,4 +297,18 @@ func archiveAction(c *cli.Context) error {
 		fmt.Fprintln(os.Stderr, "no project to archive")
 	}
 	return nil
+}
+
+// printProjects prints a project listing: JSON, or a table.
+func printProjects(e *env, list []store.ListItem) error {
+	if e.json {
+		return e.printJSON(map[string]any{"projects": list, "count": len(list)})
+	}
+	tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tSTATUS\tSIZE\tVERSIONS\tUPDATED\tLANGUAGES")
+	for _, p := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.ID, p.Status, human(p.SizeBytes), p.VersionCount,
+			p.UpdatedAt.Local().Format("2006-01-02 15:04"), strings.Join(quoteNames(p.Languages), ","))
+	}
+	return tw.Flush()
 }

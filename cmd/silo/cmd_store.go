@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -58,18 +59,12 @@ func storeCommand() *cli.Command {
 				GitRepository: c.String("git-repository"), Languages: c.StringSlice("language"),
 				Frameworks: c.StringSlice("framework"), Progress: prog,
 			})
-			rep.Finish()
-			if err != nil {
+			if done, err := e.ended(rep, "store", res, err); done {
 				return err
-			}
-			if e.json {
-				return e.printJSON(summary{Type: "summary", Op: "store", Data: res})
 			}
 			st := res.Stats
 			e.printf("snapshot %s of project %s (%s) saved\n", res.Snapshot, res.Name, res.ProjectID)
-			e.printf("files:  %d new, %d changed, %d unchanged; %d dirs, %d symlinks\n",
-				st.FilesNew, st.FilesChanged, st.FilesUnchanged, st.Dirs, st.Symlinks)
-			e.printf("read:   %s of %s (%s)\n", human(st.BytesRead), human(st.Size), rate(st.BytesRead, st.Duration))
+			printStoreRead(e, st)
 			e.printf("added:  %s in %d new blobs (after dedup and compression)\n", human(st.BytesAdded), st.BlobsAdded)
 			if st.Excluded > 0 {
 				e.printf("excluded: %d entries (%s in files; excluded directories are not walked)\n", st.Excluded, human(st.ExcludedBytes))
@@ -78,4 +73,11 @@ func storeCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// printStoreRead prints what a store found and read.
+func printStoreRead(e *env, st snapshot.StoreStats) {
+	e.printf("files:  %d new, %d changed, %d unchanged; %d dirs, %d symlinks\n",
+		st.FilesNew, st.FilesChanged, st.FilesUnchanged, st.Dirs, st.Symlinks)
+	e.printf("read:   %s of %s (%s)\n", human(st.BytesRead), human(st.Size), rate(st.BytesRead, st.Duration))
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/silo-dev/silo/internal/testutil"
 	"io"
 	"io/fs"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/silo-dev/silo/internal/testutil"
 
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store"

@@ -121,3 +121,17 @@ type summary struct {
 	Op   string `json:"op"`
 	Data any    `json:"result"`
 }
+
+// ended finishes an operation's progress report. When the operation failed,
+// or --json printed its summary, done is true and err is what the command
+// returns; otherwise the command prints its own lines.
+func (e *env) ended(rep *reporter, op string, data any, err error) (done bool, _ error) {
+	rep.Finish()
+	if err != nil {
+		return true, err
+	}
+	if e.json {
+		return true, e.printJSON(summary{Type: "summary", Op: op, Data: data})
+	}
+	return false, nil
+}

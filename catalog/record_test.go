@@ -1,4 +1,4 @@
-package store
+package catalog
 
 import (
 	"reflect"
@@ -11,7 +11,7 @@ import (
 func TestRecordIndexRoundTrip(t *testing.T) {
 	at := time.Date(2026, 11, 27, 12, 0, 0, 123456789, time.UTC)
 	later := at.Add(time.Hour)
-	recs := []*record{
+	recs := []*Record{
 		{ID: "id-1", Name: "shop-api", Type: TypeGeneration, Status: StatusActive, CreatedAt: at, UpdatedAt: later,
 			SizeBytes: 12345, Languages: []string{"Python"}, Frameworks: []string{"fastapi"}, Tags: []string{"a", "b"},
 			GitRepository: "https://git.example/x", UserLanguages: []string{"Python"}, Detected: []string{"Python"},
@@ -22,7 +22,7 @@ func TestRecordIndexRoundTrip(t *testing.T) {
 			Tags: []string{}, Excludes: []string{"dist/", "*.log"}},
 	}
 	for _, r := range recs {
-		got, err := decodeRecord(r.encodeIndex())
+		got, err := DecodeRecord(r.EncodeIndex())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,33 +30,33 @@ func TestRecordIndexRoundTrip(t *testing.T) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, r)
 		}
 		// the JSON form (snapshot and meta blobs) decodes to the same record
-		fromJSON, err := decodeRecord(r.encode())
+		fromJSON, err := DecodeRecord(r.Encode())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fromJSON.project().Name != got.project().Name || !reflect.DeepEqual(fromJSON.project(), got.project()) {
-			t.Errorf("JSON and binary forms differ:\n%+v\n%+v", fromJSON.project(), got.project())
+		if fromJSON.Project().Name != got.Project().Name || !reflect.DeepEqual(fromJSON.Project(), got.Project()) {
+			t.Errorf("JSON and binary forms differ:\n%+v\n%+v", fromJSON.Project(), got.Project())
 		}
 	}
 	// every truncation is an error, never a panic
-	b := recs[0].encodeIndex()
+	b := recs[0].EncodeIndex()
 	for i := 1; i < len(b); i++ {
-		if _, err := decodeRecord(b[:i]); err == nil {
+		if _, err := DecodeRecord(b[:i]); err == nil {
 			t.Errorf("truncated to %d bytes: no error", i)
 		}
 	}
 }
 
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add((&record{ID: "x", Name: "n", Tags: []string{"t"}}).encodeIndex())
+	f.Add((&Record{ID: "x", Name: "n", Tags: []string{"t"}}).EncodeIndex())
 	f.Add([]byte(`{"project_id":"x"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := decodeRecord(data)
+		r, err := DecodeRecord(data)
 		if err != nil {
 			return
 		}
-		if data[0] == recordBinary || data[0] == recordBinaryExcludes {
-			again, err := decodeRecord(r.encodeIndex())
+		if data[0] == RecordBinary || data[0] == RecordBinaryExcludes {
+			again, err := DecodeRecord(r.EncodeIndex())
 			if err != nil || !reflect.DeepEqual(again, r) {
 				t.Fatalf("re-encode: %v", err)
 			}

@@ -1,4 +1,4 @@
-package store
+package catalog
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"github.com/silo-dev/silo/object"
 )
 
-// The golden files under testdata/golden/store hold the catalogue records
+// The golden files under testdata/golden/catalog hold the catalogue records
 // as repositories keep them: the binary forms in index.db (0x02, written
 // now, and 0x01, written before records carried change stamps, which
 // index.db files still hold), the JSON form inside snapshot blobs, and
@@ -26,11 +26,13 @@ import (
 // change: keep the old file as a decode-only fixture (as record-v1.golden
 // is), then rewrite with
 //
-//	go test ./store/ -run Golden -update
+//	go test ./catalog/ -run Golden -update
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
-func goldenPath(name string) string { return filepath.Join("..", "testdata", "golden", "store", name) }
+func goldenPath(name string) string {
+	return filepath.Join("..", "testdata", "golden", "catalog", name)
+}
 
 func golden(t *testing.T, name string, got []byte) []byte {
 	t.Helper()
@@ -56,11 +58,11 @@ func fixture(t *testing.T, name string, make func() []byte) []byte {
 	return data
 }
 
-func goldenRecord() *record {
+func goldenRecord() *Record {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
 	archived := at.Add(48 * time.Hour)
 	deleted := at.Add(72 * time.Hour)
-	return &record{
+	return &Record{
 		ID: "0e4c1f2a-7d3b-4f7e-9a61-2b5c8d9e0f11", Name: "shop-api", Type: TypeGeneration, Status: StatusArchived,
 		CreatedAt: at, UpdatedAt: at.Add(time.Hour), SizeBytes: 7 << 30,
 		Languages: []string{"Go", "TypeScript"}, Frameworks: []string{"gin", "react"}, Tags: []string{"prod", "team-a"},
@@ -73,8 +75,8 @@ func goldenRecord() *record {
 
 // encodeV1 writes the 0x01 form as record.go documents it: the 0x02 form
 // without changed_at, change_id and origin.
-func encodeV1(r *record) []byte {
-	b := []byte{recordBinaryV1}
+func encodeV1(r *Record) []byte {
+	b := []byte{RecordBinaryV1}
 	for _, s := range []string{r.ID, r.Name, r.Type, r.Status, r.GitRepository, r.ArchivePath} {
 		b = appendString(b, s)
 	}
@@ -94,11 +96,11 @@ func encodeV1(r *record) []byte {
 // change stamp and origin).
 func TestGoldenRecordBinary(t *testing.T) {
 	want := goldenRecord()
-	data := golden(t, "record-v2.golden", want.encodeIndex())
+	data := golden(t, "record-v2.golden", want.EncodeIndex())
 	if data[0] != 0x02 {
 		t.Fatalf("golden record form 0x%02x, want 0x02", data[0])
 	}
-	got, err := decodeRecord(data)
+	got, err := DecodeRecord(data)
 	if err != nil {
 		t.Fatalf("decode golden record 0x02: %v", err)
 	}
@@ -112,7 +114,7 @@ func TestGoldenRecordBinary(t *testing.T) {
 	if v1[0] != 0x01 || !bytes.Equal(v1, encodeV1(&old)) {
 		t.Fatalf("record-v1.golden is not the documented 0x01 form of the golden record")
 	}
-	got, err = decodeRecord(v1)
+	got, err = DecodeRecord(v1)
 	if err != nil {
 		t.Fatalf("decode golden record 0x01: %v", err)
 	}
@@ -120,7 +122,7 @@ func TestGoldenRecordBinary(t *testing.T) {
 		t.Fatalf("golden record 0x01 decodes to\n%+v\nwant\n%+v", got, &old)
 	}
 	// a 0x01 record re-encoded is the same record in the 0x02 form
-	again, err := decodeRecord(got.encodeIndex())
+	again, err := DecodeRecord(got.EncodeIndex())
 	if err != nil || !reflect.DeepEqual(again, &old) {
 		t.Fatalf("0x01 record re-encoded as 0x02: %+v, %v", again, err)
 	}
@@ -131,8 +133,8 @@ func TestGoldenRecordBinary(t *testing.T) {
 // alone keeps.
 func TestGoldenRecordJSON(t *testing.T) {
 	want := goldenRecord()
-	data := golden(t, "record.json", want.encode())
-	got, err := decodeRecord(data)
+	data := golden(t, "record.json", want.Encode())
+	got, err := DecodeRecord(data)
 	if err != nil {
 		t.Fatalf("decode golden record JSON: %v", err)
 	}
@@ -143,29 +145,29 @@ func TestGoldenRecordJSON(t *testing.T) {
 }
 
 // TestGoldenMeta pins the meta blobs: a project record, a template record
-// and a forget record, as encodeMeta writes them and applyCatalogue reads
+// and a forget record, as EncodeMeta writes them and store's applyCatalogue reads
 // them.
 func TestGoldenMeta(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	proj := goldenRecord()
 	proj.Origin = object.ID{} // not in the JSON form
-	metas := map[string]metaRecord{
+	metas := map[string]Meta{
 		"meta-project.json": {Kind: "project", Time: at, Project: proj},
-		"meta-template.json": {Kind: "template", Time: at, Template: &templateRecord{Name: "go-service", Category: "backend",
+		"meta-template.json": {Kind: "template", Time: at, Template: &TemplateRecord{Name: "go-service", Category: "backend",
 			Snapshot: object.Hash([]byte("tpl")).String(), CreatedAt: at, Rev: 2, ChangedAt: at.Add(time.Second), ChangeID: "aa01"}},
-		"meta-template-removed.json": {Kind: "template", Time: at, Template: &templateRecord{Name: "old", Removed: true, Rev: 9,
+		"meta-template-removed.json": {Kind: "template", Time: at, Template: &TemplateRecord{Name: "old", Removed: true, Rev: 9,
 			Snapshot: object.Hash([]byte("old")).String(), CreatedAt: at}},
-		"meta-forget.json": {Kind: "forget", Time: at, Forget: &forgetRecord{ProjectID: proj.ID,
+		"meta-forget.json": {Kind: "forget", Time: at, Forget: &Forget{ProjectID: proj.ID,
 			Snapshots: []string{object.Hash([]byte("v1")).String(), object.Hash([]byte("v2")).String()}}},
 	}
 	for name, m := range metas {
 		t.Run(name, func(t *testing.T) {
-			enc, err := encodeMeta(m)
+			enc, err := EncodeMeta(m)
 			if err != nil {
 				t.Fatal(err)
 			}
 			data := golden(t, name, enc)
-			var got metaRecord
+			var got Meta
 			if err := json.Unmarshal(data, &got); err != nil {
 				t.Fatalf("decode golden meta: %v", err)
 			}

@@ -1,14 +1,13 @@
-package store
+package catalog
 
 import (
 	"encoding/binary"
-	"errors"
 	"time"
 )
 
 // The catalogue keeps records in index.db in a compact binary form (listing
 // 10,000 projects decodes 10,000 records); snapshot and meta blobs carry
-// them as JSON. decodeRecord reads both.
+// them as JSON. DecodeRecord reads both.
 //
 //	0x01 | id | name | type | status | git_repository | archive_path
 //	| created_at | updated_at | archived_at | deleted_at (varint ns, 0: unset)
@@ -22,17 +21,15 @@ import (
 //	| changed_at (varint ns) | change_id | origin (32 bytes or empty)
 //
 // where origin, kept in index.db only, is the meta blob that carries the
-// record (gc keeps it; see apply.go). Form 0x03, written only for a record
+// record (gc keeps it; see ApplyRecord). Form 0x03, written only for a record
 // with default excludes (so older silos read every other record), appends
 //
 //	| excludes (list)
 const (
-	recordBinaryV1       = 0x01
-	recordBinary         = 0x02
-	recordBinaryExcludes = 0x03
+	RecordBinaryV1       = 0x01
+	RecordBinary         = 0x02
+	RecordBinaryExcludes = 0x03
 )
-
-var errBadRecord = errors.New("store: malformed catalogue record")
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
@@ -62,12 +59,12 @@ func optNS(t *time.Time) int64 {
 }
 
 // encodeIndex returns the record's index.db form.
-func (r *record) encodeIndex() []byte {
+func (r *Record) EncodeIndex() []byte {
 	b := make([]byte, 0, 256)
 	if len(r.Excludes) > 0 {
-		b = append(b, recordBinaryExcludes)
+		b = append(b, RecordBinaryExcludes)
 	} else {
-		b = append(b, recordBinary)
+		b = append(b, RecordBinary)
 	}
 	for _, s := range []string{r.ID, r.Name, r.Type, r.Status, r.GitRepository, r.ArchivePath} {
 		b = appendString(b, s)
@@ -103,7 +100,7 @@ func (rr *recordReader) uvarint() uint64 {
 	}
 	v, n := binary.Uvarint(rr.b)
 	if n <= 0 {
-		rr.err = errBadRecord
+		rr.err = ErrBadRecord
 		return 0
 	}
 	rr.b = rr.b[n:]
@@ -116,7 +113,7 @@ func (rr *recordReader) varint() int64 {
 	}
 	v, n := binary.Varint(rr.b)
 	if n <= 0 {
-		rr.err = errBadRecord
+		rr.err = ErrBadRecord
 		return 0
 	}
 	rr.b = rr.b[n:]
@@ -126,7 +123,7 @@ func (rr *recordReader) varint() int64 {
 func (rr *recordReader) str() string {
 	n := rr.uvarint()
 	if rr.err != nil || n > uint64(len(rr.b)) {
-		rr.err = errBadRecord
+		rr.err = ErrBadRecord
 		return ""
 	}
 	s := string(rr.b[:n])
@@ -137,7 +134,7 @@ func (rr *recordReader) str() string {
 func (rr *recordReader) list() []string {
 	n := rr.uvarint()
 	if rr.err != nil || n > uint64(len(rr.b)) {
-		rr.err = errBadRecord
+		rr.err = ErrBadRecord
 		return nil
 	}
 	l := make([]string, 0, n)
@@ -163,9 +160,9 @@ func nsOpt(ns int64) *time.Time {
 }
 
 // decodeIndexRecord decodes the binary form.
-func decodeIndexRecord(data []byte) (*record, error) {
+func decodeIndexRecord(data []byte) (*Record, error) {
 	rr := &recordReader{b: data[1:]}
-	r := &record{}
+	r := &Record{}
 	r.ID, r.Name, r.Type, r.Status, r.GitRepository, r.ArchivePath = rr.str(), rr.str(), rr.str(), rr.str(), rr.str(), rr.str()
 	r.CreatedAt, r.UpdatedAt = nsTime(rr.varint()), nsTime(rr.varint())
 	r.ArchivedAt, r.DeletedAt = nsOpt(rr.varint()), nsOpt(rr.varint())
@@ -173,7 +170,7 @@ func decodeIndexRecord(data []byte) (*record, error) {
 	r.Rev = rr.uvarint()
 	r.Languages, r.Frameworks, r.Tags = rr.list(), rr.list(), rr.list()
 	r.UserLanguages, r.UserFrameworks, r.Detected, r.DetectedFw = rr.list(), rr.list(), rr.list(), rr.list()
-	if data[0] >= recordBinary {
+	if data[0] >= RecordBinary {
 		r.ChangedAt = nsTime(rr.varint())
 		r.ChangeID = rr.str()
 		switch o := rr.str(); len(o) {
@@ -181,14 +178,14 @@ func decodeIndexRecord(data []byte) (*record, error) {
 		case 32:
 			copy(r.Origin[:], o)
 		default:
-			rr.err = errBadRecord
+			rr.err = ErrBadRecord
 		}
 	}
-	if data[0] == recordBinaryExcludes {
+	if data[0] == RecordBinaryExcludes {
 		r.Excludes = rr.list()
 	}
 	if rr.err == nil && len(rr.b) != 0 {
-		rr.err = errBadRecord
+		rr.err = ErrBadRecord
 	}
 	if rr.err != nil {
 		return nil, rr.err
