@@ -12,114 +12,129 @@ import (
 
 func gcCommands() []*cli.Command {
 	return []*cli.Command{
-		{
-			Name:  "gc",
-			Usage: "free space: delete packs without live blobs, rewrite packs with many dead ones",
-			Description: "Marks every blob reachable from every version (soft-deleted projects and templates\n" +
-				"included), then deletes packs with no live blob and rewrites packs whose dead share\n" +
-				"passes repack_threshold (default 10%). It runs beside stores, restores and other\n" +
-				"commands, on this machine and others: packs it condemns while they run are deleted\n" +
-				"by a later gc once those have ended (or within --wait). --dry-run prints the plan\n" +
-				"and changes nothing.",
-			Flags: []cli.Flag{
-				&cli.BoolFlag{Name: "dry-run", Usage: "print the plan only"},
-				&cli.Float64Flag{Name: "threshold", Usage: "dead `SHARE` (0..1) that triggers a rewrite (default: repack_threshold)"},
-				&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for running sessions, then delete what this run condemned"},
-			},
-			Action: func(c *cli.Context) error {
-				e, s, _, err := setup(c, 0, 0, false, false)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				rep, err := s.GC(c.Context, store.GCOptions{DryRun: c.Bool("dry-run"), Threshold: c.Float64("threshold"), Wait: c.Duration("wait")})
-				if err != nil {
-					return err
-				}
-				if e.json {
-					return e.printJSON(rep)
-				}
-				printGC(e, rep)
-				return nil
-			},
+		gcCommand(),
+		forgetCommand(),
+		cleanupCommand(),
+	}
+}
+
+// gcCommand is `silo gc`.
+func gcCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "gc",
+		Usage: "free space: delete packs without live blobs, rewrite packs with many dead ones",
+		Description: "Marks every blob reachable from every version (soft-deleted projects and templates\n" +
+			"included), then deletes packs with no live blob and rewrites packs whose dead share\n" +
+			"passes repack_threshold (default 10%). It runs beside stores, restores and other\n" +
+			"commands, on this machine and others: packs it condemns while they run are deleted\n" +
+			"by a later gc once those have ended (or within --wait). --dry-run prints the plan\n" +
+			"and changes nothing.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan only"},
+			&cli.Float64Flag{Name: "threshold", Usage: "dead `SHARE` (0..1) that triggers a rewrite (default: repack_threshold)"},
+			&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for running sessions, then delete what this run condemned"},
 		},
-		{
-			Name:      "forget",
-			Usage:     "remove versions of a project by a retention policy (never the newest)",
-			ArgsUsage: "PROJECT",
-			Flags: []cli.Flag{
-				&cli.IntFlag{Name: "keep-last", Usage: "keep the `N` newest versions"},
-				&cli.IntFlag{Name: "keep-hourly", Usage: "keep the newest version of each of the last `N` hours"},
-				&cli.IntFlag{Name: "keep-daily", Usage: "... days"},
-				&cli.IntFlag{Name: "keep-weekly", Usage: "... ISO weeks"},
-				&cli.IntFlag{Name: "keep-monthly", Usage: "... months"},
-				&cli.IntFlag{Name: "keep-yearly", Usage: "... years"},
-				&cli.StringSliceFlag{Name: "keep-tag", Usage: "keep every version tagged `TAG` (store --tag; repeatable)"},
-				&cli.BoolFlag{Name: "dry-run", Usage: "only show what would be removed"},
-			},
-			Action: func(c *cli.Context) error {
-				e, a, err := envArgs(c, 1, 1)
-				if err != nil {
-					return err
-				}
-				pol := gc.Policy{Last: c.Int("keep-last"), Hourly: c.Int("keep-hourly"), Daily: c.Int("keep-daily"),
-					Weekly: c.Int("keep-weekly"), Monthly: c.Int("keep-monthly"), Yearly: c.Int("keep-yearly"),
-					Tags: c.StringSlice("keep-tag")}
-				if pol.Empty() {
-					return usagef("forget: give at least one --keep-* rule")
-				}
-				s, err := e.open(c.Bool("dry-run"), false)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				res, err := s.Forget(c.Context, a[0], pol, c.Bool("dry-run"))
-				if err != nil {
-					return err
-				}
-				if e.json {
-					return e.printJSON(res)
-				}
-				for _, d := range res.Decisions {
-					verdict := "remove"
-					if d.Keep {
-						verdict = "keep   (" + strings.Join(d.Reasons, ", ") + ")"
-					}
-					e.printf("%s  %s  %s\n", d.ID[:12], d.Time.Local().Format("2006-01-02 15:04:05"), verdict)
-				}
-				verb := "removed"
-				if res.DryRun {
-					verb = "would remove"
-				}
-				e.printf("%s: %s %d versions, kept %d; run `silo gc` to free their space\n", res.Project, verb, res.Removed, res.Kept)
-				return nil
-			},
+		Action: func(c *cli.Context) error {
+			e, s, _, err := setup(c, 0, 0, false, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rep, err := s.GC(c.Context, store.GCOptions{DryRun: c.Bool("dry-run"), Threshold: c.Float64("threshold"), Wait: c.Duration("wait")})
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(rep)
+			}
+			printGC(e, rep)
+			return nil
 		},
-		{
-			Name:  "cleanup",
-			Usage: "archive old projects, purge old soft-deleted ones, expire backups, clean cache/, gc",
-			Flags: []cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "report what would happen"}},
-			Action: func(c *cli.Context) error {
-				e, s, _, err := setup(c, 0, 0, false, false)
-				if err != nil {
-					return err
+	}
+}
+
+// forgetCommand is `silo forget`.
+func forgetCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "forget",
+		Usage:     "remove versions of a project by a retention policy (never the newest)",
+		ArgsUsage: "PROJECT",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "keep-last", Usage: "keep the `N` newest versions"},
+			&cli.IntFlag{Name: "keep-hourly", Usage: "keep the newest version of each of the last `N` hours"},
+			&cli.IntFlag{Name: "keep-daily", Usage: "... days"},
+			&cli.IntFlag{Name: "keep-weekly", Usage: "... ISO weeks"},
+			&cli.IntFlag{Name: "keep-monthly", Usage: "... months"},
+			&cli.IntFlag{Name: "keep-yearly", Usage: "... years"},
+			&cli.StringSliceFlag{Name: "keep-tag", Usage: "keep every version tagged `TAG` (store --tag; repeatable)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "only show what would be removed"},
+		},
+		Action: func(c *cli.Context) error {
+			e, a, err := envArgs(c, 1, 1)
+			if err != nil {
+				return err
+			}
+			pol := gc.Policy{Last: c.Int("keep-last"), Hourly: c.Int("keep-hourly"), Daily: c.Int("keep-daily"),
+				Weekly: c.Int("keep-weekly"), Monthly: c.Int("keep-monthly"), Yearly: c.Int("keep-yearly"),
+				Tags: c.StringSlice("keep-tag")}
+			if pol.Empty() {
+				return usagef("forget: give at least one --keep-* rule")
+			}
+			s, err := e.open(c.Bool("dry-run"), false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			res, err := s.Forget(c.Context, a[0], pol, c.Bool("dry-run"))
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(res)
+			}
+			for _, d := range res.Decisions {
+				verdict := "remove"
+				if d.Keep {
+					verdict = "keep   (" + strings.Join(d.Reasons, ", ") + ")"
 				}
-				defer s.Close()
-				rep, err := s.Cleanup(c.Context, store.CleanupOptions{DryRun: c.Bool("dry-run")})
-				if err != nil {
-					return err
-				}
-				if e.json {
-					return e.printJSON(rep)
-				}
-				e.printf("archived %d, purged %d, backups expired %d, cache copies removed %d (%s)\n",
-					rep.Archived, rep.Purged, rep.BackupsExpired, rep.CacheRemoved, human(rep.CacheFreed))
-				if rep.GC != nil {
-					printGC(e, rep.GC)
-				}
-				e.printf("freed_bytes: %d (%s)\n", rep.FreedBytes, human(rep.FreedBytes))
-				return nil
-			},
+				e.printf("%s  %s  %s\n", d.ID[:12], d.Time.Local().Format("2006-01-02 15:04:05"), verdict)
+			}
+			verb := "removed"
+			if res.DryRun {
+				verb = "would remove"
+			}
+			e.printf("%s: %s %d versions, kept %d; run `silo gc` to free their space\n", res.Project, verb, res.Removed, res.Kept)
+			return nil
+		},
+	}
+}
+
+// cleanupCommand is `silo cleanup`.
+func cleanupCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cleanup",
+		Usage: "archive old projects, purge old soft-deleted ones, expire backups, clean cache/, gc",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "report what would happen"}},
+		Action: func(c *cli.Context) error {
+			e, s, _, err := setup(c, 0, 0, false, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rep, err := s.Cleanup(c.Context, store.CleanupOptions{DryRun: c.Bool("dry-run")})
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(rep)
+			}
+			e.printf("archived %d, purged %d, backups expired %d, cache copies removed %d (%s)\n",
+				rep.Archived, rep.Purged, rep.BackupsExpired, rep.CacheRemoved, human(rep.CacheFreed))
+			if rep.GC != nil {
+				printGC(e, rep.GC)
+			}
+			e.printf("freed_bytes: %d (%s)\n", rep.FreedBytes, human(rep.FreedBytes))
+			return nil
 		},
 	}
 }

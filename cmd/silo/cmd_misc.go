@@ -122,81 +122,9 @@ func templateCommands() []*cli.Command {
 			Name:  "template",
 			Usage: "manage project templates",
 			Subcommands: []*cli.Command{
-				{
-					Name:      "add",
-					Usage:     "store a directory as a template",
-					ArgsUsage: "NAME DIR",
-					Flags: []cli.Flag{&cli.StringFlag{Name: "category", Required: true, Usage: "backend, frontend or fullstack"},
-						&cli.BoolFlag{Name: "force", Usage: "replace a template of that name"}},
-					Action: func(c *cli.Context) error {
-						e, s, a, err := setup(c, 2, 2, false, true)
-						if err != nil {
-							return err
-						}
-						defer s.Close()
-						dir, err := localPath(a[1])
-						if err != nil {
-							return err
-						}
-						t, err := s.AddTemplate(c.Context, a[0], c.String("category"), dir, c.Bool("force"))
-						if err != nil {
-							return err
-						}
-						if e.json {
-							return e.printJSON(t)
-						}
-						e.printf("template %s (%s): snapshot %s, %d files, %s\n", t.Name, t.Category, t.Snapshot[:12], t.Files, human(t.Size))
-						return nil
-					},
-				},
-				{
-					Name:      "rm",
-					Usage:     "remove a template (projects made from it keep their versions)",
-					ArgsUsage: "NAME",
-					Action: func(c *cli.Context) error {
-						e, s, a, err := setup(c, 1, 1, false, false)
-						if err != nil {
-							return err
-						}
-						defer s.Close()
-						if err := s.RemoveTemplate(c.Context, a[0]); err != nil {
-							return err
-						}
-						if e.json {
-							return e.printJSON(map[string]any{"removed": a[0]})
-						}
-						e.printf("template %s removed; run `silo gc` to free what only it used\n", a[0])
-						return nil
-					},
-				},
-				{
-					Name:  "list",
-					Usage: "list templates",
-					Action: func(c *cli.Context) error {
-						e, _, err := envArgs(c, 0, 0)
-						if err != nil {
-							return err
-						}
-						s, err := e.open(true, false)
-						if err != nil {
-							return err
-						}
-						defer s.Close()
-						list, err := s.Templates()
-						if err != nil {
-							return err
-						}
-						if e.json {
-							return e.printJSON(map[string]any{"templates": list})
-						}
-						tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
-						fmt.Fprintln(tw, "NAME\tCATEGORY\tFILES\tSIZE\tSNAPSHOT\tCREATED")
-						for _, t := range list {
-							fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Name, t.Category, t.Files, human(t.Size), t.Snapshot[:12], t.CreatedAt.Local().Format("2006-01-02 15:04"))
-						}
-						return tw.Flush()
-					},
-				},
+				templateAddCommand(),
+				templateRmCommand(),
+				templateListCommand(),
 			},
 		},
 		{
@@ -224,6 +152,93 @@ func templateCommands() []*cli.Command {
 				e.printf("project %s (%s) created from template %s: snapshot %s, %s added\n", res.Name, res.ProjectID, c.String("template"), res.Snapshot, human(res.Stats.BytesAdded))
 				return nil
 			},
+		},
+	}
+}
+
+// templateAddCommand is `silo template add`.
+func templateAddCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "add",
+		Usage:     "store a directory as a template",
+		ArgsUsage: "NAME DIR",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "category", Required: true, Usage: "backend, frontend or fullstack"},
+			&cli.BoolFlag{Name: "force", Usage: "replace a template of that name"}},
+		Action: func(c *cli.Context) error {
+			e, s, a, err := setup(c, 2, 2, false, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			dir, err := localPath(a[1])
+			if err != nil {
+				return err
+			}
+			t, err := s.AddTemplate(c.Context, a[0], c.String("category"), dir, c.Bool("force"))
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(t)
+			}
+			e.printf("template %s (%s): snapshot %s, %d files, %s\n", t.Name, t.Category, t.Snapshot[:12], t.Files, human(t.Size))
+			return nil
+		},
+	}
+}
+
+// templateRmCommand is `silo template rm`.
+func templateRmCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "rm",
+		Usage:     "remove a template (projects made from it keep their versions)",
+		ArgsUsage: "NAME",
+		Action: func(c *cli.Context) error {
+			e, s, a, err := setup(c, 1, 1, false, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.RemoveTemplate(c.Context, a[0]); err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(map[string]any{"removed": a[0]})
+			}
+			e.printf("template %s removed; run `silo gc` to free what only it used\n", a[0])
+			return nil
+		},
+	}
+}
+
+// templateListCommand is `silo template list`.
+func templateListCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list templates",
+		Action: func(c *cli.Context) error {
+			e, _, err := envArgs(c, 0, 0)
+			if err != nil {
+				return err
+			}
+			s, err := e.open(true, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			list, err := s.Templates()
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(map[string]any{"templates": list})
+			}
+			tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tCATEGORY\tFILES\tSIZE\tSNAPSHOT\tCREATED")
+			for _, t := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Name, t.Category, t.Files, human(t.Size), t.Snapshot[:12], t.CreatedAt.Local().Format("2006-01-02 15:04"))
+			}
+			return tw.Flush()
 		},
 	}
 }
