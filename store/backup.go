@@ -928,35 +928,7 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	}
 	res := &RestoreBackupResult{Backup: br.ID, Projects: []string{}}
 	if opts.Dest != "" {
-		res.Into = opts.Dest
-		// each project becomes a directory of its name under Dest: one
-		// this platform can hold, and one of its own
-		names := make([]string, 0, len(projects))
-		for _, p := range projects {
-			if err := snapshot.CheckLocalName(p.Name); err != nil {
-				return nil, fmt.Errorf("restore project %s from backup %s into %s: %w", p.Name, br.ID, opts.Dest, err)
-			}
-			names = append(names, p.Name)
-		}
-		if a, b, ok := snapshot.CaseCollision(names); ok && snapshot.PlatformRefusesCaseCollisions {
-			return nil, fmt.Errorf("%w: projects %s and %s of backup %s differ only in case: restored into %s they would share one directory here (restore them one at a time with --project, into different destinations)",
-				ErrInvalid, a, b, br.ID, opts.Dest)
-		}
-		for _, p := range projects {
-			if len(p.Versions) == 0 {
-				continue
-			}
-			dest := filepath.Join(opts.Dest, p.Name)
-			st, err := b.dst.restoreVersion(ctx, p.Versions[0].ID, dest, RestoreOptions{Progress: opts.Progress, Logger: opts.Logger})
-			if err != nil {
-				return res, fmt.Errorf("restore %s from backup %s: %w", p.Name, br.ID, err)
-			}
-			res.Projects = append(res.Projects, p.Name)
-			res.Paths = append(res.Paths, dest)
-			res.Bytes += st.Bytes
-			res.SymlinksSkipped += st.SymlinksSkipped
-		}
-		return res, nil
+		return res, b.restoreInto(ctx, br, projects, opts, res)
 	}
 	if opts.Primary == nil {
 		return nil, fmt.Errorf("%w: no primary repository configured", ErrInvalid)
@@ -1049,6 +1021,40 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 		return res, err
 	}
 	return res, nil
+}
+
+// restoreInto restores each project's newest backed-up version into
+// opts.Dest/<name>/.
+func (b *BackupSet) restoreInto(ctx context.Context, br *BackupRecord, projects []BackupProject, opts RestoreBackupOptions, res *RestoreBackupResult) error {
+	res.Into = opts.Dest
+	// each project becomes a directory of its name under Dest: one
+	// this platform can hold, and one of its own
+	names := make([]string, 0, len(projects))
+	for _, p := range projects {
+		if err := snapshot.CheckLocalName(p.Name); err != nil {
+			return fmt.Errorf("restore project %s from backup %s into %s: %w", p.Name, br.ID, opts.Dest, err)
+		}
+		names = append(names, p.Name)
+	}
+	if x, y, ok := snapshot.CaseCollision(names); ok && snapshot.PlatformRefusesCaseCollisions {
+		return fmt.Errorf("%w: projects %s and %s of backup %s differ only in case: restored into %s they would share one directory here (restore them one at a time with --project, into different destinations)",
+			ErrInvalid, x, y, br.ID, opts.Dest)
+	}
+	for _, p := range projects {
+		if len(p.Versions) == 0 {
+			continue
+		}
+		dest := filepath.Join(opts.Dest, p.Name)
+		st, err := b.dst.restoreVersion(ctx, p.Versions[0].ID, dest, RestoreOptions{Progress: opts.Progress, Logger: opts.Logger})
+		if err != nil {
+			return fmt.Errorf("restore %s from backup %s: %w", p.Name, br.ID, err)
+		}
+		res.Projects = append(res.Projects, p.Name)
+		res.Paths = append(res.Paths, dest)
+		res.Bytes += st.Bytes
+		res.SymlinksSkipped += st.SymlinksSkipped
+	}
+	return nil
 }
 
 // ExpireResult reports backup expiry.

@@ -89,13 +89,75 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 	if opts.Progress != nil {
 		opts.Progress.AddTotal(int64(len(packs)), 0)
 	}
-	type damage struct {
-		info     DamagedPack
-		id       object.ID
-		good     []object.Blob
-		bad      []object.Blob
-		unlisted []object.Blob // indexed in the pack, found by no reading of it
+	damaged, err := s.findDamage(ctx, packs, opts.Progress, rep)
+	if err != nil {
+		return nil, err
 	}
+	if len(damaged) == 0 {
+		rep.Seconds = time.Since(t0).Seconds()
+		return rep, s.reportLost(ctx, rep)
+	}
+	doomed := map[object.ID]bool{}
+	for _, d := range damaged {
+		doomed[d.id] = true
+	}
+	// a new pack must never take a damaged one's name: the good blobs of a
+	// pack whose table alone is damaged, written again in their order,
+	// make the pack it was before the damage (named by that content), and
+	// a writer would take the damaged file for it
+	s.condMu.Lock()
+	if s.condemned == nil {
+		s.condemned = map[object.ID]bool{}
+	}
+	for id := range doomed {
+		s.condemned[id] = true
+	}
+	s.condMu.Unlock()
+	// good blobs that have no good copy outside the damaged packs: a copy
+	// in a damaged pack does not count
+	w := s.repo.NewWriter(object.WriterOptions{Exclude: func(l object.Location) bool { return doomed[l.Pack] || se.exclude(l) }})
+	copied, err := s.copyGood(ctx, w, damaged, doomed, opts.DryRun, rep)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DryRun {
+		rep.Seconds = time.Since(t0).Seconds()
+		return rep, nil
+	}
+	if err := w.Flush(ctx); err != nil {
+		return nil, err
+	}
+	// every blob of a damaged pack now points at a copy elsewhere when one
+	// exists; the damaged ones without a copy leave the index, lost
+	if err := s.db.Update(func(tx *index.Tx) error { return dropDamaged(tx, damaged, doomed) }); err != nil {
+		return nil, err
+	}
+	// the damaged packs go by the protocol: a plan the next gc carries out
+	var refs []gc.PackRef
+	for _, d := range damaged {
+		refs = append(refs, gc.PackRef{ID: d.id})
+	}
+	if err := gc.Condemn(ctx, s.leases.Backend(), s.leases, se.lease, refs); err != nil {
+		return nil, err
+	}
+	s.log.Info("repair", "damaged_packs", len(damaged), "copied", len(copied))
+	rep.Seconds = time.Since(t0).Seconds()
+	return rep, s.reportLost(ctx, rep)
+}
+
+// damage is a damaged pack: the blobs that read well, and those that do
+// not (unlisted: indexed in the pack, found by no reading of it).
+type damage struct {
+	info     DamagedPack
+	id       object.ID
+	good     []object.Blob
+	bad      []object.Blob
+	unlisted []object.Blob
+}
+
+// findDamage reads every pack and returns the damaged ones, adding them to
+// rep: a pack whose table does not check is read blob by blob (Salvage).
+func (s *Store) findDamage(ctx context.Context, packs []object.ID, prog snapshot.Progress, rep *RepairReport) ([]damage, error) {
 	var damaged []damage
 	for _, id := range packs {
 		if err := ctx.Err(); err != nil {
@@ -137,8 +199,8 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 				d.info.Why = verr.Error()
 			}
 		default:
-			if opts.Progress != nil {
-				opts.Progress.AddDone(1, 0)
+			if prog != nil {
+				prog.AddDone(1, 0)
 			}
 			continue
 		}
@@ -146,33 +208,18 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 		d.info.Good, d.info.Bad = len(good), len(d.bad)
 		damaged = append(damaged, d)
 		rep.Damaged = append(rep.Damaged, d.info)
-		if opts.Progress != nil {
-			opts.Progress.AddDone(1, 0)
+		if prog != nil {
+			prog.AddDone(1, 0)
 		}
 	}
-	if len(damaged) == 0 {
-		rep.Seconds = time.Since(t0).Seconds()
-		return rep, s.reportLost(ctx, rep)
-	}
-	doomed := map[object.ID]bool{}
-	for _, d := range damaged {
-		doomed[d.id] = true
-	}
-	// a new pack must never take a damaged one's name: the good blobs of a
-	// pack whose table alone is damaged, written again in their order,
-	// make the pack it was before the damage (named by that content), and
-	// a writer would take the damaged file for it
-	s.condMu.Lock()
-	if s.condemned == nil {
-		s.condemned = map[object.ID]bool{}
-	}
-	for id := range doomed {
-		s.condemned[id] = true
-	}
-	s.condMu.Unlock()
-	// good blobs that have no good copy outside the damaged packs: a copy
-	// in a damaged pack does not count
-	w := s.repo.NewWriter(object.WriterOptions{Exclude: func(l object.Location) bool { return doomed[l.Pack] || se.exclude(l) }})
+	return damaged, nil
+}
+
+// copyGood writes, through w, every good blob of the damaged packs that
+// has no good copy outside them, and every damaged snapshot blob whose
+// copy in the index hashes right; it counts them in rep and returns their
+// ids (with dryRun, it only counts).
+func (s *Store) copyGood(ctx context.Context, w *object.Writer, damaged []damage, doomed map[object.ID]bool, dryRun bool, rep *RepairReport) ([]object.ID, error) {
 	var copied []object.ID
 	for _, d := range damaged {
 		// a damaged snapshot blob is written again from the index's copy
@@ -193,7 +240,7 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 				continue
 			}
 			rep.Rewritten++
-			if opts.DryRun {
+			if dryRun {
 				continue
 			}
 			if _, err := w.SaveBlob(ctx, object.SnapshotBlob, b.ID, data); err != nil {
@@ -210,7 +257,7 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 				continue
 			}
 			rep.Copied++
-			if opts.DryRun {
+			if dryRun {
 				continue
 			}
 			stored, err := s.repo.ReadStored(ctx, object.Location{Pack: d.id, Blob: b}, nil)
@@ -223,54 +270,35 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 			copied = append(copied, b.ID)
 		}
 	}
-	if opts.DryRun {
-		rep.Seconds = time.Since(t0).Seconds()
-		return rep, nil
-	}
-	if err := w.Flush(ctx); err != nil {
-		return nil, err
-	}
-	// every blob of a damaged pack now points at a copy elsewhere when one
-	// exists; the damaged ones without a copy leave the index, lost
-	err = s.db.Update(func(tx *index.Tx) error {
-		for _, d := range damaged {
-			for _, b := range append(slices.Clone(d.good), d.bad...) {
-				locs, err := tx.Locations(b.ID)
-				if err != nil {
+	return copied, nil
+}
+
+// dropDamaged points every blob of the damaged packs at a copy elsewhere
+// when one exists; a damaged one without a copy leaves the index, lost.
+func dropDamaged(tx *index.Tx, damaged []damage, doomed map[object.ID]bool) error {
+	for _, d := range damaged {
+		for _, b := range append(slices.Clone(d.good), d.bad...) {
+			locs, err := tx.Locations(b.ID)
+			if err != nil {
+				return err
+			}
+			i := slices.IndexFunc(locs, func(l object.Location) bool { return !doomed[l.Pack] })
+			switch {
+			case i > 0:
+				if err := tx.SetBlob(locs[i]); err != nil {
 					return err
 				}
-				i := slices.IndexFunc(locs, func(l object.Location) bool { return !doomed[l.Pack] })
-				switch {
-				case i > 0:
-					if err := tx.SetBlob(locs[i]); err != nil {
-						return err
-					}
-				case i < 0 && len(locs) > 0 && locs[0].Pack == d.id:
-					if err := tx.DeleteBlob(b.ID); err != nil {
-						return err
-					}
-					if err := tx.MarkLost(b.ID, "damaged in pack "+d.id.String()); err != nil {
-						return err
-					}
+			case i < 0 && len(locs) > 0 && locs[0].Pack == d.id:
+				if err := tx.DeleteBlob(b.ID); err != nil {
+					return err
+				}
+				if err := tx.MarkLost(b.ID, "damaged in pack "+d.id.String()); err != nil {
+					return err
 				}
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	// the damaged packs go by the protocol: a plan the next gc carries out
-	var refs []gc.PackRef
-	for _, d := range damaged {
-		refs = append(refs, gc.PackRef{ID: d.id})
-	}
-	if err := gc.Condemn(ctx, s.leases.Backend(), s.leases, se.lease, refs); err != nil {
-		return nil, err
-	}
-	s.log.Info("repair", "damaged_packs", len(damaged), "copied", len(copied))
-	rep.Seconds = time.Since(t0).Seconds()
-	return rep, s.reportLost(ctx, rep)
+	return nil
 }
 
 // reportLost fills the report's lost blobs and the versions and files that
