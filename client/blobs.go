@@ -124,10 +124,8 @@ func (r *Blobs) sendBatch(ctx context.Context, b []pendingBlob) error {
 	for i := range b {
 		ids[i] = b[i].id
 	}
-	var ans struct {
-		Missing []object.ID `json:"missing"`
-	}
-	if err := r.c.PostJSON(ctx, Path("blobs", "missing"), map[string]any{"ids": ids}, &ans); err != nil {
+	var ans MissingAnswer
+	if err := r.c.PostJSON(ctx, Path("blobs", "missing"), MissingRequest{IDs: ids}, &ans); err != nil {
 		return fmt.Errorf("ask for missing blobs: %w", err)
 	}
 	r.asked.Add(int64(len(ids)))

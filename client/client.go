@@ -39,15 +39,15 @@ type Client struct {
 // encrypted repository the polynomial and the id key come from GET
 // /repository/blob-keys, and ID becomes keyed. Every user of the blob
 // protocol calls it first.
-func (c *Client) Repository(ctx context.Context) (store.RepositoryInfo, error) {
-	var info store.RepositoryInfo
+func (c *Client) Repository(ctx context.Context) (RepositoryInfo, error) {
+	var info RepositoryInfo
 	if err := c.Request(ctx, http.MethodGet, Path("repository"), nil, nil, "", &info); err != nil {
 		return info, err
 	}
 	if !info.Encrypted {
 		return info, nil
 	}
-	var keys store.BlobKeys
+	var keys BlobKeys
 	if err := c.Request(ctx, http.MethodGet, Path("repository", "blob-keys"), nil, nil, "", &keys); err != nil {
 		return info, err
 	}
@@ -244,10 +244,8 @@ func Path(parts ...string) string {
 
 // Versions fetches a project's versions (newest first); a project the
 // server does not know gives none.
-func (c *Client) Versions(ctx context.Context, project string) ([]store.VersionDetail, error) {
-	var ans struct {
-		Versions []store.VersionDetail `json:"versions"`
-	}
+func (c *Client) Versions(ctx context.Context, project string) ([]Version, error) {
+	var ans VersionList
 	err := c.Request(ctx, http.MethodGet, Path("projects", project, "versions"), nil, nil, "", &ans)
 	var re *Error
 	if errors.As(err, &re) && re.Status == http.StatusNotFound {

@@ -45,16 +45,6 @@ type StoreResult struct {
 	Frameworks    []string            `json:"frameworks"`
 }
 
-// commitAnswer is the server's answer to POST .../versions.
-type commitAnswer struct {
-	ProjectID  string   `json:"project_id"`
-	Name       string   `json:"name"`
-	Version    string   `json:"version"`
-	Created    bool     `json:"created"`
-	Languages  []string `json:"languages"`
-	Frameworks []string `json:"frameworks"`
-}
-
 // StoreDir stores the directory dir as a new version of o.Project through
 // the dedup upload protocol: it chunks locally with the server's
 // polynomial, reuses the unchanged files of the project's newest version,
@@ -99,11 +89,10 @@ func (c *Client) storeOnce(ctx context.Context, dir string, pol chunk.Pol, paren
 	if err := blobs.Flush(ctx); err != nil {
 		return nil, err
 	}
-	body := map[string]any{"tree": sres.Tree, "root_mode": sres.RootMode, "root_mtime": sres.RootMTime,
-		"files": sres.Stats.Files(), "dirs": sres.Stats.Dirs, "size": sres.Stats.Size, "source": o.Source,
-		"type": o.Type, "tags": o.Tags, "git_repository": o.GitRepository,
-		"languages": o.Languages, "frameworks": o.Frameworks}
-	var ans commitAnswer
+	body := CommitRequest{Tree: sres.Tree, RootMode: sres.RootMode, RootMTime: sres.RootMTime,
+		Files: sres.Stats.Files(), Dirs: sres.Stats.Dirs, Size: sres.Stats.Size, Source: o.Source,
+		Type: o.Type, Tags: o.Tags, GitRepository: o.GitRepository, Languages: o.Languages, Frameworks: o.Frameworks}
+	var ans CommitAnswer
 	if err := c.PostJSON(ctx, Path("projects", o.Project, "versions"), body, &ans); err != nil {
 		return nil, err
 	}
@@ -118,18 +107,18 @@ func (c *Client) storeOnce(ctx context.Context, dir string, pol chunk.Pol, paren
 
 // FindVersion picks a version of a project by id or unique id prefix; ""
 // and "latest" pick the newest.
-func (c *Client) FindVersion(ctx context.Context, project, ver string) (store.VersionDetail, error) {
+func (c *Client) FindVersion(ctx context.Context, project, ver string) (Version, error) {
 	vs, err := c.Versions(ctx, project)
 	if err != nil {
-		return store.VersionDetail{}, err
+		return Version{}, err
 	}
 	if len(vs) == 0 {
-		return store.VersionDetail{}, fmt.Errorf("%w: %q on %s has no versions (or does not exist)", store.ErrSnapshotNotFound, project, c.Base())
+		return Version{}, fmt.Errorf("%w: %q on %s has no versions (or does not exist)", store.ErrSnapshotNotFound, project, c.Base())
 	}
 	if ver == "" || ver == "latest" {
 		return vs[0], nil
 	}
-	var pick []store.VersionDetail
+	var pick []Version
 	for _, v := range vs {
 		if strings.HasPrefix(v.ID, strings.ToLower(ver)) {
 			pick = append(pick, v)
@@ -137,9 +126,9 @@ func (c *Client) FindVersion(ctx context.Context, project, ver string) (store.Ve
 	}
 	switch {
 	case len(pick) == 0:
-		return store.VersionDetail{}, fmt.Errorf("%w: project %q has no version %q", store.ErrSnapshotNotFound, project, ver)
+		return Version{}, fmt.Errorf("%w: project %q has no version %q", store.ErrSnapshotNotFound, project, ver)
 	case len(pick) > 1:
-		return store.VersionDetail{}, fmt.Errorf("%w: %q matches %d versions of %q", store.ErrAmbiguous, ver, len(pick), project)
+		return Version{}, fmt.Errorf("%w: %q matches %d versions of %q", store.ErrAmbiguous, ver, len(pick), project)
 	}
 	return pick[0], nil
 }
@@ -155,7 +144,7 @@ type RestoreOptions struct {
 // over GET /blobs/{id} (each verified against its id) and the local
 // restore writes them, so modes, mtimes and symlinks come back exactly and
 // nothing escapes dest.
-func (c *Client) RestoreVersion(ctx context.Context, v store.VersionDetail, dest string, o RestoreOptions) (*snapshot.RestoreStats, error) {
+func (c *Client) RestoreVersion(ctx context.Context, v Version, dest string, o RestoreOptions) (*snapshot.RestoreStats, error) {
 	tree, err := object.ParseID(v.Tree)
 	if err != nil {
 		return nil, fmt.Errorf("server gave tree %q: %w", v.Tree, err)

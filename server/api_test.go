@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/silo-dev/silo/client"
 	"github.com/silo-dev/silo/store"
 )
 
@@ -74,7 +75,7 @@ func TestUploadListDownload(t *testing.T) {
 		t.Fatalf("project after two uploads: %+v", proj)
 	}
 	var vl struct {
-		Versions []store.VersionDetail `json:"versions"`
+		Versions []client.Version `json:"versions"`
 	}
 	s.must(200, "GET", "/api/storage/projects/demo/versions", nil).json(t, &vl)
 	if len(vl.Versions) != 2 || vl.Versions[1].ID != up.Version || len(vl.Versions[0].Tree) != 64 || vl.Versions[0].Files != 4 {

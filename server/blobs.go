@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/silo-dev/silo/client"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store"
 )
@@ -14,26 +15,17 @@ import (
 const maxMissingIDs = 100000
 
 func (s *Server) repository(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.st.RepositoryInfo())
+	writeJSON(w, http.StatusOK, client.RepositoryInfo(s.st.RepositoryInfo()))
 }
 
 // blobKeys gives what a blob protocol client of an encrypted repository
 // needs to compute its ids (store.BlobKeys).
 func (s *Server) blobKeys(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.st.BlobKeys())
-}
-
-type missingRequest struct {
-	IDs []object.ID `json:"ids"`
-}
-
-type missingAnswer struct {
-	Missing []object.ID `json:"missing"`
-	Present int         `json:"present"`
+	writeJSON(w, http.StatusOK, client.BlobKeys(s.st.BlobKeys()))
 }
 
 func (s *Server) missingBlobs(w http.ResponseWriter, r *http.Request) {
-	var req missingRequest
+	var req client.MissingRequest
 	// 64 hex digits, quotes and a comma per id
 	if err := s.decodeJSON(w, r, &req, false, maxMissingIDs*70+1024); err != nil {
 		writeError(w, r, err)
@@ -50,7 +42,7 @@ func (s *Server) missingBlobs(w http.ResponseWriter, r *http.Request) {
 	}
 	present := len(req.IDs) - len(missing)
 	s.metrics.dedupHits.Add(float64(present))
-	writeJSON(w, http.StatusOK, missingAnswer{Missing: missing, Present: present})
+	writeJSON(w, http.StatusOK, client.MissingAnswer{Missing: missing, Present: present})
 }
 
 // putBlob stores one blob: 201 when new, 200 when the repository had it.
@@ -98,7 +90,7 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
 		s.metrics.blobsStored.Inc()
 		s.metrics.bytesStored.Add(float64(res.Stored))
 	}
-	writeJSON(w, status, res)
+	writeJSON(w, status, client.PutAnswer(*res))
 }
 
 // getBlob serves a blob's verified plain bytes; content-addressed, so

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/client"
 	"github.com/silo-dev/silo/snapshot"
-	"github.com/silo-dev/silo/store"
 	"github.com/silo-dev/silo/store/config"
 )
 
@@ -411,7 +411,7 @@ func TestBadInput(t *testing.T) {
 	if list.Total != 1 || list.Projects[0].ID != up.ProjectID {
 		t.Fatalf("bad input created projects: %+v", list)
 	}
-	var vs struct{ Versions []store.VersionDetail }
+	var vs struct{ Versions []client.Version }
 	s.must(200, "GET", "/api/storage/projects/victim/versions", nil).json(t, &vs)
 	if len(vs.Versions) != 1 {
 		t.Fatalf("versions after bad input: %d", len(vs.Versions))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/silo-dev/silo/client"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store"
 )
@@ -81,7 +82,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	// real ids to call every operation with
 	up := s.upload("doc", makeTar(t, dir("d"), file("d/f.txt", []byte("hello"))), "")
 	s.upload("doomed", makeTar(t, file("x", []byte("x"))), "")
-	var vs struct{ Versions []store.VersionDetail }
+	var vs struct{ Versions []client.Version }
 	s.must(200, "GET", "/api/storage/projects/doc/versions", nil).json(t, &vs)
 	var job JobStatus
 	s.must(200, "POST", "/api/storage/cleanup?wait=true", strings.NewReader(`{"dry_run":true}`), "Content-Type", "application/json").json(t, &job)
@@ -185,7 +186,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	s := &Server{opts: Options{MaxBody: 4096}}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, v := range []func() any{
-			func() any { return &commitRequest{} }, func() any { return &missingRequest{} },
+			func() any { return &client.CommitRequest{} }, func() any { return &client.MissingRequest{} },
 			func() any { return &cleanupRequest{} }, func() any { return &extractRequest{} },
 			func() any { return &backupRequest{} },
 		} {
@@ -210,4 +211,42 @@ func FuzzDecodeJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Every error code the server can answer with (one per store.Kind, and
+// the codes the server makes itself) is in openapi.json's Error enum.
+func TestOpenAPIErrorCodes(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Error struct {
+					Properties struct {
+						Error struct {
+							Properties struct {
+								Code struct {
+									Enum []string `json:"enum"`
+								} `json:"code"`
+							} `json:"properties"`
+						} `json:"error"`
+					} `json:"properties"`
+				} `json:"Error"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openapiDoc, &doc); err != nil {
+		t.Fatal(err)
+	}
+	enum := doc.Components.Schemas.Error.Properties.Error.Properties.Code.Enum
+	if len(enum) == 0 {
+		t.Fatal("openapi.json has no error code enum")
+	}
+	codes := []string{store.KindInternal.Code}
+	for _, k := range store.Kinds() {
+		codes = append(codes, k.Code)
+	}
+	for _, c := range codes {
+		if !slices.Contains(enum, c) {
+			t.Errorf("error code %q is not in openapi.json's Error enum", c)
+		}
+	}
 }

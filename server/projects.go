@@ -15,7 +15,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
-	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/client"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store"
 )
@@ -107,7 +107,11 @@ func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"project_id": p.ID, "name": p.Name, "versions": vs})
+	list := client.VersionList{ProjectID: p.ID, Name: p.Name, Versions: make([]client.Version, len(vs))}
+	for i, v := range vs {
+		list.Versions[i] = wireVersion(v)
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
@@ -253,26 +257,10 @@ func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, ans)
 }
 
-// commitRequest is the body of POST /projects/{id}/versions.
-type commitRequest struct {
-	Tree          object.ID `json:"tree"`
-	RootMode      uint32    `json:"root_mode"`
-	RootMTime     int64     `json:"root_mtime"`
-	Files         int64     `json:"files"`
-	Dirs          int64     `json:"dirs"`
-	Size          int64     `json:"size"`
-	Type          string    `json:"type"`
-	Tags          []string  `json:"tags"`
-	GitRepository string    `json:"git_repository"`
-	Languages     []string  `json:"languages"`
-	Frameworks    []string  `json:"frameworks"`
-	Source        string    `json:"source"`
-}
-
 // commitVersion records a tree of uploaded blobs as the newest version of
 // the project named (or identified) in the path; a new name creates it.
 func (s *Server) commitVersion(w http.ResponseWriter, r *http.Request) {
-	var req commitRequest
+	var req client.CommitRequest
 	if err := s.decodeJSON(w, r, &req, false, 0); err != nil {
 		writeError(w, r, err)
 		return
@@ -372,4 +360,11 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": path.Base(fi.Path)}))
 	http.ServeContent(w, r, path.Base(fi.Path), fi.MTime, f)
+}
+
+// wireVersion is a version as GET /projects/{id}/versions lists it.
+func wireVersion(v store.VersionDetail) client.Version {
+	return client.Version{ID: v.ID, Time: v.Time, ProjectID: v.ProjectID, ProjectName: v.ProjectName, Tree: v.Tree,
+		Parent: v.Parent, Tags: v.Tags, VersionTags: v.VersionTags, Files: v.Files, Dirs: v.Dirs, Size: v.Size,
+		Source: v.Source, Hostname: v.Hostname, RootMode: v.RootMode, RootMTime: v.RootMTime}
 }

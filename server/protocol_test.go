@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/client"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store"
@@ -62,7 +63,7 @@ type pushed struct {
 // pushDir stores dir through the protocol as a new version of project.
 func (s *testServer) pushDir(dir, project string) pushed {
 	s.t.Helper()
-	var info store.RepositoryInfo
+	var info client.RepositoryInfo
 	s.must(200, "GET", "/api/storage/repository", nil).json(s.t, &info)
 	pol, err := chunk.ParsePolynomial(info.ChunkerPolynomial)
 	if err != nil {
@@ -71,7 +72,7 @@ func (s *testServer) pushDir(dir, project string) pushed {
 	var parent object.ID
 	if r := s.do("GET", "/api/storage/projects/"+project+"/versions", nil); r.status == 200 {
 		var vl struct {
-			Versions []store.VersionDetail `json:"versions"`
+			Versions []client.Version `json:"versions"`
 		}
 		r.json(s.t, &vl)
 		parent, _ = object.ParseID(vl.Versions[0].Tree)
@@ -82,7 +83,7 @@ func (s *testServer) pushDir(dir, project string) pushed {
 		s.t.Fatal(err)
 	}
 	before := s.wire.sent.Load()
-	var miss missingAnswer
+	var miss client.MissingAnswer
 	s.must(200, "POST", "/api/storage/blobs/missing", jsonBody(map[string]any{"ids": mb.order})).json(s.t, &miss)
 	var newBytes int64
 	for _, id := range miss.Missing {
@@ -168,13 +169,13 @@ func TestBlobErrors(t *testing.T) {
 		t.Fatalf("mismatch code %s", code)
 	}
 	s.must(404, "GET", blobURL, nil)
-	var miss missingAnswer
+	var miss client.MissingAnswer
 	s.must(200, "POST", "/api/storage/blobs/missing", jsonBody(map[string]any{"ids": []object.ID{id, id}})).json(t, &miss)
 	if len(miss.Missing) != 1 || miss.Missing[0] != id {
 		t.Fatalf("missing: %+v", miss)
 	}
 	// right bytes: 201, then 200 (already there)
-	var put store.PutResult
+	var put client.PutAnswer
 	s.must(201, "PUT", blobURL, bytes.NewReader(data)).json(t, &put)
 	if put.Exists || put.Size != int64(len(data)) {
 		t.Fatalf("put: %+v", put)

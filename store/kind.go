@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/silo-dev/silo/crypt"
 	"github.com/silo-dev/silo/gc"
@@ -94,6 +95,10 @@ var (
 		KindAmbiguous, KindInvalid, KindNoRepository, KindNotFound, KindBlobNotFound, KindVetoed, KindPassword, KindExists, KindBusy, KindConflict,
 		KindDestinationChanged, KindReadOnly, KindSchema, KindIndexDamaged, KindCheckFailed, KindCorrupt}
 )
+
+// Kinds returns every kind but KindInternal, in the order KindOf tries
+// them.
+func Kinds() []Kind { return slices.Clone(kinds) }
 
 // KindOf classifies an error (nil for a nil error is the zero Kind, exit 0).
 func KindOf(err error) Kind {
