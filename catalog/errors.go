@@ -10,6 +10,8 @@ var (
 	ErrProjectNotFound = errors.New("store: project not found")
 	// ErrInvalid means a bad argument (name, type, status...).
 	ErrInvalid = errors.New("store: invalid argument")
+	// ErrAmbiguous means a prefix or name matches several things.
+	ErrAmbiguous = errors.New("store: ambiguous")
 	// ErrBadRecord means a catalogue record that does not decode.
 	ErrBadRecord = errors.New("store: malformed catalogue record")
 )

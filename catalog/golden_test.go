@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/silo-dev/silo/internal/testkit"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 )
 
@@ -36,7 +36,7 @@ func goldenPath(name string) string {
 
 func golden(t *testing.T, name string, got []byte) []byte {
 	t.Helper()
-	return testkit.Golden(t, goldenPath(name), got, *update)
+	return testutil.Golden(t, goldenPath(name), got, *update)
 }
 
 // fixture reads a decode-only golden file; -update writes it only when it

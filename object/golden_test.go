@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/silo-dev/silo/index"
-	"github.com/silo-dev/silo/internal/testkit"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 )
 
@@ -33,7 +33,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // with -update) and returns the golden bytes.
 func golden(t *testing.T, dir, name string, got []byte) []byte {
 	t.Helper()
-	return testkit.Golden(t, filepath.Join("..", "testdata", "golden", dir, name), got, *update)
+	return testutil.Golden(t, filepath.Join("..", "testdata", "golden", dir, name), got, *update)
 }
 
 func mustHex(s string) []byte {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/object/backendtest"
 )
@@ -156,15 +156,6 @@ func TestS3PrefixIsolation(t *testing.T) {
 	}
 }
 
-func randomBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
 func readAll(t *testing.T, be object.Backend, name string, off, n int64) []byte {
 	t.Helper()
 	rc, err := be.Get(context.Background(), name, off, n)
@@ -188,7 +179,7 @@ func TestS3Multipart(t *testing.T) {
 	opts.PartSize = 5 << 20
 	be := f.open(t, "s3://"+f.newBucket(t)+"/mp", opts)
 	ctx := context.Background()
-	b := randomBytes(1, 11<<20+123)
+	b := testutil.RandomBytes(1, 11<<20+123)
 	if err := be.Put(ctx, "packs/aa/seekable", bytes.NewReader(b), int64(len(b))); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +206,7 @@ func TestS3PutFile(t *testing.T) {
 	f := newFakeS3(t)
 	be := f.open(t, "s3://"+f.newBucket(t)+"/pf", f.options())
 	ctx := context.Background()
-	want := randomBytes(2, 70_000)
+	want := testutil.RandomBytes(2, 70_000)
 	dir := t.TempDir()
 	for i := range 2 { // the second finds the name taken
 		path := filepath.Join(dir, fmt.Sprintf("pack-%d", i))
@@ -370,7 +361,7 @@ func TestS3RetriesTransientErrors(t *testing.T) {
 	files := map[string][]byte{}
 	for i := range 8 {
 		name := fmt.Sprintf("packs/%02x/p%d", i, i)
-		files[name] = randomBytes(uint64(10+i), 20_000+i*1000)
+		files[name] = testutil.RandomBytes(uint64(10+i), 20_000+i*1000)
 		var r io.Reader = bytes.NewReader(files[name])
 		if i%2 == 1 {
 			r = plain{r} // buffered by Put, so it can be re-sent too
@@ -379,7 +370,7 @@ func TestS3RetriesTransientErrors(t *testing.T) {
 			t.Fatalf("Put(%s): %v", name, err)
 		}
 	}
-	big := randomBytes(99, 6<<20+5) // multipart, spooled
+	big := testutil.RandomBytes(99, 6<<20+5) // multipart, spooled
 	if err := be.Put(ctx, "packs/ff/big", plain{bytes.NewReader(big)}, int64(len(big))); err != nil {
 		t.Fatalf("multipart Put: %v", err)
 	}
@@ -550,7 +541,7 @@ func TestS3ResumesBrokenDownload(t *testing.T) {
 	bucket := f.newBucket(t)
 	be := f.open(t, "s3://"+bucket+"/resume", f.options())
 	ctx := context.Background()
-	want := randomBytes(3, 300_000)
+	want := testutil.RandomBytes(3, 300_000)
 	if err := be.Put(ctx, "packs/ab/pack", bytes.NewReader(want), int64(len(want))); err != nil {
 		t.Fatal(err)
 	}

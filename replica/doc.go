@@ -19,6 +19,11 @@
 // each blob that is not indexed, whose pack file is gone, or (reading the
 // data) that does not hash right, unless another copy delivers it.
 //
+// A backup's record (Record, backups/<id>.json) names the projects and
+// templates it holds, with their catalogue records (package catalog), and
+// is written last; List, Find and Latest read them, and Retain decides
+// which ones expiry keeps (the newest record holding each project stays).
+//
 // The destinations file remembers, in the source, which repository each
 // local destination held and on which device, so a backup refuses the
 // empty mount point of a drive that is not mounted.

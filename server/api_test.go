@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/silo-dev/silo/client"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/store"
 )
 
@@ -112,7 +113,7 @@ func containsStr(list []string, v string) bool {
 // TestFileRange: one file with Range, conditional requests, and errors.
 func TestFileRange(t *testing.T) {
 	s := newTestServer(t)
-	big := randomBytes(7, 5<<20+777)
+	big := testutil.RandomBytes(7, 5<<20+777)
 	up := s.upload("ranged", makeTar(t, dir("d"), file("d/big.bin", big), file("small.txt", []byte("hello"))), "")
 	base := "/api/storage/projects/ranged/files/"
 

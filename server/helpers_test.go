@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/store"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -284,18 +284,6 @@ func readTar(t testing.TB, r io.Reader) map[string]tarMember {
 	}
 }
 
-func randomBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := 0; i < n; i += 8 {
-		v := r.Uint64()
-		for j := 0; j < 8 && i+j < n; j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	return b
-}
-
 // sampleTree is a small project: nested directories, an empty one, an
 // executable, a symlink and a multi-chunk file.
 func sampleTree(t testing.TB, seed uint64) []entry {
@@ -306,7 +294,7 @@ func sampleTree(t testing.TB, seed uint64) []entry {
 		{name: "run.sh", typ: tar.TypeReg, mode: 0o755, body: []byte("#!/bin/sh\necho hi\n"), mtime: testMTime},
 		dir("empty"),
 		symlink("link", "src/main.go"),
-		file("data/big.bin", randomBytes(seed, 3<<20+12345)),
+		file("data/big.bin", testutil.RandomBytes(seed, 3<<20+12345)),
 	}
 }
 

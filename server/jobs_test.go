@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/silo-dev/silo/client"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -359,7 +360,7 @@ func TestBadInput(t *testing.T) {
 		{"POST", "/api/storage/projects?name=..", "application/x-tar", string(makeTar(t, file("a", nil))), 400, "invalid"},
 		{"POST", "/api/storage/projects?name=ok&type=weird", "application/x-tar", string(makeTar(t, file("a", nil))), 400, "invalid"},
 		{"POST", "/api/storage/projects?name=json", "application/json", "{}", 415, "unsupported_media_type"},
-		{"POST", "/api/storage/projects?name=toobig", "application/x-tar", string(makeTar(t, file("big", randomBytes(5, 3<<20)))), 413, "quota_exceeded"},
+		{"POST", "/api/storage/projects?name=toobig", "application/x-tar", string(makeTar(t, file("big", testutil.RandomBytes(5, 3<<20)))), 413, "quota_exceeded"},
 		{"POST", "/api/storage/cleanup", "application/json", "{", 400, "bad_json"},
 		{"POST", "/api/storage/cleanup", "application/json", `{"dry_run": "yes"}`, 400, "bad_json"},
 		{"POST", "/api/storage/cleanup", "application/json", `{"dryrun": true}`, 400, "bad_json"},
@@ -398,7 +399,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	// an upload body over MaxUpload
-	big := makeTar(t, file("big", randomBytes(9, 9<<20)))
+	big := makeTar(t, file("big", testutil.RandomBytes(9, 9<<20)))
 	if r := s.do("POST", "/api/storage/projects?name=huge", strings.NewReader(string(big)), "Content-Type", "application/x-tar"); r.status != 413 {
 		t.Errorf("upload over MaxUpload: %d %s", r.status, r.body)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/silo-dev/silo/chunk"
 	"github.com/silo-dev/silo/client"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store"
@@ -116,7 +117,7 @@ func writeFiles(t testing.TB, root string, files map[string][]byte) {
 func TestDedupProtocol(t *testing.T) {
 	s := newTestServer(t)
 	src := filepath.Join(s.dir, "src")
-	big := randomBytes(11, 8<<20)
+	big := testutil.RandomBytes(11, 8<<20)
 	writeFiles(t, src, map[string][]byte{"a/big.bin": big, "b/c.txt": []byte("hello\n"), "main.py": []byte("import os\n")})
 
 	p1 := s.pushDir(src, "pushed")

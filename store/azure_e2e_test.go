@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object/azuritetest"
 )
 
@@ -30,7 +31,7 @@ func TestAzureRepositoryAndBackup(t *testing.T) {
 		t.Errorf("Location() = %s", s.Location())
 	}
 	src := filepath.Join(dir, "src")
-	writeTree(t, src, map[string][]byte{"a.bin": randomBytes(1, 3<<20), "docs/readme.md": textBytes(2, 20000)})
+	writeTree(t, src, map[string][]byte{"a.bin": testutil.RandomBytes(1, 3<<20), "docs/readme.md": textBytes(2, 20000)})
 	want := takeManifest(t, src)
 	r1, err := s.Save(ctx, src, SaveOptions{Project: "p"})
 	if err != nil {

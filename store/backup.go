@@ -25,34 +25,24 @@ import (
 )
 
 // ErrBackupNotFound means no backup record has that id.
-var ErrBackupNotFound = errors.New("store: backup not found")
+var ErrBackupNotFound = replica.ErrNotFound
 
-// BackupRecord is backups/<id>.json in the destination: written last and
-// durably, after every blob it needs.
-type BackupRecord struct {
-	ID               string          `json:"id"`
-	Time             time.Time       `json:"time"`
-	SourceRepository string          `json:"source_repository"`
-	Source           string          `json:"source"`
-	Destination      string          `json:"destination"`
-	Projects         []BackupProject `json:"projects"`
-	Templates        []Template      `json:"templates,omitempty"`
-	BytesCopied      int64           `json:"bytes_copied"`
-	PacksCopied      int             `json:"packs_copied"`
-	BlobsCopied      int             `json:"blobs_copied"`
-	Seconds          float64         `json:"seconds"`
-	// From, in the view "latest" names, lists the records it draws on.
-	From []string `json:"from,omitempty"`
-	// Uncompressed: made with backup.compression false, so the blobs it
-	// copied are stored raw.
-	Uncompressed bool `json:"uncompressed,omitempty"`
+// A backup record and a project as it holds it (see package replica).
+type (
+	BackupRecord  = replica.Record
+	BackupProject = replica.Project
+)
+
+// ListBackups reads every backup record at a plain destination, oldest
+// first.
+func ListBackups(ctx context.Context, be object.Backend) ([]BackupRecord, error) {
+	return replica.List(ctx, be, nil)
 }
 
-// BackupProject is a project as a backup holds it: its metadata and the
-// versions the backup covers.
-type BackupProject struct {
-	Project
-	Record json.RawMessage `json:"record"` // the full catalogue record
+// FindBackup reads one record of a plain destination by id or unique id
+// prefix; "latest" is the newest backup of every project.
+func FindBackup(ctx context.Context, be object.Backend, id string) (*BackupRecord, error) {
+	return replica.Find(ctx, be, nil, id)
 }
 
 // BackupOptions configure Backup.
@@ -75,10 +65,6 @@ type BackupOptions struct {
 	// is written (tests: a removal at the destination meanwhile).
 	beforeRecord func()
 }
-
-const backupPrefix = "backups/"
-
-func backupName(id string) string { return backupPrefix + id + ".json" }
 
 // OpenDestination opens (creating when asked) the silo repository at a
 // backup location, with its own index (for s3://, in the cache directory).
@@ -439,12 +425,12 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 	br.Seconds = time.Since(t0).Seconds()
 	data, err := json.MarshalIndent(br, "", "  ")
 	if err == nil {
-		data, err = dst.sealer().SealFile(backupName(br.ID), data)
+		data, err = dst.sealer().SealFile(replica.RecordName(br.ID), data)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := dst.be.Put(ctx, backupName(br.ID), strings.NewReader(string(data)), int64(len(data))); err != nil {
+	if err := dst.be.Put(ctx, replica.RecordName(br.ID), strings.NewReader(string(data)), int64(len(data))); err != nil {
 		return nil, fmt.Errorf("backup to %s: write record: %w", dst.Location(), err)
 	}
 	return br, nil
@@ -535,7 +521,7 @@ func copyCatalogue(ctx context.Context, src, dst *Store, br *BackupRecord) error
 		data []byte
 	}
 	var snaps []snapData
-	for id := range recordVersions([]BackupRecord{*br}) {
+	for id := range replica.RecordVersions([]BackupRecord{*br}) {
 		sn, data, err := src.versionOf(ctx, id)
 		if err != nil {
 			return err
@@ -566,143 +552,6 @@ func copyCatalogue(ctx context.Context, src, dst *Store, br *BackupRecord) error
 		}
 		return nil
 	})
-}
-
-// ListBackups reads every backup record at a destination, oldest first.
-func ListBackups(ctx context.Context, be object.Backend) ([]BackupRecord, error) {
-	return listBackups(ctx, be, nil)
-}
-
-// listBackups is ListBackups in a destination that seal seals (nil: plain).
-func listBackups(ctx context.Context, be object.Backend, seal *object.Sealer) ([]BackupRecord, error) {
-	var names []string
-	err := be.List(ctx, backupPrefix, func(fi object.FileInfo) error {
-		if strings.HasSuffix(fi.Name, ".json") {
-			names = append(names, fi.Name)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list backups in %s: %w", be.Location(), err)
-	}
-	out := []BackupRecord{}
-	for _, n := range names {
-		br, err := readBackup(ctx, be, seal, n)
-		if errors.Is(err, ErrBackupNotFound) || errors.Is(err, object.ErrCorrupt) {
-			// removed while listed, or damaged: the others stay usable
-			// (verify or show of the damaged one names it; gc stops on it)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *br)
-	}
-	slices.SortFunc(out, func(a, b BackupRecord) int { return a.Time.Compare(b.Time) })
-	return out, nil
-}
-
-// readBackup reads one record (sealed with the table key in an encrypted
-// destination: it names projects and versions).
-func readBackup(ctx context.Context, be object.Backend, seal *object.Sealer, name string) (*BackupRecord, error) {
-	rc, err := be.Get(ctx, name, 0, -1)
-	if err != nil {
-		if errors.Is(err, object.ErrNotFound) {
-			return nil, fmt.Errorf("%w: %s in %s", ErrBackupNotFound, name, be.Location())
-		}
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(rc, 64<<20))
-	rc.Close()
-	if err != nil {
-		return nil, fmt.Errorf("backup record %s in %s: %w", name, be.Location(), err)
-	}
-	if data, err = seal.OpenFile(name, data); err != nil {
-		return nil, fmt.Errorf("backup record in %s: %w", be.Location(), err)
-	}
-	var br BackupRecord
-	if err := json.Unmarshal(data, &br); err != nil {
-		return nil, fmt.Errorf("backup record %s in %s: %w: %v", name, be.Location(), object.ErrCorrupt, err)
-	}
-	return &br, nil
-}
-
-// latest is what "latest" names: every project and template the records
-// (oldest first) hold, each as the newest record holding it has it. After
-// a backup of one project, the others' newest backups are older records;
-// "latest" must still bring back every project. Its ID is "latest", its
-// time the newest record's, and From lists the records it draws on.
-func latest(all []BackupRecord) *BackupRecord {
-	out := all[len(all)-1]
-	out.ID, out.Projects, out.Templates = "latest", nil, nil
-	out.BytesCopied, out.PacksCopied, out.BlobsCopied, out.Seconds = 0, 0, 0, 0
-	used := map[int]bool{}
-	newestHolders(all, func(i int, p *BackupProject, t *Template) {
-		used[i] = true
-		if p != nil {
-			out.Projects = append(out.Projects, *p)
-		} else {
-			out.Templates = append(out.Templates, *t)
-		}
-	})
-	for i, br := range all {
-		if used[i] {
-			out.From = append(out.From, br.ID)
-		}
-	}
-	slices.SortFunc(out.Projects, func(a, b BackupProject) int { return strings.Compare(a.Name, b.Name) })
-	return &out
-}
-
-// newestHolders calls fn, for every project (p) and template (t) the
-// records (oldest first) hold, with the newest record holding it (index i).
-func newestHolders(all []BackupRecord, fn func(i int, p *BackupProject, t *Template)) {
-	seen := map[string]bool{} // "p:" project id, "t:" template name
-	for i := len(all) - 1; i >= 0; i-- {
-		for k := range all[i].Projects {
-			if key := "p:" + all[i].Projects[k].ID; !seen[key] {
-				seen[key] = true
-				fn(i, &all[i].Projects[k], nil)
-			}
-		}
-		for k := range all[i].Templates {
-			if key := "t:" + all[i].Templates[k].Name; !seen[key] {
-				seen[key] = true
-				fn(i, nil, &all[i].Templates[k])
-			}
-		}
-	}
-}
-
-// FindBackup reads one record by id or unique id prefix; "latest" is the
-// newest backup of every project (see latest).
-func FindBackup(ctx context.Context, be object.Backend, id string) (*BackupRecord, error) {
-	return findBackup(ctx, be, nil, id)
-}
-
-func findBackup(ctx context.Context, be object.Backend, seal *object.Sealer, id string) (*BackupRecord, error) {
-	all, err := listBackups(ctx, be, seal)
-	if err != nil {
-		return nil, err
-	}
-	var match []BackupRecord
-	for _, b := range all {
-		if b.ID == id {
-			return &b, nil
-		}
-		if strings.HasPrefix(b.ID, id) {
-			match = append(match, b)
-		}
-	}
-	switch {
-	case id == "latest" && len(all) > 0:
-		return latest(all), nil
-	case len(match) == 1:
-		return &match[0], nil
-	case len(match) > 1:
-		return nil, fmt.Errorf("%w: %q matches %d backups", ErrAmbiguous, id, len(match))
-	}
-	return nil, fmt.Errorf("%w: %q in %s", ErrBackupNotFound, id, be.Location())
 }
 
 // BackupSet is an opened backup destination for list, show, verify, restore
@@ -770,12 +619,12 @@ func (b *BackupSet) Location() string { return b.dst.Location() }
 
 // List returns the records, oldest first.
 func (b *BackupSet) List(ctx context.Context) ([]BackupRecord, error) {
-	return listBackups(ctx, b.dst.be, b.dst.sealer())
+	return replica.List(ctx, b.dst.be, b.dst.sealer())
 }
 
 // Show returns one record.
 func (b *BackupSet) Show(ctx context.Context, id string) (*BackupRecord, error) {
-	return findBackup(ctx, b.dst.be, b.dst.sealer(), id)
+	return replica.Find(ctx, b.dst.be, b.dst.sealer(), id)
 }
 
 // VerifyReport is what backup verify found.
@@ -874,21 +723,6 @@ type RestoreBackupResult struct {
 	SymlinksSkipped int64 `json:"symlinks_skipped,omitempty"`
 }
 
-func (br *BackupRecord) pick(refs []string) ([]BackupProject, error) {
-	if len(refs) == 0 {
-		return br.Projects, nil
-	}
-	var out []BackupProject
-	for _, ref := range refs {
-		i := slices.IndexFunc(br.Projects, func(p BackupProject) bool { return p.ID == ref || p.Name == ref })
-		if i < 0 {
-			return nil, fmt.Errorf("%w: backup %s has no project %q", ErrProjectNotFound, br.ID, ref)
-		}
-		out = append(out, br.Projects[i])
-	}
-	return out, nil
-}
-
 // Restore restores projects of a backup into a directory or the primary
 // repository (which is created when it is gone).
 func (b *BackupSet) Restore(ctx context.Context, id string, opts RestoreBackupOptions) (*RestoreBackupResult, error) {
@@ -922,7 +756,7 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	if err != nil {
 		return nil, err
 	}
-	projects, err := br.pick(opts.Projects)
+	projects, err := br.Pick(opts.Projects)
 	if err != nil {
 		return nil, err
 	}
@@ -1097,7 +931,7 @@ func (b *BackupSet) expire(ctx context.Context, now time.Time, retentionDays int
 	}
 	res := &ExpireResult{Expired: []string{}, DryRun: dryRun}
 	cut := now.Add(-time.Duration(retentionDays) * 24 * time.Hour)
-	keep, expired := retain(all, cut)
+	keep, expired := replica.Retain(all, cut)
 	for _, br := range expired {
 		res.Expired = append(res.Expired, br.ID)
 	}
@@ -1107,27 +941,6 @@ func (b *BackupSet) expire(ctx context.Context, now time.Time, retentionDays int
 	}
 	res.GC, err = b.remove(ctx, expired)
 	return res, err
-}
-
-// recordVersions is the set of versions (project versions and template
-// snapshots) the records hold.
-func recordVersions(recs []BackupRecord) map[object.ID]bool {
-	out := map[object.ID]bool{}
-	for _, br := range recs {
-		for _, p := range br.Projects {
-			for _, v := range p.Versions {
-				if id, err := object.ParseID(v.ID); err == nil {
-					out[id] = true
-				}
-			}
-		}
-		for _, t := range br.Templates {
-			if id, err := object.ParseID(t.Snapshot); err == nil {
-				out[id] = true
-			}
-		}
-	}
-	return out
 }
 
 // Delete removes the backup records ids (ids or unique prefixes; "latest"
@@ -1150,7 +963,7 @@ func (b *BackupSet) delete(ctx context.Context, ids []string, dryRun bool) (*Exp
 		if id == "latest" {
 			return nil, fmt.Errorf("%w: \"latest\" names no single backup; give its id", ErrInvalid)
 		}
-		br, err := findBackup(ctx, b.dst.be, b.dst.sealer(), id)
+		br, err := replica.Find(ctx, b.dst.be, b.dst.sealer(), id)
 		if err != nil {
 			return nil, err
 		}
@@ -1179,13 +992,13 @@ func (b *BackupSet) delete(ctx context.Context, ids []string, dryRun bool) (*Exp
 func (b *BackupSet) remove(ctx context.Context, gone []BackupRecord) (*GCReport, error) {
 	// an older destination gets its marker before its last record can go,
 	// so every machine keeps taking it for a destination
-	if _, err := b.dst.be.Stat(ctx, destinationMarker); err != nil {
-		if err := b.dst.be.Put(ctx, destinationMarker, strings.NewReader(markerText), int64(len(markerText))); err != nil {
+	if _, err := b.dst.be.Stat(ctx, replica.DestinationMarker); err != nil {
+		if err := b.dst.be.Put(ctx, replica.DestinationMarker, strings.NewReader(replica.MarkerText), int64(len(replica.MarkerText))); err != nil {
 			return nil, fmt.Errorf("mark %s as a backup destination: %w", b.Location(), err)
 		}
 	}
 	for _, br := range gone {
-		if err := b.dst.be.Delete(ctx, backupName(br.ID)); err != nil && !errors.Is(err, object.ErrNotFound) {
+		if err := b.dst.be.Delete(ctx, replica.RecordName(br.ID)); err != nil && !errors.Is(err, object.ErrNotFound) {
 			return nil, fmt.Errorf("remove backup %s in %s: %w", br.ID, b.Location(), err)
 		}
 	}
@@ -1193,13 +1006,6 @@ func (b *BackupSet) remove(ctx context.Context, gone []BackupRecord) (*GCReport,
 	// and its refresh drops from the catalogue what none of them holds
 	return b.dst.GC(ctx, GCOptions{})
 }
-
-// destinationMarker marks a repository as a backup destination, whose
-// live versions are those its backup records hold (backupHolds); backup
-// writes it before it copies anything.
-const destinationMarker = backupPrefix + "destination"
-
-const markerText = "silo backup destination\n"
 
 // backupHolds returns the versions the backup records at s hold.
 //
@@ -1226,7 +1032,7 @@ func (s *Store) backupHoldsLenient(ctx context.Context) (map[object.ID]bool, err
 
 func (s *Store) backupHoldsMode(ctx context.Context, strict bool) (map[object.ID]bool, error) {
 	var names []string
-	err := s.be.List(ctx, backupPrefix, func(fi object.FileInfo) error {
+	err := s.be.List(ctx, replica.Prefix, func(fi object.FileInfo) error {
 		if strings.HasSuffix(fi.Name, ".json") {
 			names = append(names, fi.Name)
 		}
@@ -1237,7 +1043,7 @@ func (s *Store) backupHoldsMode(ctx context.Context, strict bool) (map[object.ID
 	}
 	var recs []BackupRecord
 	for _, n := range names {
-		br, err := readBackup(ctx, s.be, s.sealer(), n)
+		br, err := replica.Read(ctx, s.be, s.sealer(), n)
 		if errors.Is(err, ErrBackupNotFound) {
 			continue
 		}
@@ -1250,7 +1056,7 @@ func (s *Store) backupHoldsMode(ctx context.Context, strict bool) (map[object.ID
 		}
 		recs = append(recs, *br)
 	}
-	return recordVersions(recs), nil
+	return replica.RecordVersions(recs), nil
 }
 
 // isDestination reports whether s is a backup destination: opened as one,
@@ -1267,8 +1073,8 @@ func (s *Store) isDestination(ctx context.Context, fresh bool) (bool, error) {
 		return s.dest == 2, nil
 	}
 	found := errors.New("found")
-	err := s.be.List(ctx, backupPrefix, func(fi object.FileInfo) error {
-		if fi.Name == destinationMarker || strings.HasSuffix(fi.Name, ".json") {
+	err := s.be.List(ctx, replica.Prefix, func(fi object.FileInfo) error {
+		if fi.Name == replica.DestinationMarker || strings.HasSuffix(fi.Name, ".json") {
 			return found
 		}
 		return nil
@@ -1357,11 +1163,11 @@ func (s *Store) markDestination(ctx context.Context, src *Store) error {
 	if src != nil && s.rc.ID == src.rc.ID {
 		return fmt.Errorf("%w: %s is the repository being backed up", ErrNotADestination, s.Location())
 	}
-	if _, err := s.be.Stat(ctx, destinationMarker); err == nil {
+	if _, err := s.be.Stat(ctx, replica.DestinationMarker); err == nil {
 		return nil
 	}
 	held := 0
-	err := s.be.List(ctx, backupPrefix, func(fi object.FileInfo) error {
+	err := s.be.List(ctx, replica.Prefix, func(fi object.FileInfo) error {
 		if strings.HasSuffix(fi.Name, ".json") {
 			held++
 		}
@@ -1391,32 +1197,10 @@ func (s *Store) markDestination(ctx context.Context, src *Store) error {
 				ErrNotADestination, s.Location(), versions)
 		}
 	}
-	if err := s.be.Put(ctx, destinationMarker, strings.NewReader(markerText), int64(len(markerText))); err != nil {
+	if err := s.be.Put(ctx, replica.DestinationMarker, strings.NewReader(replica.MarkerText), int64(len(replica.MarkerText))); err != nil {
 		return fmt.Errorf("backup to %s: %w", s.Location(), err)
 	}
 	return nil
-}
-
-// retain splits records (oldest first) into those expiry keeps and those it
-// removes. A record stays when it is younger than cut, or when it is the
-// newest record holding some project or template: per-project backups make
-// records that hold one project each, and the newest backup of every
-// project must survive however old it is, or a project backed up once and
-// then left alone would lose its only copy to a newer backup of another.
-func retain(all []BackupRecord, cut time.Time) (keep, expired []BackupRecord) {
-	keepAt := make([]bool, len(all))
-	for i, br := range all {
-		keepAt[i] = !br.Time.Before(cut) || i == len(all)-1
-	}
-	newestHolders(all, func(i int, _ *BackupProject, _ *Template) { keepAt[i] = true })
-	for i, br := range all {
-		if keepAt[i] {
-			keep = append(keep, br)
-		} else {
-			expired = append(expired, br)
-		}
-	}
-	return keep, expired
 }
 
 // expireBackupsForCleanup expires backups past retention_days at the
@@ -1454,7 +1238,7 @@ func (b *BackupSet) ProjectVersion(ctx context.Context, id, project string) (Sna
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	ps, err := br.pick([]string{project})
+	ps, err := br.Pick([]string{project})
 	if err != nil {
 		return SnapshotInfo{}, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 )
 
@@ -298,7 +299,7 @@ func TestBackupConfirmsPacksBeforeRecord(t *testing.T) {
 	victim := w.singleUserPack(t, "api")
 	// a change to back up
 	dir := w.path("src", "web")
-	writeFile(t, dir, "incr.bin", randomBytes(78, 300<<10))
+	writeFile(t, dir, "incr.bin", testutil.RandomBytes(78, 300<<10))
 	w.clock.Advance(time.Hour)
 	w.save(t, dir, "web")
 	drive := &vanishingDrive{Local: object.NewLocal(dest), victim: object.PackName(victim)}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/internal/testutil"
+	"github.com/silo-dev/silo/replica"
 
 	"github.com/silo-dev/silo/object"
 )
@@ -97,7 +99,7 @@ func newBackupWorld(t *testing.T) *backupWorld {
 	t.Helper()
 	w := &backupWorld{testEnv: newEnv(t), versions: map[string]manifest{}}
 	ctx := context.Background()
-	shared := map[string][]byte{"vendor/shared.bin": randomBytes(99, 200<<10)}
+	shared := map[string][]byte{"vendor/shared.bin": testutil.RandomBytes(99, 200<<10)}
 	for i, name := range []string{"api", "web", "tools"} {
 		dir := w.path("src", name)
 		writeTree(t, dir, shared)
@@ -105,7 +107,7 @@ func newBackupWorld(t *testing.T) *backupWorld {
 		for v := range 3 - i%2 {
 			if v > 0 {
 				writeFile(t, dir, fmt.Sprintf("v%d.txt", v), textBytes(uint64(100*i+v), 10<<10))
-				writeFile(t, dir, "assets/blob.bin", randomBytes(uint64(200*i+v), 60<<10))
+				writeFile(t, dir, "assets/blob.bin", testutil.RandomBytes(uint64(200*i+v), 60<<10))
 			}
 			w.clock.Advance(time.Hour)
 			r := w.save(t, dir, name, func(o *SaveOptions) {
@@ -274,7 +276,7 @@ func TestBackupIncremental(t *testing.T) {
 	}
 	// a small change
 	dir := w.path("src", "api")
-	writeFile(t, dir, "assets/blob.bin", randomBytes(5000, 60<<10))
+	writeFile(t, dir, "assets/blob.bin", testutil.RandomBytes(5000, 60<<10))
 	writeFile(t, dir, "new/notes.md", textBytes(5001, 30<<10))
 	before, _ := packBytes(t, w.s)
 	w.clock.Advance(time.Hour)
@@ -448,7 +450,7 @@ func TestBackupFaults(t *testing.T) {
 	}
 	// a change, for the incremental cases
 	dir := w.path("src", "web")
-	writeFile(t, dir, "incr.bin", randomBytes(77, 300<<10))
+	writeFile(t, dir, "incr.bin", testutil.RandomBytes(77, 300<<10))
 	w.clock.Advance(time.Hour)
 	w.save(t, dir, "web")
 	primaryPacks = packFiles(t, w.s)
@@ -710,7 +712,7 @@ func TestBackupRefusesCorruptSourcePack(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	dir := e.path("p")
-	writeFile(t, dir, "data.bin", randomBytes(7, 3<<20))
+	writeFile(t, dir, "data.bin", testutil.RandomBytes(7, 3<<20))
 	e.save(t, dir, "p")
 	var victim object.ID
 	var vsize int64
@@ -1034,7 +1036,7 @@ func TestBackupRefusesALiveRepository(t *testing.T) {
 			t.Errorf("backup to %s: %v", to, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(other.cfg.BasePath, destinationMarker)); err == nil {
+	if _, err := os.Stat(filepath.Join(other.cfg.BasePath, replica.DestinationMarker)); err == nil {
 		t.Error("the live repository was marked as a destination")
 	}
 	s := other.open(t)
@@ -1056,7 +1058,7 @@ func TestDamagedRecordDoesNotBlockTheDestination(t *testing.T) {
 	w.clock.Advance(time.Hour)
 	b2 := w.backup(t, BackupOptions{})
 	dest := w.cfg.Backup.Destination
-	if err := os.WriteFile(filepath.Join(dest, filepath.FromSlash(backupName(b1.ID))), []byte("{not json"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dest, filepath.FromSlash(replica.RecordName(b1.ID))), []byte("{not json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dest, "index.db"))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store/config"
@@ -839,7 +840,7 @@ func TestQuotaTotal(t *testing.T) {
 	second := filepath.Join(base, "second")
 	writeTree(t, second, map[string][]byte{
 		"a.txt":     textBytes(100, 40<<10),
-		"b.bin":     randomBytes(101, 20<<10),
+		"b.bin":     testutil.RandomBytes(101, 20<<10),
 		"dir/c.txt": textBytes(102, 5000),
 	})
 
@@ -915,7 +916,7 @@ func TestQuotaTotal(t *testing.T) {
 		if err := os.CopyFS(dir, os.DirFS(first)); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, dir, "more.bin", randomBytes(7, int(counted)))
+		writeFile(t, dir, "more.bin", testutil.RandomBytes(7, int(counted)))
 		if _, err := e.s.Save(ctx, dir, SaveOptions{Project: "first"}); !errors.Is(err, ErrQuota) {
 			t.Fatalf("new version past total_quota: %v", err)
 		}

@@ -63,7 +63,7 @@ func TestCheckNamesEveryVersion(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	src := e.path("src")
-	data := randomBytes(91, 64<<10)
+	data := testutil.RandomBytes(91, 64<<10)
 	writeTree(t, src, map[string][]byte{
 		"shared/lib/data.bin": data,
 		"shared/copy.bin":     data, // the same blob at a second path

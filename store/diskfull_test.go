@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/object/errorfs"
 )
@@ -47,7 +48,7 @@ func makeFaultRepo(t *testing.T) *faultRepo {
 	// the second version: a changed file, a new one (new chunks, new
 	// trees, a snapshot and a meta record to write)
 	writeFile(t, src, "src/main.go", textBytes(77, 40<<10))
-	writeFile(t, src, "assets/new.bin", randomBytes(78, 300<<10))
+	writeFile(t, src, "assets/new.bin", testutil.RandomBytes(78, 300<<10))
 	return r
 }
 

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/silo-dev/silo/internal/testutil"
 )
 
 // Review: `silo index rebuild` of an encrypted repository.
@@ -44,7 +46,7 @@ func TestEncryptionReviewEncryptedLocalTwoCaches(t *testing.T) {
 		}
 		return s
 	}
-	big := randomBytes(7, 3<<20)
+	big := testutil.RandomBytes(7, 3<<20)
 	doomed := e.path("doomed")
 	writeTree(t, doomed, map[string][]byte{"big.bin": big})
 	e.save(t, doomed, "doomed")
@@ -169,7 +171,7 @@ func TestEncryptionReviewEncryptedUncompressedBackupCycle(t *testing.T) {
 	e := newEncryptedEnv(t, "pw")
 	e.cfg.Backup.Compression = false
 	src := e.path("src")
-	writeTree(t, src, map[string][]byte{"a.txt": textBytes(1, 400<<10), "b.bin": randomBytes(2, 200<<10)})
+	writeTree(t, src, map[string][]byte{"a.txt": textBytes(1, 400<<10), "b.bin": testutil.RandomBytes(2, 200<<10)})
 	want := takeManifest(t, src)
 	e.save(t, src, "p")
 	if _, err := e.s.Backup(ctx, BackupOptions{}); err != nil {
@@ -243,7 +245,7 @@ func TestEncryptionReviewEncryptedCopiesShareIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := randomBytes(11, 2<<20)
+	big := testutil.RandomBytes(11, 2<<20)
 	writeTree(t, e.path("q"), map[string][]byte{"big.bin": big})
 	want := takeManifest(t, e.path("q"))
 	if _, err := b.Save(ctx, e.path("q"), SaveOptions{Project: "q"}); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/silo-dev/silo/gc"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 )
 
@@ -76,7 +77,7 @@ func TestEncryptedRepository(t *testing.T) {
 	src := e.path("src")
 	writeTree(t, src, map[string][]byte{
 		"SECRETNAME-91c2.txt": bytes.Repeat([]byte("MARKER-plaintext-7f3a "), 200),
-		"sub/random.bin":      randomBytes(3, 300<<10),
+		"sub/random.bin":      testutil.RandomBytes(3, 300<<10),
 		"sub/code.go":         textBytes(4, 100<<10),
 	})
 	want := takeManifest(t, src)
@@ -270,7 +271,7 @@ func TestEncryptedBackup(t *testing.T) {
 	ctx := context.Background()
 	e := newEncryptedEnv(t, "pw")
 	src := e.path("src")
-	writeTree(t, src, map[string][]byte{"SECRETNAME.txt": bytes.Repeat([]byte("MARKER-plaintext "), 300), "b.bin": randomBytes(9, 200<<10)})
+	writeTree(t, src, map[string][]byte{"SECRETNAME.txt": bytes.Repeat([]byte("MARKER-plaintext "), 300), "b.bin": testutil.RandomBytes(9, 200<<10)})
 	want := takeManifest(t, src)
 	e.save(t, src, "secret-project")
 	if _, err := e.s.Backup(ctx, BackupOptions{}); err != nil {

@@ -19,7 +19,7 @@ var (
 	// there.
 	ErrSourceNotFound = errors.New("store: import source not found")
 	// ErrAmbiguous means a prefix or name matches several things.
-	ErrAmbiguous = errors.New("store: ambiguous")
+	ErrAmbiguous = catalog.ErrAmbiguous
 	// ErrQuota means a store would pass max_project_size or total_quota.
 	ErrQuota = errors.New("store: quota exceeded")
 	// ErrInvalid means a bad argument (name, type, status...).

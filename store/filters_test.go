@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/store/config"
 )
 
@@ -25,7 +26,7 @@ func TestContentFilters(t *testing.T) {
 	writeTree(t, src, map[string][]byte{
 		"notes.txt":     []byte(text),
 		"sub/deep.txt":  []byte("second file\n"),
-		"data.bin":      randomBytes(5, 64<<10),
+		"data.bin":      testutil.RandomBytes(5, 64<<10),
 		"empty.txt":     nil,
 		"sub/keep.json": []byte(`{"lower": "case"}`),
 	})

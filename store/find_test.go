@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/snapshot"
 )
 
@@ -17,7 +18,7 @@ func TestDumpAndFind(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	dir := e.path("p")
-	big := randomBytes(5, 3<<20)
+	big := testutil.RandomBytes(5, 3<<20)
 	writeFile(t, dir, "src/main.go", []byte("package main // v1\n"))
 	writeFile(t, dir, "data/big.bin", big)
 	v1 := e.save(t, dir, "p")

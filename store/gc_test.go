@@ -17,6 +17,7 @@ import (
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -56,14 +57,14 @@ func TestGCHardDeleteFreesUniqueBytes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	common := map[string][]byte{
-		"vendor/lib.bin": randomBytes(1, 700<<10),
+		"vendor/lib.bin": testutil.RandomBytes(1, 700<<10),
 		"vendor/lib.go":  textBytes(2, 200<<10),
 	}
 	mk := func(name string, seed uint64) string {
 		d := e.path("src", name)
 		writeTree(t, d, common)
 		writeTree(t, d, map[string][]byte{
-			"own.bin":    randomBytes(seed, 900<<10),
+			"own.bin":    testutil.RandomBytes(seed, 900<<10),
 			"own/src.go": textBytes(seed+1, 300<<10),
 		})
 		return d
@@ -77,7 +78,7 @@ func TestGCHardDeleteFreesUniqueBytes(t *testing.T) {
 	r := e.save(t, keep, "keep")
 	want[r.Snapshot.String()] = takeManifest(t, keep)
 	e.clock.Advance(time.Minute)
-	writeFile(t, doomed, "own/v2.bin", randomBytes(11, 400<<10))
+	writeFile(t, doomed, "own/v2.bin", testutil.RandomBytes(11, 400<<10))
 	e.save(t, doomed, "doomed")
 	e.clock.Advance(time.Minute)
 	writeFile(t, keep, "own/v2.go", textBytes(21, 100<<10))
@@ -160,9 +161,9 @@ func TestGCRepackKeepsSurvivors(t *testing.T) {
 	ctx := context.Background()
 	dir := e.path("p")
 	writeTree(t, dir, map[string][]byte{
-		"dead.bin":  randomBytes(1, 150<<10),
+		"dead.bin":  testutil.RandomBytes(1, 150<<10),
 		"dead.go":   textBytes(2, 40<<10),
-		"live.bin":  randomBytes(3, 300<<10),
+		"live.bin":  testutil.RandomBytes(3, 300<<10),
 		"live.go":   textBytes(4, 120<<10),
 		"small.txt": []byte("small\n"),
 	})
@@ -269,7 +270,7 @@ func TestForgetInjectedClock(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	dir := e.path("p")
-	writeFile(t, dir, "base.bin", randomBytes(1, 64<<10))
+	writeFile(t, dir, "base.bin", testutil.RandomBytes(1, 64<<10))
 	at := []time.Time{
 		time.Date(2024, 1, 1, 10, 0, 0, 0, time.Local),
 		time.Date(2024, 1, 1, 15, 0, 0, 0, time.Local),
@@ -285,7 +286,7 @@ func TestForgetInjectedClock(t *testing.T) {
 	for i, ti := range at {
 		e.clock.Set(ti)
 		os.Remove(filepath.Join(dir, fmt.Sprintf("v%d.bin", i)))
-		writeFile(t, dir, fmt.Sprintf("v%d.bin", i+1), randomBytes(uint64(100+i), 32<<10))
+		writeFile(t, dir, fmt.Sprintf("v%d.bin", i+1), testutil.RandomBytes(uint64(100+i), 32<<10))
 		r := e.save(t, dir, "p")
 		ids = append(ids, r.Snapshot.String())
 		mans[r.Snapshot.String()] = takeManifest(t, dir)
@@ -383,12 +384,12 @@ func testGCConcurrent(t *testing.T, writers int) {
 	if longTests() {
 		rounds = 40
 	}
-	shared := map[string][]byte{"shared/lib.bin": randomBytes(1, 200<<10), "shared/lib.go": textBytes(2, 60<<10)}
+	shared := map[string][]byte{"shared/lib.bin": testutil.RandomBytes(1, 200<<10), "shared/lib.go": textBytes(2, 60<<10)}
 	victim := e.path("victim")
 	writeTree(t, victim, shared)
-	writeFile(t, victim, "own.bin", randomBytes(3, 300<<10))
+	writeFile(t, victim, "own.bin", testutil.RandomBytes(3, 300<<10))
 	e.save(t, victim, "victim")
-	writeFile(t, victim, "own2.bin", randomBytes(4, 100<<10))
+	writeFile(t, victim, "own2.bin", testutil.RandomBytes(4, 100<<10))
 	e.save(t, victim, "victim")
 
 	type version struct {
@@ -406,14 +407,14 @@ func testGCConcurrent(t *testing.T, writers int) {
 		writeTree(t, dir, shared)
 		for i := range rounds {
 			// change the tree: a new file, a rewritten one, a removed one
-			writeFile(t, dir, fmt.Sprintf("f%03d.bin", i), randomBytes(uint64(w*1000+i), 40<<10+i*100))
+			writeFile(t, dir, fmt.Sprintf("f%03d.bin", i), testutil.RandomBytes(uint64(w*1000+i), 40<<10+i*100))
 			writeFile(t, dir, "changing.go", textBytes(uint64(w*7+i), 20<<10))
 			if i >= 2 {
 				os.Remove(filepath.Join(dir, fmt.Sprintf("f%03d.bin", i-2)))
 			}
 			if i%3 == 0 {
 				// bring back content a collection may be deleting right now
-				writeFile(t, dir, "resurrect.bin", randomBytes(3, 300<<10))
+				writeFile(t, dir, "resurrect.bin", testutil.RandomBytes(3, 300<<10))
 			} else {
 				os.Remove(filepath.Join(dir, "resurrect.bin"))
 			}
@@ -630,7 +631,7 @@ func TestDeleteWhileSaving(t *testing.T) {
 			dir := e.path("p")
 			smallProject(t, dir, 1, 8)
 			first := e.save(t, dir, "p")
-			writeFile(t, dir, "new.bin", randomBytes(9, 100<<10))
+			writeFile(t, dir, "new.bin", testutil.RandomBytes(9, 100<<10))
 			var delErr error
 			prog := &hookProgress{fn: func() { _, delErr = e.s.Delete(ctx, "p", hard) }}
 			res, err := e.s.Save(ctx, dir, SaveOptions{Project: "p", Progress: prog})
@@ -666,7 +667,7 @@ func TestTemplateReplaceFreesOldTree(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	v1 := e.path("tpl-v1")
-	writeTree(t, v1, map[string][]byte{"common.go": textBytes(1, 20<<10), "only-v1.bin": randomBytes(2, 300<<10)})
+	writeTree(t, v1, map[string][]byte{"common.go": textBytes(1, 20<<10), "only-v1.bin": testutil.RandomBytes(2, 300<<10)})
 	if _, err := e.s.AddTemplate(ctx, "svc", "backend", v1, false); err != nil {
 		t.Fatal(err)
 	}
@@ -677,7 +678,7 @@ func TestTemplateReplaceFreesOldTree(t *testing.T) {
 	}
 	v1Man := takeManifest(t, v1)
 	v2 := e.path("tpl-v2")
-	writeTree(t, v2, map[string][]byte{"common.go": textBytes(1, 20<<10), "only-v2.bin": randomBytes(3, 200<<10)})
+	writeTree(t, v2, map[string][]byte{"common.go": textBytes(1, 20<<10), "only-v2.bin": testutil.RandomBytes(3, 200<<10)})
 	e.clock.Advance(time.Minute)
 	if _, err := e.s.AddTemplate(ctx, "svc", "backend", v2, true); err != nil {
 		t.Fatal(err)
@@ -751,16 +752,16 @@ func interruptedSweep(t *testing.T, budget int) (completed bool) {
 	}
 	defer s.Close()
 	src := filepath.Join(dir, "p")
-	writeTree(t, src, map[string][]byte{"a.bin": randomBytes(1, 200<<10), "b.go": textBytes(2, 50<<10)})
+	writeTree(t, src, map[string][]byte{"a.bin": testutil.RandomBytes(1, 200<<10), "b.go": textBytes(2, 50<<10)})
 	if _, err := s.Save(ctx, src, SaveOptions{Project: "p"}); err != nil {
 		t.Fatal(err)
 	}
 	other := filepath.Join(dir, "q")
-	writeTree(t, other, map[string][]byte{"q.bin": randomBytes(3, 100<<10)})
+	writeTree(t, other, map[string][]byte{"q.bin": testutil.RandomBytes(3, 100<<10)})
 	if _, err := s.Save(ctx, other, SaveOptions{Project: "q"}); err != nil {
 		t.Fatal(err)
 	}
-	writeTree(t, src, map[string][]byte{"a.bin": randomBytes(4, 200<<10)})
+	writeTree(t, src, map[string][]byte{"a.bin": testutil.RandomBytes(4, 200<<10)})
 	clock.Advance(time.Hour)
 	v2, err := s.Save(ctx, src, SaveOptions{Project: "p"})
 	if err != nil {
@@ -816,7 +817,7 @@ func TestForgetSurvivesIndexRebuild(t *testing.T) {
 	var ids []string
 	for i := range 4 {
 		e.clock.Advance(24 * time.Hour)
-		writeFile(t, dir, fmt.Sprintf("v%d.bin", i), randomBytes(uint64(200+i), 16<<10))
+		writeFile(t, dir, fmt.Sprintf("v%d.bin", i), testutil.RandomBytes(uint64(200+i), 16<<10))
 		ids = append(ids, e.save(t, dir, "p").Snapshot.String())
 	}
 	if _, err := e.s.Forget(ctx, "p", gc.Policy{Last: 2}, false); err != nil {

@@ -158,13 +158,6 @@ func rng(seed uint64) *rand.ChaCha8 {
 	return rand.NewChaCha8(key)
 }
 
-// randomBytes returns n incompressible bytes determined by seed.
-func randomBytes(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	rng(seed).Read(b)
-	return b
-}
-
 var words = strings.Fields("func return package import struct interface error string select defer go chan map range const var type nil true false project snapshot chunk")
 
 // textBytes returns n bytes of source-like text (compressible) determined by
@@ -213,7 +206,7 @@ func smallProject(t testing.TB, root string, seed uint64, kib int) {
 		"README.md":        fmt.Appendf(nil, "# project %d\n", seed),
 		"src/main.go":      textBytes(seed*10+1, kib<<10/2),
 		"src/util/util.go": textBytes(seed*10+2, 3000),
-		"assets/blob.bin":  randomBytes(seed*10+3, kib<<10/2),
+		"assets/blob.bin":  testutil.RandomBytes(seed*10+3, kib<<10/2),
 		"empty.txt":        nil,
 	})
 	if err := os.MkdirAll(filepath.Join(root, "empty-dir"), 0o755); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 )
@@ -50,7 +51,7 @@ func TestUploadsPinBlobsUntilCommit(t *testing.T) {
 	ctx := context.Background()
 	u := e.s.NewUploads(time.Minute)
 	defer u.Close()
-	data := randomBytes(1, 100<<10)
+	data := testutil.RandomBytes(1, 100<<10)
 	id := uploadBlob(t, u, data)
 	collectNow(t, e.s)
 	if isMissing(t, u, id) {
@@ -72,7 +73,7 @@ func TestUploadsPinBlobsUntilCommit(t *testing.T) {
 	// a generation lives one to two TTLs; a collection condemns the orphan
 	// while one that may have reported it lives, and deletes it once every
 	// generation alive at that moment has ended
-	orphan := uploadBlob(t, u, randomBytes(2, 50<<10))
+	orphan := uploadBlob(t, u, testutil.RandomBytes(2, 50<<10))
 	e.clock.Advance(61 * time.Second)
 	isMissing(t, u, id) // rotates: the orphan's generation becomes the previous one
 	collectNow(t, e.s)
@@ -90,7 +91,7 @@ func TestUploadsPinBlobsUntilCommit(t *testing.T) {
 
 	// a blob reported present is pinned for the client too
 	other := e.s.NewUploads(time.Hour)
-	kept := uploadBlob(t, other, randomBytes(3, 10<<10))
+	kept := uploadBlob(t, other, testutil.RandomBytes(3, 10<<10))
 	other.Close()
 	u2 := e.s.NewUploads(time.Hour)
 	defer u2.Close()
@@ -151,7 +152,7 @@ func TestFileReaderSeeks(t *testing.T) {
 	src := e.path("src")
 	// over the 8 MiB maximum chunk, so at least two chunks whatever the
 	// repository's random polynomial (6 MiB once came out as one chunk)
-	data := randomBytes(9, 9<<20+333)
+	data := testutil.RandomBytes(9, 9<<20+333)
 	writeFile(t, src, "dir/big.bin", data)
 	writeFile(t, src, "empty", nil)
 	e.save(t, src, "seeky")

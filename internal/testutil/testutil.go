@@ -3,6 +3,8 @@
 package testutil
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"os"
 	"testing"
 )
@@ -29,3 +31,14 @@ func FlipByte(t testing.TB, path string, off int64, mask byte) {
 // Long reports whether the heavy variants of the tests run
 // (SILO_LONG_TESTS=1).
 func Long() bool { return os.Getenv("SILO_LONG_TESTS") == "1" }
+
+// RandomBytes returns n incompressible bytes determined by seed (the same
+// bytes on every machine and run).
+func RandomBytes(seed uint64, n int) []byte {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	key[31] = 0x5a
+	b := make([]byte, n)
+	rand.NewChaCha8(key).Read(b)
+	return b
+}

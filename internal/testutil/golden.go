@@ -1,5 +1,4 @@
-// Package testkit holds helpers that tests of several packages share.
-package testkit
+package testutil
 
 import (
 	"bytes"

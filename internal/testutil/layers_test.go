@@ -1,0 +1,67 @@
+package testutil
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// layers is the import graph the README's architecture section draws: for
+// every package of silo (bench/ and tests aside), the silo packages its
+// code may import. Nothing imports upward: a package appears only below
+// those that may import it. cmd/silo, server and mount reach below store
+// only for value types and small helpers (object.ID, snapshot.Node,
+// snapshot.Progress, gc.Policy).
+var layers = map[string][]string{
+	"chunk":              nil,
+	"crypt":              nil,
+	"store/config":       nil,
+	"store/detect":       nil,
+	"store/storetest":    nil,
+	"internal/testutil":  nil,
+	"clients/python":     nil,
+	"object":             {"crypt"},
+	"object/errorfs":     {"object"},
+	"object/backendtest": {"object"},
+	"object/azuritetest": nil,
+	"index":              {"object"},
+	"snapshot":           {"chunk", "object"},
+	"gc":                 {"index", "object"},
+	"catalog":            {"index", "object", "snapshot"},
+	"replica":            {"catalog", "index", "object", "snapshot"},
+	"hooks":              {"store/config"},
+	"store":              {"catalog", "chunk", "crypt", "gc", "hooks", "index", "object", "replica", "snapshot", "store/config", "store/detect"},
+	"client":             {"chunk", "crypt", "object", "snapshot", "store"},
+	"mount":              {"object", "snapshot", "store"},
+	"server":             {"client", "hooks", "object", "snapshot", "store", "store/config"},
+	"cmd/silo":           {"client", "gc", "hooks", "mount", "server", "snapshot", "store", "store/config"},
+}
+
+// The packages import only what layers allows them, and every package is
+// in the table (a new one must be placed in it, and in the README).
+func TestImportLayers(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "github.com/silo-dev/silo/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const mod = "github.com/silo-dev/silo/"
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		if strings.HasPrefix(pkg, "bench/") {
+			continue // the benchmark tools may use anything
+		}
+		allowed, ok := layers[pkg]
+		if !ok {
+			t.Errorf("package %s is not in the layer table", pkg)
+			continue
+		}
+		for _, imp := range fields[1:] {
+			dep, silo := strings.CutPrefix(imp, mod)
+			if silo && !slices.Contains(allowed, dep) {
+				t.Errorf("%s imports %s, which its layer does not allow", pkg, dep)
+			}
+		}
+	}
+}

@@ -1,0 +1,250 @@
+package replica
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/silo-dev/silo/catalog"
+	"github.com/silo-dev/silo/object"
+)
+
+// ErrNotFound means no backup record has that id.
+var ErrNotFound = errors.New("store: backup not found")
+
+// Record is backups/<id>.json in the destination: written last and
+// durably, after every blob it needs.
+type Record struct {
+	ID               string             `json:"id"`
+	Time             time.Time          `json:"time"`
+	SourceRepository string             `json:"source_repository"`
+	Source           string             `json:"source"`
+	Destination      string             `json:"destination"`
+	Projects         []Project          `json:"projects"`
+	Templates        []catalog.Template `json:"templates,omitempty"`
+	BytesCopied      int64              `json:"bytes_copied"`
+	PacksCopied      int                `json:"packs_copied"`
+	BlobsCopied      int                `json:"blobs_copied"`
+	Seconds          float64            `json:"seconds"`
+	// From, in the view "latest" names, lists the records it draws on.
+	From []string `json:"from,omitempty"`
+	// Uncompressed: made with backup.compression false, so the blobs it
+	// copied are stored raw.
+	Uncompressed bool `json:"uncompressed,omitempty"`
+}
+
+// Project is a project as a backup holds it: its metadata and the
+// versions the backup covers.
+type Project struct {
+	catalog.Project
+	Record json.RawMessage `json:"record"` // the full catalogue record
+}
+
+// Prefix is where a destination keeps its backup records.
+const Prefix = "backups/"
+
+// RecordName is the backend name of record id.
+func RecordName(id string) string { return Prefix + id + ".json" }
+
+// List reads every backup record at a destination that seal seals (nil:
+// plain), oldest first. A record removed while listed, or damaged, is
+// left out: the others stay usable.
+func List(ctx context.Context, be object.Backend, seal *object.Sealer) ([]Record, error) {
+	var names []string
+	err := be.List(ctx, Prefix, func(fi object.FileInfo) error {
+		if strings.HasSuffix(fi.Name, ".json") {
+			names = append(names, fi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list backups in %s: %w", be.Location(), err)
+	}
+	out := []Record{}
+	for _, n := range names {
+		br, err := Read(ctx, be, seal, n)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, object.ErrCorrupt) {
+			// removed while listed, or damaged: the others stay usable
+			// (verify or show of the damaged one names it; gc stops on it)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *br)
+	}
+	slices.SortFunc(out, func(a, b Record) int { return a.Time.Compare(b.Time) })
+	return out, nil
+}
+
+// Read reads one record (sealed with the table key in an encrypted
+// destination: it names projects and versions).
+func Read(ctx context.Context, be object.Backend, seal *object.Sealer, name string) (*Record, error) {
+	rc, err := be.Get(ctx, name, 0, -1)
+	if err != nil {
+		if errors.Is(err, object.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s in %s", ErrNotFound, name, be.Location())
+		}
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("backup record %s in %s: %w", name, be.Location(), err)
+	}
+	if data, err = seal.OpenFile(name, data); err != nil {
+		return nil, fmt.Errorf("backup record in %s: %w", be.Location(), err)
+	}
+	var br Record
+	if err := json.Unmarshal(data, &br); err != nil {
+		return nil, fmt.Errorf("backup record %s in %s: %w: %v", name, be.Location(), object.ErrCorrupt, err)
+	}
+	return &br, nil
+}
+
+// Latest is what "latest" names: every project and template the records
+// (oldest first) hold, each as the newest record holding it has it. After
+// a backup of one project, the others' newest backups are older records;
+// "latest" must still bring back every project. Its ID is "latest", its
+// time the newest record's, and From lists the records it draws on.
+func Latest(all []Record) *Record {
+	out := all[len(all)-1]
+	out.ID, out.Projects, out.Templates = "latest", nil, nil
+	out.BytesCopied, out.PacksCopied, out.BlobsCopied, out.Seconds = 0, 0, 0, 0
+	used := map[int]bool{}
+	NewestHolders(all, func(i int, p *Project, t *catalog.Template) {
+		used[i] = true
+		if p != nil {
+			out.Projects = append(out.Projects, *p)
+		} else {
+			out.Templates = append(out.Templates, *t)
+		}
+	})
+	for i, br := range all {
+		if used[i] {
+			out.From = append(out.From, br.ID)
+		}
+	}
+	slices.SortFunc(out.Projects, func(a, b Project) int { return strings.Compare(a.Name, b.Name) })
+	return &out
+}
+
+// NewestHolders calls fn, for every project (p) and template (t) the
+// records (oldest first) hold, with the newest record holding it (index i).
+func NewestHolders(all []Record, fn func(i int, p *Project, t *catalog.Template)) {
+	seen := map[string]bool{} // "p:" project id, "t:" template name
+	for i := len(all) - 1; i >= 0; i-- {
+		for k := range all[i].Projects {
+			if key := "p:" + all[i].Projects[k].ID; !seen[key] {
+				seen[key] = true
+				fn(i, &all[i].Projects[k], nil)
+			}
+		}
+		for k := range all[i].Templates {
+			if key := "t:" + all[i].Templates[k].Name; !seen[key] {
+				seen[key] = true
+				fn(i, nil, &all[i].Templates[k])
+			}
+		}
+	}
+}
+
+// Find reads one record by id or unique id prefix; "latest" is the newest
+// backup of every project (see Latest).
+func Find(ctx context.Context, be object.Backend, seal *object.Sealer, id string) (*Record, error) {
+	all, err := List(ctx, be, seal)
+	if err != nil {
+		return nil, err
+	}
+	var match []Record
+	for _, b := range all {
+		if b.ID == id {
+			return &b, nil
+		}
+		if strings.HasPrefix(b.ID, id) {
+			match = append(match, b)
+		}
+	}
+	switch {
+	case id == "latest" && len(all) > 0:
+		return Latest(all), nil
+	case len(match) == 1:
+		return &match[0], nil
+	case len(match) > 1:
+		return nil, fmt.Errorf("%w: %q matches %d backups", catalog.ErrAmbiguous, id, len(match))
+	}
+	return nil, fmt.Errorf("%w: %q in %s", ErrNotFound, id, be.Location())
+}
+
+// Pick returns the projects of the record that refs name (ids or names;
+// none: all).
+func (br *Record) Pick(refs []string) ([]Project, error) {
+	if len(refs) == 0 {
+		return br.Projects, nil
+	}
+	var out []Project
+	for _, ref := range refs {
+		i := slices.IndexFunc(br.Projects, func(p Project) bool { return p.ID == ref || p.Name == ref })
+		if i < 0 {
+			return nil, fmt.Errorf("%w: backup %s has no project %q", catalog.ErrProjectNotFound, br.ID, ref)
+		}
+		out = append(out, br.Projects[i])
+	}
+	return out, nil
+}
+
+// RecordVersions is the set of versions (project versions and template
+// snapshots) the records hold.
+func RecordVersions(recs []Record) map[object.ID]bool {
+	out := map[object.ID]bool{}
+	for _, br := range recs {
+		for _, p := range br.Projects {
+			for _, v := range p.Versions {
+				if id, err := object.ParseID(v.ID); err == nil {
+					out[id] = true
+				}
+			}
+		}
+		for _, t := range br.Templates {
+			if id, err := object.ParseID(t.Snapshot); err == nil {
+				out[id] = true
+			}
+		}
+	}
+	return out
+}
+
+// DestinationMarker marks a repository as a backup destination, whose
+// live versions are those its backup records hold (backupHolds); backup
+// writes it before it copies anything.
+const DestinationMarker = Prefix + "destination"
+
+// MarkerText is the content of DestinationMarker.
+const MarkerText = "silo backup destination\n"
+
+// Retain splits records (oldest first) into those expiry keeps and those it
+// removes. A record stays when it is younger than cut, or when it is the
+// newest record holding some project or template: per-project backups make
+// records that hold one project each, and the newest backup of every
+// project must survive however old it is, or a project backed up once and
+// then left alone would lose its only copy to a newer backup of another.
+func Retain(all []Record, cut time.Time) (keep, expired []Record) {
+	keepAt := make([]bool, len(all))
+	for i, br := range all {
+		keepAt[i] = !br.Time.Before(cut) || i == len(all)-1
+	}
+	NewestHolders(all, func(i int, _ *Project, _ *catalog.Template) { keepAt[i] = true })
+	for i, br := range all {
+		if keepAt[i] {
+			keep = append(keep, br)
+		} else {
+			expired = append(expired, br)
+		}
+	}
+	return keep, expired
+}
