@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/silo-dev/silo/internal/testkit"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 )
@@ -27,7 +27,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 func golden(t *testing.T, name string, got []byte) []byte {
 	t.Helper()
-	return testkit.Golden(t, filepath.Join("..", "testdata", "golden", "snapshot", name), got, *update)
+	return testutil.Golden(t, filepath.Join("..", "testdata", "golden", "snapshot", name), got, *update)
 }
 
 func gid(s string) object.ID { return object.Hash([]byte(s)) }
