@@ -267,39 +267,13 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	defaults(&opts)
 	cfg := opts.Config
-	be := opts.Backend
-	if be == nil {
-		var err error
-		if be, err = openBackend(ctx, cfg.BasePath, cfg, opts.Logger); err != nil {
-			return nil, err
-		}
-	}
-	rc, err := object.LoadRepoConfig(ctx, be)
-	if errors.Is(err, object.ErrNoRepository) && opts.Create && !opts.ReadOnly {
-		if err := initRepo(ctx, be, cfg.PackSize, opts.Polynomial, &opts); err != nil {
-			return nil, err
-		}
-		rc, err = object.LoadRepoConfig(ctx, be)
-	}
-	if errors.Is(err, object.ErrNoRepository) {
-		return nil, fmt.Errorf("%w at %s: create one with `silo init` (or `silo --repo PATH init`)", ErrNoRepository, be.Location())
-	}
+	be, rc, err := loadRepository(ctx, &opts)
 	if err != nil {
 		return nil, err
 	}
-	var keys *keyState
-	if rc.Encryption != nil {
-		if keys, err = openKeys(ctx, be, &rc, opts); err != nil {
-			return nil, err
-		}
-		rememberEncrypted(cfg.CacheDir, rc.ID)
-	} else {
-		if opts.Encrypt && opts.Key != nil {
-			return nil, fmt.Errorf("%w: %s is a plain repository, and what goes into it is encrypted: use a new location", ErrInvalid, be.Location())
-		}
-		if err := refuseDowngrade(ctx, be, rc, cfg.CacheDir); err != nil {
-			return nil, err
-		}
+	keys, err := openEncryption(ctx, be, &rc, opts)
+	if err != nil {
+		return nil, err
 	}
 	pol, err := chunk.ParsePolynomial(rc.ChunkerPolynomial)
 	if err != nil {
@@ -312,53 +286,122 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		// a backup destination is not where the user's hooks run
 		s.hooks = hooks.New(cfg.Hooks, opts.Logger)
 	}
-	tmpBase := ""
-	s.base = baseDir(cfg, be, rc)
-	if l, ok := be.(object.Rooted); ok && s.base != l.Root() {
+	tmpBase, err := s.makeBase()
+	if err != nil {
+		return nil, err
+	}
+	s.leases = gc.NewLeases(object.SealedFiles(be, s.sealer()), gc.LeasesOptions{Now: opts.Now, TTL: opts.LeaseTTL, Logger: opts.Logger, Machine: opts.Machine})
+	fresh, err := s.openIndex(opts, tmpBase)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Rebuild {
+		return s, nil
+	}
+	if err := s.catchUp(ctx, fresh); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadRepository opens the backend and reads config.json, creating the
+// repository when opts ask for it and there is none.
+func loadRepository(ctx context.Context, opts *Options) (object.Backend, object.RepoConfig, error) {
+	cfg := opts.Config
+	be := opts.Backend
+	if be == nil {
+		var err error
+		if be, err = openBackend(ctx, cfg.BasePath, cfg, opts.Logger); err != nil {
+			return nil, object.RepoConfig{}, err
+		}
+	}
+	rc, err := object.LoadRepoConfig(ctx, be)
+	if errors.Is(err, object.ErrNoRepository) && opts.Create && !opts.ReadOnly {
+		if err := initRepo(ctx, be, cfg.PackSize, opts.Polynomial, opts); err != nil {
+			return nil, rc, err
+		}
+		rc, err = object.LoadRepoConfig(ctx, be)
+	}
+	if errors.Is(err, object.ErrNoRepository) {
+		return nil, rc, fmt.Errorf("%w at %s: create one with `silo init` (or `silo --repo PATH init`)", ErrNoRepository, be.Location())
+	}
+	return be, rc, err
+}
+
+// openEncryption opens an encrypted repository's keys (nil for a plain
+// one), and refuses to open as plain a repository this machine knows
+// encrypted, or to write encrypted content into a plain one.
+func openEncryption(ctx context.Context, be object.Backend, rc *object.RepoConfig, opts Options) (*keyState, error) {
+	cfg := opts.Config
+	if rc.Encryption != nil {
+		keys, err := openKeys(ctx, be, rc, opts)
+		if err != nil {
+			return nil, err
+		}
+		rememberEncrypted(cfg.CacheDir, rc.ID)
+		return keys, nil
+	}
+	if opts.Encrypt && opts.Key != nil {
+		return nil, fmt.Errorf("%w: %s is a plain repository, and what goes into it is encrypted: use a new location", ErrInvalid, be.Location())
+	}
+	return nil, refuseDowngrade(ctx, be, *rc, cfg.CacheDir)
+}
+
+// makeBase makes the directory of index.db, logs and cache (the
+// repository's own for a plain local one, else this machine's cache
+// directory) and returns where packs being written go.
+func (s *Store) makeBase() (tmpBase string, err error) {
+	s.base = baseDir(s.cfg, s.be, s.rc)
+	if l, ok := s.be.(object.Rooted); ok && s.base != l.Root() {
 		// an encrypted local repository: packs being written (sealed)
 		// stay beside the packs, which they become by a rename
 		tmpBase = l.Root()
 	}
-	if _, local := be.(object.Rooted); !local || keys != nil {
+	if _, local := s.be.(object.Rooted); !local || s.keys != nil {
 		perm := os.FileMode(0o755)
-		if keys != nil {
+		if s.keys != nil {
 			perm = 0o700
 		}
 		if err := os.MkdirAll(s.base, perm); err != nil {
-			return nil, fmt.Errorf("cache directory: %w", err)
+			return "", fmt.Errorf("cache directory: %w", err)
 		}
-		if keys != nil {
+		if s.keys != nil {
 			os.Chmod(s.base, perm) // made by an older silo, or by hand
 		}
 	}
 	if tmpBase == "" {
 		tmpBase = s.base
 	}
-	s.leases = gc.NewLeases(object.SealedFiles(be, s.sealer()), gc.LeasesOptions{Now: opts.Now, TTL: opts.LeaseTTL, Logger: opts.Logger, Machine: opts.Machine})
+	return tmpBase, nil
+}
+
+// openIndex opens index.db (fresh: it did not exist), this process's
+// temporary directory under tmpBase, and the object repository over them.
+func (s *Store) openIndex(opts Options, tmpBase string) (fresh bool, err error) {
 	dbPath := filepath.Join(s.base, "index.db")
 	removeStaleRebuilds(dbPath)
 	_, statErr := os.Stat(dbPath)
-	fresh := errors.Is(statErr, os.ErrNotExist)
+	fresh = errors.Is(statErr, os.ErrNotExist)
 	db, err := index.Open(dbPath, index.Options{ReadOnly: !writableDir(s.base), Timeout: opts.LockTimeout, Recover: opts.Rebuild})
 	if err != nil {
-		return nil, err
+		return fresh, err
 	}
 	s.db = db
-	remote := !isLocal(be) || keys != nil // the index is this machine's cache
 	if !opts.ReadOnly {
 		s.tmp, err = processTemp(filepath.Join(tmpBase, "tmp"))
 		if err != nil {
 			db.Close()
-			return nil, err
+			return fresh, err
 		}
 		// a Put interrupted by a crash leaves a temporary file beside its
 		// name; an hour on, it is no one's Put in progress
-		if c, ok := be.(object.TemporaryRemover); ok {
+		if c, ok := s.be.(object.TemporaryRemover); ok {
 			c.RemoveTemporary(time.Hour)
 		}
 	}
-	ropts := object.RepositoryOptions{Backend: be, Index: db, TempDir: s.tmp,
-		PackSize: rc.PackSize, Level: cfg.CompressionLevel, Logger: opts.Logger, Condemned: s.isCondemned, Sealer: s.sealer()}
+	ropts := object.RepositoryOptions{Backend: s.be, Index: db, TempDir: s.tmp,
+		PackSize: s.rc.PackSize, Level: s.cfg.CompressionLevel, Logger: opts.Logger, Condemned: s.isCondemned, Sealer: s.sealer()}
 	ropts.PackCache = s.repoCache()
 	// on S3 and Azure, reads fetch 2 MiB windows of a pack and keep the
 	// last 32 MiB of them: a restore's neighbouring small files share GETs
@@ -366,33 +409,32 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.repo, err = object.NewRepository(ropts)
 	if err != nil {
 		db.Close()
-		return nil, err
 	}
-	if opts.Rebuild {
-		return s, nil
-	}
+	return fresh, err
+}
+
+// catchUp brings the index up to date with the packs: a new index (or one
+// whose first build was cut short) is built from them, and a cache of
+// another place's packs (remote, or an encrypted repository's) refreshed.
+func (s *Store) catchUp(ctx context.Context, fresh bool) error {
 	complete, err := s.indexComplete()
 	if err != nil {
-		s.Close()
-		return nil, err
+		return err
 	}
 	switch {
 	case fresh || !complete:
-		// a new index (or one whose first build was cut short): build it
-		// from the packs; every other process that finds it incomplete
-		// does the same, which is safe (indexing a pack twice is a no-op)
+		// every other process that finds it incomplete does the same,
+		// which is safe (indexing a pack twice is a no-op)
 		if _, err := s.refresh(ctx, true); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("build index from packs: %w", err)
+			return fmt.Errorf("build index from packs: %w", err)
 		}
-	case remote:
-		// another machine may have written to the bucket: bring the cache up to date
+	case !isLocal(s.be) || s.keys != nil:
+		// another machine may have written to the bucket
 		if _, err := s.refresh(ctx, false); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("refresh index cache from %s: %w", be.Location(), err)
+			return fmt.Errorf("refresh index cache from %s: %w", s.be.Location(), err)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // baseDir is where a repository's index, logs, archives and caches live:
