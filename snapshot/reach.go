@@ -31,8 +31,13 @@ type ReachRoot struct {
 // nil to go on without its subtrees). The visitor sees the data blobs in
 // the nodes' Content. An error from visit stops the walk and is returned.
 //
-// gc's mark, backups (what a version needs), backup verify and bench/gcstat
-// use it, so there is one walk of the reachability graph.
+// Backups (what a version needs, replica.Needed), backup verify
+// (replica.Verify) and bench/gcstat use it. Three walks stay apart on
+// purpose: gc's mark keeps its visited set in the mark set itself (1 bit
+// per indexed blob, where Reach's set costs some 50 bytes a tree), and
+// check and upload verification aggregate per path below each tree
+// (which damaged blobs a version reaches, and how many files and bytes of
+// paths a tree holds), post-order, which a visit-once walk cannot give.
 func Reach(ctx context.Context, repo BlobLoader, roots []ReachRoot, visit func(TreeVisit) error) error {
 	type pending struct {
 		id         object.ID
