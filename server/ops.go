@@ -3,10 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store"
@@ -157,10 +154,6 @@ func (s *Server) extract(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if req.Destination != "" && req.WorkbenchID != "" {
-		writeError(w, r, badRequest("invalid", "give a destination or a workbench_id, not both"))
-		return
-	}
 	p, err := s.st.Get(r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, err)
@@ -170,43 +163,22 @@ func (s *Server) extract(w http.ResponseWriter, r *http.Request) {
 	if req.Version != "" {
 		ref += "@" + req.Version
 	}
-	info, err := s.st.ResolveSnapshot(ref)
+	plan, err := s.st.PlanExtract(ref, store.ExtractOptions{Dest: req.Destination, Workbench: req.WorkbenchID, Force: req.Force})
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	dest := req.Destination
-	if dest != "" {
-		if dest, err = s.checkExtractDest(dest); err != nil {
+	if plan.Opts.Dest != "" {
+		// an API client may write only below the extract roots
+		if plan.Path, err = s.checkExtractDest(plan.Opts.Dest); err != nil {
 			writeError(w, r, err)
 			return
 		}
+		plan.Opts.Dest = plan.Path
 	}
-	ans := jobAnswer{ProjectID: p.ID, Version: info.ID, Path: dest}
-	opts := store.ExtractOptions{Dest: dest}
-	if dest == "" {
-		opts.Workbench = req.WorkbenchID
-		if opts.Workbench == "" {
-			opts.Workbench = uuid.NewString()
-		}
-		if err := store.CheckWorkbenchID(opts.Workbench); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if !req.Force {
-			if err := s.st.WorkbenchInUse(opts.Workbench); err != nil {
-				writeError(w, r, err)
-				return
-			}
-		}
-		opts.Force = req.Force
-		ans.Workbench = opts.Workbench
-		ans.Path = filepath.Join(s.st.BaseDir(), "cache", opts.Workbench)
-	}
+	ans := jobAnswer{ProjectID: p.ID, Version: plan.Info.ID, Path: plan.Path, Workbench: plan.Opts.Workbench}
 	j, err := s.jobs.start("extract", "api", p.Name, false, func(ctx context.Context, prog *snapshot.Counter) (any, error) {
-		o := opts
-		o.Progress = prog
-		return s.st.Extract(ctx, info.ID, o)
+		return s.st.ExtractPlanned(ctx, plan, prog)
 	})
 	if err != nil {
 		writeError(w, r, err)

@@ -61,7 +61,62 @@ type ExtractResult struct {
 // opts.Dest, or into cache/<workbench-id>/ with a sidecar naming the project
 // so that archive and cache clean can remove it. Archived projects extract too.
 func (s *Store) Extract(ctx context.Context, ref string, opts ExtractOptions) (*ExtractResult, error) {
-	res, err := s.extract(ctx, ref, opts)
+	plan, err := s.PlanExtract(ref, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExtractPlanned(ctx, plan, nil)
+}
+
+// ExtractPlan is an extract checked before it runs: the version, where it
+// goes, and the options with the workbench id chosen.
+type ExtractPlan struct {
+	Info SnapshotInfo
+	Opts ExtractOptions
+	// Path is the directory the version goes to.
+	Path string
+}
+
+// PlanExtract checks an extract without writing anything: the version
+// resolves, a destination or a workbench id (not both), a new workbench id
+// when none is given, a valid one, and one not in use unless opts.Force.
+// The server answers from the plan at once and extracts it in a job
+// (ExtractPlanned); Extract does both.
+func (s *Store) PlanExtract(ref string, opts ExtractOptions) (*ExtractPlan, error) {
+	if opts.Dest != "" && opts.Workbench != "" {
+		return nil, fmt.Errorf("%w: give a destination or a workbench id, not both", ErrInvalid)
+	}
+	info, err := s.ResolveSnapshot(ref)
+	if err != nil {
+		return nil, err
+	}
+	plan := &ExtractPlan{Info: info, Opts: opts, Path: opts.Dest}
+	if opts.Dest != "" {
+		return plan, nil
+	}
+	if plan.Opts.Workbench == "" {
+		plan.Opts.Workbench = uuid.NewString()
+	}
+	if err := CheckWorkbenchID(plan.Opts.Workbench); err != nil {
+		return nil, err
+	}
+	if !opts.Force {
+		if err := s.WorkbenchInUse(plan.Opts.Workbench); err != nil {
+			return nil, err
+		}
+	}
+	plan.Path = filepath.Join(s.cacheDir(), plan.Opts.Workbench)
+	return plan, nil
+}
+
+// ExtractPlanned carries out a plan of PlanExtract (progress: opts'
+// Progress replaced by prog when prog is not nil).
+func (s *Store) ExtractPlanned(ctx context.Context, plan *ExtractPlan, prog snapshot.Progress) (*ExtractResult, error) {
+	p := *plan
+	if prog != nil {
+		p.Opts.Progress = prog
+	}
+	res, err := s.runExtract(ctx, &p)
 	if err == nil {
 		name := ""
 		if p, err := s.Get(res.ProjectID); err == nil {
@@ -72,33 +127,16 @@ func (s *Store) Extract(ctx context.Context, ref string, opts ExtractOptions) (*
 	return res, err
 }
 
-func (s *Store) extract(ctx context.Context, ref string, opts ExtractOptions) (*ExtractResult, error) {
-	if opts.Dest != "" && opts.Workbench != "" {
-		return nil, fmt.Errorf("%w: give a destination or a workbench id, not both", ErrInvalid)
+func (s *Store) runExtract(ctx context.Context, plan *ExtractPlan) (*ExtractResult, error) {
+	res := &ExtractResult{ProjectID: plan.Info.ProjectID, Snapshot: plan.Info.ID, Path: plan.Path}
+	var st *snapshot.RestoreStats
+	var err error
+	if plan.Opts.Dest == "" {
+		res.Workbench = plan.Opts.Workbench
+		st, err = s.extractWorkbench(ctx, plan.Info, plan.Path, plan.Opts)
+	} else {
+		st, err = s.restoreInfo(ctx, plan.Info, plan.Path, RestoreOptions{Progress: plan.Opts.Progress})
 	}
-	info, err := s.ResolveSnapshot(ref)
-	if err != nil {
-		return nil, err
-	}
-	res := &ExtractResult{ProjectID: info.ProjectID, Snapshot: info.ID, Path: opts.Dest}
-	if opts.Dest == "" {
-		wid := opts.Workbench
-		if wid == "" {
-			wid = uuid.NewString()
-		}
-		if err := CheckWorkbenchID(wid); err != nil {
-			return nil, err
-		}
-		res.Workbench = wid
-		res.Path = filepath.Join(s.cacheDir(), wid)
-		st, err := s.extractWorkbench(ctx, info, res.Path, opts)
-		if err != nil {
-			return nil, err
-		}
-		res.Stats = st
-		return res, nil
-	}
-	st, err := s.restoreInfo(ctx, info, res.Path, RestoreOptions{Progress: opts.Progress})
 	if err != nil {
 		return nil, err
 	}
