@@ -55,6 +55,31 @@ func RecordName(id string) string { return Prefix + id + ".json" }
 // plain), oldest first. A record removed while listed, or damaged, is
 // left out: the others stay usable.
 func List(ctx context.Context, be object.Backend, seal *object.Sealer) ([]Record, error) {
+	// verify or show of a damaged record names it; gc stops on it (Held)
+	out, err := readAll(ctx, be, seal, func(string, error) error { return nil })
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Record) int { return a.Time.Compare(b.Time) })
+	return out, nil
+}
+
+// Held returns every version (and template snapshot) the records at a
+// destination hold: what its gc must keep and its catalogue lists. A
+// record that cannot be read goes to damaged; when damaged returns an
+// error (gc: a damaged record may hold anything), Held stops with it.
+func Held(ctx context.Context, be object.Backend, seal *object.Sealer, damaged func(name string, err error) error) (map[object.ID]bool, error) {
+	recs, err := readAll(ctx, be, seal, damaged)
+	if err != nil {
+		return nil, err
+	}
+	return RecordVersions(recs), nil
+}
+
+// readAll reads every record at a destination, in no order; one removed
+// while listed is left out, and one that cannot be read goes to damaged
+// (left out when damaged returns nil).
+func readAll(ctx context.Context, be object.Backend, seal *object.Sealer, damaged func(name string, err error) error) ([]Record, error) {
 	var names []string
 	err := be.List(ctx, Prefix, func(fi object.FileInfo) error {
 		if strings.HasSuffix(fi.Name, ".json") {
@@ -68,9 +93,13 @@ func List(ctx context.Context, be object.Backend, seal *object.Sealer) ([]Record
 	out := []Record{}
 	for _, n := range names {
 		br, err := Read(ctx, be, seal, n)
-		if errors.Is(err, ErrNotFound) || errors.Is(err, object.ErrCorrupt) {
-			// removed while listed, or damaged: the others stay usable
-			// (verify or show of the damaged one names it; gc stops on it)
+		if errors.Is(err, ErrNotFound) {
+			continue // removed while listed
+		}
+		if errors.Is(err, object.ErrCorrupt) {
+			if err := damaged(n, err); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if err != nil {
@@ -78,8 +107,23 @@ func List(ctx context.Context, be object.Backend, seal *object.Sealer) ([]Record
 		}
 		out = append(out, *br)
 	}
-	slices.SortFunc(out, func(a, b Record) int { return a.Time.Compare(b.Time) })
 	return out, nil
+}
+
+// IsDestination reports whether the repository on be carries the
+// destination marker or a backup record.
+func IsDestination(ctx context.Context, be object.Backend) (bool, error) {
+	found := errors.New("found")
+	err := be.List(ctx, Prefix, func(fi object.FileInfo) error {
+		if fi.Name == DestinationMarker || strings.HasSuffix(fi.Name, ".json") {
+			return found
+		}
+		return nil
+	})
+	if err != nil && err != found {
+		return false, fmt.Errorf("list backups in %s: %w", be.Location(), err)
+	}
+	return err == found, nil
 }
 
 // Read reads one record (sealed with the table key in an encrypted

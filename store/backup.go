@@ -1031,32 +1031,13 @@ func (s *Store) backupHoldsLenient(ctx context.Context) (map[object.ID]bool, err
 }
 
 func (s *Store) backupHoldsMode(ctx context.Context, strict bool) (map[object.ID]bool, error) {
-	var names []string
-	err := s.be.List(ctx, replica.Prefix, func(fi object.FileInfo) error {
-		if strings.HasSuffix(fi.Name, ".json") {
-			names = append(names, fi.Name)
+	return replica.Held(ctx, s.be, s.sealer(), func(name string, err error) error {
+		if strict {
+			return err
 		}
+		s.log.Warn("a backup record cannot be read; `silo backup verify` names it", "record", name, "err", err)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list backups in %s: %w", s.Location(), err)
-	}
-	var recs []BackupRecord
-	for _, n := range names {
-		br, err := replica.Read(ctx, s.be, s.sealer(), n)
-		if errors.Is(err, ErrBackupNotFound) {
-			continue
-		}
-		if err != nil && !strict && errors.Is(err, object.ErrCorrupt) {
-			s.log.Warn("a backup record cannot be read; `silo backup verify` names it", "record", n, "err", err)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, *br)
-	}
-	return replica.RecordVersions(recs), nil
 }
 
 // isDestination reports whether s is a backup destination: opened as one,
@@ -1072,20 +1053,14 @@ func (s *Store) isDestination(ctx context.Context, fresh bool) (bool, error) {
 	if s.dest == 2 || (s.dest == 1 && !fresh) {
 		return s.dest == 2, nil
 	}
-	found := errors.New("found")
-	err := s.be.List(ctx, replica.Prefix, func(fi object.FileInfo) error {
-		if fi.Name == replica.DestinationMarker || strings.HasSuffix(fi.Name, ".json") {
-			return found
-		}
-		return nil
-	})
-	if err != nil && err != found {
-		return false, fmt.Errorf("list backups in %s: %w", s.Location(), err)
+	marked, err := replica.IsDestination(ctx, s.be)
+	if err != nil {
+		return false, err
 	}
 	// a marker or record never goes away; a plain answer may change when a
 	// first backup marks the repository (fresh asks again)
 	s.dest = 1
-	if err == found {
+	if marked {
 		s.dest = 2
 	}
 	return s.dest == 2, nil
