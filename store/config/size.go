@@ -56,15 +56,9 @@ const maxInputLen = 64
 // B, where a fraction is an error). Negative sizes, junk and sizes beyond
 // int64 are errors that say what is allowed.
 func ParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	if t == "" {
-		return 0, fmt.Errorf("empty size (%s)", sizeAllowed)
-	}
-	if len(t) > maxInputLen {
-		return 0, fmt.Errorf("%s is not a size (%s)", quote(s), sizeAllowed)
-	}
-	if t[0] == '-' {
-		return 0, fmt.Errorf("%s is negative (%s)", quote(s), sizeAllowed)
+	t, err := trimQuantity(s, "a size", sizeAllowed)
+	if err != nil {
+		return 0, err
 	}
 	// Split into number and unit.
 	i := 0
@@ -169,15 +163,9 @@ var ageUnits = map[byte]time.Duration{
 // case-insensitive, each may appear once, and components may be separated by
 // spaces. Negative ages and junk are errors that say what is allowed.
 func ParseAge(s string) (time.Duration, error) {
-	t := strings.TrimSpace(s)
-	if t == "" {
-		return 0, fmt.Errorf("empty age (%s)", ageAllowed)
-	}
-	if len(t) > maxInputLen {
-		return 0, fmt.Errorf("%s is not an age (%s)", quote(s), ageAllowed)
-	}
-	if t[0] == '-' {
-		return 0, fmt.Errorf("%s is negative (%s)", quote(s), ageAllowed)
+	t, err := trimQuantity(s, "an age", ageAllowed)
+	if err != nil {
+		return 0, err
 	}
 	if n, err := strconv.ParseUint(t, 10, 64); err == nil || isRangeErr(err) {
 		if err != nil || n > uint64(math.MaxInt64/int64(ageUnits['d'])) {
@@ -242,4 +230,20 @@ func quote(v string) string {
 		return strconv.Quote(v[:cut]) + "..."
 	}
 	return strconv.Quote(v)
+}
+
+// trimQuantity trims s, a size or an age (what: "a size"), and refuses an
+// empty, overlong or negative one, saying what is allowed.
+func trimQuantity(s, what, allowed string) (string, error) {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return "", fmt.Errorf("empty %s (%s)", strings.TrimPrefix(strings.TrimPrefix(what, "an "), "a "), allowed)
+	}
+	if len(t) > maxInputLen {
+		return "", fmt.Errorf("%s is not %s (%s)", quote(s), what, allowed)
+	}
+	if t[0] == '-' {
+		return "", fmt.Errorf("%s is negative (%s)", quote(s), allowed)
+	}
+	return t, nil
 }

@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"testing"
 )
 
 // Manifest maps each path under a root ("." for the root itself) to its
@@ -53,4 +56,26 @@ func contentLine(p string, buf []byte) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf(" %d %x", n, h.Sum(nil)[:12]), nil
+}
+
+// Take records the tree at root.
+func Take(t testing.TB, root string) Manifest {
+	t.Helper()
+	m := Manifest{}
+	buf := make([]byte, 1<<20)
+	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		line, ok, err := entryLine(p, buf)
+		if ok {
+			m[filepath.ToSlash(rel)] = line // keys as on Unix
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
