@@ -1017,12 +1017,8 @@ func (c *Config) applyFile(data []byte, errs *errList) {
 		}
 		root = root.Content[0]
 	}
-	root = deref(root)
-	if isNull(root) {
-		return
-	}
-	if root.Kind != yaml.MappingNode {
-		errs.add(fileErr(root.Line, "the top level must be a mapping with the key \"storage:\", not %s", kindName(root)))
+	root, ok := mappingOrNull(root, errs, "the top level must be a mapping with the key \"storage:\"")
+	if !ok {
 		return
 	}
 	seen := map[string]int{}
@@ -1130,12 +1126,8 @@ var filterName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // applyFilters reads storage.filters: a mapping of filter names to
 // mappings with pattern (one or a list), clean and smudge.
 func (c *Config) applyFilters(n *yaml.Node, errs *errList) {
-	n = deref(n)
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		errs.add(fileErr(n.Line, "storage.filters must be a mapping of filter names to {pattern, clean, smudge}, not %s", kindName(n)))
+	n, ok := mappingOrNull(n, errs, "storage.filters must be a mapping of filter names to {pattern, clean, smudge}")
+	if !ok {
 		return
 	}
 	c.Filters = nil
@@ -1348,4 +1340,19 @@ func (l *errList) err() error {
 		errs = append(errs[:len(errs):len(errs)], fmt.Errorf("... and %d more problems", l.dropped))
 	}
 	return errors.Join(errs...)
+}
+
+// mappingOrNull dereferences n; ok is false for a null node (nothing to
+// read) and for one that is not a mapping (an error saying what must is
+// added to errs).
+func mappingOrNull(n *yaml.Node, errs *errList, must string) (*yaml.Node, bool) {
+	n = deref(n)
+	if isNull(n) {
+		return n, false
+	}
+	if n.Kind != yaml.MappingNode {
+		errs.add(fileErr(n.Line, "%s, not %s", must, kindName(n)))
+		return n, false
+	}
+	return n, true
 }
