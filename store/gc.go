@@ -52,7 +52,7 @@ const maxClockSkew = time.Minute
 // records hold (see backupHolds); the caller reads them before it lists
 // the packs, so every pack a record's backup wrote is indexed.
 func (s *Store) gcRoots(ctx context.Context, without []string, held map[object.ID]bool) (trees, live []object.ID, err error) {
-	locs, err := s.catalogueLocations(nil)
+	locs, err := catalog.Locations(s.db, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
@@ -137,7 +138,7 @@ func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) 
 		return t, err
 	}
 	st.Blobs, st.BadPacks, st.Salvaged = rep.Blobs, rep.Unreadable, rep.Salvaged
-	locs, err := t.catalogueLocations(nil)
+	locs, err := catalog.Locations(t.db, nil)
 	if err != nil {
 		return t, err
 	}
@@ -377,7 +378,7 @@ func (s *Store) refreshPacks(ctx context.Context, all bool) (*refreshReport, err
 			packs[id] = true
 		}
 	}
-	locs, err := s.catalogueLocations(packs)
+	locs, err := catalog.Locations(s.db, packs)
 	if err != nil {
 		return rep, err
 	}
