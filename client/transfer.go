@@ -69,7 +69,7 @@ func (c *Client) StoreDir(ctx context.Context, dir string, o StoreOptions) (*Sto
 		parent, _ = object.ParseID(vs[0].Tree)
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	res, err := c.storeOnce(ctx, dir, pol, parent, o)
 	if errors.Is(err, store.ErrMissingBlobs) && !parent.IsZero() {

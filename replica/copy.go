@@ -22,7 +22,22 @@ import (
 
 // ErrPacksLost means the destination lost packs while they were copied,
 // twice running: nothing was recorded, and the copy can be run again.
-var ErrPacksLost = errors.New("packs lost")
+// Copy returns it as a *PacksLostError.
+var ErrPacksLost = errors.New("replica: the destination lost packs while they were copied")
+
+// PacksLostError names the destination and the packs it lost.
+type PacksLostError struct {
+	Destination string
+	Packs       []string // short ids
+}
+
+func (e *PacksLostError) Error() string {
+	return fmt.Sprintf("%s lost %d packs while they were copied (%s); they are no longer indexed there, run it again",
+		e.Destination, len(e.Packs), strings.Join(e.Packs, ", "))
+}
+
+// Is makes errors.Is(err, ErrPacksLost) hold.
+func (e *PacksLostError) Is(target error) bool { return target == ErrPacksLost }
 
 // Source is the repository a copy reads, within a read session of it.
 type Source struct {
@@ -99,8 +114,7 @@ func Copy(ctx context.Context, src *Source, dst *Destination, needed map[object.
 			dst.Repo.Forget(id)
 		}
 		if attempt == 2 {
-			return st, fmt.Errorf("%w: %s lost %d packs while they were copied (%s); they are no longer indexed there, run it again",
-				ErrPacksLost, dst.location(), len(gone), strings.Join(names, ", "))
+			return st, &PacksLostError{Destination: dst.location(), Packs: names}
 		}
 	}
 }

@@ -56,12 +56,12 @@ func LoadDestinations(dir string) (Destinations, error) {
 	return doc, nil
 }
 
-// CheckDestination refuses the local destination to (absolute: abs) when the repository
-// whose memory doc is backed up there before and it now holds no
-// repository, or another repository on another device than then: a drive
-// that is not mounted leaves its mount point behind, and a backup there
-// would fill the filesystem under it. device names the filesystem of a
-// path (DeviceOf, or a test's).
+// CheckDestination refuses the local destination to (absolute: abs) when
+// doc, the source's memory of its destinations, says it backed up there
+// before and there is now no repository there, or another repository on
+// another device than then: a drive that is not mounted leaves its mount
+// point behind, and a backup there would fill the filesystem under it.
+// device names the filesystem of a path (DeviceOf, or a test's).
 func CheckDestination(ctx context.Context, doc Destinations, to, abs string, device func(string) string) error {
 	known, ok := doc.Destinations[abs]
 	if !ok {
