@@ -58,7 +58,10 @@ type StoreOptions struct {
 	AddedLimit int64
 	// Reusable, when set, is asked before the chunks of an unchanged file
 	// of the parent are referred to again; false reads the file afresh
-	// (its blobs are lost, or condemned by garbage collection).
+	// (its blobs are lost, or condemned by garbage collection). When it is
+	// nil every blob of the parent tree may be reused, and a directory
+	// whose tree comes out the same as the parent's (which the store has
+	// just read from the repository) is not saved again.
 	Reusable func(content []object.ID) bool
 	// MaxEntries stops the store with ErrEntryLimit once the tree holds
 	// more entries (files, directories, symlinks; 0: no limit).
@@ -169,6 +172,9 @@ type dirState struct {
 	pending atomic.Int64
 	parent  *dirState
 	idx     int
+	// prev is the parent version's tree of this directory when the store
+	// read it (zero otherwise)
+	prev object.ID
 }
 
 type fileJob struct {
@@ -305,6 +311,8 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 		// a broken parent only costs speed: store everything afresh
 		s.log.Warn("parent tree unreadable; reading every file", "dir", path, "err", err)
 		parentNodes = nil
+	} else {
+		ds.prev = parentTree
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -468,14 +476,18 @@ func (s *storer) release(ds *dirState) {
 	}
 	data := EncodeTree(ds.nodes)
 	id := s.repo.ID(data)
-	n, err := s.repo.SaveBlob(s.ctx, object.TreeBlob, id, data)
-	if err != nil {
-		s.fail(fmt.Errorf("store: save tree %q: %w", ds.rel, err))
-		return
-	}
-	if n > 0 {
-		s.a.blobs.Add(1)
-		s.a.added.Add(n)
+	// an unchanged directory: its tree is the one just read (saving it
+	// would only ask the index again)
+	if id != ds.prev || s.opts.Reusable != nil {
+		n, err := s.repo.SaveBlob(s.ctx, object.TreeBlob, id, data)
+		if err != nil {
+			s.fail(fmt.Errorf("store: save tree %q: %w", ds.rel, err))
+			return
+		}
+		if n > 0 {
+			s.a.blobs.Add(1)
+			s.a.added.Add(n)
+		}
 	}
 	s.a.dirs.Add(1)
 	ds.nodes = nil
