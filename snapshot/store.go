@@ -50,6 +50,16 @@ type StoreOptions struct {
 	// its slash-separated path relative to the root and its finished node.
 	// Calls are serialised.
 	Visit func(path string, n *Node)
+	// Delta, when set, is told how the new tree's regular files differ
+	// from the parent tree's: Delta(path, n, +1) for each file of the new
+	// tree other than the parent's files reused unchanged (new, changed,
+	// or read again), Delta(path, old, -1) for each file of the parent
+	// tree that the new one does not hold unchanged (removed, changed,
+	// excluded, read again, or replaced by a directory or symlink). The
+	// parent's files, less the -1 ones, plus the +1 ones are the new
+	// tree's. Calls are serialised with Visit's. StoreResult.DeltaBase
+	// names the tree the calls lead from.
+	Delta func(path string, n *Node, sign int)
 	// Limit stops the store with ErrLimit once the logical bytes of the
 	// tree pass it (0: no limit).
 	Limit int64
@@ -139,6 +149,12 @@ type StoreResult struct {
 	RootMode  uint32
 	RootMTime int64
 	Stats     StoreStats
+	// DeltaBase is the tree StoreOptions.Delta's calls lead from to Tree:
+	// ParentTree, or zero when there was none (every file was added).
+	// DeltaBroken is set when part of the parent tree could not be read:
+	// the calls then missed some of its files.
+	DeltaBase   object.ID
+	DeltaBroken bool
 }
 
 type storer struct {
@@ -157,6 +173,8 @@ type storer struct {
 	maxPath, maxDepth int
 	visitM            sync.Mutex
 	root              object.ID
+	// deltaBroken: a parent tree could not be read (see StoreResult)
+	deltaBroken atomic.Bool
 	// walkSem bounds the extra goroutines walking subdirectories
 	walkSem chan struct{}
 	walkWG  sync.WaitGroup
@@ -175,6 +193,9 @@ type dirState struct {
 	// prev is the parent version's tree of this directory when the store
 	// read it (zero otherwise)
 	prev object.ID
+	// reused marks the nodes that are the parent's files reused
+	// unchanged (only with StoreOptions.Delta)
+	reused []bool
 }
 
 type fileJob struct {
@@ -234,6 +255,9 @@ func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*
 		return nil, errors.New("store: root tree was not finished")
 	}
 	res := &StoreResult{Tree: s.root, RootMode: rootMode, RootMTime: rootMTime}
+	if opts.Delta != nil {
+		res.DeltaBase, res.DeltaBroken = opts.ParentTree, s.deltaBroken.Load()
+	}
 	res.Stats = StoreStats{
 		FilesNew: s.a.new.Load(), FilesChanged: s.a.changed.Load(), FilesUnchanged: s.a.unchanged.Load(),
 		Dirs: s.a.dirs.Load(), Symlinks: s.a.links.Load(), Skipped: s.a.skipped.Load(), Excluded: s.a.excluded.Load(), ExcludedBytes: s.a.excludedBytes.Load(), Size: s.a.size.Load(),
@@ -311,6 +335,7 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 		// a broken parent only costs speed: store everything afresh
 		s.log.Warn("parent tree unreadable; reading every file", "dir", path, "err", err)
 		parentNodes = nil
+		s.deltaBroken.Store(true)
 	} else {
 		ds.prev = parentTree
 	}
@@ -326,6 +351,9 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 	slices.Sort(names)
 	d := newEntryStater(f, path)
 	ds.nodes = make([]Node, 0, len(names))
+	if s.opts.Delta != nil {
+		ds.reused = make([]bool, 0, len(names))
+	}
 	type sub struct {
 		idx    int
 		parent object.ID
@@ -358,11 +386,13 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 			return fmt.Errorf("%w: the tree holds more than %d entries (at %s)", ErrEntryLimit, s.opts.MaxEntries, filepath.Join(path, name))
 		}
 		for pi < len(parentNodes) && parentNodes[pi].Name < name {
+			s.forget(ds.rel, &parentNodes[pi]) // removed or excluded
 			pi++
 		}
 		var old *Node
 		if pi < len(parentNodes) && parentNodes[pi].Name == name {
 			old = &parentNodes[pi]
+			pi++
 		}
 		switch n.Type {
 		case File:
@@ -375,6 +405,9 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 				(s.opts.Reusable == nil || s.opts.Reusable(old.Content)) {
 				n.Content = old.Content
 				ds.nodes = append(ds.nodes, n)
+				if ds.reused != nil {
+					ds.reused = append(ds.reused, true)
+				}
 				s.a.unchanged.Add(1)
 				s.a.size.Add(int64(n.Size))
 				s.prog.AddDone(1, int64(n.Size))
@@ -384,12 +417,16 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 				continue
 			}
 			ds.nodes = append(ds.nodes, n)
+			s.forgetReplaced(ds, old)
 			queue = append(queue, fileJob{path: filepath.Join(path, name), idx: len(ds.nodes) - 1, changed: old != nil})
 		case Dir:
 			ds.nodes = append(ds.nodes, n)
 			var p object.ID
 			if old != nil && old.Type == Dir {
 				p = old.Subtree
+				s.forgetReplaced(ds, nil) // the walk below compares the two
+			} else {
+				s.forgetReplaced(ds, old)
 			}
 			subs = append(subs, sub{len(ds.nodes) - 1, p})
 		case Symlink:
@@ -402,12 +439,17 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 				return fmt.Errorf("store: symlink %s has an unusable target", filepath.Join(path, name))
 			}
 			ds.nodes = append(ds.nodes, n)
+			s.forgetReplaced(ds, old)
 			s.a.links.Add(1)
 		default:
+			s.forget(ds.rel, old)
 			s.a.entries.Add(-1)
 			s.a.skipped.Add(1)
 			s.log.Warn("skipping special file (socket, device or fifo)", "path", filepath.Join(path, name))
 		}
+	}
+	for ; pi < len(parentNodes); pi++ {
+		s.forget(ds.rel, &parentNodes[pi]) // removed or excluded
 	}
 	// children hold the directory open until they finish
 	ds.pending.Add(int64(len(queue) + len(subs)))
@@ -447,6 +489,49 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 	return nil
 }
 
+// forgetReplaced records, for StoreOptions.Delta, that the node just
+// appended to ds is not the parent's node old (nil: there was none)
+// reused: old's files are taken away.
+func (s *storer) forgetReplaced(ds *dirState, old *Node) {
+	if ds.reused == nil {
+		return
+	}
+	ds.reused = append(ds.reused, false)
+	s.forget(ds.rel, old)
+}
+
+// forget gives StoreOptions.Delta the files of old, a node of the parent
+// tree in the directory rel that the new tree does not hold: old itself,
+// or every file under it. A subtree that cannot be read marks the delta
+// broken.
+func (s *storer) forget(rel string, old *Node) {
+	if s.opts.Delta == nil || old == nil {
+		return
+	}
+	switch old.Type {
+	case File:
+		s.visitM.Lock()
+		s.opts.Delta(joinRel(rel, old.Name), old, -1)
+		s.visitM.Unlock()
+	case Dir:
+		prefix := joinRel(rel, old.Name)
+		err := Walk(s.ctx, s.repo, old.Subtree, func(p string, n *Node) error {
+			if n.Type == File {
+				s.visitM.Lock()
+				s.opts.Delta(prefix+"/"+p, n, -1)
+				s.visitM.Unlock()
+			}
+			return nil
+		})
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Warn("removed directory's parent tree unreadable", "dir", prefix, "err", err)
+			}
+			s.deltaBroken.Store(true)
+		}
+	}
+}
+
 func (s *storer) checkLimit() error {
 	if s.opts.Limit > 0 && s.a.size.Load() > s.opts.Limit {
 		return fmt.Errorf("%w: the tree holds more than %d bytes", ErrLimit, s.opts.Limit)
@@ -465,11 +550,18 @@ func (s *storer) release(ds *dirState) {
 	if s.ctx.Err() != nil {
 		return
 	}
-	if s.opts.Visit != nil {
+	if s.opts.Visit != nil || s.opts.Delta != nil {
 		s.visitM.Lock()
 		for i := range ds.nodes {
-			if ds.nodes[i].Type == File {
-				s.opts.Visit(joinRel(ds.rel, ds.nodes[i].Name), &ds.nodes[i])
+			if ds.nodes[i].Type != File {
+				continue
+			}
+			p := joinRel(ds.rel, ds.nodes[i].Name)
+			if s.opts.Visit != nil {
+				s.opts.Visit(p, &ds.nodes[i])
+			}
+			if s.opts.Delta != nil && !ds.reused[i] {
+				s.opts.Delta(p, &ds.nodes[i], 1)
 			}
 		}
 		s.visitM.Unlock()
