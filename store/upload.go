@@ -425,7 +425,8 @@ func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreS
 	} else if !ok {
 		return st, nil, missing
 	}
-	det := newDetection()
+	det := newDetection(nil)
+	det.partial = true // a subtree met again is not visited again
 	maxEntries := s.cfg.MaxEntries
 	// sum is what one distinct tree holds below it, every path counted
 	type sum struct {
