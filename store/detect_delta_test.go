@@ -136,3 +136,41 @@ func TestDetectionFromParentTallies(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectionTalliesAfterUpgrade: a project whose newest version kept no
+// tallies (stored by an older silo; here an upload, which keeps none)
+// gets them from its next store, even an unchanged one, and later stores
+// count from them.
+func TestDetectionTalliesAfterUpgrade(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	src := e.path("src")
+	writeTree(t, src, map[string][]byte{
+		"main.go": textBytes(1, 9000), "web/app.ts": textBytes(2, 5000), "lib/x.rs": textBytes(3, 3000),
+	})
+	a := e.save(t, src, "a")
+	u := e.s.NewUploads(time.Minute)
+	defer u.Close()
+	up, err := u.Commit(ctx, CommitOptions{SaveOptions: SaveOptions{Project: "b"}, Tree: snapshotOf(t, e.s, a).Tree, RootMTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := snapshotOf(t, e.s, up).Detection; len(d) != 0 {
+		t.Fatalf("an upload kept tallies %s", d)
+	}
+	e.clock.Advance(time.Second)
+	b := e.save(t, src, "b")
+	if snapshotOf(t, e.s, b).Tree != snapshotOf(t, e.s, up).Tree {
+		t.Fatal("the store changed the tree")
+	}
+	want := snapshotOf(t, e.s, a).Detection
+	if got := snapshotOf(t, e.s, b).Detection; string(got) != string(want) || !slices.Equal(b.Languages, a.Languages) {
+		t.Errorf("unchanged store after a version without tallies: %s %q, want %s %q", got, b.Languages, want, a.Languages)
+	}
+	// the next one carries them over
+	e.clock.Advance(time.Second)
+	b = e.save(t, src, "b")
+	if got := snapshotOf(t, e.s, b).Detection; string(got) != string(want) || !slices.Equal(b.Languages, a.Languages) {
+		t.Errorf("unchanged store after that: %s %q, want %s %q", got, b.Languages, want, a.Languages)
+	}
+}

@@ -324,9 +324,11 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	if added > 0 && res.Stats.BytesAdded > added {
 		return nil, s.quotaError(snapshot.ErrAddedLimit, rec.Name, stored)
 	}
-	if res.Tree == parent.tree && rec.Rev > 0 {
-		// nothing changed: the languages and frameworks are those of the
-		// previous version, no need to wait for the detector
+	if res.Tree == parent.tree && rec.Rev > 0 && det.base != nil {
+		// nothing changed: the languages, frameworks and tallies are
+		// those of the previous version (without usable tallies there,
+		// the detector, which has counted every file, finishes: the next
+		// re-stores count nothing)
 		det.abort()
 		det = nil
 	} else {
