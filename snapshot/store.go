@@ -39,6 +39,15 @@ type blobRepo interface {
 	BlobLoader
 }
 
+// blobLocator is a repository that looks up several blobs at once and
+// reads a blob where it was found (an *object.Repository or
+// *object.Writer): the store looks up the parent trees of a directory's
+// subdirectories together, one index transaction instead of one each.
+type blobLocator interface {
+	Locate(ids []object.ID) (locs []object.Location, found []bool, err error)
+	LoadAt(ctx context.Context, loc object.Location, dst []byte) ([]byte, error)
+}
+
 // StoreOptions configure Store. The zero value works, except Pol.
 type StoreOptions struct {
 	Pol        chunk.Pol
@@ -240,7 +249,7 @@ func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*
 	}
 	root := &dirState{}
 	root.pending.Store(1)
-	walkErr := s.walkDir(dir, root, opts.ParentTree)
+	walkErr := s.walkDir(dir, root, opts.ParentTree, nil)
 	if walkErr != nil {
 		s.fail(walkErr)
 	}
@@ -301,11 +310,22 @@ func (s *storer) scan(ctx context.Context, dir string) {
 	})
 }
 
-func (s *storer) loadTree(id object.ID) ([]Node, error) {
+// loadTree loads a tree of the parent version; loc, when not nil, is where
+// Locate found it.
+func (s *storer) loadTree(id object.ID, loc *object.Location) ([]Node, error) {
 	if id.IsZero() {
 		return nil, nil
 	}
-	data, err := s.repo.LoadBlob(s.ctx, id, nil)
+	var data []byte
+	var err error
+	if l, ok := s.repo.(blobLocator); ok && loc != nil {
+		data, err = l.LoadAt(s.ctx, *loc, nil)
+	}
+	if loc == nil || err != nil {
+		// not looked up yet, or moved or damaged since it was: LoadBlob
+		// looks it up (again) and tries other copies
+		data, err = s.repo.LoadBlob(s.ctx, id, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load parent tree %s: %w", id.Short(), err)
 	}
@@ -323,14 +343,47 @@ func joinRel(dir, name string) string {
 	return dir + "/" + name
 }
 
+// locate looks up the parent trees of a directory's subdirectories in one
+// go, when the repository can (see blobLocator): locs[i] is where ids[i]
+// is, nil where it is unknown or was not looked up.
+func (s *storer) locate(ids []object.ID) []*object.Location {
+	out := make([]*object.Location, len(ids))
+	l, ok := s.repo.(blobLocator)
+	var want []object.ID
+	for _, id := range ids {
+		if !id.IsZero() {
+			want = append(want, id)
+		}
+	}
+	if !ok || len(want) < 2 {
+		return out // one lookup each is as cheap
+	}
+	locs, found, err := l.Locate(want)
+	if err != nil {
+		return out // loadTree looks each up, and reports
+	}
+	k := 0
+	for i, id := range ids {
+		if id.IsZero() {
+			continue
+		}
+		if found[k] {
+			out[i] = &locs[k]
+		}
+		k++
+	}
+	return out
+}
+
 // walkDir lists one directory, reuses unchanged files, queues the others,
 // and recurses. ds.pending counts the walker's own hold plus every queued
-// child; the walker releases its hold when the listing is done.
-func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error {
+// child; the walker releases its hold when the listing is done. parentLoc,
+// when not nil, is where parentTree was found.
+func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID, parentLoc *object.Location) error {
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	parentNodes, err := s.loadTree(parentTree)
+	parentNodes, err := s.loadTree(parentTree, parentLoc)
 	if err != nil {
 		// a broken parent only costs speed: store everything afresh
 		s.log.Warn("parent tree unreadable; reading every file", "dir", path, "err", err)
@@ -461,7 +514,13 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 			return s.ctx.Err()
 		}
 	}
-	for _, sb := range subs {
+	prevs := make([]object.ID, len(subs))
+	for i, sb := range subs {
+		prevs[i] = sb.parent
+	}
+	locs := s.locate(prevs)
+	for i, sb := range subs {
+		loc := locs[i]
 		child := &dirState{rel: joinRel(ds.rel, ds.nodes[sb.idx].Name), depth: ds.depth + 1, parent: ds, idx: sb.idx}
 		child.pending.Store(1)
 		childPath := filepath.Join(path, ds.nodes[sb.idx].Name)
@@ -473,14 +532,14 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 			go func(parent object.ID) {
 				defer s.walkWG.Done()
 				defer func() { <-s.walkSem }()
-				if err := s.walkDir(childPath, child, parent); err != nil {
+				if err := s.walkDir(childPath, child, parent, loc); err != nil {
 					s.fail(err)
 					return
 				}
 				s.release(child)
 			}(sb.parent)
 		default:
-			if err := s.walkDir(childPath, child, sb.parent); err != nil {
+			if err := s.walkDir(childPath, child, sb.parent, loc); err != nil {
 				return err
 			}
 			s.release(child)
