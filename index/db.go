@@ -376,6 +376,25 @@ func (d *DB) Lookup(id object.ID) (loc object.Location, ok bool, err error) {
 	return loc, ok, err
 }
 
+// LookupAll finds several blobs in one read transaction: locs[i] is where
+// ids[i] is, found[i] whether it is indexed (see Tx.Lookup).
+func (d *DB) LookupAll(ids []object.ID) (locs []object.Location, found []bool, err error) {
+	locs, found = make([]object.Location, len(ids)), make([]bool, len(ids))
+	err = d.View(func(tx *Tx) error {
+		for i, id := range ids {
+			var err error
+			if locs[i], found[i], err = tx.Lookup(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return locs, found, nil
+}
+
 // AddPack records a durable pack and its blobs.
 func (d *DB) AddPack(p object.PackInfo, blobs []object.Blob) error {
 	return d.Update(func(tx *Tx) error { return tx.AddPack(p, blobs) })

@@ -22,6 +22,13 @@ type Index interface {
 	AddPack(p PackInfo, blobs []Blob) error
 }
 
+// BatchIndex is an Index that looks up several blobs in one go (one
+// transaction of index.db, instead of one each): locs[i] is where ids[i]
+// is, found[i] whether it is indexed.
+type BatchIndex interface {
+	LookupAll(ids []ID) (locs []Location, found []bool, err error)
+}
+
 // PackLimiter is an Index that limits how many blobs a new pack may hold
 // (0: no limit beyond the pack size). It is asked when a pack is started.
 // Indexing a pack is one transaction that touches one random place of the
@@ -176,6 +183,21 @@ func (r *Repository) ID(plain []byte) ID { return r.seal.ID(plain) }
 
 // Codec returns the repository's compression codec.
 func (r *Repository) Codec() *Codec { return r.codec }
+
+// Locate looks up where blobs are, for LoadAt: locs[i] is where ids[i] is,
+// found[i] whether it is indexed. With a BatchIndex it asks the index once.
+func (r *Repository) Locate(ids []ID) (locs []Location, found []bool, err error) {
+	if b, ok := r.idx.(BatchIndex); ok {
+		return b.LookupAll(ids)
+	}
+	locs, found = make([]Location, len(ids)), make([]bool, len(ids))
+	for i, id := range ids {
+		if locs[i], found[i], err = r.idx.Lookup(id); err != nil {
+			return nil, nil, err
+		}
+	}
+	return locs, found, nil
+}
 
 // Has reports whether the blob is indexed or waiting in a pack being written.
 func (r *Repository) Has(id ID) (bool, error) { return r.has(nil, id) }

@@ -47,6 +47,14 @@ func (w *Writer) SaveStored(ctx context.Context, b Blob, stored []byte) (int64, 
 // (indexed and not excluded, or waiting in a pack being written).
 func (w *Writer) Has(id ID) (bool, error) { return w.r.has(w, id) }
 
+// Locate looks up blobs like Repository.Locate.
+func (w *Writer) Locate(ids []ID) ([]Location, []bool, error) { return w.r.Locate(ids) }
+
+// LoadAt reads the blob at loc like Repository.LoadAt.
+func (w *Writer) LoadAt(ctx context.Context, loc Location, dst []byte) ([]byte, error) {
+	return w.r.LoadAt(ctx, loc, dst)
+}
+
 // LoadBlob loads a blob like Repository.LoadBlob.
 func (w *Writer) LoadBlob(ctx context.Context, id ID, dst []byte) ([]byte, error) {
 	return w.r.LoadBlob(ctx, id, dst)

@@ -23,5 +23,7 @@
 //
 // A snapshot blob is JSON (see Snapshot): time, root tree, parent, project id
 // and name, tags, source path, stats, and the project's catalogue record as of
-// that version, so the catalogue can be rebuilt from the packs.
+// that version, so the catalogue can be rebuilt from the packs. Its
+// "detection" field, when present, holds the store's language counts for
+// the tree (opaque here), from which the next version's are counted.
 package snapshot

@@ -29,6 +29,10 @@ type Snapshot struct {
 	Dirs        int64           `json:"dirs"`
 	Size        int64           `json:"size"` // logical bytes of all regular files
 	Project     json.RawMessage `json:"project,omitempty"`
+	// Detection is what the store's language detection counted in Tree,
+	// opaque here, from which the next version's is counted (see
+	// store/detect's Tallies).
+	Detection json.RawMessage `json:"detection,omitempty"`
 }
 
 // Encode returns the snapshot blob.

@@ -39,6 +39,15 @@ type blobRepo interface {
 	BlobLoader
 }
 
+// blobLocator is a repository that looks up several blobs at once and
+// reads a blob where it was found (an *object.Repository or
+// *object.Writer): the store looks up the parent trees of a directory's
+// subdirectories together, one index transaction instead of one each.
+type blobLocator interface {
+	Locate(ids []object.ID) (locs []object.Location, found []bool, err error)
+	LoadAt(ctx context.Context, loc object.Location, dst []byte) ([]byte, error)
+}
+
 // StoreOptions configure Store. The zero value works, except Pol.
 type StoreOptions struct {
 	Pol        chunk.Pol
@@ -50,6 +59,16 @@ type StoreOptions struct {
 	// its slash-separated path relative to the root and its finished node.
 	// Calls are serialised.
 	Visit func(path string, n *Node)
+	// Delta, when set, is told how the new tree's regular files differ
+	// from the parent tree's: Delta(path, n, +1) for each file of the new
+	// tree other than the parent's files reused unchanged (new, changed,
+	// or read again), Delta(path, old, -1) for each file of the parent
+	// tree that the new one does not hold unchanged (removed, changed,
+	// excluded, read again, or replaced by a directory or symlink). The
+	// parent's files, less the -1 ones, plus the +1 ones are the new
+	// tree's. Calls are serialised with Visit's. StoreResult.DeltaBase
+	// names the tree the calls lead from.
+	Delta func(path string, n *Node, sign int)
 	// Limit stops the store with ErrLimit once the logical bytes of the
 	// tree pass it (0: no limit).
 	Limit int64
@@ -58,7 +77,10 @@ type StoreOptions struct {
 	AddedLimit int64
 	// Reusable, when set, is asked before the chunks of an unchanged file
 	// of the parent are referred to again; false reads the file afresh
-	// (its blobs are lost, or condemned by garbage collection).
+	// (its blobs are lost, or condemned by garbage collection). When it is
+	// nil every blob of the parent tree may be reused, and a directory
+	// whose tree comes out the same as the parent's (which the store has
+	// just read from the repository) is not saved again.
 	Reusable func(content []object.ID) bool
 	// MaxEntries stops the store with ErrEntryLimit once the tree holds
 	// more entries (files, directories, symlinks; 0: no limit).
@@ -136,6 +158,12 @@ type StoreResult struct {
 	RootMode  uint32
 	RootMTime int64
 	Stats     StoreStats
+	// DeltaBase is the tree StoreOptions.Delta's calls lead from to Tree:
+	// ParentTree, or zero when there was none (every file was added).
+	// DeltaBroken is set when part of the parent tree could not be read:
+	// the calls then missed some of its files.
+	DeltaBase   object.ID
+	DeltaBroken bool
 }
 
 type storer struct {
@@ -154,6 +182,8 @@ type storer struct {
 	maxPath, maxDepth int
 	visitM            sync.Mutex
 	root              object.ID
+	// deltaBroken: a parent tree could not be read (see StoreResult)
+	deltaBroken atomic.Bool
 	// walkSem bounds the extra goroutines walking subdirectories
 	walkSem chan struct{}
 	walkWG  sync.WaitGroup
@@ -169,6 +199,12 @@ type dirState struct {
 	pending atomic.Int64
 	parent  *dirState
 	idx     int
+	// prev is the parent version's tree of this directory when the store
+	// read it (zero otherwise)
+	prev object.ID
+	// reused marks the nodes that are the parent's files reused
+	// unchanged (only with StoreOptions.Delta)
+	reused []bool
 }
 
 type fileJob struct {
@@ -213,7 +249,7 @@ func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*
 	}
 	root := &dirState{}
 	root.pending.Store(1)
-	walkErr := s.walkDir(dir, root, opts.ParentTree)
+	walkErr := s.walkDir(dir, root, opts.ParentTree, nil)
 	if walkErr != nil {
 		s.fail(walkErr)
 	}
@@ -228,6 +264,9 @@ func Store(ctx context.Context, repo blobRepo, dir string, opts StoreOptions) (*
 		return nil, errors.New("store: root tree was not finished")
 	}
 	res := &StoreResult{Tree: s.root, RootMode: rootMode, RootMTime: rootMTime}
+	if opts.Delta != nil {
+		res.DeltaBase, res.DeltaBroken = opts.ParentTree, s.deltaBroken.Load()
+	}
 	res.Stats = StoreStats{
 		FilesNew: s.a.new.Load(), FilesChanged: s.a.changed.Load(), FilesUnchanged: s.a.unchanged.Load(),
 		Dirs: s.a.dirs.Load(), Symlinks: s.a.links.Load(), Skipped: s.a.skipped.Load(), Excluded: s.a.excluded.Load(), ExcludedBytes: s.a.excludedBytes.Load(), Size: s.a.size.Load(),
@@ -271,11 +310,22 @@ func (s *storer) scan(ctx context.Context, dir string) {
 	})
 }
 
-func (s *storer) loadTree(id object.ID) ([]Node, error) {
+// loadTree loads a tree of the parent version; loc, when not nil, is where
+// Locate found it.
+func (s *storer) loadTree(id object.ID, loc *object.Location) ([]Node, error) {
 	if id.IsZero() {
 		return nil, nil
 	}
-	data, err := s.repo.LoadBlob(s.ctx, id, nil)
+	var data []byte
+	var err error
+	if l, ok := s.repo.(blobLocator); ok && loc != nil {
+		data, err = l.LoadAt(s.ctx, *loc, nil)
+	}
+	if loc == nil || err != nil {
+		// not looked up yet, or moved or damaged since it was: LoadBlob
+		// looks it up (again) and tries other copies
+		data, err = s.repo.LoadBlob(s.ctx, id, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load parent tree %s: %w", id.Short(), err)
 	}
@@ -293,18 +343,54 @@ func joinRel(dir, name string) string {
 	return dir + "/" + name
 }
 
+// locate looks up the parent trees of a directory's subdirectories in one
+// go, when the repository can (see blobLocator): locs[i] is where ids[i]
+// is, nil where it is unknown or was not looked up.
+func (s *storer) locate(ids []object.ID) []*object.Location {
+	out := make([]*object.Location, len(ids))
+	l, ok := s.repo.(blobLocator)
+	var want []object.ID
+	for _, id := range ids {
+		if !id.IsZero() {
+			want = append(want, id)
+		}
+	}
+	if !ok || len(want) < 2 {
+		return out // one lookup each is as cheap
+	}
+	locs, found, err := l.Locate(want)
+	if err != nil {
+		return out // loadTree looks each up, and reports
+	}
+	k := 0
+	for i, id := range ids {
+		if id.IsZero() {
+			continue
+		}
+		if found[k] {
+			out[i] = &locs[k]
+		}
+		k++
+	}
+	return out
+}
+
 // walkDir lists one directory, reuses unchanged files, queues the others,
 // and recurses. ds.pending counts the walker's own hold plus every queued
-// child; the walker releases its hold when the listing is done.
-func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error {
+// child; the walker releases its hold when the listing is done. parentLoc,
+// when not nil, is where parentTree was found.
+func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID, parentLoc *object.Location) error {
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	parentNodes, err := s.loadTree(parentTree)
+	parentNodes, err := s.loadTree(parentTree, parentLoc)
 	if err != nil {
 		// a broken parent only costs speed: store everything afresh
 		s.log.Warn("parent tree unreadable; reading every file", "dir", path, "err", err)
 		parentNodes = nil
+		s.deltaBroken.Store(true)
+	} else {
+		ds.prev = parentTree
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -318,6 +404,9 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 	slices.Sort(names)
 	d := newEntryStater(f, path)
 	ds.nodes = make([]Node, 0, len(names))
+	if s.opts.Delta != nil {
+		ds.reused = make([]bool, 0, len(names))
+	}
 	type sub struct {
 		idx    int
 		parent object.ID
@@ -350,11 +439,13 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 			return fmt.Errorf("%w: the tree holds more than %d entries (at %s)", ErrEntryLimit, s.opts.MaxEntries, filepath.Join(path, name))
 		}
 		for pi < len(parentNodes) && parentNodes[pi].Name < name {
+			s.forget(ds.rel, &parentNodes[pi]) // removed or excluded
 			pi++
 		}
 		var old *Node
 		if pi < len(parentNodes) && parentNodes[pi].Name == name {
 			old = &parentNodes[pi]
+			pi++
 		}
 		switch n.Type {
 		case File:
@@ -367,6 +458,9 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 				(s.opts.Reusable == nil || s.opts.Reusable(old.Content)) {
 				n.Content = old.Content
 				ds.nodes = append(ds.nodes, n)
+				if ds.reused != nil {
+					ds.reused = append(ds.reused, true)
+				}
 				s.a.unchanged.Add(1)
 				s.a.size.Add(int64(n.Size))
 				s.prog.AddDone(1, int64(n.Size))
@@ -376,12 +470,16 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 				continue
 			}
 			ds.nodes = append(ds.nodes, n)
+			s.forgetReplaced(ds, old)
 			queue = append(queue, fileJob{path: filepath.Join(path, name), idx: len(ds.nodes) - 1, changed: old != nil})
 		case Dir:
 			ds.nodes = append(ds.nodes, n)
 			var p object.ID
 			if old != nil && old.Type == Dir {
 				p = old.Subtree
+				s.forgetReplaced(ds, nil) // the walk below compares the two
+			} else {
+				s.forgetReplaced(ds, old)
 			}
 			subs = append(subs, sub{len(ds.nodes) - 1, p})
 		case Symlink:
@@ -394,12 +492,17 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 				return fmt.Errorf("store: symlink %s has an unusable target", filepath.Join(path, name))
 			}
 			ds.nodes = append(ds.nodes, n)
+			s.forgetReplaced(ds, old)
 			s.a.links.Add(1)
 		default:
+			s.forget(ds.rel, old)
 			s.a.entries.Add(-1)
 			s.a.skipped.Add(1)
 			s.log.Warn("skipping special file (socket, device or fifo)", "path", filepath.Join(path, name))
 		}
+	}
+	for ; pi < len(parentNodes); pi++ {
+		s.forget(ds.rel, &parentNodes[pi]) // removed or excluded
 	}
 	// children hold the directory open until they finish
 	ds.pending.Add(int64(len(queue) + len(subs)))
@@ -411,7 +514,13 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 			return s.ctx.Err()
 		}
 	}
-	for _, sb := range subs {
+	prevs := make([]object.ID, len(subs))
+	for i, sb := range subs {
+		prevs[i] = sb.parent
+	}
+	locs := s.locate(prevs)
+	for i, sb := range subs {
+		loc := locs[i]
 		child := &dirState{rel: joinRel(ds.rel, ds.nodes[sb.idx].Name), depth: ds.depth + 1, parent: ds, idx: sb.idx}
 		child.pending.Store(1)
 		childPath := filepath.Join(path, ds.nodes[sb.idx].Name)
@@ -423,20 +532,63 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID) error 
 			go func(parent object.ID) {
 				defer s.walkWG.Done()
 				defer func() { <-s.walkSem }()
-				if err := s.walkDir(childPath, child, parent); err != nil {
+				if err := s.walkDir(childPath, child, parent, loc); err != nil {
 					s.fail(err)
 					return
 				}
 				s.release(child)
 			}(sb.parent)
 		default:
-			if err := s.walkDir(childPath, child, sb.parent); err != nil {
+			if err := s.walkDir(childPath, child, sb.parent, loc); err != nil {
 				return err
 			}
 			s.release(child)
 		}
 	}
 	return nil
+}
+
+// forgetReplaced records, for StoreOptions.Delta, that the node just
+// appended to ds is not the parent's node old (nil: there was none)
+// reused: old's files are taken away.
+func (s *storer) forgetReplaced(ds *dirState, old *Node) {
+	if ds.reused == nil {
+		return
+	}
+	ds.reused = append(ds.reused, false)
+	s.forget(ds.rel, old)
+}
+
+// forget gives StoreOptions.Delta the files of old, a node of the parent
+// tree in the directory rel that the new tree does not hold: old itself,
+// or every file under it. A subtree that cannot be read marks the delta
+// broken.
+func (s *storer) forget(rel string, old *Node) {
+	if s.opts.Delta == nil || old == nil {
+		return
+	}
+	switch old.Type {
+	case File:
+		s.visitM.Lock()
+		s.opts.Delta(joinRel(rel, old.Name), old, -1)
+		s.visitM.Unlock()
+	case Dir:
+		prefix := joinRel(rel, old.Name)
+		err := Walk(s.ctx, s.repo, old.Subtree, func(p string, n *Node) error {
+			if n.Type == File {
+				s.visitM.Lock()
+				s.opts.Delta(prefix+"/"+p, n, -1)
+				s.visitM.Unlock()
+			}
+			return nil
+		})
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Warn("removed directory's parent tree unreadable", "dir", prefix, "err", err)
+			}
+			s.deltaBroken.Store(true)
+		}
+	}
 }
 
 func (s *storer) checkLimit() error {
@@ -457,25 +609,36 @@ func (s *storer) release(ds *dirState) {
 	if s.ctx.Err() != nil {
 		return
 	}
-	if s.opts.Visit != nil {
+	if s.opts.Visit != nil || s.opts.Delta != nil {
 		s.visitM.Lock()
 		for i := range ds.nodes {
-			if ds.nodes[i].Type == File {
-				s.opts.Visit(joinRel(ds.rel, ds.nodes[i].Name), &ds.nodes[i])
+			if ds.nodes[i].Type != File {
+				continue
+			}
+			p := joinRel(ds.rel, ds.nodes[i].Name)
+			if s.opts.Visit != nil {
+				s.opts.Visit(p, &ds.nodes[i])
+			}
+			if s.opts.Delta != nil && !ds.reused[i] {
+				s.opts.Delta(p, &ds.nodes[i], 1)
 			}
 		}
 		s.visitM.Unlock()
 	}
 	data := EncodeTree(ds.nodes)
 	id := s.repo.ID(data)
-	n, err := s.repo.SaveBlob(s.ctx, object.TreeBlob, id, data)
-	if err != nil {
-		s.fail(fmt.Errorf("store: save tree %q: %w", ds.rel, err))
-		return
-	}
-	if n > 0 {
-		s.a.blobs.Add(1)
-		s.a.added.Add(n)
+	// an unchanged directory: its tree is the one just read (saving it
+	// would only ask the index again)
+	if id != ds.prev || s.opts.Reusable != nil {
+		n, err := s.repo.SaveBlob(s.ctx, object.TreeBlob, id, data)
+		if err != nil {
+			s.fail(fmt.Errorf("store: save tree %q: %w", ds.rel, err))
+			return
+		}
+		if n > 0 {
+			s.a.blobs.Add(1)
+			s.a.added.Add(n)
+		}
 	}
 	s.a.dirs.Add(1)
 	ds.nodes = nil

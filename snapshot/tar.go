@@ -314,7 +314,17 @@ func StoreTar(ctx context.Context, repo blobRepo, r io.Reader, opts StoreOptions
 	}
 	stats.BytesAdded = added.Load()
 	stats.BlobsAdded = blobs.Load()
-	id, err := saveMemTree(ctx, repo, root, &pathBuf{}, opts.Visit, &stats)
+	visit := opts.Visit
+	if opts.Delta != nil {
+		// no parent: every file is added (StoreResult.DeltaBase stays zero)
+		visit = func(p string, n *Node) {
+			if opts.Visit != nil {
+				opts.Visit(p, n)
+			}
+			opts.Delta(p, n, 1)
+		}
+	}
+	id, err := saveMemTree(ctx, repo, root, &pathBuf{}, visit, &stats)
 	if err != nil {
 		return nil, err
 	}

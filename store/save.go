@@ -58,8 +58,12 @@ type SaveResult struct {
 	Frameworks []string            `json:"frameworks"`
 }
 
-// parentRef is the version a new one follows.
-type parentRef struct{ snap, tree object.ID }
+// parentRef is the version a new one follows: its snapshot, tree, and
+// what language detection counted in the tree (nil: not kept).
+type parentRef struct {
+	snap, tree object.ID
+	tallies    []byte
+}
 
 // prepare resolves or creates (in memory) the project a new version goes to.
 func (s *Store) prepare(opts *SaveOptions) (*catalog.Record, parentRef, error) {
@@ -81,7 +85,7 @@ func (s *Store) prepare(opts *SaveOptions) (*catalog.Record, parentRef, error) {
 			_, data, ok, err := tx.Snapshot(id)
 			if err == nil && ok {
 				if sn, err := snapshot.DecodeSnapshot(data); err == nil {
-					parent = parentRef{snap: id, tree: sn.Tree}
+					parent = parentRef{snap: id, tree: sn.Tree, tallies: sn.Detection}
 				}
 			}
 			return false
@@ -302,13 +306,17 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	if err != nil {
 		return nil, err
 	}
-	det := newDetection()
+	det := newDetection(parent.tallies)
 	defer det.stop()
 	w := se.writer()
-	res, err := run(w, snapshot.StoreOptions{
+	so := snapshot.StoreOptions{
 		Pol: s.pol, ParentTree: parent.tree, Progress: opts.Progress, Logger: s.log,
 		Visit: det.visit, Limit: limit, AddedLimit: added, MaxEntries: s.cfg.MaxEntries, Reusable: se.reusable(),
-	})
+	}
+	if det.base != nil {
+		so.Delta = det.delta
+	}
+	res, err := run(w, so)
 	if err != nil {
 		return nil, s.quotaError(err, rec.Name, stored)
 	}
@@ -317,11 +325,15 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	if added > 0 && res.Stats.BytesAdded > added {
 		return nil, s.quotaError(snapshot.ErrAddedLimit, rec.Name, stored)
 	}
-	if res.Tree == parent.tree && rec.Rev > 0 {
-		// nothing changed: the languages and frameworks are those of the
-		// previous version, no need to wait for the detector
+	if res.Tree == parent.tree && rec.Rev > 0 && det.base != nil {
+		// nothing changed: the languages, frameworks and tallies are
+		// those of the previous version (without usable tallies there,
+		// the detector, which has counted every file, finishes: the next
+		// re-stores count nothing)
 		det.abort()
 		det = nil
+	} else {
+		det.finish(res, parent.tree)
 	}
 	return s.commit(ctx, se, w, rec, opts, parent, res, det, source)
 }
@@ -329,28 +341,58 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 // detection gathers what language and framework detection needs while a
 // tree is stored: every file's path and size, and the content blobs of
 // manifests (read back from the repository afterwards, so no user file is
-// opened twice). The detector runs in its own goroutine, beside the walk.
+// opened twice). The detector runs in its own goroutines, beside the walk.
+//
+// When the parent version kept its tallies (snapshot.Snapshot.Detection),
+// only the files that changed are counted (StoreOptions.Delta): the new
+// tallies are the parent's, less the files removed or changed, plus the
+// files new or changed. An unchanged re-store so counts nothing, and a
+// store after a small edit counts the edit.
 type detection struct {
 	d         *detect.Detector
 	manifests map[string][]object.ID
-	batch     []detect.File
-	ch        chan []detect.File
+	batch     []countFile
+	ch        chan []countFile
 	done      chan struct{}
 	skip      atomic.Bool
+	// base holds the parent's tallies when the files are counted as a
+	// delta from them (nil: every file is counted)
+	base *detect.Detector
+	// rescan: the delta cannot be trusted (part of the parent tree was
+	// unreadable, or it led from another tree), so result counts the
+	// stored tree afresh
+	rescan bool
+	tree   object.ID
+	// partial: visit was not given every file of the tree (an upload
+	// visits a subtree met twice once), so no tallies are kept
+	partial bool
+}
+
+// countFile is a file to count (sign 1) or to take away (-1).
+type countFile struct {
+	detect.File
+	sign int
 }
 
 // detectors is how many goroutines detection runs in.
 const detectors = 2
 
-func newDetection() *detection {
+func newDetection(parentTallies []byte) *detection {
 	d := &detection{d: detect.New(), manifests: map[string][]object.ID{},
-		ch: make(chan []detect.File, 16), done: make(chan struct{})}
+		ch: make(chan []countFile, 16), done: make(chan struct{})}
+	if len(parentTallies) > 0 {
+		base := detect.New()
+		// tallies of other rules are not reused: every file is counted
+		if base.AddTallies(parentTallies) == nil {
+			d.base = base
+		}
+	}
 	// the goroutine ranges over its own copy: stop sets d.ch to nil, and
 	// may do so before the goroutine first runs
 	ch := d.ch
 	// the regular expressions behind detection cost about 14 µs a file:
 	// two goroutines, one Detector each, merged at the end, keep it from
-	// being the long pole of a re-store
+	// being the long pole of a first store
 	parts := make([]*detect.Detector, detectors)
 	var wg sync.WaitGroup
 	for i := range parts {
@@ -363,7 +405,11 @@ func newDetection() *detection {
 					continue
 				}
 				for _, f := range batch {
-					dd.AddFile(f)
+					if f.sign < 0 {
+						dd.RemoveFile(f.File)
+					} else {
+						dd.AddFile(f.File)
+					}
 				}
 			}
 		}(parts[i])
@@ -378,15 +424,44 @@ func newDetection() *detection {
 	return d
 }
 
-// visit is called serialised by the store pipeline.
+// visit is called serialised by the store pipeline, for every file.
 func (d *detection) visit(path string, n *snapshot.Node) {
-	d.batch = append(d.batch, detect.File{Path: path, Size: int64(n.Size)})
-	if len(d.batch) == 1024 {
-		d.ch <- d.batch
-		d.batch = make([]detect.File, 0, 1024)
+	if d.base == nil {
+		d.add(path, n, 1)
 	}
 	if detect.WantsContent(path, int64(n.Size)) {
 		d.manifests[path] = slices.Clone(n.Content)
+	}
+}
+
+// delta is StoreOptions.Delta: called serialised with visit, for the
+// files that changed from the parent tree, when d.base is set.
+func (d *detection) delta(path string, n *snapshot.Node, sign int) { d.add(path, n, sign) }
+
+func (d *detection) add(path string, n *snapshot.Node, sign int) {
+	d.batch = append(d.batch, countFile{detect.File{Path: path, Size: int64(n.Size)}, sign})
+	if len(d.batch) == 1024 {
+		d.ch <- d.batch
+		d.batch = make([]countFile, 0, 1024)
+	}
+}
+
+// finish takes note of the stored tree once the pipeline is done; parent
+// is the tree whose tallies d.base holds.
+func (d *detection) finish(res *snapshot.StoreResult, parent object.ID) {
+	d.tree = res.Tree
+	if d.base == nil {
+		return
+	}
+	switch {
+	case res.DeltaBroken:
+		d.rescan = true
+	case res.DeltaBase.IsZero():
+		// the pipeline used no parent (a tar stream): every file was
+		// counted
+		d.base = nil
+	case res.DeltaBase != parent:
+		d.rescan = true
 	}
 }
 
@@ -410,8 +485,36 @@ func (d *detection) stop() {
 	<-d.done
 }
 
-func (d *detection) result(ctx context.Context, repo snapshot.BlobLoader) (langs, fws []string) {
+// result returns the languages and frameworks found, and the tallies to
+// keep with the version (nil when they cannot be had).
+func (d *detection) result(ctx context.Context, repo snapshot.BlobLoader) (langs, fws []string, tallies []byte) {
 	d.stop()
+	if d.base != nil && !d.rescan {
+		d.d.Merge(d.base)
+		if _, err := d.d.Tallies(); err != nil {
+			// more taken away than the parent counted: never so if
+			// the parent's tallies were its tree's
+			d.rescan = true
+		}
+	}
+	counted := true
+	if d.rescan {
+		d.d = detect.New()
+		err := snapshot.Walk(ctx, repo, d.tree, func(path string, n *snapshot.Node) error {
+			if n.Type == snapshot.File {
+				d.d.AddFile(detect.File{Path: path, Size: int64(n.Size)})
+			}
+			return nil
+		})
+		if err != nil {
+			// the manifests below still give frameworks; no tallies
+			// are kept, so the next version counts every file
+			d.d, counted = detect.New(), false
+		}
+	}
+	if counted && !d.partial {
+		tallies, _ = d.d.Tallies()
+	}
 	for path, ids := range d.manifests {
 		var content []byte
 		for _, id := range ids {
@@ -426,7 +529,8 @@ func (d *detection) result(ctx context.Context, repo snapshot.BlobLoader) (langs
 			d.d.AddContent(path, content)
 		}
 	}
-	return d.d.Result()
+	langs, fws = d.d.Result()
+	return langs, fws, tallies
 }
 
 // lockCatalogue serialises catalogue commits: in this process, and among
@@ -479,8 +583,10 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 		return nil, err
 	}
 	var langs, fws []string
+	// without a detector the tree is the parent's, and so are its tallies
+	tallies := parent.tallies
 	if det != nil {
-		langs, fws = det.result(ctx, s.repo)
+		langs, fws, tallies = det.result(ctx, s.repo)
 	}
 	unlock, err := s.lockCatalogueFresh(ctx)
 	if err != nil {
@@ -537,7 +643,7 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 	rec.Stamp(now)
 	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: rec.ID, ProjectName: rec.Name,
 		Tags: rec.Tags, VersionTags: catalog.Union(opts.Tags), Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
-		Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size, Project: rec.Encode()}
+		Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size, Project: rec.Encode(), Detection: tallies}
 	sn.Hostname, _ = os.Hostname()
 	var parentSnap *object.ID
 	if !parent.snap.IsZero() {

@@ -230,7 +230,7 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 	if err := se.adopt(ctx, w, sn.Tree); err != nil {
 		return nil, err
 	}
-	det := newDetection()
+	det := newDetection(nil)
 	defer det.stop()
 	err = snapshot.Walk(ctx, s.repo, sn.Tree, func(p string, n *snapshot.Node) error {
 		if n.Type == snapshot.File {

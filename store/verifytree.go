@@ -28,7 +28,8 @@ func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreS
 	} else if !ok {
 		return st, nil, c.missing
 	}
-	c.det = newDetection()
+	c.det = newDetection(nil)
+	c.det.partial = true // a subtree met again is not visited again
 	start := time.Now()
 	m, err := c.visit(root, 0)
 	st.Duration = time.Since(start)

@@ -8,9 +8,16 @@
 // build.gradle, Gemfile, ...), which the caller reads on demand: it asks
 // WantsContent for each file and passes the content of those it wants to
 // AddContent.
+//
+// The counts are additive: a Detector can also take away a file it counted
+// (RemoveFile), and hand its counts over to another (Tallies, AddTallies),
+// so that a new version of a project is counted from the previous version's
+// tallies and the files that changed between the two.
 package detect
 
 import (
+	"encoding/json"
+	"fmt"
 	"path"
 	"sort"
 	"strings"
@@ -73,7 +80,18 @@ func (d *Detector) init() {
 // AddFile records one regular file (called for every regular file, in any
 // order). Vendored, documentation, configuration, generated and hidden files
 // are not counted, nor are files whose name names no language.
-func (d *Detector) AddFile(f File) {
+//
+// What AddFile counts for a file is kept across versions in Tallies: a
+// change to these rules must change rulesVersion.
+func (d *Detector) AddFile(f File) { d.count(f, 1) }
+
+// RemoveFile takes away what AddFile counted for f (same path, same
+// size): a file of an earlier version, removed or changed since. Counts
+// may go below zero on one Detector of several that are merged later.
+func (d *Detector) RemoveFile(f File) { d.count(f, -1) }
+
+// count adds the file to the counts (sign 1) or takes it away (-1).
+func (d *Detector) count(f File, sign int) {
 	p := cleanPath(f.Path)
 	if p == "" {
 		return
@@ -104,20 +122,20 @@ func (d *Detector) AddFile(f File) {
 	case 0:
 		return
 	case 1:
-		add(d.known, candidates[0], size)
+		add(d.known, candidates[0], size, sign)
 	default:
-		add(d.ambiguous, strings.Join(candidates, "\x00"), size)
+		add(d.ambiguous, strings.Join(candidates, "\x00"), size, sign)
 	}
 }
 
-func add(m map[string]*tally, key string, size int64) {
+func add(m map[string]*tally, key string, size int64, sign int) {
 	t := m[key]
 	if t == nil {
 		t = &tally{}
 		m[key] = t
 	}
-	t.bytes += size
-	t.files++
+	t.bytes += int64(sign) * size
+	t.files += sign
 }
 
 // skipForLanguage reports whether the file at the clean path p is left out
@@ -209,6 +227,9 @@ func (d *Detector) AddContent(path string, content []byte) {
 func (d *Detector) Result() (languages, frameworks []string) {
 	totals := map[string]*tally{}
 	merge := func(lang string, t *tally) {
+		if t.files <= 0 {
+			return // every file counted was taken away again
+		}
 		switch enry.GetLanguageType(lang) {
 		case enry.Programming, enry.Markup:
 		default:
@@ -323,3 +344,106 @@ var preferenceRank = func() map[string]int {
 	}
 	return m
 }()
+
+// rulesVersion names the rules behind the counts: go-enry's version (its
+// path, extension and vendoring tables) and a number for this package's own
+// rules (AddFile's skips), raised whenever they change. Tallies kept by a
+// version of silo with other rules are not reused.
+const rulesVersion = "1 github.com/go-enry/go-enry/v2 v2.9.6"
+
+// talliesJSON is the encoding of Tallies: per language (known) or set of
+// candidate languages joined by "\x00" (ambiguous), [bytes, files].
+type talliesJSON struct {
+	Rules     string              `json:"rules"`
+	Known     map[string][2]int64 `json:"known,omitempty"`
+	Ambiguous map[string][2]int64 `json:"ambiguous,omitempty"`
+}
+
+// Tallies returns the file counts (not the frameworks) encoded, for
+// AddTallies to take up again: kept with a version, they let the next
+// version be counted from the files that changed. It fails with
+// ErrTallies when a count is below zero (more taken away than added).
+func (d *Detector) Tallies() ([]byte, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	enc := talliesJSON{Rules: rulesVersion, Known: map[string][2]int64{}, Ambiguous: map[string][2]int64{}}
+	for _, m := range []struct {
+		src map[string]*tally
+		dst map[string][2]int64
+	}{{d.known, enc.Known}, {d.ambiguous, enc.Ambiguous}} {
+		for k, t := range m.src {
+			if t.files > 0 {
+				m.dst[k] = [2]int64{t.bytes, int64(t.files)}
+			}
+		}
+	}
+	return json.Marshal(enc)
+}
+
+// check reports whether every count is one some set of files gives.
+func (d *Detector) check() error {
+	for _, m := range []map[string]*tally{d.known, d.ambiguous} {
+		for k, t := range m {
+			if t.files < 0 || t.bytes < 0 || (t.files == 0 && t.bytes != 0) {
+				return fmt.Errorf("%w: %q counts %d files of %d bytes", ErrTallies, k, t.files, t.bytes)
+			}
+		}
+	}
+	return nil
+}
+
+// maxTalliesSize bounds the encoded tallies AddTallies accepts: there are
+// some 800 languages, and fewer sets of candidates.
+const maxTalliesSize = 1 << 20
+
+// AddTallies adds counts that Tallies returned, as if the files behind them
+// had been given to AddFile. It fails with ErrTallies, changing nothing,
+// on tallies kept under other rules (another go-enry or another version of
+// this package) and on damaged ones.
+func (d *Detector) AddTallies(b []byte) error {
+	if len(b) > maxTalliesSize {
+		return fmt.Errorf("%w: %d bytes", ErrTallies, len(b))
+	}
+	var enc talliesJSON
+	if err := json.Unmarshal(b, &enc); err != nil {
+		return fmt.Errorf("%w: %v", ErrTallies, err)
+	}
+	if enc.Rules != rulesVersion {
+		return fmt.Errorf("%w: kept under rules %q, these are %q", ErrTallies, enc.Rules, rulesVersion)
+	}
+	const maxBytes = 1 << 60 // far more than any tree, and no overflow when summed
+	for _, m := range []map[string][2]int64{enc.Known, enc.Ambiguous} {
+		for k, v := range m {
+			if k == "" || v[0] < 0 || v[0] > maxBytes || v[1] <= 0 || v[1] > maxBytes {
+				return fmt.Errorf("%w: %q counts %d files of %d bytes", ErrTallies, k, v[1], v[0])
+			}
+		}
+	}
+	for k := range enc.Ambiguous {
+		if !strings.Contains(k, "\x00") {
+			return fmt.Errorf("%w: ambiguous %q has one candidate", ErrTallies, k)
+		}
+	}
+	for k := range enc.Known {
+		if strings.Contains(k, "\x00") {
+			return fmt.Errorf("%w: known %q has several candidates", ErrTallies, k)
+		}
+	}
+	d.init()
+	for _, m := range []struct {
+		src map[string][2]int64
+		dst map[string]*tally
+	}{{enc.Known, d.known}, {enc.Ambiguous, d.ambiguous}} {
+		for k, v := range m.src {
+			t := m.dst[k]
+			if t == nil {
+				t = &tally{}
+				m.dst[k] = t
+			}
+			t.bytes += v[0]
+			t.files += int(v[1])
+		}
+	}
+	return nil
+}

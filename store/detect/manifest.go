@@ -48,6 +48,9 @@ var skippedDirs = map[string]bool{
 
 // manifestKindOf returns the kind of manifest at path p, or kindNone.
 func manifestKindOf(p string) manifestKind {
+	if !mayBeManifest(p) {
+		return kindNone
+	}
 	p = cleanPath(p)
 	if p == "" {
 		return kindNone
@@ -59,27 +62,8 @@ func manifestKindOf(p string) manifestKind {
 			return kindNone
 		}
 	}
-	switch base {
-	case "package.json":
-		return kindPackageJSON
-	case "pyproject.toml":
-		return kindPyproject
-	case "Pipfile":
-		return kindPipfile
-	case "go.mod":
-		return kindGoMod
-	case "Cargo.toml":
-		return kindCargo
-	case "pom.xml":
-		return kindPom
-	case "build.gradle", "build.gradle.kts":
-		return kindGradle
-	case "libs.versions.toml":
-		return kindGradleCatalog
-	case "Gemfile":
-		return kindGemfile
-	case "Gemfile.lock":
-		return kindGemfileLock
+	if k, ok := manifestBases[base]; ok {
+		return k
 	}
 	if strings.HasSuffix(base, ".txt") &&
 		(strings.HasPrefix(base, "requirements") ||
@@ -87,6 +71,46 @@ func manifestKindOf(p string) manifestKind {
 		return kindRequirements
 	}
 	return kindNone
+}
+
+// manifestBases are the file names of manifests (requirements files aside).
+var manifestBases = map[string]manifestKind{
+	"package.json":       kindPackageJSON,
+	"pyproject.toml":     kindPyproject,
+	"Pipfile":            kindPipfile,
+	"go.mod":             kindGoMod,
+	"Cargo.toml":         kindCargo,
+	"pom.xml":            kindPom,
+	"build.gradle":       kindGradle,
+	"build.gradle.kts":   kindGradle,
+	"libs.versions.toml": kindGradleCatalog,
+	"Gemfile":            kindGemfile,
+	"Gemfile.lock":       kindGemfileLock,
+}
+
+// mayBeManifest is false for most paths that manifestKindOf gives kindNone,
+// without cleaning and splitting the path (it is asked for every file a
+// store meets): it looks at the element the cleaned path ends in, the last
+// one other than "" and ".", and says true whenever a ".." could make
+// another element the last.
+func mayBeManifest(p string) bool {
+	for p != "" {
+		base := p
+		if i := strings.LastIndexByte(p, '/'); i >= 0 {
+			base, p = p[i+1:], p[:i]
+		} else {
+			p = ""
+		}
+		switch base {
+		case "", ".":
+			continue
+		case "..":
+			return true
+		}
+		_, ok := manifestBases[base]
+		return ok || strings.HasSuffix(base, ".txt")
+	}
+	return false
 }
 
 // frameworksIn returns the frameworks that the manifest content of the given
