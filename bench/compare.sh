@@ -258,6 +258,17 @@ record() { # record TOOL STEP (uses WALL CPU RSS_KIB), repo bytes measured now u
   log "run $RUN  $(printf '%-6s %-8s' "$1" "$2")  wall ${WALL}s  cpu ${CPU}s  rss $((RSS_KIB / 1024)) MiB$([[ $repo_bytes != -1 ]] && echo "  repo $repo_bytes B")"
 }
 
+# floor NAME CMD...: times a floor the issue measures silo against (find over
+# the tree, cp -a of it, the sync after a restore) into $FLOORS
+FLOORS=$WORK/floors.tsv
+floor() {
+  local name=$1 t0 t1; shift
+  t0=$(date +%s%N)
+  "$@" >/dev/null 2>&1 || die "floor $name failed: $*"
+  t1=$(date +%s%N)
+  printf '%s\t%s\t%s\n' "$RUN" "$name" "$(python3 -c "print('%.3f' % (($t1 - $t0) / 1e9))")" >>"$FLOORS"
+}
+
 warm() { # one read pass so every tool sees the tree in the page cache
   find "$1" -type f -print0 | xargs -0 -r cat >/dev/null
 }
@@ -305,6 +316,7 @@ fi
 CORPUS_BYTES=$(tree_bytes "$CORPUS")
 CORPUS_FILES=$(find "$CORPUS" -type f | wc -l)
 : >"$WORK/verify.tsv"
+: >"$WORK/floors.tsv"
 EDITED_BYTES=0
 
 # ---------------------------------------------------------------- runs
@@ -323,7 +335,10 @@ for ((RUN = 1; RUN <= RUNS; RUN++)); do
     if [[ $t == kopia ]]; then untimed kopia policy; fi
     timed "$t" store1; record "$t" store1
   done
-  # 2. unchanged re-store of the same directory
+  # 2. unchanged re-store of the same directory, beside its floor: one stat
+  #    of every entry (find prints size, mtime and inode)
+  sync
+  floor find find "$DATA" -printf '%s %T@ %i\n'
   for t in "${TOOL_LIST[@]}"; do
     timed "$t" store2; record "$t" store2
   done
@@ -342,18 +357,23 @@ for ((RUN = 1; RUN <= RUNS; RUN++)); do
     dest=$WORK/restore/$t
     rm -rf "$dest"; mkdir -p "$dest"
     timed "$t" restore "$dest"; record "$t" restore
+    floor "sync-after-$t" sync
     ((VERIFY)) && verify_restore "$t" "$dest" "$LOGS/r$RUN-source.manifest"
     rm -rf "$dest"
   done
+  # the restore's floor: cp -a of the same tree, then sync
+  rm -rf "$WORK/restore/cp"; mkdir -p "$WORK/restore"; sync
+  floor cp-a-sync sh -c 'cp -a "$1" "$2" && sync' sh "$DATA" "$WORK/restore/cp"
+  rm -rf "$WORK/restore/cp"
 done
 
 # ---------------------------------------------------------------- report
 python3 - "$RAW" "$VERSIONS" "$WORK/verify.tsv" "$WORK/results.json" "$WORK/results.txt" \
   "$MIB" "$RUNS" "$CORPUS_BYTES" "$CORPUS_FILES" "$EDITED_BYTES" "$TOOLS" "$DATA" "$VERIFY" \
-  "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)" "$CORPUS_DIR" "$CORPUS_HASH" <<'PY'
+  "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)" "$CORPUS_DIR" "$CORPUS_HASH" "$FLOORS" <<'PY'
 import json, statistics, sys, datetime, os, platform
 (raw, versions_f, verify_f, json_out, txt_out, mib, runs, corpus_bytes, corpus_files,
- edited_bytes, tools, data, verify, load_start, load_end, corpus_dir, corpus_hash) = sys.argv[1:]
+ edited_bytes, tools, data, verify, load_start, load_end, corpus_dir, corpus_hash, floors_f) = sys.argv[1:]
 mib, runs, corpus_bytes, corpus_files, edited_bytes = map(int, (mib, runs, corpus_bytes, corpus_files, edited_bytes))
 tools = tools.split(",")
 steps = [("store1", "first store"), ("store2", "unchanged re-store"),
@@ -435,6 +455,21 @@ if ratios:
     for q in ratios:
         out.append(f"{q['pair']:<12} {q['label']:<20} {f(q['speedup'], '.2f') + 'x':>9} {f(q['cpu_ratio'], '.2f'):>7} "
                    f"{f(q['rss_ratio'], '.2f'):>7} {f(q['repo_ratio'], '.2f'):>7}")
+floors = {}
+for l in open(floors_f):
+    if l.strip():
+        run, name, wall = l.rstrip("\n").split("\t")
+        floors.setdefault(name, []).append(float(wall))
+floor_med = {k: round(statistics.median(v), 3) for k, v in floors.items()}
+if floor_med:
+    out.append("")
+    out.append("floors (medians): find over the tree %s s; cp -a of the edited tree + sync %s s" %
+               (f(floor_med.get("find"), ".3f"), f(floor_med.get("cp-a-sync"), ".3f")))
+    if "silo" in tools and "find" in floor_med:
+        out.append("  silo unchanged re-store / find          %sx" % f(round(byk[("silo", "store2")]["median_wall_s"] / floor_med["find"], 2), ".2f"))
+    if "silo" in tools and "cp-a-sync" in floor_med and "sync-after-silo" in floor_med:
+        rs = byk[("silo", "restore")]["median_wall_s"] + floor_med["sync-after-silo"]
+        out.append("  silo restore + sync %.3f s / cp -a + sync  %sx" % (rs, f(round(rs / floor_med["cp-a-sync"], 2), ".2f")))
 out.append("")
 if verify == "1":
     bad = [v for v in verify_rows if v[2] == "DIFFERS"]
@@ -455,7 +490,7 @@ json.dump(dict(corpus=corpus,
                            sync_before_each_step=True, mb="10^6 bytes", wall="median of runs",
                            cpu="user+sys, median of runs", rss="max over runs",
                            repo_bytes="du -sb of the repository, median of runs"),
-               rows=rows, ratios=ratios, verify=verify_rows),
+               rows=rows, ratios=ratios, verify=verify_rows, floors=floors),
           open(json_out, "w"), indent=2)
 PY
 
