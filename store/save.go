@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	ignore "github.com/sabhiram/go-gitignore"
@@ -306,15 +304,15 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	if err != nil {
 		return nil, err
 	}
-	det := newDetection(parent.tallies)
-	defer det.stop()
+	det := detect.NewCollector(parent.tallies)
+	defer det.Stop()
 	w := se.writer()
 	so := snapshot.StoreOptions{
 		Pol: s.pol, ParentTree: parent.tree, Progress: opts.Progress, Logger: s.log,
-		Visit: det.visit, Limit: limit, AddedLimit: added, MaxEntries: s.cfg.MaxEntries, Reusable: se.reusable(),
+		Visit: det.Visit, Limit: limit, AddedLimit: added, MaxEntries: s.cfg.MaxEntries, Reusable: se.reusable(),
 	}
-	if det.base != nil {
-		so.Delta = det.delta
+	if det.Counting() {
+		so.Delta = det.Delta
 	}
 	res, err := run(w, so)
 	if err != nil {
@@ -325,212 +323,17 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	if added > 0 && res.Stats.BytesAdded > added {
 		return nil, s.quotaError(snapshot.ErrAddedLimit, rec.Name, stored)
 	}
-	if res.Tree == parent.tree && rec.Rev > 0 && det.base != nil {
+	if res.Tree == parent.tree && rec.Rev > 0 && det.Counting() {
 		// nothing changed: the languages, frameworks and tallies are
 		// those of the previous version (without usable tallies there,
 		// the detector, which has counted every file, finishes: the next
 		// re-stores count nothing)
-		det.abort()
+		det.Abort()
 		det = nil
 	} else {
-		det.finish(res, parent.tree)
+		det.Finish(res, parent.tree)
 	}
 	return s.commit(ctx, se, w, rec, opts, parent, res, det, source)
-}
-
-// detection gathers what language and framework detection needs while a
-// tree is stored: every file's path and size, and the content blobs of
-// manifests (read back from the repository afterwards, so no user file is
-// opened twice). The detector runs in its own goroutines, beside the walk.
-//
-// When the parent version kept its tallies (snapshot.Snapshot.Detection),
-// only the files that changed are counted (StoreOptions.Delta): the new
-// tallies are the parent's, less the files removed or changed, plus the
-// files new or changed. An unchanged re-store so counts nothing, and a
-// store after a small edit counts the edit.
-type detection struct {
-	d         *detect.Detector
-	manifests map[string][]object.ID
-	batch     []countFile
-	ch        chan []countFile
-	done      chan struct{}
-	skip      atomic.Bool
-	// base holds the parent's tallies when the files are counted as a
-	// delta from them (nil: every file is counted)
-	base *detect.Detector
-	// rescan: the delta cannot be trusted (part of the parent tree was
-	// unreadable, or it led from another tree), so result counts the
-	// stored tree afresh
-	rescan bool
-	tree   object.ID
-	// partial: visit was not given every file of the tree (an upload
-	// visits a subtree met twice once), so no tallies are kept
-	partial bool
-}
-
-// countFile is a file to count (sign 1) or to take away (-1).
-type countFile struct {
-	detect.File
-	sign int
-}
-
-// detectors is how many goroutines detection runs in.
-const detectors = 2
-
-func newDetection(parentTallies []byte) *detection {
-	d := &detection{d: detect.New(), manifests: map[string][]object.ID{},
-		ch: make(chan []countFile, 16), done: make(chan struct{})}
-	if len(parentTallies) > 0 {
-		base := detect.New()
-		// tallies of other rules are not reused: every file is counted
-		if base.AddTallies(parentTallies) == nil {
-			d.base = base
-		}
-	}
-	// the goroutine ranges over its own copy: stop sets d.ch to nil, and
-	// may do so before the goroutine first runs
-	ch := d.ch
-	// the regular expressions behind detection cost about 14 µs a file:
-	// two goroutines, one Detector each, merged at the end, keep it from
-	// being the long pole of a first store
-	parts := make([]*detect.Detector, detectors)
-	var wg sync.WaitGroup
-	for i := range parts {
-		parts[i] = detect.New()
-		wg.Add(1)
-		go func(dd *detect.Detector) {
-			defer wg.Done()
-			for batch := range ch {
-				if d.skip.Load() {
-					continue
-				}
-				for _, f := range batch {
-					if f.sign < 0 {
-						dd.RemoveFile(f.File)
-					} else {
-						dd.AddFile(f.File)
-					}
-				}
-			}
-		}(parts[i])
-	}
-	go func() {
-		wg.Wait()
-		for _, p := range parts {
-			d.d.Merge(p)
-		}
-		close(d.done)
-	}()
-	return d
-}
-
-// visit is called serialised by the store pipeline, for every file.
-func (d *detection) visit(path string, n *snapshot.Node) {
-	if d.base == nil {
-		d.add(path, n, 1)
-	}
-	if detect.WantsContent(path, int64(n.Size)) {
-		d.manifests[path] = slices.Clone(n.Content)
-	}
-}
-
-// delta is StoreOptions.Delta: called serialised with visit, for the
-// files that changed from the parent tree, when d.base is set.
-func (d *detection) delta(path string, n *snapshot.Node, sign int) { d.add(path, n, sign) }
-
-func (d *detection) add(path string, n *snapshot.Node, sign int) {
-	d.batch = append(d.batch, countFile{detect.File{Path: path, Size: int64(n.Size)}, sign})
-	if len(d.batch) == 1024 {
-		d.ch <- d.batch
-		d.batch = make([]countFile, 0, 1024)
-	}
-}
-
-// finish takes note of the stored tree once the pipeline is done; parent
-// is the tree whose tallies d.base holds.
-func (d *detection) finish(res *snapshot.StoreResult, parent object.ID) {
-	d.tree = res.Tree
-	if d.base == nil {
-		return
-	}
-	switch {
-	case res.DeltaBroken:
-		d.rescan = true
-	case res.DeltaBase.IsZero():
-		// the pipeline used no parent (a tar stream): every file was
-		// counted
-		d.base = nil
-	case res.DeltaBase != parent:
-		d.rescan = true
-	}
-}
-
-// abort makes the detector skip the files it has not looked at yet.
-func (d *detection) abort() {
-	d.skip.Store(true)
-	d.stop()
-}
-
-// stop ends the detector goroutine (also when the store failed).
-func (d *detection) stop() {
-	if d.ch == nil {
-		return
-	}
-	if len(d.batch) > 0 {
-		d.ch <- d.batch
-		d.batch = nil
-	}
-	close(d.ch)
-	d.ch = nil
-	<-d.done
-}
-
-// result returns the languages and frameworks found, and the tallies to
-// keep with the version (nil when they cannot be had).
-func (d *detection) result(ctx context.Context, repo snapshot.BlobLoader) (langs, fws []string, tallies []byte) {
-	d.stop()
-	if d.base != nil && !d.rescan {
-		d.d.Merge(d.base)
-		if _, err := d.d.Tallies(); err != nil {
-			// more taken away than the parent counted: never so if
-			// the parent's tallies were its tree's
-			d.rescan = true
-		}
-	}
-	counted := true
-	if d.rescan {
-		d.d = detect.New()
-		err := snapshot.Walk(ctx, repo, d.tree, func(path string, n *snapshot.Node) error {
-			if n.Type == snapshot.File {
-				d.d.AddFile(detect.File{Path: path, Size: int64(n.Size)})
-			}
-			return nil
-		})
-		if err != nil {
-			// the manifests below still give frameworks; no tallies
-			// are kept, so the next version counts every file
-			d.d, counted = detect.New(), false
-		}
-	}
-	if counted && !d.partial {
-		tallies, _ = d.d.Tallies()
-	}
-	for path, ids := range d.manifests {
-		var content []byte
-		for _, id := range ids {
-			b, err := repo.LoadBlob(ctx, id, nil)
-			if err != nil {
-				content = nil
-				break
-			}
-			content = append(content, b...)
-		}
-		if content != nil || len(ids) == 0 {
-			d.d.AddContent(path, content)
-		}
-	}
-	langs, fws = d.d.Result()
-	return langs, fws, tallies
 }
 
 // lockCatalogue serialises catalogue commits: in this process, and among
@@ -568,7 +371,7 @@ func (s *Store) lockCatalogueFresh(ctx context.Context) (func(), error) {
 // the catalogue. Under the catalogue lock it takes the project's record
 // as it is now (another process may have changed it, or created a project
 // of that name, while the tree was stored).
-func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *catalog.Record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
+func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *catalog.Record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detect.Collector, source string) (*SaveResult, error) {
 	sr, err := s.commitVersion(ctx, se, w, rec, opts, parent, res, det, source)
 	if err == nil {
 		// after the catalogue lock is released: a slow hook must not hold
@@ -578,7 +381,7 @@ func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *
 	return sr, err
 }
 
-func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer, rec *catalog.Record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detection, source string) (*SaveResult, error) {
+func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer, rec *catalog.Record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detect.Collector, source string) (*SaveResult, error) {
 	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -586,7 +389,7 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 	// without a detector the tree is the parent's, and so are its tallies
 	tallies := parent.tallies
 	if det != nil {
-		langs, fws, tallies = det.result(ctx, s.repo)
+		langs, fws, tallies = det.Result(ctx, s.repo)
 	}
 	unlock, err := s.lockCatalogueFresh(ctx)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
+	"github.com/silo-dev/silo/store/detect"
 )
 
 // AddTemplate stores dir as the template name (replacing an earlier one of
@@ -230,11 +231,11 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 	if err := se.adopt(ctx, w, sn.Tree); err != nil {
 		return nil, err
 	}
-	det := newDetection(nil)
-	defer det.stop()
+	det := detect.NewCollector(nil)
+	defer det.Stop()
 	err = snapshot.Walk(ctx, s.repo, sn.Tree, func(p string, n *snapshot.Node) error {
 		if n.Type == snapshot.File {
-			det.visit(p, n)
+			det.Visit(p, n)
 		}
 		return nil
 	})

@@ -359,11 +359,11 @@ func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, 
 	st, det, err := s.verifyTree(ctx, opts.Tree)
 	if err != nil {
 		if det != nil {
-			det.stop()
+			det.Stop()
 		}
 		return nil, err
 	}
-	defer det.stop()
+	defer det.Stop()
 	if opts.Files != 0 && opts.Files != st.Files() || opts.Dirs != 0 && opts.Dirs != st.Dirs || opts.Size != 0 && opts.Size != st.Size {
 		return nil, fmt.Errorf("%w: the commit claims %d files, %d dirs, %d bytes; the tree holds %d, %d, %d",
 			ErrInvalid, opts.Files, opts.Dirs, opts.Size, st.Files(), st.Dirs, st.Size)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
+	"github.com/silo-dev/silo/store/detect"
 )
 
 // verifyTree checks a committed tree and feeds detection. Each distinct
@@ -18,7 +19,7 @@ import (
 // within snapshot.DefaultMaxPath bytes and DefaultMaxDepth levels, and the
 // version's entries (counted per path) within max_entries. Detection sees
 // the files of each distinct tree once.
-func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreStats, *detection, error) {
+func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreStats, *detect.Collector, error) {
 	var st snapshot.StoreStats
 	c := &treeCheck{s: s, ctx: ctx, missing: &MissingBlobsError{}, maxEntries: s.cfg.MaxEntries,
 		memo: map[object.ID]*treeSum{}, lengths: map[object.ID]int64{}}
@@ -28,8 +29,8 @@ func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreS
 	} else if !ok {
 		return st, nil, c.missing
 	}
-	c.det = newDetection(nil)
-	c.det.partial = true // a subtree met again is not visited again
+	c.det = detect.NewCollector(nil)
+	c.det.Partial = true // a subtree met again is not visited again
 	start := time.Now()
 	m, err := c.visit(root, 0)
 	st.Duration = time.Since(start)
@@ -49,7 +50,7 @@ type treeCheck struct {
 	s          *Store
 	ctx        context.Context
 	missing    *MissingBlobsError
-	det        *detection
+	det        *detect.Collector
 	maxEntries int64
 	memo       map[object.ID]*treeSum // per distinct tree
 	lengths    map[object.ID]int64    // raw length per data blob
@@ -171,7 +172,7 @@ func (c *treeCheck) entry(n *snapshot.Node, depth int, m *treeSum) error {
 		}
 		m.files++
 		m.size = sat(m.size, int64(n.Size))
-		c.det.visit(c.where(), n)
+		c.det.Visit(c.where(), n)
 	}
 	// a subtree met before was checked at its first path only: its own
 	// longest and deepest paths count here

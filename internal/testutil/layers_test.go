@@ -17,7 +17,7 @@ var layers = map[string][]string{
 	"chunk":              nil,
 	"crypt":              nil,
 	"store/config":       nil,
-	"store/detect":       nil,
+	"store/detect":       {"object", "snapshot"},
 	"store/storetest":    nil,
 	"internal/testutil":  nil,
 	"clients/python":     nil,
