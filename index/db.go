@@ -179,7 +179,7 @@ func create(path string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = syncFile(name)
+		err = object.SyncFile(name)
 	}
 	if err == nil {
 		if err = os.Link(name, path); errors.Is(err, os.ErrExist) {
@@ -193,18 +193,6 @@ func create(path string) error {
 		return fmt.Errorf("create index %s: %w", path, err)
 	}
 	return nil
-}
-
-func syncFile(name string) error {
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // ensureBuckets creates every bucket, drops the unused ones of earlier
@@ -879,7 +867,7 @@ func (d *DB) Replace(path string) error {
 		return err
 	}
 	return d.exclusive(func(time.Time) error {
-		if err := syncFile(path); err != nil {
+		if err := object.SyncFile(path); err != nil {
 			return err
 		}
 		if err := os.Rename(path, d.path); err != nil {

@@ -59,7 +59,7 @@ func CommitStaged(ctx context.Context, be FilePutter, files []Staged) (n int, er
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			return syncFile(sf.Path)
+			return SyncFile(sf.Path)
 		})
 	}
 	err = g.Wait()
@@ -78,10 +78,10 @@ func CommitStaged(ctx context.Context, be FilePutter, files []Staged) (n int, er
 	return n, err
 }
 
-// syncFile makes a closed file's content durable. The file is opened for
+// SyncFile makes a closed file's content durable. The file is opened for
 // writing: Windows' FlushFileBuffers needs that (on macOS, Sync is
 // F_FULLFSYNC).
-func syncFile(path string) error {
+func SyncFile(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err

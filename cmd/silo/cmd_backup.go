@@ -54,19 +54,15 @@ func backupCommand() *cli.Command {
 				"\t(without it such a DEST is refused: the drive is probably not mounted)"},
 		},
 		Action: func(c *cli.Context) error {
-			e, _, err := envArgs(c, 0, 0)
-			if err != nil {
-				return err
-			}
-			to, err := e.pathFlag("to")
-			if err != nil {
-				return err
-			}
-			s, err := e.open(true, false)
+			e, s, _, err := setup(c, 0, 0, true, false)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
+			to, err := e.pathFlag("to")
+			if err != nil {
+				return err
+			}
 			rep, prog := e.progress("backup")
 			br, err := s.Backup(c.Context, store.BackupOptions{Projects: c.StringSlice("project"), To: to,
 				NewDestination: c.Bool("new-destination"), Progress: prog})

@@ -217,11 +217,7 @@ func templateListCommand() *cli.Command {
 		Name:  "list",
 		Usage: "list templates",
 		Action: func(c *cli.Context) error {
-			e, _, err := envArgs(c, 0, 0)
-			if err != nil {
-				return err
-			}
-			s, err := e.open(true, false)
+			e, s, _, err := setup(c, 0, 0, true, false)
 			if err != nil {
 				return err
 			}
