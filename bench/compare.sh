@@ -455,11 +455,12 @@ if ratios:
     for q in ratios:
         out.append(f"{q['pair']:<12} {q['label']:<20} {f(q['speedup'], '.2f') + 'x':>9} {f(q['cpu_ratio'], '.2f'):>7} "
                    f"{f(q['rss_ratio'], '.2f'):>7} {f(q['repo_ratio'], '.2f'):>7}")
-floors = {}
+floors, floor_runs = {}, {}
 for l in open(floors_f):
     if l.strip():
         run, name, wall = l.rstrip("\n").split("\t")
         floors.setdefault(name, []).append(float(wall))
+        floor_runs[(int(run), name)] = float(wall)
 floor_med = {k: round(statistics.median(v), 3) for k, v in floors.items()}
 if floor_med:
     out.append("")
@@ -468,7 +469,9 @@ if floor_med:
     if "silo" in tools and "find" in floor_med:
         out.append("  silo unchanged re-store / find          %sx" % f(round(byk[("silo", "store2")]["median_wall_s"] / floor_med["find"], 2), ".2f"))
     if "silo" in tools and "cp-a-sync" in floor_med and "sync-after-silo" in floor_med:
-        rs = byk[("silo", "restore")]["median_wall_s"] + floor_med["sync-after-silo"]
+        # restore and the sync after it, added up run by run
+        rs = round(statistics.median(x["wall_s"] + floor_runs[(x["run"], "sync-after-silo")]
+                                     for x in meas[("silo", "restore")]), 3)
         out.append("  silo restore + sync %.3f s / cp -a + sync  %sx" % (rs, f(round(rs / floor_med["cp-a-sync"], 2), ".2f")))
 out.append("")
 if verify == "1":
