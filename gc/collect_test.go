@@ -342,3 +342,36 @@ func TestCopiesInCondemnedPacksDoNotCount(t *testing.T) {
 		t.Fatal("a pack was deleted while its plan waited")
 	}
 }
+
+// A lease that lapsed stays lapsed after the refresh that comes when the
+// process resumes (the refresher's tick usually runs before the store
+// reaches its commit), until Renew: otherwise the commit-time check of
+// what the session relied on would be skipped after a pause.
+func TestLapseSurvivesRefresh(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	le := w.session(t, KindStore)
+	w.clk.Add(2 * time.Hour)
+	if !le.Lapsed() {
+		t.Fatal("a lease unrefreshed for two hours has not lapsed")
+	}
+	if err := le.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !le.Lapsed() {
+		t.Fatal("a refresh after a pause past the TTL hid the lapse")
+	}
+	if err := le.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if le.Lapsed() {
+		t.Fatal("Renew left the lease lapsed")
+	}
+	w.clk.Add(10 * time.Minute)
+	if err := le.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if le.Lapsed() {
+		t.Fatal("a refresh within half the TTL made the lease lapsed")
+	}
+}

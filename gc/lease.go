@@ -118,7 +118,11 @@ type Lease struct {
 	rec   LeaseRecord
 	mu    sync.Mutex
 	last  time.Time // last successful write, by l.now
-	skew  time.Duration
+	// lapsed: a refresh came more than half the TTL after the write
+	// before it (a process stopped, a laptop asleep); it stays set until
+	// Renew, so a refresh on resuming does not hide the lapse
+	lapsed bool
+	skew   time.Duration
 	stop  chan struct{}
 	done  chan struct{}
 	ended bool
@@ -217,6 +221,9 @@ func (le *Lease) Refresh(ctx context.Context) error {
 		return err
 	}
 	old := le.rec
+	if le.l.now().Sub(le.last) > le.l.ttl/2 {
+		le.lapsed = true
+	}
 	le.rec, le.last = next, next.Refreshed
 	if err := le.l.be.Delete(ctx, leaseName(old.Session, old.Seq)); err != nil && !errors.Is(err, object.ErrNotFound) {
 		le.l.log.Debug("old lease file stays", "err", err)
@@ -225,13 +232,25 @@ func (le *Lease) Refresh(ctx context.Context) error {
 }
 
 // Lapsed reports whether the lease went more than half its TTL without a
-// successful refresh: a collection may then take the session for dead
-// before long, and what it relied on must be checked again before it is
-// recorded.
+// successful refresh, now or at any time since it started (or since the
+// last Renew): a collection may then have taken the session for dead, and
+// what it relied on must be checked again before it is recorded.
 func (le *Lease) Lapsed() bool {
 	le.mu.Lock()
 	defer le.mu.Unlock()
-	return le.l.now().Sub(le.last) > le.l.ttl/2
+	return le.lapsed || le.l.now().Sub(le.last) > le.l.ttl/2
+}
+
+// Renew refreshes the lease and forgets an earlier lapse: the caller has
+// taken note of it (Lapsed) and checks again what it relies on.
+func (le *Lease) Renew(ctx context.Context) error {
+	if err := le.Refresh(ctx); err != nil {
+		return err
+	}
+	le.mu.Lock()
+	le.lapsed = false
+	le.mu.Unlock()
+	return nil
 }
 
 // End stops refreshing and deletes the lease.

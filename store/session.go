@@ -150,7 +150,7 @@ func (se *session) renewLapsed(ctx context.Context) (bool, error) {
 	}
 	s := se.s
 	s.log.Warn("the session's lease lapsed; checking what it relies on", "session", se.lease.Session(), "repository", s.Location())
-	if err := se.lease.Refresh(ctx); err != nil {
+	if err := se.lease.Renew(ctx); err != nil {
 		return true, fmt.Errorf("%w: the lease of this session could not be renewed (%v); nothing was recorded, run it again", ErrConflict, err)
 	}
 	if _, err := s.refresh(ctx, false); err != nil {
