@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zeebo/blake3"
 )
@@ -82,6 +83,11 @@ type Repository struct {
 
 	mu      sync.Mutex
 	pending map[ID]struct{}
+	// damaged are the copies (pack, blob) this process read and found
+	// damaged: no writer reuses one, so a blob saved again gets a good
+	// copy instead of a reference to the bad one
+	damaged    map[[2]ID]struct{}
+	anyDamaged atomic.Bool // has checks the map only when set
 
 	flushQ    chan *openPack
 	flushWG   packsInFlight
@@ -199,11 +205,23 @@ func (r *Repository) Locate(ids []ID) (locs []Location, found []bool, err error)
 	return locs, found, nil
 }
 
-// Has reports whether the blob is indexed or waiting in a pack being written.
-func (r *Repository) Has(id ID) (bool, error) { return r.has(nil, id) }
+// Has reports whether the blob is indexed or waiting in a pack being
+// written (a copy found damaged still counts: the blob is indexed).
+func (r *Repository) Has(id ID) (bool, error) {
+	r.mu.Lock()
+	_, ok := r.pending[id]
+	r.mu.Unlock()
+	if ok {
+		return true, nil
+	}
+	_, ok, err := r.idx.Lookup(id)
+	return ok, err
+}
 
-// has is Has as writer w sees it (w may be nil): a blob its Exclude
-// rejects is absent.
+// has is whether a save of id through writer w (nil: the repository's own
+// saves) may reuse a copy: one being written, or an indexed copy that w's
+// Exclude does not reject and that this process has not found damaged (a
+// blob whose only copies are damaged is written again).
 func (r *Repository) has(w *Writer, id ID) (bool, error) {
 	r.mu.Lock()
 	_, ok := r.pending[id]
@@ -215,10 +233,47 @@ func (r *Repository) has(w *Writer, id ID) (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
-	if w != nil && w.exclude != nil && w.exclude(loc) {
+	excluded := func(l Location) bool { return w != nil && w.exclude != nil && w.exclude(l) }
+	if excluded(loc) {
 		return false, nil
 	}
-	return true, nil
+	if !r.isDamaged(loc) {
+		return true, nil
+	}
+	// another copy the index knows will do
+	var others []Location
+	if l, ok := r.idx.(Locator); ok {
+		if others, err = l.Locations(id); err != nil {
+			return false, err
+		}
+	}
+	for _, o := range others {
+		if !r.isDamaged(o) && !excluded(o) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// noteDamaged remembers that the copy at loc failed verification.
+func (r *Repository) noteDamaged(loc Location) {
+	r.mu.Lock()
+	if r.damaged == nil {
+		r.damaged = map[[2]ID]struct{}{}
+	}
+	r.damaged[[2]ID{loc.Pack, loc.ID}] = struct{}{}
+	r.anyDamaged.Store(true)
+	r.mu.Unlock()
+}
+
+func (r *Repository) isDamaged(loc Location) bool {
+	if !r.anyDamaged.Load() {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, bad := r.damaged[[2]ID{loc.Pack, loc.ID}]
+	return bad
 }
 
 // reserve marks id as being saved; false means the writer may reuse a copy.
@@ -716,6 +771,9 @@ func (r *Repository) DecodeBlob(loc Location, stored, dst []byte) ([]byte, error
 		err = fmt.Errorf("%w: content does not match its id", ErrCorrupt)
 	}
 	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			r.noteDamaged(loc)
+		}
 		return nil, fmt.Errorf("blob %s in pack %s: %w", loc.ID, loc.Pack, err)
 	}
 	return out, nil

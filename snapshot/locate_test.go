@@ -64,3 +64,27 @@ func TestStoreLocatesSiblingTrees(t *testing.T) {
 		t.Errorf("with b's parent tree damaged: %+v, want 3 unchanged and 1 new", res.Stats)
 	}
 }
+
+// A parent tree found damaged during a re-store is not referenced again:
+// the store builds the same tree from the files, and the repository,
+// which noted the bad copy, writes a good one instead of deduplicating
+// against it, so the new version restores.
+func TestDamagedParentTreeNotReferencedAgain(t *testing.T) {
+	r := newTestRepo(t)
+	src := filepath.Join(t.TempDir(), "src")
+	for _, p := range []string{"a/f", "b/f", "c/f"} {
+		writeFile(t, filepath.Join(src, p), "content of "+p)
+	}
+	parent := r.store(t, src, object.ID{})
+	n, err := snapshot.Find(context.Background(), r.repo, parent.Tree, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, _, _ := r.db.Lookup(n.Subtree)
+	flipByte(t, filepath.Join(r.dir, filepath.FromSlash(object.PackName(loc.Pack))), int64(loc.Offset))
+	res := r.store(t, src, parent.Tree)
+	if res.Stats.FilesNew != 1 || res.Stats.FilesUnchanged != 2 {
+		t.Fatalf("with b's parent tree damaged: %+v, want 1 new and 2 unchanged", res.Stats)
+	}
+	r.restore(t, res)
+}
