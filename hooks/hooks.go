@@ -333,3 +333,14 @@ func (r *Runner) Stats() Stats {
 // cmd /C on Windows), as hooks run: for other commands silo runs for the
 // user (a --password-command).
 func Shell(ctx context.Context, command string) *exec.Cmd { return shellCommand(ctx, command) }
+
+// ForegroundShell is Shell for a command that may talk to the user on the
+// terminal (a --password-command asking through a pinentry or stty -echo):
+// it stays in silo's process group, so the terminal does not stop it as a
+// background job, and a cancelled ctx (Ctrl-C, SIGTERM) kills it.
+func ForegroundShell(ctx context.Context, command string) *exec.Cmd {
+	cmd := shellCommand(ctx, command)
+	cmd.SysProcAttr = nil
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	return cmd
+}

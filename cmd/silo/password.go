@@ -38,11 +38,7 @@ func (e *env) passwordSource() store.PasswordFunc {
 			line, _, _ := bytes.Cut(b, []byte("\n"))
 			return bytes.TrimSuffix(line, []byte("\r")), nil
 		case command != "":
-			cmd := hooks.Shell(ctx, command)
-			// in the foreground, unlike a hook: a command that asks on
-			// the terminal (a pinentry, stty -echo) must not be stopped
-			// as a background process group
-			cmd.SysProcAttr, cmd.Cancel = nil, nil
+			cmd := hooks.ForegroundShell(ctx, command)
 			cmd.Stdin, cmd.Stderr = os.Stdin, os.Stderr
 			out, err := cmd.Output()
 			if err != nil {
