@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"errors"
+	"io"
 	"reflect"
 	"testing"
 
@@ -31,5 +32,34 @@ func TestTreeFilterRoundTrip(t *testing.T) {
 	nodes[0].Filter = "bad name/"
 	if _, err := DecodeTree(EncodeTree(nodes)); !errors.Is(err, ErrBadTree) {
 		t.Fatalf("a bad filter name decoded: %v", err)
+	}
+}
+
+// through returns the first failure: a quota stop of the consumer is not
+// hidden by the broken pipe the producer meets after it, and a producer's
+// own failure (a damaged blob) comes back as it is.
+func TestThroughFirstFailureWins(t *testing.T) {
+	errQuota := errors.New("quota")
+	for range 200 {
+		err := through(func(w io.Writer) error {
+			buf := make([]byte, 4096)
+			for {
+				if _, err := w.Write(buf); err != nil {
+					return errors.New("filter: signal: broken pipe")
+				}
+			}
+		}, func(in io.Reader, _ io.Writer) error {
+			io.ReadFull(in, make([]byte, 10000))
+			return errQuota
+		}, nil)
+		if !errors.Is(err, errQuota) {
+			t.Fatalf("through: %v, want the quota stop", err)
+		}
+	}
+	errBlob := errors.New("damaged blob")
+	err := through(func(w io.Writer) error { w.Write([]byte("x")); return errBlob },
+		func(in io.Reader, _ io.Writer) error { _, err := io.ReadAll(in); return err }, nil)
+	if !errors.Is(err, errBlob) {
+		t.Fatalf("through: %v, want the damaged blob", err)
 	}
 }

@@ -388,3 +388,42 @@ func TestKeyRemovalRaceKeepsAKey(t *testing.T) {
 	defer s2.Close()
 	restoreMatches(t, s2, "p", want)
 }
+
+// In an encrypted repository gc's records are sealed: a plan written in
+// the clear by someone with write access (condemning every pack) does not
+// open, so gc stops on it, and every pack and the version stay.
+func TestForgedPlanStops(t *testing.T) {
+	ctx := context.Background()
+	e := newEncryptedEnv(t, "pw")
+	smallProject(t, e.path("src"), 3, 64)
+	want := takeManifest(t, e.path("src"))
+	e.save(t, e.path("src"), "p")
+	var refs []gc.PackRef
+	object.NewLocal(e.cfg.BasePath).List(ctx, "packs/", func(fi object.FileInfo) error {
+		if id, err := object.ParseID(filepath.Base(fi.Name)); err == nil {
+			refs = append(refs, gc.PackRef{ID: id, Size: fi.Size})
+		}
+		return nil
+	})
+	if len(refs) == 0 {
+		t.Fatal("no packs")
+	}
+	id := "20260101T000000Z-000000000000"
+	plan, _ := json.Marshal(gc.Pending{ID: id, Created: time.Now(), Packs: refs})
+	armed, _ := json.Marshal(gc.Armed{Time: time.Now(), Sessions: []gc.LeaseRecord{}})
+	if err := os.MkdirAll(filepath.Join(e.cfg.BasePath, "gc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(e.cfg.BasePath, "gc", id+".plan.json"), plan, 0o644)
+	os.WriteFile(filepath.Join(e.cfg.BasePath, "gc", id+".armed.json"), armed, 0o644)
+	if _, err := e.s.GC(ctx, GCOptions{}); err == nil {
+		t.Errorf("gc with a forged plan succeeded")
+	}
+	for _, r := range refs {
+		if _, err := os.Stat(filepath.Join(e.cfg.BasePath, filepath.FromSlash(object.PackName(r.ID)))); err != nil {
+			t.Errorf("pack %s: %v", r.ID.Short(), err)
+		}
+	}
+	os.RemoveAll(filepath.Join(e.cfg.BasePath, "gc"))
+	restoreMatches(t, e.s, "p", want)
+}
