@@ -54,7 +54,7 @@ func NewMasterKey() (MasterKey, error) {
 type Keys struct {
 	Blob    [32]byte // AEAD of blobs
 	Table   [32]byte // AEAD of pack tables, the sealed config, records
-	Control [32]byte // AEAD or MAC of leases and gc records
+	Control [32]byte // derived, unused: leases and gc records are sealed with Table, bound to their names
 	IDKey   [32]byte // keyed BLAKE3 of blob ids
 
 	// hashers keeps keyed BLAKE3 hashers for BlobID: setting one up
