@@ -114,18 +114,18 @@ func (l *Leases) Now() time.Time { return l.now() }
 
 // Lease is a session's live lease.
 type Lease struct {
-	l     *Leases
-	rec   LeaseRecord
-	mu    sync.Mutex
-	last  time.Time // last successful write, by l.now
+	l    *Leases
+	rec  LeaseRecord
+	mu   sync.Mutex
+	last time.Time // last successful write, by l.now
 	// lapsed: a refresh came more than half the TTL after the write
 	// before it (a process stopped, a laptop asleep); it stays set until
 	// Renew, so a refresh on resuming does not hide the lapse
 	lapsed bool
 	skew   time.Duration
-	stop  chan struct{}
-	done  chan struct{}
-	ended bool
+	stop   chan struct{}
+	done   chan struct{}
+	ended  bool
 }
 
 func newSessionID() string {
