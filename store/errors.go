@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/silo-dev/silo/catalog"
+	"github.com/silo-dev/silo/check"
 )
 
 var (
@@ -27,7 +28,7 @@ var (
 	// ErrExists means a name is taken.
 	ErrExists = errors.New("store: already exists")
 	// ErrCheckFailed means check found problems.
-	ErrCheckFailed = errors.New("store: check found problems")
+	ErrCheckFailed = check.ErrFailed
 	// ErrConflict means another process or machine changed the repository
 	// under an operation in a way it cannot recover from by itself (a
 	// garbage collection took what a paused store relied on, a project

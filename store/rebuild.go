@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/silo-dev/silo/catalog"
+	"github.com/silo-dev/silo/check"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
@@ -133,7 +134,7 @@ func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) 
 		return t, fmt.Errorf("list packs in %s: %w", s.be.Location(), err)
 	}
 	st.Packs = len(rep.Added)
-	rep.salvage = s.salvageHints
+	rep.salvage = func(id object.ID) []object.Blob { return check.SalvageHints(s.db, id) }
 	if err := t.indexPacks(ctx, rep); err != nil {
 		return t, err
 	}
@@ -151,21 +152,6 @@ func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) 
 		return t, err
 	}
 	return t, nd.Update(func(tx *index.Tx) error { return tx.SetInfo(infoComplete, []byte("1")) })
-}
-
-// salvageHints returns what the index knows of a pack's blobs, to read a
-// pack whose table is damaged.
-func (s *Store) salvageHints(pack object.ID) []object.Blob {
-	var out []object.Blob
-	s.db.View(func(tx *index.Tx) error {
-		return tx.Blobs(func(l object.Location) error {
-			if l.Pack == pack {
-				out = append(out, l.Blob)
-			}
-			return nil
-		})
-	})
-	return out
 }
 
 // recordLost walks every version's trees (each distinct tree once) and
@@ -355,7 +341,7 @@ func (s *Store) refreshPacks(ctx context.Context, all bool) (*refreshReport, err
 	}
 	if len(rep.Added) > 0 {
 		s.log.Info("indexing packs", "new_packs", len(rep.Added), "vanished_packs", len(rep.Gone))
-		rep.salvage = s.salvageHints
+		rep.salvage = func(id object.ID) []object.Blob { return check.SalvageHints(s.db, id) }
 		if err := s.indexPacks(ctx, rep); err != nil {
 			return rep, err
 		}

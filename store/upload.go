@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/silo-dev/silo/check"
 	"github.com/silo-dev/silo/chunk"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/object"
@@ -28,23 +29,11 @@ var (
 	ErrDigestMismatch = errors.New("store: blob content does not match its id")
 	// ErrMissingBlobs means a committed tree refers to blobs the repository
 	// does not hold (see MissingBlobsError for which).
-	ErrMissingBlobs = errors.New("store: tree refers to missing blobs")
+	ErrMissingBlobs = check.ErrMissingBlobs
 )
 
 // MissingBlobsError lists (some of) the blobs a commit lacks.
-type MissingBlobsError struct {
-	IDs   []object.ID // at most maxReportedMissing
-	Count int         // how many were missing in all
-}
-
-const maxReportedMissing = 1000
-
-func (e *MissingBlobsError) Error() string {
-	return fmt.Sprintf("%v: %d blob(s), e.g. %s; upload them and commit again", ErrMissingBlobs, e.Count, e.IDs[0])
-}
-
-// Is makes errors.Is(err, ErrMissingBlobs) true.
-func (e *MissingBlobsError) Is(target error) bool { return target == ErrMissingBlobs }
+type MissingBlobsError = check.MissingBlobsError
 
 // Size limits of uploaded blobs.
 const (

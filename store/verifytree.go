@@ -2,219 +2,23 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math"
-	"time"
 
+	"github.com/silo-dev/silo/check"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store/detect"
 )
 
-// verifyTree checks a committed tree and feeds detection. Each distinct
-// tree is loaded and checked once, however many paths lead to it (a tree
-// whose entries all name the same subtree describes 2^depth paths in a
-// few uploads): every tree and data blob is indexed with the right type,
-// each file's chunks add up to its size, names are restorable, paths stay
-// within snapshot.DefaultMaxPath bytes and DefaultMaxDepth levels, and the
-// version's entries (counted per path) within max_entries. Detection sees
-// the files of each distinct tree once.
+// verifyTree checks a committed tree (check.Tree, with max_entries) and
+// feeds detection the files of each distinct tree once.
 func (s *Store) verifyTree(ctx context.Context, root object.ID) (snapshot.StoreStats, *detect.Collector, error) {
-	var st snapshot.StoreStats
-	c := &treeCheck{s: s, ctx: ctx, missing: &MissingBlobsError{}, maxEntries: s.cfg.MaxEntries,
-		memo: map[object.ID]*treeSum{}, lengths: map[object.ID]int64{}}
-	// the root (and every subtree) must be an indexed tree blob
-	if ok, err := c.isTree(root); err != nil {
-		return st, nil, err
-	} else if !ok {
-		return st, nil, c.missing
+	det := detect.NewCollector(nil)
+	det.Partial = true // a subtree met again is not visited again
+	st, err := check.Tree(ctx, s.repo, root, check.TreeOptions{MaxEntries: s.cfg.MaxEntries, Setting: s.setting("max_entries"), Visit: det.Visit})
+	if errors.Is(err, snapshot.ErrEntryLimit) {
+		err = fmt.Errorf("%w: %w", ErrQuota, err)
 	}
-	c.det = detect.NewCollector(nil)
-	c.det.Partial = true // a subtree met again is not visited again
-	start := time.Now()
-	m, err := c.visit(root, 0)
-	st.Duration = time.Since(start)
-	if err != nil {
-		return st, c.det, err
-	}
-	st.Dirs = 1 + m.dirs
-	st.Symlinks, st.FilesNew, st.Size = m.links, m.files, m.size
-	if c.missing.Count > 0 {
-		return st, c.det, c.missing
-	}
-	return st, c.det, nil
-}
-
-// treeCheck is the state of verifyTree.
-type treeCheck struct {
-	s          *Store
-	ctx        context.Context
-	missing    *MissingBlobsError
-	det        *detect.Collector
-	maxEntries int64
-	memo       map[object.ID]*treeSum // per distinct tree
-	lengths    map[object.ID]int64    // raw length per data blob
-	// path is the path of the entry being checked, shared by every level
-	// (appended on the way down, cut on the way up): a path per level
-	// would hold the square of a deep tree's depth (1 GB at 32,768 levels)
-	path []byte
-}
-
-// treeSum is what one distinct tree holds below it, every path counted.
-type treeSum struct {
-	files, dirs, links, size, entries int64
-	depth, path                       int // deepest path (elements) and longest path (bytes) below it
-}
-
-// sat adds saturating: 2^40 paths of 2^40 bytes.
-func sat(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
-}
-
-func (c *treeCheck) where() string { return string(c.path) }
-func (c *treeCheck) short() string { return string(c.path[:min(len(c.path), 100)]) }
-
-func (c *treeCheck) note(id object.ID) {
-	c.missing.Count++
-	if len(c.missing.IDs) < maxReportedMissing {
-		c.missing.IDs = append(c.missing.IDs, id)
-	}
-}
-
-// isTree reports whether id is an indexed tree blob (false: missing,
-// noted); a blob of another type is an error.
-func (c *treeCheck) isTree(id object.ID) (bool, error) {
-	loc, ok, err := c.s.repo.Lookup(id)
-	if err != nil {
-		return false, err
-	}
-	if !ok {
-		c.note(id)
-		return false, nil
-	}
-	if loc.Type != object.TreeBlob {
-		return false, fmt.Errorf("%w: blob %s is a %s blob, not a tree", ErrInvalid, id.Short(), loc.Type)
-	}
-	return true, nil
-}
-
-// visit checks the tree id, depth levels down, and returns its sum.
-func (c *treeCheck) visit(id object.ID, depth int) (*treeSum, error) {
-	if m, ok := c.memo[id]; ok {
-		return m, nil
-	}
-	if err := c.ctx.Err(); err != nil {
-		return nil, err
-	}
-	nodes, err := snapshot.LoadTree(c.ctx, c.s.repo, id)
-	if err != nil {
-		if len(c.path) > 0 {
-			err = fmt.Errorf("%s: %w", c.path, err)
-		}
-		return nil, err
-	}
-	m := &treeSum{}
-	for i := range nodes {
-		n := &nodes[i]
-		mark := len(c.path)
-		if mark > 0 {
-			c.path = append(c.path, '/')
-		}
-		c.path = append(c.path, n.Name...)
-		if err := c.entry(n, depth, m); err != nil {
-			return nil, err
-		}
-		c.path = c.path[:mark]
-	}
-	c.memo[id] = m
-	return m, nil
-}
-
-// entry checks one entry of a tree depth levels down (its path is c.path)
-// and adds it to m.
-func (c *treeCheck) entry(n *snapshot.Node, depth int, m *treeSum) error {
-	if err := snapshot.CheckName(n.Name); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrInvalid, c.where(), err)
-	}
-	if depth+1 > snapshot.DefaultMaxDepth || len(c.path) > snapshot.DefaultMaxPath {
-		return fmt.Errorf("%w: %s... is %d levels deep and %d bytes long (at most %d and %d)",
-			ErrInvalid, c.short(), depth+1, len(c.path), snapshot.DefaultMaxDepth, snapshot.DefaultMaxPath)
-	}
-	m.entries++
-	longest, deepest := len(n.Name), 1
-	switch n.Type {
-	case snapshot.Dir:
-		m.dirs++
-		ok, err := c.isTree(n.Subtree)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		sub, err := c.visit(n.Subtree, depth+1)
-		if err != nil {
-			return err
-		}
-		m.files, m.dirs, m.links = sat(m.files, sub.files), sat(m.dirs, sub.dirs), sat(m.links, sub.links)
-		m.size, m.entries = sat(m.size, sub.size), sat(m.entries, sub.entries)
-		if sub.entries > 0 {
-			longest, deepest = len(n.Name)+1+sub.path, 1+sub.depth
-		}
-	case snapshot.Symlink:
-		m.links++
-	case snapshot.File:
-		if err := c.file(n); err != nil {
-			return err
-		}
-		m.files++
-		m.size = sat(m.size, int64(n.Size))
-		c.det.Visit(c.where(), n)
-	}
-	// a subtree met before was checked at its first path only: its own
-	// longest and deepest paths count here
-	m.path, m.depth = max(m.path, longest), max(m.depth, deepest)
-	if m.path > snapshot.DefaultMaxPath || m.depth > snapshot.DefaultMaxDepth {
-		return fmt.Errorf("%w: %s holds a path of %d levels or %d bytes (at most %d and %d)",
-			ErrInvalid, c.short(), m.depth, m.path, snapshot.DefaultMaxDepth, snapshot.DefaultMaxPath)
-	}
-	if c.maxEntries > 0 && m.entries > c.maxEntries {
-		return fmt.Errorf("%w: the tree holds more than max_entries %d files, directories and symlinks (%s; at %s); nothing was recorded: %w",
-			ErrQuota, c.maxEntries, c.s.setting("max_entries"), c.where(), snapshot.ErrEntryLimit)
-	}
-	return nil
-}
-
-// file checks that a file's chunks are indexed data blobs that add up to
-// its size (missing ones are noted, and the size is not checked).
-func (c *treeCheck) file(n *snapshot.Node) error {
-	var size int64
-	complete := true
-	for _, cid := range n.Content {
-		l, ok := c.lengths[cid]
-		if !ok {
-			loc, found, err := c.s.repo.Lookup(cid)
-			if err != nil {
-				return err
-			}
-			if !found {
-				c.note(cid)
-				complete = false
-				continue
-			}
-			if loc.Type != object.DataBlob {
-				return fmt.Errorf("%w: file %s: blob %s is a %s blob, not data", ErrInvalid, c.where(), cid.Short(), loc.Type)
-			}
-			l = int64(loc.RawLength)
-			c.lengths[cid] = l
-		}
-		size += l
-	}
-	if complete && uint64(size) != n.Size {
-		return fmt.Errorf("%w: file %s: size %d, but its chunks hold %d bytes", ErrInvalid, c.where(), n.Size, size)
-	}
-	return nil
+	return st, det, err
 }
