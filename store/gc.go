@@ -218,7 +218,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 				return gc.Options{}, err
 			}
 			return gc.Options{DB: s.db, Repo: s.repo, Trees: trees, Live: live, Children: s.children,
-				Listed: rep.listed, Threshold: th, Now: s.now, Logger: s.log, Lost: s.isLostAcknowledged}, nil
+				Listed: rep.Packs, Threshold: th, Now: s.now, Logger: s.log, Lost: s.isLostAcknowledged}, nil
 		}}
 	plan, res, err := coll.Run(ctx)
 	rep := &GCReport{Plan: plan, DryRun: opts.DryRun}

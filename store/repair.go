@@ -52,7 +52,7 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 		return nil, err
 	}
 	var packs []object.ID
-	for id := range rr.listed {
+	for id := range rr.Packs {
 		packs = append(packs, id)
 	}
 	slices.SortFunc(packs, func(a, b object.ID) int { return strings.Compare(a.String(), b.String()) })

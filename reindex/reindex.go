@@ -1,0 +1,437 @@
+package reindex
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/silo-dev/silo/catalog"
+	"github.com/silo-dev/silo/check"
+	"github.com/silo-dev/silo/gc"
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+)
+
+// Source is the repository whose index is brought up to date.
+type Source struct {
+	Repo    *object.Repository // reads the packs (and indexes into DB)
+	DB      *index.DB
+	Backend object.Backend // lists the packs
+	Plans   object.Backend // holds the gc plans that explain packs gone
+	Log     *slog.Logger   // nil: discard
+	// Encrypted says the repository is encrypted: a sealed pack in a
+	// plain one stops the refresh.
+	Encrypted bool
+	// Apply merges the catalogue blobs at locs into DB (store's
+	// applyCatalogue, which knows backup destinations).
+	Apply func(ctx context.Context, locs []object.Location, strict bool) (*catalog.ReadStats, error)
+}
+
+func (s Source) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// RecordLost walks every version's trees (each distinct tree once) and
+// records the blobs they refer to that are not indexed as lost, returning how
+// many and the versions (project@id) that refer to them.
+func RecordLost(ctx context.Context, repo *object.Repository, db *index.DB) (lost int, broken []string, err error) {
+	type snap struct {
+		id   object.ID
+		name string
+		tree object.ID
+	}
+	var snaps []snap
+	err = db.View(func(tx *index.Tx) error {
+		return tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
+			if sn, err := snapshot.DecodeSnapshot(data); err == nil {
+				snaps = append(snaps, snap{ref.ID, sn.ProjectName, sn.Tree})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	bad := map[object.ID]bool{}    // trees that hold a lost blob, transitively
+	walked := map[object.ID]bool{} // trees walked
+	lostIDs := map[object.ID]string{}
+	indexed := func(id object.ID) bool {
+		ok, _ := repo.Has(id)
+		return ok
+	}
+	var walk func(tree object.ID) bool
+	walk = func(tree object.ID) bool {
+		if walked[tree] {
+			return bad[tree]
+		}
+		walked[tree] = true
+		if !indexed(tree) {
+			lostIDs[tree] = "tree"
+			bad[tree] = true
+			return true
+		}
+		nodes, err := snapshot.LoadTree(ctx, repo, tree)
+		if err != nil {
+			bad[tree] = true
+			return true
+		}
+		for i := range nodes {
+			switch nodes[i].Type {
+			case snapshot.Dir:
+				if walk(nodes[i].Subtree) {
+					bad[tree] = true
+				}
+			case snapshot.File:
+				for _, id := range nodes[i].Content {
+					if !indexed(id) {
+						lostIDs[id] = "data"
+						bad[tree] = true
+					}
+				}
+			}
+		}
+		return bad[tree]
+	}
+	for _, sp := range snaps {
+		if err := ctx.Err(); err != nil {
+			return 0, nil, err
+		}
+		if walk(sp.tree) || !indexed(sp.id) {
+			broken = append(broken, fmt.Sprintf("%s@%s", sp.name, sp.id.Short()))
+		}
+	}
+	if len(lostIDs) == 0 {
+		return 0, broken, nil
+	}
+	return len(lostIDs), broken, db.Update(func(tx *index.Tx) error {
+		for id, kind := range lostIDs {
+			if err := tx.MarkLost(id, kind+" blob referenced by a version, in no readable pack"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// InfoComplete is set in index.db once every listed pack was indexed and
+// the catalogue derived from them: an index without it (new, or its build
+// was cut short) is built again from the packs.
+const InfoComplete = "complete"
+
+// Complete reports whether the index is complete (InfoComplete).
+func Complete(db *index.DB) (bool, error) {
+	var ok bool
+	err := db.View(func(tx *index.Tx) error {
+		ok = tx.Info(InfoComplete) != nil
+		return nil
+	})
+	return ok, err
+}
+
+// Report says what a refresh found.
+type Report struct {
+	Listed     int                // packs in the backend
+	Blobs      int                // blobs of the packs it indexed
+	Added      []object.ID        // packs it indexed
+	Gone       []object.ID        // packs it dropped from the index
+	Unreadable []string           // listed packs whose tables cannot be read, with why
+	Salvaged   []string           // packs with a damaged table, read blob by blob
+	Skipped    []string           // catalogue blobs that could not be read
+	Packs      map[object.ID]bool // the listing
+	ListedAt   time.Time          // when the listing began
+	// Salvage, when set, gives hints to read a pack whose table is
+	// damaged blob by blob (see object.Salvage); nil: such a pack is
+	// unreadable
+	Salvage func(object.ID) []object.Blob
+}
+
+// Refresh brings index.db up to date with the packs in the backend (the
+// truth it is a cache of): it indexes packs it does not know, drops packs
+// that are gone (a blob they held moves to another copy, or, when no gc
+// plan explains the pack's going, is recorded lost) and merges the
+// catalogue blobs of the new packs (src.Apply). With all, it merges the
+// catalogue blobs of every pack and marks the index complete.
+func Refresh(ctx context.Context, src Source, all bool) (*Report, error) {
+	// the index before the listing: a pack another process writes and
+	// indexes meanwhile is then at worst listed and not yet known (and
+	// indexed twice, harmlessly), never known and not listed (and taken
+	// for gone)
+	known := map[object.ID]bool{}
+	if err := src.DB.View(func(tx *index.Tx) error {
+		return tx.Packs(func(p object.PackInfo) error { known[p.ID] = true; return nil })
+	}); err != nil {
+		return nil, err
+	}
+	rep := &Report{Packs: map[object.ID]bool{}, ListedAt: time.Now()}
+	err := src.Backend.List(ctx, "packs/", func(fi object.FileInfo) error {
+		if id, ok := object.ParsePackName(fi.Name); ok {
+			rep.Packs[id] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs in %s: %w", src.Backend.Location(), err)
+	}
+	rep.Listed = len(rep.Packs)
+	for id := range rep.Packs {
+		if !known[id] {
+			rep.Added = append(rep.Added, id)
+		}
+	}
+	for id := range known {
+		if !rep.Packs[id] {
+			rep.Gone = append(rep.Gone, id)
+		}
+	}
+	slices.SortFunc(rep.Added, func(a, b object.ID) int { return strings.Compare(a.String(), b.String()) })
+	if len(rep.Gone) > 0 {
+		if err := DropGone(ctx, src, rep.Gone); err != nil {
+			return rep, err
+		}
+	}
+	if err := src.DB.Update(func(tx *index.Tx) error {
+		return tx.SetInfo(InfoListedAt, []byte(rep.ListedAt.UTC().Format(time.RFC3339Nano)))
+	}); err != nil {
+		return rep, err
+	}
+	if len(rep.Added) > 0 {
+		// a pack gc took out of the index and deletes may still be listed
+		if err := src.DB.View(func(tx *index.Tx) error {
+			rep.Added = slices.DeleteFunc(rep.Added, func(id object.ID) bool { return tx.Removed(id, rep.ListedAt) })
+			return nil
+		}); err != nil {
+			return rep, err
+		}
+	}
+	if len(rep.Added) > 0 {
+		src.logger().Info("indexing packs", "new_packs", len(rep.Added), "vanished_packs", len(rep.Gone))
+		rep.Salvage = func(id object.ID) []object.Blob { return check.SalvageHints(src.DB, id) }
+		if err := Index(ctx, src, rep); err != nil {
+			return rep, err
+		}
+	}
+	var packs map[object.ID]bool // all
+	var retry []object.ID
+	if !all {
+		// packs whose catalogue blobs an earlier refresh could not read
+		// are tried again until they are read
+		if err := src.DB.View(func(tx *index.Tx) error {
+			return json.Unmarshal(append([]byte(nil), tx.Info(infoUnapplied)...), &retry)
+		}); err != nil {
+			retry = nil
+		}
+		if len(rep.Added) == 0 && len(retry) == 0 {
+			return rep, nil
+		}
+		packs = map[object.ID]bool{}
+		for _, id := range append(retry, rep.Added...) {
+			packs[id] = true
+		}
+	}
+	locs, err := catalog.Locations(src.DB, packs)
+	if err != nil {
+		return rep, err
+	}
+	st, err := src.Apply(ctx, locs, false)
+	if err != nil {
+		return rep, err
+	}
+	rep.Skipped = st.Skipped
+	return rep, src.DB.Update(func(tx *index.Tx) error {
+		if len(st.SkippedPacks) > 0 || len(retry) > 0 {
+			b, _ := json.Marshal(slices.Compact(st.SkippedPacks))
+			if len(st.SkippedPacks) == 0 {
+				b = nil
+			}
+			if err := tx.SetInfo(infoUnapplied, b); err != nil {
+				return err
+			}
+		}
+		if all {
+			return tx.SetInfo(InfoComplete, []byte("1"))
+		}
+		return nil
+	})
+}
+
+// InfoListedAt is when (by this machine's clock) the packs were last
+// listed: a gc plan carried out after it may have deleted packs the index
+// still holds.
+const InfoListedAt = "listed_at"
+
+// ListedAt returns InfoListedAt (zero when unknown).
+func ListedAt(db *index.DB) time.Time {
+	var t time.Time
+	db.View(func(tx *index.Tx) error {
+		t, _ = time.Parse(time.RFC3339Nano, string(tx.Info(InfoListedAt)))
+		return nil
+	})
+	return t
+}
+
+// infoUnapplied lists packs whose catalogue blobs could not be read when
+// they were indexed (JSON ids); refresh reads them again.
+const infoUnapplied = "unapplied"
+
+// Index reads the tables of the added packs (eight at a time) and
+// indexes them in batches.
+func Index(ctx context.Context, src Source, rep *Report) error {
+	results := make(chan object.NewPack, 16)
+	var badMu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	ids := make(chan object.ID)
+	g.Go(func() error {
+		defer close(ids)
+		for _, id := range rep.Added {
+			select {
+			case ids <- id:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	var workers sync.WaitGroup
+	for range 8 {
+		workers.Add(1)
+		g.Go(func() error {
+			defer workers.Done()
+			for id := range ids {
+				np, err := src.Repo.ReadPack(gctx, id)
+				if err != nil && rep.Salvage != nil && !errors.Is(err, object.ErrNotFound) {
+					good, bad, serr := src.Repo.Salvage(gctx, id, rep.Salvage(id))
+					if serr == nil && len(good) > 0 {
+						src.logger().Warn("pack table damaged; read blob by blob", "pack", id.String(), "blobs", len(good), "unverifiable", bad, "err", err)
+						badMu.Lock()
+						rep.Salvaged = append(rep.Salvaged, fmt.Sprintf("%s: %d blobs read, %d entries unverifiable (%v)", id, len(good), bad, err))
+						badMu.Unlock()
+						np, err = object.NewPack{Info: object.PackInfo{ID: id, Size: np.Info.Size, Data: good[0].Type.IsData(), Count: len(good)}, Blobs: good}, nil
+						if fi, serr := src.Backend.Stat(gctx, object.PackName(id)); serr == nil {
+							np.Info.Size = fi.Size
+						}
+					}
+				}
+				if err != nil && !src.Encrypted && errors.Is(err, object.ErrSealed) {
+					// an encrypted repository's pack: its config.json was
+					// removed or made plain; never write plain data beside it
+					return fmt.Errorf("%w: pack %s is encrypted, and %s was opened as a plain repository (its config.json was changed or removed?): refusing to use it", object.ErrSealed, id, src.Backend.Location())
+				}
+				if err != nil {
+					src.logger().Warn("pack unreadable", "pack", id.String(), "err", err)
+					badMu.Lock()
+					rep.Unreadable = append(rep.Unreadable, fmt.Sprintf("%s: %v", id, err))
+					badMu.Unlock()
+					continue
+				}
+				select {
+				case results <- np:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	go func() { workers.Wait(); close(results) }()
+	g.Go(func() error {
+		batch := make([]object.NewPack, 0, 64)
+		write := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			err := src.DB.Update(func(tx *index.Tx) error {
+				// checked again where it counts: gc may have removed a
+				// pack since the tables were read
+				add := slices.DeleteFunc(slices.Clone(batch), func(np object.NewPack) bool { return tx.Removed(np.Info.ID, rep.ListedAt) })
+				return tx.AddPacks(add)
+			})
+			batch = batch[:0]
+			return err
+		}
+		for r := range results {
+			rep.Blobs += len(r.Blobs)
+			batch = append(batch, r)
+			if len(batch) == cap(batch) {
+				if err := write(); err != nil {
+					return err
+				}
+			}
+		}
+		return write()
+	})
+	err := g.Wait()
+	slices.Sort(rep.Unreadable)
+	return err
+}
+
+// DropGone removes packs that left the backend from the index. A blob they
+// held moves to another copy; one with none left is recorded lost unless
+// a gc plan explains the pack's going.
+func DropGone(ctx context.Context, src Source, gone []object.ID) error {
+	plans, err := gc.LoadPlans(ctx, src.Plans)
+	if err != nil {
+		return err
+	}
+	explained, err := plans.Deleted(ctx)
+	if err != nil {
+		return err
+	}
+	for id := range plans.Condemned() {
+		explained[id] = true
+	}
+	goneSet := map[object.ID]bool{}
+	for _, id := range gone {
+		goneSet[id] = true
+	}
+	byPack := map[object.ID][]object.Blob{}
+	if err := src.DB.View(func(tx *index.Tx) error {
+		return tx.Blobs(func(l object.Location) error {
+			if goneSet[l.Pack] {
+				byPack[l.Pack] = append(byPack[l.Pack], l.Blob)
+			}
+			return nil
+		})
+	}); err != nil {
+		return err
+	}
+	return src.DB.Update(func(tx *index.Tx) error {
+		all := map[object.ID][]object.Blob{}
+		for _, id := range gone {
+			all[id] = byPack[id]
+		}
+		if err := tx.RemovePacks(all); err != nil {
+			return err
+		}
+		if err := tx.PacksDeleted(gone, time.Now()); err != nil {
+			return err
+		}
+		for _, id := range gone {
+			blobs := byPack[id]
+			if explained[id] {
+				continue
+			}
+			src.logger().Warn("pack went missing from the backend without a gc plan; its blobs are recorded lost",
+				"pack", id.String(), "blobs", len(blobs))
+			for _, b := range blobs {
+				if _, ok, err := tx.Lookup(b.ID); err == nil && !ok {
+					if err := tx.MarkMissing(b.ID, "pack "+id.String()+" went missing"); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
