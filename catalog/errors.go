@@ -12,6 +12,11 @@ var (
 	ErrInvalid = errors.New("store: invalid argument")
 	// ErrAmbiguous means a prefix or name matches several things.
 	ErrAmbiguous = errors.New("store: ambiguous")
+	// ErrExists means a name is taken (a project's, a template's, a
+	// workbench id).
+	ErrExists = errors.New("store: already exists")
+	// ErrSnapshotNotFound means no version matches.
+	ErrSnapshotNotFound = errors.New("store: snapshot not found")
 	// ErrBadRecord means a catalogue record that does not decode.
 	ErrBadRecord = errors.New("store: malformed catalogue record")
 )

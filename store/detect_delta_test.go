@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/snapshot"
 )
@@ -19,7 +20,7 @@ func snapshotOf(t testing.TB, s *Store, res *SaveResult) *snapshot.Snapshot {
 	var sn *snapshot.Snapshot
 	err := s.db.View(func(tx *index.Tx) error {
 		var err error
-		sn, err = loadSnapshot(tx, res.Snapshot)
+		sn, err = catalog.LoadSnapshot(tx, res.Snapshot)
 		return err
 	})
 	if err != nil {

@@ -13,7 +13,7 @@ var (
 	// ErrProjectNotFound means no project has that id or name.
 	ErrProjectNotFound = catalog.ErrProjectNotFound
 	// ErrSnapshotNotFound means no snapshot matches.
-	ErrSnapshotNotFound = errors.New("store: snapshot not found")
+	ErrSnapshotNotFound = catalog.ErrSnapshotNotFound
 	// ErrKeyNotFound means no key file of an encrypted repository matches.
 	ErrKeyNotFound = errors.New("store: key not found")
 	// ErrSourceNotFound means an import's source (an s3:// object) is not
@@ -26,7 +26,7 @@ var (
 	// ErrInvalid means a bad argument (name, type, status...).
 	ErrInvalid = catalog.ErrInvalid
 	// ErrExists means a name is taken.
-	ErrExists = errors.New("store: already exists")
+	ErrExists = catalog.ErrExists
 	// ErrCheckFailed means check found problems.
 	ErrCheckFailed = check.ErrFailed
 	// ErrConflict means another process or machine changed the repository

@@ -44,9 +44,9 @@ const maxClockSkew = time.Minute
 
 // gcRoots merges every snapshot and meta blob of the packs into index.db
 // (strictly: one that cannot be read stops the collection) and returns
-// what gc keeps: every version's tree and snapshot blob, and the meta
-// blobs of the current project and template records, the tombstones and
-// the forget records.
+// what gc keeps (catalog.Roots): every version's tree and snapshot blob,
+// and the meta blobs of the current project and template records, the
+// tombstones and the forget records.
 //
 // In a backup destination (held not nil) the versions are those the
 // records hold (see backupHolds); the caller reads them before it lists
@@ -59,61 +59,8 @@ func (s *Store) gcRoots(ctx context.Context, without []string, held map[object.I
 	if _, err := s.applyCatalogue(ctx, locs, true); err != nil {
 		return nil, nil, fmt.Errorf("gc: %w; nothing was deleted (run `silo check`)", err)
 	}
-	dest := held != nil
-	origin := func(data []byte) {
-		if r, err := catalog.DecodeRecord(data); err == nil && !r.Origin.IsZero() {
-			live = append(live, r.Origin)
-		}
-	}
-	err = s.db.View(func(tx *index.Tx) error {
-		err := tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
-			if slices.Contains(without, ref.ProjectID) {
-				return nil
-			}
-			if dest {
-				if !held[ref.ID] {
-					return nil // a backup destination keeps what its records hold
-				}
-				delete(held, ref.ID)
-			}
-			sn, err := snapshot.DecodeSnapshot(data)
-			if err != nil {
-				return fmt.Errorf("snapshot %s: %w", ref.ID, err)
-			}
-			trees = append(trees, sn.Tree)
-			live = append(live, ref.ID)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if err := tx.Projects(func(_ string, data []byte) error { origin(data); return nil }); err != nil {
-			return err
-		}
-		for _, b := range []string{index.Purged} {
-			if err := tx.ForEach(b, func(_ string, data []byte) error { origin(data); return nil }); err != nil {
-				return err
-			}
-		}
-		if err := tx.ForEach(index.Forgotten, func(_ string, val []byte) error {
-			if id, err := object.ParseID(string(val)); err == nil {
-				live = append(live, id)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		return tx.ForEach(index.Templates, func(_ string, val []byte) error {
-			var t catalog.TemplateRecord
-			if json.Unmarshal(val, &t) == nil {
-				if id, err := object.ParseID(t.Origin); err == nil {
-					live = append(live, id)
-				}
-			}
-			return nil
-		})
-	})
-	if err != nil || !dest {
+	trees, live, err = catalog.Roots(s.db, without, held)
+	if err != nil || held == nil {
 		return trees, live, err
 	}
 	// versions records hold that the catalogue does not list
@@ -301,7 +248,7 @@ func (s *Store) Forget(ctx context.Context, ref string, pol gc.Policy, dryRun bo
 		tx.Versions(r.ID, func(id object.ID, at time.Time) bool {
 			v := gc.Version{ID: id.String(), Time: at}
 			if len(pol.Tags) > 0 {
-				sn, err := loadSnapshot(tx, id)
+				sn, err := catalog.LoadSnapshot(tx, id)
 				if err != nil {
 					ferr = err
 					return false
@@ -486,7 +433,7 @@ func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupRe
 
 func (s *Store) cleanCacheForCleanup(dryRun bool, counted map[string]bool) (*CleanCacheResult, error) {
 	cut := s.now().Add(-cacheMaxAge)
-	return s.cleanCache(func(e CacheEntry) bool {
+	return s.cache().Clean(func(e CacheEntry) bool {
 		if counted[e.ProjectID] {
 			return true
 		}

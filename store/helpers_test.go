@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
@@ -312,7 +313,7 @@ func reachable(t testing.TB, s *Store, snaps []object.ID) map[object.ID]bool {
 		out[id] = true
 		var tree object.ID
 		err := s.db.View(func(tx *index.Tx) error {
-			sn, err := loadSnapshot(tx, id)
+			sn, err := catalog.LoadSnapshot(tx, id)
 			if err == nil {
 				tree = sn.Tree
 			}

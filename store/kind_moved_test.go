@@ -5,10 +5,13 @@ import (
 	"testing"
 
 	"github.com/silo-dev/silo/catalog"
+	"github.com/silo-dev/silo/check"
+	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/replica"
 )
 
-// The sentinels that moved to catalog and replica classify as before.
+// The sentinels that moved to catalog, check and replica classify as
+// before.
 func TestMovedSentinelsKinds(t *testing.T) {
 	for _, c := range []struct {
 		err  error
@@ -19,6 +22,9 @@ func TestMovedSentinelsKinds(t *testing.T) {
 		{fmt.Errorf("x: %w", catalog.ErrProjectNotFound), "not_found"},
 		{fmt.Errorf("x: %w", catalog.ErrAmbiguous), "ambiguous"},
 		{fmt.Errorf("x: %w", catalog.ErrInvalid), "invalid"},
+		{fmt.Errorf("x: %w", catalog.ErrExists), "exists"},
+		{fmt.Errorf("x: %w", check.ErrFailed), "check_failed"},
+		{fmt.Errorf("x: %w", &check.MissingBlobsError{IDs: []object.ID{{1}}, Count: 1}), "missing_blobs"},
 		{fmt.Errorf("x: %w", replica.ErrDestinationChanged), "destination_changed"},
 		{fmt.Errorf("x: %w", replica.ErrPacksLost), "conflict"},
 		{fmt.Errorf("backup to d: %w", fmt.Errorf("%w: %w", ErrConflict, replica.ErrPacksLost)), "conflict"},

@@ -41,7 +41,7 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 					return nil // the name is free; the old tree is no parent
 				}
 				if id, err := object.ParseID(t.Snapshot); err == nil {
-					if sn, err := loadSnapshot(tx, id); err == nil {
+					if sn, err := catalog.LoadSnapshot(tx, id); err == nil {
 						parent = sn.Tree
 					}
 				}
@@ -166,7 +166,7 @@ func (s *Store) Templates() ([]Template, error) {
 			}
 			tp := Template{Name: t.Name, Category: t.Category, Snapshot: t.Snapshot, CreatedAt: t.CreatedAt}
 			if id, err := object.ParseID(t.Snapshot); err == nil {
-				if sn, err := loadSnapshot(tx, id); err == nil {
+				if sn, err := catalog.LoadSnapshot(tx, id); err == nil {
 					tp.Files, tp.Size = sn.Files, sn.Size
 				}
 			}
@@ -200,7 +200,7 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 		if err != nil {
 			return err
 		}
-		sn, err = loadSnapshot(tx, id)
+		sn, err = catalog.LoadSnapshot(tx, id)
 		return err
 	})
 	if err != nil {

@@ -1,9 +1,7 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -44,17 +42,6 @@ func infoOf(id object.ID, sn *snapshot.Snapshot) SnapshotInfo {
 		in.Parent = sn.Parent.String()
 	}
 	return in
-}
-
-func loadSnapshot(tx *index.Tx, id object.ID) (*snapshot.Snapshot, error) {
-	_, data, ok, err := tx.Snapshot(id)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrSnapshotNotFound, id)
-	}
-	return snapshot.DecodeSnapshot(data)
 }
 
 // versionOf reads version id: from the catalogue, or, where the catalogue
@@ -120,7 +107,7 @@ func (s *Store) Snapshots(ref string) ([]SnapshotInfo, error) {
 			}
 			var ferr error
 			tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
-				sn, err := loadSnapshot(tx, id)
+				sn, err := catalog.LoadSnapshot(tx, id)
 				if err != nil {
 					ferr = err
 					return false
@@ -143,100 +130,16 @@ func (s *Store) Snapshots(ref string) ([]SnapshotInfo, error) {
 	return out, err
 }
 
-// ResolveSnapshot finds a version from "PROJECT" (its newest version),
-// "PROJECT@TAG" (the newest version with that version tag),
-// "PROJECT@ID-PREFIX", "PROJECT@latest", or a snapshot id or unique prefix.
-// A tag wins over an id prefix that reads the same.
+// ResolveSnapshot finds a version (see catalog.ResolveVersion for the
+// forms of ref).
 func (s *Store) ResolveSnapshot(ref string) (SnapshotInfo, error) {
 	var info SnapshotInfo
 	err := s.db.View(func(tx *index.Tx) error {
-		proj, ver, hasAt := strings.Cut(ref, "@")
-		if ref == "" {
-			return fmt.Errorf("%w: empty snapshot reference", ErrInvalid)
+		id, sn, err := catalog.ResolveVersion(tx, ref)
+		if err == nil {
+			info = infoOf(id, sn)
 		}
-		r, perr := catalog.FindRecord(tx, proj)
-		if perr != nil && !errors.Is(perr, ErrProjectNotFound) {
-			return perr
-		}
-		if r != nil {
-			var match []object.ID
-			if hasAt && ver != "" && ver != "latest" {
-				// a version tag names the newest version carrying it
-				var terr error
-				tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
-					// most versions have no tags: skip decoding those
-					_, data, ok, err := tx.Snapshot(id)
-					if err != nil || !ok {
-						terr = err
-						return err == nil
-					}
-					if !bytes.Contains(data, []byte(`"version_tags"`)) {
-						return true
-					}
-					sn, err := snapshot.DecodeSnapshot(data)
-					if err != nil {
-						terr = err
-						return false
-					}
-					if slices.Contains(sn.VersionTags, ver) {
-						match = append(match, id)
-						return false
-					}
-					return true
-				})
-				if terr != nil {
-					return terr
-				}
-			}
-			tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
-				if len(match) > 0 {
-					return false // named by its tag
-				}
-				if !hasAt || ver == "latest" || ver == "" {
-					match = append(match, id)
-					return false
-				}
-				if strings.HasPrefix(id.String(), strings.ToLower(ver)) {
-					match = append(match, id)
-				}
-				return true
-			})
-			switch {
-			case len(match) == 0 && (!hasAt || ver == "latest" || ver == ""):
-				return fmt.Errorf("%w: project %q has no versions", ErrSnapshotNotFound, r.Name)
-			case len(match) == 0:
-				return fmt.Errorf("%w: project %q has no version %q", ErrSnapshotNotFound, r.Name, ver)
-			case len(match) > 1:
-				return fmt.Errorf("%w: %q matches %d versions of %q", ErrAmbiguous, ver, len(match), r.Name)
-			}
-			sn, err := loadSnapshot(tx, match[0])
-			if err != nil {
-				return err
-			}
-			info = infoOf(match[0], sn)
-			return nil
-		}
-		if hasAt {
-			return perr
-		}
-		prefix := strings.ToLower(ref)
-		if len(prefix) < 4 || strings.Trim(prefix, "0123456789abcdef") != "" {
-			return fmt.Errorf("%w: no project or snapshot %q", ErrSnapshotNotFound, ref)
-		}
-		ids := tx.SnapshotsByPrefix(prefix)
-		switch len(ids) {
-		case 0:
-			return fmt.Errorf("%w: no project or snapshot %q", ErrSnapshotNotFound, ref)
-		case 1:
-		default:
-			return fmt.Errorf("%w: %q matches %d snapshots", ErrAmbiguous, ref, len(ids))
-		}
-		sn, err := loadSnapshot(tx, ids[0])
-		if err != nil {
-			return err
-		}
-		info = infoOf(ids[0], sn)
-		return nil
+		return err
 	})
 	return info, err
 }

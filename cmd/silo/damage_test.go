@@ -270,7 +270,11 @@ func TestLostBlobsAreWrittenAgain(t *testing.T) {
 			} `json:"stats"`
 		} `json:"result"`
 	}
-	json.Unmarshal([]byte(strings.TrimSpace(res.stdout)), &sum)
+	// a store that takes over a second prints progress lines first
+	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatalf("store summary %q: %v", lines[len(lines)-1], err)
+	}
 	if sum.Result.Stats.BlobsAdded == 0 {
 		t.Fatalf("the store after the loss wrote nothing: %s", res.stdout)
 	}
