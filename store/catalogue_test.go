@@ -1208,7 +1208,7 @@ func TestExcludes(t *testing.T) {
 	// signature; a tag without it does not count)
 	writeFile(t, dir, "big.bin", make([]byte, 2000))
 	writeFile(t, dir, "small.bin", make([]byte, 1000))
-	writeFile(t, dir, ".cache/CACHEDIR.TAG", []byte(cacheDirSignature+"\n# a cache\n"))
+	writeFile(t, dir, ".cache/CACHEDIR.TAG", []byte(snapshot.CacheDirSignature+"\n# a cache\n"))
 	writeFile(t, dir, ".cache/blob", []byte("cached"))
 	writeFile(t, dir, "notcache/CACHEDIR.TAG", []byte("no signature"))
 	e.clock.Advance(time.Hour) // the newest version is this one

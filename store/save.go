@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
-
-	ignore "github.com/sabhiram/go-gitignore"
 
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
@@ -208,7 +204,8 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 			return nil
 		})
 	}
-	exclude, err := excludeMatcher(dir, opts)
+	exclude, err := snapshot.Excludes{Patterns: opts.Excludes, Files: opts.ExcludeFiles,
+		LargerThan: opts.ExcludeLargerThan, Caches: opts.ExcludeCaches}.Matcher(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -220,68 +217,7 @@ func (s *Store) Save(ctx context.Context, dir string, opts SaveOptions) (*SaveRe
 
 // IgnoreFile is the file in a project's top directory whose lines (gitignore
 // syntax) a store leaves out, besides --exclude.
-const IgnoreFile = ".siloignore"
-
-// cacheDirSignature starts a CACHEDIR.TAG file (bford.ch/cachedir).
-const cacheDirSignature = "Signature: 8a477f597d28d172789f06886806bc55"
-
-// excludeMatcher compiles opts.Excludes and the lines of dir's .siloignore,
-// in gitignore syntax (a trailing / for directories only, ! to re-include,
-// a leading / anchors at the top), with the size and cache-directory
-// rules, into StoreOptions.Exclude; nil when there is nothing to exclude.
-func excludeMatcher(dir string, opts SaveOptions) (func(rel string, n *snapshot.Node) bool, error) {
-	lines := slices.Clone(opts.Excludes)
-	for _, f := range opts.ExcludeFiles {
-		more, err := patternLines(f)
-		if err != nil {
-			return nil, fmt.Errorf("store: exclude file: %w", err)
-		}
-		lines = append(lines, more...)
-	}
-	switch more, err := patternLines(filepath.Join(dir, IgnoreFile)); {
-	case err == nil:
-		lines = append(lines, more...)
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	if len(lines) == 0 && opts.ExcludeLargerThan <= 0 && !opts.ExcludeCaches {
-		return nil, nil
-	}
-	m := ignore.CompileIgnoreLines(lines...)
-	return func(rel string, n *snapshot.Node) bool {
-		isDir := n.Type == snapshot.Dir
-		switch {
-		case opts.ExcludeLargerThan > 0 && n.Type == snapshot.File && int64(n.Size) > opts.ExcludeLargerThan:
-			return true
-		case opts.ExcludeCaches && isDir && isCacheDir(filepath.Join(dir, filepath.FromSlash(rel))):
-			return true
-		case isDir:
-			rel += "/"
-		}
-		return len(lines) > 0 && m.MatchesPath(rel)
-	}, nil
-}
-
-// patternLines reads a file of patterns, one per line (LF or CRLF).
-func patternLines(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n"), nil
-}
-
-// isCacheDir reports whether dir holds a CACHEDIR.TAG with the signature.
-func isCacheDir(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, "CACHEDIR.TAG"))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	b := make([]byte, len(cacheDirSignature))
-	_, err = io.ReadFull(f, b)
-	return err == nil && string(b) == cacheDirSignature
-}
+const IgnoreFile = snapshot.IgnoreFile
 
 // saveWith runs one store pipeline (a directory walk or a tar stream) as a
 // new version, in a store session (see session): resolve the project,
@@ -396,9 +332,63 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 		return nil, err
 	}
 	defer unlock()
+	if rec, err = s.recordNow(rec, opts, &parent); err != nil {
+		return nil, err
+	}
+	if err := se.checkLease(ctx, res.Tree); err != nil {
+		return nil, err
+	}
+	if det != nil {
+		rec.Detected, rec.DetectedFw = langs, fws
+	}
+	rec.RefreshDerived()
+	now := s.now().UTC()
+	rec.UpdatedAt = now
+	rec.SizeBytes = res.Stats.Size
+	created := rec.Rev == 0
+	rec.Stamp(now)
+	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: rec.ID, ProjectName: rec.Name,
+		Tags: rec.Tags, VersionTags: catalog.Union(opts.Tags), Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
+		Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size, Project: rec.Encode(), Detection: tallies}
+	sn.Hostname, _ = os.Hostname()
+	var parentSnap *object.ID
+	if !parent.snap.IsZero() {
+		p := parent.snap
+		parentSnap = &p
+		sn.Parent = parentSnap
+	}
+	id, data, err := s.writeVersion(ctx, w, rec, sn, &res.Stats)
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.Update(func(tx *index.Tx) error {
+		if other := tx.ProjectIDByName(rec.Name); other != "" && other != rec.ID {
+			return fmt.Errorf("%w: another project is named %q", ErrExists, rec.Name)
+		}
+		if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: rec.ID, Time: now}, data); err != nil {
+			return err
+		}
+		if err := tx.PutProject(rec.ID, rec.EncodeIndex()); err != nil {
+			return err
+		}
+		return tx.SetName(rec.Name, rec.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("version stored", "project", rec.Name, "snapshot", id.String(), "added", res.Stats.BytesAdded)
+	return &SaveResult{ProjectID: rec.ID, Name: rec.Name, Snapshot: id, Parent: parentSnap, Created: created,
+		Stats: res.Stats, Languages: rec.Languages, Frameworks: rec.Frameworks}, nil
+}
+
+// recordNow returns the record a new version of rec goes to, as the
+// catalogue holds it now (under the catalogue lock): another process may
+// have changed the project, deleted it, or created a project of that name
+// (whose newest version becomes the parent) while the tree was stored.
+func (s *Store) recordNow(rec *catalog.Record, opts *SaveOptions, parent *parentRef) (*catalog.Record, error) {
 	var cur *catalog.Record
 	var purged bool
-	err = s.db.View(func(tx *index.Tx) error {
+	err := s.db.View(func(tx *index.Tx) error {
 		purged = tx.Get(index.Purged, rec.ID) != nil
 		var err error
 		if cur, err = catalog.CurrentRecord(tx, rec.ID); err != nil || cur != nil || rec.Rev > 0 {
@@ -430,69 +420,33 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 		if err := applySaveOptions(cur, opts); err != nil {
 			return nil, err
 		}
-		rec = cur
+		return cur, nil
 	}
-	if err := se.checkLease(ctx, res.Tree); err != nil {
-		return nil, err
-	}
-	if det != nil {
-		rec.Detected, rec.DetectedFw = langs, fws
-	}
-	rec.RefreshDerived()
-	now := s.now().UTC()
-	rec.UpdatedAt = now
-	rec.SizeBytes = res.Stats.Size
-	created := rec.Rev == 0
-	rec.Stamp(now)
-	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: rec.ID, ProjectName: rec.Name,
-		Tags: rec.Tags, VersionTags: catalog.Union(opts.Tags), Source: source, RootMode: res.RootMode, RootMTime: res.RootMTime,
-		Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size, Project: rec.Encode(), Detection: tallies}
-	sn.Hostname, _ = os.Hostname()
-	var parentSnap *object.ID
-	if !parent.snap.IsZero() {
-		p := parent.snap
-		parentSnap = &p
-		sn.Parent = parentSnap
-	}
+	return rec, nil
+}
+
+// writeVersion writes a version's snapshot blob and its record as a meta
+// blob (the newest record of every project lives in a meta blob that gc
+// keeps, whatever happens to its versions), durably, counting what they
+// add in st. It sets rec.Origin.
+func (s *Store) writeVersion(ctx context.Context, w *object.Writer, rec *catalog.Record, sn *snapshot.Snapshot, st *snapshot.StoreStats) (object.ID, []byte, error) {
 	data := sn.Encode()
 	id := s.repo.ID(data)
 	n, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data)
 	if err != nil {
-		return nil, err
+		return id, nil, err
 	}
-	res.Stats.BytesAdded += n
-	// the record also as a meta blob: the newest record of every project
-	// lives in a meta blob that gc keeps, whatever happens to its versions
-	meta, err := catalog.EncodeMeta(catalog.Meta{Kind: "project", Time: now, Project: rec})
+	st.BytesAdded += n
+	meta, err := catalog.EncodeMeta(catalog.Meta{Kind: "project", Time: sn.Time, Project: rec})
 	if err != nil {
-		return nil, err
+		return id, nil, err
 	}
 	rec.Origin = s.repo.ID(meta)
 	if n, err = w.SaveBlob(ctx, object.MetaBlob, rec.Origin, meta); err != nil {
-		return nil, err
+		return id, nil, err
 	}
-	res.Stats.BytesAdded += n
-	if err := w.Flush(ctx); err != nil {
-		return nil, err
-	}
-	err = s.db.Update(func(tx *index.Tx) error {
-		if other := tx.ProjectIDByName(rec.Name); other != "" && other != rec.ID {
-			return fmt.Errorf("%w: another project is named %q", ErrExists, rec.Name)
-		}
-		if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: rec.ID, Time: now}, data); err != nil {
-			return err
-		}
-		if err := tx.PutProject(rec.ID, rec.EncodeIndex()); err != nil {
-			return err
-		}
-		return tx.SetName(rec.Name, rec.ID)
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.log.Info("version stored", "project", rec.Name, "snapshot", id.String(), "added", res.Stats.BytesAdded)
-	return &SaveResult{ProjectID: rec.ID, Name: rec.Name, Snapshot: id, Parent: parentSnap, Created: created,
-		Stats: res.Stats, Languages: rec.Languages, Frameworks: rec.Frameworks}, nil
+	st.BytesAdded += n
+	return id, data, w.Flush(ctx)
 }
 
 // preStore runs the pre_store hook for a version of rec from source; its
