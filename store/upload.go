@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/silo-dev/silo/check"
@@ -95,14 +94,8 @@ func (s *Store) BlobKeys() BlobKeys {
 // upload generation, see package gc) that lives that long. Safe for
 // concurrent use. Close ends the generations.
 type Uploads struct {
-	s       *Store
-	ttl     time.Duration
-	mu      sync.Mutex
-	cur     *generation
-	prev    *generation
-	rotated time.Time
-	timer   *time.Timer
-	closed  bool
+	s    *Store
+	gens *gc.Generations[*generation]
 }
 
 // generation is a session answering and storing uploads.
@@ -117,79 +110,28 @@ func (s *Store) NewUploads(ttl time.Duration) *Uploads {
 	if ttl <= 0 {
 		ttl = 30 * time.Minute
 	}
-	return &Uploads{s: s, ttl: ttl}
-}
-
-// rotate ends generations past their time. Called with u.mu held.
-func (u *Uploads) rotate() {
-	now := u.s.now()
-	if u.cur != nil && now.Sub(u.rotated) >= u.ttl {
-		if u.prev != nil {
-			u.prev.se.end()
-		}
-		u.prev, u.cur = u.cur, nil
-		u.rotated = now
-	}
-	if u.prev != nil && now.Sub(u.rotated) >= u.ttl {
-		u.prev.se.end()
-		u.prev = nil
-	}
+	return &Uploads{s: s, gens: &gc.Generations[*generation]{TTL: ttl, Now: s.now,
+		Start: func(ctx context.Context) (*generation, error) {
+			se, err := s.begin(context.WithoutCancel(ctx), gc.KindUpload)
+			if err != nil {
+				return nil, err
+			}
+			return &generation{se: se, w: se.writer()}, nil
+		},
+		End: func(g *generation) { g.se.end() }}}
 }
 
 // gen returns the current generation, starting one when there is none.
 func (u *Uploads) gen(ctx context.Context) (*generation, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.closed {
+	g, err := u.gens.Current(ctx)
+	if errors.Is(err, gc.ErrClosed) {
 		return nil, fmt.Errorf("%w: uploads closed", ErrReadOnly)
 	}
-	u.rotate()
-	if u.cur == nil {
-		se, err := u.s.begin(context.WithoutCancel(ctx), gc.KindUpload)
-		if err != nil {
-			return nil, err
-		}
-		u.cur, u.rotated = &generation{se: se, w: se.writer()}, u.s.now()
-		if u.timer == nil {
-			// generations end when their time is up even when no request
-			// comes: a session that lingers would hold gc back
-			u.timer = time.AfterFunc(time.Minute, u.tick)
-		}
-	}
-	return u.cur, nil
-}
-
-func (u *Uploads) tick() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.closed {
-		return
-	}
-	u.rotate()
-	if u.cur == nil && u.prev == nil {
-		u.timer = nil
-		return
-	}
-	u.timer.Reset(time.Minute)
+	return g, err
 }
 
 // Close ends the generations.
-func (u *Uploads) Close() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.closed {
-		return
-	}
-	u.closed = true
-	if u.timer != nil {
-		u.timer.Stop()
-	}
-	for _, g := range []*generation{u.prev, u.cur} {
-		if g != nil {
-			g.se.end()
-		}
-	}
-}
+func (u *Uploads) Close() { u.gens.Close() }
 
 // Missing returns the ids the repository lacks, in the order given
 // (duplicates once). A blob whose every copy garbage collection condemned
