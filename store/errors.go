@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/silo-dev/silo/catalog"
+	"github.com/silo-dev/silo/keyring"
 )
 
 var (
@@ -14,7 +15,7 @@ var (
 	// ErrSnapshotNotFound means no snapshot matches.
 	ErrSnapshotNotFound = errors.New("store: snapshot not found")
 	// ErrKeyNotFound means no key file of an encrypted repository matches.
-	ErrKeyNotFound = errors.New("store: key not found")
+	ErrKeyNotFound = keyring.ErrKeyNotFound
 	// ErrSourceNotFound means an import's source (an s3:// object) is not
 	// there.
 	ErrSourceNotFound = errors.New("store: import source not found")
