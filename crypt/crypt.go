@@ -5,8 +5,8 @@
 // from the master key, XChaCha20-Poly1305 sealing with associated data,
 // and keyed BLAKE3 blob ids.
 //
-// object.Sealer applies it to packs, tables and files; store keeps the key
-// files and the sealed config. It is its own package so the construction
+// object.Sealer applies it to packs, tables and files; package keyring
+// keeps the key files and the sealed config. It is its own package so the construction
 // can be read and tested apart.
 package crypt
 

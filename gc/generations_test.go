@@ -16,8 +16,11 @@ func TestGenerations(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var started, ended []int
 	g := &Generations[int]{TTL: 10 * time.Minute, Now: func() time.Time { return now },
-		Start: func(context.Context) (int, error) { started = append(started, len(started)+1); return len(started), nil },
-		End:   func(v int) { ended = append(ended, v) }}
+		Start: func(context.Context) (int, error) {
+			started = append(started, len(started)+1)
+			return len(started), nil
+		},
+		End: func(v int) { ended = append(ended, v) }}
 	ctx := context.Background()
 	cur := func() int {
 		t.Helper()

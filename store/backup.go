@@ -18,6 +18,7 @@ import (
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/keyring"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/replica"
 	"github.com/silo-dev/silo/snapshot"
@@ -137,11 +138,11 @@ func (s *Store) shareKey(ctx context.Context, o *Options) error {
 	if s.keys == nil {
 		return nil
 	}
-	files, err := loadKeyFiles(ctx, s.be)
+	files, err := keyring.LoadFiles(ctx, s.be)
 	if err != nil {
 		return err
 	}
-	o.Encrypt, o.Key, o.KeyFiles = true, &s.keys.master, files
+	o.Encrypt, o.Key, o.KeyFiles = true, s.keys.Master(), files
 	return nil
 }
 
@@ -577,7 +578,7 @@ func OpenBackupsWith(ctx context.Context, cfg *config.Config, from string, be ob
 func (s *Store) OpenBackups(ctx context.Context, dest string, readOnly bool) (*BackupSet, error) {
 	o := Options{ReadOnly: readOnly}
 	if s.keys != nil {
-		o.Key = &s.keys.master
+		o.Key = s.keys.Master()
 	}
 	return openBackupSet(ctx, s.cfg, dest, nil, o)
 }

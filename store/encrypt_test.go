@@ -15,6 +15,7 @@ import (
 
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/internal/testutil"
+	"github.com/silo-dev/silo/keyring"
 	"github.com/silo-dev/silo/object"
 )
 
@@ -339,9 +340,9 @@ func TestEncryptedBackup(t *testing.T) {
 type racingKeyRemover struct{ object.Backend }
 
 func (r racingKeyRemover) Delete(ctx context.Context, name string) error {
-	if strings.HasPrefix(name, keysPrefix) {
+	if strings.HasPrefix(name, keyring.Prefix) {
 		var others []string
-		r.Backend.List(ctx, keysPrefix, func(fi object.FileInfo) error {
+		r.Backend.List(ctx, keyring.Prefix, func(fi object.FileInfo) error {
 			if fi.Name != name {
 				others = append(others, fi.Name)
 			}
@@ -377,7 +378,7 @@ func TestKeyRemovalRaceKeepsAKey(t *testing.T) {
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "put back") {
 		t.Fatalf("remove beside a racing remover: %v, want a conflict with the key put back", err)
 	}
-	left, _ := loadKeyFiles(ctx, object.NewLocal(e.cfg.BasePath))
+	left, _ := keyring.LoadFiles(ctx, object.NewLocal(e.cfg.BasePath))
 	if len(left) != 1 || left[0].ID != second.ID {
 		t.Fatalf("keys left: %d", len(left))
 	}

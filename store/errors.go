@@ -5,6 +5,7 @@ import (
 
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/check"
+	"github.com/silo-dev/silo/keyring"
 )
 
 var (
@@ -15,7 +16,7 @@ var (
 	// ErrSnapshotNotFound means no snapshot matches.
 	ErrSnapshotNotFound = catalog.ErrSnapshotNotFound
 	// ErrKeyNotFound means no key file of an encrypted repository matches.
-	ErrKeyNotFound = errors.New("store: key not found")
+	ErrKeyNotFound = keyring.ErrKeyNotFound
 	// ErrSourceNotFound means an import's source (an s3:// object) is not
 	// there.
 	ErrSourceNotFound = errors.New("store: import source not found")

@@ -1,16 +1,18 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/check"
+	"github.com/silo-dev/silo/keyring"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/replica"
 )
 
-// The sentinels that moved to catalog, check and replica classify as
+// The sentinels that moved to catalog, check, replica and keyring classify as
 // before.
 func TestMovedSentinelsKinds(t *testing.T) {
 	for _, c := range []struct {
@@ -28,9 +30,40 @@ func TestMovedSentinelsKinds(t *testing.T) {
 		{fmt.Errorf("x: %w", replica.ErrDestinationChanged), "destination_changed"},
 		{fmt.Errorf("x: %w", replica.ErrPacksLost), "conflict"},
 		{fmt.Errorf("backup to d: %w", fmt.Errorf("%w: %w", ErrConflict, replica.ErrPacksLost)), "conflict"},
+		{fmt.Errorf("x: %w", keyring.ErrPassword), "password"},
+		{fmt.Errorf("x: %w", ErrPassword), "password"},
+		{fmt.Errorf("x: %w", keyring.ErrKeyNotFound), "not_found"},
+		{fmt.Errorf("x: %w", ErrKeyNotFound), "not_found"},
+		{keyErr(fmt.Errorf("x: %w", keyring.ErrInvalid)), "invalid"},
+		{keyErr(fmt.Errorf("x: %w", keyring.ErrAmbiguous)), "ambiguous"},
+		{keyErr(fmt.Errorf("x: %w", keyring.ErrConflict)), "conflict"},
 	} {
 		if k := KindOf(c.err); k.Code != c.code {
 			t.Errorf("%v: %s, want %s", c.err, k.Code, c.code)
 		}
+	}
+}
+
+// ErrPassword and ErrKeyNotFound are keyring's sentinels, with the texts
+// they always had; keyErr gives keyring's other refusals store's
+// sentinels without changing their text.
+func TestKeyringSentinels(t *testing.T) {
+	if ErrPassword != keyring.ErrPassword || ErrPassword.Error() != "store: password" {
+		t.Errorf("ErrPassword is %q, not keyring's", ErrPassword)
+	}
+	if ErrKeyNotFound != keyring.ErrKeyNotFound || ErrKeyNotFound.Error() != "store: key not found" {
+		t.Errorf("ErrKeyNotFound is %q, not keyring's", ErrKeyNotFound)
+	}
+	for _, c := range []struct{ from, to error }{
+		{keyring.ErrInvalid, ErrInvalid}, {keyring.ErrAmbiguous, ErrAmbiguous}, {keyring.ErrConflict, ErrConflict},
+	} {
+		err := fmt.Errorf("remove key k: %w: what happened", c.from)
+		got := keyErr(err)
+		if !errors.Is(got, c.to) || !errors.Is(got, c.from) || got.Error() != err.Error() || got.Error() != "remove key k: "+c.to.Error()+": what happened" {
+			t.Errorf("keyErr(%q) = %q: is store's %v %v", err, got, c.to, errors.Is(got, c.to))
+		}
+	}
+	if err := errors.New("other"); keyErr(err) != err || keyErr(nil) != nil {
+		t.Error("keyErr changed an error that is none of keyring's refusals")
 	}
 }

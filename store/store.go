@@ -24,6 +24,7 @@ import (
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/hooks"
 	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/keyring"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -106,7 +107,7 @@ type Store struct {
 	dest   int8 // 0: not known yet, 1: no, 2: yes
 
 	hooks *hooks.Runner // storage.hooks; nil: none
-	keys  *keyState     // nil: a plain repository
+	keys  *keyring.Ring // nil: a plain repository
 }
 
 // IsRemote reports whether a location is an object store's URL
@@ -232,7 +233,7 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 	// packs or keys without a config.json are a repository whose config
 	// was lost (or removed to make silo write plain data beside sealed
 	// packs): a new repository over them would strand them
-	for _, prefix := range []string{"packs/", keysPrefix} {
+	for _, prefix := range []string{"packs/", keyring.Prefix} {
 		var found string
 		err := be.List(ctx, prefix, func(fi object.FileInfo) error {
 			found = fi.Name
@@ -262,6 +263,8 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 	}
 	return nil
 }
+
+var errStopList = errors.New("stop listing")
 
 // Open opens the repository at the configured base path.
 func Open(ctx context.Context, opts Options) (*Store, error) {
@@ -327,25 +330,6 @@ func loadRepository(ctx context.Context, opts *Options) (object.Backend, object.
 		return nil, rc, fmt.Errorf("%w at %s: create one with `silo init` (or `silo --repo PATH init`)", ErrNoRepository, be.Location())
 	}
 	return be, rc, err
-}
-
-// openEncryption opens an encrypted repository's keys (nil for a plain
-// one), and refuses to open as plain a repository this machine knows
-// encrypted, or to write encrypted content into a plain one.
-func openEncryption(ctx context.Context, be object.Backend, rc *object.RepoConfig, opts Options) (*keyState, error) {
-	cfg := opts.Config
-	if rc.Encryption != nil {
-		keys, err := openKeys(ctx, be, rc, opts)
-		if err != nil {
-			return nil, err
-		}
-		rememberEncrypted(cfg.CacheDir, rc.ID)
-		return keys, nil
-	}
-	if opts.Encrypt && opts.Key != nil {
-		return nil, fmt.Errorf("%w: %s is a plain repository, and what goes into it is encrypted: use a new location", ErrInvalid, be.Location())
-	}
-	return nil, refuseDowngrade(ctx, be, *rc, cfg.CacheDir)
 }
 
 // makeBase makes the directory of index.db, logs and cache (the
@@ -464,7 +448,7 @@ func (s *Store) sealer() *object.Sealer {
 	if s.keys == nil {
 		return nil
 	}
-	return s.keys.seal
+	return s.keys.Sealer()
 }
 
 // repoCache is the local pack cache of a remote repository ("" for a local one).
