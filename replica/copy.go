@@ -50,6 +50,8 @@ type Source struct {
 	// Refresh brings Index up to date with the packs, after a pack went
 	// (a collection moved its live blobs to new packs).
 	Refresh func(ctx context.Context) error
+	// Version reads a version (Reachable, CopyCatalogue).
+	Version VersionFunc
 }
 
 // Destination is the repository a copy writes, within a store session.

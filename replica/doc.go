@@ -21,8 +21,24 @@
 //
 // A backup's record (Record, backups/<id>.json) names the projects and
 // templates it holds, with their catalogue records (package catalog), and
-// is written last; List, Find and Latest read them, and Retain decides
-// which ones expiry keeps (the newest record holding each project stays).
+// is written last (Write); List, Find and Latest read them, Retain
+// decides which ones expiry keeps (the newest record holding each project
+// stays) and PlanDelete which ones a deletion removes (Remove).
+//
+// What a backup takes is planned here from the source's catalogue
+// (Choose, then Plan.Roots with the catalogue records NewestMeta finds),
+// and so is what a restore writes (PlanRestore into a primary, DirTargets
+// into directories). A destination is marked as one before anything is
+// copied (Mark, which refuses a repository holding versions of its own);
+// from then on its records decide which versions it has: its gc keeps
+// what they hold (Held) and its catalogue lists exactly that
+// (SyncCatalogue), and every copy brings along the catalogue of what it
+// copied (CopyCatalogue).
+//
+// The package opens no repository and takes no lock: store opens both
+// sides, begins their sessions and hands them over as Source and
+// Destination, whose function fields (Version, Condemned, Refresh, ...)
+// are what only store can do.
 //
 // The destinations file remembers, in the source, which repository each
 // local destination held and on which device, so a backup refuses the

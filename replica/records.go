@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,6 +69,16 @@ func List(ctx context.Context, be object.Backend, seal *object.Sealer) ([]Record
 // destination hold: what its gc must keep and its catalogue lists. A
 // record that cannot be read goes to damaged; when damaged returns an
 // error (gc: a damaged record may hold anything), Held stops with it.
+//
+// In a backup destination the records, not forget records, decide which
+// versions there are: gc keeps what they hold, and refresh makes the
+// catalogue list exactly that (SyncCatalogue). A record is written before
+// its backup's session ends, so a collection whose plan met that session
+// finds the record in its fresh mark, and a backup that starts after the
+// plan does not rely on the packs the plan condemns. So a version a
+// removed record held and a running backup copies as well survives: the
+// running backup's record holds it. A record removed while the records
+// are read is skipped: removing it is what happened.
 func Held(ctx context.Context, be object.Backend, seal *object.Sealer, damaged func(name string, err error) error) (map[object.ID]bool, error) {
 	recs, err := readAll(ctx, be, seal, damaged)
 	if err != nil {
@@ -108,6 +119,23 @@ func readAll(ctx context.Context, be object.Backend, seal *object.Sealer, damage
 		out = append(out, *br)
 	}
 	return out, nil
+}
+
+// Write writes br to the destination on be, sealed with seal (nil:
+// plain): the last thing a backup writes, after every blob it needs is
+// confirmed there.
+func Write(ctx context.Context, be object.Backend, seal *object.Sealer, br *Record) error {
+	data, err := json.MarshalIndent(br, "", "  ")
+	if err == nil {
+		data, err = seal.SealFile(RecordName(br.ID), data)
+	}
+	if err != nil {
+		return err
+	}
+	if err := be.Put(ctx, RecordName(br.ID), bytes.NewReader(data), int64(len(data))); err != nil {
+		return fmt.Errorf("backup to %s: write record: %w", be.Location(), err)
+	}
+	return nil
 }
 
 // IsDestination reports whether the repository on be carries the
@@ -205,6 +233,12 @@ func Find(ctx context.Context, be object.Backend, seal *object.Sealer, id string
 	if err != nil {
 		return nil, err
 	}
+	return match(all, id, be.Location())
+}
+
+// match finds record id (an id, a unique id prefix or "latest") among all,
+// the records at location, oldest first.
+func match(all []Record, id, location string) (*Record, error) {
 	var match []Record
 	for _, b := range all {
 		if b.ID == id {
@@ -222,7 +256,39 @@ func Find(ctx context.Context, be object.Backend, seal *object.Sealer, id string
 	case len(match) > 1:
 		return nil, fmt.Errorf("%w: %q matches %d backups", catalog.ErrAmbiguous, id, len(match))
 	}
-	return nil, fmt.Errorf("%w: %q in %s", ErrNotFound, id, be.Location())
+	return nil, fmt.Errorf("%w: %q in %s", ErrNotFound, id, location)
+}
+
+// PlanDelete splits the records at a destination into those ids name (ids
+// or unique id prefixes, matched as Find matches them) and the rest, both
+// oldest first. "latest" is refused: it names no single record.
+func PlanDelete(ctx context.Context, be object.Backend, seal *object.Sealer, ids []string) (gone, keep []Record, err error) {
+	if len(ids) == 0 {
+		return nil, nil, fmt.Errorf("%w: name the backups to delete", catalog.ErrInvalid)
+	}
+	all, err := List(ctx, be, seal)
+	if err != nil {
+		return nil, nil, err
+	}
+	named := map[string]bool{}
+	for _, id := range ids {
+		if id == "latest" {
+			return nil, nil, fmt.Errorf("%w: \"latest\" names no single backup; give its id", catalog.ErrInvalid)
+		}
+		br, err := match(all, id, be.Location())
+		if err != nil {
+			return nil, nil, err
+		}
+		named[br.ID] = true
+	}
+	for _, br := range all {
+		if named[br.ID] {
+			gone = append(gone, br)
+		} else {
+			keep = append(keep, br)
+		}
+	}
+	return gone, keep, nil
 }
 
 // Pick returns the projects of the record that refs name (ids or names;
@@ -263,13 +329,28 @@ func RecordVersions(recs []Record) map[object.ID]bool {
 	return out
 }
 
-// DestinationMarker marks a repository as a backup destination, whose
-// live versions are those its backup records hold (backupHolds); backup
-// writes it before it copies anything.
-const DestinationMarker = Prefix + "destination"
-
-// MarkerText is the content of DestinationMarker.
-const MarkerText = "silo backup destination\n"
+// LabelledVersions returns the versions br holds, each labelled by what
+// it belongs to (the project's name, "template NAME"), for Verify.
+func (br *Record) LabelledVersions() ([]Version, error) {
+	var out []Version
+	for _, p := range br.Projects {
+		for _, v := range p.Versions {
+			id, err := object.ParseID(v.ID)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Version{Label: p.Name, Snapshot: id})
+		}
+	}
+	for _, t := range br.Templates {
+		id, err := object.ParseID(t.Snapshot)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Version{Label: "template " + t.Name, Snapshot: id})
+	}
+	return out, nil
+}
 
 // Retain splits records (oldest first) into those expiry keeps and those it
 // removes. A record stays when it is younger than cut, or when it is the

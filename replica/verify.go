@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -31,6 +32,21 @@ type VerifyResult struct {
 	Blobs, Missing, Corrupt int
 	ReadBytes               int64
 	Findings                []Finding
+}
+
+// Affected returns the labels of the versions the findings break (the
+// projects, "template NAME"), sorted, each once.
+func (r *VerifyResult) Affected() []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, f := range r.Findings {
+		if !seen[f.Label] {
+			seen[f.Label] = true
+			out = append(out, f.Label)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Verify checks that every blob the versions need (snapshots, trees, data)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,8 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
@@ -169,7 +166,8 @@ func (s *Store) replicaSource(se *session) *replica.Source {
 		Refresh: func(ctx context.Context) error {
 			_, err := s.refresh(ctx, false)
 			return err
-		}}
+		},
+		Version: s.versionOf}
 }
 
 // replicaDestination is s, written within the session se, as a copy
@@ -183,120 +181,16 @@ func (s *Store) replicaDestination(se *session) *replica.Destination {
 // replicate copies from src to dst every blob reachable from the snapshots
 // (plus the extra blobs) that dst lacks (see replica.Copy).
 func replicate(ctx context.Context, src, dst *Store, sse, dse *session, snaps, extra []object.ID, recode bool, prog snapshot.Progress) (replica.Stats, error) {
-	needed, err := src.reachableFrom(ctx, snaps, extra)
+	rs := src.replicaSource(sse)
+	needed, err := replica.Reachable(ctx, rs, snaps, extra)
 	if err != nil {
 		return replica.Stats{}, err
 	}
-	st, err := replica.Copy(ctx, src.replicaSource(sse), dst.replicaDestination(dse), needed, recode, prog)
+	st, err := replica.Copy(ctx, rs, dst.replicaDestination(dse), needed, recode, prog)
 	if errors.Is(err, replica.ErrPacksLost) {
 		err = fmt.Errorf("%w: %w", ErrConflict, err)
 	}
 	return st, err
-}
-
-// reachableFrom returns every blob the snapshots refer to (the snapshots,
-// their trees and data blobs), plus the extra blobs.
-func (s *Store) reachableFrom(ctx context.Context, snaps, extra []object.ID) (map[object.ID]struct{}, error) {
-	roots := make([]snapshot.ReachRoot, 0, len(snaps))
-	for _, id := range snaps {
-		sn, _, err := s.versionOf(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		roots = append(roots, snapshot.ReachRoot{Tree: sn.Tree, Label: id.Short()})
-	}
-	return replica.Needed(ctx, s.repo, roots, append(slices.Clip(extra), snaps...))
-}
-
-// chosen returns the catalogue records a backup covers (every project, of
-// any status, when refs is empty) with their snapshots.
-func (s *Store) chosen(refs []string) ([]*catalog.Record, map[string][]Version, error) {
-	var recs []*catalog.Record
-	vers := map[string][]Version{}
-	err := s.db.View(func(tx *index.Tx) error {
-		if len(refs) == 0 {
-			if err := tx.Projects(func(id string, data []byte) error {
-				r, err := catalog.DecodeRecord(data)
-				if err != nil {
-					return err
-				}
-				recs = append(recs, r)
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
-		for _, ref := range refs {
-			r, err := catalog.FindRecord(tx, ref)
-			if err != nil {
-				return err
-			}
-			if !slices.ContainsFunc(recs, func(x *catalog.Record) bool { return x.ID == r.ID }) {
-				recs = append(recs, r)
-			}
-		}
-		for _, r := range recs {
-			vers[r.ID] = catalog.Versions(tx, r.ID)
-		}
-		return nil
-	})
-	return recs, vers, err
-}
-
-// newestMeta returns the newest meta blob of each project id and template name.
-func (s *Store) newestMeta(ctx context.Context) (map[string]object.ID, error) {
-	var metas []object.ID
-	err := s.db.View(func(tx *index.Tx) error {
-		return tx.Blobs(func(l object.Location) error {
-			if l.Type == object.MetaBlob {
-				metas = append(metas, l.ID)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	type best struct {
-		id  object.ID
-		rev uint64
-	}
-	newest := map[string]best{}
-	for _, id := range metas {
-		data, err := s.repo.LoadBlob(ctx, id, nil)
-		if errors.Is(err, object.ErrBlobNotFound) || errors.Is(err, object.ErrNotFound) {
-			// collected meanwhile: a record superseded by a newer one, or
-			// a forget record of a purged project
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("meta blob %s: %w", id, err)
-		}
-		var m catalog.Meta
-		if json.Unmarshal(data, &m) != nil {
-			continue
-		}
-		var key string
-		var rev uint64
-		switch {
-		case m.Project != nil:
-			key, rev = "p/"+m.Project.ID, m.Project.Rev
-		case m.Template != nil:
-			key, rev = "t/"+m.Template.Name, m.Template.Rev
-		case m.Forget != nil:
-			key = "f/" + id.String() // every forget record stays (a few bytes each)
-		default:
-			continue
-		}
-		if b, ok := newest[key]; !ok || rev > b.rev {
-			newest[key] = best{id, rev}
-		}
-	}
-	out := map[string]object.ID{}
-	for k, b := range newest {
-		out[k] = b.id
-	}
-	return out, nil
 }
 
 // Backup copies the chosen projects' versions (and, for a full backup, the
@@ -327,13 +221,12 @@ func (s *Store) Backup(ctx context.Context, opts BackupOptions) (*BackupRecord, 
 
 func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*BackupRecord, error) {
 	t0 := time.Now()
-	recs, vers, err := s.chosen(opts.Projects)
+	plan, err := replica.Choose(s.db, opts.Projects)
 	if err != nil {
 		return nil, err
 	}
-	var templates []Template
 	if len(opts.Projects) == 0 {
-		if templates, err = s.Templates(); err != nil {
+		if plan.Templates, err = s.Templates(); err != nil {
 			return nil, err
 		}
 	}
@@ -356,62 +249,64 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 		return nil, err
 	}
 	defer dse.end()
-	if err := dst.markDestination(ctx, s); err != nil {
+	if err := prepareDestination(ctx, s, dst); err != nil {
 		return nil, err
 	}
-	if isLocal(dst.be) {
-		// the destination's index is a cache of its packs: bring it up to
-		// date before trusting it (packs it lists that a failed copy never
-		// put in place are dropped, and copied again below); a remote one
-		// was refreshed when it was opened
-		rep, err := dst.refresh(ctx, false)
-		if err != nil {
-			return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
-		}
-		if len(rep.Gone) > 0 {
-			s.log.Warn("the backup destination's index listed packs it lacks; they are copied again",
-				"destination", dst.Location(), "packs", len(rep.Gone))
-		}
-	}
-	metas, err := s.newestMeta(ctx)
+	br, err := s.backupPlan(ctx, plan, se, dst, dse, opts)
 	if err != nil {
 		return nil, err
 	}
-	var snaps, extra []object.ID
-	for _, r := range recs {
-		for _, v := range vers[r.ID] {
-			id, _ := object.ParseID(v.ID)
-			snaps = append(snaps, id)
-		}
-		if !r.Origin.IsZero() {
-			extra = append(extra, r.Origin)
-		} else if m, ok := metas["p/"+r.ID]; ok {
-			extra = append(extra, m)
-		}
+	br.Seconds = time.Since(t0).Seconds()
+	if err := replica.Write(ctx, dst.be, dst.sealer(), br); err != nil {
+		return nil, err
 	}
-	for _, t := range templates {
-		id, _ := object.ParseID(t.Snapshot)
-		snaps = append(snaps, id)
-		if m, ok := metas["t/"+t.Name]; ok {
-			extra = append(extra, m)
-		}
+	return br, nil
+}
+
+// prepareDestination marks dst as a backup destination of src (see
+// replica.Mark) and, when it is local, brings its index up to date with
+// its packs before a backup trusts it: packs it lists that a failed copy
+// never put in place are dropped, and copied again. A remote one was
+// refreshed when it was opened.
+func prepareDestination(ctx context.Context, src, dst *Store) error {
+	if err := replica.Mark(ctx, dst.be, dst.db, dst.rc.ID, src.rc.ID); err != nil {
+		return err
 	}
+	if !isLocal(dst.be) {
+		return nil
+	}
+	rep, err := dst.refresh(ctx, false)
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", dst.Location(), err)
+	}
+	if len(rep.Gone) > 0 {
+		src.log.Warn("the backup destination's index listed packs it lacks; they are copied again",
+			"destination", dst.Location(), "packs", len(rep.Gone))
+	}
+	return nil
+}
+
+// backupPlan copies what plan takes from s (read in the session se) to
+// dst (written in dse), with the catalogue records that go with it, lists
+// it in dst's catalogue, and returns the backup's record, still to be
+// written.
+func (s *Store) backupPlan(ctx context.Context, plan *replica.Plan, se *session, dst *Store, dse *session, opts BackupOptions) (*BackupRecord, error) {
+	metas, err := replica.NewestMeta(ctx, s.db, s.repo)
+	if err != nil {
+		return nil, err
+	}
+	snaps, extra := plan.Roots(metas)
 	st, err := replicate(ctx, s, dst, se, dse, snaps, extra, !s.cfg.Backup.Compression, opts.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
 	}
 	now := s.now().UTC()
-	br := &BackupRecord{ID: now.Format("20060102T150405Z") + "-" + uuid.NewString()[:8], Time: now,
-		SourceRepository: s.rc.ID, Source: s.Location(), Destination: dst.Location(), Templates: templates,
-		BytesCopied: st.Bytes, PacksCopied: int(st.Packs), BlobsCopied: int(st.Blobs), Projects: []BackupProject{},
+	br := &BackupRecord{ID: replica.NewID(now), Time: now,
+		SourceRepository: s.rc.ID, Source: s.Location(), Destination: dst.Location(), Templates: plan.Templates,
+		BytesCopied: st.Bytes, PacksCopied: int(st.Packs), BlobsCopied: int(st.Blobs), Projects: plan.Projects(),
 		Uncompressed: !s.cfg.Backup.Compression}
-	for _, r := range recs {
-		p := r.Project()
-		p.Versions = vers[r.ID]
-		br.Projects = append(br.Projects, BackupProject{Project: p, Record: r.Encode()})
-	}
 	// the destination's own catalogue, so it is a silo repository like any other
-	if err := copyCatalogue(ctx, s, dst, br); err != nil {
+	if err := replica.CopyCatalogue(ctx, s.replicaSource(se), dst.replicaDestination(dse), br); err != nil {
 		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
 	}
 	if opts.beforeRecord != nil {
@@ -420,19 +315,8 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 	// a backup paused past its lease's life (a laptop asleep, a long
 	// outage) may have lost to another machine's collection what it found
 	// present: check again before the record makes it count
-	if err := s.recheckLapsed(ctx, dst, dse, snaps, extra); err != nil {
+	if err := s.recheckLapsed(ctx, se, dst, dse, snaps, extra); err != nil {
 		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
-	}
-	br.Seconds = time.Since(t0).Seconds()
-	data, err := json.MarshalIndent(br, "", "  ")
-	if err == nil {
-		data, err = dst.sealer().SealFile(replica.RecordName(br.ID), data)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := dst.be.Put(ctx, replica.RecordName(br.ID), strings.NewReader(string(data)), int64(len(data))); err != nil {
-		return nil, fmt.Errorf("backup to %s: write record: %w", dst.Location(), err)
 	}
 	return br, nil
 }
@@ -440,11 +324,11 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 // recheckLapsed, when the destination session's lease lapsed, renews it,
 // reloads the gc plans and confirms again that everything the versions
 // need is in a pack the destination has and no plan condemns.
-func (s *Store) recheckLapsed(ctx context.Context, dst *Store, dse *session, snaps, extra []object.ID) error {
+func (s *Store) recheckLapsed(ctx context.Context, se *session, dst *Store, dse *session, snaps, extra []object.ID) error {
 	if lapsed, err := dse.renewLapsed(ctx); err != nil || !lapsed {
 		return err
 	}
-	needed, err := s.reachableFrom(ctx, snaps, extra)
+	needed, err := replica.Reachable(ctx, s.replicaSource(se), snaps, extra)
 	if err != nil {
 		return err
 	}
@@ -512,47 +396,6 @@ func (s *Store) rememberDestination(to, id string, opts BackupOptions) {
 	if err != nil {
 		s.log.Warn("cannot remember the backup destination", "destination", to, "err", err)
 	}
-}
-
-// copyCatalogue records the backup's snapshots, projects and templates in
-// dst's index (dst already holds their blobs).
-func copyCatalogue(ctx context.Context, src, dst *Store, br *BackupRecord) error {
-	type snapData struct {
-		ref  index.SnapshotRef
-		data []byte
-	}
-	var snaps []snapData
-	for id := range replica.RecordVersions([]BackupRecord{*br}) {
-		sn, data, err := src.versionOf(ctx, id)
-		if err != nil {
-			return err
-		}
-		snaps = append(snaps, snapData{index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: sn.Time}, data})
-	}
-	return dst.db.Update(func(tx *index.Tx) error {
-		for _, sd := range snaps {
-			if err := tx.PutSnapshot(sd.ref, sd.data); err != nil {
-				return err
-			}
-		}
-		for _, p := range br.Projects {
-			if err := tx.PutProject(p.ID, p.Record); err != nil {
-				return err
-			}
-			if p.Status != StatusDeleted {
-				if err := tx.SetName(p.Name, p.ID); err != nil {
-					return err
-				}
-			}
-		}
-		for _, t := range br.Templates {
-			tr := catalog.TemplateRecord{Name: t.Name, Category: t.Category, Snapshot: t.Snapshot, CreatedAt: t.CreatedAt, Rev: 1}
-			if err := tx.Put(index.Templates, t.Name, tr.Encode()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 // BackupSet is an opened backup destination for list, show, verify, restore
@@ -646,22 +489,9 @@ func (b *BackupSet) Verify(ctx context.Context, id string, readData bool) (*Veri
 	if err != nil {
 		return nil, err
 	}
-	var versions []replica.Version
-	for _, p := range br.Projects {
-		for _, v := range p.Versions {
-			sid, err := object.ParseID(v.ID)
-			if err != nil {
-				return nil, err
-			}
-			versions = append(versions, replica.Version{Label: p.Name, Snapshot: sid})
-		}
-	}
-	for _, t := range br.Templates {
-		sid, err := object.ParseID(t.Snapshot)
-		if err != nil {
-			return nil, err
-		}
-		versions = append(versions, replica.Version{Label: "template " + t.Name, Snapshot: sid})
+	versions, err := br.LabelledVersions()
+	if err != nil {
+		return nil, err
 	}
 	// a read session: a collection planned from now on waits for this
 	// verify before it deletes packs (one already under way may have
@@ -676,20 +506,14 @@ func (b *BackupSet) Verify(ctx context.Context, id string, readData bool) (*Veri
 		return nil, err
 	}
 	rep := &VerifyReport{Backup: br.ID, Blobs: res.Blobs, Missing: res.Missing, Corrupt: res.Corrupt, ReadBytes: res.ReadBytes,
-		AffectedProjects: []string{}, Problems: []Problem{}}
-	affected := map[string]bool{}
+		AffectedProjects: res.Affected(), Problems: []Problem{}}
 	for _, f := range res.Findings {
-		affected[f.Label] = true
 		p := Problem{Kind: f.Kind, Pack: f.Pack, Blob: f.Blob, Snapshot: f.Snapshot, Projects: []string{f.Label}, Message: f.Message}
 		if f.Path != "" {
 			p.Paths = []string{f.Path}
 		}
 		rep.Problems = append(rep.Problems, p)
 	}
-	for p := range affected {
-		rep.AffectedProjects = append(rep.AffectedProjects, p)
-	}
-	slices.Sort(rep.AffectedProjects)
 	if len(rep.Problems) > 0 {
 		return rep, fmt.Errorf("%w: backup %s: %d missing, %d corrupt blobs; projects affected: %s",
 			ErrCheckFailed, br.ID, rep.Missing, rep.Corrupt, strings.Join(rep.AffectedProjects, ", "))
@@ -757,18 +581,30 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	if err != nil {
 		return nil, err
 	}
-	projects, err := br.Pick(opts.Projects)
+	plan, err := replica.PlanRestore(br, opts.Projects)
 	if err != nil {
 		return nil, err
 	}
 	res := &RestoreBackupResult{Backup: br.ID, Projects: []string{}}
 	if opts.Dest != "" {
-		return res, b.restoreInto(ctx, br, projects, opts, res)
+		return res, b.restoreInto(ctx, br, plan.Record.Projects, opts, res)
 	}
 	if opts.Primary == nil {
 		return nil, fmt.Errorf("%w: no primary repository configured", ErrInvalid)
 	}
-	po := Options{Config: opts.Primary, Create: true, Polynomial: b.dst.rc.ChunkerPolynomial, Logger: b.dst.log, Command: "silo backup restore"}
+	prim, err := b.openPrimary(ctx, opts.Primary)
+	if err != nil {
+		return nil, err
+	}
+	defer prim.Close()
+	res.Into = prim.Location()
+	return res, b.restorePrimary(ctx, prim, plan, opts, res)
+}
+
+// openPrimary opens the primary repository of cfg for a restore from the
+// backups, creating it when it is gone, with the backups' master key.
+func (b *BackupSet) openPrimary(ctx context.Context, cfg *config.Config) (*Store, error) {
+	po := Options{Config: cfg, Create: true, Polynomial: b.dst.rc.ChunkerPolynomial, Logger: b.dst.log, Command: "silo backup restore"}
 	if err := b.dst.shareKey(ctx, &po); err != nil {
 		return nil, err
 	}
@@ -779,64 +615,58 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	if prim.Encrypted() != b.dst.Encrypted() {
 		prim.Close()
 		return nil, fmt.Errorf("%w: the backup at %s is %s and the primary %s is %s: restore into the primary needs both plain or both with one key (restore with --dest instead)",
-			ErrInvalid, b.dst.Location(), encryptedWord(b.dst.Encrypted()), opts.Primary.BasePath, encryptedWord(prim.Encrypted()))
+			ErrInvalid, b.dst.Location(), encryptedWord(b.dst.Encrypted()), cfg.BasePath, encryptedWord(prim.Encrypted()))
 	}
-	defer prim.Close()
-	res.Into = prim.Location()
+	return prim, nil
+}
+
+// restorePrimary copies what plan restores from the backups into prim,
+// then lists it in prim's catalogue.
+func (b *BackupSet) restorePrimary(ctx context.Context, prim *Store, plan *replica.RestorePlan, opts RestoreBackupOptions, res *RestoreBackupResult) error {
 	se, err := b.dst.begin(ctx, gc.KindRead)
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer se.end()
 	pse, err := prim.begin(ctx, gc.KindStore)
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer pse.end()
-	var snaps []object.ID
-	for _, p := range projects {
-		for _, v := range p.Versions {
-			sid, _ := object.ParseID(v.ID)
-			snaps = append(snaps, sid)
-		}
-	}
 	// blobs an uncompressed backup copied are raw, also where a later
 	// backup holds them: the primary compresses them again
 	all, err := b.List(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
 	recode := slices.ContainsFunc(all, func(r BackupRecord) bool { return r.Uncompressed })
-	st, err := replicate(ctx, b.dst, prim, se, pse, snaps, nil, recode, opts.Progress)
+	st, err := replicate(ctx, b.dst, prim, se, pse, plan.Versions, nil, recode, opts.Progress)
 	if err != nil {
-		return res, fmt.Errorf("restore from backup %s into %s: %w", br.ID, prim.Location(), err)
+		return fmt.Errorf("restore from backup %s into %s: %w", plan.Record.ID, prim.Location(), err)
 	}
 	res.Bytes = st.Bytes
-	sub := *br
-	sub.Projects = projects
-	sub.Templates = nil
 	if len(opts.Projects) == 0 {
-		sub.Templates = br.Templates
-		var tsnaps []object.ID
-		for _, t := range br.Templates {
-			sid, _ := object.ParseID(t.Snapshot)
-			tsnaps = append(tsnaps, sid)
-		}
-		if _, err := replicate(ctx, b.dst, prim, se, pse, tsnaps, nil, recode, nil); err != nil {
-			return res, err
+		if _, err := replicate(ctx, b.dst, prim, se, pse, plan.Templates, nil, recode, nil); err != nil {
+			return err
 		}
 	}
-	// catalogue records go in as meta blobs too, so an index rebuild of the
-	// primary finds them
+	return b.listRestored(ctx, prim, se, pse, plan, res)
+}
+
+// listRestored lists the restored projects and templates in prim's
+// catalogue. The projects' records go in as meta blobs too, so an index
+// rebuild of the primary finds them.
+func (b *BackupSet) listRestored(ctx context.Context, prim *Store, se, pse *session, plan *replica.RestorePlan, res *RestoreBackupResult) error {
 	unlock, err := prim.lockCatalogue()
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer unlock()
+	projects := plan.Record.Projects
 	for _, p := range projects {
 		if r, err := catalog.DecodeRecord(p.Record); err == nil {
 			if _, err := prim.writeMeta(ctx, catalog.Meta{Kind: "project", Time: prim.now().UTC(), Project: r}); err != nil {
-				return res, err
+				return err
 			}
 		}
 		res.Projects = append(res.Projects, p.Name)
@@ -850,42 +680,26 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return err
 	}
-	if err := copyCatalogue(ctx, b.dst, prim, &sub); err != nil {
-		return res, err
-	}
-	return res, nil
+	return replica.CopyCatalogue(ctx, b.dst.replicaSource(se), prim.replicaDestination(pse), &plan.Record)
 }
 
 // restoreInto restores each project's newest backed-up version into
-// opts.Dest/<name>/.
+// opts.Dest/<name>/ (see replica.DirTargets).
 func (b *BackupSet) restoreInto(ctx context.Context, br *BackupRecord, projects []BackupProject, opts RestoreBackupOptions, res *RestoreBackupResult) error {
 	res.Into = opts.Dest
-	// each project becomes a directory of its name under Dest: one
-	// this platform can hold, and one of its own
-	names := make([]string, 0, len(projects))
-	for _, p := range projects {
-		if err := snapshot.CheckLocalName(p.Name); err != nil {
-			return fmt.Errorf("restore project %s from backup %s into %s: %w", p.Name, br.ID, opts.Dest, err)
-		}
-		names = append(names, p.Name)
+	targets, err := replica.DirTargets(br, projects, opts.Dest)
+	if err != nil {
+		return err
 	}
-	if x, y, ok := snapshot.CaseCollision(names); ok && snapshot.PlatformRefusesCaseCollisions {
-		return fmt.Errorf("%w: projects %s and %s of backup %s differ only in case: restored into %s they would share one directory here (restore them one at a time with --project, into different destinations)",
-			ErrInvalid, x, y, br.ID, opts.Dest)
-	}
-	for _, p := range projects {
-		if len(p.Versions) == 0 {
-			continue
-		}
-		dest := filepath.Join(opts.Dest, p.Name)
-		st, err := b.dst.restoreVersion(ctx, p.Versions[0].ID, dest, RestoreOptions{Progress: opts.Progress, Logger: opts.Logger})
+	for _, t := range targets {
+		st, err := b.dst.restoreVersion(ctx, t.Version, t.Path, RestoreOptions{Progress: opts.Progress, Logger: opts.Logger})
 		if err != nil {
-			return fmt.Errorf("restore %s from backup %s: %w", p.Name, br.ID, err)
+			return fmt.Errorf("restore %s from backup %s: %w", t.Name, br.ID, err)
 		}
-		res.Projects = append(res.Projects, p.Name)
-		res.Paths = append(res.Paths, dest)
+		res.Projects = append(res.Projects, t.Name)
+		res.Paths = append(res.Paths, t.Path)
 		res.Bytes += st.Bytes
 		res.SymlinksSkipped += st.SymlinksSkipped
 	}
@@ -952,73 +766,35 @@ func (b *BackupSet) Delete(ctx context.Context, ids []string, dryRun bool) (*Exp
 }
 
 func (b *BackupSet) delete(ctx context.Context, ids []string, dryRun bool) (*ExpireResult, error) {
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("%w: name the backups to delete", ErrInvalid)
-	}
-	all, err := b.List(ctx)
+	gone, keep, err := replica.PlanDelete(ctx, b.dst.be, b.dst.sealer(), ids)
 	if err != nil {
 		return nil, err
 	}
-	gone := map[string]bool{}
-	for _, id := range ids {
-		if id == "latest" {
-			return nil, fmt.Errorf("%w: \"latest\" names no single backup; give its id", ErrInvalid)
-		}
-		br, err := replica.Find(ctx, b.dst.be, b.dst.sealer(), id)
-		if err != nil {
-			return nil, err
-		}
-		gone[br.ID] = true
+	res := &ExpireResult{Expired: []string{}, Kept: len(keep), DryRun: dryRun}
+	for _, br := range gone {
+		res.Expired = append(res.Expired, br.ID)
 	}
-	res := &ExpireResult{Expired: []string{}, DryRun: dryRun}
-	var keep, removed []BackupRecord
-	for _, br := range all {
-		if gone[br.ID] {
-			res.Expired = append(res.Expired, br.ID)
-			removed = append(removed, br)
-		} else {
-			keep = append(keep, br)
-		}
-	}
-	res.Kept = len(keep)
 	if dryRun {
 		return res, nil
 	}
-	res.GC, err = b.remove(ctx, removed)
+	res.GC, err = b.remove(ctx, gone)
 	return res, err
 }
 
-// remove deletes the records gone and garbage-collects the destination,
-// which keeps what the records left hold.
+// remove deletes the records gone (see replica.Remove) and
+// garbage-collects the destination, which keeps what the records left
+// hold: the collection's mark reads them (backupHolds), and its refresh
+// drops from the catalogue what none of them holds.
 func (b *BackupSet) remove(ctx context.Context, gone []BackupRecord) (*GCReport, error) {
-	// an older destination gets its marker before its last record can go,
-	// so every machine keeps taking it for a destination
-	if _, err := b.dst.be.Stat(ctx, replica.DestinationMarker); err != nil {
-		if err := b.dst.be.Put(ctx, replica.DestinationMarker, strings.NewReader(replica.MarkerText), int64(len(replica.MarkerText))); err != nil {
-			return nil, fmt.Errorf("mark %s as a backup destination: %w", b.Location(), err)
-		}
+	if err := replica.Remove(ctx, b.dst.be, gone); err != nil {
+		return nil, err
 	}
-	for _, br := range gone {
-		if err := b.dst.be.Delete(ctx, replica.RecordName(br.ID)); err != nil && !errors.Is(err, object.ErrNotFound) {
-			return nil, fmt.Errorf("remove backup %s in %s: %w", br.ID, b.Location(), err)
-		}
-	}
-	// the collection's mark reads the records that are left (backupHolds),
-	// and its refresh drops from the catalogue what none of them holds
 	return b.dst.GC(ctx, GCOptions{})
 }
 
-// backupHolds returns the versions the backup records at s hold.
-//
-// In a backup destination the records, not forget records, decide which
-// versions there are: gc keeps what they hold, and refresh makes the
-// catalogue list exactly that (syncDestination). A record is written
-// before its backup's session ends, so a collection whose plan met that
-// session finds the record in its fresh mark, and a backup that starts
-// after the plan does not rely on the packs the plan condemns. So a
-// version a removed record held and a running backup copies as well
-// survives: the running backup's record holds it. A record removed while
-// the records are read is skipped: removing it is what happened.
+// backupHolds returns the versions the backup records at s hold: in a
+// backup destination they, not forget records, decide which versions
+// there are (see replica.Held).
 func (s *Store) backupHolds(ctx context.Context) (map[object.ID]bool, error) {
 	return s.backupHoldsMode(ctx, true)
 }
@@ -1068,116 +844,24 @@ func (s *Store) isDestination(ctx context.Context, fresh bool) (bool, error) {
 }
 
 // syncDestination makes a destination's catalogue list the versions its
-// records hold, no others: each machine's index converges on that, also
-// after a removal on another machine, and a version a later backup holds
-// again comes back.
+// records hold, no others (see replica.SyncCatalogue).
 func (s *Store) syncDestination(ctx context.Context) error {
 	held, err := s.backupHoldsLenient(ctx)
 	if err != nil {
 		return err
 	}
-	listed := map[object.ID]bool{}
-	if err := s.db.View(func(tx *index.Tx) error {
-		return tx.Snapshots(func(ref index.SnapshotRef, _ []byte) error { listed[ref.ID] = true; return nil })
-	}); err != nil {
-		return err
-	}
-	type add struct {
-		ref  index.SnapshotRef
-		data []byte
-	}
-	var adds []add
-	for id := range held {
-		if listed[id] {
-			continue
+	return replica.SyncCatalogue(ctx, s.db, held, s.versionOf, func(id object.ID, err error) {
+		// missing or damaged: `silo backup verify` names the record
+		if !errors.Is(err, ErrSnapshotNotFound) {
+			s.log.Warn("a version a backup record holds cannot be read", "version", id.String(), "err", err)
 		}
-		sn, data, err := s.versionOf(ctx, id)
-		if err != nil {
-			// missing or damaged: `silo backup verify` names the record;
-			// the rest of the destination stays usable
-			if !errors.Is(err, ErrSnapshotNotFound) {
-				s.log.Warn("a version a backup record holds cannot be read", "version", id.String(), "err", err)
-			}
-			continue
-		}
-		adds = append(adds, add{index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: sn.Time}, data})
-	}
-	var drop []object.ID
-	for id := range listed {
-		if !held[id] {
-			drop = append(drop, id)
-		}
-	}
-	if len(adds) == 0 && len(drop) == 0 {
-		return nil
-	}
-	return s.db.Update(func(tx *index.Tx) error {
-		for _, id := range drop {
-			if err := tx.DeleteSnapshot(id); err != nil {
-				return err
-			}
-		}
-		for _, a := range adds {
-			if err := tx.PutSnapshot(a.ref, a.data); err != nil {
-				return err
-			}
-		}
-		return nil
 	})
 }
 
 // ErrNotADestination means a backup was pointed at a repository that is
-// not a backup destination (it holds versions of its own, or is the source).
-var ErrNotADestination = errors.New("store: not a backup destination")
-
-// markDestination writes the destination marker unless it is there. A
-// repository without marker or records that holds versions is someone's
-// primary (or the source itself, or a mistyped --to): in a destination the
-// records decide which versions exist, so marking it would let its own
-// versions be collected. It is refused.
-func (s *Store) markDestination(ctx context.Context, src *Store) error {
-	if src != nil && s.rc.ID == src.rc.ID {
-		return fmt.Errorf("%w: %s is the repository being backed up", ErrNotADestination, s.Location())
-	}
-	if _, err := s.be.Stat(ctx, replica.DestinationMarker); err == nil {
-		return nil
-	}
-	held := 0
-	err := s.be.List(ctx, replica.Prefix, func(fi object.FileInfo) error {
-		if strings.HasSuffix(fi.Name, ".json") {
-			held++
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("backup to %s: %w", s.Location(), err)
-	}
-	if held == 0 {
-		// counted in the blob index: a destination's catalogue lists only
-		// what records hold, so it would show none
-		versions := 0
-		err := s.db.View(func(tx *index.Tx) error {
-			return tx.Blobs(func(l object.Location) error {
-				if l.Type == object.SnapshotBlob {
-					versions++
-				}
-				return nil
-			})
-		})
-		if err != nil {
-			// an unreadable count is no proof the repository holds none
-			return fmt.Errorf("backup to %s: count its versions: %w", s.Location(), err)
-		}
-		if versions > 0 {
-			return fmt.Errorf("%w: %s holds %d version(s) of its own and no backups; give an empty directory or prefix",
-				ErrNotADestination, s.Location(), versions)
-		}
-	}
-	if err := s.be.Put(ctx, replica.DestinationMarker, strings.NewReader(replica.MarkerText), int64(len(replica.MarkerText))); err != nil {
-		return fmt.Errorf("backup to %s: %w", s.Location(), err)
-	}
-	return nil
-}
+// not a backup destination: it holds versions of its own, or is the
+// source (see replica.Mark).
+var ErrNotADestination = replica.ErrNotADestination
 
 // expireBackupsForCleanup expires backups past retention_days at the
 // configured destination when one exists; it returns how many went.

@@ -28,6 +28,8 @@ func TestMovedSentinelsKinds(t *testing.T) {
 		{fmt.Errorf("x: %w", check.ErrFailed), "check_failed"},
 		{fmt.Errorf("x: %w", &check.MissingBlobsError{IDs: []object.ID{{1}}, Count: 1}), "missing_blobs"},
 		{fmt.Errorf("x: %w", replica.ErrDestinationChanged), "destination_changed"},
+		{fmt.Errorf("x: %w", replica.ErrNotADestination), "destination_changed"},
+		{fmt.Errorf("x: %w", ErrNotADestination), "destination_changed"},
 		{fmt.Errorf("x: %w", replica.ErrPacksLost), "conflict"},
 		{fmt.Errorf("backup to d: %w", fmt.Errorf("%w: %w", ErrConflict, replica.ErrPacksLost)), "conflict"},
 		{fmt.Errorf("x: %w", keyring.ErrPassword), "password"},
@@ -65,5 +67,28 @@ func TestKeyringSentinels(t *testing.T) {
 	}
 	if err := errors.New("other"); keyErr(err) != err || keyErr(nil) != nil {
 		t.Error("keyErr changed an error that is none of keyring's refusals")
+	}
+}
+
+// A moved sentinel is the same error under its old name, with its old text.
+func TestMovedSentinelsIdentity(t *testing.T) {
+	for _, c := range []struct {
+		old, moved error
+		text       string
+	}{
+		{ErrNotADestination, replica.ErrNotADestination, "store: not a backup destination"},
+		{ErrBackupNotFound, replica.ErrNotFound, "store: backup not found"},
+		{ErrDestinationChanged, replica.ErrDestinationChanged, "store: not the backup destination backed up to before"},
+		{ErrCheckFailed, check.ErrFailed, "store: check found problems"},
+		{ErrMissingBlobs, check.ErrMissingBlobs, "store: tree refers to missing blobs"},
+		{ErrExists, catalog.ErrExists, "store: already exists"},
+		{ErrSnapshotNotFound, catalog.ErrSnapshotNotFound, "store: snapshot not found"},
+	} {
+		if c.old != c.moved || !errors.Is(fmt.Errorf("x: %w", c.moved), c.old) {
+			t.Errorf("%v is not %v", c.old, c.moved)
+		}
+		if c.old.Error() != c.text {
+			t.Errorf("%q, want %q", c.old.Error(), c.text)
+		}
 	}
 }
