@@ -166,15 +166,11 @@ type filesOnly struct{ c *snapshot.Counter }
 func (f filesOnly) AddTotal(files, _ int64) { f.c.TotalFiles.Add(files) }
 func (f filesOnly) AddDone(files, _ int64)  { f.c.Files.Add(files) }
 
-// uploadTar stores a tar stream as a new version. It streams the body into
-// the store (nothing is buffered whole or extracted); a large upload is
-// registered as a job while it runs (see the package doc).
-func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	name := q.Get("name")
+// checkTarUpload refuses a tar upload before its body is read: no project
+// name, a body that is no tar, or one larger than MaxUpload says it is.
+func (s *Server) checkTarUpload(r *http.Request, name string) error {
 	if name == "" {
-		writeError(w, r, badRequest("invalid", "query parameter name is required (the project's name or id)"))
-		return
+		return badRequest("invalid", "query parameter name is required (the project's name or id)")
 	}
 	ct := r.Header.Get("Content-Type")
 	mt := ""
@@ -185,12 +181,23 @@ func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !tarMediaTypes[mt] {
-		writeError(w, r, &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
-			msg: fmt.Sprintf("Content-Type %q: send a tar (application/x-tar) or tar.gz (application/gzip) body", ct)})
-		return
+		return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+			msg: fmt.Sprintf("Content-Type %q: send a tar (application/x-tar) or tar.gz (application/gzip) body", ct)}
 	}
 	if s.opts.MaxUpload > 0 && r.ContentLength > s.opts.MaxUpload {
-		writeError(w, r, &http.MaxBytesError{Limit: s.opts.MaxUpload})
+		return &http.MaxBytesError{Limit: s.opts.MaxUpload}
+	}
+	return nil
+}
+
+// uploadTar stores a tar stream as a new version. It streams the body into
+// the store (nothing is buffered whole or extracted); a large upload is
+// registered as a job while it runs (see the package doc).
+func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name := q.Get("name")
+	if err := s.checkTarUpload(r, name); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	release := s.slots.acquire(w, r)

@@ -55,18 +55,7 @@ func (s *Store) List(f Filter) ([]ListItem, error) {
 }
 
 // SetOptions change a project's metadata. Nil or empty fields are left alone.
-type SetOptions struct {
-	Name          string
-	Type          string
-	GitRepository *string
-	AddTags       []string
-	RemoveTags    []string
-	Languages     []string // user-given languages, replacing earlier ones when not nil
-	Frameworks    []string
-	// Excludes replace the project's default excludes when not nil (empty:
-	// none).
-	Excludes []string
-}
+type SetOptions = catalog.Changes
 
 // update applies fn to a project's record and makes the change durable: a
 // meta blob in the packs first (so index rebuild and other machines see
@@ -97,29 +86,7 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *catalog.Recor
 	if r.Origin, err = s.writeMeta(ctx, catalog.Meta{Kind: "project", Time: s.now().UTC(), Project: r}); err != nil {
 		return nil, err
 	}
-	err = s.db.Update(func(tx *index.Tx) error {
-		if r.Status == catalog.StatusPurged {
-			name := oldName
-			if oldStatus == StatusDeleted {
-				name = "" // a deleted project no longer holds its name
-			}
-			return catalog.Purge(tx, r, name)
-		}
-		if tx.ProjectIDByName(oldName) == r.ID && (oldName != r.Name || r.Status == StatusDeleted) {
-			if err := tx.DeleteName(oldName); err != nil {
-				return err
-			}
-		}
-		if r.Status != StatusDeleted {
-			if other := tx.ProjectIDByName(r.Name); other != "" && other != r.ID {
-				return fmt.Errorf("%w: another project is named %q", ErrExists, r.Name)
-			}
-			if err := tx.SetName(r.Name, r.ID); err != nil {
-				return err
-			}
-		}
-		return tx.PutProject(r.ID, r.EncodeIndex())
-	})
+	err = s.db.Update(func(tx *index.Tx) error { return catalog.Put(tx, r, oldName, oldStatus) })
 	if err != nil {
 		return nil, err
 	}
@@ -143,52 +110,10 @@ func (s *Store) writeMeta(ctx context.Context, m catalog.Meta) (object.ID, error
 
 // Set changes a project's metadata.
 func (s *Store) Set(ctx context.Context, ref string, o SetOptions) (*Project, error) {
-	git := ""
-	if o.GitRepository != nil {
-		git = *o.GitRepository
-	}
-	if err := checkTexts(o.AddTags, git, o.Languages, o.Frameworks); err != nil {
+	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	for _, e := range o.Excludes {
-		if strings.TrimSpace(e) == "" || strings.ContainsAny(e, "\x00\n\r") {
-			return nil, fmt.Errorf("%w: exclude pattern %q: empty, or a control character", ErrInvalid, e)
-		}
-	}
-	r, err := s.update(ctx, ref, func(r *catalog.Record) error {
-		if o.Name != "" && o.Name != r.Name {
-			if err := CheckProjectName(o.Name); err != nil {
-				return err
-			}
-			r.Name = o.Name
-		}
-		if o.Type != "" {
-			if err := catalog.CheckType(o.Type); err != nil {
-				return err
-			}
-			r.Type = o.Type
-		}
-		if o.GitRepository != nil {
-			r.GitRepository = *o.GitRepository
-		}
-		r.Tags = catalog.Union(r.Tags, o.AddTags)
-		r.Tags = slices.DeleteFunc(r.Tags, func(t string) bool { return slices.Contains(o.RemoveTags, t) })
-		if o.Languages != nil {
-			r.UserLanguages = catalog.Union(o.Languages)
-		}
-		if o.Frameworks != nil {
-			r.UserFrameworks = catalog.Union(o.Frameworks)
-		}
-		if o.Excludes != nil {
-			r.Excludes = slices.Compact(slices.Clone(o.Excludes))
-			if len(r.Excludes) == 0 {
-				r.Excludes = nil
-			}
-		}
-		r.RefreshDerived()
-		r.UpdatedAt = s.now().UTC()
-		return nil
-	})
+	r, err := s.update(ctx, ref, func(r *catalog.Record) error { return o.Apply(r, s.now()) })
 	if err != nil {
 		return nil, err
 	}

@@ -95,6 +95,10 @@ func (s *Store) RemoveKey(ctx context.Context, id string) (KeyInfo, error) {
 // with by one for password: the new key file is written first, then the
 // old one removed, so a crash between leaves both, never neither.
 func (s *Store) ChangePassword(ctx context.Context, password []byte) (added, removed KeyInfo, err error) {
+	if s.keys != nil && s.keys.Used() == "" {
+		// refused first, as before the keys moved to keyring
+		return added, removed, fmt.Errorf("%w: the repository was opened without a password", ErrInvalid)
+	}
 	if err := s.keysWritable(); err != nil {
 		return added, removed, err
 	}

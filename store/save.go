@@ -111,7 +111,7 @@ func (s *Store) prepare(opts *SaveOptions) (*catalog.Record, parentRef, error) {
 
 // applySaveOptions merges a new version's metadata into a record.
 func applySaveOptions(rec *catalog.Record, opts *SaveOptions) error {
-	if err := checkTexts(opts.Tags, opts.GitRepository, opts.Languages, opts.Frameworks); err != nil {
+	if err := catalog.CheckTexts(opts.Tags, opts.GitRepository, opts.Languages, opts.Frameworks); err != nil {
 		return err
 	}
 	if opts.Type != "" && opts.Type != rec.Type {

@@ -36,29 +36,9 @@ func (s *Store) Stats() (*Stats, error) {
 	st := &Stats{}
 	var dataStored int64
 	err := s.db.View(func(tx *index.Tx) error {
-		var total int64
-		err := tx.Projects(func(id string, data []byte) error {
-			r, err := catalog.DecodeRecord(data)
-			if err != nil {
-				return err
-			}
-			switch r.Status {
-			case StatusActive:
-				st.ActiveProjects++
-				total += r.SizeBytes
-			case StatusArchived:
-				st.ArchivedProjects++
-				total += r.SizeBytes
-			case StatusDeleted:
-				st.DeletedProjects++
-			}
-			return nil
-		})
-		if err != nil {
+		if err := countProjects(tx, st); err != nil {
 			return err
 		}
-		st.TotalProjects = st.ActiveProjects + st.ArchivedProjects
-		st.TotalSizeGB = round2(float64(total) / gib)
 		if err := tx.Snapshots(func(ref index.SnapshotRef, data []byte) error {
 			sn, err := snapshot.DecodeSnapshot(data)
 			if err == nil {
@@ -94,25 +74,55 @@ func (s *Store) Stats() (*Stats, error) {
 	if dataStored > 0 {
 		st.CompressionRatio = round2(float64(st.UniqueBytes) / float64(dataStored))
 	}
+	st.AvailableSpaceGB = -1 // unknown: object storage without a quota
+	if free := s.availableSpace(st.StoredBytes); free >= 0 {
+		st.AvailableSpaceGB = round2(float64(free) / gib)
+	}
+	return st, nil
+}
+
+// countProjects counts the projects by status, and the size of those not
+// deleted.
+func countProjects(tx *index.Tx, st *Stats) error {
+	var total int64
+	err := tx.Projects(func(id string, data []byte) error {
+		r, err := catalog.DecodeRecord(data)
+		if err != nil {
+			return err
+		}
+		switch r.Status {
+		case StatusActive:
+			st.ActiveProjects++
+			total += r.SizeBytes
+		case StatusArchived:
+			st.ArchivedProjects++
+			total += r.SizeBytes
+		case StatusDeleted:
+			st.DeletedProjects++
+		}
+		return nil
+	})
+	st.TotalProjects = st.ActiveProjects + st.ArchivedProjects
+	st.TotalSizeGB = round2(float64(total) / gib)
+	return err
+}
+
+// availableSpace is the free space of the repository's disk (an encrypted
+// one keeps its index elsewhere), or what total_quota leaves of stored,
+// whichever is less; -1 when neither is known (object storage without a
+// quota).
+func (s *Store) availableSpace(stored int64) int64 {
 	free := int64(-1)
-	if IsRemote(s.cfg.BasePath) {
-		free = -1
-	} else if l, ok := s.be.(object.Rooted); ok {
-		// the repository's disk (an encrypted one keeps its index elsewhere)
+	if l, ok := s.be.(object.Rooted); ok && !IsRemote(s.cfg.BasePath) {
 		if n, err := freeSpace(l.Root()); err == nil {
 			free = n
 		}
 	}
 	if q := s.cfg.TotalQuota; q > 0 {
-		left := max(q-st.StoredBytes, 0)
+		left := max(q-stored, 0)
 		if free < 0 || left < free {
 			free = left
 		}
 	}
-	if free >= 0 {
-		st.AvailableSpaceGB = round2(float64(free) / gib)
-	} else {
-		st.AvailableSpaceGB = -1 // unknown: object storage without a quota
-	}
-	return st, nil
+	return free
 }

@@ -30,25 +30,7 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 	if !slices.Contains(catalog.TemplateCategories, category) {
 		return nil, fmt.Errorf("%w: template category %q (allowed: %s)", ErrInvalid, category, strings.Join(catalog.TemplateCategories, ", "))
 	}
-	var old *catalog.TemplateRecord
-	var parent object.ID
-	s.db.View(func(tx *index.Tx) error {
-		if b := tx.Get(index.Templates, name); b != nil {
-			var t catalog.TemplateRecord
-			if json.Unmarshal(b, &t) == nil {
-				old = &t
-				if t.Removed {
-					return nil // the name is free; the old tree is no parent
-				}
-				if id, err := object.ParseID(t.Snapshot); err == nil {
-					if sn, err := catalog.LoadSnapshot(tx, id); err == nil {
-						parent = sn.Tree
-					}
-				}
-			}
-		}
-		return nil
-	})
+	old, parent := s.templateNow(name)
 	if old != nil && !old.Removed && !replace {
 		return nil, fmt.Errorf("%w: template %q exists (snapshot %.12s); add it with --force to replace it, or remove it first", ErrExists, name, old.Snapshot)
 	}
@@ -91,25 +73,55 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 		return nil, err
 	}
 	t.Origin = metaID.String()
-	err = s.db.Update(func(tx *index.Tx) error {
-		if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: now}, data); err != nil {
+	if err := s.recordTemplate(t, old, index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: now}, data); err != nil {
+		return nil, err
+	}
+	return &Template{Name: name, Category: category, Snapshot: t.Snapshot, CreatedAt: now, Files: sn.Files, Size: sn.Size}, nil
+}
+
+// templateNow returns the record of template name (nil: none) and the
+// tree its snapshot holds, the parent of a new tree of that name (zero
+// for a removed template: its name is free, its old tree no parent).
+func (s *Store) templateNow(name string) (*catalog.TemplateRecord, object.ID) {
+	var old *catalog.TemplateRecord
+	var parent object.ID
+	s.db.View(func(tx *index.Tx) error {
+		b := tx.Get(index.Templates, name)
+		var t catalog.TemplateRecord
+		if b == nil || json.Unmarshal(b, &t) != nil {
+			return nil
+		}
+		old = &t
+		if t.Removed {
+			return nil
+		}
+		if id, err := object.ParseID(t.Snapshot); err == nil {
+			if sn, err := catalog.LoadSnapshot(tx, id); err == nil {
+				parent = sn.Tree
+			}
+		}
+		return nil
+	})
+	return old, parent
+}
+
+// recordTemplate puts a template's record and snapshot into the
+// catalogue. The replaced template's snapshot is no root any more:
+// without its removal, gc would keep its tree for ever.
+func (s *Store) recordTemplate(t, old *catalog.TemplateRecord, ref index.SnapshotRef, data []byte) error {
+	return s.db.Update(func(tx *index.Tx) error {
+		if err := tx.PutSnapshot(ref, data); err != nil {
 			return err
 		}
-		// the replaced template's snapshot is no root any more: without
-		// this, gc would keep its tree for ever
 		if old != nil {
-			if oldID, err := object.ParseID(old.Snapshot); err == nil && oldID != id {
+			if oldID, err := object.ParseID(old.Snapshot); err == nil && oldID != ref.ID {
 				if err := tx.DeleteSnapshot(oldID); err != nil {
 					return err
 				}
 			}
 		}
-		return tx.Put(index.Templates, name, t.Encode())
+		return tx.Put(index.Templates, t.Name, t.Encode())
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &Template{Name: name, Category: category, Snapshot: t.Snapshot, CreatedAt: now, Files: sn.Files, Size: sn.Size}, nil
 }
 
 // RemoveTemplate removes a template: a removal record goes into the packs

@@ -164,8 +164,8 @@ func TestFileReaderSeeks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Size != int64(len(data)) || f.Size() != fi.Size || len(f.ids) < 2 {
-		t.Fatalf("file info %+v, %d chunks", fi, len(f.ids))
+	if fi.Size != int64(len(data)) || f.Size() != fi.Size || f.Chunks() < 2 {
+		t.Fatalf("file info %+v, %d chunks", fi, f.Chunks())
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 200 {

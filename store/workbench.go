@@ -58,7 +58,8 @@ func (s *Store) Extract(ctx context.Context, ref string, opts ExtractOptions) (*
 type ExtractPlan struct {
 	Info SnapshotInfo
 	Opts ExtractOptions
-	// Path is the directory the version goes to.
+	// Path is the directory the version goes to: Opts.Dest, or
+	// cache/<Opts.Workbench> (only PlanExtract makes plans).
 	Path string
 }
 

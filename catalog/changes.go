@@ -1,0 +1,180 @@
+package catalog
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+)
+
+// List returns the projects passing f, sorted by name then id, with their
+// newest version first in Versions (only the newest; Get has all).
+func List(db *index.DB, f Filter) ([]ListItem, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	out := []ListItem{}
+	err := db.View(func(tx *index.Tx) error {
+		return tx.Projects(func(id string, data []byte) error {
+			r, err := DecodeRecord(data)
+			if err != nil {
+				return fmt.Errorf("project %s: %w", id, err)
+			}
+			p := r.Project()
+			if !f.Match(&p) {
+				return nil
+			}
+			item := ListItem{Project: p}
+			tx.Versions(r.ID, func(v object.ID, at time.Time) bool {
+				if item.VersionCount == 0 {
+					item.Versions = []Version{{ID: v.String(), Time: at.UTC()}}
+				}
+				item.VersionCount++
+				return true
+			})
+			out = append(out, item)
+			return nil
+		})
+	})
+	slices.SortFunc(out, func(a, b ListItem) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, err
+}
+
+// Changes change a project's metadata (`silo projects set`). Nil or
+// empty fields are left alone.
+type Changes struct {
+	Name          string
+	Type          string
+	GitRepository *string
+	AddTags       []string
+	RemoveTags    []string
+	Languages     []string // user-given languages, replacing earlier ones when not nil
+	Frameworks    []string
+	// Excludes replace the project's default excludes when not nil (empty:
+	// none).
+	Excludes []string
+}
+
+// Check refuses changes whose texts or exclude patterns are malformed,
+// before anything is locked or written.
+func (c Changes) Check() error {
+	git := ""
+	if c.GitRepository != nil {
+		git = *c.GitRepository
+	}
+	if err := CheckTexts(c.AddTags, git, c.Languages, c.Frameworks); err != nil {
+		return err
+	}
+	for _, e := range c.Excludes {
+		if strings.TrimSpace(e) == "" || strings.ContainsAny(e, "\x00\n\r") {
+			return fmt.Errorf("%w: exclude pattern %q: empty, or a control character", ErrInvalid, e)
+		}
+	}
+	return nil
+}
+
+// Apply makes the changes to r at now.
+func (c Changes) Apply(r *Record, now time.Time) error {
+	if c.Name != "" && c.Name != r.Name {
+		if err := CheckProjectName(c.Name); err != nil {
+			return err
+		}
+		r.Name = c.Name
+	}
+	if c.Type != "" {
+		if err := CheckType(c.Type); err != nil {
+			return err
+		}
+		r.Type = c.Type
+	}
+	if c.GitRepository != nil {
+		r.GitRepository = *c.GitRepository
+	}
+	r.Tags = Union(r.Tags, c.AddTags)
+	r.Tags = slices.DeleteFunc(r.Tags, func(t string) bool { return slices.Contains(c.RemoveTags, t) })
+	if c.Languages != nil {
+		r.UserLanguages = Union(c.Languages)
+	}
+	if c.Frameworks != nil {
+		r.UserFrameworks = Union(c.Frameworks)
+	}
+	if c.Excludes != nil {
+		r.Excludes = slices.Compact(slices.Clone(c.Excludes))
+		if len(r.Excludes) == 0 {
+			r.Excludes = nil
+		}
+	}
+	r.RefreshDerived()
+	r.UpdatedAt = now.UTC()
+	return nil
+}
+
+// Put stores a changed record in index.db: a purged one leaves the
+// catalogue (a tombstone stays); otherwise its name moves with it (a
+// deleted project no longer holds its name; a name another project holds
+// is refused with ErrExists). oldName and oldStatus are the record's
+// before the change.
+func Put(tx *index.Tx, r *Record, oldName, oldStatus string) error {
+	if r.Status == StatusPurged {
+		name := oldName
+		if oldStatus == StatusDeleted {
+			name = "" // a deleted project no longer holds its name
+		}
+		return Purge(tx, r, name)
+	}
+	if tx.ProjectIDByName(oldName) == r.ID && (oldName != r.Name || r.Status == StatusDeleted) {
+		if err := tx.DeleteName(oldName); err != nil {
+			return err
+		}
+	}
+	if r.Status != StatusDeleted {
+		if other := tx.ProjectIDByName(r.Name); other != "" && other != r.ID {
+			return fmt.Errorf("%w: another project is named %q", ErrExists, r.Name)
+		}
+		if err := tx.SetName(r.Name, r.ID); err != nil {
+			return err
+		}
+	}
+	return tx.PutProject(r.ID, r.EncodeIndex())
+}
+
+// CheckText refuses a catalogue value that is not valid UTF-8 or holds a
+// control character (C0, DEL, C1: terminal escapes among them), naming
+// the field. Catalogue values end up on terminals and in JSON for other
+// programs; none of them needs a control character.
+func CheckText(field, v string) error {
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%w: %s %q is not valid UTF-8", ErrInvalid, field, v)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: %s %q holds the control character %U", ErrInvalid, field, v, r)
+		}
+	}
+	return nil
+}
+
+// CheckTexts checks the free-text catalogue fields of a save or set.
+func CheckTexts(tags []string, gitRepository string, languages, frameworks []string) error {
+	for _, f := range []struct {
+		name string
+		vals []string
+	}{{"tag", tags}, {"git_repository", []string{gitRepository}}, {"language", languages}, {"framework", frameworks}} {
+		for _, v := range f.vals {
+			if err := CheckText(f.name, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
