@@ -98,6 +98,8 @@ type Repository struct {
 
 	handles   handleCache
 	ra        *readAhead // nil: reads go straight to the backend
+	remote    bool       // the backend has no random access (Prefetch reads)
+	pf        prefetched // ranges read ahead (Prefetch)
 	cache     *Local     // PackCache, or nil
 	cached    handleCache
 	condemned func(ID) bool
@@ -149,7 +151,10 @@ func NewRepository(opts RepositoryOptions) (*Repository, error) {
 		}
 	}
 	r.handles.be = opts.Backend
-	if _, random := opts.Backend.(ReaderAtOpener); !random && opts.ReadAhead > 0 {
+	_, random := opts.Backend.(ReaderAtOpener)
+	r.remote = !random
+	r.pf.byPack, r.pf.locs, r.pf.gets = map[ID][]*pfRange{}, map[ID]*pfLoc{}, make(chan struct{}, prefetchGets)
+	if !random && opts.ReadAhead > 0 {
 		if ps, ok := opts.Index.(PackSizer); ok {
 			max := opts.ReadAheadCache
 			if max <= 0 {
@@ -563,7 +568,7 @@ type Locator interface {
 // bytes to dst[:0]. When its pack is gone or the copy there is damaged, it
 // reads another copy if the index knows one.
 func (r *Repository) LoadBlob(ctx context.Context, id ID, dst []byte) ([]byte, error) {
-	loc, ok, err := r.idx.Lookup(id)
+	loc, ok, err := r.lookup(id)
 	if err != nil {
 		return nil, err
 	}
@@ -611,7 +616,7 @@ const (
 func (r *Repository) LoadRun(ctx context.Context, ids []ID, fn func(i int, data []byte) error) error {
 	locs := make([]Location, len(ids))
 	for i, id := range ids {
-		loc, ok, err := r.idx.Lookup(id)
+		loc, ok, err := r.lookup(id)
 		if err != nil {
 			return err
 		}
@@ -631,21 +636,38 @@ func (r *Repository) LoadRun(ctx context.Context, ids []ID, fn func(i int, data 
 			j++
 		}
 		start := int64(locs[i].Offset)
-		if cap(span) < int(end-start) {
-			span = make([]byte, end-start)
-		}
-		span = span[:end-start]
+		// read ahead (Prefetch): used where it is, not copied; blob by
+		// blob when the run spans ranges, and the rest of the run read
+		// at the first blob none holds
+		got, ahead := r.prefetchedView(ctx, locs[i].Pack, start, end-start)
+		read := int64(-1) // where the run was read from (got then holds it)
 		var rerr error
-		if j-i > 1 || r.cache == nil || locs[i].Type.IsData() {
-			rerr = r.readAt(ctx, locs[i].Pack, span, start)
-		} else {
-			rerr = r.readCached(ctx, locs[i].Pack, span, start)
-		}
 		for k := i; k < j; k++ {
 			var err error
+			off, n := int64(locs[k].Offset), int64(locs[k].Length)
+			stored, ok := []byte(nil), false
+			if ahead {
+				stored, ok = got[off-start:off-start+n], true
+			} else if read < 0 {
+				stored, ok = r.prefetchedView(ctx, locs[k].Pack, off, n)
+			}
+			if !ok && read < 0 {
+				read = off
+				if cap(span) < int(end-read) {
+					span = make([]byte, end-read)
+				}
+				got = span[:end-read]
+				if j-i > 1 || r.cache == nil || locs[i].Type.IsData() {
+					rerr = r.readAt(ctx, locs[i].Pack, got, read)
+				} else {
+					rerr = r.readCached(ctx, locs[i].Pack, got, read)
+				}
+			}
+			if !ok && rerr == nil {
+				stored = got[off-read : off-read+n]
+			}
 			if rerr == nil {
-				off := int64(locs[k].Offset) - start
-				plain, err = r.DecodeBlob(locs[k], span[off:off+int64(locs[k].Length)], plain[:0])
+				plain, err = r.DecodeBlob(locs[k], stored, plain[:0])
 			}
 			if rerr != nil || err != nil {
 				if plain, err = r.LoadBlob(ctx, ids[k], plain[:0]); err != nil {
@@ -793,6 +815,9 @@ func (r *Repository) readAt(ctx context.Context, pack ID, buf []byte, off int64)
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
+		return err
+	}
+	if ok, err := r.readPrefetched(ctx, pack, buf, off); ok || err != nil {
 		return err
 	}
 	if r.ra != nil {
@@ -986,6 +1011,7 @@ func (c *handleCache) put(h *handle) {
 // Forget closes the cached handles of a pack (after it is deleted) and
 // drops its local copy.
 func (r *Repository) Forget(id ID) {
+	r.forgetPrefetched(id)
 	if r.ra != nil {
 		r.ra.forget(id)
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/silo-dev/silo/chunk"
@@ -30,6 +31,7 @@ type testRepo struct {
 	db   *index.DB
 	repo *object.Repository
 	pol  chunk.Pol
+	gets *getCounter // set by remoteLike
 }
 
 func newTestRepo(t testing.TB) *testRepo {
@@ -60,12 +62,38 @@ func newTestRepo(t testing.TB) *testRepo {
 
 func (r *testRepo) openRepo(t testing.TB) {
 	t.Helper()
-	repo, err := object.NewRepository(object.RepositoryOptions{Backend: r.be, Index: r.db,
+	var be object.Backend = r.be
+	if r.gets != nil {
+		be = r.gets
+	}
+	repo, err := object.NewRepository(object.RepositoryOptions{Backend: be, Index: r.db,
 		TempDir: filepath.Join(r.dir, "tmp")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.repo = repo
+}
+
+// remoteLike reopens the repository over its directory without random
+// access, as on S3: reads go through Get, which counts them (r.gets).
+func (r *testRepo) remoteLike(t testing.TB) {
+	t.Helper()
+	r.repo.Close()
+	r.gets = &getCounter{Backend: r.be}
+	r.openRepo(t)
+}
+
+// getCounter is a Backend without random access (it has no
+// OpenReaderAt) that counts Gets and the bytes they ask for.
+type getCounter struct {
+	object.Backend
+	gets, bytes atomic.Int64
+}
+
+func (c *getCounter) Get(ctx context.Context, name string, off, n int64) (io.ReadCloser, error) {
+	c.gets.Add(1)
+	c.bytes.Add(n)
+	return c.Backend.Get(ctx, name, off, n)
 }
 
 // store runs snapshot.Store and flushes, so everything is durable.

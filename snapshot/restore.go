@@ -103,11 +103,13 @@ type restorer struct {
 	skips  []Skipped
 	stack  []*rdir // the walk's directories, the destination first
 	filt   Filters
+	pre    prefetcher // nil: no reads ahead (a local repository)
 }
 
 type restoreJob struct {
-	dir  *rdir
-	node Node
+	dir   *rdir
+	node  Node
+	batch *rbatch // read ahead with others (nil: not)
 }
 
 // Restore writes the tree into dest (created if missing). Files are written
@@ -134,9 +136,17 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &restorer{repo: repo, ctx: ctx, cancel: cancel, prog: orNone(opts.Progress), jobs: make(chan restoreJob, 256),
+	pre, _ := repo.(prefetcher)
+	if pre != nil && !pre.ReadsAhead() {
+		pre = nil
+	}
+	queue := 256
+	if pre != nil {
+		queue = walkerQueue
+	}
+	r := &restorer{repo: repo, ctx: ctx, cancel: cancel, prog: orNone(opts.Progress), jobs: make(chan restoreJob, queue),
 		dest: dest, keepOn: opts.ContinueOnError, fold: opts.RefuseCaseCollisions || platformRefusesCaseCollisions,
-		log: opts.Logger, filt: opts.Filters}
+		log: opts.Logger, filt: opts.Filters, pre: pre}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,6 +165,14 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 	root.pending.Store(1)
 	r.stack = append(r.stack, root)
 
+	// the workers' queue: the walker's, or on a remote backend the
+	// batches read ahead of them
+	work := r.jobs
+	if pre != nil {
+		ahead := make(chan restoreJob, batchFiles)
+		go r.readAhead(pre, r.jobs, ahead)
+		work = ahead
+	}
 	var wg sync.WaitGroup
 	for range opts.Workers {
 		wg.Add(1)
@@ -163,13 +181,14 @@ func Restore(ctx context.Context, repo BlobLoader, tree object.ID, dest string, 
 			// grown to the largest chunk this worker meets (at most the
 			// chunker's maximum), not allocated at that size up front
 			var buf []byte
-			for j := range r.jobs {
+			for j := range work {
 				if ctx.Err() == nil {
 					if err := r.restoreFile(j, &buf); err != nil {
 						r.failOrSkip(err, r.rel(j.dir, j.node.Name, false))
 						r.prog.AddDone(1, 0)
 					}
 				}
+				j.batch.fileDone()
 				r.done(j.dir)
 				r.unpin(j.dir)
 			}
@@ -598,10 +617,16 @@ func (r *restorer) writeContent(w io.Writer, dir *rdir, n *Node, buf *[]byte) (i
 	if rl, ok := r.repo.(runLoader); ok && len(n.Content) > 1 {
 		// neighbouring chunks in one request (one ranged GET on S3)
 		var werr error
-		err := rl.LoadRun(r.ctx, n.Content, func(_ int, data []byte) error {
+		fn := func(_ int, data []byte) error {
 			werr = emit(data)
 			return werr
-		})
+		}
+		var err error
+		if r.pre != nil && int64(n.Size) > batchBytes {
+			err = r.loadAhead(rl, n, fn)
+		} else {
+			err = rl.LoadRun(r.ctx, n.Content, fn)
+		}
 		if werr != nil {
 			return written, werr
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/silo-dev/silo/object"
@@ -47,8 +48,17 @@ func flipBlobByte(t testing.TB, r *testRepo, id object.ID) {
 // with it every other file restores identical, the damaged ones are
 // listed, nothing stands in their place, and the error still says corrupt.
 // No descriptor is left open either way.
-func TestRestoreContinueOnError(t *testing.T) {
+func TestRestoreContinueOnError(t *testing.T) { testRestoreContinueOnError(t, newTestRepo(t)) }
+
+// TestRestoreContinueOnErrorReadAhead: the same through a backend without
+// random access, where a restore reads files' chunks ahead in batches.
+func TestRestoreContinueOnErrorReadAhead(t *testing.T) {
 	r := newTestRepo(t)
+	r.remoteLike(t)
+	testRestoreContinueOnError(t, r)
+}
+
+func testRestoreContinueOnError(t *testing.T, r *testRepo) {
 	ctx := context.Background()
 	src := filepath.Join(t.TempDir(), "src")
 	for i := range 30 {
@@ -125,4 +135,83 @@ func TestRestoreContinueOnError(t *testing.T) {
 			t.Errorf("restore differs:\n  %s", strings.Join(d, "\n  "))
 		}
 	})
+}
+
+// TestRestoreReadAhead: through a backend without random access (as S3),
+// a restore reads the chunks of many small files with a few requests for
+// many files each, and a large file in pieces ahead of its writes; it
+// reads the packs about once, restores everything identical, and leaves
+// no descriptor open, also when cancelled half way.
+func TestRestoreReadAhead(t *testing.T) {
+	r := newTestRepo(t)
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src")
+	const small = 900
+	for i := range small {
+		writeFile(t, filepath.Join(src, fmt.Sprintf("d%02d", i%30), fmt.Sprintf("f%03d.txt", i)),
+			strings.Repeat(fmt.Sprintf("file %d line\n", i), 20+i%300))
+	}
+	for i := range 4 { // incompressible, a few chunks each
+		writeRandom(t, filepath.Join(src, "bin", fmt.Sprintf("r%d.bin", i)), uint64(20+i), 300<<10)
+	}
+	writeRandom(t, filepath.Join(src, "big", "big.bin"), 9, 13<<20) // over a batch: read in pieces
+	res := r.store(t, src, object.ID{})
+	want := storetest.Take(t, src)
+	var packBytes int64
+	filepath.WalkDir(filepath.Join(r.dir, "packs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			fi, _ := d.Info()
+			packBytes += fi.Size()
+		}
+		return nil
+	})
+	r.remoteLike(t)
+
+	dest := filepath.Join(t.TempDir(), "dest")
+	st, err := snapshot.Restore(ctx, r.repo, res.Tree, dest, snapshot.RestoreOptions{RootMode: res.RootMode, RootMTime: res.RootMTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := want.Diff(storetest.Take(t, dest)); len(d) > 0 {
+		t.Fatalf("restore differs:\n  %s", strings.Join(d, "\n  "))
+	}
+	gets, read := r.gets.gets.Load(), r.gets.bytes.Load()
+	t.Logf("%d files, %d bytes of packs: %d Gets, %d bytes read", st.Files, packBytes, gets, read)
+	// 32 directories' trees, one Get each (no pack cache here), and the
+	// data in batches of up to 256 files
+	if gets > 32+40 {
+		t.Errorf("%d Gets for %d files: not read ahead in batches", gets, st.Files)
+	}
+	if read > packBytes*11/10 {
+		t.Errorf("read %d bytes of %d bytes of packs", read, packBytes)
+	}
+	if open := openUnder(t, dest); len(open) > 0 {
+		t.Errorf("descriptors left open after the restore: %q", open)
+	}
+
+	// cancelled while reading ahead: it stops with the context's error
+	cctx, cancel := context.WithCancel(ctx)
+	dest = filepath.Join(t.TempDir(), "dest")
+	prog := &cancelAfter{n: 300, cancel: cancel}
+	if _, err := snapshot.Restore(cctx, r.repo, res.Tree, dest, snapshot.RestoreOptions{Progress: prog}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled restore: %v", err)
+	}
+	if open := openUnder(t, dest); len(open) > 0 {
+		t.Errorf("descriptors left open after a cancelled restore: %q", open)
+	}
+}
+
+// cancelAfter is a Progress that cancels once n files are done.
+type cancelAfter struct {
+	n      int64
+	done   atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) AddTotal(files, bytes int64) {}
+
+func (c *cancelAfter) AddDone(files, bytes int64) {
+	if c.done.Add(files) >= c.n && files > 0 {
+		c.cancel()
+	}
 }

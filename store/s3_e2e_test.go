@@ -853,3 +853,43 @@ func TestS3Import(t *testing.T) {
 		}
 	}
 }
+
+// TestS3RestoreReadsAhead: a restore from S3 reads the chunks of many
+// small files with a few ranged GETs, each for many files, and a large
+// file in pieces ahead of its writes; it downloads about what the bucket
+// holds (not windows of it read twice) and restores identically.
+func TestS3RestoreReadsAhead(t *testing.T) {
+	f := newS3Fake(t, "silo")
+	cfg := f.config(t, "s3://silo/ra")
+	s := s3Open(t, cfg)
+	src := filepath.Join(t.TempDir(), "p")
+	s3MakeTree(t, src, s3TreeOpts{seed: 5, randomKiB: 3 << 10, bigMiB: 11})
+	r := s3Rand(99)
+	const many = 800
+	for i := range many {
+		s3Write(t, filepath.Join(src, "many", fmt.Sprintf("d%02d", i%40), fmt.Sprintf("f%04d.txt", i)),
+			bytes.NewReader(s3Text(r, 300+int(r.Uint64()%8000))), 0o644)
+	}
+	s3Stamp(t, src, 5, false)
+	want := takeManifest(t, src)
+	s3Save(t, s, src, "p")
+	_, stored := f.usage(t, "s3://silo/ra")
+
+	var gets atomic.Int64
+	f.setFault(func(_ int64, _ http.ResponseWriter, r *http.Request, _ http.Handler) bool {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/packs/") {
+			gets.Add(1)
+		}
+		return false
+	})
+	before := f.getBytes.Load()
+	restoreMatches(t, s, "p", want)
+	got := f.getBytes.Load() - before
+	t.Logf("restore of %d+ files: %d pack GETs, %d bytes downloaded, the bucket holds %d", many, gets.Load(), got, stored)
+	if gets.Load() > 40 {
+		t.Errorf("%d GETs of packs for %d+ files: not read ahead in batches", gets.Load(), many)
+	}
+	if got > stored*11/10 {
+		t.Errorf("downloaded %d bytes, the bucket holds %d: read more than once", got, stored)
+	}
+}
