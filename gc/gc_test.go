@@ -12,6 +12,7 @@ import (
 
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/object/repotest"
 )
 
 func idWithPrefix(prefix uint64, rest byte) object.ID {
@@ -58,25 +59,8 @@ type repoFixture struct {
 }
 
 func newRepo(t *testing.T) *repoFixture {
-	t.Helper()
-	dir := t.TempDir()
-	be := object.NewLocal(dir)
-	db, err := index.Open(filepath.Join(dir, "index.db"), index.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := object.NewRepository(object.RepositoryOptions{Backend: be, Index: db, TempDir: filepath.Join(dir, "tmp")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		repo.Close()
-		if err := db.Check(); err != nil {
-			t.Errorf("index.db: %v", err)
-		}
-		db.Close()
-	})
-	return &repoFixture{dir: dir, db: db, repo: repo}
+	r := repotest.New(t)
+	return &repoFixture{dir: r.Dir, db: r.DB, repo: r.Repo}
 }
 
 // blobInOwnPack saves a data blob and flushes, so it gets a pack of its own.

@@ -13,6 +13,7 @@ import (
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/object/repotest"
 	"github.com/silo-dev/silo/snapshot"
 )
 
@@ -24,25 +25,8 @@ type repo struct {
 }
 
 func newRepo(t *testing.T) *repo {
-	t.Helper()
-	dir := t.TempDir()
-	be := object.NewLocal(dir)
-	db, err := index.Open(filepath.Join(dir, "index.db"), index.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := object.NewRepository(object.RepositoryOptions{Backend: be, Index: db, TempDir: filepath.Join(dir, "tmp")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		r.Close()
-		if err := db.Check(); err != nil {
-			t.Errorf("index.db: %v", err)
-		}
-		db.Close()
-	})
-	return &repo{be: be, db: db, repo: r}
+	r := repotest.New(t)
+	return &repo{be: r.BE, db: r.DB, repo: r.Repo}
 }
 
 // save stores a blob of type typ and flushes it into a pack.

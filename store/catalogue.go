@@ -7,9 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/index"
@@ -18,41 +16,7 @@ import (
 
 // List returns the projects passing f, sorted by name then id, with their
 // newest version first in Versions (only the newest; Get has all).
-func (s *Store) List(f Filter) ([]ListItem, error) {
-	if err := f.Validate(); err != nil {
-		return nil, err
-	}
-	out := []ListItem{}
-	err := s.db.View(func(tx *index.Tx) error {
-		return tx.Projects(func(id string, data []byte) error {
-			r, err := catalog.DecodeRecord(data)
-			if err != nil {
-				return fmt.Errorf("project %s: %w", id, err)
-			}
-			p := r.Project()
-			if !f.Match(&p) {
-				return nil
-			}
-			item := ListItem{Project: p}
-			tx.Versions(r.ID, func(v object.ID, at time.Time) bool {
-				if item.VersionCount == 0 {
-					item.Versions = []Version{{ID: v.String(), Time: at.UTC()}}
-				}
-				item.VersionCount++
-				return true
-			})
-			out = append(out, item)
-			return nil
-		})
-	})
-	slices.SortFunc(out, func(a, b ListItem) int {
-		if c := strings.Compare(a.Name, b.Name); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return out, err
-}
+func (s *Store) List(f Filter) ([]ListItem, error) { return catalog.List(s.db, f) }
 
 // SetOptions change a project's metadata. Nil or empty fields are left alone.
 type SetOptions = catalog.Changes

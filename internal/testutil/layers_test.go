@@ -25,6 +25,7 @@ var layers = map[string][]string{
 	"object/errorfs":     {"object"},
 	"object/backendtest": {"object"},
 	"object/azuritetest": nil,
+	"object/repotest":    {"index", "object"},
 	"index":              {"object"},
 	"keyring":            {"crypt", "object"},
 	"snapshot":           {"chunk", "object"},
