@@ -51,6 +51,12 @@ func manifestKindOf(p string) manifestKind {
 	if !mayBeManifest(p) {
 		return kindNone
 	}
+	return classifyManifest(p)
+}
+
+// classifyManifest is manifestKindOf without the mayBeManifest shortcut:
+// it cleans and splits every path.
+func classifyManifest(p string) manifestKind {
 	p = cleanPath(p)
 	if p == "" {
 		return kindNone

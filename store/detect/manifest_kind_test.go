@@ -1,34 +1,6 @@
 package detect
 
-import (
-	"strings"
-	"testing"
-)
-
-// manifestKindSlow is manifestKindOf as it was before mayBeManifest: clean
-// and split every path.
-func manifestKindSlow(p string) manifestKind {
-	p = cleanPath(p)
-	if p == "" {
-		return kindNone
-	}
-	elems := strings.Split(p, "/")
-	dirs, base := elems[:len(elems)-1], elems[len(elems)-1]
-	for _, dir := range dirs {
-		if skippedDirs[dir] || strings.HasPrefix(dir, ".") {
-			return kindNone
-		}
-	}
-	if k, ok := manifestBases[base]; ok {
-		return k
-	}
-	if strings.HasSuffix(base, ".txt") &&
-		(strings.HasPrefix(base, "requirements") ||
-			(len(dirs) > 0 && dirs[len(dirs)-1] == "requirements")) {
-		return kindRequirements
-	}
-	return kindNone
-}
+import "testing"
 
 // manifestKindPaths mixes manifests, near misses and paths that only
 // cleaning makes sense of.
@@ -52,7 +24,7 @@ var manifestKindPaths = func() []string {
 // TestManifestKindShortcut: mayBeManifest changes no answer.
 func TestManifestKindShortcut(t *testing.T) {
 	for _, p := range manifestKindPaths {
-		if got, want := manifestKindOf(p), manifestKindSlow(p); got != want {
+		if got, want := manifestKindOf(p), classifyManifest(p); got != want {
 			t.Errorf("manifestKindOf(%q) = %v, want %v", p, got, want)
 		}
 	}
@@ -63,7 +35,7 @@ func FuzzManifestKindShortcut(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		if got, want := manifestKindOf(p), manifestKindSlow(p); got != want {
+		if got, want := manifestKindOf(p), classifyManifest(p); got != want {
 			t.Errorf("manifestKindOf(%q) = %v, want %v", p, got, want)
 		}
 	})
