@@ -74,17 +74,28 @@ func (r *Repository) lookup(id ID) (Location, bool, error) {
 }
 
 // covering returns the range of l (sorted by offset) that holds the n
-// bytes at off, or nil.
+// bytes at off and has not failed, or nil: a range that failed to read is
+// neither shared with a later Prefetch nor waited for by a load.
 func covering(l []*pfRange, off, n int64) *pfRange {
 	for _, g := range l {
 		if g.off > off {
 			break
 		}
-		if g.off+g.n >= off+n {
+		if g.off+g.n >= off+n && !g.failed() {
 			return g
 		}
 	}
 	return nil
+}
+
+// failed reports whether the range's read is over and failed.
+func (g *pfRange) failed() bool {
+	select {
+	case <-g.done:
+		return g.err != nil
+	default:
+		return false
+	}
 }
 
 // ReadsAhead reports whether Prefetch reads anything: the backend has no
@@ -100,7 +111,9 @@ func (r *Repository) ReadsAhead() bool { return r.remote }
 // for its range instead of reading on its own. A range that fails to read
 // is not used (the load reads as it would have, and reports the error).
 // Ids not indexed are left out (their load reports them). On a backend
-// with random access Prefetch does nothing.
+// with random access Prefetch does nothing. A range is read under the ctx
+// of the Prefetch that started it, also for later Prefetches that share
+// it: when that ctx ends, their loads read on their own.
 func (r *Repository) Prefetch(ctx context.Context, ids []ID) (*Prefetch, error) {
 	p := &Prefetch{r: r}
 	if !r.remote || len(ids) == 0 {
@@ -258,6 +271,9 @@ func (p *Prefetch) Release() {
 // readPrefetched fills buf from pack at off out of prefetched ranges; ok
 // is false when they do not cover it, or one of them failed to read.
 func (r *Repository) readPrefetched(ctx context.Context, pack ID, buf []byte, off int64) (ok bool, err error) {
+	if !r.remote {
+		return false, nil
+	}
 	end := off + int64(len(buf))
 	var use []*pfRange
 	pf := &r.pf

@@ -243,12 +243,29 @@ func TestPrefetchFailures(t *testing.T) {
 		t.Errorf("load while the server fails: no error")
 	}
 	s3.failing.Store(false)
+	// a later Prefetch of the same blobs, while the failed one is still
+	// held, reads them again rather than sharing the failed range
+	s3.gets.Store(0)
+	again, err := repo.Prefetch(ctx, ids[:50])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Size() == 0 {
+		t.Errorf("a Prefetch after a failed one shares the failed range (Size 0)")
+	}
 	for k := range 50 {
 		if got, err := repo.LoadBlob(ctx, ids[k], nil); err != nil || !bytes.Equal(got, want[k]) {
 			t.Fatalf("blob %d after a failed prefetch: %v", k, err)
 		}
 	}
+	if g := s3.gets.Load(); g > 2 {
+		t.Errorf("%d GETs for 50 neighbouring blobs prefetched again after a failure; want at most 2", g)
+	}
+	again.Release()
 	p.Release()
+	if ranges, locs := repo.PrefetchedRanges(); ranges != 0 || locs != 0 {
+		t.Errorf("after Release: %d ranges, %d locations held", ranges, locs)
+	}
 
 	// damage: a flipped byte in a prefetched blob is ErrCorrupt, its
 	// neighbours load
@@ -289,6 +306,9 @@ func TestPrefetchFailures(t *testing.T) {
 		t.Errorf("blob after a cancelled prefetch: %v", err)
 	}
 	p.Release()
+	if ranges, locs := repo.PrefetchedRanges(); ranges != 0 || locs != 0 {
+		t.Errorf("after a cancelled Prefetch's Release: %d ranges, %d locations held", ranges, locs)
+	}
 }
 
 // TestPrefetchLocal: with random access (the local backend) Prefetch reads
