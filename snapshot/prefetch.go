@@ -23,8 +23,12 @@ type prefetcher interface {
 // at most batchFiles files and batchBytes bytes, each batch's chunks read
 // ahead as one Prefetch; a file larger than batchBytes goes alone, and its
 // worker reads it ahead in pieces of pieceBytes (loadAhead). Batches read
-// ahead and not yet written hold at most aheadBytes (one batch more when
-// a single batch is larger).
+// ahead and not yet written are budgeted at aheadBytes of their chunks'
+// plain size (one batch more when a single batch is larger). The budget
+// is an estimate, not a bound: the stored gaps a range reads between
+// wanted chunks (up to 256 KiB each), and ranges a later batch shares,
+// are not counted, so a batch of small files scattered through packs can
+// hold several times its estimate.
 const (
 	batchFiles = 256
 	batchBytes = 8 << 20
