@@ -178,3 +178,53 @@ func CheckTexts(tags []string, gitRepository string, languages, frameworks []str
 	}
 	return nil
 }
+
+// Now is what the catalogue holds, under the catalogue lock, for a new
+// version of rec that was stored without it.
+type Now struct {
+	// Record is the project's record now: rec's own, or, for a new project
+	// whose name another process took meanwhile, that project's (nil:
+	// none).
+	Record *Record
+	// Parent is, in that second case, the other project's newest version
+	// (the new version's parent).
+	Parent object.ID
+	// Purged is set when the project was hard-deleted.
+	Purged bool
+}
+
+// RecordNow looks rec's project up as the catalogue holds it now: another
+// process may have changed it, deleted it, or created a project of that
+// name while the tree was stored.
+func RecordNow(tx *index.Tx, rec *Record) (now Now, err error) {
+	now.Purged = tx.Get(index.Purged, rec.ID) != nil
+	if now.Record, err = CurrentRecord(tx, rec.ID); err != nil || now.Record != nil || rec.Rev > 0 {
+		return now, err
+	}
+	if id := tx.ProjectIDByName(rec.Name); id != "" {
+		if now.Record, err = CurrentRecord(tx, id); err != nil || now.Record == nil {
+			return now, err
+		}
+		tx.Versions(now.Record.ID, func(id object.ID, _ time.Time) bool {
+			now.Parent = id
+			return false
+		})
+	}
+	return now, nil
+}
+
+// PutVersion records version ref (its snapshot blob: data) of project rec
+// and rec itself as the project's record, holding its name (ErrExists when
+// another project holds it).
+func PutVersion(tx *index.Tx, rec *Record, ref index.SnapshotRef, data []byte) error {
+	if other := tx.ProjectIDByName(rec.Name); other != "" && other != rec.ID {
+		return fmt.Errorf("%w: another project is named %q", ErrExists, rec.Name)
+	}
+	if err := tx.PutSnapshot(ref, data); err != nil {
+		return err
+	}
+	if err := tx.PutProject(rec.ID, rec.EncodeIndex()); err != nil {
+		return err
+	}
+	return tx.SetName(rec.Name, rec.ID)
+}

@@ -2,7 +2,12 @@ package catalog
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
 )
 
 // TemplateRecord names a snapshot as a template for new projects.
@@ -69,3 +74,78 @@ var TemplateCategories = []string{"backend", "frontend", "fullstack"}
 
 // TemplateProjectID is the project id the versions of template name go by.
 func TemplateProjectID(name string) string { return "template/" + name }
+
+// LookupTemplate returns the record of template name, removed or not; nil
+// when there is none (or it cannot be read).
+func LookupTemplate(tx *index.Tx, name string) *TemplateRecord {
+	b := tx.Get(index.Templates, name)
+	var t TemplateRecord
+	if b == nil || json.Unmarshal(b, &t) != nil {
+		return nil
+	}
+	return &t
+}
+
+// FindTemplate returns the record of template name; ErrProjectNotFound
+// when there is none or it was removed.
+func FindTemplate(tx *index.Tx, name string) (*TemplateRecord, error) {
+	b := tx.Get(index.Templates, name)
+	if b == nil {
+		return nil, fmt.Errorf("%w: no template %q", ErrProjectNotFound, name)
+	}
+	var t TemplateRecord
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
+	if t.Removed {
+		return nil, fmt.Errorf("%w: no template %q (it was removed)", ErrProjectNotFound, name)
+	}
+	return &t, nil
+}
+
+// TemplateSnapshot loads the snapshot template t names.
+func TemplateSnapshot(tx *index.Tx, t *TemplateRecord) (*snapshot.Snapshot, error) {
+	id, err := object.ParseID(t.Snapshot)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", t.Name, err)
+	}
+	return LoadSnapshot(tx, id)
+}
+
+// PutTemplate records template t, whose snapshot ref (encoded: data) is
+// new, in place of old (nil: none). The replaced template's snapshot is no
+// root any more: without its removal, gc would keep its tree for ever.
+func PutTemplate(tx *index.Tx, t, old *TemplateRecord, ref index.SnapshotRef, data []byte) error {
+	if err := tx.PutSnapshot(ref, data); err != nil {
+		return err
+	}
+	if old != nil {
+		if oldID, err := object.ParseID(old.Snapshot); err == nil && oldID != ref.ID {
+			if err := tx.DeleteSnapshot(oldID); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Put(index.Templates, t.Name, t.Encode())
+}
+
+// Templates lists the templates that are not removed, by name.
+func Templates(tx *index.Tx) ([]Template, error) {
+	out := []Template{}
+	err := tx.ForEach(index.Templates, func(name string, val []byte) error {
+		var t TemplateRecord
+		if err := json.Unmarshal(val, &t); err != nil {
+			return fmt.Errorf("template %s: %w", name, err)
+		}
+		if t.Removed {
+			return nil
+		}
+		tp := Template{Name: t.Name, Category: t.Category, Snapshot: t.Snapshot, CreatedAt: t.CreatedAt}
+		if sn, err := TemplateSnapshot(tx, &t); err == nil {
+			tp.Files, tp.Size = sn.Files, sn.Size
+		}
+		out = append(out, tp)
+		return nil
+	})
+	return out, err
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/silo-dev/silo/keyring"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/replica"
+	"github.com/silo-dev/silo/session"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -160,9 +161,9 @@ func (s *Store) destinationOf(to string) (string, error) {
 }
 
 // replicaSource is s, read within the session se, as a copy reads it.
-func (s *Store) replicaSource(se *session) *replica.Source {
+func (s *Store) replicaSource(se *session.Session) *replica.Source {
 	return &replica.Source{Repo: s.repo, Backend: s.be, Index: s.db,
-		Condemned: func(id object.ID) bool { return se.condemned[id] },
+		Condemned: func(id object.ID) bool { return se.Condemned()[id] },
 		Refresh: func(ctx context.Context) error {
 			_, err := s.refresh(ctx, false)
 			return err
@@ -172,15 +173,15 @@ func (s *Store) replicaSource(se *session) *replica.Source {
 
 // replicaDestination is s, written within the session se, as a copy
 // writes it.
-func (s *Store) replicaDestination(se *session) *replica.Destination {
-	return &replica.Destination{Repo: s.repo, Backend: s.be, Index: s.db, NewWriter: se.writer,
-		Condemned: func(id object.ID) bool { return se.condemned[id] },
+func (s *Store) replicaDestination(se *session.Session) *replica.Destination {
+	return &replica.Destination{Repo: s.repo, Backend: s.be, Index: s.db, NewWriter: se.Writer,
+		Condemned: func(id object.ID) bool { return se.Condemned()[id] },
 		TempDir:   s.tmp, DropGone: s.dropGone, Log: s.log}
 }
 
 // replicate copies from src to dst every blob reachable from the snapshots
 // (plus the extra blobs) that dst lacks (see replica.Copy).
-func replicate(ctx context.Context, src, dst *Store, sse, dse *session, snaps, extra []object.ID, recode bool, prog snapshot.Progress) (replica.Stats, error) {
+func replicate(ctx context.Context, src, dst *Store, sse, dse *session.Session, snaps, extra []object.ID, recode bool, prog snapshot.Progress) (replica.Stats, error) {
 	rs := src.replicaSource(sse)
 	needed, err := replica.Reachable(ctx, rs, snaps, extra)
 	if err != nil {
@@ -243,12 +244,12 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 	if err != nil {
 		return nil, err
 	}
-	defer se.end()
+	defer se.End()
 	dse, err := dst.begin(ctx, gc.KindStore)
 	if err != nil {
 		return nil, err
 	}
-	defer dse.end()
+	defer dse.End()
 	if err := prepareDestination(ctx, s, dst); err != nil {
 		return nil, err
 	}
@@ -290,7 +291,7 @@ func prepareDestination(ctx context.Context, src, dst *Store) error {
 // dst (written in dse), with the catalogue records that go with it, lists
 // it in dst's catalogue, and returns the backup's record, still to be
 // written.
-func (s *Store) backupPlan(ctx context.Context, plan *replica.Plan, se *session, dst *Store, dse *session, opts BackupOptions) (*BackupRecord, error) {
+func (s *Store) backupPlan(ctx context.Context, plan *replica.Plan, se *session.Session, dst *Store, dse *session.Session, opts BackupOptions) (*BackupRecord, error) {
 	metas, err := replica.NewestMeta(ctx, s.db, s.repo)
 	if err != nil {
 		return nil, err
@@ -324,8 +325,8 @@ func (s *Store) backupPlan(ctx context.Context, plan *replica.Plan, se *session,
 // recheckLapsed, when the destination session's lease lapsed, renews it,
 // reloads the gc plans and confirms again that everything the versions
 // need is in a pack the destination has and no plan condemns.
-func (s *Store) recheckLapsed(ctx context.Context, se *session, dst *Store, dse *session, snaps, extra []object.ID) error {
-	if lapsed, err := dse.renewLapsed(ctx); err != nil || !lapsed {
+func (s *Store) recheckLapsed(ctx context.Context, se *session.Session, dst *Store, dse *session.Session, snaps, extra []object.ID) error {
+	if lapsed, err := dse.RenewLapsed(ctx); err != nil || !lapsed {
 		return err
 	}
 	needed, err := replica.Reachable(ctx, s.replicaSource(se), snaps, extra)
@@ -500,7 +501,7 @@ func (b *BackupSet) Verify(ctx context.Context, id string, readData bool) (*Veri
 	if err != nil {
 		return nil, err
 	}
-	defer se.end()
+	defer se.End()
 	res, err := replica.Verify(ctx, b.dst.repo, b.dst.be, versions, readData)
 	if err != nil {
 		return nil, err
@@ -627,12 +628,12 @@ func (b *BackupSet) restorePrimary(ctx context.Context, prim *Store, plan *repli
 	if err != nil {
 		return err
 	}
-	defer se.end()
+	defer se.End()
 	pse, err := prim.begin(ctx, gc.KindStore)
 	if err != nil {
 		return err
 	}
-	defer pse.end()
+	defer pse.End()
 	// blobs an uncompressed backup copied are raw, also where a later
 	// backup holds them: the primary compresses them again
 	all, err := b.List(ctx)
@@ -656,7 +657,7 @@ func (b *BackupSet) restorePrimary(ctx context.Context, prim *Store, plan *repli
 // listRestored lists the restored projects and templates in prim's
 // catalogue. The projects' records go in as meta blobs too, so an index
 // rebuild of the primary finds them.
-func (b *BackupSet) listRestored(ctx context.Context, prim *Store, se, pse *session, plan *replica.RestorePlan, res *RestoreBackupResult) error {
+func (b *BackupSet) listRestored(ctx context.Context, prim *Store, se, pse *session.Session, plan *replica.RestorePlan, res *RestoreBackupResult) error {
 	unlock, err := prim.lockCatalogue()
 	if err != nil {
 		return err

@@ -29,6 +29,6 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 	if err != nil {
 		return &CheckReport{Problems: []Problem{}}, err
 	}
-	defer se.end()
-	return check.Run(ctx, check.Source{Repo: s.repo, DB: s.db, Backend: s.be, Condemned: se.condemned}, opts)
+	defer se.End()
+	return check.Run(ctx, check.Source{Repo: s.repo, DB: s.db, Backend: s.be, Condemned: se.Condemned()}, opts)
 }

@@ -48,7 +48,7 @@ func (s *Store) WriteTar(ctx context.Context, info SnapshotInfo, w io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer se.end()
+	defer se.End()
 	return snapshot.WriteTar(ctx, s.repo, tree, w)
 }
 
@@ -116,7 +116,7 @@ func (s *Store) BeginRead(ctx context.Context) (end func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	return se.end, nil
+	return se.End, nil
 }
 
 // Root returns the mode and modification time (ns) of the version's top

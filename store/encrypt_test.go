@@ -154,7 +154,7 @@ func TestEncryptedRepository(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer se.end()
+	defer se.End()
 	host, _ := os.Hostname()
 	var control []string
 	for _, dir := range []string{"locks", "gc"} {

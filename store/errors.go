@@ -6,6 +6,7 @@ import (
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/check"
 	"github.com/silo-dev/silo/keyring"
+	"github.com/silo-dev/silo/session"
 )
 
 var (
@@ -31,11 +32,10 @@ var (
 	// ErrCheckFailed means check found problems.
 	ErrCheckFailed = check.ErrFailed
 	// ErrConflict means another process or machine changed the repository
-	// under an operation in a way it cannot recover from by itself (a
-	// garbage collection took what a paused store relied on, a project
-	// was deleted while a version of it was stored); nothing was recorded
-	// and the operation can be run again.
-	ErrConflict = errors.New("store: conflict with another process")
+	// under an operation in a way it cannot recover from by itself;
+	// nothing was recorded and the operation can be run again (see
+	// session.ErrConflict).
+	ErrConflict = session.ErrConflict
 	// ErrReadOnly means a write on a store opened read-only.
 	ErrReadOnly = errors.New("store: opened read-only")
 )

@@ -24,7 +24,7 @@ func (s *Store) Dump(ctx context.Context, ref, filePath string, w io.Writer) (in
 	if err != nil {
 		return 0, err
 	}
-	defer se.end()
+	defer se.End()
 	f, _, err := s.OpenFile(ctx, info, filePath)
 	if err != nil {
 		return 0, fmt.Errorf("dump %s@%.12s: %w", info.ProjectName, info.ID, err)
@@ -65,7 +65,7 @@ func (s *Store) Find(ctx context.Context, ref, pattern string, fn func(FindMatch
 	if err != nil {
 		return err
 	}
-	defer se.end()
+	defer se.End()
 	for _, info := range list {
 		err := snapshot.Walk(ctx, s.repo, info.snap.Tree, func(p string, n *snapshot.Node) error {
 			subject := n.Name

@@ -129,8 +129,8 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer se.end()
-	if skew := se.lease.Skew(); skew > maxClockSkew || skew < -maxClockSkew {
+	defer se.End()
+	if skew := se.Lease().Skew(); skew > maxClockSkew || skew < -maxClockSkew {
 		return nil, fmt.Errorf("%w: this machine's clock is %v off the storage's (%s); gc judges other machines' leases by it: fix the clock (NTP) first",
 			ErrInvalid, skew.Round(time.Second), s.be.Location())
 	}
@@ -138,7 +138,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	if th <= 0 {
 		th = s.cfg.RepackThreshold
 	}
-	coll := &gc.Collection{DB: s.db, Repo: s.repo, Leases: s.leases, Self: se.lease, Wait: opts.Wait, DryRun: opts.DryRun,
+	coll := &gc.Collection{DB: s.db, Repo: s.repo, Leases: s.leases, Self: se.Lease(), Wait: opts.Wait, DryRun: opts.DryRun,
 		Mark: func(ctx context.Context) (gc.Options, error) {
 			var held map[object.ID]bool
 			if dest, err := s.isDestination(ctx, true); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/silo-dev/silo/keyring"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/replica"
+	"github.com/silo-dev/silo/session"
 )
 
 // The sentinels that moved to catalog, check, replica and keyring classify as
@@ -83,6 +84,7 @@ func TestMovedSentinelsIdentity(t *testing.T) {
 		{ErrMissingBlobs, check.ErrMissingBlobs, "store: tree refers to missing blobs"},
 		{ErrExists, catalog.ErrExists, "store: already exists"},
 		{ErrSnapshotNotFound, catalog.ErrSnapshotNotFound, "store: snapshot not found"},
+		{ErrConflict, session.ErrConflict, "store: conflict with another process"},
 	} {
 		if c.old != c.moved || !errors.Is(fmt.Errorf("x: %w", c.moved), c.old) {
 			t.Errorf("%v is not %v", c.old, c.moved)

@@ -46,7 +46,7 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 	if err != nil {
 		return nil, err
 	}
-	defer se.end()
+	defer se.End()
 	rr, err := s.refresh(ctx, false)
 	if err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 	s.condMu.Unlock()
 	// good blobs that have no good copy outside the damaged packs: a copy
 	// in a damaged pack does not count
-	w := s.repo.NewWriter(object.WriterOptions{Exclude: func(l object.Location) bool { return doomed[l.Pack] || se.exclude(l) }})
+	w := s.repo.NewWriter(object.WriterOptions{Exclude: func(l object.Location) bool { return doomed[l.Pack] || se.Exclude(l) }})
 	copied, err := check.CopyGood(ctx, s.repo, s.db, w, damaged, doomed, opts.DryRun, rep)
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 	for _, d := range damaged {
 		refs = append(refs, gc.PackRef{ID: d.ID})
 	}
-	if err := gc.Condemn(ctx, s.leases.Backend(), s.leases, se.lease, refs); err != nil {
+	if err := gc.Condemn(ctx, s.leases.Backend(), s.leases, se.Lease(), refs); err != nil {
 		return nil, err
 	}
 	s.log.Info("repair", "damaged_packs", len(damaged), "copied", len(copied))

@@ -14,6 +14,7 @@ import (
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/session"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store/config"
 	"github.com/silo-dev/silo/store/detect"
@@ -228,7 +229,7 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	if err != nil {
 		return nil, err
 	}
-	defer se.end()
+	defer se.End()
 	rec, parent, err := s.prepare(opts)
 	if err != nil {
 		return nil, err
@@ -242,10 +243,10 @@ func (s *Store) saveWith(ctx context.Context, opts *SaveOptions, source string,
 	}
 	det := detect.NewCollector(parent.tallies)
 	defer det.Stop()
-	w := se.writer()
+	w := se.Writer()
 	so := snapshot.StoreOptions{
 		Pol: s.pol, ParentTree: parent.tree, Progress: opts.Progress, Logger: s.log,
-		Visit: det.Visit, Limit: limit, AddedLimit: added, MaxEntries: s.cfg.MaxEntries, Reusable: se.reusable(),
+		Visit: det.Visit, Limit: limit, AddedLimit: added, MaxEntries: s.cfg.MaxEntries, Reusable: se.Reusable(),
 	}
 	if det.Counting() {
 		so.Delta = det.Delta
@@ -307,7 +308,7 @@ func (s *Store) lockCatalogueFresh(ctx context.Context) (func(), error) {
 // the catalogue. Under the catalogue lock it takes the project's record
 // as it is now (another process may have changed it, or created a project
 // of that name, while the tree was stored).
-func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *catalog.Record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detect.Collector, source string) (*SaveResult, error) {
+func (s *Store) commit(ctx context.Context, se *session.Session, w *object.Writer, rec *catalog.Record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detect.Collector, source string) (*SaveResult, error) {
 	sr, err := s.commitVersion(ctx, se, w, rec, opts, parent, res, det, source)
 	if err == nil {
 		// after the catalogue lock is released: a slow hook must not hold
@@ -317,7 +318,7 @@ func (s *Store) commit(ctx context.Context, se *session, w *object.Writer, rec *
 	return sr, err
 }
 
-func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer, rec *catalog.Record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detect.Collector, source string) (*SaveResult, error) {
+func (s *Store) commitVersion(ctx context.Context, se *session.Session, w *object.Writer, rec *catalog.Record, opts *SaveOptions, parent parentRef, res *snapshot.StoreResult, det *detect.Collector, source string) (*SaveResult, error) {
 	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -335,7 +336,7 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 	if rec, err = s.recordNow(rec, opts, &parent); err != nil {
 		return nil, err
 	}
-	if err := se.checkLease(ctx, res.Tree); err != nil {
+	if err := se.CheckLease(ctx, res.Tree); err != nil {
 		return nil, err
 	}
 	if det != nil {
@@ -362,16 +363,7 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 		return nil, err
 	}
 	err = s.db.Update(func(tx *index.Tx) error {
-		if other := tx.ProjectIDByName(rec.Name); other != "" && other != rec.ID {
-			return fmt.Errorf("%w: another project is named %q", ErrExists, rec.Name)
-		}
-		if err := tx.PutSnapshot(index.SnapshotRef{ID: id, ProjectID: rec.ID, Time: now}, data); err != nil {
-			return err
-		}
-		if err := tx.PutProject(rec.ID, rec.EncodeIndex()); err != nil {
-			return err
-		}
-		return tx.SetName(rec.Name, rec.ID)
+		return catalog.PutVersion(tx, rec, index.SnapshotRef{ID: id, ProjectID: rec.ID, Time: now}, data)
 	})
 	if err != nil {
 		return nil, err
@@ -386,29 +378,18 @@ func (s *Store) commitVersion(ctx context.Context, se *session, w *object.Writer
 // have changed the project, deleted it, or created a project of that name
 // (whose newest version becomes the parent) while the tree was stored.
 func (s *Store) recordNow(rec *catalog.Record, opts *SaveOptions, parent *parentRef) (*catalog.Record, error) {
-	var cur *catalog.Record
-	var purged bool
-	err := s.db.View(func(tx *index.Tx) error {
-		purged = tx.Get(index.Purged, rec.ID) != nil
-		var err error
-		if cur, err = catalog.CurrentRecord(tx, rec.ID); err != nil || cur != nil || rec.Rev > 0 {
-			return err
-		}
-		// a new project: another process may have created one of this name
-		if id := tx.ProjectIDByName(rec.Name); id != "" {
-			if cur, err = catalog.CurrentRecord(tx, id); err != nil || cur == nil {
-				return err
-			}
-			tx.Versions(cur.ID, func(id object.ID, _ time.Time) bool {
-				parent.snap = id
-				return false
-			})
-		}
-		return nil
+	var now catalog.Now
+	err := s.db.View(func(tx *index.Tx) (err error) {
+		now, err = catalog.RecordNow(tx, rec)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	if !now.Parent.IsZero() {
+		parent.snap = now.Parent
+	}
+	cur, purged := now.Record, now.Purged
 	switch {
 	case purged || (cur == nil && rec.Rev > 0):
 		// hard-deleted while the tree was stored: recording the version

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,9 +37,9 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 	if err != nil {
 		return nil, err
 	}
-	defer se.end()
-	w := se.writer()
-	res, err := snapshot.Store(ctx, w, dir, snapshot.StoreOptions{Pol: s.pol, ParentTree: parent, Logger: s.log, Reusable: se.reusable()})
+	defer se.End()
+	w := se.Writer()
+	res, err := snapshot.Store(ctx, w, dir, snapshot.StoreOptions{Pol: s.pol, ParentTree: parent, Logger: s.log, Reusable: se.Reusable()})
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +64,7 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 		return nil, err
 	}
 	defer unlock()
-	if err := se.checkLease(ctx, res.Tree); err != nil {
+	if err := se.CheckLease(ctx, res.Tree); err != nil {
 		return nil, err
 	}
 	metaID, err := s.writeMeta(ctx, catalog.Meta{Kind: "template", Time: now, Template: t})
@@ -73,7 +72,10 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 		return nil, err
 	}
 	t.Origin = metaID.String()
-	if err := s.recordTemplate(t, old, index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: now}, data); err != nil {
+	err = s.db.Update(func(tx *index.Tx) error {
+		return catalog.PutTemplate(tx, t, old, index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: now}, data)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &Template{Name: name, Category: category, Snapshot: t.Snapshot, CreatedAt: now, Files: sn.Files, Size: sn.Size}, nil
@@ -82,46 +84,16 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 // templateNow returns the record of template name (nil: none) and the
 // tree its snapshot holds, the parent of a new tree of that name (zero
 // for a removed template: its name is free, its old tree no parent).
-func (s *Store) templateNow(name string) (*catalog.TemplateRecord, object.ID) {
-	var old *catalog.TemplateRecord
-	var parent object.ID
+func (s *Store) templateNow(name string) (old *catalog.TemplateRecord, parent object.ID) {
 	s.db.View(func(tx *index.Tx) error {
-		b := tx.Get(index.Templates, name)
-		var t catalog.TemplateRecord
-		if b == nil || json.Unmarshal(b, &t) != nil {
-			return nil
-		}
-		old = &t
-		if t.Removed {
-			return nil
-		}
-		if id, err := object.ParseID(t.Snapshot); err == nil {
-			if sn, err := catalog.LoadSnapshot(tx, id); err == nil {
+		if old = catalog.LookupTemplate(tx, name); old != nil && !old.Removed {
+			if sn, err := catalog.TemplateSnapshot(tx, old); err == nil {
 				parent = sn.Tree
 			}
 		}
 		return nil
 	})
 	return old, parent
-}
-
-// recordTemplate puts a template's record and snapshot into the
-// catalogue. The replaced template's snapshot is no root any more:
-// without its removal, gc would keep its tree for ever.
-func (s *Store) recordTemplate(t, old *catalog.TemplateRecord, ref index.SnapshotRef, data []byte) error {
-	return s.db.Update(func(tx *index.Tx) error {
-		if err := tx.PutSnapshot(ref, data); err != nil {
-			return err
-		}
-		if old != nil {
-			if oldID, err := object.ParseID(old.Snapshot); err == nil && oldID != ref.ID {
-				if err := tx.DeleteSnapshot(oldID); err != nil {
-					return err
-				}
-			}
-		}
-		return tx.Put(index.Templates, t.Name, t.Encode())
-	})
 }
 
 // RemoveTemplate removes a template: a removal record goes into the packs
@@ -137,54 +109,29 @@ func (s *Store) RemoveTemplate(ctx context.Context, name string) error {
 		return err
 	}
 	defer unlock()
-	var t catalog.TemplateRecord
-	err = s.db.View(func(tx *index.Tx) error {
-		b := tx.Get(index.Templates, name)
-		if b == nil {
-			return fmt.Errorf("%w: no template %q", ErrProjectNotFound, name)
-		}
-		if err := json.Unmarshal(b, &t); err != nil {
-			return err
-		}
-		if t.Removed {
-			return fmt.Errorf("%w: no template %q (it was removed)", ErrProjectNotFound, name)
-		}
-		return nil
+	var t *catalog.TemplateRecord
+	err = s.db.View(func(tx *index.Tx) (err error) {
+		t, err = catalog.FindTemplate(tx, name)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	t.Removed, t.Origin = true, ""
 	t.Stamp(s.now().UTC())
-	metaID, err := s.writeMeta(ctx, catalog.Meta{Kind: "template", Time: s.now().UTC(), Template: &t})
+	metaID, err := s.writeMeta(ctx, catalog.Meta{Kind: "template", Time: s.now().UTC(), Template: t})
 	if err != nil {
 		return err
 	}
 	t.Origin = metaID.String()
-	return s.db.Update(func(tx *index.Tx) error { return catalog.ApplyTemplate(tx, &t, nil) })
+	return s.db.Update(func(tx *index.Tx) error { return catalog.ApplyTemplate(tx, t, nil) })
 }
 
 // Templates lists the templates by name.
-func (s *Store) Templates() ([]Template, error) {
-	out := []Template{}
-	err := s.db.View(func(tx *index.Tx) error {
-		return tx.ForEach(index.Templates, func(name string, val []byte) error {
-			var t catalog.TemplateRecord
-			if err := json.Unmarshal(val, &t); err != nil {
-				return fmt.Errorf("template %s: %w", name, err)
-			}
-			if t.Removed {
-				return nil
-			}
-			tp := Template{Name: t.Name, Category: t.Category, Snapshot: t.Snapshot, CreatedAt: t.CreatedAt}
-			if id, err := object.ParseID(t.Snapshot); err == nil {
-				if sn, err := catalog.LoadSnapshot(tx, id); err == nil {
-					tp.Files, tp.Size = sn.Files, sn.Size
-				}
-			}
-			out = append(out, tp)
-			return nil
-		})
+func (s *Store) Templates() (out []Template, err error) {
+	err = s.db.View(func(tx *index.Tx) error {
+		out, err = catalog.Templates(tx)
+		return err
 	})
 	return out, err
 }
@@ -197,22 +144,10 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 	}
 	var sn *snapshot.Snapshot
 	err := s.db.View(func(tx *index.Tx) error {
-		b := tx.Get(index.Templates, template)
-		if b == nil {
-			return fmt.Errorf("%w: no template %q", ErrProjectNotFound, template)
+		t, err := catalog.FindTemplate(tx, template)
+		if err == nil {
+			sn, err = catalog.TemplateSnapshot(tx, t)
 		}
-		var t catalog.TemplateRecord
-		if err := json.Unmarshal(b, &t); err != nil {
-			return err
-		}
-		if t.Removed {
-			return fmt.Errorf("%w: no template %q (it was removed)", ErrProjectNotFound, template)
-		}
-		id, err := object.ParseID(t.Snapshot)
-		if err != nil {
-			return err
-		}
-		sn, err = catalog.LoadSnapshot(tx, id)
 		return err
 	})
 	if err != nil {
@@ -238,9 +173,9 @@ func (s *Store) NewFromTemplate(ctx context.Context, template string, opts SaveO
 	if err != nil {
 		return nil, err
 	}
-	defer se.end()
-	w := se.writer()
-	if err := se.adopt(ctx, w, sn.Tree); err != nil {
+	defer se.End()
+	w := se.Writer()
+	if err := se.Adopt(ctx, w, sn.Tree); err != nil {
 		return nil, err
 	}
 	det := detect.NewCollector(nil)

@@ -13,6 +13,7 @@ import (
 	"github.com/silo-dev/silo/chunk"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/session"
 	"github.com/silo-dev/silo/snapshot"
 )
 
@@ -100,7 +101,7 @@ type Uploads struct {
 
 // generation is a session answering and storing uploads.
 type generation struct {
-	se *session
+	se *session.Session
 	w  *object.Writer
 }
 
@@ -116,9 +117,9 @@ func (s *Store) NewUploads(ttl time.Duration) *Uploads {
 			if err != nil {
 				return nil, err
 			}
-			return &generation{se: se, w: se.writer()}, nil
+			return &generation{se: se, w: se.Writer()}, nil
 		},
-		End: func(g *generation) { g.se.end() }}}
+		End: func(g *generation) { g.se.End() }}}
 }
 
 // gen returns the current generation, starting one when there is none.
@@ -275,7 +276,7 @@ func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, 
 	if err != nil {
 		return nil, err
 	}
-	defer se.end()
+	defer se.End()
 	rec, parent, err := s.prepare(&opts.SaveOptions)
 	if err != nil {
 		return nil, err
@@ -283,7 +284,7 @@ func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, 
 	if err := s.preStore(ctx, rec, "upload"); err != nil {
 		return nil, err
 	}
-	w := se.writer()
+	w := se.Writer()
 	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -304,7 +305,7 @@ func (u *Uploads) Commit(ctx context.Context, opts CommitOptions) (*SaveResult, 
 	}
 	// blobs reported present in an earlier generation may have been
 	// condemned since: refer to copies that stay
-	if err := se.adopt(ctx, w, opts.Tree); err != nil {
+	if err := se.Adopt(ctx, w, opts.Tree); err != nil {
 		return nil, err
 	}
 	res := &snapshot.StoreResult{Tree: opts.Tree, RootMode: opts.RootMode, RootMTime: opts.RootMTime, Stats: st}

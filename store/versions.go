@@ -191,7 +191,7 @@ func (s *Store) restoreInfo(ctx context.Context, info SnapshotInfo, dest string,
 	if err != nil {
 		return nil, err
 	}
-	defer se.end()
+	defer se.End()
 	log := opts.Logger
 	if log == nil {
 		log = s.log

@@ -21,8 +21,10 @@ type Repo struct {
 }
 
 // New makes a repository in t.TempDir(). At the end of the test the
-// repository is closed and index.db must pass its own check.
-func New(t testing.TB) *Repo {
+// repository is closed and index.db must pass its own check. Each option
+// may change the repository's options (Backend, Index and TempDir are
+// set).
+func New(t testing.TB, options ...func(*object.RepositoryOptions)) *Repo {
 	t.Helper()
 	dir := t.TempDir()
 	be := object.NewLocal(dir)
@@ -30,7 +32,11 @@ func New(t testing.TB) *Repo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := object.NewRepository(object.RepositoryOptions{Backend: be, Index: db, TempDir: filepath.Join(dir, "tmp")})
+	ro := object.RepositoryOptions{Backend: be, Index: db, TempDir: filepath.Join(dir, "tmp")}
+	for _, o := range options {
+		o(&ro)
+	}
+	r, err := object.NewRepository(ro)
 	if err != nil {
 		t.Fatal(err)
 	}

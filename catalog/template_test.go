@@ -1,0 +1,136 @@
+package catalog
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/silo-dev/silo/index"
+	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
+)
+
+func openDB(t *testing.T) *index.DB {
+	t.Helper()
+	db, err := index.Open(filepath.Join(t.TempDir(), "index.db"), index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// snapshotOf makes a snapshot of project with the given tree and size
+// and returns its ref and encoding.
+func snapshotOf(project string, tree byte, size int64, at time.Time) (index.SnapshotRef, []byte) {
+	sn := &snapshot.Snapshot{Time: at, Tree: object.ID{tree}, ProjectID: project, ProjectName: project, Files: 1, Size: size}
+	data := sn.Encode()
+	return index.SnapshotRef{ID: object.Hash(data), ProjectID: project, Time: at}, data
+}
+
+// A template replaced by PutTemplate gives up its snapshot (no gc root any
+// more); FindTemplate and Templates skip a removed one, which
+// LookupTemplate still returns; TemplateSnapshot reads the snapshot.
+func TestTemplatesInIndex(t *testing.T) {
+	db := openDB(t)
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	ref1, data1 := snapshotOf(TemplateProjectID("web"), 1, 10, at)
+	ref2, data2 := snapshotOf(TemplateProjectID("web"), 2, 20, at.Add(time.Hour))
+	t1 := &TemplateRecord{Name: "web", Category: "frontend", Snapshot: ref1.ID.String(), CreatedAt: at}
+	t2 := &TemplateRecord{Name: "web", Category: "frontend", Snapshot: ref2.ID.String(), CreatedAt: at.Add(time.Hour)}
+	err := db.Update(func(tx *index.Tx) error {
+		if err := PutTemplate(tx, t1, nil, ref1, data1); err != nil {
+			return err
+		}
+		return PutTemplate(tx, t2, LookupTemplate(tx, "web"), ref2, data2)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *index.Tx) error {
+		if _, err := LoadSnapshot(tx, ref1.ID); !errors.Is(err, ErrSnapshotNotFound) {
+			t.Errorf("the replaced template's snapshot: %v, want it gone", err)
+		}
+		got, err := FindTemplate(tx, "web")
+		if err != nil || got.Snapshot != ref2.ID.String() {
+			t.Fatalf("FindTemplate: %+v, %v", got, err)
+		}
+		sn, err := TemplateSnapshot(tx, got)
+		if err != nil || sn.Tree != (object.ID{2}) || sn.Size != 20 {
+			t.Fatalf("TemplateSnapshot: %+v, %v", sn, err)
+		}
+		list, err := Templates(tx)
+		if err != nil || len(list) != 1 || list[0].Size != 20 || list[0].Files != 1 {
+			t.Fatalf("Templates: %+v, %v", list, err)
+		}
+		if _, err := FindTemplate(tx, "none"); !errors.Is(err, ErrProjectNotFound) {
+			t.Errorf("FindTemplate of no template: %v", err)
+		}
+		return nil
+	})
+	removed := *t2
+	removed.Removed = true
+	if err := db.Update(func(tx *index.Tx) error { return tx.Put(index.Templates, "web", removed.Encode()) }); err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *index.Tx) error {
+		if _, err := FindTemplate(tx, "web"); !errors.Is(err, ErrProjectNotFound) {
+			t.Errorf("FindTemplate of a removed template: %v", err)
+		}
+		if l := LookupTemplate(tx, "web"); l == nil || !l.Removed {
+			t.Errorf("LookupTemplate of a removed template: %+v", l)
+		}
+		if list, err := Templates(tx); err != nil || len(list) != 0 {
+			t.Errorf("Templates lists a removed template: %+v, %v", list, err)
+		}
+		return nil
+	})
+}
+
+// RecordNow finds a project as it is now: its own record, a project of its
+// name another process created (whose newest version becomes the parent),
+// or a purge; PutVersion refuses a name another project holds.
+func TestRecordNowAndPutVersion(t *testing.T) {
+	db := openDB(t)
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	other := &Record{ID: "p-other", Name: "app", Rev: 1}
+	ref, data := snapshotOf("p-other", 3, 30, at)
+	if err := db.Update(func(tx *index.Tx) error { return PutVersion(tx, other, ref, data) }); err != nil {
+		t.Fatal(err)
+	}
+	mine := &Record{ID: "p-mine", Name: "app"} // new: Rev 0
+	db.View(func(tx *index.Tx) error {
+		now, err := RecordNow(tx, mine)
+		if err != nil || now.Record == nil || now.Record.ID != "p-other" || now.Parent != ref.ID || now.Purged {
+			t.Fatalf("a new project whose name was taken: %+v, %v", now, err)
+		}
+		now, err = RecordNow(tx, &Record{ID: "p-gone", Name: "gone", Rev: 2})
+		if err != nil || now.Record != nil || !now.Parent.IsZero() {
+			t.Fatalf("an existing project no longer listed: %+v, %v", now, err)
+		}
+		return nil
+	})
+	ref2, data2 := snapshotOf("p-mine", 4, 40, at)
+	err := db.Update(func(tx *index.Tx) error { return PutVersion(tx, mine, ref2, data2) })
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("a version under a name another project holds: %v", err)
+	}
+	db.View(func(tx *index.Tx) error {
+		var ids []object.ID
+		tx.Versions("p-mine", func(id object.ID, _ time.Time) bool { ids = append(ids, id); return true })
+		if len(ids) != 0 || tx.ProjectIDByName("app") != "p-other" {
+			t.Errorf("the refused version left versions %v, name held by %q", ids, tx.ProjectIDByName("app"))
+		}
+		return nil
+	})
+	if err := db.Update(func(tx *index.Tx) error { return Purge(tx, other, "app") }); err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *index.Tx) error {
+		if now, err := RecordNow(tx, other); err != nil || !now.Purged || now.Record != nil {
+			t.Errorf("a purged project: %+v, %v", now, err)
+		}
+		return nil
+	})
+}
