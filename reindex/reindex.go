@@ -31,9 +31,33 @@ type Source struct {
 	// Encrypted says the repository is encrypted: a sealed pack in a
 	// plain one stops the refresh.
 	Encrypted bool
-	// Apply merges the catalogue blobs at locs into DB (store's
-	// applyCatalogue, which knows backup destinations).
-	Apply func(ctx context.Context, locs []object.Location, strict bool) (*catalog.ReadStats, error)
+	// Held, when set, returns the versions a backup destination's records
+	// hold, or nil when the repository is no destination: a destination's
+	// catalogue lists only those (see replica.Held).
+	Held func(ctx context.Context) (map[object.ID]bool, error)
+}
+
+// Apply merges the catalogue blobs (snapshot and meta) of packs (nil:
+// every pack) into src.DB (see package catalog); in a backup destination
+// only the versions its records hold are listed. With strict, a blob that
+// cannot be read fails it; without, it is skipped and named in the stats.
+func Apply(ctx context.Context, src Source, packs map[object.ID]bool, strict bool) (*catalog.ReadStats, error) {
+	st := &catalog.ReadStats{}
+	locs, err := catalog.Locations(src.DB, packs)
+	if err != nil {
+		return st, err
+	}
+	blobs, err := catalog.ReadBlobs(ctx, src.Repo, locs, strict, st, src.logger())
+	if err != nil {
+		return st, err
+	}
+	var held map[object.ID]bool
+	if src.Held != nil && slices.ContainsFunc(blobs, func(b catalog.Blob) bool { return b.Snap != nil }) {
+		if held, err = src.Held(ctx); err != nil {
+			return st, err
+		}
+	}
+	return st, catalog.Apply(ctx, src.Repo, src.DB, blobs, held)
 }
 
 func (s Source) logger() *slog.Logger {
@@ -161,7 +185,7 @@ type Report struct {
 // truth it is a cache of): it indexes packs it does not know, drops packs
 // that are gone (a blob they held moves to another copy, or, when no gc
 // plan explains the pack's going, is recorded lost) and merges the
-// catalogue blobs of the new packs (src.Apply). With all, it merges the
+// catalogue blobs of the new packs (Apply). With all, it merges the
 // catalogue blobs of every pack and marks the index complete.
 func Refresh(ctx context.Context, src Source, all bool) (*Report, error) {
 	// the index before the listing: a pack another process writes and
@@ -240,11 +264,7 @@ func Refresh(ctx context.Context, src Source, all bool) (*Report, error) {
 			packs[id] = true
 		}
 	}
-	locs, err := catalog.Locations(src.DB, packs)
-	if err != nil {
-		return rep, err
-	}
-	st, err := src.Apply(ctx, locs, false)
+	st, err := Apply(ctx, src, packs, false)
 	if err != nil {
 		return rep, err
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/silo-dev/silo/check"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 )
@@ -137,4 +139,36 @@ func Verify(ctx context.Context, repo *object.Repository, be object.Backend, ver
 		return nil, err
 	}
 	return res, nil
+}
+
+// VerifyReport is what backup verify found, as the CLI and the API report
+// it.
+type VerifyReport struct {
+	Backup           string          `json:"backup"`
+	Blobs            int             `json:"blobs"`
+	Missing          int             `json:"missing"`
+	Corrupt          int             `json:"corrupt"`
+	ReadBytes        int64           `json:"read_bytes"`
+	AffectedProjects []string        `json:"affected_projects"`
+	Problems         []check.Problem `json:"problems"`
+}
+
+// Report turns the findings of backup id into a report whose problems
+// name the projects affected; it fails with check.ErrFailed when there is
+// any.
+func (r *VerifyResult) Report(id string) (*VerifyReport, error) {
+	rep := &VerifyReport{Backup: id, Blobs: r.Blobs, Missing: r.Missing, Corrupt: r.Corrupt, ReadBytes: r.ReadBytes,
+		AffectedProjects: r.Affected(), Problems: []check.Problem{}}
+	for _, f := range r.Findings {
+		p := check.Problem{Kind: f.Kind, Pack: f.Pack, Blob: f.Blob, Snapshot: f.Snapshot, Projects: []string{f.Label}, Message: f.Message}
+		if f.Path != "" {
+			p.Paths = []string{f.Path}
+		}
+		rep.Problems = append(rep.Problems, p)
+	}
+	if len(rep.Problems) > 0 {
+		return rep, fmt.Errorf("%w: backup %s: %d missing, %d corrupt blobs; projects affected: %s",
+			check.ErrFailed, id, rep.Missing, rep.Corrupt, strings.Join(rep.AffectedProjects, ", "))
+	}
+	return rep, nil
 }

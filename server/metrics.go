@@ -8,8 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/silo-dev/silo/hooks"
+	"github.com/silo-dev/silo/store"
 )
 
 // metrics are the server's Prometheus collectors, in a registry of its own
@@ -56,16 +55,16 @@ func newMetrics() *metrics {
 
 // watchHooks exports the hook runner's counts: webhook deliveries,
 // failures and drops (a full queue), and failed on_* commands.
-func (m *metrics) watchHooks(r *hooks.Runner) {
-	counter := func(name, help string, get func(hooks.Stats) int64) prometheus.Collector {
+func (m *metrics) watchHooks(stats func() store.HookStats) {
+	counter := func(name, help string, get func(store.HookStats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(get(r.Stats())) })
+			func() float64 { return float64(get(stats())) })
 	}
 	m.reg.MustRegister(
-		counter("silo_webhooks_delivered_total", "Webhook events delivered (per URL).", func(s hooks.Stats) int64 { return s.Delivered }),
-		counter("silo_webhooks_failed_total", "Webhook events not delivered after the retries (per URL).", func(s hooks.Stats) int64 { return s.Failed }),
-		counter("silo_webhooks_dropped_total", "Webhook events dropped because the queue was full.", func(s hooks.Stats) int64 { return s.Dropped }),
-		counter("silo_hook_command_failures_total", "on_* hook commands that failed (the operations stood).", func(s hooks.Stats) int64 { return s.CommandFailures }))
+		counter("silo_webhooks_delivered_total", "Webhook events delivered (per URL).", func(s store.HookStats) int64 { return s.Delivered }),
+		counter("silo_webhooks_failed_total", "Webhook events not delivered after the retries (per URL).", func(s store.HookStats) int64 { return s.Failed }),
+		counter("silo_webhooks_dropped_total", "Webhook events dropped because the queue was full.", func(s store.HookStats) int64 { return s.Dropped }),
+		counter("silo_hook_command_failures_total", "on_* hook commands that failed (the operations stood).", func(s store.HookStats) int64 { return s.CommandFailures }))
 }
 
 func (m *metrics) observe(route string, code int, d time.Duration) {

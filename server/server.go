@@ -182,7 +182,7 @@ func New(st *store.Store, opts Options) *Server {
 	s := &Server{st: st, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics()
-	s.metrics.watchHooks(st.Hooks())
+	s.metrics.watchHooks(st.HookStats)
 	s.statsMemo = memo[*store.Stats]{gen: &s.gen, now: opts.Now}
 	s.listMemo = memo[[]store.ListItem]{gen: &s.gen, now: opts.Now}
 	s.jobs = newJobs(s.base, opts.Now, opts.JobRetention, opts.MaxJobs, s.metrics, s.log)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/silo-dev/silo/backend"
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
@@ -97,7 +98,7 @@ func OpenDestination(ctx context.Context, cfg *config.Config, location string, b
 		// is asked for: none would help
 		if be == nil {
 			var err error
-			if be, err = openBackend(ctx, location, &c, log.log); err != nil {
+			if be, err = backend.Open(ctx, location, &c, log.log); err != nil {
 				return nil, err
 			}
 		}
@@ -179,21 +180,6 @@ func (s *Store) replicaDestination(se *session.Session) *replica.Destination {
 		TempDir:   s.tmp, DropGone: s.dropGone, Log: s.log}
 }
 
-// replicate copies from src to dst every blob reachable from the snapshots
-// (plus the extra blobs) that dst lacks (see replica.Copy).
-func replicate(ctx context.Context, src, dst *Store, sse, dse *session.Session, snaps, extra []object.ID, recode bool, prog snapshot.Progress) (replica.Stats, error) {
-	rs := src.replicaSource(sse)
-	needed, err := replica.Reachable(ctx, rs, snaps, extra)
-	if err != nil {
-		return replica.Stats{}, err
-	}
-	st, err := replica.Copy(ctx, rs, dst.replicaDestination(dse), needed, recode, prog)
-	if errors.Is(err, replica.ErrPacksLost) {
-		err = fmt.Errorf("%w: %w", ErrConflict, err)
-	}
-	return st, err
-}
-
 // Backup copies the chosen projects' versions (and, for a full backup, the
 // templates) into the destination repository, copying only what it lacks,
 // then writes the backup record last.
@@ -253,7 +239,9 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 	if err := prepareDestination(ctx, s, dst); err != nil {
 		return nil, err
 	}
-	br, err := s.backupPlan(ctx, plan, se, dst, dse, opts)
+	br, err := replica.Back(ctx, s.replicaSource(se), dst.replicaDestination(dse), replica.Run{Plan: plan, Now: s.now(),
+		SourceID: s.rc.ID, Uncompressed: !s.cfg.Backup.Compression, Progress: opts.Progress, Renew: dse.RenewLapsed,
+		BeforeRecord: opts.beforeRecord})
 	if err != nil {
 		return nil, err
 	}
@@ -283,63 +271,6 @@ func prepareDestination(ctx context.Context, src, dst *Store) error {
 	if len(rep.Gone) > 0 {
 		src.log.Warn("the backup destination's index listed packs it lacks; they are copied again",
 			"destination", dst.Location(), "packs", len(rep.Gone))
-	}
-	return nil
-}
-
-// backupPlan copies what plan takes from s (read in the session se) to
-// dst (written in dse), with the catalogue records that go with it, lists
-// it in dst's catalogue, and returns the backup's record, still to be
-// written.
-func (s *Store) backupPlan(ctx context.Context, plan *replica.Plan, se *session.Session, dst *Store, dse *session.Session, opts BackupOptions) (*BackupRecord, error) {
-	metas, err := replica.NewestMeta(ctx, s.db, s.repo)
-	if err != nil {
-		return nil, err
-	}
-	snaps, extra := plan.Roots(metas)
-	st, err := replicate(ctx, s, dst, se, dse, snaps, extra, !s.cfg.Backup.Compression, opts.Progress)
-	if err != nil {
-		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
-	}
-	now := s.now().UTC()
-	br := &BackupRecord{ID: replica.NewID(now), Time: now,
-		SourceRepository: s.rc.ID, Source: s.Location(), Destination: dst.Location(), Templates: plan.Templates,
-		BytesCopied: st.Bytes, PacksCopied: int(st.Packs), BlobsCopied: int(st.Blobs), Projects: plan.Projects(),
-		Uncompressed: !s.cfg.Backup.Compression}
-	// the destination's own catalogue, so it is a silo repository like any other
-	if err := replica.CopyCatalogue(ctx, s.replicaSource(se), dst.replicaDestination(dse), br); err != nil {
-		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
-	}
-	if opts.beforeRecord != nil {
-		opts.beforeRecord()
-	}
-	// a backup paused past its lease's life (a laptop asleep, a long
-	// outage) may have lost to another machine's collection what it found
-	// present: check again before the record makes it count
-	if err := s.recheckLapsed(ctx, se, dst, dse, snaps, extra); err != nil {
-		return nil, fmt.Errorf("backup to %s: %w", dst.Location(), err)
-	}
-	return br, nil
-}
-
-// recheckLapsed, when the destination session's lease lapsed, renews it,
-// reloads the gc plans and confirms again that everything the versions
-// need is in a pack the destination has and no plan condemns.
-func (s *Store) recheckLapsed(ctx context.Context, se *session.Session, dst *Store, dse *session.Session, snaps, extra []object.ID) error {
-	if lapsed, err := dse.RenewLapsed(ctx); err != nil || !lapsed {
-		return err
-	}
-	needed, err := replica.Reachable(ctx, s.replicaSource(se), snaps, extra)
-	if err != nil {
-		return err
-	}
-	gone, err := replica.Confirm(ctx, dst.replicaDestination(dse), needed)
-	if err != nil {
-		return err
-	}
-	if len(gone) > 0 {
-		return fmt.Errorf("%w: while this backup was paused past its lease, %d pack(s) it relied on went; no record was written, run it again",
-			ErrConflict, len(gone))
 	}
 	return nil
 }
@@ -473,15 +404,7 @@ func (b *BackupSet) Show(ctx context.Context, id string) (*BackupRecord, error) 
 }
 
 // VerifyReport is what backup verify found.
-type VerifyReport struct {
-	Backup           string    `json:"backup"`
-	Blobs            int       `json:"blobs"`
-	Missing          int       `json:"missing"`
-	Corrupt          int       `json:"corrupt"`
-	ReadBytes        int64     `json:"read_bytes"`
-	AffectedProjects []string  `json:"affected_projects"`
-	Problems         []Problem `json:"problems"`
-}
+type VerifyReport = replica.VerifyReport
 
 // Verify checks that every blob the backup needs is in the destination and,
 // with readData, that it hashes right. Problems name the projects affected.
@@ -506,20 +429,7 @@ func (b *BackupSet) Verify(ctx context.Context, id string, readData bool) (*Veri
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{Backup: br.ID, Blobs: res.Blobs, Missing: res.Missing, Corrupt: res.Corrupt, ReadBytes: res.ReadBytes,
-		AffectedProjects: res.Affected(), Problems: []Problem{}}
-	for _, f := range res.Findings {
-		p := Problem{Kind: f.Kind, Pack: f.Pack, Blob: f.Blob, Snapshot: f.Snapshot, Projects: []string{f.Label}, Message: f.Message}
-		if f.Path != "" {
-			p.Paths = []string{f.Path}
-		}
-		rep.Problems = append(rep.Problems, p)
-	}
-	if len(rep.Problems) > 0 {
-		return rep, fmt.Errorf("%w: backup %s: %d missing, %d corrupt blobs; projects affected: %s",
-			ErrCheckFailed, br.ID, rep.Missing, rep.Corrupt, strings.Join(rep.AffectedProjects, ", "))
-	}
-	return rep, nil
+	return res.Report(br.ID)
 }
 
 // RestoreBackupOptions choose what a backup restore writes.
@@ -641,13 +551,14 @@ func (b *BackupSet) restorePrimary(ctx context.Context, prim *Store, plan *repli
 		return err
 	}
 	recode := slices.ContainsFunc(all, func(r BackupRecord) bool { return r.Uncompressed })
-	st, err := replicate(ctx, b.dst, prim, se, pse, plan.Versions, nil, recode, opts.Progress)
+	rs, rd := b.dst.replicaSource(se), prim.replicaDestination(pse)
+	st, err := replica.Replicate(ctx, rs, rd, plan.Versions, nil, recode, opts.Progress)
 	if err != nil {
 		return fmt.Errorf("restore from backup %s into %s: %w", plan.Record.ID, prim.Location(), err)
 	}
 	res.Bytes = st.Bytes
 	if len(opts.Projects) == 0 {
-		if _, err := replicate(ctx, b.dst, prim, se, pse, plan.Templates, nil, recode, nil); err != nil {
+		if _, err := replica.Replicate(ctx, rs, rd, plan.Templates, nil, recode, nil); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 
+	"github.com/silo-dev/silo/backend"
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/check"
 	"github.com/silo-dev/silo/keyring"
@@ -20,7 +21,7 @@ var (
 	ErrKeyNotFound = keyring.ErrKeyNotFound
 	// ErrSourceNotFound means an import's source (an s3:// object) is not
 	// there.
-	ErrSourceNotFound = errors.New("store: import source not found")
+	ErrSourceNotFound = backend.ErrSourceNotFound
 	// ErrAmbiguous means a prefix or name matches several things.
 	ErrAmbiguous = catalog.ErrAmbiguous
 	// ErrQuota means a store would pass max_project_size or total_quota.

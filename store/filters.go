@@ -1,91 +1,14 @@
 package store
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"strings"
-
-	ignore "github.com/sabhiram/go-gitignore"
-
 	"github.com/silo-dev/silo/hooks"
 	"github.com/silo-dev/silo/snapshot"
-	"github.com/silo-dev/silo/store/config"
 )
 
-// filterSet runs storage.filters (snapshot.Filters): the first filter
-// whose patterns match a file's path claims it. Its commands run through
-// the shell with the content on stdin, SILO_PATH (the file's path in the
-// project) and SILO_FILTER set, and silo's secrets removed from the
-// environment; a command that exits non-zero fails the store or the
-// restore, naming the file, the filter and the command's last words.
-type filterSet struct {
-	order   []string
-	match   map[string]*ignore.GitIgnore
-	filters map[string]config.Filter
-}
-
-// newFilterSet returns the configured filters (nil: none).
-func newFilterSet(cfg *config.Config) *filterSet {
-	if len(cfg.Filters) == 0 {
-		return nil
-	}
-	fs := &filterSet{match: map[string]*ignore.GitIgnore{}, filters: map[string]config.Filter{}}
-	for _, f := range cfg.Filters {
-		fs.order = append(fs.order, f.Name)
-		fs.match[f.Name] = ignore.CompileIgnoreLines(f.Patterns...)
-		fs.filters[f.Name] = f
-	}
-	return fs
-}
-
-// filters returns the store's filters as snapshot.Filters (nil: none).
+// filters returns storage.filters as snapshot.Filters (nil: none).
 func (s *Store) filters() snapshot.Filters {
-	if fs := newFilterSet(s.cfg); fs != nil {
+	if fs := hooks.NewFilters(s.cfg); fs != nil {
 		return fs
-	}
-	return nil
-}
-
-func (fs *filterSet) For(rel string) string {
-	for _, name := range fs.order {
-		if fs.match[name].MatchesPath(rel) {
-			return name
-		}
-	}
-	return ""
-}
-
-func (fs *filterSet) Clean(ctx context.Context, name, rel string, in io.Reader, out io.Writer) error {
-	return fs.run(ctx, name, "clean", rel, in, out)
-}
-
-func (fs *filterSet) Smudge(ctx context.Context, name, rel string, in io.Reader, out io.Writer) error {
-	return fs.run(ctx, name, "smudge", rel, in, out)
-}
-
-func (fs *filterSet) run(ctx context.Context, name, which, rel string, in io.Reader, out io.Writer) error {
-	f, ok := fs.filters[name]
-	if !ok {
-		return fmt.Errorf("%w: %s was stored through filter %q, which storage.filters does not define (define it again to restore the file)", ErrInvalid, rel, name)
-	}
-	command := f.Clean
-	if which == "smudge" {
-		command = f.Smudge
-	}
-	cmd := hooks.Shell(ctx, command)
-	cmd.Env = hooks.Env("SILO_PATH="+rel, "SILO_FILTER="+name)
-	var stderr hooks.TailBuffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, &stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		msg := strings.TrimSpace(string(stderr.Bytes()))
-		if msg != "" {
-			msg = ": " + msg
-		}
-		return fmt.Errorf("filter %s's %s command (%s) on %s: %w%s", name, which, command, rel, err, msg)
 	}
 	return nil
 }

@@ -3,12 +3,14 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/silo-dev/silo/hooks"
 	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/store/config"
 )
@@ -76,6 +78,13 @@ func TestContentFilters(t *testing.T) {
 	dest := e.path("out")
 	if _, _, err := e.s.Restore(ctx, "f", dest, RestoreOptions{}); err == nil || !strings.Contains(err.Error(), `"upper"`) {
 		t.Fatalf("restore without the filter: %v", err)
+	}
+	// with other filters defined but not this one: the same, as invalid input
+	e.cfg.Filters = []config.Filter{{Name: "other", Patterns: []string{"*.md"}, Clean: "cat", Smudge: "cat"}}
+	os.RemoveAll(dest)
+	_, _, err = e.s.Restore(ctx, "f", dest, RestoreOptions{})
+	if !errors.Is(err, hooks.ErrUnknownFilter) || KindOf(err).Code != KindInvalid.Code || !strings.Contains(err.Error(), `"upper"`) {
+		t.Fatalf("restore through a filter no longer defined: %v (kind %s)", err, KindOf(err).Code)
 	}
 	// a smudge that fails fails the restore
 	e.cfg.Filters = []config.Filter{{Name: "upper", Patterns: []string{"*.txt"}, Clean: "cat", Smudge: "exit 4"}}

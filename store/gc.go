@@ -15,6 +15,7 @@ import (
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/reindex"
 	"github.com/silo-dev/silo/snapshot"
 )
 
@@ -52,11 +53,7 @@ const maxClockSkew = time.Minute
 // records hold (see backupHolds); the caller reads them before it lists
 // the packs, so every pack a record's backup wrote is indexed.
 func (s *Store) gcRoots(ctx context.Context, without []string, held map[object.ID]bool) (trees, live []object.ID, err error) {
-	locs, err := catalog.Locations(s.db, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := s.applyCatalogue(ctx, locs, true); err != nil {
+	if _, err := reindex.Apply(ctx, s.reindexSource(), nil, true); err != nil {
 		return nil, nil, fmt.Errorf("gc: %w; nothing was deleted (run `silo check`)", err)
 	}
 	trees, live, err = catalog.Roots(s.db, without, held)
@@ -291,21 +288,13 @@ func (s *Store) forgetSnapshots(ctx context.Context, projectID string, drop []ob
 	for _, id := range drop {
 		fr.Snapshots = append(fr.Snapshots, id.String())
 	}
-	metaID, err := s.writeMeta(ctx, catalog.Meta{Kind: "forget", Time: s.now().UTC(), Forget: fr})
+	m := catalog.Meta{Kind: "forget", Time: s.now().UTC(), Forget: fr}
+	metaID, err := s.writeMeta(ctx, m)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *index.Tx) error {
-		for _, id := range drop {
-			if err := tx.Put(index.Forgotten, id.String(), []byte(metaID.String())); err != nil {
-				return err
-			}
-			if err := tx.DeleteSnapshot(id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	// into index.db as every other machine merges the record
+	return s.db.Update(func(tx *index.Tx) error { return catalog.ApplyMeta(tx, metaID, &m, nil) })
 }
 
 // CleanupOptions configure Cleanup.
@@ -369,29 +358,9 @@ func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupRe
 	rep.Archived = len(arch)
 	rep.Steps["archive"] = arch
 	// 2. purge soft-deleted projects
-	deleted, err := s.List(Filter{Status: StatusDeleted})
+	purged, purgedIDs, err := s.purgeDeleted(ctx, opts.DryRun)
 	if err != nil {
 		return err
-	}
-	cut := s.now().Add(-time.Duration(s.cfg.PurgeDeletedAfterDays) * 24 * time.Hour)
-	var purged, purgedIDs []string
-	for _, p := range deleted {
-		var at time.Time
-		s.db.View(func(tx *index.Tx) error {
-			if r, err := catalog.FindRecord(tx, p.ID); err == nil && r.DeletedAt != nil {
-				at = *r.DeletedAt
-			}
-			return nil
-		})
-		if at.IsZero() || at.After(cut) {
-			continue
-		}
-		purged, purgedIDs = append(purged, p.Name), append(purgedIDs, p.ID)
-		if !opts.DryRun {
-			if _, err := s.Delete(ctx, p.ID, true); err != nil {
-				return fmt.Errorf("cleanup: purge %s: %w", p.Name, err)
-			}
-		}
 	}
 	rep.Purged = len(purged)
 	rep.Steps["purge"] = purged
@@ -431,6 +400,38 @@ func (s *Store) cleanup(ctx context.Context, opts CleanupOptions, rep *CleanupRe
 	return nil
 }
 
+// purgeDeleted removes from the catalogue the projects soft-deleted
+// purge_deleted_after_days ago or earlier (a dry run only names them).
+func (s *Store) purgeDeleted(ctx context.Context, dryRun bool) (names, ids []string, err error) {
+	deleted, err := s.List(Filter{Status: StatusDeleted})
+	if err != nil {
+		return nil, nil, err
+	}
+	cut := s.now().Add(-time.Duration(s.cfg.PurgeDeletedAfterDays) * 24 * time.Hour)
+	for _, p := range deleted {
+		var at time.Time
+		s.db.View(func(tx *index.Tx) error {
+			if r, err := catalog.FindRecord(tx, p.ID); err == nil && r.DeletedAt != nil {
+				at = *r.DeletedAt
+			}
+			return nil
+		})
+		if at.IsZero() || at.After(cut) {
+			continue
+		}
+		names, ids = append(names, p.Name), append(ids, p.ID)
+		if !dryRun {
+			if _, err := s.Delete(ctx, p.ID, true); err != nil {
+				return nil, nil, fmt.Errorf("cleanup: purge %s: %w", p.Name, err)
+			}
+		}
+	}
+	return names, ids, nil
+}
+
+// cleanCacheForCleanup removes the workbench copies of projects that are
+// no longer active, those older than the cache's age limit, and those the
+// archive step counted.
 func (s *Store) cleanCacheForCleanup(dryRun bool, counted map[string]bool) (*CleanCacheResult, error) {
 	cut := s.now().Add(-cacheMaxAge)
 	return s.cache().Clean(func(e CacheEntry) bool {

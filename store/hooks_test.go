@@ -105,7 +105,7 @@ func TestHooks(t *testing.T) {
 			t.Errorf("line %d: %q, want %q", i, lines[i], w)
 		}
 	}
-	if st := e.s.Hooks().Stats(); st.CommandFailures != 1 {
+	if st := e.s.HookStats(); st.CommandFailures != 1 {
 		t.Errorf("hook stats %+v", st)
 	}
 	e.close(t) // waits for the webhooks

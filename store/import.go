@@ -3,13 +3,13 @@ package store
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/silo-dev/silo/backend"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 )
@@ -37,7 +37,7 @@ func (s *Store) Import(ctx context.Context, source string, r io.Reader, opts Sav
 		defer f.Close()
 		r = f
 	} else if IsRemote(source) {
-		rc, err := s.openRemoteObject(ctx, source)
+		rc, err := backend.OpenObject(ctx, source, s.cfg, s.log)
 		if err != nil {
 			return nil, err
 		}
@@ -45,35 +45,6 @@ func (s *Store) Import(ctx context.Context, source string, r io.Reader, opts Sav
 		r = rc
 	}
 	return s.SaveTar(ctx, r, opts)
-}
-
-// openRemoteObject opens s3://bucket/key or azblob://container/key for
-// streaming.
-func (s *Store) openRemoteObject(ctx context.Context, u string) (io.ReadCloser, error) {
-	var bucket, key, scheme string
-	var err error
-	if object.IsAzureURL(u) {
-		bucket, key, err = object.ParseAzureURL(u)
-		scheme = "azblob://"
-	} else {
-		bucket, key, err = object.ParseS3URL(u)
-		scheme = "s3://"
-	}
-	if err != nil {
-		return nil, err
-	}
-	if key == "" {
-		return nil, fmt.Errorf("%w: %s names no object", ErrInvalid, u)
-	}
-	be, err := openBackend(ctx, scheme+bucket, s.cfg, s.log)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := be.Get(ctx, key, 0, -1)
-	if errors.Is(err, object.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s: %w", ErrSourceNotFound, u, err)
-	}
-	return rc, err
 }
 
 // SaveTar stores a tar or gzip-compressed tar stream as a new version of a

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
+	"github.com/silo-dev/silo/hooks"
 	"github.com/silo-dev/silo/keyring"
 	"github.com/silo-dev/silo/object"
 )
@@ -136,3 +139,17 @@ type keyError struct{ err, sentinel error }
 
 func (e *keyError) Error() string   { return e.err.Error() }
 func (e *keyError) Unwrap() []error { return []error{e.err, e.sentinel} }
+
+// PasswordFromCommand runs command through the shell in the foreground
+// (it may prompt on the terminal: its stdin and stderr are this process's)
+// and returns what it prints, less the line ending
+// (`--password-command`). A command that fails gives ErrPassword.
+func PasswordFromCommand(ctx context.Context, command string) ([]byte, error) {
+	cmd := hooks.ForegroundShell(ctx, command)
+	cmd.Stdin, cmd.Stderr = os.Stdin, os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%w: --password-command %q: %v", ErrPassword, command, err)
+	}
+	return []byte(strings.TrimRight(string(out), "\r\n")), nil
+}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/silo-dev/silo/backend"
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/check"
 	"github.com/silo-dev/silo/keyring"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/replica"
 	"github.com/silo-dev/silo/session"
+	"github.com/silo-dev/silo/upload"
 )
 
 // The sentinels that moved to catalog, check, replica and keyring classify as
@@ -85,6 +87,8 @@ func TestMovedSentinelsIdentity(t *testing.T) {
 		{ErrExists, catalog.ErrExists, "store: already exists"},
 		{ErrSnapshotNotFound, catalog.ErrSnapshotNotFound, "store: snapshot not found"},
 		{ErrConflict, session.ErrConflict, "store: conflict with another process"},
+		{ErrSourceNotFound, backend.ErrSourceNotFound, "store: import source not found"},
+		{ErrDigestMismatch, upload.ErrDigestMismatch, "store: blob content does not match its id"},
 	} {
 		if c.old != c.moved || !errors.Is(fmt.Errorf("x: %w", c.moved), c.old) {
 			t.Errorf("%v is not %v", c.old, c.moved)

@@ -6,8 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/silo-dev/silo/catalog"
-	"github.com/silo-dev/silo/check"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
@@ -68,14 +66,13 @@ func (s *Store) RebuildIndex(ctx context.Context, prog snapshot.Progress) (*Rebu
 			os.Remove(p)
 		}
 	}()
-	built, err := s.buildIndex(ctx, nd, st)
+	err = s.buildIndex(ctx, nd, st)
 	if cerr := nd.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return st, err
 	}
-	built.close()
 	if err := s.db.Replace(tmpPath); err != nil {
 		return st, fmt.Errorf("put the rebuilt index in place: %w", err)
 	}
@@ -98,54 +95,20 @@ func (s *Store) RebuildIndex(ctx context.Context, prog snapshot.Progress) (*Rebu
 	return st, nil
 }
 
-// builtIndex is a Store view over an index being built.
-type builtIndex struct{ *Store }
-
-func (b builtIndex) close() { b.repo.Close() }
-
-// buildIndex fills nd: the old catalogue (when readable), every pack's
-// blobs, the catalogue merged from the packs, the lost blobs.
-func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) (builtIndex, error) {
-	if err := s.db.CopyCatalogueTo(nd); err != nil {
-		s.log.Warn("the old index's catalogue cannot be read; the catalogue comes from the packs alone", "err", err)
-	}
+// buildIndex fills nd from the packs (see reindex.Build).
+func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) error {
 	repo, err := object.NewRepository(object.RepositoryOptions{Backend: s.be, Index: nd, TempDir: s.tmp,
 		PackSize: s.rc.PackSize, Level: s.cfg.CompressionLevel, Logger: s.log, PackCache: s.repoCache(), Sealer: s.sealer()})
 	if err != nil {
-		return builtIndex{}, err
+		return err
 	}
-	t := builtIndex{&Store{cfg: s.cfg, now: s.now, log: s.log, be: s.be, rc: s.rc, pol: s.pol, db: nd, repo: repo,
-		leases: s.leases, base: s.base, tmp: s.tmp, cmd: s.cmd, keys: s.keys}}
-	rep := &reindex.Report{Packs: map[object.ID]bool{}}
-	err = s.be.List(ctx, "packs/", func(fi object.FileInfo) error {
-		if id, ok := object.ParsePackName(fi.Name); ok {
-			rep.Packs[id] = true
-			rep.Added = append(rep.Added, id)
-		}
-		return nil
-	})
-	if err != nil {
-		return t, fmt.Errorf("list packs in %s: %w", s.be.Location(), err)
-	}
-	st.Packs = len(rep.Added)
-	rep.Salvage = func(id object.ID) []object.Blob { return check.SalvageHints(s.db, id) }
-	if err := reindex.Index(ctx, t.reindexSource(), rep); err != nil {
-		return t, err
-	}
-	st.Blobs, st.BadPacks, st.Salvaged = rep.Blobs, rep.Unreadable, rep.Salvaged
-	locs, err := catalog.Locations(t.db, nil)
-	if err != nil {
-		return t, err
-	}
-	ast, err := t.applyCatalogue(ctx, locs, false)
-	if err != nil {
-		return t, err
-	}
-	st.Skipped = ast.Skipped
-	if st.Lost, st.Broken, err = reindex.RecordLost(ctx, t.repo, t.db); err != nil {
-		return t, err
-	}
-	return t, nd.Update(func(tx *index.Tx) error { return tx.SetInfo(reindex.InfoComplete, []byte("1")) })
+	defer repo.Close()
+	src := s.reindexSource()
+	src.Repo, src.DB = repo, nd
+	b, err := reindex.Build(ctx, src, s.db)
+	st.Packs, st.Blobs, st.BadPacks, st.Salvaged = b.Packs, b.Blobs, b.BadPacks, b.Salvaged
+	st.Skipped, st.Lost, st.Broken = b.Skipped, b.Lost, b.Broken
+	return err
 }
 
 // refresh brings index.db up to date with the packs in the backend (the
@@ -170,7 +133,7 @@ func (s *Store) refresh(ctx context.Context, all bool) (*reindex.Report, error) 
 // reindexSource is s as package reindex brings its index up to date.
 func (s *Store) reindexSource() reindex.Source {
 	return reindex.Source{Repo: s.repo, DB: s.db, Backend: s.be, Plans: s.leases.Backend(), Log: s.log,
-		Encrypted: s.keys != nil, Apply: s.applyCatalogue}
+		Encrypted: s.keys != nil, Held: s.destinationHolds}
 }
 
 // dropGone removes packs that left the backend from the index (see

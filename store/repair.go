@@ -10,6 +10,7 @@ import (
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/session"
 	"github.com/silo-dev/silo/snapshot"
 )
 
@@ -64,10 +65,23 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 	if err != nil {
 		return nil, err
 	}
-	if len(damaged) == 0 {
-		rep.Seconds = time.Since(t0).Seconds()
-		return rep, check.ReportLost(ctx, s.repo, s.db, rep)
+	if len(damaged) > 0 {
+		if err := s.salvage(ctx, se, damaged, opts.DryRun, rep); err != nil {
+			return nil, err
+		}
 	}
+	rep.Seconds = time.Since(t0).Seconds()
+	if len(damaged) > 0 && opts.DryRun {
+		return rep, nil // the index is unchanged: it does not show the losses yet
+	}
+	return rep, check.ReportLost(ctx, s.repo, s.db, rep)
+}
+
+// salvage copies the good blobs of the damaged packs that have no good copy
+// elsewhere into new packs, takes the damaged blobs out of the index and
+// condemns the damaged packs (a plan the next gc carries out). A dry run
+// only counts what it would copy.
+func (s *Store) salvage(ctx context.Context, se *session.Session, damaged []check.Damage, dryRun bool, rep *RepairReport) error {
 	doomed := map[object.ID]bool{}
 	for _, d := range damaged {
 		doomed[d.ID] = true
@@ -76,42 +90,29 @@ func (s *Store) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, 
 	// pack whose table alone is damaged, written again in their order,
 	// make the pack it was before the damage (named by that content), and
 	// a writer would take the damaged file for it
-	s.condMu.Lock()
-	if s.condemned == nil {
-		s.condemned = map[object.ID]bool{}
-	}
-	for id := range doomed {
-		s.condemned[id] = true
-	}
-	s.condMu.Unlock()
+	s.condemn(doomed)
 	// good blobs that have no good copy outside the damaged packs: a copy
 	// in a damaged pack does not count
 	w := s.repo.NewWriter(object.WriterOptions{Exclude: func(l object.Location) bool { return doomed[l.Pack] || se.Exclude(l) }})
-	copied, err := check.CopyGood(ctx, s.repo, s.db, w, damaged, doomed, opts.DryRun, rep)
-	if err != nil {
-		return nil, err
-	}
-	if opts.DryRun {
-		rep.Seconds = time.Since(t0).Seconds()
-		return rep, nil
+	copied, err := check.CopyGood(ctx, s.repo, s.db, w, damaged, doomed, dryRun, rep)
+	if err != nil || dryRun {
+		return err
 	}
 	if err := w.Flush(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	// every blob of a damaged pack now points at a copy elsewhere when one
 	// exists; the damaged ones without a copy leave the index, lost
 	if err := s.db.Update(func(tx *index.Tx) error { return check.DropDamaged(tx, damaged, doomed) }); err != nil {
-		return nil, err
+		return err
 	}
-	// the damaged packs go by the protocol: a plan the next gc carries out
 	var refs []gc.PackRef
 	for _, d := range damaged {
 		refs = append(refs, gc.PackRef{ID: d.ID})
 	}
 	if err := gc.Condemn(ctx, s.leases.Backend(), s.leases, se.Lease(), refs); err != nil {
-		return nil, err
+		return err
 	}
 	s.log.Info("repair", "damaged_packs", len(damaged), "copied", len(copied))
-	rep.Seconds = time.Since(t0).Seconds()
-	return rep, check.ReportLost(ctx, s.repo, s.db, rep)
+	return nil
 }

@@ -11,19 +11,23 @@ import (
 func (s *Store) sessions() *session.Env {
 	return &session.Env{
 		Leases: s.leases, DB: s.db, Repo: s.repo, Log: s.log, Cmd: s.cmd, Location: s.Location(),
-		Shared:   s.sharedIndex(),
-		Refresh:  func(ctx context.Context) error { _, err := s.refresh(ctx, false); return err },
-		ListedAt: s.listedAt,
-		Condemned: func(ids map[object.ID]bool) {
-			s.condMu.Lock()
-			defer s.condMu.Unlock()
-			if s.condemned == nil {
-				s.condemned = map[object.ID]bool{}
-			}
-			for id := range ids {
-				s.condemned[id] = true
-			}
-		},
+		Shared:    s.sharedIndex(),
+		Refresh:   func(ctx context.Context) error { _, err := s.refresh(ctx, false); return err },
+		ListedAt:  s.listedAt,
+		Condemned: s.condemn,
+	}
+}
+
+// condemn adds packs to those this process's packers avoid the names of
+// (see object.RepositoryOptions.Condemned) and its readers skip.
+func (s *Store) condemn(ids map[object.ID]bool) {
+	s.condMu.Lock()
+	defer s.condMu.Unlock()
+	if s.condemned == nil {
+		s.condemned = map[object.ID]bool{}
+	}
+	for id := range ids {
+		s.condemned[id] = true
 	}
 }
 

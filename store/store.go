@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/silo-dev/silo/backend"
 	"github.com/silo-dev/silo/chunk"
 	"github.com/silo-dev/silo/crypt"
 	"github.com/silo-dev/silo/gc"
@@ -113,69 +114,18 @@ type Store struct {
 // IsRemote reports whether a location is an object store's URL
 // (s3://bucket/prefix, azblob://container/prefix, or a scheme given to
 // RegisterBackend) rather than a path.
-func IsRemote(location string) bool {
-	if strings.HasPrefix(location, "s3://") || object.IsAzureURL(location) {
-		return true
-	}
-	scheme, _, ok := strings.Cut(location, "://")
-	if !ok {
-		return false
-	}
-	backendsMu.RLock()
-	defer backendsMu.RUnlock()
-	_, ok = backends[scheme]
-	return ok
-}
+func IsRemote(location string) bool { return backend.IsRemote(location) }
 
 // BackendOpener opens the backend a location of its scheme names.
-type BackendOpener func(ctx context.Context, location string, cfg *config.Config) (object.Backend, error)
+type BackendOpener = backend.Opener
 
-var (
-	backendsMu sync.RWMutex
-	backends   = map[string]BackendOpener{}
-)
-
-// RegisterBackend makes locations "scheme://..." open with open: the plug
-// point for another object store. The backend must pass the conformance
-// suite (object/backendtest.Run); a program registers it before it opens
-// a repository (in an init of a package its main imports). Such a location
-// is remote like s3:// (its index lives in the cache directory).
-// RegisterBackend refuses the built-in schemes and a scheme twice.
-func RegisterBackend(scheme string, open BackendOpener) error {
-	backendsMu.Lock()
-	defer backendsMu.Unlock()
-	if scheme == "" || scheme == "s3" || scheme == "azblob" || strings.ContainsAny(scheme, ":/") {
-		return fmt.Errorf("%w: backend scheme %q is built in or malformed", ErrInvalid, scheme)
-	}
-	if _, ok := backends[scheme]; ok {
-		return fmt.Errorf("%w: backend scheme %q is registered already", ErrExists, scheme)
-	}
-	backends[scheme] = open
-	config.AllowScheme(scheme)
-	return nil
-}
+// RegisterBackend makes locations "scheme://..." open with open (see
+// backend.Register).
+func RegisterBackend(scheme string, open BackendOpener) error { return backend.Register(scheme, open) }
 
 // OpenBackend returns the backend for a location (a path or s3://bucket/prefix).
 func OpenBackend(ctx context.Context, location string, cfg *config.Config) (object.Backend, error) {
-	return openBackend(ctx, location, cfg, nil)
-}
-
-func openBackend(ctx context.Context, location string, cfg *config.Config, log *slog.Logger) (object.Backend, error) {
-	if object.IsAzureURL(location) {
-		return object.NewAzureBlob(ctx, location, object.AzureOptionsFromEnv(os.Getenv))
-	}
-	if scheme, _, ok := strings.Cut(location, "://"); ok && scheme != "s3" {
-		backendsMu.RLock()
-		open := backends[scheme]
-		backendsMu.RUnlock()
-		if open != nil {
-			return open(ctx, location, cfg)
-		}
-	}
-	if IsRemote(location) {
-		return openS3(ctx, location, cfg, log)
-	}
-	return object.NewLocal(location), nil
+	return backend.Open(ctx, location, cfg, nil)
 }
 
 func defaults(opts *Options) {
@@ -315,7 +265,7 @@ func loadRepository(ctx context.Context, opts *Options) (object.Backend, object.
 	be := opts.Backend
 	if be == nil {
 		var err error
-		if be, err = openBackend(ctx, cfg.BasePath, cfg, opts.Logger); err != nil {
+		if be, err = backend.Open(ctx, cfg.BasePath, cfg, opts.Logger); err != nil {
 			return nil, object.RepoConfig{}, err
 		}
 	}
@@ -550,8 +500,13 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Hooks returns the runner of storage.hooks (nil when none is set).
-func (s *Store) Hooks() *hooks.Runner { return s.hooks }
+// HookStats counts webhook deliveries, failures and drops, and failed
+// on_* commands.
+type HookStats = hooks.Stats
+
+// HookStats returns the counts of storage.hooks' runner (zero when none
+// is set).
+func (s *Store) HookStats() HookStats { return s.hooks.Stats() }
 
 // event is a hook event of this repository.
 func (s *Store) event(name, projectID, projectName, snapshotID, path string) hooks.Event {

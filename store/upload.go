@@ -1,12 +1,9 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/silo-dev/silo/check"
@@ -15,6 +12,7 @@ import (
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/session"
 	"github.com/silo-dev/silo/snapshot"
+	"github.com/silo-dev/silo/upload"
 )
 
 // This file holds what a remote client (the HTTP API's dedup upload
@@ -26,7 +24,7 @@ import (
 var (
 	// ErrDigestMismatch means uploaded bytes do not hash to the id they
 	// were sent under; nothing was stored.
-	ErrDigestMismatch = errors.New("store: blob content does not match its id")
+	ErrDigestMismatch = upload.ErrDigestMismatch
 	// ErrMissingBlobs means a committed tree refers to blobs the repository
 	// does not hold (see MissingBlobsError for which).
 	ErrMissingBlobs = check.ErrMissingBlobs
@@ -35,13 +33,10 @@ var (
 // MissingBlobsError lists (some of) the blobs a commit lacks.
 type MissingBlobsError = check.MissingBlobsError
 
-// Size limits of uploaded blobs.
+// Size limits of uploaded blobs (see package upload).
 const (
-	// MaxDataBlob is the largest data blob (a chunk) an upload may carry.
-	MaxDataBlob = chunk.MaxSize
-	// MaxTreeBlob is the largest tree blob an upload may carry (a
-	// directory of several hundred thousand entries).
-	MaxTreeBlob = 64 << 20
+	MaxDataBlob = upload.MaxDataBlob
+	MaxTreeBlob = upload.MaxTreeBlob
 )
 
 // RepositoryInfo is what a remote client needs to chunk and hash exactly as
@@ -88,157 +83,30 @@ func (s *Store) BlobKeys() BlobKeys {
 }
 
 // Uploads serves the dedup-aware upload protocol: a client asks which blobs
-// are missing, uploads only those, then commits a tree. The blobs it is
-// told are present, and those it uploads, stay in the repository for at
-// least TTL (at most twice that) whatever collects garbage meanwhile, on
-// this machine or another: they are reported and stored by a session (an
-// upload generation, see package gc) that lives that long. Safe for
-// concurrent use. Close ends the generations.
+// are missing, uploads only those (the blob side is package upload's), then
+// commits a tree. Safe for concurrent use. Close ends the generations.
 type Uploads struct {
-	s    *Store
-	gens *gc.Generations[*generation]
+	*upload.Blobs
+	s *Store
 }
 
-// generation is a session answering and storing uploads.
-type generation struct {
-	se *session.Session
-	w  *object.Writer
-}
+// PutResult reports one uploaded blob.
+type PutResult = upload.PutResult
 
 // NewUploads starts an upload service; what it reports lasts at least ttl
 // (default 30 minutes).
 func (s *Store) NewUploads(ttl time.Duration) *Uploads {
-	if ttl <= 0 {
-		ttl = 30 * time.Minute
-	}
-	return &Uploads{s: s, gens: &gc.Generations[*generation]{TTL: ttl, Now: s.now,
-		Start: func(ctx context.Context) (*generation, error) {
-			se, err := s.begin(context.WithoutCancel(ctx), gc.KindUpload)
-			if err != nil {
-				return nil, err
+	return &Uploads{s: s, Blobs: upload.New(upload.Options{Repo: s.repo, TTL: ttl, Now: s.now,
+		Begin:    func(ctx context.Context) (*session.Session, error) { return s.begin(ctx, gc.KindUpload) },
+		Writable: s.writable,
+		Quota: func() error {
+			if s.cfg.TotalQuota > 0 {
+				_, _, _, err := s.limits()
+				return err
 			}
-			return &generation{se: se, w: se.Writer()}, nil
+			return nil
 		},
-		End: func(g *generation) { g.se.End() }}}
-}
-
-// gen returns the current generation, starting one when there is none.
-func (u *Uploads) gen(ctx context.Context) (*generation, error) {
-	g, err := u.gens.Current(ctx)
-	if errors.Is(err, gc.ErrClosed) {
-		return nil, fmt.Errorf("%w: uploads closed", ErrReadOnly)
-	}
-	return g, err
-}
-
-// Close ends the generations.
-func (u *Uploads) Close() { u.gens.Close() }
-
-// Missing returns the ids the repository lacks, in the order given
-// (duplicates once). A blob whose every copy garbage collection condemned
-// counts as missing.
-func (u *Uploads) Missing(ctx context.Context, ids []object.ID) ([]object.ID, error) {
-	if err := u.s.writable(); err != nil {
-		return nil, err
-	}
-	g, err := u.gen(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := []object.ID{}
-	seen := make(map[object.ID]bool, len(ids))
-	for i, id := range ids {
-		if i%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		ok, err := g.w.Has(id)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			out = append(out, id)
-		}
-	}
-	return out, nil
-}
-
-// PutResult reports one uploaded blob.
-type PutResult struct {
-	ID     object.ID `json:"id"`
-	Type   string    `json:"type"`
-	Size   int64     `json:"size"`   // plain bytes
-	Stored int64     `json:"stored"` // bytes added to packs (0: the repository had it)
-	Exists bool      `json:"exists"` // the repository had it already
-}
-
-// Put reads one blob of type t (data or tree) from r, at most MaxDataBlob
-// or MaxTreeBlob bytes, checks that it hashes to id and that a tree blob
-// decodes, and stores it unless the repository has it. A blob that does not
-// match is refused with ErrDigestMismatch and nothing is stored. The blob is
-// durable once a commit (or any other store) flushes.
-func (u *Uploads) Put(ctx context.Context, t object.BlobType, id object.ID, r io.Reader) (*PutResult, error) {
-	if err := u.s.writable(); err != nil {
-		return nil, err
-	}
-	limit := int64(MaxDataBlob)
-	switch t {
-	case object.DataBlob:
-	case object.TreeBlob:
-		limit = MaxTreeBlob
-	default:
-		return nil, fmt.Errorf("%w: blob type %s cannot be uploaded (use data or tree)", ErrInvalid, t)
-	}
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read blob %s: %w", id.Short(), err)
-	}
-	if n > limit {
-		return nil, fmt.Errorf("%w: %s blob larger than %d bytes", ErrInvalid, t, limit)
-	}
-	data := buf.Bytes()
-	if u.s.repo.ID(data) != id {
-		return nil, fmt.Errorf("%w: %d bytes sent as %s hash to %s", ErrDigestMismatch, len(data), id, u.s.repo.ID(data))
-	}
-	if t == object.TreeBlob {
-		if _, err := snapshot.DecodeTree(data); err != nil {
-			return nil, fmt.Errorf("%w: tree blob %s: %w", ErrInvalid, id.Short(), err)
-		}
-	}
-	if u.s.cfg.TotalQuota > 0 {
-		if _, _, _, err := u.s.limits(); err != nil {
-			return nil, err
-		}
-	}
-	g, err := u.gen(ctx)
-	if err != nil {
-		return nil, err
-	}
-	added, err := g.w.SaveBlob(ctx, t, id, data)
-	if err != nil {
-		return nil, err
-	}
-	return &PutResult{ID: id, Type: t.String(), Size: int64(len(data)), Stored: added, Exists: added == 0}, nil
-}
-
-// Blob returns a blob's plain bytes, verified (for a remote client's
-// parent trees and restores).
-func (u *Uploads) Blob(ctx context.Context, id object.ID) ([]byte, error) {
-	if _, ok, err := u.s.repo.Lookup(id); err == nil && !ok {
-		// uploaded but still in an open pack: make it readable
-		if has, _ := u.s.repo.Has(id); has {
-			if err := u.s.repo.Flush(ctx); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return u.s.repo.LoadBlob(ctx, id, nil)
+		Closed: fmt.Errorf("%w: uploads closed", ErrReadOnly)})}
 }
 
 // CommitOptions describe a version built from uploaded blobs.

@@ -5,12 +5,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/silo-dev/silo/hooks"
 	"github.com/silo-dev/silo/store"
 )
 
@@ -38,13 +36,7 @@ func (e *env) passwordSource() store.PasswordFunc {
 			line, _, _ := bytes.Cut(b, []byte("\n"))
 			return bytes.TrimSuffix(line, []byte("\r")), nil
 		case command != "":
-			cmd := hooks.ForegroundShell(ctx, command)
-			cmd.Stdin, cmd.Stderr = os.Stdin, os.Stderr
-			out, err := cmd.Output()
-			if err != nil {
-				return nil, fmt.Errorf("%w: --password-command %q: %v", store.ErrPassword, command, err)
-			}
-			return []byte(strings.TrimRight(string(out), "\r\n")), nil
+			return store.PasswordFromCommand(ctx, command)
 		}
 		if v, ok := os.LookupEnv("STORAGE_PASSWORD"); ok {
 			return []byte(v), nil

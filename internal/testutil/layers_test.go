@@ -11,8 +11,8 @@ import (
 // every package of silo (bench/ and tests aside), the silo packages its
 // code may import. Nothing imports upward: a package appears only below
 // those that may import it. cmd/silo, server and mount reach below store
-// only for value types and small helpers (object.ID, snapshot.Node,
-// snapshot.Progress, gc.Policy).
+// only for value types and their parsers and checks (object.ID,
+// snapshot.Node, snapshot.Progress, gc.Policy, snapshot.CheckLocalName).
 var layers = map[string][]string{
 	"chunk":              nil,
 	"crypt":              nil,
@@ -31,17 +31,19 @@ var layers = map[string][]string{
 	"snapshot":           {"chunk", "object"},
 	"gc":                 {"index", "object"},
 	"session":            {"gc", "index", "object", "snapshot"},
+	"upload":             {"catalog", "chunk", "gc", "object", "session", "snapshot"},
 	"catalog":            {"index", "object", "snapshot"},
 	"check":              {"catalog", "index", "object", "snapshot"},
 	"reindex":            {"catalog", "check", "gc", "index", "object", "snapshot"},
-	"replica":            {"catalog", "index", "object", "snapshot"},
+	"replica":            {"catalog", "check", "index", "object", "session", "snapshot"},
 	"workbench":          {"catalog", "snapshot"},
 	"hooks":              {"store/config"},
-	"store":              {"catalog", "check", "chunk", "crypt", "gc", "hooks", "index", "keyring", "object", "reindex", "replica", "session", "snapshot", "store/config", "store/detect", "workbench"},
+	"backend":            {"catalog", "object", "store/config"},
+	"store":              {"backend", "catalog", "check", "chunk", "crypt", "gc", "hooks", "index", "keyring", "object", "reindex", "replica", "session", "snapshot", "store/config", "store/detect", "upload", "workbench"},
 	"client":             {"chunk", "crypt", "object", "snapshot", "store"},
 	"mount":              {"object", "snapshot", "store"},
-	"server":             {"client", "hooks", "object", "snapshot", "store", "store/config"},
-	"cmd/silo":           {"client", "gc", "hooks", "mount", "server", "snapshot", "store", "store/config"},
+	"server":             {"client", "object", "snapshot", "store", "store/config"},
+	"cmd/silo":           {"client", "gc", "mount", "server", "snapshot", "store", "store/config"},
 }
 
 // The packages import only what layers allows them, and every package is

@@ -1,10 +1,10 @@
-package store
+package object
 
 import "golang.org/x/sys/windows"
 
-// freeSpace is the space left to this user on the volume that holds path,
+// FreeSpace is the space left to this user on the volume that holds path,
 // in bytes (quotas included).
-func freeSpace(path string) (int64, error) {
+func FreeSpace(path string) (int64, error) {
 	p, err := windows.UTF16PtrFromString(path)
 	if err != nil {
 		return -1, err

@@ -1,12 +1,12 @@
 //go:build unix
 
-package store
+package object
 
 import "golang.org/x/sys/unix"
 
-// freeSpace is the space left to an unprivileged user on the file system
+// FreeSpace is the space left to an unprivileged user on the file system
 // that holds path, in bytes.
-func freeSpace(path string) (int64, error) {
+func FreeSpace(path string) (int64, error) {
 	var fs unix.Statfs_t
 	if err := unix.Statfs(path, &fs); err != nil {
 		return -1, err
