@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/snapshot"
 )
 
 // List returns the projects passing f, sorted by name then id, with their
@@ -227,4 +229,76 @@ func PutVersion(tx *index.Tx, rec *Record, ref index.SnapshotRef, data []byte) e
 		return err
 	}
 	return tx.SetName(rec.Name, rec.ID)
+}
+
+// ForVersion returns the record a new version of project (an id or a
+// name) goes to, with the project's newest version (zero and nil when it
+// has none); nil when no such project exists yet (NewRecord makes one). A
+// deleted project is refused: it must be undeleted first.
+func ForVersion(tx *index.Tx, project string) (*Record, object.ID, *snapshot.Snapshot, error) {
+	r, err := FindActive(tx, project)
+	if errors.Is(err, ErrProjectNotFound) {
+		return nil, object.ID{}, nil, nil
+	}
+	if err != nil {
+		return nil, object.ID{}, nil, err
+	}
+	if r.Status == StatusDeleted {
+		return nil, object.ID{}, nil, fmt.Errorf("%w: project %q is deleted; undelete it first", ErrInvalid, r.Name)
+	}
+	var newest object.ID
+	var sn *snapshot.Snapshot
+	tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
+		if _, data, ok, err := tx.Snapshot(id); err == nil && ok {
+			if s, err := snapshot.DecodeSnapshot(data); err == nil {
+				newest, sn = id, s
+			}
+		}
+		return false
+	})
+	return r, newest, sn, nil
+}
+
+// NewRecord returns the record of a new project, not yet in the
+// catalogue: its name and type (default generation) checked, active,
+// created now.
+func NewRecord(name, typ string, now time.Time) (*Record, error) {
+	if err := CheckProjectName(name); err != nil {
+		return nil, err
+	}
+	if typ == "" {
+		typ = TypeGeneration
+	}
+	if err := CheckType(typ); err != nil {
+		return nil, err
+	}
+	return &Record{ID: NewProjectID(), Name: name, Type: typ, CreatedAt: now.UTC(), Status: StatusActive}, nil
+}
+
+// Dated is a version with its time and, when asked for, its own tags.
+type Dated struct {
+	ID   object.ID
+	Time time.Time
+	Tags []string
+}
+
+// VersionsOf lists project id's versions, newest first; with tags, each
+// with the tags it was stored with (which means reading its snapshot).
+func VersionsOf(tx *index.Tx, id string, tags bool) ([]Dated, error) {
+	var out []Dated
+	var ferr error
+	tx.Versions(id, func(v object.ID, at time.Time) bool {
+		d := Dated{ID: v, Time: at}
+		if tags {
+			sn, err := LoadSnapshot(tx, v)
+			if err != nil {
+				ferr = err
+				return false
+			}
+			d.Tags = sn.VersionTags
+		}
+		out = append(out, d)
+		return true
+	})
+	return out, ferr
 }

@@ -30,7 +30,8 @@ func Replicate(ctx context.Context, src *Source, dst *Destination, snaps, extra 
 // Run is one backup for Back to carry out.
 type Run struct {
 	Plan *Plan
-	Now  time.Time
+	// Now is the clock: the record's time is when the copy ended.
+	Now func() time.Time
 	// SourceID is the source repository's id (config.json).
 	SourceID string
 	// Uncompressed copies blobs raw (storage.backup.compression off).
@@ -64,7 +65,7 @@ func Back(ctx context.Context, src *Source, dst *Destination, r Run) (*Record, e
 	if err != nil {
 		return nil, fmt.Errorf("backup to %s: %w", dst.location(), err)
 	}
-	now := r.Now.UTC()
+	now := r.Now().UTC()
 	br := &Record{ID: NewID(now), Time: now,
 		SourceRepository: r.SourceID, Source: src.Backend.Location(), Destination: dst.location(), Templates: r.Plan.Templates,
 		BytesCopied: st.Bytes, PacksCopied: int(st.Packs), BlobsCopied: int(st.Blobs), Projects: r.Plan.Projects(),

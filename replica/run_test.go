@@ -60,7 +60,15 @@ func TestBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	run := Run{Plan: plan, Now: now, SourceID: "src-id", Renew: func(context.Context) (bool, error) { return false, nil }}
+	// the record's time is when the copy ended: the clock is read once
+	// the data blob is in the destination
+	clock := func() time.Time {
+		if ok, _ := dst.repo.Has(blob); !ok {
+			t.Error("the record's time was taken before the copy")
+		}
+		return now
+	}
+	run := Run{Plan: plan, Now: clock, SourceID: "src-id", Renew: func(context.Context) (bool, error) { return false, nil }}
 	br, err := Back(ctx, src.source(), dst.destination(t), run)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +87,7 @@ func TestBack(t *testing.T) {
 	// a second backup, paused past its lease, during which the
 	// destination's packs went
 	dst2 := newRepo(t)
+	run.Now = func() time.Time { return now }
 	run.BeforeRecord = func() {
 		dst2.be.List(ctx, "packs/", func(fi object.FileInfo) error { return dst2.be.Delete(ctx, fi.Name) })
 	}

@@ -199,6 +199,7 @@ func TestAdoptWritesCondemnedBlobsAgain(t *testing.T) {
 	}
 	tree := f.storeTree(t, ctx, se)
 	// nothing condemned: adopting writes nothing
+	before := f.blobCount(t, ctx, tree)
 	w := se.Writer()
 	if err := se.Adopt(ctx, w, tree); err != nil {
 		t.Fatal(err)
@@ -206,7 +207,9 @@ func TestAdoptWritesCondemnedBlobsAgain(t *testing.T) {
 	if err := w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	before := f.blobCount(t, ctx, tree)
+	if n := f.blobCount(t, ctx, tree); n != before {
+		t.Fatalf("adopting a tree nothing condemns wrote %d copies", n-before)
+	}
 	se.End()
 	f.condemn(t, ctx, f.packsOf(t, ctx, tree))
 	if f.refreshes != 0 {

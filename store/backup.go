@@ -239,7 +239,7 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 	if err := prepareDestination(ctx, s, dst); err != nil {
 		return nil, err
 	}
-	br, err := replica.Back(ctx, s.replicaSource(se), dst.replicaDestination(dse), replica.Run{Plan: plan, Now: s.now(),
+	br, err := replica.Back(ctx, s.replicaSource(se), dst.replicaDestination(dse), replica.Run{Plan: plan, Now: s.now,
 		SourceID: s.rc.ID, Uncompressed: !s.cfg.Backup.Compression, Progress: opts.Progress, Renew: dse.RenewLapsed,
 		BeforeRecord: opts.beforeRecord})
 	if err != nil {

@@ -83,7 +83,7 @@ func TestContentFilters(t *testing.T) {
 	e.cfg.Filters = []config.Filter{{Name: "other", Patterns: []string{"*.md"}, Clean: "cat", Smudge: "cat"}}
 	os.RemoveAll(dest)
 	_, _, err = e.s.Restore(ctx, "f", dest, RestoreOptions{})
-	if !errors.Is(err, hooks.ErrUnknownFilter) || KindOf(err).Code != KindInvalid.Code || !strings.Contains(err.Error(), `"upper"`) {
+	if !errors.Is(err, hooks.ErrUnknownFilter) || !errors.Is(err, ErrInvalid) || KindOf(err).Code != KindInvalid.Code || !strings.Contains(err.Error(), `"upper"`) {
 		t.Fatalf("restore through a filter no longer defined: %v (kind %s)", err, KindOf(err).Code)
 	}
 	// a smudge that fails fails the restore

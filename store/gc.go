@@ -235,30 +235,20 @@ func (s *Store) Forget(ctx context.Context, ref string, pol gc.Policy, dryRun bo
 	}
 	defer unlock()
 	var r *catalog.Record
-	var versions []gc.Version
+	var dated []catalog.Dated
 	err = s.db.View(func(tx *index.Tx) error {
 		var err error
-		if r, err = catalog.FindRecord(tx, ref); err != nil {
-			return err
+		if r, err = catalog.FindRecord(tx, ref); err == nil {
+			dated, err = catalog.VersionsOf(tx, r.ID, len(pol.Tags) > 0)
 		}
-		var ferr error
-		tx.Versions(r.ID, func(id object.ID, at time.Time) bool {
-			v := gc.Version{ID: id.String(), Time: at}
-			if len(pol.Tags) > 0 {
-				sn, err := catalog.LoadSnapshot(tx, id)
-				if err != nil {
-					ferr = err
-					return false
-				}
-				v.Tags = sn.VersionTags
-			}
-			versions = append(versions, v)
-			return true
-		})
-		return ferr
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	versions := make([]gc.Version, len(dated))
+	for i, d := range dated {
+		versions[i] = gc.Version{ID: d.ID.String(), Time: d.Time, Tags: d.Tags}
 	}
 	res := &ForgetResult{Project: r.Name, ProjectID: r.ID, DryRun: dryRun, Decisions: pol.Apply(versions, time.Local)}
 	var drop []object.ID

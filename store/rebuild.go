@@ -10,6 +10,7 @@ import (
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/reindex"
+	"github.com/silo-dev/silo/replica"
 	"github.com/silo-dev/silo/snapshot"
 )
 
@@ -105,6 +106,14 @@ func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) 
 	defer repo.Close()
 	src := s.reindexSource()
 	src.Repo, src.DB = repo, nd
+	// whether this is a destination is asked of the backend afresh, as a
+	// new index knows nothing (and the answer is not kept)
+	src.Held = func(ctx context.Context) (map[object.ID]bool, error) {
+		if dest, err := replica.IsDestination(ctx, s.be); err != nil || !dest {
+			return nil, err
+		}
+		return s.backupHoldsLenient(ctx)
+	}
 	b, err := reindex.Build(ctx, src, s.db)
 	st.Packs, st.Blobs, st.BadPacks, st.Salvaged = b.Packs, b.Blobs, b.BadPacks, b.Salvaged
 	st.Skipped, st.Lost, st.Broken = b.Skipped, b.Lost, b.Broken

@@ -61,50 +61,22 @@ type parentRef struct {
 }
 
 // prepare resolves or creates (in memory) the project a new version goes to.
-func (s *Store) prepare(opts *SaveOptions) (*catalog.Record, parentRef, error) {
-	var rec *catalog.Record
-	var parent parentRef
-	err := s.db.View(func(tx *index.Tx) error {
-		r, err := catalog.FindActive(tx, opts.Project)
-		if errors.Is(err, ErrProjectNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if r.Status == StatusDeleted {
-			return fmt.Errorf("%w: project %q is deleted; undelete it first", ErrInvalid, r.Name)
+func (s *Store) prepare(opts *SaveOptions) (rec *catalog.Record, parent parentRef, err error) {
+	err = s.db.View(func(tx *index.Tx) error {
+		r, snap, sn, err := catalog.ForVersion(tx, opts.Project)
+		if sn != nil {
+			parent = parentRef{snap: snap, tree: sn.Tree, tallies: sn.Detection}
 		}
 		rec = r
-		tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
-			_, data, ok, err := tx.Snapshot(id)
-			if err == nil && ok {
-				if sn, err := snapshot.DecodeSnapshot(data); err == nil {
-					parent = parentRef{snap: id, tree: sn.Tree, tallies: sn.Detection}
-				}
-			}
-			return false
-		})
-		return nil
+		return err
 	})
+	if err == nil && rec == nil {
+		rec, err = catalog.NewRecord(opts.Project, opts.Type, s.now())
+	}
+	if err == nil {
+		err = applySaveOptions(rec, opts)
+	}
 	if err != nil {
-		return nil, parent, err
-	}
-	if rec == nil {
-		if err := CheckProjectName(opts.Project); err != nil {
-			return nil, parent, err
-		}
-		typ := opts.Type
-		if typ == "" {
-			typ = TypeGeneration
-		}
-		if err := catalog.CheckType(typ); err != nil {
-			return nil, parent, err
-		}
-		now := s.now().UTC()
-		rec = &catalog.Record{ID: catalog.NewProjectID(), Name: opts.Project, Type: typ, CreatedAt: now, Status: StatusActive}
-	}
-	if err := applySaveOptions(rec, opts); err != nil {
 		return nil, parent, err
 	}
 	return rec, parent, nil

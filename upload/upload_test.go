@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
@@ -69,13 +70,13 @@ func TestPutMissingBlob(t *testing.T) {
 		want error
 	}{
 		"digest":   {object.DataBlob, object.Hash([]byte("x")), other, upload.ErrDigestMismatch},
-		"type":     {object.SnapshotBlob, object.Hash(other), other, nil},
-		"tree":     {object.TreeBlob, object.Hash(other), other, nil},
-		"oversize": {object.DataBlob, object.ID{9}, make([]byte, upload.MaxDataBlob+1), nil},
+		"type":     {object.SnapshotBlob, object.Hash(other), other, catalog.ErrInvalid},
+		"tree":     {object.TreeBlob, object.Hash(other), other, catalog.ErrInvalid},
+		"oversize": {object.DataBlob, object.ID{9}, make([]byte, upload.MaxDataBlob+1), catalog.ErrInvalid},
 	} {
 		_, err := u.Put(ctx, c.t, c.id, bytes.NewReader(c.body))
-		if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
-			t.Errorf("%s: %v", name, err)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
 	}
 	if ok, _ := r.Repo.Has(object.Hash(other)); ok {

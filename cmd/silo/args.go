@@ -14,20 +14,32 @@ func reorderArgs(app *cli.App, argv []string) []string {
 	if len(argv) < 2 {
 		return argv
 	}
+	head, flags, rest := commandPrefix(app, argv[1:])
+	global, fl, pos := splitTail(app.Flags, flags, rest)
 	out := []string{argv[0]}
-	rest := argv[1:]
-	flags := app.Flags
+	out = append(out, global...)
+	out = append(out, head...)
+	out = append(out, fl...)
+	if len(pos) > 0 && pos[0] != "--" {
+		out = append(out, "--")
+	}
+	return append(out, pos...)
+}
+
+// commandPrefix takes the global flags and the (sub)command names from the
+// front of args, returning them, the flags of the command they name, and
+// what follows.
+func commandPrefix(app *cli.App, args []string) (head []string, flags []cli.Flag, rest []string) {
+	rest, flags = args, app.Flags
 	cmds := app.Commands
-	// descend through global flags and (sub)command names
 	for len(rest) > 0 {
 		tok := rest[0]
 		if tok == "--" {
 			break
 		}
 		if strings.HasPrefix(tok, "-") && tok != "-" {
-			n := flagArity(flags, tok)
-			take := min(1+n, len(rest))
-			out = append(out, rest[:take]...)
+			take := min(1+flagArity(flags, tok), len(rest))
+			head = append(head, rest[:take]...)
 			rest = rest[take:]
 			continue
 		}
@@ -41,48 +53,41 @@ func reorderArgs(app *cli.App, argv []string) []string {
 		if next == nil {
 			break
 		}
-		out = append(out, tok)
+		head = append(head, tok)
 		rest = rest[1:]
-		flags = next.Flags
-		cmds = next.Subcommands
+		flags, cmds = next.Flags, next.Subcommands
 		if len(cmds) == 0 {
 			break
 		}
 	}
-	var global, fl, pos []string
+	return head, flags, rest
+}
+
+// splitTail sorts what follows the command into global flags typed after
+// it (they go back in front of it), the command's flags with their values,
+// and the positional arguments (everything from "--" on among them).
+func splitTail(globalFlags, flags []cli.Flag, rest []string) (global, fl, pos []string) {
 	for i := 0; i < len(rest); i++ {
 		tok := rest[i]
 		if tok == "--" {
 			pos = append(pos, rest[i:]...)
 			break
 		}
-		if strings.HasPrefix(tok, "-") && tok != "-" {
-			dst := &fl
-			// a global flag typed after the command goes back in front of it
-			if !isFlag(flags, tok) && isFlag(app.Flags, tok) {
-				dst = &global
-			}
-			n := flagArity(flags, tok)
-			if dst == &global {
-				n = flagArity(app.Flags, tok)
-			}
-			*dst = append(*dst, tok)
-			if n == 1 && i+1 < len(rest) {
-				*dst = append(*dst, rest[i+1])
-				i++
-			}
+		if !strings.HasPrefix(tok, "-") || tok == "-" {
+			pos = append(pos, tok)
 			continue
 		}
-		pos = append(pos, tok)
+		dst, n := &fl, flagArity(flags, tok)
+		if !isFlag(flags, tok) && isFlag(globalFlags, tok) {
+			dst, n = &global, flagArity(globalFlags, tok)
+		}
+		*dst = append(*dst, tok)
+		if n == 1 && i+1 < len(rest) {
+			*dst = append(*dst, rest[i+1])
+			i++
+		}
 	}
-	if len(global) > 0 {
-		out = append([]string{out[0]}, append(global, out[1:]...)...)
-	}
-	out = append(out, fl...)
-	if len(pos) > 0 && pos[0] != "--" {
-		out = append(out, "--")
-	}
-	return append(out, pos...)
+	return global, fl, pos
 }
 
 // flagArity returns 1 when tok is a known flag that takes a separate value.

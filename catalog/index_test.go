@@ -3,6 +3,8 @@ package catalog
 import (
 	"errors"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +132,88 @@ func TestRecordNowAndPutVersion(t *testing.T) {
 	db.View(func(tx *index.Tx) error {
 		if now, err := RecordNow(tx, other); err != nil || !now.Purged || now.Record != nil {
 			t.Errorf("a purged project: %+v, %v", now, err)
+		}
+		return nil
+	})
+}
+
+// ForVersion finds a project by name or id with its newest version, says
+// nothing of a project not there yet, and refuses a deleted one; NewRecord
+// checks the name and type of a new one.
+func TestForVersionAndNewRecord(t *testing.T) {
+	db := openDB(t)
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	rec := &Record{ID: "p1", Name: "app", Status: StatusActive, Rev: 1}
+	old, oldData := snapshotOf("p1", 1, 10, at)
+	newer, newerData := snapshotOf("p1", 2, 20, at.Add(time.Hour))
+	err := db.Update(func(tx *index.Tx) error {
+		if err := PutVersion(tx, rec, old, oldData); err != nil {
+			return err
+		}
+		return PutVersion(tx, rec, newer, newerData)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *index.Tx) error {
+		for _, ref := range []string{"app", "p1"} {
+			r, id, sn, err := ForVersion(tx, ref)
+			if err != nil || r == nil || r.ID != "p1" || id != newer.ID || sn == nil || sn.Tree != (object.ID{2}) {
+				t.Errorf("ForVersion(%q) = %v, %s, %v, %v", ref, r, id.Short(), sn, err)
+			}
+		}
+		if r, id, sn, err := ForVersion(tx, "new-app"); r != nil || !id.IsZero() || sn != nil || err != nil {
+			t.Errorf("a project not there yet: %v %v %v %v", r, id, sn, err)
+		}
+		return nil
+	})
+	rec.Status = StatusDeleted
+	if err := db.Update(func(tx *index.Tx) error { return tx.PutProject(rec.ID, rec.EncodeIndex()) }); err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *index.Tx) error {
+		if _, _, _, err := ForVersion(tx, "p1"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "undelete") {
+			t.Errorf("a deleted project: %v", err)
+		}
+		return nil
+	})
+	r, err := NewRecord("web", "", at)
+	if err != nil || r.Type != TypeGeneration || r.Status != StatusActive || r.ID == "" || !r.CreatedAt.Equal(at) {
+		t.Fatalf("NewRecord: %+v, %v", r, err)
+	}
+	if _, err := NewRecord("bad/name", "", at); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a bad name: %v", err)
+	}
+	if _, err := NewRecord("web", "library", at); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a bad type: %v", err)
+	}
+}
+
+// VersionsOf lists a project's versions newest first, with their own tags
+// when asked.
+func TestVersionsOf(t *testing.T) {
+	db := openDB(t)
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	rec := &Record{ID: "p1", Name: "app", Status: StatusActive, Rev: 1}
+	var ids []object.ID
+	for i, tags := range [][]string{{"v1"}, nil, {"rc", "v2"}} {
+		sn := &snapshot.Snapshot{Time: at.Add(time.Duration(i) * time.Hour), Tree: object.ID{byte(i + 1)}, ProjectID: "p1", VersionTags: tags}
+		data := sn.Encode()
+		ref := index.SnapshotRef{ID: object.Hash(data), ProjectID: "p1", Time: sn.Time}
+		ids = append(ids, ref.ID)
+		if err := db.Update(func(tx *index.Tx) error { return PutVersion(tx, rec, ref, data) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.View(func(tx *index.Tx) error {
+		plain, err := VersionsOf(tx, "p1", false)
+		if err != nil || len(plain) != 3 || plain[0].ID != ids[2] || plain[2].ID != ids[0] || plain[0].Tags != nil {
+			t.Fatalf("without tags: %+v, %v", plain, err)
+		}
+		tagged, err := VersionsOf(tx, "p1", true)
+		if err != nil || !slices.Equal(tagged[0].Tags, []string{"rc", "v2"}) || len(tagged[1].Tags) != 0 || !slices.Equal(tagged[2].Tags, []string{"v1"}) ||
+			!tagged[2].Time.Equal(at) {
+			t.Fatalf("with tags: %+v, %v", tagged, err)
 		}
 		return nil
 	})
