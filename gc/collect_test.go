@@ -375,3 +375,37 @@ func TestLapseSurvivesRefresh(t *testing.T) {
 		t.Fatal("a refresh within half the TTL made the lease lapsed")
 	}
 }
+
+// An unreadable lease file holds a collection back like a live session
+// until it is twice the TTL old by the backend's time; then it is a dead
+// session's, and the condemned pack goes.
+func TestUnreadableLeaseExpires(t *testing.T) {
+	w := newWorld(t)
+	live, _ := w.blobInOwnPack(t, 1)
+	_, deadPack := w.blobInOwnPack(t, 2)
+	w.setLive(live)
+	ctx := context.Background()
+	name := leasePrefix + "0123456789abcdef-00000004.json"
+	if _, err := object.PutNew(ctx, w.repo.Backend(), name, strings.NewReader("not a lease"), 11); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(w.repo.Backend().(object.Rooted).Root(), filepath.FromSlash(name))
+	if err := os.Chtimes(path, w.clk.Now(), w.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	alive, err := w.leases.Alive(ctx, "")
+	if err != nil || len(alive) != 1 || alive[0].Session != "0123456789abcdef" {
+		t.Fatalf("an unreadable lease: alive %+v, %v", alive, err)
+	}
+	if res := w.collect(t); res.DeferredPacks != 1 {
+		t.Fatalf("run beside an unreadable lease: %+v", res)
+	}
+	w.clk.Add(2*time.Hour - time.Minute)
+	if res := w.collect(t); res.PacksDeleted != 0 {
+		t.Fatalf("run before twice the TTL passed: %+v", res)
+	}
+	w.clk.Add(2 * time.Minute)
+	if res := w.collect(t); res.PacksDeleted != 1 || w.exists(deadPack) {
+		t.Fatalf("run after twice the TTL: %+v", res)
+	}
+}

@@ -272,8 +272,11 @@ func (le *Lease) End(ctx context.Context) {
 }
 
 // List returns the newest record of every session with a lease file.
-// Unreadable lease files count as live sessions (a collection must not
-// take them lightly), named by their file.
+// An unreadable lease file counts as a live session (a collection must not
+// take it lightly), named by its file, until the file is twice the TTL
+// old by the backend's time: a live session writes a new file every
+// quarter TTL, so one left that long is a dead session's, as a readable
+// lease refreshed that long ago would be expired.
 func (l *Leases) List(ctx context.Context) ([]LeaseRecord, error) {
 	for attempt := 0; ; attempt++ {
 		out, vanished, err := l.listOnce(ctx)
@@ -289,6 +292,7 @@ func (l *Leases) listOnce(ctx context.Context) (out []LeaseRecord, vanished bool
 	type file struct {
 		name string
 		seq  int
+		mod  time.Time
 	}
 	newest := map[string]file{}
 	var stale []string
@@ -310,7 +314,7 @@ func (l *Leases) listOnce(ctx context.Context) (out []LeaseRecord, vanished bool
 			}
 			stale = append(stale, cur.name)
 		}
-		newest[sess] = file{fi.Name, seq}
+		newest[sess] = file{fi.Name, seq, fi.ModTime}
 		return nil
 	})
 	if err != nil {
@@ -324,8 +328,15 @@ func (l *Leases) listOnce(ctx context.Context) (out []LeaseRecord, vanished bool
 			// counted live until a new listing says otherwise
 			rec = LeaseRecord{Session: sess, Kind: "unknown", Refreshed: l.now(), TTL: int64(l.ttl / time.Second)}
 		case err != nil:
-			l.log.Warn("unreadable lease counts as live", "file", f.name, "err", err)
-			rec = LeaseRecord{Session: sess, Kind: "unknown", Refreshed: l.now(), TTL: int64(l.ttl / time.Second)}
+			rec = LeaseRecord{Session: sess, Kind: "unknown", Refreshed: l.now(), TTL: int64(2 * l.ttl / time.Second)}
+			if !f.mod.IsZero() && f.mod.Before(rec.Refreshed) {
+				rec.Refreshed = f.mod
+			}
+			if rec.Expired(l.now()) {
+				l.log.Warn("unreadable lease left unrefreshed for twice the TTL: its session is gone", "file", f.name, "written", f.mod, "err", err)
+			} else {
+				l.log.Warn("unreadable lease counts as live", "file", f.name, "err", err)
+			}
 		}
 		out = append(out, rec)
 	}
