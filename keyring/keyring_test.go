@@ -383,7 +383,23 @@ func TestChangePassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// asking which key is in use beside the change (a server answering
+	// `key list`) reads it under the ring's lock (go test -race)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				ring.Used()
+			}
+		}
+	}()
 	added, removed, err := ring.ChangePassword(ctx, []byte("new"))
+	close(stop)
+	<-done
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/silo-dev/silo/crypt"
 	"github.com/silo-dev/silo/object"
@@ -42,7 +43,8 @@ type Ring struct {
 	be     object.Backend
 	master crypt.MasterKey
 	seal   *object.Sealer
-	used   string // id of the key file that opened it ("" when opened by master key)
+	mu     sync.Mutex // guards used, which ChangePassword changes
+	used   string     // id of the key file that opened it ("" when opened by master key)
 }
 
 // Master returns the master key (to open a backup of the repository with).
@@ -53,7 +55,11 @@ func (r *Ring) Sealer() *object.Sealer { return r.seal }
 
 // Used returns the id of the key file the repository was opened with
 // ("" when it was opened with its master key).
-func (r *Ring) Used() string { return r.used }
+func (r *Ring) Used() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.used
+}
 
 // Init makes the keys of a new repository whose config is rc, before
 // config.json is written: the master key (o.Key or a new one), its key
@@ -158,9 +164,10 @@ func (r *Ring) List(ctx context.Context) ([]KeyInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	used := r.Used()
 	out := make([]KeyInfo, 0, len(files))
 	for _, f := range files {
-		out = append(out, KeyInfo{ID: f.ID, Created: f.Created, Host: f.Host, User: f.User, Current: f.ID == r.used})
+		out = append(out, KeyInfo{ID: f.ID, Created: f.Created, Host: f.Host, User: f.User, Current: f.ID == used})
 	}
 	return out, nil
 }
@@ -253,14 +260,16 @@ func (r *Ring) delete(ctx context.Context, id string) error {
 // for password: the new key file is written first, then the old one
 // removed, so a crash between leaves both, never neither.
 func (r *Ring) ChangePassword(ctx context.Context, password []byte) (added, removed KeyInfo, err error) {
-	if r.used == "" {
+	old := r.Used()
+	if old == "" {
 		return added, removed, fmt.Errorf("%w: the repository was opened without a password", ErrInvalid)
 	}
 	if added, err = r.Add(ctx, password); err != nil {
 		return added, removed, err
 	}
-	old := r.used
+	r.mu.Lock()
 	r.used = added.ID
+	r.mu.Unlock()
 	if err := r.delete(ctx, old); err != nil {
 		return added, removed, fmt.Errorf("new key %s written; remove the old key %s: %w (remove it with `silo key remove %s`)", added.ID, old, err, old)
 	}

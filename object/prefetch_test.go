@@ -295,6 +295,24 @@ func TestPrefetchFailures(t *testing.T) {
 	}
 	p.Release()
 
+	// damaged on the way only: the prefetched bytes are damaged, the pack
+	// is not (the byte is flipped back once they are read): the blob is
+	// read again from the pack, loads, and the bytes kept are dropped
+	loc, _, _ = repo.Lookup(ids[94])
+	s3.flip(t, loc.Pack, int64(loc.Offset)+50)
+	p, err = repo.Prefetch(ctx, ids[92:97])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := repo.LoadBlob(ctx, ids[92], nil); err != nil || !bytes.Equal(got, want[92]) {
+		t.Fatalf("blob before the damaged one: %v", err) // the range is read now
+	}
+	s3.flip(t, loc.Pack, int64(loc.Offset)+50)
+	if got, err := repo.LoadBlob(ctx, ids[94], nil); err != nil || !bytes.Equal(got, want[94]) {
+		t.Errorf("a blob damaged in the prefetched bytes only: %v", err)
+	}
+	p.Release()
+
 	// a cancelled context: Prefetch's reads stop, loads still work
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()

@@ -3,6 +3,8 @@ package object_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/silo-dev/silo/object"
@@ -14,7 +16,7 @@ import (
 // windows without wrong answers; Forget drops a pack's windows.
 func TestReadAhead(t *testing.T) {
 	const window = 256 << 10
-	_, be, repo := newCountingRepo(t, object.RepositoryOptions{PackSize: 4 << 20, ReadAhead: window, ReadAheadCache: 2 * window})
+	dir, be, repo := newCountingRepo(t, object.RepositoryOptions{PackSize: 4 << 20, ReadAhead: window, ReadAheadCache: 2 * window})
 	ctx := context.Background()
 	var ids []object.ID
 	var want [][]byte
@@ -58,5 +60,32 @@ func TestReadAhead(t *testing.T) {
 	be.gets.Store(0)
 	if _, err := repo.LoadBlob(ctx, ids[len(ids)-2], nil); err != nil || be.gets.Load() != 1 {
 		t.Errorf("after Forget: %v, %d GETs", err, be.gets.Load())
+	}
+
+	// damaged on the way only: the window holds a flipped byte, the pack
+	// does not (flipped back once the window is read): the blob is read
+	// again from the pack and loads
+	loc, _, _ = repo.Lookup(ids[10])
+	repo.Forget(loc.Pack)
+	path := filepath.Join(dir, filepath.FromSlash(object.PackName(loc.Pack)))
+	flip := func() {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[int64(loc.Offset)+50] ^= 0xff
+		os.Chmod(path, 0o644)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flip()
+	if got, err := repo.LoadBlob(ctx, ids[9], nil); err != nil || !bytes.Equal(got, want[9]) {
+		t.Fatalf("the blob before the damaged one: %v", err) // its window is read now
+	}
+	flip()
+	if got, err := repo.LoadBlob(ctx, ids[10], nil); err != nil || !bytes.Equal(got, want[10]) {
+		t.Errorf("a blob damaged in the window only: %v", err)
 	}
 }

@@ -667,7 +667,8 @@ func (r *Repository) LoadRun(ctx context.Context, ids []ID, fn func(i int, data 
 				stored = got[off-read : off-read+n]
 			}
 			if rerr == nil {
-				plain, err = r.DecodeBlob(locs[k], stored, plain[:0])
+				// damage is noted by LoadBlob's read, if it is there too
+				plain, err = r.decode(locs[k], stored, plain[:0])
 			}
 			if rerr != nil || err != nil {
 				if plain, err = r.LoadBlob(ctx, ids[k], plain[:0]); err != nil {
@@ -702,7 +703,31 @@ func (r *Repository) LoadAt(ctx context.Context, loc Location, dst []byte) ([]by
 		return nil, readBlobError(loc, err)
 	}
 	*bp = buf[:0]
-	return r.DecodeBlob(loc, buf, dst)
+	out, err := r.decode(loc, buf, dst)
+	if errors.Is(err, ErrCorrupt) && r.dropReadAhead(loc.Pack) {
+		// the bytes may have been damaged on their way into a window or a
+		// prefetched range kept for later reads: read them once more
+		if rerr := r.readAt(ctx, loc.Pack, buf, int64(loc.Offset)); rerr == nil {
+			out, err = r.decode(loc, buf, dst)
+		}
+	}
+	if errors.Is(err, ErrCorrupt) {
+		r.noteDamaged(loc)
+	}
+	return out, err
+}
+
+// dropReadAhead drops what read-ahead keeps of a pack (windows, prefetched
+// ranges) and reports whether a read of it may have come from there.
+func (r *Repository) dropReadAhead(pack ID) bool {
+	if r.ra == nil && !r.hasPrefetched(pack) {
+		return false
+	}
+	r.forgetPrefetched(pack)
+	if r.ra != nil {
+		r.ra.forget(pack)
+	}
+	return true
 }
 
 // readCached reads from the local copy of a tree pack, downloading the
@@ -770,8 +795,18 @@ func (r *Repository) fetchToCache(ctx context.Context, pack ID) error {
 }
 
 // DecodeBlob opens (in an encrypted repository) and decompresses stored
-// bytes of the blob at loc and checks the id.
+// bytes of the blob at loc and checks the id; a copy that does not check
+// is remembered as damaged (a writer does not reuse it).
 func (r *Repository) DecodeBlob(loc Location, stored, dst []byte) ([]byte, error) {
+	out, err := r.decode(loc, stored, dst)
+	if errors.Is(err, ErrCorrupt) {
+		r.noteDamaged(loc)
+	}
+	return out, err
+}
+
+// decode is DecodeBlob without remembering the damage.
+func (r *Repository) decode(loc Location, stored, dst []byte) ([]byte, error) {
 	var out []byte
 	var err error
 	if r.seal != nil {
@@ -793,9 +828,6 @@ func (r *Repository) DecodeBlob(loc Location, stored, dst []byte) ([]byte, error
 		err = fmt.Errorf("%w: content does not match its id", ErrCorrupt)
 	}
 	if err != nil {
-		if errors.Is(err, ErrCorrupt) {
-			r.noteDamaged(loc)
-		}
 		return nil, fmt.Errorf("blob %s in pack %s: %w", loc.ID, loc.Pack, err)
 	}
 	return out, nil
