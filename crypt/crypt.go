@@ -285,14 +285,27 @@ const MaxKeyFiles = 20
 // (parameters out of bounds, another KDF: damaged, forged or from a later
 // silo) is passed over, so it cannot lock out the others.
 func UnwrapAny(files []*KeyFile, password []byte) (MasterKey, *KeyFile, error) {
+	return UnwrapFirst(files, password, nil)
+}
+
+// UnwrapFirst is UnwrapAny that takes only a master key accept approves
+// (nil: any): a key file that unwraps to a key accept refuses (another
+// repository's, left by a concurrent init) counts as one tried. accept's
+// error, when no key is accepted, is the one returned.
+func UnwrapFirst(files []*KeyFile, password []byte, accept func(MasterKey) error) (MasterKey, *KeyFile, error) {
 	tried, unusable := 0, 0
-	var lastErr error
+	var lastErr, refused error
 	for _, f := range files {
 		if tried == MaxKeyFiles {
 			break
 		}
 		tried++
 		m, err := f.Unwrap(password)
+		if err == nil && accept != nil {
+			if refused = accept(m); refused != nil {
+				continue
+			}
+		}
 		if err == nil {
 			return m, f, nil
 		}
@@ -300,6 +313,9 @@ func UnwrapAny(files []*KeyFile, password []byte) (MasterKey, *KeyFile, error) {
 			unusable++
 			lastErr = err
 		}
+	}
+	if refused != nil {
+		return MasterKey{}, nil, refused
 	}
 	if unusable > 0 {
 		return MasterKey{}, nil, fmt.Errorf("%w: tried %d key file(s), %d of them unusable (%v)", ErrWrongPassword, tried, unusable, lastErr)

@@ -463,3 +463,28 @@ func TestRemoveRaceKeepsAKey(t *testing.T) {
 		t.Errorf("the key put back does not open the repository: %v", err)
 	}
 }
+
+// Two inits at once on one place: the loser's key file stays beside the
+// winner's, with the same password and another master key. Whichever
+// sorts first, the password opens the repository with the winner's key.
+func TestOpenSkipsAnotherInitsKey(t *testing.T) {
+	t.Parallel()
+	for _, loserID := range []string{"0000loser", "zzzzloser"} {
+		r := newRepo(t, "pw")
+		m, err := crypt.NewMasterKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		loser := cheapKeyFile(t, &m, "pw", loserID)
+		if err := putKeyFile(context.Background(), r.be, loser); err != nil {
+			t.Fatal(err)
+		}
+		ring, rc, err := r.open("pw")
+		if err != nil {
+			t.Fatalf("loser %s: %v", loserID, err)
+		}
+		if ring.Used() != r.keyID || *ring.Master() != *r.ring.Master() || rc.ChunkerPolynomial != r.pol {
+			t.Errorf("loser %s: opened with %s, want %s", loserID, ring.Used(), r.keyID)
+		}
+	}
+}

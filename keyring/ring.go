@@ -138,12 +138,18 @@ func Open(ctx context.Context, be object.Backend, rc *object.RepoConfig, o Optio
 		if err != nil {
 			return nil, err
 		}
-		m, f, err := crypt.UnwrapAny(files, pw)
+		// a key file the password opens may hold another master key (two
+		// inits at once on one place: the loser's key file stays): the
+		// one that opens the sealed config is the repository's
+		m, f, err := crypt.UnwrapFirst(files, pw, func(m crypt.MasterKey) error {
+			c := *rc
+			return openSealedConfig(be, &c, object.NewSealer(&m))
+		})
 		if err != nil {
-			if errors.Is(err, crypt.ErrWrongPassword) {
-				return nil, fmt.Errorf("%w: wrong password for the encrypted repository %s (%v)", ErrPassword, be.Location(), err)
+			if !errors.Is(err, crypt.ErrWrongPassword) {
+				return nil, err // a key opens, the sealed config does not
 			}
-			return nil, fmt.Errorf("%w: %s: %v", ErrPassword, be.Location(), err)
+			return nil, fmt.Errorf("%w: wrong password for the encrypted repository %s (%v)", ErrPassword, be.Location(), err)
 		}
 		r.master, r.used = m, f.ID
 		if os.MkdirAll(filepath.Dir(used), 0o700) == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -375,7 +376,10 @@ func openBackupSet(ctx context.Context, cfg *config.Config, from string, be obje
 		}
 	}
 	if !IsRemote(from) {
-		if _, err := os.Stat(from); err != nil {
+		if _, err := os.Stat(from); errors.Is(err, fs.ErrNotExist) {
+			// no backup there (yet), or the drive is not mounted: not found
+			return nil, fmt.Errorf("backup destination %s: %w: %v (is the drive mounted?)", from, ErrNoRepository, err)
+		} else if err != nil {
 			return nil, fmt.Errorf("backup destination %s: %w (is the drive mounted?)", from, err)
 		}
 	}

@@ -308,3 +308,16 @@ func TestBackupRestoreProjectDirs(t *testing.T) {
 		}
 	}
 }
+
+// Backups at a local destination that is not there (no backup made yet,
+// or the drive not mounted) are not found (exit 5), and the message asks
+// about the drive.
+func TestOpenBackupsMissingDestination(t *testing.T) {
+	e := newEnv(t)
+	dest := filepath.Join(t.TempDir(), "not-mounted", "silo")
+	_, err := e.s.OpenBackups(context.Background(), dest, true)
+	if !errors.Is(err, ErrNoRepository) || KindOf(err).Exit != ExitNotFound || !strings.Contains(err.Error(), "is the drive mounted?") ||
+		!strings.Contains(err.Error(), dest) {
+		t.Fatalf("backups at a missing destination: %v (exit %d)", err, KindOf(err).Exit)
+	}
+}

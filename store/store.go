@@ -147,9 +147,12 @@ func defaults(opts *Options) {
 // ErrExists when one is there already.
 func Init(ctx context.Context, opts Options) (*Store, error) {
 	defaults(&opts)
-	be, err := OpenBackend(ctx, opts.Config.BasePath, opts.Config)
-	if err != nil {
-		return nil, err
+	be := opts.Backend
+	if be == nil {
+		var err error
+		if be, err = OpenBackend(ctx, opts.Config.BasePath, opts.Config); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := object.LoadRepoConfig(ctx, be); err == nil {
 		return nil, fmt.Errorf("%w: a repository exists at %s", ErrExists, be.Location())
@@ -193,7 +196,7 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 			return fmt.Errorf("init %s: %w", be.Location(), err)
 		}
 		if found != "" {
-			return fmt.Errorf("%w: %s holds %s but no config.json: it is a repository whose config.json is lost (restore config.json from a backup of the repository, or use another location)",
+			return fmt.Errorf("%w: %s holds %s but no config.json: it is a repository whose config.json is lost (restore config.json from a backup of the repository, or use another location), or another silo init is making one there right now",
 				ErrExists, be.Location(), found)
 		}
 	}
@@ -211,8 +214,25 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 	if err := object.SaveRepoConfig(ctx, be, rc); err != nil {
 		return fmt.Errorf("init %s: %w", be.Location(), err)
 	}
+	// a Put of a name that exists does nothing: another init that ran at
+	// the same time may have written config.json first
+	got, err := object.LoadRepoConfig(ctx, be)
+	if err != nil {
+		return fmt.Errorf("init %s: %w", be.Location(), err)
+	}
+	if got.ID != rc.ID {
+		if opts.Encrypt && len(opts.KeyFiles) == 0 && opts.keyUsed != "" {
+			// the key file this init made wraps a master key nothing uses
+			be.Delete(ctx, keyring.Prefix+opts.keyUsed)
+		}
+		return fmt.Errorf("%w: %s: another process created a repository there at the same time (repository %s); this one was not kept",
+			errLostInit, be.Location(), got.ID)
+	}
 	return nil
 }
+
+// errLostInit means another init wrote config.json first.
+var errLostInit = fmt.Errorf("%w", ErrExists)
 
 var errStopList = errors.New("stop listing")
 
@@ -271,7 +291,11 @@ func loadRepository(ctx context.Context, opts *Options) (object.Backend, object.
 	}
 	rc, err := object.LoadRepoConfig(ctx, be)
 	if errors.Is(err, object.ErrNoRepository) && opts.Create && !opts.ReadOnly {
-		if err := initRepo(ctx, be, cfg.PackSize, opts.Polynomial, opts); err != nil {
+		key := opts.Key
+		if err := initRepo(ctx, be, cfg.PackSize, opts.Polynomial, opts); errors.Is(err, errLostInit) {
+			// another process created it meanwhile: open that one
+			opts.Key, opts.keyUsed = key, ""
+		} else if err != nil {
 			return nil, rc, err
 		}
 		rc, err = object.LoadRepoConfig(ctx, be)
