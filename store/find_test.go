@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/snapshot"
 )
@@ -67,5 +68,40 @@ func TestDumpAndFind(t *testing.T) {
 	}
 	if err := e.s.Find(ctx, "", "[", func(FindMatch) error { return nil }); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad pattern: %v", err)
+	}
+}
+
+// Ls and Diff read trees within a read session, as Dump, Find and restores
+// do: a collection that starts while they run waits for them.
+func TestLsAndDiffHoldReadSessions(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := e.path("p")
+	writeFile(t, dir, "a.txt", []byte("one\n"))
+	v1 := e.save(t, dir, "p")
+	e.clock.Advance(time.Hour)
+	writeFile(t, dir, "a.txt", []byte("two\n"))
+	e.save(t, dir, "p")
+	reading := func(what string) {
+		t.Helper()
+		leases, err := e.s.leases.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(leases, func(r gc.LeaseRecord) bool { return r.Kind == gc.KindRead }) {
+			t.Errorf("%s runs without a read session: leases %v", what, leases)
+		}
+	}
+	seen := 0
+	if err := e.s.Ls(ctx, "p", "", func(Entry) error { seen++; reading("ls"); return nil }); err != nil || seen == 0 {
+		t.Fatalf("ls: %d entries, %v", seen, err)
+	}
+	seen = 0
+	err := e.s.Diff(ctx, "p@"+v1.Snapshot.String()[:12], "p", func(snapshot.Change) error { seen++; reading("diff"); return nil })
+	if err != nil || seen == 0 {
+		t.Fatalf("diff: %d changes, %v", seen, err)
+	}
+	if leases, _ := e.s.leases.List(ctx); len(leases) != 0 {
+		t.Errorf("sessions left after ls and diff: %v", leases)
 	}
 }

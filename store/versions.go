@@ -216,12 +216,18 @@ type Entry struct {
 	Filter string `json:"filter,omitempty"`
 }
 
-// Ls calls fn for every entry of a version under path ("" for all).
+// Ls calls fn for every entry of a version under path ("" for all),
+// within a read session (no collection deletes a pack it reads).
 func (s *Store) Ls(ctx context.Context, ref, path string, fn func(Entry) error) error {
 	info, err := s.ResolveSnapshot(ref)
 	if err != nil {
 		return err
 	}
+	se, err := s.begin(ctx, gc.KindRead)
+	if err != nil {
+		return err
+	}
+	defer se.End()
 	n, err := snapshot.Find(ctx, s.repo, info.snap.Tree, path)
 	if err != nil {
 		return err
@@ -251,7 +257,7 @@ func (s *Store) Ls(ctx context.Context, ref, path string, fn func(Entry) error) 
 	})
 }
 
-// Diff compares two versions.
+// Diff compares two versions, within a read session.
 func (s *Store) Diff(ctx context.Context, a, b string, fn func(snapshot.Change) error) error {
 	ia, err := s.ResolveSnapshot(a)
 	if err != nil {
@@ -261,5 +267,10 @@ func (s *Store) Diff(ctx context.Context, a, b string, fn func(snapshot.Change) 
 	if err != nil {
 		return err
 	}
+	se, err := s.begin(ctx, gc.KindRead)
+	if err != nil {
+		return err
+	}
+	defer se.End()
 	return snapshot.Diff(ctx, s.repo, ia.snap.Tree, ib.snap.Tree, fn)
 }
