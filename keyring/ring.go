@@ -140,10 +140,10 @@ func Open(ctx context.Context, be object.Backend, rc *object.RepoConfig, o Optio
 		}
 		// a key file the password opens may hold another master key (two
 		// inits at once on one place: the loser's key file stays): the
-		// one that opens the sealed config is the repository's
+		// one that opens the sealed config is the repository's (rc takes
+		// the sealed section of that one only)
 		m, f, err := crypt.UnwrapFirst(files, pw, func(m crypt.MasterKey) error {
-			c := *rc
-			return openSealedConfig(be, &c, object.NewSealer(&m))
+			return openSealedConfig(be, rc, object.NewSealer(&m))
 		})
 		if err != nil {
 			if !errors.Is(err, crypt.ErrWrongPassword) {
@@ -157,8 +157,10 @@ func Open(ctx context.Context, be object.Backend, rc *object.RepoConfig, o Optio
 		}
 	}
 	r.seal = object.NewSealer(&r.master)
-	if err := openSealedConfig(be, rc, r.seal); err != nil {
-		return nil, err
+	if o.Key != nil { // a password's key was checked as it was taken
+		if err := openSealedConfig(be, rc, r.seal); err != nil {
+			return nil, err
+		}
 	}
 	rememberEncrypted(o.CacheDir, rc.ID)
 	return r, nil
