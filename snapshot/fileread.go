@@ -72,6 +72,9 @@ func (f *FileReader) Read(p []byte) (int, error) {
 		start = f.ends[i-1]
 	}
 	if i != f.cur {
+		// the load decodes into f.buf's array: a failed one leaves no
+		// chunk there
+		f.cur = -1
 		data, err := f.repo.LoadBlob(f.ctx, f.ids[i], f.buf[:0])
 		if err != nil {
 			return 0, err

@@ -181,6 +181,44 @@ func TestFileReaderSeeks(t *testing.T) {
 			t.Fatalf("read %d at %d: wrong bytes (%d, %v)", n, off, got, err)
 		}
 	}
+	// a chunk that fails to load leaves nothing behind in the reader: the
+	// largest chunk, read first, reads right again after a smaller one
+	// (decoded into its buffer) failed
+	n, err := snapshot.Find(context.Background(), e.s.repo, info.snap.Tree, "dir/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts, sizes := make([]int64, len(n.Content)), make([]int64, len(n.Content))
+	big := 0
+	for i, id := range n.Content {
+		loc, _, _ := e.s.repo.Lookup(id)
+		sizes[i] = int64(loc.RawLength)
+		if i > 0 {
+			starts[i] = starts[i-1] + sizes[i-1]
+		}
+		if sizes[i] > sizes[big] {
+			big = i
+		}
+	}
+	small := (big + 1) % len(n.Content)
+	readAt := func(off int64) ([]byte, error) {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		_, err := io.ReadFull(f, buf)
+		return buf, err
+	}
+	if got, err := readAt(starts[big]); err != nil || !bytes.Equal(got, data[starts[big]:starts[big]+64]) {
+		t.Fatalf("the largest chunk: %v", err)
+	}
+	flipBlob(t, e, n.Content[small])
+	if _, err := readAt(starts[small]); !errors.Is(err, object.ErrCorrupt) {
+		t.Fatalf("a damaged chunk: %v", err)
+	}
+	if got, err := readAt(starts[big]); err != nil || !bytes.Equal(got, data[starts[big]:starts[big]+64]) {
+		t.Fatalf("the largest chunk after a damaged one failed to load: wrong bytes (%v)", err)
+	}
 	if pos, err := f.Seek(-10, io.SeekEnd); err != nil || pos != int64(len(data))-10 {
 		t.Fatalf("seek from the end: %d %v", pos, err)
 	}
