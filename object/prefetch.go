@@ -351,10 +351,3 @@ func (r *Repository) forgetPrefetched(pack ID) {
 	}
 	r.pf.mu.Unlock()
 }
-
-// hasPrefetched reports whether ranges of a pack are prefetched.
-func (r *Repository) hasPrefetched(pack ID) bool {
-	r.pf.mu.Lock()
-	defer r.pf.mu.Unlock()
-	return len(r.pf.byPack[pack]) > 0
-}

@@ -704,9 +704,12 @@ func (r *Repository) LoadAt(ctx context.Context, loc Location, dst []byte) ([]by
 	}
 	*bp = buf[:0]
 	out, err := r.decode(loc, buf, dst)
-	if errors.Is(err, ErrCorrupt) && r.dropReadAhead(loc.Pack) {
-		// the bytes may have been damaged on their way into a window or a
-		// prefetched range kept for later reads: read them once more
+	if errors.Is(err, ErrCorrupt) && r.remote {
+		// from a remote backend the bytes may have been damaged on their
+		// way into what is kept for later reads (a window, a prefetched
+		// range, the local copy of a tree pack): drop all of it and read
+		// them once more
+		r.Forget(loc.Pack)
 		if rerr := r.readAt(ctx, loc.Pack, buf, int64(loc.Offset)); rerr == nil {
 			out, err = r.decode(loc, buf, dst)
 		}
@@ -715,19 +718,6 @@ func (r *Repository) LoadAt(ctx context.Context, loc Location, dst []byte) ([]by
 		r.noteDamaged(loc)
 	}
 	return out, err
-}
-
-// dropReadAhead drops what read-ahead keeps of a pack (windows, prefetched
-// ranges) and reports whether a read of it may have come from there.
-func (r *Repository) dropReadAhead(pack ID) bool {
-	if r.ra == nil && !r.hasPrefetched(pack) {
-		return false
-	}
-	r.forgetPrefetched(pack)
-	if r.ra != nil {
-		r.ra.forget(pack)
-	}
-	return true
 }
 
 // readCached reads from the local copy of a tree pack, downloading the
