@@ -9,11 +9,13 @@ import (
 
 	ignore "github.com/sabhiram/go-gitignore"
 
+	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/store/config"
 )
 
 // ErrUnknownFilter means a file was stored through a filter that
-// storage.filters no longer defines, so it cannot be restored as it was.
+// storage.filters no longer defines, so it cannot be restored as it was
+// (invalid input: it wraps catalog.ErrInvalid too).
 var ErrUnknownFilter = errors.New("hooks: filter not defined")
 
 // Filters runs storage.filters (it is a snapshot.Filters): the first
@@ -65,7 +67,7 @@ func (fs *Filters) Smudge(ctx context.Context, name, rel string, in io.Reader, o
 func (fs *Filters) run(ctx context.Context, name, which, rel string, in io.Reader, out io.Writer) error {
 	f, ok := fs.filters[name]
 	if !ok {
-		return fmt.Errorf("%w: %s was stored through filter %q, which storage.filters does not define (define it again to restore the file)", ErrUnknownFilter, rel, name)
+		return fmt.Errorf("%w: %w: %s was stored through filter %q, which storage.filters does not define (define it again to restore the file)", catalog.ErrInvalid, ErrUnknownFilter, rel, name)
 	}
 	command := f.Clean
 	if which == "smudge" {

@@ -63,7 +63,7 @@ var (
 	KindBadTar    = Kind{Code: "bad_tar", Exit: ExitUsage, Status: http.StatusBadRequest, err: snapshot.ErrBadTar, is: []error{snapshot.ErrBadTar}}
 	KindAmbiguous = Kind{Code: "ambiguous", Exit: ExitUsage, Status: http.StatusBadRequest, err: ErrAmbiguous, is: []error{ErrAmbiguous}}
 	KindInvalid   = Kind{Code: "invalid", Exit: ExitUsage, Status: http.StatusBadRequest, err: ErrInvalid,
-		is: []error{ErrInvalid, snapshot.ErrBadTree, snapshot.ErrEntryLimit, hooks.ErrUnknownFilter}}
+		is: []error{ErrInvalid, snapshot.ErrBadTree, snapshot.ErrEntryLimit}}
 	KindNoRepository = Kind{Code: "no_repository", Exit: ExitNotFound, Status: http.StatusServiceUnavailable, err: ErrNoRepository,
 		is: []error{ErrNoRepository, object.ErrNoRepository}}
 	KindNotFound = Kind{Code: "not_found", Exit: ExitNotFound, Status: http.StatusNotFound, err: ErrProjectNotFound,
