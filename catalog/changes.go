@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
@@ -249,10 +250,8 @@ func ForVersion(tx *index.Tx, project string) (*Record, object.ID, *snapshot.Sna
 	var newest object.ID
 	var sn *snapshot.Snapshot
 	tx.Versions(r.ID, func(id object.ID, _ time.Time) bool {
-		if _, data, ok, err := tx.Snapshot(id); err == nil && ok {
-			if s, err := snapshot.DecodeSnapshot(data); err == nil {
-				newest, sn = id, s
-			}
+		if s, err := LoadSnapshot(tx, id); err == nil {
+			newest, sn = id, s // unreadable: the version has no parent
 		}
 		return false
 	})
@@ -275,20 +274,14 @@ func NewRecord(name, typ string, now time.Time) (*Record, error) {
 	return &Record{ID: NewProjectID(), Name: name, Type: typ, CreatedAt: now.UTC(), Status: StatusActive}, nil
 }
 
-// Dated is a version with its time and, when asked for, its own tags.
-type Dated struct {
-	ID   object.ID
-	Time time.Time
-	Tags []string
-}
-
-// VersionsOf lists project id's versions, newest first; with tags, each
-// with the tags it was stored with (which means reading its snapshot).
-func VersionsOf(tx *index.Tx, id string, tags bool) ([]Dated, error) {
-	var out []Dated
+// VersionsOf lists project id's versions, newest first, as retention
+// sees them; with tags, each with the tags it was stored with (which means
+// reading its snapshot).
+func VersionsOf(tx *index.Tx, id string, tags bool) ([]gc.Version, error) {
+	var out []gc.Version
 	var ferr error
 	tx.Versions(id, func(v object.ID, at time.Time) bool {
-		d := Dated{ID: v, Time: at}
+		d := gc.Version{ID: v.String(), Time: at}
 		if tags {
 			sn, err := LoadSnapshot(tx, v)
 			if err != nil {

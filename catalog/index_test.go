@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,18 +9,12 @@ import (
 
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/object/repotest"
 	"github.com/silo-dev/silo/snapshot"
 )
 
-func openDB(t *testing.T) *index.DB {
-	t.Helper()
-	db, err := index.Open(filepath.Join(t.TempDir(), "index.db"), index.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+// openDB is an index.db in a temporary directory (checked at the end).
+func openDB(t *testing.T) *index.DB { return repotest.New(t).DB }
 
 // snapshotOf makes a snapshot of project with the given tree and size
 // and returns its ref and encoding.
@@ -31,7 +24,7 @@ func snapshotOf(project string, tree byte, size int64, at time.Time) (index.Snap
 	return index.SnapshotRef{ID: object.Hash(data), ProjectID: project, Time: at}, data
 }
 
-// A template replaced by PutTemplate gives up its snapshot (no gc root any
+// A template replaced through ApplyTemplate gives up its snapshot (no gc root any
 // more); FindTemplate and Templates skip a removed one, which
 // LookupTemplate still returns; TemplateSnapshot reads the snapshot.
 func TestTemplatesInIndex(t *testing.T) {
@@ -41,11 +34,21 @@ func TestTemplatesInIndex(t *testing.T) {
 	ref2, data2 := snapshotOf(TemplateProjectID("web"), 2, 20, at.Add(time.Hour))
 	t1 := &TemplateRecord{Name: "web", Category: "frontend", Snapshot: ref1.ID.String(), CreatedAt: at}
 	t2 := &TemplateRecord{Name: "web", Category: "frontend", Snapshot: ref2.ID.String(), CreatedAt: at.Add(time.Hour)}
+	snap := func(ref index.SnapshotRef, data []byte) map[object.ID]SnapshotBlob {
+		sn, err := snapshot.DecodeSnapshot(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[object.ID]SnapshotBlob{ref.ID: {Snap: sn, Data: data}}
+	}
+	t1.Stamp(at)
+	t2.Rev, t2.ChangedAt = t1.Rev, t1.ChangedAt
+	t2.Stamp(at.Add(time.Hour))
 	err := db.Update(func(tx *index.Tx) error {
-		if err := PutTemplate(tx, t1, nil, ref1, data1); err != nil {
+		if err := ApplyTemplate(tx, t1, snap(ref1, data1)); err != nil {
 			return err
 		}
-		return PutTemplate(tx, t2, LookupTemplate(tx, "web"), ref2, data2)
+		return ApplyTemplate(tx, t2, snap(ref2, data2))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -107,8 +110,10 @@ func TestRecordNowAndPutVersion(t *testing.T) {
 		if err != nil || now.Record == nil || now.Record.ID != "p-other" || now.Parent != ref.ID || now.Purged {
 			t.Fatalf("a new project whose name was taken: %+v, %v", now, err)
 		}
-		now, err = RecordNow(tx, &Record{ID: "p-gone", Name: "gone", Rev: 2})
-		if err != nil || now.Record != nil || !now.Parent.IsZero() {
+		// an existing project (Rev > 0) no longer listed, whose name another
+		// project holds now: not that project, no parent
+		now, err = RecordNow(tx, &Record{ID: "p-gone", Name: "app", Rev: 2})
+		if err != nil || now.Record != nil || !now.Parent.IsZero() || now.Purged {
 			t.Fatalf("an existing project no longer listed: %+v, %v", now, err)
 		}
 		return nil
@@ -207,7 +212,7 @@ func TestVersionsOf(t *testing.T) {
 	}
 	db.View(func(tx *index.Tx) error {
 		plain, err := VersionsOf(tx, "p1", false)
-		if err != nil || len(plain) != 3 || plain[0].ID != ids[2] || plain[2].ID != ids[0] || plain[0].Tags != nil {
+		if err != nil || len(plain) != 3 || plain[0].ID != ids[2].String() || plain[2].ID != ids[0].String() || plain[0].Tags != nil {
 			t.Fatalf("without tags: %+v, %v", plain, err)
 		}
 		tagged, err := VersionsOf(tx, "p1", true)

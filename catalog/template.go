@@ -112,23 +112,6 @@ func TemplateSnapshot(tx *index.Tx, t *TemplateRecord) (*snapshot.Snapshot, erro
 	return LoadSnapshot(tx, id)
 }
 
-// PutTemplate records template t, whose snapshot ref (encoded: data) is
-// new, in place of old (nil: none). The replaced template's snapshot is no
-// root any more: without its removal, gc would keep its tree for ever.
-func PutTemplate(tx *index.Tx, t, old *TemplateRecord, ref index.SnapshotRef, data []byte) error {
-	if err := tx.PutSnapshot(ref, data); err != nil {
-		return err
-	}
-	if old != nil {
-		if oldID, err := object.ParseID(old.Snapshot); err == nil && oldID != ref.ID {
-			if err := tx.DeleteSnapshot(oldID); err != nil {
-				return err
-			}
-		}
-	}
-	return tx.Put(index.Templates, t.Name, t.Encode())
-}
-
 // Templates lists the templates that are not removed, by name.
 func Templates(tx *index.Tx) ([]Template, error) {
 	out := []Template{}

@@ -235,20 +235,16 @@ func (s *Store) Forget(ctx context.Context, ref string, pol gc.Policy, dryRun bo
 	}
 	defer unlock()
 	var r *catalog.Record
-	var dated []catalog.Dated
+	var versions []gc.Version
 	err = s.db.View(func(tx *index.Tx) error {
 		var err error
 		if r, err = catalog.FindRecord(tx, ref); err == nil {
-			dated, err = catalog.VersionsOf(tx, r.ID, len(pol.Tags) > 0)
+			versions, err = catalog.VersionsOf(tx, r.ID, len(pol.Tags) > 0)
 		}
 		return err
 	})
 	if err != nil {
 		return nil, err
-	}
-	versions := make([]gc.Version, len(dated))
-	for i, d := range dated {
-		versions[i] = gc.Version{ID: d.ID.String(), Time: d.Time, Tags: d.Tags}
 	}
 	res := &ForgetResult{Project: r.Name, ProjectID: r.ID, DryRun: dryRun, Decisions: pol.Apply(versions, time.Local)}
 	var drop []object.ID

@@ -10,7 +10,6 @@ import (
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/reindex"
-	"github.com/silo-dev/silo/replica"
 	"github.com/silo-dev/silo/snapshot"
 )
 
@@ -106,14 +105,8 @@ func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) 
 	defer repo.Close()
 	src := s.reindexSource()
 	src.Repo, src.DB = repo, nd
-	// whether this is a destination is asked of the backend afresh, as a
-	// new index knows nothing (and the answer is not kept)
-	src.Held = func(ctx context.Context) (map[object.ID]bool, error) {
-		if dest, err := replica.IsDestination(ctx, s.be); err != nil || !dest {
-			return nil, err
-		}
-		return s.backupHoldsLenient(ctx)
-	}
+	// a new index knows nothing: a "not a destination" is asked again
+	src.Held = s.destinationHolds(true)
 	b, err := reindex.Build(ctx, src, s.db)
 	st.Packs, st.Blobs, st.BadPacks, st.Salvaged = b.Packs, b.Blobs, b.BadPacks, b.Salvaged
 	st.Skipped, st.Lost, st.Broken = b.Skipped, b.Lost, b.Broken
@@ -142,7 +135,7 @@ func (s *Store) refresh(ctx context.Context, all bool) (*reindex.Report, error) 
 // reindexSource is s as package reindex brings its index up to date.
 func (s *Store) reindexSource() reindex.Source {
 	return reindex.Source{Repo: s.repo, DB: s.db, Backend: s.be, Plans: s.leases.Backend(), Log: s.log,
-		Encrypted: s.keys != nil, Held: s.destinationHolds}
+		Encrypted: s.keys != nil, Held: s.destinationHolds(false)}
 }
 
 // dropGone removes packs that left the backend from the index (see

@@ -54,16 +54,23 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 	if _, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data); err != nil {
 		return nil, err
 	}
-	t := &catalog.TemplateRecord{Name: name, Category: category, Snapshot: id.String(), CreatedAt: now}
-	if old != nil {
-		t.Rev, t.ChangedAt = old.Rev, old.ChangedAt
-	}
-	t.Stamp(now)
 	unlock, err := s.lockCatalogue()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	// the record as it is now: another process may have added the
+	// template (or replaced it) while the tree was stored
+	if cur, _ := s.templateNow(name); cur != nil && !cur.Removed && !replace {
+		return nil, fmt.Errorf("%w: template %q was added by another process meanwhile (snapshot %.12s); nothing was recorded", ErrExists, name, cur.Snapshot)
+	} else if cur != nil {
+		old = cur
+	}
+	t := &catalog.TemplateRecord{Name: name, Category: category, Snapshot: id.String(), CreatedAt: now}
+	if old != nil {
+		t.Rev, t.ChangedAt = old.Rev, old.ChangedAt
+	}
+	t.Stamp(now)
 	if err := se.CheckLease(ctx, res.Tree); err != nil {
 		return nil, err
 	}
@@ -72,8 +79,10 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 		return nil, err
 	}
 	t.Origin = metaID.String()
+	// the record, its snapshot, and no other version of the template (a
+	// replaced one is no gc root any more)
 	err = s.db.Update(func(tx *index.Tx) error {
-		return catalog.PutTemplate(tx, t, old, index.SnapshotRef{ID: id, ProjectID: sn.ProjectID, Time: now}, data)
+		return catalog.ApplyTemplate(tx, t, map[object.ID]catalog.SnapshotBlob{id: {Snap: sn, Data: data}})
 	})
 	if err != nil {
 		return nil, err
