@@ -3,15 +3,19 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/store/config"
 )
+
+var runs atomic.Int64
 
 // Register refuses the built-in schemes, malformed ones and a scheme
 // twice; a registered scheme is remote and opens through its opener; a
@@ -25,24 +29,27 @@ func TestRegisterAndOpen(t *testing.T) {
 	}
 	root := t.TempDir()
 	var got string
-	err := Register("unitfs", func(_ context.Context, location string, _ *config.Config) (object.Backend, error) {
+	// the registry is the process's: a scheme of its own for each run
+	// (go test -count N)
+	scheme := fmt.Sprintf("unitfs%d", runs.Add(1))
+	err := Register(scheme, func(_ context.Context, location string, _ *config.Config) (object.Backend, error) {
 		got = location
 		return object.NewLocal(root), nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Register("unitfs", nil); !errors.Is(err, catalog.ErrExists) {
+	if err := Register(scheme, nil); !errors.Is(err, catalog.ErrExists) {
 		t.Errorf("a second registration: %v", err)
 	}
-	for loc, want := range map[string]bool{"unitfs://x": true, "s3://b/p": true, "/tmp/repo": false, "other://x": false, "repo": false} {
+	for loc, want := range map[string]bool{scheme + "://x": true, "s3://b/p": true, "/tmp/repo": false, "other://x": false, "repo": false} {
 		if IsRemote(loc) != want {
 			t.Errorf("IsRemote(%q) = %v", loc, !want)
 		}
 	}
 	ctx := context.Background()
 	cfg := config.Default()
-	if _, err := Open(ctx, "unitfs://repo", cfg, nil); err != nil || got != "unitfs://repo" {
+	if _, err := Open(ctx, scheme+"://repo", cfg, nil); err != nil || got != scheme+"://repo" {
 		t.Fatalf("the registered opener got %q: %v", got, err)
 	}
 	dir := filepath.Join(t.TempDir(), "repo")
