@@ -157,10 +157,25 @@ func claimName(tx *index.Tx, r *Record) error {
 }
 
 func olderProject(a, b *Record) bool {
-	if !a.CreatedAt.Equal(b.CreatedAt) {
-		return a.CreatedAt.Before(b.CreatedAt)
+	return older(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
+}
+
+func older(ca time.Time, ida string, cb time.Time, idb string) bool {
+	if !ca.Equal(cb) {
+		return ca.Before(cb)
 	}
-	return a.ID < b.ID
+	return ida < idb
+}
+
+// HoldsNameOver reports whether p, rather than o, holds the name they
+// share (two machines that create a project of one name at once make two
+// projects): one that is not deleted before a deleted one, then the older,
+// then the smaller id, the rule the catalogue's name index follows.
+func (p Project) HoldsNameOver(o Project) bool {
+	if pd, od := p.Status == StatusDeleted, o.Status == StatusDeleted; pd != od {
+		return od
+	}
+	return older(p.CreatedAt, p.ID, o.CreatedAt, o.ID)
 }
 
 func deleteVersions(tx *index.Tx, projectID string) error {

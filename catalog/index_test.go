@@ -223,3 +223,42 @@ func TestVersionsOf(t *testing.T) {
 		return nil
 	})
 }
+
+// Two machines that create a project of one name at once: whichever
+// record arrives first, the name ends with the older project (then the
+// smaller id) on every machine, and HoldsNameOver says the same; a
+// deleted project holds it over nobody.
+func TestTwoProjectsOfOneName(t *testing.T) {
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	old := &Record{ID: "p-b", Name: "app", Rev: 1, CreatedAt: at, ChangedAt: at, ChangeID: "1"}
+	young := &Record{ID: "p-a", Name: "app", Rev: 1, CreatedAt: at.Add(time.Second), ChangedAt: at.Add(time.Second), ChangeID: "2"}
+	tie := &Record{ID: "p-0", Name: "app", Rev: 1, CreatedAt: at.Add(time.Second), ChangedAt: at, ChangeID: "3"}
+	for _, order := range [][]*Record{{old, young}, {young, old}, {young, tie}, {tie, young}} {
+		db := openDB(t)
+		for _, r := range order {
+			r := *r
+			if err := db.Update(func(tx *index.Tx) error { return ApplyRecord(tx, &r) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := order[0]
+		if order[1].Project().HoldsNameOver(want.Project()) {
+			want = order[1]
+		}
+		db.View(func(tx *index.Tx) error {
+			if got := tx.ProjectIDByName("app"); got != want.ID {
+				t.Errorf("%s then %s: the name is held by %q, want %s", order[0].ID, order[1].ID, got, want.ID)
+			}
+			return nil
+		})
+	}
+	if !old.Project().HoldsNameOver(young.Project()) || young.Project().HoldsNameOver(old.Project()) ||
+		!tie.Project().HoldsNameOver(young.Project()) {
+		t.Error("HoldsNameOver: the older project, then the smaller id, holds the name")
+	}
+	gone := *old
+	gone.Status = StatusDeleted
+	if gone.Project().HoldsNameOver(young.Project()) || !young.Project().HoldsNameOver(gone.Project()) {
+		t.Error("HoldsNameOver: a deleted project holds the name over one that is not")
+	}
+}

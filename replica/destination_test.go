@@ -439,12 +439,40 @@ func TestDirTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Target{
-		{Name: "one", Version: object.Hash([]byte("1b")).String(), Path: filepath.Join(dir, "one")},
-		{Name: "two", Version: object.Hash([]byte("2a")).String(), Path: filepath.Join(dir, "two")},
+		{Name: "one", ProjectID: "p1", Version: object.Hash([]byte("1b")).String(), Path: filepath.Join(dir, "one")},
+		{Name: "two", ProjectID: "p2", Version: object.Hash([]byte("2a")).String(), Path: filepath.Join(dir, "two")},
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
+	// a second project named "one" (two machines created the name at
+	// once), younger: its own directory, whichever of them a restore picks
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for i := range br.Projects {
+		br.Projects[i].CreatedAt = at
+	}
+	twin := Project{Project: catalog.Project{ID: "p1-twin-id", Name: "one", CreatedAt: at.Add(time.Second),
+		Versions: []catalog.Version{{ID: object.Hash([]byte("1t")).String()}}}}
+	br.Projects = append(br.Projects, twin)
+	got, err = DirTargets(br, br.Projects, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twinTarget := Target{Name: "one", ProjectID: "p1-twin-id", Version: object.Hash([]byte("1t")).String(), Path: filepath.Join(dir, "one~p1-twin-")}
+	if !slices.Equal(got, append(want, twinTarget)) {
+		t.Fatalf("with a twin: got %+v", got)
+	}
+	if got, err := DirTargets(br, []Project{twin}, dir); err != nil || !slices.Equal(got, []Target{twinTarget}) {
+		t.Fatalf("the twin alone: %+v, %v", got, err)
+	}
+	twinFirst := &Record{ID: "b", Projects: []Project{twin, br.Projects[0]}}
+	if ps, err := twinFirst.Pick([]string{"one"}); err != nil || len(ps) != 1 || ps[0].ID != "p1" {
+		t.Fatalf("Pick(one) = %+v, %v; want the name's holder p1", ps, err)
+	}
+	if ps, err := br.Pick([]string{"p1-twin-id"}); err != nil || len(ps) != 1 || ps[0].ID != "p1-twin-id" {
+		t.Fatalf("Pick(p1-twin-id) = %+v, %v", ps, err)
+	}
+	br.Projects = br.Projects[:len(br.Projects)-1]
 	bad := []Project{{Project: catalog.Project{Name: ".."}}}
 	if _, err := DirTargets(br, bad, dir); err == nil || !strings.Contains(err.Error(), "restore project .. from backup b into "+dir) {
 		t.Fatalf(`a project named "..": %v`, err)

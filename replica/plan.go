@@ -156,29 +156,35 @@ func PlanRestore(br *Record, refs []string) (*RestorePlan, error) {
 // Target is a project a restore into a directory writes: its newest
 // backed-up version, into Path.
 type Target struct {
-	Name, Version, Path string
+	Name, ProjectID, Version, Path string
 }
 
 // DirTargets plans the restore of projects of br into dir: each project's
-// newest version into dir/<name>, a directory this platform can hold and
-// one of its own (names that differ only in case are refused where the
-// platform folds case). A project without versions is left out.
+// newest version into dir/<name> (see Record.Dirs for two projects of one
+// name), a directory this platform can hold and one of its own (names that
+// differ only in case are refused where the platform folds case). A
+// project without versions is left out.
 func DirTargets(br *Record, projects []Project, dir string) ([]Target, error) {
+	dirs := br.Dirs()
 	names := make([]string, 0, len(projects))
 	for _, p := range projects {
-		if err := snapshot.CheckLocalName(p.Name); err != nil {
+		d, ok := dirs[p.ID]
+		if !ok {
+			d = p.Name
+		}
+		if err := snapshot.CheckLocalName(d); err != nil {
 			return nil, fmt.Errorf("restore project %s from backup %s into %s: %w", p.Name, br.ID, dir, err)
 		}
-		names = append(names, p.Name)
+		names = append(names, d)
 	}
 	if x, y, ok := snapshot.CaseCollision(names); ok && snapshot.PlatformRefusesCaseCollisions {
 		return nil, fmt.Errorf("%w: projects %s and %s of backup %s differ only in case: restored into %s they would share one directory here (restore them one at a time with --project, into different destinations)",
 			catalog.ErrInvalid, x, y, br.ID, dir)
 	}
 	var out []Target
-	for _, p := range projects {
+	for i, p := range projects {
 		if len(p.Versions) > 0 {
-			out = append(out, Target{Name: p.Name, Version: p.Versions[0].ID, Path: filepath.Join(dir, p.Name)})
+			out = append(out, Target{Name: p.Name, ProjectID: p.ID, Version: p.Versions[0].ID, Path: filepath.Join(dir, names[i])})
 		}
 	}
 	return out, nil

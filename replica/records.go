@@ -292,20 +292,62 @@ func PlanDelete(ctx context.Context, be object.Backend, seal *object.Sealer, ids
 }
 
 // Pick returns the projects of the record that refs name (ids or names;
-// none: all).
+// none: all). A name two projects share picks the one that holds it (see
+// catalog.Project.HoldsNameOver); the other is picked by its id.
 func (br *Record) Pick(refs []string) ([]Project, error) {
 	if len(refs) == 0 {
 		return br.Projects, nil
 	}
 	var out []Project
 	for _, ref := range refs {
-		i := slices.IndexFunc(br.Projects, func(p Project) bool { return p.ID == ref || p.Name == ref })
+		i := slices.IndexFunc(br.Projects, func(p Project) bool { return p.ID == ref })
+		if i < 0 {
+			i = br.holderOf(ref)
+		}
 		if i < 0 {
 			return nil, fmt.Errorf("%w: backup %s has no project %q", catalog.ErrProjectNotFound, br.ID, ref)
 		}
 		out = append(out, br.Projects[i])
 	}
 	return out, nil
+}
+
+// holderOf returns the index of the project that holds name in br (-1:
+// none has it).
+func (br *Record) holderOf(name string) int {
+	h := -1
+	for i, p := range br.Projects {
+		if p.Name == name && (h < 0 || p.HoldsNameOver(br.Projects[h].Project)) {
+			h = i
+		}
+	}
+	return h
+}
+
+// Dirs returns, by project id, the directory name each project of br
+// restores into: its name, or for a project whose name another project of
+// br holds (two machines created one name at once), the name, "~" and the
+// first 8 characters of its id (all of it when that is taken too). It is
+// a property of the backup, whichever projects a restore picks.
+func (br *Record) Dirs() map[string]string {
+	out := map[string]string{}
+	taken := map[string]bool{}
+	for _, p := range br.Projects {
+		taken[p.Name] = true
+	}
+	for i, p := range br.Projects {
+		if br.holderOf(p.Name) == i {
+			out[p.ID] = p.Name
+			continue
+		}
+		d := p.Name + "~" + p.ID[:min(8, len(p.ID))]
+		if taken[d] {
+			d = p.Name + "~" + p.ID
+		}
+		taken[d] = true
+		out[p.ID] = d
+	}
+	return out
 }
 
 // RecordVersions is the set of versions (project versions and template

@@ -454,9 +454,12 @@ type RestoreBackupOptions struct {
 type RestoreBackupResult struct {
 	Backup   string   `json:"backup"`
 	Projects []string `json:"projects"`
-	Paths    []string `json:"paths,omitempty"`
-	Bytes    int64    `json:"bytes"`
-	Into     string   `json:"into"`
+	// ProjectIDs are the projects' ids, in the order of Projects (two
+	// projects may share a name).
+	ProjectIDs []string `json:"project_ids"`
+	Paths      []string `json:"paths,omitempty"`
+	Bytes      int64    `json:"bytes"`
+	Into       string   `json:"into"`
 	// SymlinksSkipped counts, for a restore into Dest, the symlinks left
 	// out because this process may not create one (Windows without
 	// Developer Mode or the privilege).
@@ -500,7 +503,7 @@ func (b *BackupSet) restore(ctx context.Context, id string, opts RestoreBackupOp
 	if err != nil {
 		return nil, err
 	}
-	res := &RestoreBackupResult{Backup: br.ID, Projects: []string{}}
+	res := &RestoreBackupResult{Backup: br.ID, Projects: []string{}, ProjectIDs: []string{}}
 	if opts.Dest != "" {
 		return res, b.restoreInto(ctx, br, plan.Record.Projects, opts, res)
 	}
@@ -579,17 +582,16 @@ func (b *BackupSet) listRestored(ctx context.Context, prim *Store, se, pse *sess
 	}
 	defer unlock()
 	projects := plan.Record.Projects
+	restored := map[string]bool{}
 	for _, p := range projects {
-		if r, err := catalog.DecodeRecord(p.Record); err == nil {
-			if _, err := prim.writeMeta(ctx, catalog.Meta{Kind: "project", Time: prim.now().UTC(), Project: r}); err != nil {
-				return err
-			}
-		}
-		res.Projects = append(res.Projects, p.Name)
+		restored[p.ID] = true
 	}
+	// before anything is written: a name another project of the primary
+	// holds is refused (one of the backup's own, when two projects share a
+	// name, is not another)
 	err = prim.db.View(func(tx *index.Tx) error {
 		for _, p := range projects {
-			if other := tx.ProjectIDByName(p.Name); other != "" && other != p.ID && p.Status != StatusDeleted {
+			if other := tx.ProjectIDByName(p.Name); other != "" && !restored[other] && p.Status != StatusDeleted {
 				return fmt.Errorf("%w: the primary has another project named %q; rename it first", ErrExists, p.Name)
 			}
 		}
@@ -597,6 +599,15 @@ func (b *BackupSet) listRestored(ctx context.Context, prim *Store, se, pse *sess
 	})
 	if err != nil {
 		return err
+	}
+	for _, p := range projects {
+		if r, err := catalog.DecodeRecord(p.Record); err == nil {
+			if _, err := prim.writeMeta(ctx, catalog.Meta{Kind: "project", Time: prim.now().UTC(), Project: r}); err != nil {
+				return err
+			}
+		}
+		res.Projects = append(res.Projects, p.Name)
+		res.ProjectIDs = append(res.ProjectIDs, p.ID)
 	}
 	return replica.CopyCatalogue(ctx, b.dst.replicaSource(se), prim.replicaDestination(pse), &plan.Record)
 }
@@ -615,6 +626,7 @@ func (b *BackupSet) restoreInto(ctx context.Context, br *BackupRecord, projects 
 			return fmt.Errorf("restore %s from backup %s: %w", t.Name, br.ID, err)
 		}
 		res.Projects = append(res.Projects, t.Name)
+		res.ProjectIDs = append(res.ProjectIDs, t.ProjectID)
 		res.Paths = append(res.Paths, t.Path)
 		res.Bytes += st.Bytes
 		res.SymlinksSkipped += st.SymlinksSkipped

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/silo-dev/silo/catalog"
+	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/replica"
 	"github.com/silo-dev/silo/snapshot"
@@ -319,5 +323,88 @@ func TestOpenBackupsMissingDestination(t *testing.T) {
 	if !errors.Is(err, ErrNoRepository) || KindOf(err).Exit != ExitNotFound || !strings.Contains(err.Error(), "is the drive mounted?") ||
 		!strings.Contains(err.Error(), dest) {
 		t.Fatalf("backups at a missing destination: %v (exit %d)", err, KindOf(err).Exit)
+	}
+}
+
+// Two machines that create a project of one name at once make two
+// projects (the name is the older one's). A backup holds both, and a
+// restore loses neither: into a directory, the name's holder goes to
+// dir/<name> and the other to dir/<name>~<id>; into the primary, which
+// still lists both, the other is not "another project of that name"; and
+// picking the name picks its holder.
+func TestBackupRestoreTwoProjectsOfOneName(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a, b := e.path("src", "a"), e.path("src", "b")
+	writeFile(t, a, "f.txt", textBytes(1, 100))
+	writeFile(t, b, "f.txt", textBytes(2, 100))
+	older := e.save(t, a, "dup")
+	e.clock.Advance(time.Second)
+	younger := e.save(t, b, "other")
+	// what another machine's concurrent create leaves: a record of that
+	// name made later, merged as any other machine's change is
+	var rec *catalog.Record
+	if err := e.s.db.View(func(tx *index.Tx) (err error) {
+		rec, err = catalog.CurrentRecord(tx, younger.ProjectID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second)
+	rec.Name = "dup"
+	rec.Stamp(e.clock.Now())
+	meta := catalog.Meta{Kind: "project", Time: e.clock.Now(), Project: rec}
+	id, err := e.s.writeMeta(ctx, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.db.Update(func(tx *index.Tx) error { return catalog.ApplyMeta(tx, id, &meta, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.db.View(func(tx *index.Tx) error {
+		if got := tx.ProjectIDByName("dup"); got != older.ProjectID {
+			t.Errorf("the name dup is held by %s, want the older project %s", got, older.ProjectID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	br, err := e.s.Backup(ctx, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := openBackups(t, e.s, e.cfg.Backup.Destination)
+	defer bs.Close()
+
+	out := e.path("out")
+	res, err := bs.Restore(ctx, br.ID, RestoreBackupOptions{Dest: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "dup~" + younger.ProjectID[:8]
+	for dir, want := range map[string][]byte{"dup": textBytes(1, 100), other: textBytes(2, 100)} {
+		if got, err := os.ReadFile(filepath.Join(out, dir, "f.txt")); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s/f.txt: %v (%d bytes)", dir, err, len(got))
+		}
+	}
+	paths := map[string]string{}
+	for i, id := range res.ProjectIDs {
+		paths[id] = res.Paths[i]
+	}
+	if paths[older.ProjectID] != filepath.Join(out, "dup") || paths[younger.ProjectID] != filepath.Join(out, other) || len(res.Projects) != 2 {
+		t.Errorf("restore result: projects %v, ids %v, paths %v", res.Projects, res.ProjectIDs, res.Paths)
+	}
+
+	info, err := bs.ProjectVersion(ctx, br.ID, "dup")
+	if err != nil || info.ID != older.Snapshot.String() {
+		t.Errorf("ProjectVersion(dup) = %v, %v; want the holder's %s", info.ID, err, older.Snapshot)
+	}
+	info, err = bs.ProjectVersion(ctx, br.ID, younger.ProjectID)
+	if err != nil || info.ID != younger.Snapshot.String() {
+		t.Errorf("ProjectVersion(%s) = %v, %v; want %s", younger.ProjectID, info.ID, err, younger.Snapshot)
+	}
+
+	if _, err := bs.Restore(ctx, br.ID, RestoreBackupOptions{Primary: e.cfg}); err != nil {
+		t.Fatalf("restore into the primary that lists both: %v", err)
 	}
 }

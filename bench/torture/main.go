@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -57,7 +58,7 @@ type version struct {
 // newest version it holds (what restore --dest brings back).
 type backupRec struct {
 	id     string
-	newest map[string]string
+	newest map[string]string // project id → newest version held
 }
 
 type world struct {
@@ -383,7 +384,7 @@ func (w *world) backupOp(m, p string, r *rand.Rand) {
 			Result struct {
 				ID       string `json:"id"`
 				Projects []struct {
-					Name     string `json:"name"`
+					ID       string `json:"project_id"`
 					Versions []struct {
 						ID string `json:"id"`
 					} `json:"versions"`
@@ -397,7 +398,7 @@ func (w *world) backupOp(m, p string, r *rand.Rand) {
 		br := &backupRec{id: sum.Result.ID, newest: map[string]string{}}
 		for _, bp := range sum.Result.Projects {
 			if len(bp.Versions) > 0 {
-				br.newest[bp.Name] = bp.Versions[0].ID
+				br.newest[bp.ID] = bp.Versions[0].ID
 			}
 		}
 		w.mu.Lock()
@@ -479,17 +480,44 @@ func (w *world) finishBackups() {
 			continue
 		}
 		dest := filepath.Join(w.work, fmt.Sprintf("backup-restore-%d", i))
-		if _, err := w.run("reader", "backup", "restore", "--from", w.dest, "--dest", dest, br.id); err != nil {
+		out, err := w.run("reader", "--json", "backup", "restore", "--from", w.dest, "--dest", dest, br.id)
+		if err != nil {
 			w.fail("acknowledged backup %s does not restore: %v", br.id, err)
 			continue
 		}
-		for name, vid := range br.newest {
+		// two machines that create "shared" at once make two projects of
+		// that name: each restores into a directory of its own
+		var res struct {
+			Result struct {
+				IDs   []string `json:"project_ids"`
+				Paths []string `json:"paths"`
+			} `json:"result"`
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || len(res.Result.IDs) != len(res.Result.Paths) {
+			w.fail("backup restore output: %v: %s", err, lines[len(lines)-1])
+			continue
+		}
+		paths := map[string]string{}
+		for j, id := range res.Result.IDs {
+			if paths[res.Result.Paths[j]] != "" {
+				w.fail("backup %s restores projects %s and %s into one directory %s", br.id, paths[res.Result.Paths[j]], id, res.Result.Paths[j])
+			}
+			paths[res.Result.Paths[j]] = id
+		}
+		for id, vid := range br.newest {
+			if w.versions[vid] != nil && !slices.Contains(res.Result.IDs, id) {
+				w.fail("backup %s restored without project %s", br.id, id)
+			}
+		}
+		for j, id := range res.Result.IDs {
+			vid := br.newest[id]
 			v := w.versions[vid]
 			if v == nil {
 				continue // stored by a process that then failed
 			}
-			if got := manifest(filepath.Join(dest, name)); got != v.manifest {
-				w.fail("project %s of backup %s restores differently from version %s", name, br.id, vid[:12])
+			if got := manifest(res.Result.Paths[j]); got != v.manifest {
+				w.fail("project %s of backup %s restores differently from version %s", id, br.id, vid[:12])
 			}
 			projects++
 		}
