@@ -209,6 +209,14 @@ func (s *Store) Backup(ctx context.Context, opts BackupOptions) (*BackupRecord, 
 
 func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*BackupRecord, error) {
 	t0 := time.Now()
+	// the read session first, then the versions: a gc plan made after the
+	// choice waits for the session, and one made before it is carried out
+	// meanwhile only on versions the choice no longer lists
+	se, err := s.begin(ctx, gc.KindRead)
+	if err != nil {
+		return nil, err
+	}
+	defer se.End()
 	plan, err := replica.Choose(s.db, opts.Projects)
 	if err != nil {
 		return nil, err
@@ -227,11 +235,6 @@ func (s *Store) backup(ctx context.Context, to string, opts BackupOptions) (*Bac
 	}
 	defer dst.Close()
 	s.rememberDestination(to, dst.rc.ID, opts)
-	se, err := s.begin(ctx, gc.KindRead)
-	if err != nil {
-		return nil, err
-	}
-	defer se.End()
 	dse, err := dst.begin(ctx, gc.KindStore)
 	if err != nil {
 		return nil, err
