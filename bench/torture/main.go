@@ -469,7 +469,7 @@ func (w *world) finishBackups() {
 		w.fail("backup list output: %v", err)
 		return
 	}
-	checked, projects := 0, 0
+	checked, projects, twins := 0, 0, 0
 	for i, p := range list.Backups {
 		br := w.backups[p.ID]
 		if br == nil {
@@ -489,6 +489,7 @@ func (w *world) finishBackups() {
 		// that name: each restores into a directory of its own
 		var res struct {
 			Result struct {
+				Names []string `json:"projects"`
 				IDs   []string `json:"project_ids"`
 				Paths []string `json:"paths"`
 			} `json:"result"`
@@ -497,6 +498,13 @@ func (w *world) finishBackups() {
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || len(res.Result.IDs) != len(res.Result.Paths) {
 			w.fail("backup restore output: %v: %s", err, lines[len(lines)-1])
 			continue
+		}
+		seen := map[string]bool{}
+		for _, n := range res.Result.Names {
+			if seen[n] {
+				twins++
+			}
+			seen[n] = true
 		}
 		paths := map[string]string{}
 		for j, id := range res.Result.IDs {
@@ -524,9 +532,9 @@ func (w *world) finishBackups() {
 		os.RemoveAll(dest)
 		checked++
 	}
-	fmt.Printf("backups: %d acknowledged (%d failed, told to run again), %d deletes, %d expiries (%d refused); %d still at the destination verified and restored, %d projects compared\n",
+	fmt.Printf("backups: %d acknowledged (%d failed, told to run again), %d deletes, %d expiries (%d refused); %d still at the destination verified and restored, %d projects compared (%d of them a second project of a name)\n",
 		w.counts["backup"].Load(), w.counts["backup-failed"].Load(), w.counts["backup-delete"].Load(), w.counts["backup-expire"].Load(),
-		w.counts["backup-removal-refused"].Load(), checked, projects)
+		w.counts["backup-removal-refused"].Load(), checked, projects, twins)
 }
 
 // lastField reads a field of the result in a --json command's last line.
