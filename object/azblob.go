@@ -169,30 +169,37 @@ func (e *exactReader) Read(p []byte) (int, error) {
 
 // Put stores exactly size bytes of r under name.
 func (a *AzureBlob) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	// files are immutable: a name that exists keeps its first content
+	_, err := a.Create(ctx, name, r, size)
+	return err
+}
+
+// Create stores exactly size bytes of r under name unless a blob has that
+// name (the commit is conditional on there being none), and reports
+// whether this call created it.
+func (a *AzureBlob) Create(ctx context.Context, name string, r io.Reader, size int64) (bool, error) {
 	blob, err := a.blobName(name)
 	if err != nil {
-		return err
+		return false, err
 	}
-	// files are immutable: a name that exists keeps its first content (the
-	// commit is conditional on there being no blob)
 	anyTag := azcore.ETagAny
 	_, err = a.client.UploadStream(ctx, a.container, blob, &exactReader{r: r, left: size},
 		&azblob.UploadStreamOptions{BlockSize: 4 << 20, Concurrency: 4,
 			AccessConditions: &azb.AccessConditions{ModifiedAccessConditions: &azb.ModifiedAccessConditions{IfNoneMatch: &anyTag}}})
 	if bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		var re *azcore.ResponseError
 		if !errors.As(err, &re) {
-			return fmt.Errorf("object: azure put %s in %s: %w", blob, a.Location(), err)
+			return false, fmt.Errorf("object: azure put %s in %s: %w", blob, a.Location(), err)
 		}
-		return a.fail("put", blob, err)
+		return false, a.fail("put", blob, err)
 	}
-	return nil
+	return true, nil
 }
 
 // Get opens name from offset; length < 0 reads to the end.

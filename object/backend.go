@@ -69,6 +69,15 @@ func PutNew(ctx context.Context, be Backend, name string, r io.Reader, size int6
 	return be.Stat(ctx, name)
 }
 
+// Creator is an optional Backend ability: store a file under name only
+// when no file has that name, atomically against every other writer, and
+// report whether this call created it (false: another writer's file is
+// there, unchanged). Two inits of one repository at once write
+// config.json with it, so that exactly one of them wins.
+type Creator interface {
+	Create(ctx context.Context, name string, r io.Reader, size int64) (bool, error)
+}
+
 // ReaderAtOpener is an optional Backend ability: open a file for random
 // access reads (the local backend returns the *os.File).
 type ReaderAtOpener interface {

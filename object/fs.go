@@ -78,6 +78,14 @@ func (osFS) Stat(name string) (fs.FileInfo, error)       { return os.Stat(name) 
 func (osFS) Lstat(name string) (fs.FileInfo, error)      { return os.Lstat(name) }
 func (osFS) ReadDir(dir string) ([]fs.DirEntry, error)   { return os.ReadDir(dir) }
 func (osFS) SyncDir(dir string) error                    { return SyncDir(dir) }
+func (osFS) Link(oldpath, newpath string) error          { return os.Link(oldpath, newpath) }
+
+// Linker is an optional FS ability: make newpath a hard link to oldpath,
+// failing with fs.ErrExist when newpath exists (Local.Create's atomic
+// create-only write).
+type Linker interface {
+	Link(oldpath, newpath string) error
+}
 
 // fsUser is a backend whose files live on an FS (Local): a Repository
 // writes the temporary files of its packs through it, so a full disk

@@ -75,6 +75,9 @@ func (v *virtualFS) Open(name string) (object.File, error) {
 
 func (v *virtualFS) Rename(a, b string) error { return object.OSFS.Rename(v.toReal(a), v.toReal(b)) }
 func (v *virtualFS) Remove(name string) error { return object.OSFS.Remove(v.toReal(name)) }
+func (v *virtualFS) Link(a, b string) error {
+	return object.OSFS.(object.Linker).Link(v.toReal(a), v.toReal(b))
+}
 func (v *virtualFS) SyncDir(dir string) error { return object.OSFS.SyncDir(v.toReal(dir)) }
 func (v *virtualFS) ReadDir(dir string) ([]fs.DirEntry, error) {
 	return object.OSFS.ReadDir(v.toReal(dir))

@@ -111,13 +111,23 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader, size int64) e
 	if _, err := l.fs.Lstat(p); err == nil {
 		return nil
 	}
+	tmp, err := l.writeTemp(ctx, name, p, r, size)
+	if err != nil {
+		return err
+	}
+	return l.commit(tmp, p)
+}
+
+// writeTemp writes exactly size bytes of r, synced, to a temporary file
+// beside p (name's path) and returns its path.
+func (l *Local) writeTemp(ctx context.Context, name, p string, r io.Reader, size int64) (string, error) {
 	dir := filepath.Dir(p)
 	if err := l.mkdir(dir); err != nil {
-		return err
+		return "", err
 	}
 	f, err := l.fs.CreateTemp(dir, ".tmp-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmp := f.Name()
 	n, err := io.Copy(f, r)
@@ -135,9 +145,45 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader, size int64) e
 	}
 	if err != nil {
 		l.fs.Remove(tmp)
-		return err
+		return "", err
 	}
-	return l.commit(tmp, p)
+	return tmp, nil
+}
+
+// Create stores exactly size bytes of r under name unless a file has that
+// name, and reports whether this call created it: of writers that create
+// one name at once, exactly one does. The file goes in place as a hard
+// link of a synced temporary file, which fails when the name exists; on a
+// filesystem without hard links (FAT, exFAT) it falls back to Put's
+// check and rename, where two writers within a few milliseconds may both
+// think they created it.
+func (l *Local) Create(ctx context.Context, name string, r io.Reader, size int64) (bool, error) {
+	p, err := l.path(name)
+	if err != nil {
+		return false, err
+	}
+	if _, err := l.fs.Lstat(p); err == nil {
+		return false, nil
+	}
+	tmp, err := l.writeTemp(ctx, name, p, r, size)
+	if err != nil {
+		return false, err
+	}
+	if lk, ok := l.fs.(Linker); ok {
+		err := lk.Link(tmp, p)
+		if err == nil || errors.Is(err, fs.ErrExist) {
+			l.fs.Remove(tmp)
+			if err != nil {
+				return false, nil
+			}
+			return true, l.fs.SyncDir(filepath.Dir(p))
+		}
+	}
+	if _, err := l.fs.Lstat(p); err == nil {
+		l.fs.Remove(tmp)
+		return false, nil
+	}
+	return true, l.commit(tmp, p)
 }
 
 // PutFile renames the local file at path to name; path must be on the same

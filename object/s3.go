@@ -395,6 +395,48 @@ func (s *S3) Put(ctx context.Context, name string, r io.Reader, size int64) erro
 	return s.verify(ctx, key, info.Size, size)
 }
 
+// Create uploads size bytes from r under name only when no object has
+// that name: the request carries "If-None-Match: *", so the bucket itself
+// refuses a second writer (412), and reports whether this call created
+// it. A server that does not know the condition (501) gives
+// errors.ErrUnsupported. A conflict with a concurrent conditional write
+// (409) is tried again.
+func (s *S3) Create(ctx context.Context, name string, r io.Reader, size int64) (bool, error) {
+	key, err := s.key(name)
+	if err != nil {
+		return false, err
+	}
+	body, done, err := s3Rereadable(r, size)
+	if err != nil {
+		return false, fmt.Errorf("object: s3 put %s: %w", s.where(key), err)
+	}
+	defer done()
+	opts := s.putOptions(size)
+	opts.SetMatchETagExcept("*")
+	for try := 0; ; try++ {
+		if sk, ok := body.(io.Seeker); !ok {
+			return false, fmt.Errorf("object: s3 put %s: the body cannot be sent again", s.where(key))
+		} else if _, err := sk.Seek(0, io.SeekStart); err != nil {
+			return false, fmt.Errorf("object: s3 put %s: %w", s.where(key), err)
+		}
+		info, err := s.client.PutObject(ctx, s.bucket, key, body, size, opts)
+		if err == nil {
+			return true, s.verify(ctx, key, info.Size, size)
+		}
+		resp := minio.ToErrorResponse(err)
+		switch {
+		case resp.StatusCode == http.StatusPreconditionFailed || resp.Code == "PreconditionFailed":
+			return false, nil
+		case resp.StatusCode == http.StatusNotImplemented || resp.Code == "NotImplemented":
+			return false, fmt.Errorf("object: s3 put %s: conditional write: %w", s.where(key), errors.ErrUnsupported)
+		case resp.StatusCode == http.StatusConflict && try < 5 && ctx.Err() == nil:
+			time.Sleep(100 * time.Millisecond)
+		default:
+			return false, s.fail("put", "", key, err)
+		}
+	}
+}
+
 // PutNew uploads a file under a name no other writer uses: no request
 // asks first whether it exists. The object is then checked as Put checks
 // it, and its info returned.

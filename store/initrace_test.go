@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/silo-dev/silo/keyring"
 	"github.com/silo-dev/silo/object"
@@ -59,5 +62,69 @@ func TestInitLosesARaceClearly(t *testing.T) {
 	defer s.Close()
 	if s.RepoConfig().ID != "winner" {
 		t.Errorf("opened repository %q, want the winner's", s.RepoConfig().ID)
+	}
+}
+
+// Many processes that find no repository at one place create it at once
+// (an orchestrator's first stores on a fresh machine): exactly one
+// config.json wins, every one of them opens that repository, and what each
+// then stores restores from a store opened afresh. Encrypted, so that a
+// process left with a master key of its own would be found out.
+func TestConcurrentCreatingOpens(t *testing.T) {
+	ctx := context.Background()
+	for round := range 2 {
+		cfg := testConfig(t.TempDir())
+		const n = 6
+		ids := make([]string, n)
+		snaps := make([]object.ID, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				s, err := Open(ctx, Options{Config: cfg, Create: true, Encrypt: true, Password: password("pw"), LockTimeout: 30 * time.Second})
+				if err != nil {
+					t.Errorf("round %d, opener %d: %v", round, i, err)
+					return
+				}
+				defer s.Close()
+				ids[i] = s.RepoConfig().ID
+				dir := filepath.Join(t.TempDir(), "src")
+				writeFile(t, dir, "f.txt", textBytes(uint64(round*n+i), 2000))
+				res, err := s.Save(ctx, dir, SaveOptions{Project: fmt.Sprintf("p%d", i)})
+				if err != nil {
+					t.Errorf("round %d, opener %d: store: %v", round, i, err)
+					return
+				}
+				snaps[i] = res.Snapshot
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		rc, err := object.LoadRepoConfig(ctx, object.NewLocal(cfg.BasePath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range ids {
+			if id != rc.ID {
+				t.Fatalf("round %d: opener %d opened repository %s, config.json is %s", round, i, id, rc.ID)
+			}
+		}
+		if keys, _ := os.ReadDir(filepath.Join(cfg.BasePath, strings.TrimSuffix(keyring.Prefix, "/"))); len(keys) != 1 {
+			t.Errorf("round %d: %d key files, want the winner's alone", round, len(keys))
+		}
+		s, err := Open(ctx, Options{Config: testConfig(t.TempDir()), Backend: object.NewLocal(cfg.BasePath), Password: password("pw")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range snaps {
+			out := filepath.Join(t.TempDir(), "out")
+			if _, _, err := s.Restore(ctx, id.String(), out, RestoreOptions{}); err != nil {
+				t.Errorf("round %d: opener %d's version does not restore: %v", round, i, err)
+			} else if b, err := os.ReadFile(filepath.Join(out, "f.txt")); err != nil || !bytes.Equal(b, textBytes(uint64(round*n+i), 2000)) {
+				t.Errorf("round %d: opener %d's version restores differently (%v)", round, i, err)
+			}
+		}
+		s.Close()
 	}
 }

@@ -211,12 +211,9 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 			return fmt.Errorf("init %s: %w", l.Root(), err)
 		}
 	}
-	if err := object.SaveRepoConfig(ctx, be, rc); err != nil {
-		return fmt.Errorf("init %s: %w", be.Location(), err)
-	}
-	// a Put of a name that exists does nothing: another init that ran at
-	// the same time may have written config.json first
-	got, err := object.LoadRepoConfig(ctx, be)
+	// another init that runs at the same time may write config.json
+	// first: then the repository is that one (see object.Creator)
+	got, err := object.CreateRepoConfig(ctx, be, rc)
 	if err != nil {
 		return fmt.Errorf("init %s: %w", be.Location(), err)
 	}

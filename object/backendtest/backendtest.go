@@ -52,6 +52,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) object.Backend) {
 		{"CanceledPut", testCanceledPut},
 		{"Location", testLocation},
 		{"PutNew", testPutNew},
+		{"CreateOnce", testCreateOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -417,6 +418,51 @@ func testConcurrentPutsSameName(t *testing.T, be object.Backend) {
 	wg.Wait()
 	checkContent(t, be, "packs/9a/same", b)
 	checkOnly(t, be, "packs/9a/same")
+}
+
+// testCreateOnce: of writers that Create one name at once, with different
+// contents, exactly one creates it and its content is what the name holds;
+// a Create of a name that exists leaves it. A backend without the Creator
+// ability skips nothing: its Put is checked above.
+func testCreateOnce(t *testing.T, be object.Backend) {
+	cr, ok := be.(object.Creator)
+	if !ok {
+		return
+	}
+	const n = 12
+	for round := range 3 {
+		name := fmt.Sprintf("config-%d.json", round)
+		var wg sync.WaitGroup
+		created := make([]bool, n)
+		for i := range n {
+			wg.Go(func() {
+				b := data(uint64(1000+i), 3000+i)
+				ok, err := cr.Create(context.Background(), name, bytes.NewReader(b), int64(len(b)))
+				if err != nil {
+					t.Errorf("Create %s (writer %d): %v", name, i, err)
+				}
+				created[i] = ok
+			})
+		}
+		wg.Wait()
+		winners := 0
+		for i, ok := range created {
+			if ok {
+				winners++
+				checkContent(t, be, name, data(uint64(1000+i), 3000+i))
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("round %d: %d of %d writers created %s, want exactly 1", round, winners, n, name)
+		}
+	}
+	b := data(7, 10)
+	if ok, err := cr.Create(context.Background(), "config-0.json", bytes.NewReader(b), int64(len(b))); ok || err != nil {
+		t.Fatalf("Create of a name that exists: %v, %v", ok, err)
+	}
+	if got := get(t, be, "config-0.json", 0, -1); bytes.Equal(got, b) {
+		t.Fatal("Create of a name that exists replaced it")
+	}
 }
 
 func testGetMissing(t *testing.T, be object.Backend) {

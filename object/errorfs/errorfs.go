@@ -15,6 +15,7 @@
 package errorfs
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -195,6 +196,19 @@ func (e *errFS) Rename(oldpath, newpath string) error {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
 	}
 	return e.fs.Rename(oldpath, newpath)
+}
+
+// Link fails as a rename does (the same kind of operation), and is there
+// only when the wrapped FS has it.
+func (e *errFS) Link(oldpath, newpath string) error {
+	l, ok := e.fs.(object.Linker)
+	if !ok {
+		return &os.LinkError{Op: "link", Old: oldpath, New: newpath, Err: errors.ErrUnsupported}
+	}
+	if err := e.inj.MaybeError(Op{Kind: OpRename, Path: oldpath}); err != nil {
+		return &os.LinkError{Op: "link", Old: oldpath, New: newpath, Err: err}
+	}
+	return l.Link(oldpath, newpath)
 }
 
 func (e *errFS) Remove(name string) error {
