@@ -71,9 +71,11 @@ func PutNew(ctx context.Context, be Backend, name string, r io.Reader, size int6
 
 // Creator is an optional Backend ability: store a file under name only
 // when no file has that name, atomically against every other writer, and
-// report whether this call created it (false: another writer's file is
-// there, unchanged). Two inits of one repository at once write
-// config.json with it, so that exactly one of them wins.
+// report whether this call created it (false: a file was there, left
+// unchanged; usually another writer's, but it may be this call's own
+// first attempt whose reply was lost and was sent again). Two inits of
+// one repository at once write config.json with it and read it back, so
+// that exactly one of them wins.
 type Creator interface {
 	Create(ctx context.Context, name string, r io.Reader, size int64) (bool, error)
 }

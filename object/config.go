@@ -114,30 +114,27 @@ func LoadRepoConfig(ctx context.Context, be Backend) (RepoConfig, error) {
 }
 
 // CreateRepoConfig writes config.json unless the backend holds one, and
-// returns the config the backend holds afterwards: c when this call made
-// it, another writer's when one was first. Through the backend's Creator
-// that is decided by the backend itself; without one (or on an S3 server
-// that does not know conditional writes) the file is put and read back,
-// which leaves a window of a few milliseconds in which two writers may
-// both read back their own.
+// returns the config the backend holds afterwards (read back): c when
+// this call made it, another writer's when one was first. Through the
+// backend's Creator that is decided by the backend itself; without one (a
+// local filesystem without hard links, an S3 server that ignores
+// conditional writes) the file is put and read back, which leaves a
+// window of a few milliseconds in which two writers may both read back
+// their own.
 func CreateRepoConfig(ctx context.Context, be Backend, c RepoConfig) (RepoConfig, error) {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return RepoConfig{}, err
 	}
 	b = append(b, '\n')
+	err = errors.ErrUnsupported
 	if cr, ok := be.(Creator); ok {
-		created, err := cr.Create(ctx, ConfigName, bytes.NewReader(b), int64(len(b)))
-		switch {
-		case err == nil && created:
-			return c, nil
-		case err == nil:
-			return LoadRepoConfig(ctx, be)
-		case !errors.Is(err, errors.ErrUnsupported):
-			return RepoConfig{}, err
-		}
+		_, err = cr.Create(ctx, ConfigName, bytes.NewReader(b), int64(len(b)))
 	}
-	if err := be.Put(ctx, ConfigName, bytes.NewReader(b), int64(len(b))); err != nil {
+	if errors.Is(err, errors.ErrUnsupported) {
+		err = be.Put(ctx, ConfigName, bytes.NewReader(b), int64(len(b)))
+	}
+	if err != nil {
 		return RepoConfig{}, err
 	}
 	return LoadRepoConfig(ctx, be)

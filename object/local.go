@@ -155,8 +155,9 @@ func (l *Local) writeTemp(ctx context.Context, name, p string, r io.Reader, size
 // one name at once, exactly one does. The file goes in place as a hard
 // link of a synced temporary file, which fails when the name exists; on a
 // filesystem without hard links (FAT, exFAT) it falls back to Put's
-// check and rename, where two writers within a few milliseconds may both
-// think they created it.
+// check and rename, where of two writers within a few milliseconds the
+// later one's file is kept and both are told they created it (a caller
+// that must know reads the file back).
 func (l *Local) Create(ctx context.Context, name string, r io.Reader, size int64) (bool, error) {
 	p, err := l.path(name)
 	if err != nil {
@@ -171,12 +172,16 @@ func (l *Local) Create(ctx context.Context, name string, r io.Reader, size int64
 	}
 	if lk, ok := l.fs.(Linker); ok {
 		err := lk.Link(tmp, p)
-		if err == nil || errors.Is(err, fs.ErrExist) {
+		switch {
+		case err == nil:
 			l.fs.Remove(tmp)
-			if err != nil {
-				return false, nil
-			}
 			return true, l.fs.SyncDir(filepath.Dir(p))
+		case errors.Is(err, fs.ErrExist):
+			l.fs.Remove(tmp)
+			return false, nil
+		case !linkUnsupported(err):
+			l.fs.Remove(tmp)
+			return false, err
 		}
 	}
 	if _, err := l.fs.Lstat(p); err == nil {

@@ -3,6 +3,7 @@ package object_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/object/backendtest"
+	"github.com/silo-dev/silo/object/errorfs"
 )
 
 func TestLocalConformance(t *testing.T) {
@@ -129,6 +131,40 @@ func TestLocalRemoveTemporary(t *testing.T) {
 	for _, p := range []string{keep, young} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s was removed: %v", p, err)
+		}
+	}
+}
+
+// noLinkFS is the OS filesystem as a FAT drive sees it: no hard links.
+type noLinkFS struct{ object.FS }
+
+// Create links its file into place; a failed link is reported (a full
+// disk is no reason to fall back), except on a filesystem without hard
+// links, where it falls back to check and rename; either way a second
+// Create of the name leaves the first file, and no temporary file stays.
+func TestLocalCreate(t *testing.T) {
+	ctx := context.Background()
+	full := errors.New("no space left on device")
+	links := func(op errorfs.Op) bool { return op.Kind == errorfs.OpRename }
+	root := t.TempDir()
+	be := object.NewLocalFS(root, errorfs.Wrap(object.OSFS, errorfs.FailEvery(full, links)))
+	if ok, err := be.Create(ctx, "config.json", strings.NewReader("one"), 3); ok || !errors.Is(err, full) {
+		t.Fatalf("Create with the link failing: %v, %v; want the error", ok, err)
+	}
+	for name, fsys := range map[string]object.FS{"links": object.OSFS, "no links": noLinkFS{object.OSFS}} {
+		root := t.TempDir()
+		be := object.NewLocalFS(root, fsys)
+		if ok, err := be.Create(ctx, "config.json", strings.NewReader("one"), 3); !ok || err != nil {
+			t.Fatalf("%s: first Create: %v, %v", name, ok, err)
+		}
+		if ok, err := be.Create(ctx, "config.json", strings.NewReader("two!"), 4); ok || err != nil {
+			t.Fatalf("%s: second Create: %v, %v", name, ok, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(root, "config.json")); err != nil || string(b) != "one" {
+			t.Fatalf("%s: config.json holds %q (%v)", name, b, err)
+		}
+		if ents, _ := os.ReadDir(root); len(ents) != 1 {
+			t.Errorf("%s: %d entries at the root, want config.json alone", name, len(ents))
 		}
 	}
 }

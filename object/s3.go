@@ -429,8 +429,12 @@ func (s *S3) Create(ctx context.Context, name string, r io.Reader, size int64) (
 			return false, nil
 		case resp.StatusCode == http.StatusNotImplemented || resp.Code == "NotImplemented":
 			return false, fmt.Errorf("object: s3 put %s: conditional write: %w", s.where(key), errors.ErrUnsupported)
-		case resp.StatusCode == http.StatusConflict && try < 5 && ctx.Err() == nil:
-			time.Sleep(100 * time.Millisecond)
+		case resp.StatusCode == http.StatusConflict && try < 5:
+			select {
+			case <-ctx.Done():
+				return false, fmt.Errorf("object: s3 put %s: %w", s.where(key), ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
 		default:
 			return false, s.fail("put", "", key, err)
 		}

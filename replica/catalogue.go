@@ -104,11 +104,13 @@ func CopyCatalogue(ctx context.Context, src *Source, dst *Destination, br *Recor
 				return err
 			}
 		}
-		for _, p := range br.Projects {
+		for i, p := range br.Projects {
 			if err := tx.PutProject(p.ID, p.Record); err != nil {
 				return err
 			}
-			if p.Status != catalog.StatusDeleted {
+			// of two projects of one name, the name is its holder's (see
+			// catalog.Project.HoldsNameOver), as on the machines that made them
+			if p.Status != catalog.StatusDeleted && br.holderOf(p.Name) == i {
 				if err := tx.SetName(p.Name, p.ID); err != nil {
 					return err
 				}

@@ -585,16 +585,16 @@ func (b *BackupSet) listRestored(ctx context.Context, prim *Store, se, pse *sess
 	}
 	defer unlock()
 	projects := plan.Record.Projects
-	restored := map[string]bool{}
+	names := map[string]string{} // the backup's projects' ids → names
 	for _, p := range projects {
-		restored[p.ID] = true
+		names[p.ID] = p.Name
 	}
 	// before anything is written: a name another project of the primary
-	// holds is refused (one of the backup's own, when two projects share a
-	// name, is not another)
+	// holds is refused (one the backup holds under that name too, when two
+	// projects share a name, is not another)
 	err = prim.db.View(func(tx *index.Tx) error {
 		for _, p := range projects {
-			if other := tx.ProjectIDByName(p.Name); other != "" && !restored[other] && p.Status != StatusDeleted {
+			if other := tx.ProjectIDByName(p.Name); other != "" && other != p.ID && names[other] != p.Name && p.Status != StatusDeleted {
 				return fmt.Errorf("%w: the primary has another project named %q; rename it first", ErrExists, p.Name)
 			}
 		}

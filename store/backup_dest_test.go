@@ -407,4 +407,30 @@ func TestBackupRestoreTwoProjectsOfOneName(t *testing.T) {
 	if _, err := bs.Restore(ctx, br.ID, RestoreBackupOptions{Primary: e.cfg}); err != nil {
 		t.Fatalf("restore into the primary that lists both: %v", err)
 	}
+	e.s.db.View(func(tx *index.Tx) error {
+		if got := tx.ProjectIDByName("dup"); got != older.ProjectID {
+			t.Errorf("after the restore into the primary, the name dup is %s's, want the older project %s", got, older.ProjectID)
+		}
+		return nil
+	})
+	// and into an empty primary: both come back, the name the older's
+	// whichever of the two ids sorts first
+	cfg := testConfig(t.TempDir())
+	if _, err := bs.Restore(ctx, br.ID, RestoreBackupOptions{Primary: cfg}); err != nil {
+		t.Fatalf("restore into an empty primary: %v", err)
+	}
+	s, err := Open(ctx, Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.db.View(func(tx *index.Tx) error {
+		if got := tx.ProjectIDByName("dup"); got != older.ProjectID {
+			t.Errorf("the restored primary gives the name dup to %s, want the older project %s", got, older.ProjectID)
+		}
+		if tx.Project(younger.ProjectID) == nil {
+			t.Error("the restored primary lacks the younger project")
+		}
+		return nil
+	})
 }
