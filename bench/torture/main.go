@@ -130,9 +130,32 @@ func main() {
 		w.env = append(w.env, "STORAGE_PASSWORD=torture-password")
 		initArgs = append(initArgs, "--encrypt")
 	}
-	if out, err := w.cmd("m0", initArgs...).CombinedOutput(); err != nil && !bytes.Contains(out, []byte("exists")) {
-		log.Fatalf("init: %v\n%s", err, out)
+	// every worker creates the repository at once, on its own machine:
+	// exactly one init may win, the others are told it exists
+	var inits, won sync.WaitGroup
+	var winners atomic.Int64
+	start := make(chan struct{})
+	for i := range *workers {
+		inits.Add(1)
+		won.Go(func() {
+			inits.Done()
+			<-start
+			out, err := w.cmd(fmt.Sprintf("m%d", i%*machines), initArgs...).CombinedOutput()
+			switch {
+			case err == nil:
+				winners.Add(1)
+			case !bytes.Contains(out, []byte("exists")) && !bytes.Contains(out, []byte("at the same time")):
+				w.fail("init on worker %d: %v: %s", i, err, out)
+			}
+		})
 	}
+	inits.Wait()
+	close(start)
+	won.Wait()
+	if n := winners.Load(); n != 1 {
+		w.fail("%d of %d simultaneous inits succeeded, want exactly 1", n, *workers)
+	}
+	fmt.Printf("init: %d processes at once, %d succeeded\n", *workers, winners.Load())
 	deadline := time.Now().Add(*duration)
 	var wg sync.WaitGroup
 	for i := range *workers {
