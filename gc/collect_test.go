@@ -195,6 +195,35 @@ func TestExpiredLeaseDoesNotBlock(t *testing.T) {
 	if w.exists(deadPack) {
 		t.Fatal("dead pack still there")
 	}
+	// Prune leaves its file until the lease is a TTL past its expiry, then
+	// deletes it
+	w.prunes(t, 0)
+	if n := w.leaseFiles(t); n != 1 {
+		t.Fatalf("%d lease files just after the expiry, want the crashed session's", n)
+	}
+	w.clk.Add(time.Hour)
+	w.prunes(t, 1)
+	if n := w.leaseFiles(t); n != 0 {
+		t.Fatalf("%d lease files a TTL after the expiry, want none", n)
+	}
+}
+
+// prunes runs Leases.Prune and checks how many files it deleted.
+func (w *world) prunes(t *testing.T, want int) {
+	t.Helper()
+	if n, err := w.leases.Prune(context.Background()); err != nil || n != want {
+		t.Fatalf("Prune deleted %d lease files (%v), want %d", n, err, want)
+	}
+}
+
+// leaseFiles counts the files under locks/.
+func (w *world) leaseFiles(t *testing.T) int {
+	t.Helper()
+	n := 0
+	if err := w.repo.Backend().List(context.Background(), leasePrefix, func(object.FileInfo) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // A session that sees a condemned pack treats its blobs as absent, unless
@@ -407,5 +436,14 @@ func TestUnreadableLeaseExpires(t *testing.T) {
 	w.clk.Add(2 * time.Minute)
 	if res := w.collect(t); res.PacksDeleted != 1 || w.exists(deadPack) {
 		t.Fatalf("run after twice the TTL: %+v", res)
+	}
+	w.prunes(t, 0)
+	if n := w.leaseFiles(t); n != 1 {
+		t.Fatalf("%d lease files at twice the TTL, want the unreadable one", n)
+	}
+	w.clk.Add(time.Hour)
+	w.prunes(t, 1)
+	if n := w.leaseFiles(t); n != 0 {
+		t.Fatalf("%d lease files at three times the TTL, want none", n)
 	}
 }

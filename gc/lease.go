@@ -46,6 +46,8 @@ type LeaseRecord struct {
 	Started   time.Time `json:"started"`
 	Refreshed time.Time `json:"refreshed"`
 	TTL       int64     `json:"ttl_seconds"`
+
+	file string // the lease file List read it from
 }
 
 // Expired reports whether the lease was last refreshed more than its TTL
@@ -338,6 +340,7 @@ func (l *Leases) listOnce(ctx context.Context) (out []LeaseRecord, vanished bool
 				l.log.Warn("unreadable lease counts as live", "file", f.name, "err", err)
 			}
 		}
+		rec.file = f.name
 		out = append(out, rec)
 	}
 	for _, name := range stale {
@@ -362,6 +365,32 @@ func (l *Leases) read(ctx context.Context, name string) (LeaseRecord, error) {
 		return rec, fmt.Errorf("lease %s: %w", name, err)
 	}
 	return rec, nil
+}
+
+// Prune deletes the lease files of sessions whose leases expired a TTL
+// ago or more (killed processes': without it locks/ grows with every
+// crash, and every listing reads each file again), and returns how many.
+// Such a session is gone for every collection already; one that wakes up
+// renews with a new file (RenewLapsed). Only a collection calls it, after
+// checking this machine's clock against the backend's: a machine whose
+// clock runs ahead would delete live sessions' leases.
+func (l *Leases) Prune(ctx context.Context) (int, error) {
+	all, err := l.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range all {
+		if r.file == "" || !r.Expired(l.now().Add(-l.ttl)) {
+			continue
+		}
+		if err := l.be.Delete(ctx, r.file); err != nil && !errors.Is(err, object.ErrNotFound) {
+			return n, fmt.Errorf("remove the expired lease %s: %w", r.file, err)
+		}
+		l.log.Info("removed the lease of a session gone for over a TTL", "file", r.file, "refreshed", r.Refreshed)
+		n++
+	}
+	return n, nil
 }
 
 // Alive returns the sessions whose leases have not expired, except skip:

@@ -131,6 +131,11 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 		return nil, fmt.Errorf("%w: this machine's clock is %v off the storage's (%s); gc judges other machines' leases by it: fix the clock (NTP) first",
 			ErrInvalid, skew.Round(time.Second), s.be.Location())
 	}
+	if !opts.DryRun {
+		if _, err := s.leases.Prune(ctx); err != nil {
+			s.log.Warn("expired leases were not all removed; the next gc tries again", "err", err)
+		}
+	}
 	th := opts.Threshold
 	if th <= 0 {
 		th = s.cfg.RepackThreshold

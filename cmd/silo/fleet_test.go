@@ -410,6 +410,14 @@ func TestFleetKilledStoreLease(t *testing.T) {
 	}
 	m1.must("check", "--read-data")
 	m1.restoreMatches("small", takeManifest(t, small))
+	// a TTL past its expiry the killed store's lease file goes too
+	if !nonEmpty(filepath.Join(repo, "locks")) {
+		t.Fatal("the killed store's lease went before it had been expired a TTL")
+	}
+	m2.with("SILO_TEST_CLOCK_OFFSET=11m").gc()
+	if nonEmpty(filepath.Join(repo, "locks")) {
+		t.Fatal("a gc left the lease of a store killed over two TTLs ago")
+	}
 	// on its own machine a dead process's lease counts for nothing
 	packsBefore = packCount(t, repo)
 	st = m1.cmd("store", "--project", "big", big)
