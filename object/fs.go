@@ -79,6 +79,17 @@ func (osFS) Lstat(name string) (fs.FileInfo, error)      { return os.Lstat(name)
 func (osFS) ReadDir(dir string) ([]fs.DirEntry, error)   { return os.ReadDir(dir) }
 func (osFS) SyncDir(dir string) error                    { return SyncDir(dir) }
 func (osFS) Link(oldpath, newpath string) error          { return os.Link(oldpath, newpath) }
+func (osFS) RenameNoReplace(oldpath, newpath string) error {
+	return renameNoReplace(oldpath, newpath)
+}
+
+// ExclusiveRenamer is an optional FS ability: rename oldpath to newpath in
+// one step unless newpath exists (fs.ErrExist; errors.ErrUnsupported where
+// the filesystem cannot). Local.Create uses it where hard links are
+// missing.
+type ExclusiveRenamer interface {
+	RenameNoReplace(oldpath, newpath string) error
+}
 
 // Linker is an optional FS ability: make newpath a hard link to oldpath,
 // failing with fs.ErrExist when newpath exists (Local.Create's atomic

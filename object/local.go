@@ -154,10 +154,11 @@ func (l *Local) writeTemp(ctx context.Context, name, p string, r io.Reader, size
 // name, and reports whether this call created it: of writers that create
 // one name at once, exactly one does. The file goes in place as a hard
 // link of a synced temporary file, which fails when the name exists; on a
-// filesystem without hard links (FAT, exFAT) it falls back to Put's
-// check and rename, where of two writers within a few milliseconds the
-// later one's file is kept and both are told they created it (a caller
-// that must know reads the file back).
+// filesystem without hard links (FAT, exFAT) by a rename that refuses to
+// replace (Linux, macOS, Windows). Only where neither exists does it fall
+// back to Put's check and rename, where of two writers within a few
+// milliseconds the later one's file is kept and both are told they created
+// it (a caller that must know reads the file back).
 func (l *Local) Create(ctx context.Context, name string, r io.Reader, size int64) (bool, error) {
 	p, err := l.path(name)
 	if err != nil {
@@ -180,6 +181,19 @@ func (l *Local) Create(ctx context.Context, name string, r io.Reader, size int64
 			l.fs.Remove(tmp)
 			return false, nil
 		case !linkUnsupported(err):
+			l.fs.Remove(tmp)
+			return false, err
+		}
+	}
+	if r, ok := l.fs.(ExclusiveRenamer); ok {
+		err := r.RenameNoReplace(tmp, p)
+		switch {
+		case err == nil:
+			return true, l.fs.SyncDir(filepath.Dir(p))
+		case errors.Is(err, fs.ErrExist):
+			l.fs.Remove(tmp)
+			return false, nil
+		case !errors.Is(err, errors.ErrUnsupported):
 			l.fs.Remove(tmp)
 			return false, err
 		}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,8 +138,17 @@ func TestLocalRemoveTemporary(t *testing.T) {
 	}
 }
 
-// noLinkFS is the OS filesystem as a FAT drive sees it: no hard links.
+// noLinkFS is the OS filesystem without hard links or a rename that
+// refuses to replace (the last resort of Create).
 type noLinkFS struct{ object.FS }
+
+// fatFS is the OS filesystem as a FAT drive sees it: no hard links, but a
+// rename that refuses to replace.
+type fatFS struct{ object.FS }
+
+func (f fatFS) RenameNoReplace(a, b string) error {
+	return f.FS.(object.ExclusiveRenamer).RenameNoReplace(a, b)
+}
 
 // Create links its file into place; a failed link is reported (a full
 // disk is no reason to fall back), except on a filesystem without hard
@@ -151,7 +163,7 @@ func TestLocalCreate(t *testing.T) {
 	if ok, err := be.Create(ctx, "config.json", strings.NewReader("one"), 3); ok || !errors.Is(err, full) {
 		t.Fatalf("Create with the link failing: %v, %v; want the error", ok, err)
 	}
-	for name, fsys := range map[string]object.FS{"links": object.OSFS, "no links": noLinkFS{object.OSFS}} {
+	for name, fsys := range map[string]object.FS{"links": object.OSFS, "FAT": fatFS{object.OSFS}, "neither": noLinkFS{object.OSFS}} {
 		root := t.TempDir()
 		be := object.NewLocalFS(root, fsys)
 		if ok, err := be.Create(ctx, "config.json", strings.NewReader("one"), 3); !ok || err != nil {
@@ -165,6 +177,33 @@ func TestLocalCreate(t *testing.T) {
 		}
 		if ents, _ := os.ReadDir(root); len(ents) != 1 {
 			t.Errorf("%s: %d entries at the root, want config.json alone", name, len(ents))
+		}
+	}
+}
+
+// Without hard links, a rename that refuses to replace still lets exactly
+// one of many writers create a name.
+func TestLocalCreateWithoutLinks(t *testing.T) {
+	be := object.NewLocalFS(t.TempDir(), fatFS{object.OSFS})
+	for round := range 5 {
+		name := fmt.Sprintf("config-%d.json", round)
+		var winners atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 12 {
+			wg.Go(func() {
+				b := []byte(strings.Repeat("x", 100+i))
+				ok, err := be.Create(context.Background(), name, bytes.NewReader(b), int64(len(b)))
+				if err != nil {
+					t.Errorf("Create: %v", err)
+				}
+				if ok {
+					winners.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := winners.Load(); n != 1 {
+			t.Fatalf("round %d: %d writers created %s, want 1", round, n, name)
 		}
 	}
 }

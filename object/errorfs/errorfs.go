@@ -211,6 +211,19 @@ func (e *errFS) Link(oldpath, newpath string) error {
 	return l.Link(oldpath, newpath)
 }
 
+// RenameNoReplace fails as a rename does, and is there only when the
+// wrapped FS has it.
+func (e *errFS) RenameNoReplace(oldpath, newpath string) error {
+	r, ok := e.fs.(object.ExclusiveRenamer)
+	if !ok {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: errors.ErrUnsupported}
+	}
+	if err := e.inj.MaybeError(Op{Kind: OpRename, Path: oldpath}); err != nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+	}
+	return r.RenameNoReplace(oldpath, newpath)
+}
+
 func (e *errFS) Remove(name string) error {
 	if err := e.check(OpRemove, name); err != nil {
 		return err
