@@ -195,24 +195,23 @@ func TestExpiredLeaseDoesNotBlock(t *testing.T) {
 	if w.exists(deadPack) {
 		t.Fatal("dead pack still there")
 	}
-	// Prune leaves its file until the lease is a TTL past its expiry, then
-	// deletes it
-	w.prunes(t, 0)
-	if n := w.leaseFiles(t); n != 1 {
-		t.Fatalf("%d lease files just after the expiry, want the crashed session's", n)
-	}
-	w.clk.Add(time.Hour)
-	w.prunes(t, 1)
-	if n := w.leaseFiles(t); n != 0 {
-		t.Fatalf("%d lease files a TTL after the expiry, want none", n)
-	}
+	w.leaseFileGoesATTLLater(t)
 }
 
-// prunes runs Leases.Prune and checks how many files it deleted.
-func (w *world) prunes(t *testing.T, want int) {
+// leaseFileGoesATTLLater checks, just after a lease expired, that Prune
+// leaves its file (the only one) until a TTL later, then deletes it.
+func (w *world) leaseFileGoesATTLLater(t *testing.T) {
 	t.Helper()
-	if n, err := w.leases.Prune(context.Background()); err != nil || n != want {
-		t.Fatalf("Prune deleted %d lease files (%v), want %d", n, err, want)
+	for i, want := range []int{0, 1} {
+		if n, err := w.leases.Prune(context.Background()); err != nil || n != want {
+			t.Fatalf("Prune deleted %d lease files (%v), want %d", n, err, want)
+		}
+		if n := w.leaseFiles(t); n != 1-want {
+			t.Fatalf("%d lease files after Prune, want %d", n, 1-want)
+		}
+		if i == 0 {
+			w.clk.Add(time.Hour)
+		}
 	}
 }
 
@@ -437,13 +436,5 @@ func TestUnreadableLeaseExpires(t *testing.T) {
 	if res := w.collect(t); res.PacksDeleted != 1 || w.exists(deadPack) {
 		t.Fatalf("run after twice the TTL: %+v", res)
 	}
-	w.prunes(t, 0)
-	if n := w.leaseFiles(t); n != 1 {
-		t.Fatalf("%d lease files at twice the TTL, want the unreadable one", n)
-	}
-	w.clk.Add(time.Hour)
-	w.prunes(t, 1)
-	if n := w.leaseFiles(t); n != 0 {
-		t.Fatalf("%d lease files at three times the TTL, want none", n)
-	}
+	w.leaseFileGoesATTLLater(t)
 }
