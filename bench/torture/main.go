@@ -42,6 +42,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
@@ -66,6 +67,8 @@ type world struct {
 	dest             string // backup destination ("": no backups)
 	backups          map[string]*backupRec
 	env              []string
+	servers          map[string]string // machine → URL of its silo serve ("": none)
+	stopServer       map[string]func()
 	logLevel         string
 	logs             io.Writer
 	mu               sync.Mutex
@@ -85,6 +88,7 @@ func main() {
 	logFile := flag.String("log", "", "append every command's stderr (at --log-level debug) to this file")
 	backups := flag.Bool("backup", false, "back up, delete and expire backups too")
 	encrypt := flag.Bool("encrypt", false, "an encrypted repository (silo init --encrypt): each machine's index is then its own cache, also for a local repository")
+	serve := flag.Bool("serve", true, "run a silo serve on every machine and send a quarter of the stores through it (--remote: the HTTP upload protocol)")
 	flag.Parse()
 	log.SetFlags(0)
 	w := &world{versions: map[string]*version{}, counts: map[string]*atomic.Int64{}, logLevel: "warn", backups: map[string]*backupRec{}}
@@ -96,7 +100,7 @@ func main() {
 		defer f.Close()
 		w.logs, w.logLevel = f, "debug"
 	}
-	for _, k := range []string{"store", "store-failed", "forget", "delete", "gc", "gc-failed", "read", "read-failed",
+	for _, k := range []string{"store", "store-remote", "store-failed", "forget", "delete", "gc", "gc-failed", "read", "read-failed",
 		"backup", "backup-failed", "backup-delete", "backup-expire", "backup-removal-refused"} {
 		w.counts[k] = new(atomic.Int64)
 	}
@@ -156,6 +160,13 @@ func main() {
 		w.fail("%d of %d simultaneous inits succeeded, want exactly 1", n, *workers)
 	}
 	fmt.Printf("init: %d processes at once, %d succeeded\n", *workers, winners.Load())
+	w.servers, w.stopServer = map[string]string{}, map[string]func(){}
+	if *serve {
+		for i := range *machines {
+			stop := w.startServer(fmt.Sprintf("m%d", i))
+			defer stop()
+		}
+	}
 	deadline := time.Now().Add(*duration)
 	var wg sync.WaitGroup
 	for i := range *workers {
@@ -166,7 +177,53 @@ func main() {
 		}()
 	}
 	wg.Wait()
+	// the servers' sessions end before the final collections
+	for _, stop := range w.stopServer {
+		stop()
+	}
 	w.finish()
+}
+
+// startServer runs `silo serve` as machine m on a free loopback port and
+// waits until it answers; the function it returns stops it (SIGTERM, then
+// waits), once.
+func (w *world) startServer(m string) func() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := w.cmd(m, "--log-level", w.logLevel, "serve", "--addr", addr)
+	if w.logs != nil {
+		c.Stderr = w.logs
+	}
+	if err := c.Start(); err != nil {
+		log.Fatal(err)
+	}
+	url := "http://" + addr
+	for i := 0; ; i++ {
+		if resp, err := http.Get(url + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i == 200 {
+			log.Fatalf("silo serve on %s did not answer", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	w.servers[m] = url
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			c.Process.Signal(syscall.SIGTERM)
+			if err := c.Wait(); err != nil {
+				w.fail("silo serve on %s: %v", m, err)
+			}
+		})
+	}
+	w.stopServer[m] = stop
+	return stop
 }
 
 func startS3(work string) (string, []string) {
@@ -186,6 +243,13 @@ func startS3(work string) (string, []string) {
 	go http.Serve(ln, gofakes3.New(mem).Server())
 	return "s3://torture/repo", []string{"AWS_ENDPOINT_URL=http://" + ln.Addr().String(), "AWS_ACCESS_KEY_ID=t",
 		"AWS_SECRET_ACCESS_KEY=t", "AWS_REGION=us-east-1"}
+}
+
+// serverOf returns the URL of machine m's silo serve ("": none).
+func (w *world) serverOf(m string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.servers[m]
 }
 
 // cmd prepares silo as machine m.
@@ -242,7 +306,13 @@ func (w *world) worker(i int, m string, seed uint64, deadline time.Time) {
 		case x < 12:
 			mutate(trees[p], r)
 			man := manifest(trees[p])
-			out, err := w.run(m, "--json", "store", "--project", p, trees[p])
+			args := []string{"--json", "store", "--project", p, trees[p]}
+			url := w.serverOf(m)
+			remote := url != "" && r.IntN(4) == 0
+			if remote {
+				args = []string{"--json", "store", "--remote", url, "--project", p, trees[p]}
+			}
+			out, err := w.run(m, args...)
 			if err != nil {
 				w.counts["store-failed"].Add(1)
 				// a conflict says to run again; anything else is a failure
@@ -256,6 +326,9 @@ func (w *world) worker(i int, m string, seed uint64, deadline time.Time) {
 			w.versions[id] = &version{id: id, project: p, machine: m, manifest: man}
 			w.mu.Unlock()
 			w.counts["store"].Add(1)
+			if remote {
+				w.counts["store-remote"].Add(1)
+			}
 		case x < 15:
 			out, err := w.run(m, "--json", "forget", "--keep-last", "2", p)
 			if err != nil {
@@ -370,8 +443,8 @@ func (w *world) finish() {
 		restored++
 		os.RemoveAll(dest)
 	}
-	fmt.Printf("operations: %d stores acknowledged (%d failed, told to run again), %d forgets, %d hard deletes, %d gcs (%d refused: another ran), %d restores (%d not found)\n",
-		w.counts["store"].Load(), w.counts["store-failed"].Load(), w.counts["forget"].Load(), w.counts["delete"].Load(),
+	fmt.Printf("operations: %d stores acknowledged (%d through silo serve; %d failed, told to run again), %d forgets, %d hard deletes, %d gcs (%d refused: another ran), %d restores (%d not found)\n",
+		w.counts["store"].Load(), w.counts["store-remote"].Load(), w.counts["store-failed"].Load(), w.counts["forget"].Load(), w.counts["delete"].Load(),
 		w.counts["gc"].Load(), w.counts["gc-failed"].Load(), w.counts["read"].Load(), w.counts["read-failed"].Load())
 	fmt.Printf("versions: %d acknowledged, %d removed on purpose, %d to restore, %d restored identical (final check %.1fs)\n",
 		len(w.versions), removed, len(live), restored, time.Since(t0).Seconds())

@@ -44,7 +44,16 @@ func remoteStore(c *cli.Context) error {
 		Type: c.String("type"), Tags: c.StringSlice("tag"), GitRepository: c.String("git-repository"),
 		Languages: c.StringSlice("language"), Frameworks: c.StringSlice("framework"),
 		Source: host + ":" + abs, Progress: prog, Logger: e.log})
-	if done, err := e.ended(rep, "store", res, err); done {
+	var out any = res
+	if res != nil {
+		// the field a local store's --json names the version by, beside the
+		// API's "version": one script reads both
+		out = struct {
+			*client.StoreResult
+			Snapshot string `json:"snapshot"`
+		}{res, res.Version}
+	}
+	if done, err := e.ended(rep, "store", out, err); done {
 		return err
 	}
 	st := res.Stats

@@ -93,6 +93,10 @@ func TestRemoteStoreRestoreList(t *testing.T) {
 	if first["created"] != true || first["blobs_uploaded"].(float64) < 20 || first["bytes_uploaded"].(float64) < 10<<20 {
 		t.Fatalf("first remote store: %v", first)
 	}
+	// a script reads the version as from a local store's --json too
+	if v, ok := first["version"].(string); !ok || first["snapshot"] != v {
+		t.Fatalf("remote store names its version %v as version and %v as snapshot", first["version"], first["snapshot"])
+	}
 	// touch one file: only its chunks and the trees above it travel
 	f := filepath.Join(src, "src", "pkg03", "sub0", "f0003.go")
 	if err := os.WriteFile(f, []byte("package changed\n"), 0o644); err != nil {
