@@ -246,22 +246,12 @@ func symlink(name, target string) entry {
 
 func makeTar(t testing.TB, entries ...entry) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Size: int64(len(e.body)),
-			Linkname: e.target, ModTime: e.mtime, Format: tar.FormatPAX}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(e.body); err != nil {
-			t.Fatal(err)
-		}
+	tes := make([]testutil.TarEntry, len(entries))
+	for i, e := range entries {
+		tes[i] = testutil.TarEntry{Header: tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode,
+			Linkname: e.target, ModTime: e.mtime}, Body: e.body}
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return testutil.Tar(t, tes...)
 }
 
 // tarMember is a tar entry read back.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/silo-dev/silo/chunk"
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/snapshot"
 )
@@ -58,25 +59,15 @@ type tarEntry struct {
 }
 
 func makeTar(entries ...tarEntry) []byte {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		mode := e.mode
-		if mode == 0 {
-			mode = 0o644
+	tes := make([]testutil.TarEntry, len(entries))
+	for i, e := range entries {
+		tes[i] = testutil.TarEntry{Header: tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: e.mode,
+			ModTime: time.Unix(1700000000, 123456789)}}
+		if e.typ == tar.TypeReg {
+			tes[i].Body = []byte(e.body)
 		}
-		hdr := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: mode, Size: int64(len(e.body)),
-			ModTime: time.Unix(1700000000, 123456789), Format: tar.FormatPAX}
-		if e.typ != tar.TypeReg {
-			hdr.Size = 0
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			panic(err)
-		}
-		tw.Write([]byte(e.body))
 	}
-	tw.Close()
-	return buf.Bytes()
+	return testutil.Tar(nil, tes...)
 }
 
 // fuzzPol is a fixed irreducible polynomial of degree 53.

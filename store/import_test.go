@@ -15,61 +15,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/silo-dev/silo/internal/testutil"
 	"github.com/silo-dev/silo/snapshot"
 )
 
 // tarOf writes the tree at root as a tar stream to w (regular files,
 // directories, symlinks).
-func tarOf(t testing.TB, w io.Writer, root string) {
-	t.Helper()
-	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(rel)
-		if d.IsDir() {
-			hdr.Name += "/"
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	})
-	if err == nil {
-		err = tw.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+func tarOf(t testing.TB, w io.Writer, root string) { t.Helper(); testutil.TarTree(t, w, root) }
 
 func writeTar(t testing.TB, file, root string) {
 	t.Helper()
@@ -174,33 +126,11 @@ type tarEntry struct {
 
 func makeTar(t testing.TB, entries []tarEntry) []byte {
 	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, en := range entries {
-		h := en.hdr
-		if h.Typeflag == 0 {
-			h.Typeflag = tar.TypeReg
-		}
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(en.body))
-		}
-		if h.Mode == 0 {
-			h.Mode = 0o644
-		}
-		h.Format = tar.FormatPAX
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatalf("tar header %q: %v", h.Name, err)
-		}
-		if en.body != "" {
-			if _, err := tw.Write([]byte(en.body)); err != nil {
-				t.Fatal(err)
-			}
-		}
+	tes := make([]testutil.TarEntry, len(entries))
+	for i, en := range entries {
+		tes[i] = testutil.TarEntry{Header: en.hdr, Body: []byte(en.body)}
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return testutil.Tar(t, tes...)
 }
 
 // rawTarHeader builds a 512-byte ustar header block with a correct checksum,
