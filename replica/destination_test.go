@@ -472,6 +472,15 @@ func TestDirTargets(t *testing.T) {
 	if ps, err := br.Pick([]string{"p1-twin-id"}); err != nil || len(ps) != 1 || ps[0].ID != "p1-twin-id" {
 		t.Fatalf("Pick(p1-twin-id) = %+v, %v", ps, err)
 	}
+	// two deleted projects of one name: the one updated last, as the
+	// catalogue resolves the name
+	gone := func(id string, updated time.Time) Project {
+		return Project{Project: catalog.Project{ID: id, Name: "old", Status: catalog.StatusDeleted, CreatedAt: at, UpdatedAt: updated}}
+	}
+	deleted := &Record{ID: "b", Projects: []Project{gone("d-1", at.Add(time.Minute)), gone("d-2", at.Add(time.Hour))}}
+	if ps, err := deleted.Pick([]string{"old"}); err != nil || len(ps) != 1 || ps[0].ID != "d-2" {
+		t.Fatalf("Pick(old) of two deleted projects = %+v, %v; want the one updated last", ps, err)
+	}
 	br.Projects = br.Projects[:len(br.Projects)-1]
 	bad := []Project{{Project: catalog.Project{Name: ".."}}}
 	if _, err := DirTargets(br, bad, dir); err == nil || !strings.Contains(err.Error(), "restore project .. from backup b into "+dir) {

@@ -313,11 +313,24 @@ func (br *Record) Pick(refs []string) ([]Project, error) {
 }
 
 // holderOf returns the index of the project that holds name in br (-1:
-// none has it).
+// none has it). Of projects that are all deleted, none holds the name:
+// the one updated last stands for it, as catalog.FindRecord resolves it.
 func (br *Record) holderOf(name string) int {
 	h := -1
 	for i, p := range br.Projects {
-		if p.Name == name && (h < 0 || p.HoldsNameOver(br.Projects[h].Project)) {
+		if p.Name != name {
+			continue
+		}
+		if h < 0 {
+			h = i
+			continue
+		}
+		o := br.Projects[h].Project
+		if p.Status == catalog.StatusDeleted && o.Status == catalog.StatusDeleted {
+			if p.UpdatedAt.After(o.UpdatedAt) {
+				h = i
+			}
+		} else if p.HoldsNameOver(o) {
 			h = i
 		}
 	}
