@@ -13,7 +13,9 @@ import (
 )
 
 // failingStager is a local destination whose PutFile (the commit of a
-// staged pack) fails from the failAt-th call on.
+// staged pack) fails from the failAt-th call on, leaving the staged file
+// where it was: the backup (its discard of what it did not commit, or the
+// destination's close) must remove it.
 type failingStager struct {
 	*object.Local
 	mu           sync.Mutex
@@ -26,7 +28,6 @@ func (f *failingStager) PutFile(ctx context.Context, name, path string) error {
 	fail := f.puts >= f.failAt
 	f.mu.Unlock()
 	if fail {
-		os.Remove(path)
 		return errors.New("no space left on device")
 	}
 	return f.Local.PutFile(ctx, name, path)
