@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1460,4 +1462,53 @@ func TestTemplateRemoveAndReplace(t *testing.T) {
 		t.Errorf("re-adding a removed template's name: %v", err)
 	}
 	checkClean(t, e.s)
+}
+
+// Processes that add one template name at once, without replace: exactly
+// one is recorded, the others are told it exists (the name is checked
+// again under the catalogue lock, after the trees were stored), and the
+// template holds the winner's tree.
+func TestTemplateAddedAtOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 4
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = e.path(fmt.Sprintf("src%d", i))
+		for f := range 20 {
+			writeFile(t, dirs[i], fmt.Sprintf("f%02d.bin", f), testutil.RandomBytes(uint64(100*i+f), 256<<10))
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = e.s.AddTemplate(ctx, "svc", "backend", dirs[i], false)
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("both adders %d and %d recorded template svc", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, ErrExists):
+			t.Fatalf("adder %d: %v, want ErrExists", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no adder recorded the template")
+	}
+	if _, err := e.s.NewFromTemplate(ctx, "svc", SaveOptions{Project: "made"}); err != nil {
+		t.Fatal(err)
+	}
+	out := e.path("out")
+	if _, _, err := e.s.Restore(ctx, "made", out, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(out, "f07.bin")); err != nil || !bytes.Equal(got, testutil.RandomBytes(uint64(100*winner+7), 256<<10)) {
+		t.Fatalf("the template does not hold the winner's tree (%v)", err)
+	}
 }
