@@ -44,12 +44,9 @@ func (s *Store) WriteTar(ctx context.Context, info SnapshotInfo, w io.Writer) er
 	if err != nil {
 		return fmt.Errorf("%w: snapshot %s: tree %q", ErrInvalid, info.ID, info.Tree)
 	}
-	se, err := s.begin(ctx, gc.KindRead)
-	if err != nil {
-		return err
-	}
-	defer se.End()
-	return snapshot.WriteTar(ctx, s.repo, tree, w)
+	return s.reading(ctx, func() error {
+		return snapshot.WriteTar(ctx, s.repo, tree, w)
+	})
 }
 
 // FileInfo describes one regular file of a version.

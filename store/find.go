@@ -61,29 +61,26 @@ func (s *Store) Find(ctx context.Context, ref, pattern string, fn func(FindMatch
 	if err != nil {
 		return err
 	}
-	se, err := s.begin(ctx, gc.KindRead)
-	if err != nil {
-		return err
-	}
-	defer se.End()
-	for _, info := range list {
-		err := snapshot.Walk(ctx, s.repo, info.snap.Tree, func(p string, n *snapshot.Node) error {
-			subject := n.Name
-			if whole {
-				subject = p
+	return s.reading(ctx, func() error {
+		for _, info := range list {
+			err := snapshot.Walk(ctx, s.repo, info.snap.Tree, func(p string, n *snapshot.Node) error {
+				subject := n.Name
+				if whole {
+					subject = p
+				}
+				if ok, _ := path.Match(pattern, subject); !ok {
+					return nil
+				}
+				m := FindMatch{Project: info.ProjectName, Snapshot: info.ID, Time: info.Time, Path: p, Type: n.Type.String()}
+				if n.Type == snapshot.File {
+					m.Size = int64(n.Size)
+				}
+				return fn(m)
+			})
+			if err != nil {
+				return fmt.Errorf("find in %s@%.12s: %w", info.ProjectName, info.ID, err)
 			}
-			if ok, _ := path.Match(pattern, subject); !ok {
-				return nil
-			}
-			m := FindMatch{Project: info.ProjectName, Snapshot: info.ID, Time: info.Time, Path: p, Type: n.Type.String()}
-			if n.Type == snapshot.File {
-				m.Size = int64(n.Size)
-			}
-			return fn(m)
-		})
-		if err != nil {
-			return fmt.Errorf("find in %s@%.12s: %w", info.ProjectName, info.ID, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 
+	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/object"
 	"github.com/silo-dev/silo/session"
 )
@@ -40,4 +41,15 @@ func (s *Store) begin(ctx context.Context, kind string) (*session.Session, error
 // runs beside, on any machine.
 func (s *Store) beginExclusive(ctx context.Context) (*session.Session, error) {
 	return session.BeginExclusive(ctx, s.sessions())
+}
+
+// reading runs fn within a read session: no collection deletes a pack it
+// reads.
+func (s *Store) reading(ctx context.Context, fn func() error) error {
+	se, err := s.begin(ctx, gc.KindRead)
+	if err != nil {
+		return err
+	}
+	defer se.End()
+	return fn()
 }

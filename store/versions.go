@@ -223,37 +223,34 @@ func (s *Store) Ls(ctx context.Context, ref, path string, fn func(Entry) error) 
 	if err != nil {
 		return err
 	}
-	se, err := s.begin(ctx, gc.KindRead)
-	if err != nil {
-		return err
-	}
-	defer se.End()
-	n, err := snapshot.Find(ctx, s.repo, info.snap.Tree, path)
-	if err != nil {
-		return err
-	}
-	prefix := strings.Trim(path, "/")
-	emit := func(p string, n *snapshot.Node) error {
-		e := Entry{Path: p, Type: n.Type.String(), Mode: fmt.Sprintf("%04o", n.Mode),
-			MTime: time.Unix(0, n.MTime).UTC(), Target: n.Target, Filter: n.Filter}
-		if n.Type == snapshot.File {
-			e.Size = int64(n.Size)
-		}
-		return fn(e)
-	}
-	if n.Type != snapshot.Dir {
-		return emit(prefix, n)
-	}
-	if prefix != "" && n.Name != "" {
-		if err := emit(prefix, n); err != nil {
+	return s.reading(ctx, func() error {
+		n, err := snapshot.Find(ctx, s.repo, info.snap.Tree, path)
+		if err != nil {
 			return err
 		}
-	}
-	return snapshot.Walk(ctx, s.repo, n.Subtree, func(p string, n *snapshot.Node) error {
-		if prefix != "" {
-			p = prefix + "/" + p
+		prefix := strings.Trim(path, "/")
+		emit := func(p string, n *snapshot.Node) error {
+			e := Entry{Path: p, Type: n.Type.String(), Mode: fmt.Sprintf("%04o", n.Mode),
+				MTime: time.Unix(0, n.MTime).UTC(), Target: n.Target, Filter: n.Filter}
+			if n.Type == snapshot.File {
+				e.Size = int64(n.Size)
+			}
+			return fn(e)
 		}
-		return emit(p, n)
+		if n.Type != snapshot.Dir {
+			return emit(prefix, n)
+		}
+		if prefix != "" && n.Name != "" {
+			if err := emit(prefix, n); err != nil {
+				return err
+			}
+		}
+		return snapshot.Walk(ctx, s.repo, n.Subtree, func(p string, n *snapshot.Node) error {
+			if prefix != "" {
+				p = prefix + "/" + p
+			}
+			return emit(p, n)
+		})
 	})
 }
 
@@ -267,10 +264,7 @@ func (s *Store) Diff(ctx context.Context, a, b string, fn func(snapshot.Change) 
 	if err != nil {
 		return err
 	}
-	se, err := s.begin(ctx, gc.KindRead)
-	if err != nil {
-		return err
-	}
-	defer se.End()
-	return snapshot.Diff(ctx, s.repo, ia.snap.Tree, ib.snap.Tree, fn)
+	return s.reading(ctx, func() error {
+		return snapshot.Diff(ctx, s.repo, ia.snap.Tree, ib.snap.Tree, fn)
+	})
 }
