@@ -153,12 +153,13 @@ func (l *Local) writeTemp(ctx context.Context, name, p string, r io.Reader, size
 // Create stores exactly size bytes of r under name unless a file has that
 // name, and reports whether this call created it: of writers that create
 // one name at once, exactly one does. The file goes in place as a hard
-// link of a synced temporary file, which fails when the name exists; on a
-// filesystem without hard links (FAT, exFAT) by a rename that refuses to
-// replace (Linux, macOS, Windows). Only where neither exists does it fall
-// back to Put's check and rename, where of two writers within a few
-// milliseconds the later one's file is kept and both are told they created
-// it (a caller that must know reads the file back).
+// link of a synced temporary file, which fails when the name exists; where
+// the link fails for another reason (FAT and exFAT have no hard links, a
+// share may refuse them), by a rename that refuses to replace (Linux,
+// macOS, Windows), whose own failure is reported. Only where neither
+// exists does it fall back to Put's check and rename, where of two writers
+// within a few milliseconds the later one's file is kept and both are told
+// they created it (a caller that must know reads the file back).
 func (l *Local) Create(ctx context.Context, name string, r io.Reader, size int64) (bool, error) {
 	p, err := l.path(name)
 	if err != nil {
@@ -171,18 +172,19 @@ func (l *Local) Create(ctx context.Context, name string, r io.Reader, size int64
 	if err != nil {
 		return false, err
 	}
+	// a link that fails for another reason than the name (no hard links
+	// here, a share that refuses them, a full disk) leaves it to the
+	// rename, which is as exclusive and reports a real failure itself
+	var linkErr error = errors.ErrUnsupported
 	if lk, ok := l.fs.(Linker); ok {
-		err := lk.Link(tmp, p)
+		linkErr = lk.Link(tmp, p)
 		switch {
-		case err == nil:
+		case linkErr == nil:
 			l.fs.Remove(tmp)
 			return true, l.fs.SyncDir(filepath.Dir(p))
-		case errors.Is(err, fs.ErrExist):
+		case errors.Is(linkErr, fs.ErrExist):
 			l.fs.Remove(tmp)
 			return false, nil
-		case !linkUnsupported(err):
-			l.fs.Remove(tmp)
-			return false, err
 		}
 	}
 	if r, ok := l.fs.(ExclusiveRenamer); ok {
@@ -197,6 +199,12 @@ func (l *Local) Create(ctx context.Context, name string, r io.Reader, size int64
 			l.fs.Remove(tmp)
 			return false, err
 		}
+	}
+	// neither is exclusive here: check and rename, unless the link failed
+	// for a reason of its own, which is reported
+	if !linkUnsupported(linkErr) {
+		l.fs.Remove(tmp)
+		return false, linkErr
 	}
 	if _, err := l.fs.Lstat(p); err == nil {
 		l.fs.Remove(tmp)

@@ -150,6 +150,14 @@ func (f fatFS) RenameNoReplace(a, b string) error {
 	return f.FS.(object.ExclusiveRenamer).RenameNoReplace(a, b)
 }
 
+// refusedLinkFS is a share whose hard links fail with "access denied":
+// Create goes on with the rename that refuses to replace.
+type refusedLinkFS struct{ fatFS }
+
+func (refusedLinkFS) Link(a, b string) error {
+	return &os.LinkError{Op: "link", Old: a, New: b, Err: fs.ErrPermission}
+}
+
 // Create links its file into place; a failed link is reported (a full
 // disk is no reason to fall back), except on a filesystem without hard
 // links, where it falls back to check and rename; either way a second
@@ -163,7 +171,8 @@ func TestLocalCreate(t *testing.T) {
 	if ok, err := be.Create(ctx, "config.json", strings.NewReader("one"), 3); ok || !errors.Is(err, full) {
 		t.Fatalf("Create with the link failing: %v, %v; want the error", ok, err)
 	}
-	for name, fsys := range map[string]object.FS{"links": object.OSFS, "FAT": fatFS{object.OSFS}, "neither": noLinkFS{object.OSFS}} {
+	for name, fsys := range map[string]object.FS{"links": object.OSFS, "FAT": fatFS{object.OSFS},
+		"links refused": refusedLinkFS{fatFS{object.OSFS}}, "neither": noLinkFS{object.OSFS}} {
 		root := t.TempDir()
 		be := object.NewLocalFS(root, fsys)
 		if ok, err := be.Create(ctx, "config.json", strings.NewReader("one"), 3); !ok || err != nil {
