@@ -38,6 +38,30 @@ type Collection struct {
 	pending map[object.ID]bool
 }
 
+// markAndPlan marks and plans. A referenced blob the index lacks is
+// looked for once more, with a second mark (which lists the packs again),
+// before it counts as missing: a listing that pages through the packs (S3,
+// 1,000 keys a page) may have passed the key of a pack written while it
+// ran, and found a later pack that refers to its blobs.
+func (c *Collection) markAndPlan(ctx context.Context, plans *Plans) (*Plan, error) {
+	for try := 0; ; try++ {
+		opts, err := c.Mark(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts.Condemned = plans.Condemned()
+		c.pending = plans.Condemned()
+		plan, err := NewPlan(ctx, opts)
+		if errors.Is(err, ErrMissing) && try == 0 {
+			if opts.Logger != nil {
+				opts.Logger.Info("a referenced blob is not indexed; listing the packs again before calling it missing", "err", err)
+			}
+			continue
+		}
+		return plan, err
+	}
+}
+
 // Exclusive checks that no other collection holds an unexpired lease; the
 // caller has started its own session already.
 func Exclusive(ctx context.Context, leases *Leases, self *Lease) error {
@@ -86,13 +110,7 @@ func (c *Collection) Run(ctx context.Context) (*Plan, *Result, error) {
 	}
 	// the mark comes after the ripeness check: every session a ripe plan
 	// waited for has ended, so its versions are among the roots
-	opts, err := c.Mark(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts.Condemned = plans.Condemned()
-	c.pending = plans.Condemned()
-	plan, err := NewPlan(ctx, opts)
+	plan, err := c.markAndPlan(ctx, plans)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -438,3 +438,44 @@ func TestUnreadableLeaseExpires(t *testing.T) {
 	}
 	w.leaseFileGoesATTLLater(t)
 }
+
+// A mark that finds a referenced blob the index lacks is made once more
+// before the blob counts as missing: a listing may have missed a pack
+// written while it ran. Missing twice, the collection stops with
+// ErrMissing and deletes nothing.
+func TestCollectionMarksAgainBeforeMissing(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	live, _ := w.blobInOwnPack(t, 1)
+	_, deadPack := w.blobInOwnPack(t, 2)
+	w.setLive(live)
+	ghost := idWithPrefix(42, 42)
+	run := func(missing int) (*Result, int, error) {
+		self, err := w.leases.Start(ctx, KindGC, "test gc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer self.End(ctx)
+		marks := 0
+		mark := func(ctx context.Context) (Options, error) {
+			marks++
+			o, err := w.mark(ctx)
+			if marks <= missing {
+				// as a listing that saw a version's pack and missed the
+				// pack of a blob it refers to
+				o.Live = append(o.Live, ghost)
+			}
+			return o, err
+		}
+		c := &Collection{DB: w.db, Repo: w.repo, Leases: w.leases, Self: self, Mark: mark}
+		_, res, err := c.Run(ctx)
+		return res, marks, err
+	}
+	if _, marks, err := run(2); !errors.Is(err, ErrMissing) || marks != 2 || !w.exists(deadPack) {
+		t.Fatalf("a blob missing from two marks: %v after %d marks (dead pack kept: %v), want ErrMissing after 2", err, marks, w.exists(deadPack))
+	}
+	res, marks, err := run(1)
+	if err != nil || marks < 2 || res.PacksDeleted != 1 || w.exists(deadPack) {
+		t.Fatalf("a blob missing from the first mark only: %+v, %v after %d marks", res, err, marks)
+	}
+}

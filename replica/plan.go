@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -114,7 +115,18 @@ func Reachable(ctx context.Context, src *Source, snaps, extra []object.ID) (map[
 		}
 		roots = append(roots, snapshot.ReachRoot{Tree: sn.Tree, Label: id.Short()})
 	}
-	return Needed(ctx, src.Repo, roots, append(slices.Clip(extra), snaps...))
+	all := append(slices.Clip(extra), snaps...)
+	needed, err := Needed(ctx, src.Repo, roots, all)
+	if errors.Is(err, object.ErrBlobNotFound) && src.Refresh != nil {
+		// a listing that pages through the packs (S3) may have missed a
+		// pack written while it ran, and found a later one that refers to
+		// its blobs: list again before a blob counts as missing
+		if rerr := src.Refresh(ctx); rerr != nil {
+			return nil, err
+		}
+		needed, err = Needed(ctx, src.Repo, roots, all)
+	}
+	return needed, err
 }
 
 // RestorePlan is what a restore of a backup into a primary repository

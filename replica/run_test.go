@@ -101,3 +101,54 @@ func TestBack(t *testing.T) {
 		t.Errorf("message %q", err)
 	}
 }
+
+// A tree a version needs that the index lacks is looked for again after
+// a refresh before it counts as missing: a listing may have missed the
+// pack of a blob a later pack refers to. Missing after the refresh too,
+// it is ErrBlobNotFound.
+func TestReachableRefreshesBeforeMissing(t *testing.T) {
+	ctx := context.Background()
+	src := newRepo(t)
+	v, blob := src.project(t)
+	sn, _, err := src.source().Version(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, ok, err := src.db.Lookup(sn.Tree)
+	if err != nil || !ok {
+		t.Fatalf("the tree is not indexed: %v", err)
+	}
+	var pack object.PackInfo
+	src.db.View(func(tx *index.Tx) error { pack, _, err = tx.Pack(loc.Pack); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := func() {
+		if err := src.db.Update(func(tx *index.Tx) error { return tx.RemovePack(loc.Pack, []object.Blob{loc.Blob}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, found := range []bool{false, true} {
+		drop()
+		s := src.source()
+		refreshes := 0
+		s.Refresh = func(context.Context) error {
+			refreshes++
+			if found {
+				return src.db.AddPack(pack, []object.Blob{loc.Blob})
+			}
+			return nil
+		}
+		needed, err := Reachable(ctx, s, []object.ID{v}, nil)
+		if refreshes != 1 {
+			t.Fatalf("%d refreshes, want 1", refreshes)
+		}
+		if found {
+			if _, ok := needed[blob]; err != nil || !ok {
+				t.Fatalf("with the pack listed again: %v (data blob needed: %v)", err, ok)
+			}
+		} else if !errors.Is(err, object.ErrBlobNotFound) {
+			t.Fatalf("with the pack gone: %v, want ErrBlobNotFound", err)
+		}
+	}
+}
