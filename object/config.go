@@ -122,11 +122,10 @@ func LoadRepoConfig(ctx context.Context, be Backend) (RepoConfig, error) {
 // window of a few milliseconds in which two writers may both read back
 // their own.
 func CreateRepoConfig(ctx context.Context, be Backend, c RepoConfig) (RepoConfig, error) {
-	b, err := json.MarshalIndent(c, "", "  ")
+	b, err := encodeRepoConfig(c)
 	if err != nil {
 		return RepoConfig{}, err
 	}
-	b = append(b, '\n')
 	err = errors.ErrUnsupported
 	if cr, ok := be.(Creator); ok {
 		_, err = cr.Create(ctx, ConfigName, bytes.NewReader(b), int64(len(b)))
@@ -142,10 +141,15 @@ func CreateRepoConfig(ctx context.Context, be Backend, c RepoConfig) (RepoConfig
 
 // SaveRepoConfig writes config.json durably (a no-op when it exists).
 func SaveRepoConfig(ctx context.Context, be Backend, c RepoConfig) error {
-	b, err := json.MarshalIndent(c, "", "  ")
+	b, err := encodeRepoConfig(c)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
 	return be.Put(ctx, ConfigName, bytes.NewReader(b), int64(len(b)))
+}
+
+// encodeRepoConfig is config.json's bytes: indented JSON and a newline.
+func encodeRepoConfig(c RepoConfig) ([]byte, error) {
+	b, err := json.MarshalIndent(c, "", "  ")
+	return append(b, '\n'), err
 }

@@ -104,13 +104,14 @@ func CopyCatalogue(ctx context.Context, src *Source, dst *Destination, br *Recor
 				return err
 			}
 		}
+		holders := br.holders()
 		for i, p := range br.Projects {
 			if err := tx.PutProject(p.ID, p.Record); err != nil {
 				return err
 			}
 			// of two projects of one name, the name is its holder's (see
 			// catalog.Project.HoldsNameOver), as on the machines that made them
-			if p.Status != catalog.StatusDeleted && br.holderOf(p.Name) == i {
+			if p.Status != catalog.StatusDeleted && holders[p.Name] == i {
 				if err := tx.SetName(p.Name, p.ID); err != nil {
 					return err
 				}

@@ -299,10 +299,11 @@ func (br *Record) Pick(refs []string) ([]Project, error) {
 		return br.Projects, nil
 	}
 	var out []Project
+	holders := br.holders()
 	for _, ref := range refs {
 		i := slices.IndexFunc(br.Projects, func(p Project) bool { return p.ID == ref })
-		if i < 0 {
-			i = br.holderOf(ref)
+		if h, ok := holders[ref]; i < 0 && ok {
+			i = h
 		}
 		if i < 0 {
 			return nil, fmt.Errorf("%w: backup %s has no project %q", catalog.ErrProjectNotFound, br.ID, ref)
@@ -312,26 +313,24 @@ func (br *Record) Pick(refs []string) ([]Project, error) {
 	return out, nil
 }
 
-// holderOf returns the index of the project that holds name in br (-1:
-// none has it). Of projects that are all deleted, none holds the name:
-// the one updated last stands for it, as catalog.FindRecord resolves it.
-func (br *Record) holderOf(name string) int {
-	h := -1
+// holders returns, by name, the index of the project of br that holds
+// it. Of projects that are all deleted, none holds the name: the one
+// updated last stands for it, as catalog.FindRecord resolves it.
+func (br *Record) holders() map[string]int {
+	h := map[string]int{}
 	for i, p := range br.Projects {
-		if p.Name != name {
+		j, ok := h[p.Name]
+		if !ok {
+			h[p.Name] = i
 			continue
 		}
-		if h < 0 {
-			h = i
-			continue
-		}
-		o := br.Projects[h].Project
+		o := br.Projects[j].Project
 		if p.Status == catalog.StatusDeleted && o.Status == catalog.StatusDeleted {
 			if p.UpdatedAt.After(o.UpdatedAt) {
-				h = i
+				h[p.Name] = i
 			}
 		} else if p.HoldsNameOver(o) {
-			h = i
+			h[p.Name] = i
 		}
 	}
 	return h
@@ -348,8 +347,9 @@ func (br *Record) Dirs() map[string]string {
 	for _, p := range br.Projects {
 		taken[p.Name] = true
 	}
+	holders := br.holders()
 	for i, p := range br.Projects {
-		if br.holderOf(p.Name) == i {
+		if holders[p.Name] == i {
 			out[p.ID] = p.Name
 			continue
 		}
