@@ -9,7 +9,12 @@
 // explains the going), and the catalogue blobs of the new packs are merged
 // (Source.Apply). A pack listed before it was indexed by another process
 // is indexed twice, harmlessly; the index is read before the listing, so a
-// pack is never known and not listed. RecordLost names the blobs versions
+// pack is never known and not listed. A listing is no snapshot of the
+// backend (S3 pages it, a disk lists a directory at a time), so a listing
+// that finds new packs is followed by a second, and a pack's catalogue
+// blobs are merged only once a listing begun after it was listed has been
+// indexed: a version is never listed before the blobs it refers to (the
+// argument is in pending.go). RecordLost names the blobs versions
 // refer to that no pack holds, after a rebuild.
 //
 // It takes no sessions and no locks of its own beyond index.db's

@@ -2,7 +2,6 @@ package reindex
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,16 +36,37 @@ type Source struct {
 	Held func(ctx context.Context) (map[object.ID]bool, error)
 }
 
-// Apply merges the catalogue blobs (snapshot and meta) of packs (nil:
-// every pack) into src.DB (see package catalog); in a backup destination
-// only the versions its records hold are listed. With strict, a blob that
-// cannot be read fails it; without, it is skipped and named in the stats.
+// Apply merges the catalogue blobs (snapshot and meta) of packs into
+// src.DB (see package catalog); nil means every pack but those waiting in
+// the pending list for a later refresh (see pending.go), unless their
+// catalogue blobs could not be read. In a backup destination only the
+// versions its records hold are listed. With strict, a blob that cannot
+// be read fails it; without, it is skipped and named in the stats.
 func Apply(ctx context.Context, src Source, packs map[object.ID]bool, strict bool) (*catalog.ReadStats, error) {
+	var skip map[object.ID]bool
+	if packs == nil {
+		pend, err := pending(src.DB)
+		if err != nil {
+			return &catalog.ReadStats{}, err
+		}
+		skip = map[object.ID]bool{}
+		for id, p := range pend {
+			if !p.Unreadable {
+				skip[id] = true
+			}
+		}
+	}
+	return apply(ctx, src, packs, skip, strict)
+}
+
+// apply is Apply of packs (nil: all) but those in skip.
+func apply(ctx context.Context, src Source, packs, skip map[object.ID]bool, strict bool) (*catalog.ReadStats, error) {
 	st := &catalog.ReadStats{}
 	locs, err := catalog.Locations(src.DB, packs)
 	if err != nil {
 		return st, err
 	}
+	locs = slices.DeleteFunc(locs, func(l object.Location) bool { return skip[l.Pack] })
 	blobs, err := catalog.ReadBlobs(ctx, src.Repo, locs, strict, st, src.logger())
 	if err != nil {
 		return st, err
@@ -173,7 +193,8 @@ type Report struct {
 	Unreadable []string           // listed packs whose tables cannot be read, with why
 	Salvaged   []string           // packs with a damaged table, read blob by blob
 	Skipped    []string           // catalogue blobs that could not be read
-	Packs      map[object.ID]bool // the listing
+	Packs      map[object.ID]bool // the listings
+	Late       []object.ID        // packs only the second listing found (see pending.go)
 	ListedAt   time.Time          // when the listing began
 	// Salvage, when set, gives hints to read a pack whose table is
 	// damaged blob by blob (see object.Salvage); nil: such a pack is
@@ -185,28 +206,30 @@ type Report struct {
 // truth it is a cache of): it indexes packs it does not know, drops packs
 // that are gone (a blob they held moves to another copy, or, when no gc
 // plan explains the pack's going, is recorded lost) and merges the
-// catalogue blobs of the new packs (Apply). With all, it merges the
-// catalogue blobs of every pack and marks the index complete.
+// catalogue blobs of the new packs (Apply). A listing that finds new
+// packs is followed by a second one, and packs only the second found wait
+// for the next refresh's merge (see pending.go). With all, it merges the
+// catalogue blobs of every pack but those waiting and marks the index
+// complete.
 func Refresh(ctx context.Context, src Source, all bool) (*Report, error) {
 	// the index before the listing: a pack another process writes and
 	// indexes meanwhile is then at worst listed and not yet known (and
 	// indexed twice, harmlessly), never known and not listed (and taken
 	// for gone)
 	known := map[object.ID]bool{}
-	if err := src.DB.View(func(tx *index.Tx) error {
+	var seq uint64
+	if err := src.DB.Update(func(tx *index.Tx) error {
+		var err error
+		if seq, err = nextListing(tx); err != nil {
+			return err
+		}
 		return tx.Packs(func(p object.PackInfo) error { known[p.ID] = true; return nil })
 	}); err != nil {
 		return nil, err
 	}
 	rep := &Report{Packs: map[object.ID]bool{}, ListedAt: time.Now()}
-	err := src.Backend.List(ctx, "packs/", func(fi object.FileInfo) error {
-		if id, ok := object.ParsePackName(fi.Name); ok {
-			rep.Packs[id] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list packs in %s: %w", src.Backend.Location(), err)
+	if err := listPacks(ctx, src, rep.Packs); err != nil {
+		return nil, err
 	}
 	rep.Listed = len(rep.Packs)
 	for id := range rep.Packs {
@@ -241,43 +264,68 @@ func Refresh(ctx context.Context, src Source, all bool) (*Report, error) {
 	}
 	if len(rep.Added) > 0 {
 		src.logger().Info("indexing packs", "new_packs", len(rep.Added), "vanished_packs", len(rep.Gone))
+		if err := addPending(src.DB, rep.Added); err != nil {
+			return rep, err
+		}
 		rep.Salvage = func(id object.ID) []object.Blob { return check.SalvageHints(src.DB, id) }
 		if err := Index(ctx, src, rep); err != nil {
 			return rep, err
 		}
-	}
-	var packs map[object.ID]bool // all
-	var retry []object.ID
-	if !all {
-		// packs whose catalogue blobs an earlier refresh could not read
-		// are tried again until they are read
-		if err := src.DB.View(func(tx *index.Tx) error {
-			return json.Unmarshal(append([]byte(nil), tx.Info(infoUnapplied)...), &retry)
-		}); err != nil {
-			retry = nil
-		}
-		if len(rep.Added) == 0 && len(retry) == 0 {
-			return rep, nil
-		}
-		packs = map[object.ID]bool{}
-		for _, id := range append(retry, rep.Added...) {
-			packs[id] = true
+		if err := listAgain(ctx, src, rep); err != nil {
+			return rep, err
 		}
 	}
-	st, err := Apply(ctx, src, packs, false)
+	pend, err := pending(src.DB)
+	if err != nil {
+		return rep, err
+	}
+	// this refresh's first listing's packs, and the waiting packs a
+	// listing begun before it found
+	merge := map[object.ID]bool{}
+	for _, id := range rep.Added {
+		merge[id] = true
+	}
+	for id, p := range pend {
+		if p.After < seq {
+			merge[id] = true
+		}
+	}
+	if !all && len(merge) == 0 {
+		return rep, nil
+	}
+	packs, skip := merge, map[object.ID]bool(nil)
+	if all {
+		packs, skip = nil, map[object.ID]bool{}
+		for id, p := range pend {
+			if !merge[id] && !p.Unreadable {
+				skip[id] = true
+			}
+		}
+	}
+	st, err := apply(ctx, src, packs, skip, false)
 	if err != nil {
 		return rep, err
 	}
 	rep.Skipped = st.Skipped
 	return rep, src.DB.Update(func(tx *index.Tx) error {
-		if len(st.SkippedPacks) > 0 || len(retry) > 0 {
-			b, _ := json.Marshal(slices.Compact(st.SkippedPacks))
-			if len(st.SkippedPacks) == 0 {
-				b = nil
-			}
-			if err := tx.SetInfo(infoUnapplied, b); err != nil {
+		p := pendingOf(tx)
+		for _, id := range rep.Added {
+			delete(p, id)
+		}
+		for id := range merge {
+			// a waiting pack another refresh found and is still indexing
+			// stays: that refresh merges it, or, cut short, leaves it
+			if _, indexed, err := tx.Pack(id); err != nil {
 				return err
+			} else if indexed || !rep.Packs[id] {
+				delete(p, id)
 			}
+		}
+		for _, id := range st.SkippedPacks {
+			p[id] = pendingPack{Unreadable: true}
+		}
+		if err := setPending(tx, p); err != nil {
+			return err
 		}
 		if all {
 			return tx.SetInfo(InfoComplete, []byte("1"))
@@ -300,10 +348,6 @@ func ListedAt(db *index.DB) time.Time {
 	})
 	return t
 }
-
-// infoUnapplied lists packs whose catalogue blobs could not be read when
-// they were indexed (JSON ids); refresh reads them again.
-const infoUnapplied = "unapplied"
 
 // Index reads the tables of the added packs (eight at a time) and
 // indexes them in batches.

@@ -195,3 +195,201 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("the built index is not complete: %v %v", ok, err)
 	}
 }
+
+// blindLister lists the packs of a backend as a paginated listing does
+// while packs are being written: its first listing leaves out the packs
+// in hide (written after the listing had passed their keys).
+type blindLister struct {
+	object.Backend
+	hide  map[object.ID]bool
+	calls int
+}
+
+func (b *blindLister) List(ctx context.Context, prefix string, fn func(object.FileInfo) error) error {
+	b.calls++
+	return b.Backend.List(ctx, prefix, func(fi object.FileInfo) error {
+		if id, ok := object.ParsePackName(fi.Name); ok && b.calls == 1 && b.hide[id] {
+			return nil
+		}
+		return fn(fi)
+	})
+}
+
+// packsOf lists the packs of be.
+func packsOf(t *testing.T, be object.Backend) map[object.ID]bool {
+	t.Helper()
+	out := map[object.ID]bool{}
+	if err := be.List(context.Background(), "packs/", func(fi object.FileInfo) error {
+		if id, ok := object.ParsePackName(fi.Name); ok {
+			out[id] = true
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// storeVersion writes a version as a store does: its data and tree packs
+// first, then the pack with its snapshot. It returns the snapshot's id,
+// its data blob's, and the packs of each step.
+func storeVersion(t *testing.T, c cache, be object.Backend, seed uint64) (snap, data object.ID, dataPacks, snapPacks map[object.ID]bool) {
+	t.Helper()
+	ctx := context.Background()
+	before := packsOf(t, be)
+	b := testutil.RandomBytes(seed, 30<<10)
+	data = object.Hash(b)
+	tree := snapshot.EncodeTree([]snapshot.Node{{Name: "f", Type: snapshot.File, Mode: 0o644, Size: uint64(len(b)), Content: []object.ID{data}}})
+	for _, x := range []struct {
+		t    object.BlobType
+		data []byte
+	}{{object.DataBlob, b}, {object.TreeBlob, tree}} {
+		if _, err := c.repo.SaveBlob(ctx, x.t, object.Hash(x.data), x.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.repo.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mid := packsOf(t, be)
+	sn := (&snapshot.Snapshot{Time: time.Date(2026, 11, 30, 12, 0, int(seed), 0, time.UTC), Tree: object.Hash(tree), ProjectID: "p1", ProjectName: "app"}).Encode()
+	snap = object.Hash(sn)
+	if _, err := c.repo.SaveBlob(ctx, object.SnapshotBlob, snap, sn); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.repo.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dataPacks, snapPacks = map[object.ID]bool{}, map[object.ID]bool{}
+	for id := range packsOf(t, be) {
+		switch {
+		case before[id]:
+		case mid[id]:
+			dataPacks[id] = true
+		default:
+			snapPacks[id] = true
+		}
+	}
+	if len(dataPacks) == 0 || len(snapPacks) != 1 {
+		t.Fatalf("store wrote data packs %v and snapshot packs %v", dataPacks, snapPacks)
+	}
+	return snap, data, dataPacks, snapPacks
+}
+
+// versions lists p1's versions in c's catalogue.
+func versions(c cache) []object.ID {
+	var out []object.ID
+	c.db.View(func(tx *index.Tx) error {
+		tx.Versions("p1", func(id object.ID, _ time.Time) bool { out = append(out, id); return true })
+		return nil
+	})
+	return out
+}
+
+// TestRefreshListingMissesDataPacks: a listing that misses a store's
+// data packs and lists its snapshot's pack (written a moment later, its
+// key past the point the listing had reached) must not list a version
+// whose blobs the index lacks. The refresh lists again and indexes the
+// data packs before it merges the version. When the first listing missed
+// the snapshot's pack too, the second listing indexes both and the
+// version waits for the next refresh; gc's merge of every pack leaves it
+// alone meanwhile.
+func TestRefreshListingMissesDataPacks(t *testing.T) {
+	ctx := context.Background()
+	be := object.NewLocal(t.TempDir())
+	writer := newCache(t, be)
+
+	// the data packs written during the listing, the snapshot's after
+	snap, data, dataPacks, _ := storeVersion(t, writer, be, 1)
+	reader := newCache(t, be)
+	lister := &blindLister{Backend: be, hide: dataPacks}
+	rep, err := reindex.Refresh(ctx, reader.source(lister), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := reader.repo.Has(data); !ok || !slices.Equal(versions(reader), []object.ID{snap}) {
+		t.Fatalf("data blob indexed: %v; versions %v, want %s", ok, versions(reader), snap.Short())
+	}
+	if lister.calls != 2 {
+		t.Fatalf("%d listings, want a second after the first found new packs", lister.calls)
+	}
+	if len(rep.Late) != len(dataPacks) || !rep.Packs[rep.Late[0]] || !dataPacks[rep.Late[0]] {
+		t.Fatalf("late packs %v, want the data packs %v, in the listing", rep.Late, dataPacks)
+	}
+
+	// the first listing of the next refresh misses both packs of a second
+	// version, and finds another new pack
+	snap2, data2, dataPacks2, snapPacks2 := storeVersion(t, writer, be, 2)
+	other := testutil.RandomBytes(3, 10<<10)
+	if _, err := writer.repo.SaveBlob(ctx, object.DataBlob, object.Hash(other), other); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.repo.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hide := map[object.ID]bool{}
+	for id := range dataPacks2 {
+		hide[id] = true
+	}
+	for id := range snapPacks2 {
+		hide[id] = true
+	}
+	lister = &blindLister{Backend: be, hide: hide}
+	if _, err := reindex.Refresh(ctx, reader.source(lister), false); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := reader.repo.Has(data2); !ok {
+		t.Fatal("the second listing's data pack was not indexed")
+	}
+	if v := versions(reader); !slices.Equal(v, []object.ID{snap}) {
+		t.Fatalf("versions %v after a refresh whose first listing missed %s's packs: want it to wait", v, snap2.Short())
+	}
+	// gc merges the catalogue blobs of every pack: not the waiting one
+	if _, err := reindex.Apply(ctx, reader.source(be), nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if v := versions(reader); !slices.Equal(v, []object.ID{snap}) {
+		t.Fatalf("versions %v after gc's merge: the waiting version %s was merged early", v, snap2.Short())
+	}
+	// the next refresh finds nothing new, and merges it
+	lister = &blindLister{Backend: be}
+	if _, err := reindex.Refresh(ctx, reader.source(lister), false); err != nil {
+		t.Fatal(err)
+	}
+	if v := versions(reader); len(v) != 2 || !slices.Contains(v, snap2) {
+		t.Fatalf("versions %v after the next refresh, want %s and %s", v, snap.Short(), snap2.Short())
+	}
+	if lister.calls != 1 {
+		t.Fatalf("%d listings by a refresh that found nothing new, want 1", lister.calls)
+	}
+}
+
+// TestRefreshCutShortLeavesItsPacks: a refresh killed after it indexed
+// new packs and before it merged their catalogue blobs leaves them to the
+// next refresh (which no longer sees them as new).
+func TestRefreshCutShortLeavesItsPacks(t *testing.T) {
+	ctx := context.Background()
+	be := object.NewLocal(t.TempDir())
+	writer := newCache(t, be)
+	snap, _, _, _ := storeVersion(t, writer, be, 4)
+	reader := newCache(t, be)
+	// the cut: the merge reads the snapshot blob, and the context is
+	// cancelled by then
+	cctx, cancel := context.WithCancel(ctx)
+	held := func(context.Context) (map[object.ID]bool, error) { cancel(); return nil, context.Canceled }
+	src := reader.source(be)
+	src.Held = held
+	if _, err := reindex.Refresh(cctx, src, false); err == nil {
+		t.Fatal("a refresh cut short succeeded")
+	}
+	if v := versions(reader); len(v) != 0 {
+		t.Fatalf("versions %v after a refresh cut short before its merge", v)
+	}
+	rep, err := reindex.Refresh(ctx, reader.source(be), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Added) != 0 || !slices.Equal(versions(reader), []object.ID{snap}) {
+		t.Fatalf("added %v, versions %v: want nothing new and %s merged", rep.Added, versions(reader), snap.Short())
+	}
+}

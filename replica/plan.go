@@ -13,6 +13,7 @@ import (
 	"github.com/silo-dev/silo/catalog"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/session"
 	"github.com/silo-dev/silo/snapshot"
 )
 
@@ -126,7 +127,30 @@ func Reachable(ctx context.Context, src *Source, snaps, extra []object.ID) (map[
 		}
 		needed, err = Needed(ctx, src.Repo, roots, all)
 	}
+	if errors.Is(err, object.ErrBlobNotFound) {
+		// a version removed on purpose (forget, purge) while the walk
+		// ran is no damage: say so, and that a new run takes the rest
+		if gone := removedVersions(src.Index, snaps); len(gone) > 0 {
+			return nil, fmt.Errorf("%w: version %s was removed while this backup read it (%d in all); no record was written, run it again: %w",
+				session.ErrConflict, gone[0].Short(), len(gone), err)
+		}
+	}
 	return needed, err
+}
+
+// removedVersions are the versions of snaps the catalogue of db no
+// longer lists, or lists as forgotten.
+func removedVersions(db *index.DB, snaps []object.ID) []object.ID {
+	var gone []object.ID
+	db.View(func(tx *index.Tx) error {
+		for _, id := range snaps {
+			if _, _, ok, err := tx.Snapshot(id); err == nil && (!ok || tx.Get(index.Forgotten, id.String()) != nil) {
+				gone = append(gone, id)
+			}
+		}
+		return nil
+	})
+	return gone
 }
 
 // RestorePlan is what a restore of a backup into a primary repository

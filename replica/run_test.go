@@ -152,3 +152,33 @@ func TestReachableRefreshesBeforeMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestReachableVersionRemoved: a version forgotten while a backup walks
+// it (its tree's pack gone with it) is no damage: the walk fails with
+// session.ErrConflict naming the version, so the backup says "run it
+// again", not "damaged".
+func TestReachableVersionRemoved(t *testing.T) {
+	ctx := context.Background()
+	src := newRepo(t)
+	v, _ := src.project(t)
+	sn, _, err := src.source().Version(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, ok, err := src.db.Lookup(sn.Tree)
+	if err != nil || !ok {
+		t.Fatalf("the tree is not indexed: %v", err)
+	}
+	if err := src.db.Update(func(tx *index.Tx) error { return tx.RemovePack(loc.Pack, []object.Blob{loc.Blob}) }); err != nil {
+		t.Fatal(err)
+	}
+	s := src.source()
+	s.Refresh = func(context.Context) error {
+		// the refresh merges the forget record another process wrote
+		return src.db.Update(func(tx *index.Tx) error { return tx.Put(index.Forgotten, v.String(), []byte("{}")) })
+	}
+	_, err = Reachable(ctx, s, []object.ID{v}, nil)
+	if !errors.Is(err, session.ErrConflict) || !strings.Contains(err.Error(), v.Short()) || !strings.Contains(err.Error(), "run it again") {
+		t.Fatalf("walk of a version removed meanwhile: %v, want ErrConflict naming %s", err, v.Short())
+	}
+}
