@@ -110,15 +110,9 @@ func TestReachableRefreshesBeforeMissing(t *testing.T) {
 	ctx := context.Background()
 	src := newRepo(t)
 	v, blob := src.project(t)
-	sn, _, err := src.source().Version(ctx, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loc, ok, err := src.db.Lookup(sn.Tree)
-	if err != nil || !ok {
-		t.Fatalf("the tree is not indexed: %v", err)
-	}
+	loc := src.treeOf(t, v)
 	var pack object.PackInfo
+	var err error
 	src.db.View(func(tx *index.Tx) error { pack, _, err = tx.Pack(loc.Pack); return err })
 	if err != nil {
 		t.Fatal(err)
@@ -161,14 +155,7 @@ func TestReachableVersionRemoved(t *testing.T) {
 	ctx := context.Background()
 	src := newRepo(t)
 	v, _ := src.project(t)
-	sn, _, err := src.source().Version(ctx, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loc, ok, err := src.db.Lookup(sn.Tree)
-	if err != nil || !ok {
-		t.Fatalf("the tree is not indexed: %v", err)
-	}
+	loc := src.treeOf(t, v)
 	if err := src.db.Update(func(tx *index.Tx) error { return tx.RemovePack(loc.Pack, []object.Blob{loc.Blob}) }); err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +164,22 @@ func TestReachableVersionRemoved(t *testing.T) {
 		// the refresh merges the forget record another process wrote
 		return src.db.Update(func(tx *index.Tx) error { return tx.Put(index.Forgotten, v.String(), []byte("{}")) })
 	}
-	_, err = Reachable(ctx, s, []object.ID{v}, nil)
+	_, err := Reachable(ctx, s, []object.ID{v}, nil)
 	if !errors.Is(err, session.ErrConflict) || !strings.Contains(err.Error(), v.Short()) || !strings.Contains(err.Error(), "run it again") {
 		t.Fatalf("walk of a version removed meanwhile: %v, want ErrConflict naming %s", err, v.Short())
 	}
+}
+
+// treeOf is where version v's root tree is indexed.
+func (r *repo) treeOf(t *testing.T, v object.ID) object.Location {
+	t.Helper()
+	sn, _, err := r.source().Version(context.Background(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, ok, err := r.db.Lookup(sn.Tree)
+	if err != nil || !ok {
+		t.Fatalf("the tree is not indexed: %v", err)
+	}
+	return loc
 }
