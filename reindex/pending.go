@@ -42,11 +42,15 @@ import (
 // indexes them until it has merged them, so a refresh cut short (killed,
 // or an error) leaves them to the next one; packs whose catalogue blobs
 // could not be read wait there, marked unreadable, for every refresh to
-// try again. gc's merge of every pack (Apply with nil) skips pending
-// packs that are not unreadable: skipping a snapshot only delays a
-// version (gc's own protocol keeps the blobs of versions of sessions
-// still running), while merging one early could make gc or a backup stop
-// on damage that is not there.
+// try again.
+//
+// gc's mark (RefreshForMark, MarkRoots) merges instead the catalogue
+// blobs of every pack its own first listing held, and always lists twice:
+// each such pack's predecessors are in its second listing, which it
+// indexed, and a version whose pack that listing missed was written
+// after it began, by a session gc's own protocol waits for (gc/doc.go).
+// So the mark never misses a version that was complete when it began,
+// even one another refresh left waiting.
 
 // infoListings numbers the refreshes' listings (big-endian uint64, the
 // number of the last one begun).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -195,6 +196,7 @@ type Report struct {
 	Skipped    []string           // catalogue blobs that could not be read
 	Packs      map[object.ID]bool // the listings
 	Late       []object.ID        // packs only the second listing found (see pending.go)
+	First      map[object.ID]bool // RefreshForMark: the first listing
 	ListedAt   time.Time          // when the listing began
 	// Salvage, when set, gives hints to read a pack whose table is
 	// damaged blob by blob (see object.Salvage); nil: such a pack is
@@ -212,6 +214,30 @@ type Report struct {
 // catalogue blobs of every pack but those waiting and marks the index
 // complete.
 func Refresh(ctx context.Context, src Source, all bool) (*Report, error) {
+	return refresh(ctx, src, all, false)
+}
+
+// RefreshForMark is Refresh for gc's mark: it always lists twice, so that
+// every pack of the first listing (Report.First) may have its catalogue
+// blobs merged, by MarkRoots, whether this refresh found it or an earlier
+// one left it waiting (see pending.go).
+func RefreshForMark(ctx context.Context, src Source) (*Report, error) {
+	return refresh(ctx, src, false, true)
+}
+
+// MarkRoots merges, strictly, the catalogue blobs of every pack of
+// rep.First, the first listing of a RefreshForMark: gc's mark then reads
+// the versions from the packs' own snapshot and meta blobs. A pack only a
+// later listing holds was written after that listing began, by a session
+// gc's own protocol waits for; its versions may be missing here.
+func MarkRoots(ctx context.Context, src Source, rep *Report) (*catalog.ReadStats, error) {
+	if rep.First == nil {
+		return &catalog.ReadStats{}, fmt.Errorf("reindex: MarkRoots needs the report of RefreshForMark")
+	}
+	return apply(ctx, src, rep.First, nil, true)
+}
+
+func refresh(ctx context.Context, src Source, all, twice bool) (*Report, error) {
 	// the index before the listing: a pack another process writes and
 	// indexes meanwhile is then at worst listed and not yet known (and
 	// indexed twice, harmlessly), never known and not listed (and taken
@@ -271,6 +297,11 @@ func Refresh(ctx context.Context, src Source, all bool) (*Report, error) {
 		if err := Index(ctx, src, rep); err != nil {
 			return rep, err
 		}
+	}
+	if twice {
+		rep.First = maps.Clone(rep.Packs)
+	}
+	if len(rep.Added) > 0 || twice {
 		if err := listAgain(ctx, src, rep); err != nil {
 			return rep, err
 		}

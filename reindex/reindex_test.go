@@ -292,7 +292,7 @@ func versions(c cache) []object.ID {
 // whose blobs the index lacks. The refresh lists again and indexes the
 // data packs before it merges the version. When the first listing missed
 // the snapshot's pack too, the second listing indexes both and the
-// version waits for the next refresh; gc's merge of every pack leaves it
+// version waits for the next refresh; a merge of every pack leaves it
 // alone meanwhile.
 func TestRefreshListingMissesDataPacks(t *testing.T) {
 	ctx := context.Background()
@@ -344,12 +344,12 @@ func TestRefreshListingMissesDataPacks(t *testing.T) {
 	if v := versions(reader); !slices.Equal(v, []object.ID{snap}) {
 		t.Fatalf("versions %v after a refresh whose first listing missed %s's packs: want it to wait", v, snap2.Short())
 	}
-	// gc merges the catalogue blobs of every pack: not the waiting one
+	// a merge of every pack (an index build) leaves the waiting one
 	if _, err := reindex.Apply(ctx, reader.source(be), nil, true); err != nil {
 		t.Fatal(err)
 	}
 	if v := versions(reader); !slices.Equal(v, []object.ID{snap}) {
-		t.Fatalf("versions %v after gc's merge: the waiting version %s was merged early", v, snap2.Short())
+		t.Fatalf("versions %v after a merge of every pack: the waiting version %s was merged early", v, snap2.Short())
 	}
 	// the next refresh finds nothing new, and merges it
 	lister = &blindLister{Backend: be}
@@ -391,5 +391,58 @@ func TestRefreshCutShortLeavesItsPacks(t *testing.T) {
 	}
 	if len(rep.Added) != 0 || !slices.Equal(versions(reader), []object.ID{snap}) {
 		t.Fatalf("added %v, versions %v: want nothing new and %s merged", rep.Added, versions(reader), snap.Short())
+	}
+}
+
+// TestMarkRootsMergesTheFirstListing: gc's mark lists twice and merges
+// the catalogue blobs of every pack its first listing held, whether this
+// refresh found it or an earlier one left it waiting; a version written
+// after the first listing began waits (gc's protocol keeps its blobs).
+func TestMarkRootsMergesTheFirstListing(t *testing.T) {
+	ctx := context.Background()
+	be := object.NewLocal(t.TempDir())
+	writer := newCache(t, be)
+	reader := newCache(t, be)
+
+	snap1, data1, dataPacks1, snapPacks1 := storeVersion(t, writer, be, 5)
+	hide := map[object.ID]bool{}
+	for id := range dataPacks1 {
+		hide[id] = true
+	}
+	for id := range snapPacks1 {
+		hide[id] = true
+	}
+	lister := &blindLister{Backend: be, hide: hide}
+	rep, err := reindex.RefreshForMark(ctx, reader.source(lister))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reindex.MarkRoots(ctx, reader.source(lister), rep); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := reader.repo.Has(data1); !ok || len(versions(reader)) != 0 || len(rep.Late) != len(hide) || lister.calls != 2 {
+		t.Fatalf("data indexed %v, versions %v, late %d of %d, listings %d: want the version written during the mark's listing indexed and waiting",
+			ok, versions(reader), len(rep.Late), len(hide), lister.calls)
+	}
+	for id := range hide {
+		if rep.First[id] || !rep.Packs[id] {
+			t.Fatalf("pack %s: in the first listing %v, in the listings %v", id.Short(), rep.First[id], rep.Packs[id])
+		}
+	}
+
+	// the next mark lists both versions' packs first, and merges both
+	snap2, _, _, _ := storeVersion(t, writer, be, 6)
+	lister = &blindLister{Backend: be}
+	if rep, err = reindex.RefreshForMark(ctx, reader.source(lister)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reindex.MarkRoots(ctx, reader.source(lister), rep); err != nil {
+		t.Fatal(err)
+	}
+	if v := versions(reader); len(v) != 2 || !slices.Contains(v, snap1) || !slices.Contains(v, snap2) || lister.calls != 2 {
+		t.Fatalf("versions %v after %d listings, want %s and %s after 2", v, lister.calls, snap1.Short(), snap2.Short())
+	}
+	if _, err := reindex.MarkRoots(ctx, reader.source(be), &reindex.Report{}); err == nil {
+		t.Fatal("MarkRoots without a mark's listing succeeded")
 	}
 }

@@ -43,8 +43,9 @@ type GCReport struct {
 // before sessions refuse to write leases other machines judge by it.
 const maxClockSkew = time.Minute
 
-// gcRoots merges every snapshot and meta blob of the packs into index.db
-// (strictly: one that cannot be read stops the collection) and returns
+// gcRoots merges every snapshot and meta blob of the packs of the mark's
+// first listing (rep, see reindex.MarkRoots) into index.db (strictly: one
+// that cannot be read stops the collection) and returns
 // what gc keeps (catalog.Roots): every version's tree and snapshot blob,
 // and the meta blobs of the current project and template records, the
 // tombstones and the forget records.
@@ -52,8 +53,8 @@ const maxClockSkew = time.Minute
 // In a backup destination (held not nil) the versions are those the
 // records hold (see backupHolds); the caller reads them before it lists
 // the packs, so every pack a record's backup wrote is indexed.
-func (s *Store) gcRoots(ctx context.Context, without []string, held map[object.ID]bool) (trees, live []object.ID, err error) {
-	if _, err := reindex.Apply(ctx, s.reindexSource(), nil, true); err != nil {
+func (s *Store) gcRoots(ctx context.Context, rep *reindex.Report, without []string, held map[object.ID]bool) (trees, live []object.ID, err error) {
+	if _, err := reindex.MarkRoots(ctx, s.reindexSource(), rep); err != nil {
 		return nil, nil, fmt.Errorf("gc: %w; nothing was deleted (run `silo check`)", err)
 	}
 	trees, live, err = catalog.Roots(s.db, without, held)
@@ -150,7 +151,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 					return gc.Options{}, err
 				}
 			}
-			rep, err := s.refresh(ctx, false)
+			rep, err := s.refreshWith(ctx, func(src reindex.Source) (*reindex.Report, error) { return reindex.RefreshForMark(ctx, src) })
 			if err != nil {
 				return gc.Options{}, err
 			}
@@ -162,7 +163,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 			if opts.DryRun {
 				without = opts.Without
 			}
-			trees, live, err := s.gcRoots(ctx, without, held)
+			trees, live, err := s.gcRoots(ctx, rep, without, held)
 			if err != nil {
 				return gc.Options{}, err
 			}

@@ -122,7 +122,12 @@ func (s *Store) buildIndex(ctx context.Context, nd *index.DB, st *RebuildStats) 
 // destination it then makes the catalogue list what the records hold
 // (syncDestination).
 func (s *Store) refresh(ctx context.Context, all bool) (*reindex.Report, error) {
-	rep, err := reindex.Refresh(ctx, s.reindexSource(), all)
+	return s.refreshWith(ctx, func(src reindex.Source) (*reindex.Report, error) { return reindex.Refresh(ctx, src, all) })
+}
+
+// refreshWith is refresh by one of package reindex's refreshes.
+func (s *Store) refreshWith(ctx context.Context, refresh func(reindex.Source) (*reindex.Report, error)) (*reindex.Report, error) {
+	rep, err := refresh(s.reindexSource())
 	if err != nil {
 		return rep, err
 	}
