@@ -33,22 +33,20 @@ type ReadStats struct {
 // Locations returns the snapshot and meta blobs indexed in packs (all
 // packs when packs is nil). Forgotten snapshots are left out: nothing
 // needs to read them.
-func Locations(db *index.DB, packs map[object.ID]bool) ([]object.Location, error) {
+func Locations(tx *index.Tx, packs map[object.ID]bool) ([]object.Location, error) {
 	var out []object.Location
-	err := db.View(func(tx *index.Tx) error {
-		return tx.Blobs(func(l object.Location) error {
-			if l.Type != object.SnapshotBlob && l.Type != object.MetaBlob {
-				return nil
-			}
-			if packs != nil && !packs[l.Pack] {
-				return nil
-			}
-			if l.Type == object.SnapshotBlob && tx.Get(index.Forgotten, l.ID.String()) != nil {
-				return nil
-			}
-			out = append(out, l)
+	err := tx.Blobs(func(l object.Location) error {
+		if l.Type != object.SnapshotBlob && l.Type != object.MetaBlob {
 			return nil
-		})
+		}
+		if packs != nil && !packs[l.Pack] {
+			return nil
+		}
+		if l.Type == object.SnapshotBlob && tx.Get(index.Forgotten, l.ID.String()) != nil {
+			return nil
+		}
+		out = append(out, l)
+		return nil
 	})
 	return out, err
 }

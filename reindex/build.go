@@ -37,7 +37,7 @@ func Build(ctx context.Context, src Source, old *index.DB) (*Built, error) {
 	if err := old.CopyCatalogueTo(src.DB); err != nil {
 		src.logger().Warn("the old index's catalogue cannot be read; the catalogue comes from the packs alone", "err", err)
 	}
-	if err := src.DB.Update(func(tx *index.Tx) error { _, err := nextListing(tx); return err }); err != nil {
+	if err := continueListings(old, src.DB); err != nil {
 		return b, err
 	}
 	rep := &Report{Packs: map[object.ID]bool{}}

@@ -80,6 +80,22 @@ func nextListing(tx *index.Tx) (uint64, error) {
 	return n, tx.SetInfo(infoListings, binary.BigEndian.AppendUint64(nil, n))
 }
 
+// listingsMargin is how far a new index.db's listings are numbered past
+// the old one's: more than can begin in other processes, on the old
+// file, while a rebuild runs (they compare their numbers with the new
+// file's once it is in place).
+const listingsMargin = 1 << 32
+
+// continueListings numbers the listings of a new index.db (a rebuild's,
+// about to list) on from old's, and begins one.
+func continueListings(old, db *index.DB) error {
+	var n uint64 // 0 when the old file cannot be read: the margin is left
+	old.View(func(tx *index.Tx) error { n = listings(tx); return nil })
+	return db.Update(func(tx *index.Tx) error {
+		return tx.SetInfo(infoListings, binary.BigEndian.AppendUint64(nil, n+listingsMargin+1))
+	})
+}
+
 // listings is the number of the last listing begun.
 func listings(tx *index.Tx) uint64 {
 	if b := tx.Info(infoListings); len(b) == 8 {
@@ -88,14 +104,19 @@ func listings(tx *index.Tx) uint64 {
 	return 0
 }
 
-func pendingOf(tx *index.Tx) map[object.ID]pendingPack {
+func pendingOf(tx *index.Tx) (map[object.ID]pendingPack, error) {
 	p := map[object.ID]pendingPack{}
-	var raw map[string]pendingPack
-	if json.Unmarshal(tx.Info(infoPending), &raw) == nil {
+	if b := tx.Info(infoPending); len(b) > 0 {
+		var raw map[string]pendingPack
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return nil, fmt.Errorf("index.db: the list of packs waiting to be merged cannot be read (%v); run `silo index rebuild`", err)
+		}
 		for s, pp := range raw {
-			if id, err := object.ParseID(s); err == nil {
-				p[id] = pp
+			id, err := object.ParseID(s)
+			if err != nil {
+				return nil, fmt.Errorf("index.db: the list of packs waiting to be merged names %q (%v); run `silo index rebuild`", s, err)
 			}
+			p[id] = pp
 		}
 	}
 	var old []object.ID
@@ -104,7 +125,7 @@ func pendingOf(tx *index.Tx) map[object.ID]pendingPack {
 			p[id] = pendingPack{Unreadable: true}
 		}
 	}
-	return p
+	return p, nil
 }
 
 func setPending(tx *index.Tx, p map[object.ID]pendingPack) error {
@@ -131,7 +152,11 @@ func addPending(db *index.DB, packs []object.ID) error {
 		return nil
 	}
 	return db.Update(func(tx *index.Tx) error {
-		p, after := pendingOf(tx), listings(tx)
+		p, err := pendingOf(tx)
+		if err != nil {
+			return err
+		}
+		after := listings(tx)
 		for _, id := range packs {
 			if old, ok := p[id]; !ok || old.After < after {
 				p[id] = pendingPack{After: after}
@@ -144,7 +169,11 @@ func addPending(db *index.DB, packs []object.ID) error {
 // pending reads the pending list.
 func pending(db *index.DB) (map[object.ID]pendingPack, error) {
 	var p map[object.ID]pendingPack
-	err := db.View(func(tx *index.Tx) error { p = pendingOf(tx); return nil })
+	err := db.View(func(tx *index.Tx) error {
+		var err error
+		p, err = pendingOf(tx)
+		return err
+	})
 	return p, err
 }
 

@@ -44,41 +44,55 @@ type Source struct {
 // versions its records hold are listed. With strict, a blob that cannot
 // be read fails it; without, it is skipped and named in the stats.
 func Apply(ctx context.Context, src Source, packs map[object.ID]bool, strict bool) (*catalog.ReadStats, error) {
-	var skip map[object.ID]bool
+	var skip func(object.ID, pendingPack) bool
 	if packs == nil {
-		pend, err := pending(src.DB)
-		if err != nil {
-			return &catalog.ReadStats{}, err
-		}
-		skip = map[object.ID]bool{}
-		for id, p := range pend {
-			if !p.Unreadable {
-				skip[id] = true
-			}
-		}
+		skip = func(_ object.ID, p pendingPack) bool { return !p.Unreadable }
 	}
-	return apply(ctx, src, packs, skip, strict)
+	st, _, err := apply(ctx, src, packs, nil, skip, strict)
+	return st, err
 }
 
-// apply is Apply of packs (nil: all) but those in skip.
-func apply(ctx context.Context, src Source, packs, skip map[object.ID]bool, strict bool) (*catalog.ReadStats, error) {
+// apply is Apply of packs (nil: all) but the pending packs skip names,
+// both read in one transaction with where the blobs are. It returns the
+// packs of watch that were indexed then: their catalogue blobs were read.
+func apply(ctx context.Context, src Source, packs, watch map[object.ID]bool, skip func(object.ID, pendingPack) bool, strict bool) (*catalog.ReadStats, map[object.ID]bool, error) {
 	st := &catalog.ReadStats{}
-	locs, err := catalog.Locations(src.DB, packs)
+	var locs []object.Location
+	indexed := map[object.ID]bool{}
+	err := src.DB.View(func(tx *index.Tx) error {
+		pend, err := pendingOf(tx)
+		if err != nil {
+			return err
+		}
+		if locs, err = catalog.Locations(tx, packs); err != nil {
+			return err
+		}
+		if skip != nil {
+			locs = slices.DeleteFunc(locs, func(l object.Location) bool { p, ok := pend[l.Pack]; return ok && skip(l.Pack, p) })
+		}
+		for id := range watch {
+			if _, ok, err := tx.Pack(id); err != nil {
+				return err
+			} else if ok {
+				indexed[id] = true
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return st, err
+		return st, nil, err
 	}
-	locs = slices.DeleteFunc(locs, func(l object.Location) bool { return skip[l.Pack] })
 	blobs, err := catalog.ReadBlobs(ctx, src.Repo, locs, strict, st, src.logger())
 	if err != nil {
-		return st, err
+		return st, nil, err
 	}
 	var held map[object.ID]bool
 	if src.Held != nil && slices.ContainsFunc(blobs, func(b catalog.Blob) bool { return b.Snap != nil }) {
 		if held, err = src.Held(ctx); err != nil {
-			return st, err
+			return st, nil, err
 		}
 	}
-	return st, catalog.Apply(ctx, src.Repo, src.DB, blobs, held)
+	return st, indexed, catalog.Apply(ctx, src.Repo, src.DB, blobs, held)
 }
 
 func (s Source) logger() *slog.Logger {
@@ -234,7 +248,8 @@ func MarkRoots(ctx context.Context, src Source, rep *Report) (*catalog.ReadStats
 	if rep.First == nil {
 		return &catalog.ReadStats{}, fmt.Errorf("reindex: MarkRoots needs the report of RefreshForMark")
 	}
-	return apply(ctx, src, rep.First, nil, true)
+	st, _, err := apply(ctx, src, rep.First, nil, nil, true)
+	return st, err
 }
 
 func refresh(ctx context.Context, src Source, all, twice bool) (*Report, error) {
@@ -324,31 +339,34 @@ func refresh(ctx context.Context, src Source, all, twice bool) (*Report, error) 
 	if !all && len(merge) == 0 {
 		return rep, nil
 	}
-	packs, skip := merge, map[object.ID]bool(nil)
+	var packs map[object.ID]bool
+	var skip func(object.ID, pendingPack) bool
 	if all {
-		packs, skip = nil, map[object.ID]bool{}
-		for id, p := range pend {
-			if !merge[id] && !p.Unreadable {
-				skip[id] = true
-			}
-		}
+		// every pack but those still waiting, as the pending list is
+		// when the blobs are located
+		skip = func(id object.ID, p pendingPack) bool { return !merge[id] && !p.Unreadable }
+	} else {
+		packs = merge
 	}
-	st, err := apply(ctx, src, packs, skip, false)
+	st, indexed, err := apply(ctx, src, packs, merge, skip, false)
 	if err != nil {
 		return rep, err
 	}
 	rep.Skipped = st.Skipped
 	return rep, src.DB.Update(func(tx *index.Tx) error {
-		p := pendingOf(tx)
-		for _, id := range rep.Added {
-			delete(p, id)
+		p, err := pendingOf(tx)
+		if err != nil {
+			return err
 		}
 		for id := range merge {
-			// a waiting pack another refresh found and is still indexing
-			// stays: that refresh merges it, or, cut short, leaves it
-			if _, indexed, err := tx.Pack(id); err != nil {
+			// merged: indexed when its blobs were located. A pack not
+			// indexed then stays, unless it is gone: another refresh
+			// indexing it merges it, or, cut short, leaves it waiting
+			_, now, err := tx.Pack(id)
+			if err != nil {
 				return err
-			} else if indexed || !rep.Packs[id] {
+			}
+			if indexed[id] || !now && !rep.Packs[id] {
 				delete(p, id)
 			}
 		}

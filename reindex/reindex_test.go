@@ -2,6 +2,7 @@ package reindex_test
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -203,10 +204,15 @@ type blindLister struct {
 	object.Backend
 	hide  map[object.ID]bool
 	calls int
+	// before, when set, runs before each listing (given its number)
+	before func(call int)
 }
 
 func (b *blindLister) List(ctx context.Context, prefix string, fn func(object.FileInfo) error) error {
 	b.calls++
+	if b.before != nil {
+		b.before(b.calls)
+	}
 	return b.Backend.List(ctx, prefix, func(fi object.FileInfo) error {
 		if id, ok := object.ParsePackName(fi.Name); ok && b.calls == 1 && b.hide[id] {
 			return nil
@@ -302,7 +308,11 @@ func TestRefreshListingMissesDataPacks(t *testing.T) {
 	// the data packs written during the listing, the snapshot's after
 	snap, data, dataPacks, _ := storeVersion(t, writer, be, 1)
 	reader := newCache(t, be)
-	lister := &blindLister{Backend: be, hide: dataPacks}
+	lister := &blindLister{Backend: be, hide: dataPacks, before: func(call int) {
+		if v := versions(reader); call == 2 && len(v) != 0 {
+			t.Errorf("versions %v listed before the second listing indexed their data packs", v)
+		}
+	}}
 	rep, err := reindex.Refresh(ctx, reader.source(lister), false)
 	if err != nil {
 		t.Fatal(err)
@@ -313,8 +323,13 @@ func TestRefreshListingMissesDataPacks(t *testing.T) {
 	if lister.calls != 2 {
 		t.Fatalf("%d listings, want a second after the first found new packs", lister.calls)
 	}
-	if len(rep.Late) != len(dataPacks) || !rep.Packs[rep.Late[0]] || !dataPacks[rep.Late[0]] {
-		t.Fatalf("late packs %v, want the data packs %v, in the listing", rep.Late, dataPacks)
+	if len(rep.Late) != len(dataPacks) {
+		t.Fatalf("late packs %v, want the data packs %v", rep.Late, dataPacks)
+	}
+	for _, id := range rep.Late {
+		if !rep.Packs[id] || !dataPacks[id] {
+			t.Fatalf("late pack %s: a data pack %v, in the listings %v", id.Short(), dataPacks[id], rep.Packs[id])
+		}
 	}
 
 	// the first listing of the next refresh misses both packs of a second
@@ -430,11 +445,22 @@ func TestMarkRootsMergesTheFirstListing(t *testing.T) {
 		}
 	}
 
-	// the next mark lists both versions' packs first, and merges both
+	// the next mark lists both versions' packs first, and merges both,
+	// even version 1's, which another process's refresh found again
+	// while the mark listed (and left waiting for a later listing)
 	snap2, _, _, _ := storeVersion(t, writer, be, 6)
-	lister = &blindLister{Backend: be}
+	lister = &blindLister{Backend: be, before: func(call int) {
+		if call == 1 {
+			if err := reindex.AddPending(reader.db, slices.Collect(maps.Keys(snapPacks1))); err != nil {
+				t.Error(err)
+			}
+		}
+	}}
 	if rep, err = reindex.RefreshForMark(ctx, reader.source(lister)); err != nil {
 		t.Fatal(err)
+	}
+	if v := versions(reader); slices.Contains(v, snap1) {
+		t.Fatalf("versions %v: the refresh merged %s, which waits for a later listing", v, snap1.Short())
 	}
 	if _, err := reindex.MarkRoots(ctx, reader.source(lister), rep); err != nil {
 		t.Fatal(err)

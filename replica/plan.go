@@ -131,7 +131,8 @@ func Reachable(ctx context.Context, src *Source, snaps, extra []object.ID) (map[
 		// a version removed on purpose (forget, purge) while the walk
 		// ran is no damage: say so, and that a new run takes the rest
 		if gone := removedVersions(src.Index, snaps); len(gone) > 0 {
-			return nil, fmt.Errorf("%w: version %s was removed while this backup read it (%d in all); no record was written, run it again: %w",
+			// the blob's error only as text: it would classify as damage
+			return nil, fmt.Errorf("%w: version %s was removed while this backup read it (%d in all); no record was written, run it again (%v)",
 				session.ErrConflict, gone[0].Short(), len(gone), err)
 		}
 	}
