@@ -5,12 +5,14 @@
 // that exited 0) and not removed on purpose since (by forget or delete),
 // comparing each with the tree that was stored.
 //
-//	torture [-workers 6] [-machines 3] [-duration 2m] [-s3] [-silo PATH] [-work DIR]
+//	torture [-workers 6] [-machines 3] [-duration 2m] [-s3 [-list-page N]] [-silo PATH] [-work DIR]
 //
 // With -s3 the repository lives on an in-memory S3-protocol server on
 // 127.0.0.1 (gofakes3) started by the command; each machine has its own
 // index cache (XDG_CACHE_HOME). Machines are told apart by
-// SILO_TEST_MACHINE. It prints counts and exits 1 when anything
+// SILO_TEST_MACHINE. -list-page makes the server page its listings
+// small, as S3 does past 1,000 keys, so that listings run while packs
+// are written (a listing is no snapshot). It prints counts and exits 1 when anything
 // acknowledged did not come back intact.
 //
 // With -backup the workers also back up (all projects, or one) to a
@@ -39,6 +41,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +85,7 @@ func main() {
 	machines := flag.Int("machines", 3, "simulated machines (index caches, machine names)")
 	duration := flag.Duration("duration", 2*time.Minute, "how long to run")
 	useS3 := flag.Bool("s3", false, "put the repository on a loopback S3 server")
+	flag.IntVar(&listPage, "list-page", 0, "with -s3: the loopback server lists at most `N` keys a page (0: as asked, up to 1,000), so that more listings page while packs are written")
 	siloBin := flag.String("silo", "", "silo binary (default: go build ./cmd/silo)")
 	work := flag.String("work", "", "work directory (default: a new temporary one, removed at the end)")
 	seed := flag.Uint64("seed", 1, "random seed")
@@ -226,6 +230,9 @@ func (w *world) startServer(m string) func() {
 	return stop
 }
 
+// listPage is -list-page.
+var listPage int
+
 func startS3(work string) (string, []string) {
 	if ep := os.Getenv("TORTURE_S3_ENDPOINT"); ep != "" {
 		// a server of the caller's (bench/s3srv): it outlives the run
@@ -240,7 +247,19 @@ func startS3(work string) (string, []string) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	go http.Serve(ln, gofakes3.New(mem).Server())
+	srv := gofakes3.New(mem).Server()
+	if listPage > 0 {
+		next := srv
+		srv = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Query().Has("list-type") {
+				q := r.URL.Query()
+				q.Set("max-keys", strconv.Itoa(listPage))
+				r.URL.RawQuery = q.Encode()
+			}
+			next.ServeHTTP(rw, r)
+		})
+	}
+	go http.Serve(ln, srv)
 	return "s3://torture/repo", []string{"AWS_ENDPOINT_URL=http://" + ln.Addr().String(), "AWS_ACCESS_KEY_ID=t",
 		"AWS_SECRET_ACCESS_KEY=t", "AWS_REGION=us-east-1"}
 }
