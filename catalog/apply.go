@@ -109,8 +109,8 @@ func ApplyRecord(tx *index.Tx, r *Record) error {
 		}
 		return nil
 	}
-	if cur != nil && tx.ProjectIDByName(cur.Name) == r.ID && (cur.Name != r.Name || r.Status == StatusDeleted) {
-		if err := tx.DeleteName(cur.Name); err != nil {
+	if cur != nil && (cur.Name != r.Name || r.Status == StatusDeleted) {
+		if err := releaseName(tx, cur.Name, r.ID); err != nil {
 			return err
 		}
 	}
@@ -154,6 +154,38 @@ func claimName(tx *index.Tx, r *Record) error {
 		}
 	}
 	return tx.SetName(r.Name, r.ID)
+}
+
+// releaseName takes name from project id when it holds it (renamed,
+// deleted or purged) and hands it to the project that holds it over the
+// other projects of that name that are not deleted (two machines that
+// created one name at once), if any: the name ends with the same project
+// whatever order the records arrive in.
+func releaseName(tx *index.Tx, name, id string) error {
+	if tx.ProjectIDByName(name) != id {
+		return nil
+	}
+	if err := tx.DeleteName(name); err != nil {
+		return err
+	}
+	var heir *Record
+	err := tx.Projects(func(pid string, data []byte) error {
+		if pid == id {
+			return nil
+		}
+		o, err := DecodeRecord(data)
+		if err != nil {
+			return fmt.Errorf("project %s: %w", pid, err)
+		}
+		if o.Name == name && o.Status != StatusDeleted && (heir == nil || olderProject(o, heir)) {
+			heir = o
+		}
+		return nil
+	})
+	if err != nil || heir == nil {
+		return err
+	}
+	return tx.SetName(name, heir.ID)
 }
 
 func olderProject(a, b *Record) bool {
@@ -264,8 +296,8 @@ func ApplySnapshot(tx *index.Tx, id object.ID, sn *snapshot.Snapshot, data []byt
 // record (a tombstone takes its place) and, when it still holds it, its
 // name ("" for none).
 func Purge(tx *index.Tx, r *Record, name string) error {
-	if name != "" && tx.ProjectIDByName(name) == r.ID {
-		if err := tx.DeleteName(name); err != nil {
+	if name != "" {
+		if err := releaseName(tx, name, r.ID); err != nil {
 			return err
 		}
 	}

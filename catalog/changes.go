@@ -135,8 +135,8 @@ func Put(tx *index.Tx, r *Record, oldName, oldStatus string) error {
 		}
 		return Purge(tx, r, name)
 	}
-	if tx.ProjectIDByName(oldName) == r.ID && (oldName != r.Name || r.Status == StatusDeleted) {
-		if err := tx.DeleteName(oldName); err != nil {
+	if oldName != r.Name || r.Status == StatusDeleted {
+		if err := releaseName(tx, oldName, r.ID); err != nil {
 			return err
 		}
 	}

@@ -261,4 +261,46 @@ func TestTwoProjectsOfOneName(t *testing.T) {
 	if gone.Project().HoldsNameOver(young.Project()) || !young.Project().HoldsNameOver(gone.Project()) {
 		t.Error("HoldsNameOver: a deleted project holds the name over one that is not")
 	}
+
+	// the holder deleted (or renamed) on one machine: in whatever order the
+	// records arrive, the name goes to the other project of that name, as
+	// on the machine that made the change
+	gone.Rev, gone.ChangedAt, gone.ChangeID = 2, at.Add(time.Minute), "4"
+	renamed := *old
+	renamed.Name, renamed.Rev, renamed.ChangedAt, renamed.ChangeID = "app-old", 2, at.Add(time.Minute), "5"
+	for _, change := range []*Record{&gone, &renamed} {
+		for _, order := range [][]*Record{{old, young, change}, {old, change, young}, {change, young}, {young, old, change}} {
+			db := openDB(t)
+			for _, r := range order {
+				r := *r
+				if err := db.Update(func(tx *index.Tx) error { return ApplyRecord(tx, &r) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db.View(func(tx *index.Tx) error {
+				if got := tx.ProjectIDByName("app"); got != young.ID {
+					t.Errorf("%s, %s: the name is held by %q, want %s", change.Status, change.Name, got, young.ID)
+				}
+				return nil
+			})
+		}
+		// the machine that made the change (Put)
+		db := openDB(t)
+		for _, r := range []*Record{old, young} {
+			r := *r
+			if err := db.Update(func(tx *index.Tx) error { return ApplyRecord(tx, &r) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := *change
+		if err := db.Update(func(tx *index.Tx) error { return Put(tx, &c, old.Name, StatusActive) }); err != nil {
+			t.Fatal(err)
+		}
+		db.View(func(tx *index.Tx) error {
+			if got := tx.ProjectIDByName("app"); got != young.ID {
+				t.Errorf("Put of %s, %s: the name is held by %q, want %s", change.Status, change.Name, got, young.ID)
+			}
+			return nil
+		})
+	}
 }
