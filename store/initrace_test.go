@@ -128,3 +128,33 @@ func TestConcurrentCreatingOpens(t *testing.T) {
 		s.Close()
 	}
 }
+
+// An encrypted init killed after its key file and before config.json
+// leaves keys/ alone: a later init refuses the place (another init may be
+// making it), says how to clear an interrupted one, and succeeds once
+// keys/ is removed as it says.
+func TestInitAfterInterruptedInit(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t.TempDir())
+	s, err := Init(ctx, Options{Config: cfg, Encrypt: true, Password: password("pw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// the state of the kill: the key file, no config.json, nothing stored
+	if err := os.Remove(filepath.Join(cfg.BasePath, object.ConfigName)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Init(ctx, Options{Config: cfg, Encrypt: true, Password: password("pw")})
+	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "remove "+keyring.Prefix) {
+		t.Fatalf("init over an interrupted init: %v", err)
+	}
+	if err := os.RemoveAll(filepath.Join(cfg.BasePath, strings.TrimSuffix(keyring.Prefix, "/"))); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Init(ctx, Options{Config: cfg, Encrypt: true, Password: password("pw")})
+	if err != nil {
+		t.Fatalf("init after keys/ was removed as told: %v", err)
+	}
+	s.Close()
+}

@@ -195,6 +195,11 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 		if err != nil && !errors.Is(err, errStopList) && !errors.Is(err, object.ErrNotFound) {
 			return fmt.Errorf("init %s: %w", be.Location(), err)
 		}
+		if found != "" && prefix == keyring.Prefix {
+			// no packs: nothing was ever stored with these keys
+			return fmt.Errorf("%w: %s holds %s but no packs and no config.json: another silo init is making a repository there right now, or one was interrupted before it wrote config.json (then remove %s there and run init again; no data was stored), or config.json was lost before anything was stored",
+				ErrExists, be.Location(), found, keyring.Prefix)
+		}
 		if found != "" {
 			return fmt.Errorf("%w: %s holds %s but no config.json: it is a repository whose config.json is lost (restore config.json from a backup of the repository, or use another location), or another silo init is making one there right now",
 				ErrExists, be.Location(), found)
