@@ -211,6 +211,7 @@ type Report struct {
 	Packs      map[object.ID]bool // the listings
 	Late       []object.ID        // packs only the second listing found (see pending.go)
 	First      map[object.ID]bool // RefreshForMark: the first listing
+	catalogue  bool               // a pack Index read holds a snapshot or meta blob
 	ListedAt   time.Time          // when the listing began
 	// Salvage, when set, gives hints to read a pack whose table is
 	// damaged blob by blob (see object.Salvage); nil: such a pack is
@@ -316,7 +317,9 @@ func refresh(ctx context.Context, src Source, all, twice bool) (*Report, error) 
 	if twice {
 		rep.First = maps.Clone(rep.Packs)
 	}
-	if len(rep.Added) > 0 || twice {
+	// the second listing is for the predecessors of new catalogue blobs:
+	// new packs without any need none
+	if twice || rep.catalogue {
 		if err := listAgain(ctx, src, rep); err != nil {
 			return rep, err
 		}
@@ -475,6 +478,9 @@ func Index(ctx context.Context, src Source, rep *Report) error {
 		}
 		for r := range results {
 			rep.Blobs += len(r.Blobs)
+			rep.catalogue = rep.catalogue || slices.ContainsFunc(r.Blobs, func(b object.Blob) bool {
+				return b.Type == object.SnapshotBlob || b.Type == object.MetaBlob
+			})
 			batch = append(batch, r)
 			if len(batch) == cap(batch) {
 				if err := write(); err != nil {
