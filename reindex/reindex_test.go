@@ -221,6 +221,13 @@ func (b *blindLister) List(ctx context.Context, prefix string, fn func(object.Fi
 	})
 }
 
+// twoCaches is a local backend with two indexes over it: a writer's and
+// a reader's.
+func twoCaches(t *testing.T) (*object.Local, cache, cache) {
+	be := object.NewLocal(t.TempDir())
+	return be, newCache(t, be), newCache(t, be)
+}
+
 // packsOf lists the packs of be.
 func packsOf(t *testing.T, be object.Backend) map[object.ID]bool {
 	t.Helper()
@@ -302,12 +309,9 @@ func versions(c cache) []object.ID {
 // alone meanwhile.
 func TestRefreshListingMissesDataPacks(t *testing.T) {
 	ctx := context.Background()
-	be := object.NewLocal(t.TempDir())
-	writer := newCache(t, be)
-
+	be, writer, reader := twoCaches(t)
 	// the data packs written during the listing, the snapshot's after
 	snap, data, dataPacks, _ := storeVersion(t, writer, be, 1)
-	reader := newCache(t, be)
 	lister := &blindLister{Backend: be, hide: dataPacks, before: func(call int) {
 		if v := versions(reader); call == 2 && len(v) != 0 {
 			t.Errorf("versions %v listed before the second listing indexed their data packs", v)
@@ -350,13 +354,8 @@ func TestRefreshListingMissesDataPacks(t *testing.T) {
 	// version, and finds a third version
 	snap2, data2, dataPacks2, snapPacks2 := storeVersion(t, writer, be, 2)
 	snap3, _, _, _ := storeVersion(t, writer, be, 3)
-	hide := map[object.ID]bool{}
-	for id := range dataPacks2 {
-		hide[id] = true
-	}
-	for id := range snapPacks2 {
-		hide[id] = true
-	}
+	hide := maps.Clone(dataPacks2)
+	maps.Copy(hide, snapPacks2)
 	lister = &blindLister{Backend: be, hide: hide}
 	if _, err := reindex.Refresh(ctx, reader.source(lister), false); err != nil {
 		t.Fatal(err)
@@ -392,10 +391,8 @@ func TestRefreshListingMissesDataPacks(t *testing.T) {
 // next refresh (which no longer sees them as new).
 func TestRefreshCutShortLeavesItsPacks(t *testing.T) {
 	ctx := context.Background()
-	be := object.NewLocal(t.TempDir())
-	writer := newCache(t, be)
+	be, writer, reader := twoCaches(t)
 	snap, _, _, _ := storeVersion(t, writer, be, 4)
-	reader := newCache(t, be)
 	// the cut: the merge reads the snapshot blob, and the context is
 	// cancelled by then
 	cctx, cancel := context.WithCancel(ctx)
@@ -423,18 +420,10 @@ func TestRefreshCutShortLeavesItsPacks(t *testing.T) {
 // after the first listing began waits (gc's protocol keeps its blobs).
 func TestMarkRootsMergesTheFirstListing(t *testing.T) {
 	ctx := context.Background()
-	be := object.NewLocal(t.TempDir())
-	writer := newCache(t, be)
-	reader := newCache(t, be)
-
+	be, writer, reader := twoCaches(t)
 	snap1, data1, dataPacks1, snapPacks1 := storeVersion(t, writer, be, 5)
-	hide := map[object.ID]bool{}
-	for id := range dataPacks1 {
-		hide[id] = true
-	}
-	for id := range snapPacks1 {
-		hide[id] = true
-	}
+	hide := maps.Clone(dataPacks1)
+	maps.Copy(hide, snapPacks1)
 	lister := &blindLister{Backend: be, hide: hide}
 	rep, err := reindex.RefreshForMark(ctx, reader.source(lister))
 	if err != nil {
