@@ -122,12 +122,32 @@ func (c Changes) Apply(r *Record, now time.Time) error {
 	return nil
 }
 
+// CheckName refuses (ErrExists) a change that would take a name another
+// project holds: a rename onto it, or an undelete of a project whose name
+// was taken meanwhile. A change that takes no name (tags, archive, a
+// delete) is never refused, also for the second project of a name two
+// machines created at once. The caller checks before it writes the
+// change anywhere: a refused change must not reach the packs.
+func CheckName(tx *index.Tx, r *Record, oldName, oldStatus string) error {
+	if r.Status == StatusDeleted || r.Status == StatusPurged || (r.Name == oldName && oldStatus != StatusDeleted) {
+		return nil
+	}
+	if other := tx.ProjectIDByName(r.Name); other != "" && other != r.ID {
+		return fmt.Errorf("%w: another project is named %q", ErrExists, r.Name)
+	}
+	return nil
+}
+
 // Put stores a changed record in index.db: a purged one leaves the
 // catalogue (a tombstone stays); otherwise its name moves with it (a
-// deleted project no longer holds its name; a name another project holds
-// is refused with ErrExists). oldName and oldStatus are the record's
+// deleted project no longer holds its name, which passes to another
+// project of that name; one taken by another project is refused with
+// ErrExists, see CheckName). oldName and oldStatus are the record's
 // before the change.
 func Put(tx *index.Tx, r *Record, oldName, oldStatus string) error {
+	if err := CheckName(tx, r, oldName, oldStatus); err != nil {
+		return err
+	}
 	if r.Status == StatusPurged {
 		name := oldName
 		if oldStatus == StatusDeleted {
@@ -141,10 +161,8 @@ func Put(tx *index.Tx, r *Record, oldName, oldStatus string) error {
 		}
 	}
 	if r.Status != StatusDeleted {
-		if other := tx.ProjectIDByName(r.Name); other != "" && other != r.ID {
-			return fmt.Errorf("%w: another project is named %q", ErrExists, r.Name)
-		}
-		if err := tx.SetName(r.Name, r.ID); err != nil {
+		// as a merge on another machine gives it (ApplyRecord)
+		if err := claimName(tx, r); err != nil {
 			return err
 		}
 	}

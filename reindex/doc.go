@@ -10,10 +10,10 @@
 // (Source.Apply). A pack listed before it was indexed by another process
 // is indexed twice, harmlessly; the index is read before the listing, so a
 // pack is never known and not listed. A listing is no snapshot of the
-// backend (S3 pages it, a disk lists a directory at a time), so a listing
-// that finds new packs is followed by a second, and a pack's catalogue
-// blobs are merged only once a listing begun after it was listed has been
-// indexed: a version is never listed before the blobs it refers to (the
+// backend (S3 pages it, a disk lists a directory at a time), so a
+// listing that finds new packs with catalogue blobs is followed by a
+// second, and a pack's catalogue blobs are merged only once a listing
+// begun after it was listed has been indexed: a version is never listed before the blobs it refers to (the
 // argument is in pending.go). RecordLost names the blobs versions
 // refer to that no pack holds, after a rebuild.
 //

@@ -31,8 +31,9 @@ import (
 // ended; every pack the writer of a snapshot in P uploaded before it was
 // complete before P began. A listing begun after L ended therefore lists
 // each of them that still exists. So a refresh whose first listing finds
-// new packs lists again (the second listing begins after the first
-// ended), indexes what only the second found, and merges the catalogue
+// new packs that hold catalogue blobs lists again (the second listing
+// begins after the first ended; new data packs alone need no second
+// listing, nothing is merged from them), indexes what only the second found, and merges the catalogue
 // blobs of the first listing's packs alone. The packs only the second
 // listing found wait in the pending list with the number of the last
 // listing begun when the second one ended; a refresh whose own first
@@ -192,7 +193,7 @@ func listPacks(ctx context.Context, src Source, packs map[object.ID]bool) error 
 }
 
 // listAgain lists the packs a second time, after a first listing found
-// new ones (rep.Added, indexed), and indexes the packs only the second
+// new ones with catalogue blobs (rep.Added, indexed), and indexes the packs only the second
 // listing holds, into rep.Late and rep.Packs; they wait in the pending
 // list for a later refresh to merge.
 func listAgain(ctx context.Context, src Source, rep *Report) error {

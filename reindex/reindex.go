@@ -224,7 +224,8 @@ type Report struct {
 // that are gone (a blob they held moves to another copy, or, when no gc
 // plan explains the pack's going, is recorded lost) and merges the
 // catalogue blobs of the new packs (Apply). A listing that finds new
-// packs is followed by a second one, and packs only the second found wait
+// packs with catalogue blobs (snapshot or meta) is followed by a second
+// one, and packs only the second found wait
 // for the next refresh's merge (see pending.go). With all, it merges the
 // catalogue blobs of every pack but those waiting and marks the index
 // complete.
@@ -318,8 +319,9 @@ func refresh(ctx context.Context, src Source, all, twice bool) (*Report, error) 
 		rep.First = maps.Clone(rep.Packs)
 	}
 	// the second listing is for the predecessors of new catalogue blobs:
-	// new packs without any need none
-	if twice || rep.catalogue {
+	// new packs without any need none. A new pack this refresh could not
+	// read may be indexed by another process meanwhile, and merged here
+	if twice || rep.catalogue || len(rep.Unreadable) > 0 {
 		if err := listAgain(ctx, src, rep); err != nil {
 			return rep, err
 		}

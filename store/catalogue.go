@@ -46,6 +46,11 @@ func (s *Store) update(ctx context.Context, ref string, fn func(r *catalog.Recor
 	if err := fn(r); err != nil {
 		return nil, err
 	}
+	// a change refused for its name must not reach the packs, where a
+	// rebuild or another machine would apply it
+	if err := s.db.View(func(tx *index.Tx) error { return catalog.CheckName(tx, r, oldName, oldStatus) }); err != nil {
+		return nil, err
+	}
 	r.Stamp(s.now())
 	if r.Origin, err = s.writeMeta(ctx, catalog.Meta{Kind: "project", Time: s.now().UTC(), Project: r}); err != nil {
 		return nil, err

@@ -193,6 +193,21 @@ func TestProjectMetadataFields(t *testing.T) {
 	if _, err := e.s.Set(ctx, "shop", SetOptions{Name: "empty-project"}); !errors.Is(err, ErrExists) {
 		t.Errorf("rename onto a taken name: %v, want ErrExists", err)
 	}
+	// the refused rename reached no pack: a rebuilt index (as every other
+	// machine) does not apply it
+	emptyP, err := e.s.Get("empty-project")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.RebuildIndex(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := e.s.Get("shop"); err != nil || p.ID != ps.ID {
+		t.Errorf("shop after a refused rename and a rebuild: %+v, %v", p, err)
+	}
+	if p, err := e.s.Get("empty-project"); err != nil || p.ID != emptyP.ID {
+		t.Errorf("empty-project after a refused rename onto it and a rebuild: %+v, %v", p, err)
+	}
 	if _, err := e.s.Set(ctx, "shop", SetOptions{Type: "library"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad type: %v, want ErrInvalid", err)
 	}

@@ -197,7 +197,7 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 		}
 		if found != "" && prefix == keyring.Prefix {
 			// no packs: nothing was ever stored with these keys
-			return fmt.Errorf("%w: %s holds %s but no packs and no config.json: another silo init is making a repository there right now, or one was interrupted before it wrote config.json (then remove %s there and run init again; no data was stored), or config.json was lost before anything was stored",
+			return fmt.Errorf("%w: %s holds %s but no packs and no config.json: another silo init is making a repository there right now, or one was interrupted before it wrote config.json (then, once no init is running there, remove %s and run init again: nothing was stored with that key), or config.json was lost before anything was stored",
 				ErrExists, be.Location(), found, keyring.Prefix)
 		}
 		if found != "" {
