@@ -326,44 +326,52 @@ func refresh(ctx context.Context, src Source, all, twice bool) (*Report, error) 
 			return rep, err
 		}
 	}
+	return rep, mergeCatalogue(ctx, src, rep, seq, all)
+}
+
+// mergeCatalogue merges the catalogue blobs of the packs a refresh's first
+// listing (numbered seq) found, and of the waiting packs a listing begun
+// before it found (all: of every pack but those still waiting), then
+// takes the merged ones out of the pending list.
+func mergeCatalogue(ctx context.Context, src Source, rep *Report, seq uint64, all bool) error {
 	pend, err := pending(src.DB)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	// this refresh's first listing's packs, and the waiting packs a
 	// listing begun before it found
-	merge := map[object.ID]bool{}
+	found := map[object.ID]bool{}
 	for _, id := range rep.Added {
-		merge[id] = true
+		found[id] = true
 	}
 	for id, p := range pend {
 		if p.After < seq {
-			merge[id] = true
+			found[id] = true
 		}
 	}
-	if !all && len(merge) == 0 {
-		return rep, nil
+	if !all && len(found) == 0 {
+		return nil
 	}
 	var packs map[object.ID]bool
 	var skip func(object.ID, pendingPack) bool
 	if all {
 		// every pack but those still waiting, as the pending list is
 		// when the blobs are located
-		skip = func(id object.ID, p pendingPack) bool { return !merge[id] && !p.Unreadable }
+		skip = func(id object.ID, p pendingPack) bool { return !found[id] && !p.Unreadable }
 	} else {
-		packs = merge
+		packs = found
 	}
-	st, indexed, err := apply(ctx, src, packs, merge, skip, false)
+	st, indexed, err := apply(ctx, src, packs, found, skip, false)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	rep.Skipped = st.Skipped
-	return rep, src.DB.Update(func(tx *index.Tx) error {
+	return src.DB.Update(func(tx *index.Tx) error {
 		p, err := pendingOf(tx)
 		if err != nil {
 			return err
 		}
-		for id := range merge {
+		for id := range found {
 			// merged: indexed when its blobs were located. A pack not
 			// indexed then stays, unless it is gone: another refresh
 			// indexing it merges it, or, cut short, leaves it waiting
