@@ -2,10 +2,13 @@ package reindex_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +25,7 @@ type cache struct {
 	repo *object.Repository
 }
 
-func newCache(t *testing.T, be *object.Local) cache {
+func newCache(t *testing.T, be object.Backend) cache {
 	t.Helper()
 	db, err := index.Open(filepath.Join(t.TempDir(), "index.db"), index.Options{})
 	if err != nil {
@@ -467,5 +470,65 @@ func TestMarkRootsMergesTheFirstListing(t *testing.T) {
 	}
 	if _, err := reindex.MarkRoots(ctx, reader.source(be), &reindex.Report{}); err == nil {
 		t.Fatal("MarkRoots without a mark's listing succeeded")
+	}
+}
+
+// failingGets fails every read of the packs in fail (a pack a refresh
+// cannot read this time: a network error, say).
+type failingGets struct {
+	object.Backend
+	mu   sync.Mutex
+	fail map[string]bool
+}
+
+func (f *failingGets) Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	f.mu.Lock()
+	failing := f.fail[name]
+	f.mu.Unlock()
+	if failing {
+		return nil, fmt.Errorf("injected: reading %s failed", name)
+	}
+	return f.Backend.Get(ctx, name, offset, length)
+}
+
+// TestRefreshKeepsWhatAnotherIndexed: a new pack this refresh cannot
+// read, that another process indexes while this refresh merges, stays
+// waiting (its catalogue blobs were not read here), and the next refresh
+// merges its version.
+func TestRefreshKeepsWhatAnotherIndexed(t *testing.T) {
+	ctx := context.Background()
+	be := object.NewLocal(t.TempDir())
+	writer := newCache(t, be)
+	snap1, _, _, _ := storeVersion(t, writer, be, 7)
+	snap2, _, _, snapPacks2 := storeVersion(t, writer, be, 8)
+	var late object.ID
+	for id := range snapPacks2 {
+		late = id
+	}
+	faulty := &failingGets{Backend: be, fail: map[string]bool{object.PackName(late): true}}
+	reader := newCache(t, faulty)
+	src := reader.source(be)
+	src.Held = func(ctx context.Context) (map[object.ID]bool, error) {
+		// another process on this machine indexes the pack meanwhile
+		faulty.mu.Lock()
+		faulty.fail = nil
+		faulty.mu.Unlock()
+		if err := reindex.Index(ctx, reader.source(be), &reindex.Report{Added: []object.ID{late}}); err != nil {
+			t.Error(err)
+		}
+		return nil, nil
+	}
+	rep, err := reindex.Refresh(ctx, src, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Unreadable) != 1 || slices.Contains(versions(reader), snap2) || !slices.Contains(versions(reader), snap1) {
+		t.Fatalf("unreadable %v, versions %v: want %s listed, %s's pack unreadable here", rep.Unreadable, versions(reader), snap1.Short(), snap2.Short())
+	}
+	if _, err := reindex.Refresh(ctx, reader.source(be), false); err != nil {
+		t.Fatal(err)
+	}
+	if v := versions(reader); !slices.Contains(v, snap2) {
+		t.Fatalf("versions %v after the next refresh: %s, indexed by another process, was never merged", v, snap2.Short())
 	}
 }
