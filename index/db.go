@@ -838,6 +838,9 @@ func clone(b []byte) []byte {
 // Info returns a value of the info bucket (nil when unset).
 func (t *Tx) Info(key string) []byte { return clone(t.b(bInfo).Get([]byte(key))) }
 
+// Writable reports whether the transaction may write (Update).
+func (t *Tx) Writable() bool { return t.tx.Writable() }
+
 // SetInfo sets a value of the info bucket.
 func (t *Tx) SetInfo(key string, val []byte) error { return t.b(bInfo).Put([]byte(key), val) }
 

@@ -105,19 +105,31 @@ func listings(tx *index.Tx) uint64 {
 	return 0
 }
 
+// pendingOf reads the pending list. A list that cannot be decoded (a
+// damaged index.db) is read as empty and the index marked incomplete, so
+// that the next open merges the catalogue blobs of every pack (a full
+// refresh) instead of every command failing, or the waiting packs being
+// forgotten; in a read-only transaction the mark is left to the next
+// writing one.
 func pendingOf(tx *index.Tx) (map[object.ID]pendingPack, error) {
 	p := map[object.ID]pendingPack{}
+	damaged := false
 	if b := tx.Info(infoPending); len(b) > 0 {
 		var raw map[string]pendingPack
-		if err := json.Unmarshal(b, &raw); err != nil {
-			return nil, fmt.Errorf("index.db: the list of packs waiting to be merged cannot be read (%v); run `silo index rebuild`", err)
+		if json.Unmarshal(b, &raw) != nil {
+			damaged = true
 		}
 		for s, pp := range raw {
-			id, err := object.ParseID(s)
-			if err != nil {
-				return nil, fmt.Errorf("index.db: the list of packs waiting to be merged names %q (%v); run `silo index rebuild`", s, err)
+			if id, err := object.ParseID(s); err == nil {
+				p[id] = pp
+			} else {
+				damaged = true
 			}
-			p[id] = pp
+		}
+	}
+	if damaged && tx.Writable() {
+		if err := tx.Delete("info", InfoComplete); err != nil {
+			return nil, err
 		}
 	}
 	var old []object.ID

@@ -266,6 +266,10 @@ func refresh(ctx context.Context, src Source, all, twice bool) (*Report, error) 
 		if seq, err = nextListing(tx); err != nil {
 			return err
 		}
+		// a damaged pending list marks the index incomplete here
+		if _, err := pendingOf(tx); err != nil {
+			return err
+		}
 		return tx.Packs(func(p object.PackInfo) error { known[p.ID] = true; return nil })
 	}); err != nil {
 		return nil, err

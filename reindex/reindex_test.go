@@ -532,3 +532,43 @@ func TestRefreshKeepsWhatAnotherIndexed(t *testing.T) {
 		t.Fatalf("versions %v after the next refresh: %s, indexed by another process, was never merged", v, snap2.Short())
 	}
 }
+
+// TestDamagedPendingList: a pending list that cannot be decoded fails no
+// refresh; the index is marked incomplete, so that the next full refresh
+// (an open does one) merges every pack's catalogue blobs, the versions
+// that waited among them too.
+func TestDamagedPendingList(t *testing.T) {
+	ctx := context.Background()
+	be, writer, reader := twoCaches(t)
+	if _, err := reindex.Refresh(ctx, reader.source(be), true); err != nil {
+		t.Fatal(err)
+	}
+	snap, _, _, _ := storeVersion(t, writer, be, 9)
+	// the version's packs indexed; its listing lost with the list
+	if _, err := reindex.Refresh(ctx, reader.source(be), false); err != nil {
+		t.Fatal(err)
+	}
+	listed := versions(reader)
+	if err := reader.db.Update(func(tx *index.Tx) error {
+		for _, id := range listed {
+			if err := tx.DeleteSnapshot(id); err != nil {
+				return err
+			}
+		}
+		return tx.SetInfo("pending", []byte(`{"not an id":{}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reindex.Refresh(ctx, reader.source(be), false); err != nil {
+		t.Fatalf("a refresh over a damaged pending list: %v", err)
+	}
+	if ok, err := reindex.Complete(reader.db); err != nil || ok {
+		t.Fatalf("complete after a damaged pending list: %v %v", ok, err)
+	}
+	if _, err := reindex.Refresh(ctx, reader.source(be), true); err != nil {
+		t.Fatal(err)
+	}
+	if v := versions(reader); !slices.Equal(v, []object.ID{snap}) {
+		t.Fatalf("versions %v after the full refresh, want %s", v, snap.Short())
+	}
+}

@@ -117,13 +117,8 @@ func TestReachableRefreshesBeforeMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drop := func() {
-		if err := src.db.Update(func(tx *index.Tx) error { return tx.RemovePack(loc.Pack, []object.Blob{loc.Blob}) }); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, found := range []bool{false, true} {
-		drop()
+		src.unindex(t, loc)
 		s := src.source()
 		refreshes := 0
 		s.Refresh = func(context.Context) error {
@@ -155,10 +150,7 @@ func TestReachableVersionRemoved(t *testing.T) {
 	ctx := context.Background()
 	src := newRepo(t)
 	v, _ := src.project(t)
-	loc := src.treeOf(t, v)
-	if err := src.db.Update(func(tx *index.Tx) error { return tx.RemovePack(loc.Pack, []object.Blob{loc.Blob}) }); err != nil {
-		t.Fatal(err)
-	}
+	src.unindex(t, src.treeOf(t, v))
 	s := src.source()
 	s.Refresh = func(context.Context) error {
 		// the refresh merges the forget record another process wrote
@@ -183,4 +175,13 @@ func (r *repo) treeOf(t *testing.T, v object.ID) object.Location {
 		t.Fatalf("the tree is not indexed: %v", err)
 	}
 	return loc
+}
+
+// unindex takes the pack of loc out of the index, as a listing that
+// missed it leaves it.
+func (r *repo) unindex(t *testing.T, loc object.Location) {
+	t.Helper()
+	if err := r.db.Update(func(tx *index.Tx) error { return tx.RemovePack(loc.Pack, []object.Blob{loc.Blob}) }); err != nil {
+		t.Fatal(err)
+	}
 }
