@@ -21,16 +21,18 @@ type archiveOlderRequest struct {
 	DryRun        bool  `json:"dry_run"`
 }
 
+func (q *archiveOlderRequest) check() error {
+	if q.OlderThanDays < 0 {
+		return badRequest("invalid", "older_than_days must be 0 (archive_after_days) or more")
+	}
+	return nil
+}
+
 // archiveOlder archives every active project not updated for a while (a
 // job: exports write a .tar.gz each).
 func (s *Server) archiveOlder(w http.ResponseWriter, r *http.Request) {
-	var req archiveOlderRequest
-	if err := s.decodeJSON(w, r, &req, true, 0); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if req.OlderThanDays < 0 {
-		writeError(w, r, badRequest("invalid", "older_than_days must be 0 (archive_after_days) or more"))
+	req, ok := readRequest[archiveOlderRequest](s, w, r, true)
+	if !ok {
 		return
 	}
 	export := s.st.Config().ArchiveExport
@@ -53,15 +55,17 @@ type cleanCacheRequest struct {
 	DryRun        bool `json:"dry_run"`
 }
 
+func (q *cleanCacheRequest) check() error {
+	if q.OlderThanDays < 0 {
+		return badRequest("invalid", "older_than_days must be 0 or more")
+	}
+	return nil
+}
+
 // cleanCache removes extracted copies under cache/.
 func (s *Server) cleanCache(w http.ResponseWriter, r *http.Request) {
-	var req cleanCacheRequest
-	if err := s.decodeJSON(w, r, &req, true, 0); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if req.OlderThanDays < 0 {
-		writeError(w, r, badRequest("invalid", "older_than_days must be 0 or more"))
+	req, ok := readRequest[cleanCacheRequest](s, w, r, true)
+	if !ok {
 		return
 	}
 	res, err := s.st.CleanCache(time.Duration(req.OlderThanDays)*24*time.Hour, req.DryRun)
@@ -120,9 +124,8 @@ type expireBackupsRequest struct {
 // expireBackups removes backups past retention (each project keeps its
 // newest backup) and collects the destination: a job.
 func (s *Server) expireBackups(w http.ResponseWriter, r *http.Request) {
-	var req expireBackupsRequest
-	if err := s.decodeJSON(w, r, &req, true, 0); err != nil {
-		writeError(w, r, err)
+	req, ok := readRequest[expireBackupsRequest](s, w, r, true)
+	if !ok {
 		return
 	}
 	days := s.st.Config().Backup.RetentionDays
@@ -198,17 +201,11 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-type restoreBackupRequest struct {
-	Projects    []string `json:"projects"`
-	Destination string   `json:"destination"`
-}
-
 // restoreBackup restores projects of a backup (all, with the templates,
 // when none are named) back into this repository: a job.
 func (s *Server) restoreBackup(w http.ResponseWriter, r *http.Request) {
-	var req restoreBackupRequest
-	if err := s.decodeJSON(w, r, &req, true, 0); err != nil {
-		writeError(w, r, err)
+	req, ok := readRequest[backupRequest](s, w, r, true)
+	if !ok {
 		return
 	}
 	bs, err := s.openBackups(r.Context(), req.Destination, true)
@@ -246,9 +243,8 @@ type importRequest struct {
 // CloudImporter), with the server's S3 settings: a job. Server paths are
 // refused: a client sends its files as a tar upload instead.
 func (s *Server) importProject(w http.ResponseWriter, r *http.Request) {
-	var req importRequest
-	if err := s.decodeJSON(w, r, &req, false, 0); err != nil {
-		writeError(w, r, err)
+	req, ok := readRequest[importRequest](s, w, r, false)
+	if !ok {
 		return
 	}
 	if !store.IsRemote(req.Source) {

@@ -313,22 +313,14 @@ func TestUploadsPerClientCap(t *testing.T) {
 		conns = append(conns, stalledUpload(t, s, fmt.Sprintf("held-%d", i), tarball))
 	}
 	// wait until the eight hold their slots (their jobs are running)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		running := 0
+	waitCount(t, "uploads running", 8, func() (running int) {
 		for _, j := range s.api.Jobs() {
 			if j.State == StateRunning {
 				running++
 			}
 		}
-		if running == 8 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d uploads running, want 8", running)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return running
+	})
 	for range 2 {
 		r := s.do("POST", "/api/storage/projects?name=ninth", bytes.NewReader(tarball), "Content-Type", "application/x-tar")
 		if r.status != 429 || r.errCode(t) != "too_many_uploads" || r.header.Get("Retry-After") == "" {

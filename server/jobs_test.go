@@ -81,22 +81,14 @@ func TestJobsExclusiveAndQueued(t *testing.T) {
 		}
 		more = append(more, j)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		queued := 0
+	waitCount(t, "jobs queued", 1, func() (queued int) {
 		for _, j := range append(more, first) {
 			if j.status().State == StateQueued {
 				queued++
 			}
 		}
-		if queued == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs queued, want 1", queued)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return queued
+	})
 	close(release)
 	for _, j := range append(more, first) {
 		if st := s.waitJob(j.id); st.State != StateSucceeded || st.Result != "ok" {
@@ -416,5 +408,22 @@ func TestBadInput(t *testing.T) {
 	s.must(200, "GET", "/api/storage/projects/victim/versions", nil).json(t, &vs)
 	if len(vs.Versions) != 1 {
 		t.Fatalf("versions after bad input: %d", len(vs.Versions))
+	}
+}
+
+// waitCount waits up to 5 seconds for count to return want, polling
+// every 10 ms; the test fails naming what it counted otherwise.
+func waitCount(t *testing.T, what string, want int, count func() int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := count()
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d %s, want %d", n, what, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

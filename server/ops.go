@@ -83,9 +83,8 @@ type archiveAnswer struct {
 }
 
 func (s *Server) archiveProject(w http.ResponseWriter, r *http.Request) {
-	var req archiveRequest
-	if err := s.decodeJSON(w, r, &req, true, 0); err != nil {
-		writeError(w, r, err)
+	req, ok := readRequest[archiveRequest](s, w, r, true)
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
@@ -118,9 +117,8 @@ type cleanupRequest struct {
 }
 
 func (s *Server) cleanup(w http.ResponseWriter, r *http.Request) {
-	var req cleanupRequest
-	if err := s.decodeJSON(w, r, &req, true, 0); err != nil {
-		writeError(w, r, err)
+	req, ok := readRequest[cleanupRequest](s, w, r, true)
+	if !ok {
 		return
 	}
 	j, err := s.startCleanup("api", req.DryRun)
@@ -149,9 +147,8 @@ type extractRequest struct {
 // workbench id are checked before the job starts, so a bad request is a 4xx,
 // and the 202 answer already says where the files go.
 func (s *Server) extract(w http.ResponseWriter, r *http.Request) {
-	var req extractRequest
-	if err := s.decodeJSON(w, r, &req, true, 0); err != nil {
-		writeError(w, r, err)
+	req, ok := readRequest[extractRequest](s, w, r, true)
+	if !ok {
 		return
 	}
 	p, err := s.st.Get(r.PathValue("id"))
@@ -187,15 +184,16 @@ func (s *Server) extract(w http.ResponseWriter, r *http.Request) {
 	s.answerJob(w, r, j, ans)
 }
 
+// backupRequest is the body of a backup and of a backup restore: the
+// projects (none: all, with the templates) and the destination.
 type backupRequest struct {
 	Projects    []string `json:"projects"`
 	Destination string   `json:"destination"`
 }
 
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
-	var req backupRequest
-	if err := s.decodeJSON(w, r, &req, true, 0); err != nil {
-		writeError(w, r, err)
+	req, ok := readRequest[backupRequest](s, w, r, true)
+	if !ok {
 		return
 	}
 	for _, p := range req.Projects {

@@ -267,9 +267,8 @@ func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
 // commitVersion records a tree of uploaded blobs as the newest version of
 // the project named (or identified) in the path; a new name creates it.
 func (s *Server) commitVersion(w http.ResponseWriter, r *http.Request) {
-	var req client.CommitRequest
-	if err := s.decodeJSON(w, r, &req, false, 0); err != nil {
-		writeError(w, r, err)
+	req, ok := readRequest[client.CommitRequest](s, w, r, false)
+	if !ok {
 		return
 	}
 	if req.Tree.IsZero() {

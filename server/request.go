@@ -14,6 +14,22 @@ import (
 	"github.com/silo-dev/silo/object"
 )
 
+// readRequest decodes the JSON body of r into a new T (decodeJSON, with
+// the server's body size limit) and checks it when *T has a check
+// method. A request it refuses is answered with the error, and ok is
+// false.
+func readRequest[T any](s *Server, w http.ResponseWriter, r *http.Request, optional bool) (req T, ok bool) {
+	err := s.decodeJSON(w, r, &req, optional, 0)
+	if c, isChecker := any(&req).(interface{ check() error }); isChecker && err == nil {
+		err = c.check()
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return req, false
+	}
+	return req, true
+}
+
 // decodeJSON decodes a JSON request body into v: at most limit bytes
 // (Options.MaxBody when 0), no unknown fields, nothing after the value. A
 // body must come as Content-Type application/json: the types a web page's

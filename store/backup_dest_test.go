@@ -286,14 +286,9 @@ func TestBackupRestoreProjectDirs(t *testing.T) {
 		writeFile(t, dir, "f.txt", textBytes(uint64(i+1), 100))
 		e.save(t, dir, name)
 	}
-	br, err := e.s.Backup(ctx, BackupOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := openBackups(t, e.s, e.cfg.Backup.Destination)
-	defer bs.Close()
+	br, bs := e.backupAll(t)
 	out := e.path("out")
-	_, err = bs.Restore(ctx, br.ID, RestoreBackupOptions{Dest: out})
+	_, err := bs.Restore(ctx, br.ID, RestoreBackupOptions{Dest: out})
 	if snapshot.PlatformRefusesCaseCollisions {
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "App and app") {
 			t.Fatalf("restore of App and app = %v, want ErrInvalid naming both", err)
@@ -369,13 +364,7 @@ func TestBackupRestoreTwoProjectsOfOneName(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	br, err := e.s.Backup(ctx, BackupOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := openBackups(t, e.s, e.cfg.Backup.Destination)
-	defer bs.Close()
-
+	br, bs := e.backupAll(t)
 	out := e.path("out")
 	res, err := bs.Restore(ctx, br.ID, RestoreBackupOptions{Dest: out})
 	if err != nil {

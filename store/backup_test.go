@@ -152,6 +152,17 @@ func openBackups(t *testing.T, cfg *Store, dest string) *BackupSet {
 	return bs
 }
 
+// backupAll backs up every project to the configured destination and
+// opens the backups there (closed when the test ends).
+func (e *testEnv) backupAll(t *testing.T) (*BackupRecord, *BackupSet) {
+	t.Helper()
+	br, err := e.s.Backup(context.Background(), BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return br, openBackups(t, e.s, e.cfg.Backup.Destination)
+}
+
 func verifyBackup(t *testing.T, bs *BackupSet, id string) *VerifyReport {
 	t.Helper()
 	rep, err := bs.Verify(context.Background(), id, true)

@@ -104,6 +104,22 @@ func (r *faultRepo) reopenStored(t *testing.T, repo string, n int64) {
 	restoreMatches(t, s, got[0].String(), takeManifest(t, r.src))
 }
 
+// countOps counts the operations of the kinds ops an open of r and a
+// store of its source into project "p" make, none failing.
+func (r *faultRepo) countOps(t *testing.T, ops errorfs.Predicate) int64 {
+	t.Helper()
+	count := errorfs.FailNth(0, nil, ops, false)
+	s, _, err := r.open(t, errorfs.Wrap(object.OSFS, count))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(context.Background(), r.src, SaveOptions{Project: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return count.Seen()
+}
+
 // TestSaveDiskFullAtEveryWrite fills the disk (ENOSPC on that write and
 // every later one) at each write the store of a second version makes. The
 // store fails naming the file it could not write, records no version, and
@@ -112,18 +128,7 @@ func (r *faultRepo) reopenStored(t *testing.T, repo string, n int64) {
 func TestSaveDiskFullAtEveryWrite(t *testing.T) {
 	r := makeFaultRepo(t)
 	ctx := context.Background()
-
-	// a healthy run counts the writes
-	count := errorfs.FailNth(0, nil, errorfs.Writes, false)
-	s, _, err := r.open(t, errorfs.Wrap(object.OSFS, count))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Save(ctx, r.src, SaveOptions{Project: "p"}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	total := count.Seen()
+	total := r.countOps(t, errorfs.Writes) // a healthy run counts the writes
 	if total < 10 {
 		t.Fatalf("a store made only %d writes through the backend's FS: the seam misses some", total)
 	}
@@ -211,16 +216,7 @@ func TestSaveReadOnlyFS(t *testing.T) {
 func TestSaveIOErrorAtEveryOp(t *testing.T) {
 	r := makeFaultRepo(t)
 	ctx := context.Background()
-	count := errorfs.FailNth(0, nil, errorfs.Any, false)
-	s, _, err := r.open(t, errorfs.Wrap(object.OSFS, count))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Save(ctx, r.src, SaveOptions{Project: "p"}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	total := count.Seen()
+	total := r.countOps(t, errorfs.Any)
 	step := int64(3)
 	if longTests() {
 		step = 1

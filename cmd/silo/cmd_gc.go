@@ -21,35 +21,19 @@ func gcCommands() []*cli.Command {
 // gcCommand is `silo gc`.
 func gcCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "gc",
-		Usage: "free space: delete packs without live blobs, rewrite packs with many dead ones",
-		Description: "Marks every blob reachable from every version (soft-deleted projects and templates\n" +
-			"included), then deletes packs with no live blob and rewrites packs whose dead share\n" +
-			"passes repack_threshold (default 10%). It runs beside stores, restores and other\n" +
-			"commands, on this machine and others: packs it condemns while they run are deleted\n" +
-			"by a later gc once those have ended (or within --wait). --dry-run prints the plan\n" +
-			"and changes nothing.",
+		Name:        "gc",
+		Usage:       "free space: delete packs without live blobs, rewrite packs with many dead ones",
+		Description: help("gc"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan only"},
 			&cli.Float64Flag{Name: "threshold", Usage: "dead `SHARE` (0..1) that triggers a rewrite (default: repack_threshold)"},
 			&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for running sessions, then delete what this run condemned"},
 		},
-		Action: func(c *cli.Context) error {
-			e, s, _, err := setup(c, 0, 0, false, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: withStore(0, 0, false, false, func(e *env, s *store.Store, _ []string) error {
+			c := e.c
 			rep, err := s.GC(c.Context, store.GCOptions{DryRun: c.Bool("dry-run"), Threshold: c.Float64("threshold"), Wait: c.Duration("wait")})
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printJSON(rep)
-			}
-			printGC(e, rep)
-			return nil
-		},
+			return e.show(rep, err, func() error { printGC(e, rep); return nil })
+		}),
 	}
 }
 
@@ -86,27 +70,24 @@ func forgetCommand() *cli.Command {
 			}
 			defer s.Close()
 			res, err := s.Forget(c.Context, a[0], pol, c.Bool("dry-run"))
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printJSON(res)
-			}
-			for _, d := range res.Decisions {
-				verdict := "remove"
-				if d.Keep {
-					verdict = "keep   (" + strings.Join(d.Reasons, ", ") + ")"
-				}
-				e.printf("%s  %s  %s\n", d.ID[:12], d.Time.Local().Format("2006-01-02 15:04:05"), verdict)
-			}
-			verb := "removed"
-			if res.DryRun {
-				verb = "would remove"
-			}
-			e.printf("%s: %s %d versions, kept %d; run `silo gc` to free their space\n", res.Project, verb, res.Removed, res.Kept)
-			return nil
+			return e.show(res, err, func() error { printForget(e, res); return nil })
 		},
 	}
+}
+
+func printForget(e *env, res *store.ForgetResult) {
+	for _, d := range res.Decisions {
+		verdict := "remove"
+		if d.Keep {
+			verdict = "keep   (" + strings.Join(d.Reasons, ", ") + ")"
+		}
+		e.printf("%s  %s  %s\n", d.ID[:12], d.Time.Local().Format("2006-01-02 15:04:05"), verdict)
+	}
+	verb := "removed"
+	if res.DryRun {
+		verb = "would remove"
+	}
+	e.printf("%s: %s %d versions, kept %d; run `silo gc` to free their space\n", res.Project, verb, res.Removed, res.Kept)
 }
 
 // cleanupCommand is `silo cleanup`.
@@ -115,28 +96,20 @@ func cleanupCommand() *cli.Command {
 		Name:  "cleanup",
 		Usage: "archive old projects, purge old soft-deleted ones, expire backups, clean cache/, gc",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "report what would happen"}},
-		Action: func(c *cli.Context) error {
-			e, s, _, err := setup(c, 0, 0, false, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			rep, err := s.Cleanup(c.Context, store.CleanupOptions{DryRun: c.Bool("dry-run")})
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printJSON(rep)
-			}
-			e.printf("archived %d, purged %d, backups expired %d, cache copies removed %d (%s)\n",
-				rep.Archived, rep.Purged, rep.BackupsExpired, rep.CacheRemoved, human(rep.CacheFreed))
-			if rep.GC != nil {
-				printGC(e, rep.GC)
-			}
-			e.printf("freed_bytes: %d (%s)\n", rep.FreedBytes, human(rep.FreedBytes))
-			return nil
-		},
+		Action: withStore(0, 0, false, false, func(e *env, s *store.Store, _ []string) error {
+			rep, err := s.Cleanup(e.c.Context, store.CleanupOptions{DryRun: e.c.Bool("dry-run")})
+			return e.show(rep, err, func() error { printCleanup(e, rep); return nil })
+		}),
 	}
+}
+
+func printCleanup(e *env, rep *store.CleanupReport) {
+	e.printf("archived %d, purged %d, backups expired %d, cache copies removed %d (%s)\n",
+		rep.Archived, rep.Purged, rep.BackupsExpired, rep.CacheRemoved, human(rep.CacheFreed))
+	if rep.GC != nil {
+		printGC(e, rep.GC)
+	}
+	e.printf("freed_bytes: %d (%s)\n", rep.FreedBytes, human(rep.FreedBytes))
 }
 
 func printGC(e *env, rep *store.GCReport) {

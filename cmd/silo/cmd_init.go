@@ -8,15 +8,9 @@ import (
 
 func initCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "init",
-		Usage: "create a repository (config.json with a random chunker polynomial, packs/, index.db)",
-		Description: "Creates the repository at --repo, STORAGE_BASE_PATH or base_path (default ./storage).\n" +
-			"`silo store` creates it too when it is missing (always plain).\n\n" +
-			"With --encrypt, blobs, pack tables and backup records are sealed (XChaCha20-Poly1305)\n" +
-			"under a random master key, blob ids are keyed, and the master key is wrapped by the\n" +
-			"password (scrypt) in keys/. The password comes from --password-file,\n" +
-			"--password-command, STORAGE_PASSWORD or a prompt (asked twice). Lose every password\n" +
-			"and the repository is lost: add a second with `silo key add`.",
+		Name:        "init",
+		Usage:       "create a repository (config.json with a random chunker polynomial, packs/, index.db)",
+		Description: help("init"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "encrypt", Usage: "create an encrypted repository (asks for its password)"},
 		},

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -23,66 +22,51 @@ func extractCommand() *cli.Command {
 			&cli.StringFlag{Name: "workbench", Usage: "extract into cache/`WID`/ (refused when WID is in use, unless --force)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace the contents of a workbench id in use"},
 		},
-		Action: func(c *cli.Context) error {
-			e, s, a, err := setup(c, 1, 1, true, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: withStore(1, 1, true, false, func(e *env, s *store.Store, a []string) error {
 			dest, err := e.pathFlag("dest")
 			if err != nil {
 				return err
 			}
 			rep, prog := e.progress("extract")
-			res, err := s.Extract(c.Context, a[0], store.ExtractOptions{Dest: dest, Workbench: c.String("workbench"),
-				Force: c.Bool("force"), Progress: prog})
+			res, err := s.Extract(e.c.Context, a[0], store.ExtractOptions{Dest: dest, Workbench: e.c.String("workbench"),
+				Force: e.c.Bool("force"), Progress: prog})
 			rep.Finish()
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printJSON(res)
-			}
-			e.printf("extracted %s to %s (%d files, %s)\n", res.Snapshot[:12], res.Path, res.Stats.Files, human(res.Stats.Bytes))
-			noteSkippedLinks(res.Stats.SymlinksSkipped)
-			return nil
-		},
+			return e.show(res, err, func() error {
+				e.printf("extracted %s to %s (%d files, %s)\n", res.Snapshot[:12], res.Path, res.Stats.Files, human(res.Stats.Bytes))
+				noteSkippedLinks(res.Stats.SymlinksSkipped)
+				return nil
+			})
+		}),
 	}
 }
 
 func importCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "import",
-		Usage:     "import a project from a directory, a .tar/.tar.gz file, - (stdin) or s3://bucket/key.tar.gz",
-		ArgsUsage: "DIR|FILE.tar|FILE.tar.gz|-|s3://BUCKET/KEY",
-		Description: "Tar streams go straight into the store (no temporary extraction); entries that would\n" +
-			"escape the root are refused. A name that exists gets a new version.",
+		Name:        "import",
+		Usage:       "import a project from a directory, a .tar/.tar.gz file, - (stdin) or s3://bucket/key.tar.gz",
+		ArgsUsage:   "DIR|FILE.tar|FILE.tar.gz|-|s3://BUCKET/KEY",
+		Description: help("import"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Required: true, Usage: "project `NAME`"},
 			&cli.StringFlag{Name: "type", Usage: "generation or migration (default: migration, for a new project)"},
 			&cli.StringSliceFlag{Name: "tag", Usage: "add a tag (repeatable)"},
 			&cli.StringFlag{Name: "git-repository", Usage: "git repository `URL`"},
 		},
-		Action: func(c *cli.Context) error {
-			e, s, a, err := setup(c, 1, 1, false, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: withStore(1, 1, false, true, func(e *env, s *store.Store, a []string) error {
 			src, err := localPath(a[0])
 			if err != nil {
 				return err
 			}
 			rep, prog := e.progress("import")
-			res, err := s.Import(c.Context, src, os.Stdin, store.SaveOptions{Project: c.String("name"), Type: c.String("type"),
-				Tags: c.StringSlice("tag"), GitRepository: c.String("git-repository"), Progress: prog})
+			res, err := s.Import(e.c.Context, src, os.Stdin, store.SaveOptions{Project: e.c.String("name"), Type: e.c.String("type"),
+				Tags: e.c.StringSlice("tag"), GitRepository: e.c.String("git-repository"), Progress: prog})
 			if done, err := e.ended(rep, "import", res, err); done {
 				return err
 			}
 			e.printf("imported %s as project %s (%s), snapshot %s: %d files, %s, %s added\n", a[0], res.Name, res.ProjectID,
 				res.Snapshot, res.Stats.Files(), human(res.Stats.Size), human(res.Stats.BytesAdded))
 			return nil
-		},
+		}),
 	}
 }
 
@@ -90,30 +74,23 @@ func statsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "stats",
 		Usage: "repository statistics (the storage guide's keys, plus dedup and compression)",
-		Action: func(c *cli.Context) error {
-			e, s, _, err := setup(c, 0, 0, true, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: withStore(0, 0, true, false, func(e *env, s *store.Store, _ []string) error {
 			st, err := s.Stats()
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printJSON(st)
-			}
-			tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "projects:\t%d (%d active, %d archived, %d deleted)\n", st.TotalProjects, st.ActiveProjects, st.ArchivedProjects, st.DeletedProjects)
-			fmt.Fprintf(tw, "size of newest versions:\t%.2f GiB\n", st.TotalSizeGB)
-			fmt.Fprintf(tw, "versions:\t%d holding %s\n", st.Versions, human(st.LogicalBytes))
-			fmt.Fprintf(tw, "unique data:\t%s\n", human(st.UniqueBytes))
-			fmt.Fprintf(tw, "stored:\t%s in %d packs, %d blobs\n", human(st.StoredBytes), st.Packs, st.Blobs)
-			fmt.Fprintf(tw, "dedup ratio:\t%.2f\ncompression ratio:\t%.2f\n", st.DedupRatio, st.CompressionRatio)
-			fmt.Fprintf(tw, "available:\t%.2f GiB\n", st.AvailableSpaceGB)
-			return tw.Flush()
-		},
+			return e.show(st, err, func() error { return printStats(e, st) })
+		}),
 	}
+}
+
+func printStats(e *env, st *store.Stats) error {
+	tw := e.table("")
+	fmt.Fprintf(tw, "projects:\t%d (%d active, %d archived, %d deleted)\n", st.TotalProjects, st.ActiveProjects, st.ArchivedProjects, st.DeletedProjects)
+	fmt.Fprintf(tw, "size of newest versions:\t%.2f GiB\n", st.TotalSizeGB)
+	fmt.Fprintf(tw, "versions:\t%d holding %s\n", st.Versions, human(st.LogicalBytes))
+	fmt.Fprintf(tw, "unique data:\t%s\n", human(st.UniqueBytes))
+	fmt.Fprintf(tw, "stored:\t%s in %d packs, %d blobs\n", human(st.StoredBytes), st.Packs, st.Blobs)
+	fmt.Fprintf(tw, "dedup ratio:\t%.2f\ncompression ratio:\t%.2f\n", st.DedupRatio, st.CompressionRatio)
+	fmt.Fprintf(tw, "available:\t%.2f GiB\n", st.AvailableSpaceGB)
+	return tw.Flush()
 }
 
 func templateCommands() []*cli.Command {
@@ -136,22 +113,14 @@ func templateCommands() []*cli.Command {
 				&cli.StringFlag{Name: "type", Usage: "generation or migration"},
 				&cli.StringSliceFlag{Name: "tag", Usage: "add a tag (repeatable)"},
 			},
-			Action: func(c *cli.Context) error {
-				e, s, a, err := setup(c, 1, 1, false, false)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
+			Action: withStore(1, 1, false, false, func(e *env, s *store.Store, a []string) error {
+				c := e.c
 				res, err := s.NewFromTemplate(c.Context, c.String("template"), store.SaveOptions{Project: a[0], Type: c.String("type"), Tags: c.StringSlice("tag")})
-				if err != nil {
-					return err
-				}
-				if e.json {
-					return e.printJSON(res)
-				}
-				e.printf("project %s (%s) created from template %s: snapshot %s, %s added\n", res.Name, res.ProjectID, c.String("template"), res.Snapshot, human(res.Stats.BytesAdded))
-				return nil
-			},
+				return e.show(res, err, func() error {
+					e.printf("project %s (%s) created from template %s: snapshot %s, %s added\n", res.Name, res.ProjectID, c.String("template"), res.Snapshot, human(res.Stats.BytesAdded))
+					return nil
+				})
+			}),
 		},
 	}
 }
@@ -164,26 +133,17 @@ func templateAddCommand() *cli.Command {
 		ArgsUsage: "NAME DIR",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "category", Required: true, Usage: "backend, frontend or fullstack"},
 			&cli.BoolFlag{Name: "force", Usage: "replace a template of that name"}},
-		Action: func(c *cli.Context) error {
-			e, s, a, err := setup(c, 2, 2, false, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: withStore(2, 2, false, true, func(e *env, s *store.Store, a []string) error {
 			dir, err := localPath(a[1])
 			if err != nil {
 				return err
 			}
-			t, err := s.AddTemplate(c.Context, a[0], c.String("category"), dir, c.Bool("force"))
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printJSON(t)
-			}
-			e.printf("template %s (%s): snapshot %s, %d files, %s\n", t.Name, t.Category, t.Snapshot[:12], t.Files, human(t.Size))
-			return nil
-		},
+			t, err := s.AddTemplate(e.c.Context, a[0], e.c.String("category"), dir, e.c.Bool("force"))
+			return e.show(t, err, func() error {
+				e.printf("template %s (%s): snapshot %s, %d files, %s\n", t.Name, t.Category, t.Snapshot[:12], t.Files, human(t.Size))
+				return nil
+			})
+		}),
 	}
 }
 
@@ -193,21 +153,13 @@ func templateRmCommand() *cli.Command {
 		Name:      "rm",
 		Usage:     "remove a template (projects made from it keep their versions)",
 		ArgsUsage: "NAME",
-		Action: func(c *cli.Context) error {
-			e, s, a, err := setup(c, 1, 1, false, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if err := s.RemoveTemplate(c.Context, a[0]); err != nil {
-				return err
-			}
-			if e.json {
-				return e.printJSON(map[string]any{"removed": a[0]})
-			}
-			e.printf("template %s removed; run `silo gc` to free what only it used\n", a[0])
-			return nil
-		},
+		Action: withStore(1, 1, false, false, func(e *env, s *store.Store, a []string) error {
+			err := s.RemoveTemplate(e.c.Context, a[0])
+			return e.show(map[string]any{"removed": a[0]}, err, func() error {
+				e.printf("template %s removed; run `silo gc` to free what only it used\n", a[0])
+				return nil
+			})
+		}),
 	}
 }
 
@@ -216,26 +168,16 @@ func templateListCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
 		Usage: "list templates",
-		Action: func(c *cli.Context) error {
-			e, s, _, err := setup(c, 0, 0, true, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: withStore(0, 0, true, false, func(e *env, s *store.Store, _ []string) error {
 			list, err := s.Templates()
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printJSON(map[string]any{"templates": list})
-			}
-			tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCATEGORY\tFILES\tSIZE\tSNAPSHOT\tCREATED")
-			for _, t := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Name, t.Category, t.Files, human(t.Size), t.Snapshot[:12], t.CreatedAt.Local().Format("2006-01-02 15:04"))
-			}
-			return tw.Flush()
-		},
+			return e.show(map[string]any{"templates": list}, err, func() error {
+				tw := e.table("NAME\tCATEGORY\tFILES\tSIZE\tSNAPSHOT\tCREATED")
+				for _, t := range list {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Name, t.Category, t.Files, human(t.Size), t.Snapshot[:12], t.CreatedAt.Local().Format("2006-01-02 15:04"))
+				}
+				return tw.Flush()
+			})
+		}),
 	}
 }
 
@@ -246,30 +188,20 @@ func cacheCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "list",
 			Usage: "list the workbench copies: id, project, version, size, age",
-			Action: func(c *cli.Context) error {
-				e, s, _, err := setup(c, 0, 0, true, false)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
+			Action: withStore(0, 0, true, false, func(e *env, s *store.Store, _ []string) error {
 				list, err := s.CacheList()
-				if err != nil {
-					return err
-				}
-				if e.json {
-					return e.printJSON(list)
-				}
-				tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "WORKBENCH\tPROJECT\tVERSION\tSIZE\tCREATED")
-				for _, cc := range list {
-					created := "-"
-					if !cc.Created.IsZero() {
-						created = cc.Created.Local().Format("2006-01-02 15:04:05")
+				return e.show(list, err, func() error {
+					tw := e.table("WORKBENCH\tPROJECT\tVERSION\tSIZE\tCREATED")
+					for _, cc := range list {
+						created := "-"
+						if !cc.Created.IsZero() {
+							created = cc.Created.Local().Format("2006-01-02 15:04:05")
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", quoteName(cc.Workbench), quoteName(cc.Project), cc.Snapshot, human(cc.Bytes), created)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", quoteName(cc.Workbench), quoteName(cc.Project), cc.Snapshot, human(cc.Bytes), created)
-				}
-				return tw.Flush()
-			},
+					return tw.Flush()
+				})
+			}),
 		}, {
 			Name:  "clean",
 			Usage: "remove extracted copies (all, or those older than --older-than)",
@@ -294,14 +226,10 @@ func cacheCommand() *cli.Command {
 				}
 				defer s.Close()
 				res, err := s.CleanCache(age, c.Bool("dry-run"))
-				if err != nil {
-					return err
-				}
-				if e.json {
-					return e.printJSON(res)
-				}
-				e.printf("removed %d cache copies, %s\n", res.Removed, human(res.FreedBytes))
-				return nil
+				return e.show(res, err, func() error {
+					e.printf("removed %d cache copies, %s\n", res.Removed, human(res.FreedBytes))
+					return nil
+				})
 			},
 		}},
 	}
@@ -320,15 +248,13 @@ func configCommand() *cli.Command {
 					return err
 				}
 				entries := append(e.cfg.Entries(), store.RepositoryEntries(c.Context, e.cfg)...)
-				if e.json {
-					return e.printJSON(entries)
-				}
-				tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE")
-				for _, en := range entries {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", en.Key, strings.ReplaceAll(en.Value, "\n", " "), en.Source)
-				}
-				return tw.Flush()
+				return e.show(entries, nil, func() error {
+					tw := e.table("KEY\tVALUE\tSOURCE")
+					for _, en := range entries {
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", en.Key, strings.ReplaceAll(en.Value, "\n", " "), en.Source)
+					}
+					return tw.Flush()
+				})
 			},
 		}},
 	}

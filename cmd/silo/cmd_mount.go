@@ -7,29 +7,21 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/silo-dev/silo/mount"
+	"github.com/silo-dev/silo/store"
 )
 
 func mountCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "mount",
-		Usage:     "browse every version as a read-only file system (FUSE)",
-		ArgsUsage: "DIR",
-		Description: "Mounts the repository at DIR (an existing directory) until Ctrl-C (SIGINT) or SIGTERM:\n" +
-			"DIR/projects/<name>/<version>/ holds each version's files (<version>: 12 hex digits of its\n" +
-			"id), DIR/projects/<name>/latest links to the newest, and each version tag links to the\n" +
-			"newest version carrying it. Files are read lazily, chunk by chunk. Projects and versions\n" +
-			"are those of the moment of mounting. Needs FUSE: Linux (package fuse3) or macOS (macFUSE).\n" +
-			"While mounted, gc does not delete what the view shows.",
+		Name:        "mount",
+		Usage:       "browse every version as a read-only file system (FUSE)",
+		ArgsUsage:   "DIR",
+		Description: help("mount"),
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "project", Aliases: []string{"p"}, Usage: "only `PROJECT` (repeatable; default: every project not deleted)"},
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request"},
 		},
-		Action: func(c *cli.Context) error {
-			e, s, a, err := setup(c, 1, 1, true, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: withStore(1, 1, true, false, func(e *env, s *store.Store, a []string) error {
+			c := e.c
 			m, err := mount.Mount(c.Context, s, a[0], mount.Options{Projects: c.StringSlice("project"), Debug: c.Bool("debug-fuse")}, e.log)
 			if err != nil {
 				if errors.Is(err, mount.ErrUnsupported) {
@@ -65,6 +57,6 @@ func mountCommand() *cli.Command {
 				e.log.Warn("unmount: busy, trying again", "dir", a[0], "err", err)
 				time.Sleep(500 * time.Millisecond)
 			}
-		},
+		}),
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -35,7 +34,7 @@ func projectsCommand() *cli.Command {
 				Name:      "show",
 				Usage:     "show a project's metadata and versions",
 				ArgsUsage: "ID|NAME",
-				Action:    projectsShow,
+				Action:    withStore(1, 1, true, false, projectsShow),
 			},
 			{
 				Name:      "set",
@@ -74,36 +73,21 @@ func projectsList(c *cli.Context) error {
 	if err := f.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	s, err := e.open(true, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	list, err := s.List(f)
-	if err != nil {
-		return err
-	}
-	return printProjects(e, list)
+	return e.withOpen(true, false, func(s *store.Store) error {
+		return e.showProjects(s.List(f))
+	})
 }
 
-func projectsShow(c *cli.Context) error {
-	e, s, a, err := setup(c, 1, 1, true, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	p, err := s.Get(a[0])
-	if err != nil {
-		return err
-	}
-	return e.showProject(p)
+func projectsShow(e *env, s *store.Store, a []string) error {
+	return e.showProject(s.Get(a[0]))
 }
 
-func (e *env) showProject(p *store.Project) error {
-	if e.json {
-		return e.printJSON(p)
-	}
-	tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+func (e *env) showProject(p *store.Project, err error) error {
+	return e.show(p, err, func() error { return printProject(e, p) })
+}
+
+func printProject(e *env, p *store.Project) error {
+	tw := e.table("")
 	fmt.Fprintf(tw, "project_id:\t%s\nname:\t%s\ntype:\t%s\nstatus:\t%s\ncreated_at:\t%s\nupdated_at:\t%s\nsize:\t%s (%d bytes)\nlanguages:\t%s\nframeworks:\t%s\ntags:\t%s\ngit_repository:\t%s\nversions:\t%d\n",
 		p.ID, p.Name, p.Type, p.Status, p.CreatedAt.Local().Format("2006-01-02 15:04:05"), p.UpdatedAt.Local().Format("2006-01-02 15:04:05"),
 		human(p.SizeBytes), p.SizeBytes, strings.Join(quoteNames(p.Languages), ", "), strings.Join(quoteNames(p.Frameworks), ", "),
@@ -151,26 +135,16 @@ func projectsSet(c *cli.Context) error {
 	case c.Bool("clear-excludes"):
 		o.Excludes = []string{}
 	}
-	s, err := e.open(false, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	p, err := s.Set(c.Context, a[0], o)
-	if err != nil {
-		return err
-	}
-	return e.showProject(p)
+	return e.withOpen(false, false, func(s *store.Store) error { return e.showProject(s.Set(c.Context, a[0], o)) })
 }
 
 func lifecycleCommands() []*cli.Command {
 	return []*cli.Command{
 		{
-			Name:      "archive",
-			Usage:     "mark projects archived and remove their cache copies",
-			ArgsUsage: "[ID|NAME]",
-			Description: "With ID|NAME archives that project; with --older-than (or no argument) archives every\n" +
-				"active project not updated for that long (default: archive_after_days).",
+			Name:        "archive",
+			Usage:       "mark projects archived and remove their cache copies",
+			ArgsUsage:   "[ID|NAME]",
+			Description: help("archive"),
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "older-than", Usage: "`AGE` such as 90d, 2w, 12h"},
 				&cli.BoolFlag{Name: "export", Usage: "also write archives/YYYY/MM/<project-id>.tar.gz (default: archive_export, true; --export=false not to)"},
@@ -182,32 +156,23 @@ func lifecycleCommands() []*cli.Command {
 			return s.Unarchive(e.c.Context, ref)
 		}),
 		{
-			Name:      "delete",
-			Usage:     "soft-delete a project (or remove it with --hard)",
-			ArgsUsage: "ID|NAME",
-			Description: "A soft delete sets status deleted and keeps every version (see undelete). --hard removes\n" +
-				"the project from the catalogue; its space returns at the next `silo gc`.",
-			Flags: []cli.Flag{&cli.BoolFlag{Name: "hard", Usage: "remove from the catalogue"}},
-			Action: func(c *cli.Context) error {
-				e, s, a, err := setup(c, 1, 1, false, false)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				p, err := s.Delete(c.Context, a[0], c.Bool("hard"))
-				if err != nil {
-					return err
-				}
-				if e.json {
-					return e.printJSON(p)
-				}
-				if c.Bool("hard") {
-					e.printf("project %s (%s) removed; run `silo gc` to free its space\n", p.Name, p.ID)
-				} else {
-					e.printf("project %s (%s) deleted (restore with `silo undelete %s`)\n", p.Name, p.ID, p.ID)
-				}
-				return nil
-			},
+			Name:        "delete",
+			Usage:       "soft-delete a project (or remove it with --hard)",
+			ArgsUsage:   "ID|NAME",
+			Description: help("delete"),
+			Flags:       []cli.Flag{&cli.BoolFlag{Name: "hard", Usage: "remove from the catalogue"}},
+			Action: withStore(1, 1, false, false, func(e *env, s *store.Store, a []string) error {
+				hard := e.c.Bool("hard")
+				p, err := s.Delete(e.c.Context, a[0], hard)
+				return e.show(p, err, func() error {
+					if hard {
+						e.printf("project %s (%s) removed; run `silo gc` to free its space\n", p.Name, p.ID)
+					} else {
+						e.printf("project %s (%s) deleted (restore with `silo undelete %s`)\n", p.Name, p.ID, p.ID)
+					}
+					return nil
+				})
+			}),
 		},
 		simpleProjectCommand("undelete", "restore a soft-deleted project", func(e *env, s *store.Store, ref string) (*store.Project, error) {
 			return s.Undelete(e.c.Context, ref)
@@ -220,22 +185,13 @@ func simpleProjectCommand(name, usage string, fn func(*env, *store.Store, string
 		Name:      name,
 		Usage:     usage,
 		ArgsUsage: "ID|NAME",
-		Action: func(c *cli.Context) error {
-			e, s, a, err := setup(c, 1, 1, false, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: withStore(1, 1, false, false, func(e *env, s *store.Store, a []string) error {
 			p, err := fn(e, s, a[0])
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printJSON(p)
-			}
-			e.printf("project %s (%s) is %s\n", p.Name, p.ID, p.Status)
-			return nil
-		},
+			return e.show(p, err, func() error {
+				e.printf("project %s (%s) is %s\n", p.Name, p.ID, p.Status)
+				return nil
+			})
+		}),
 	}
 }
 
@@ -247,11 +203,11 @@ func archiveAction(c *cli.Context) error {
 	if len(a) == 1 && c.IsSet("older-than") {
 		return usagef("archive: give ID|NAME or --older-than, not both")
 	}
-	s, err := e.open(false, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	return e.withOpen(false, false, func(s *store.Store) error { return archive(e, s, a) })
+}
+
+func archive(e *env, s *store.Store, a []string) error {
+	c := e.c
 	opts := store.ArchiveOptions{Export: e.cfg.ArchiveExport}
 	if c.IsSet("export") {
 		opts.Export = c.Bool("export")
@@ -264,6 +220,7 @@ func archiveAction(c *cli.Context) error {
 		}
 		results = append(results, *r)
 	} else {
+		var err error
 		var age time.Duration
 		if v := c.String("older-than"); v != "" {
 			d, err := config.ParseAge(v)
@@ -277,12 +234,13 @@ func archiveAction(c *cli.Context) error {
 			return err
 		}
 	}
-	if e.json {
-		return e.printJSON(map[string]any{"archived": results, "count": len(results)})
-	}
+	return e.show(map[string]any{"archived": results, "count": len(results)}, nil, func() error { printArchived(e, results); return nil })
+}
+
+func printArchived(e *env, results []store.ArchiveResult) {
 	for _, r := range results {
 		line := fmt.Sprintf("archived %s (%s)", r.Name, r.ProjectID)
-		if c.Bool("dry-run") {
+		if e.c.Bool("dry-run") {
 			line = fmt.Sprintf("would archive %s (%s)", r.Name, r.ProjectID)
 		}
 		if r.CacheRemoved > 0 {
@@ -296,19 +254,16 @@ func archiveAction(c *cli.Context) error {
 	if len(results) == 0 {
 		fmt.Fprintln(os.Stderr, "no project to archive")
 	}
-	return nil
 }
 
-// printProjects prints a project listing: JSON, or a table.
-func printProjects(e *env, list []store.ListItem) error {
-	if e.json {
-		return e.printJSON(map[string]any{"projects": list, "count": len(list)})
-	}
-	tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tID\tSTATUS\tSIZE\tVERSIONS\tUPDATED\tLANGUAGES")
-	for _, p := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.ID, p.Status, human(p.SizeBytes), p.VersionCount,
-			p.UpdatedAt.Local().Format("2006-01-02 15:04"), strings.Join(quoteNames(p.Languages), ","))
-	}
-	return tw.Flush()
+// showProjects prints a project listing: JSON, or a table.
+func (e *env) showProjects(list []store.ListItem, err error) error {
+	return e.show(map[string]any{"projects": list, "count": len(list)}, err, func() error {
+		tw := e.table("NAME\tID\tSTATUS\tSIZE\tVERSIONS\tUPDATED\tLANGUAGES")
+		for _, p := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.ID, p.Status, human(p.SizeBytes), p.VersionCount,
+				p.UpdatedAt.Local().Format("2006-01-02 15:04"), strings.Join(quoteNames(p.Languages), ","))
+		}
+		return tw.Flush()
+	})
 }

@@ -18,17 +18,9 @@ import (
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "serve",
-		Usage: "serve the HTTP API (and run scheduled cleanup and backups)",
-		Description: "Serves /api/storage on --addr (default api.addr, 127.0.0.1:8080). Other silo commands\n" +
-			"keep working on the repository beside it, as does another server on the same repository.\n" +
-			"Requests need `Authorization: Bearer TOKEN` when api.token (or STORAGE_API_TOKEN) is set; an address\n" +
-			"other than loopback is refused without a token. Requests are answered only for Host names that are\n" +
-			"loopback, the --addr host or listed in api.allowed_hosts, and refused when their Origin is another\n" +
-			"site; extract and backup destinations must be within api.extract_roots and api.backup_destinations.\n" +
-			"Runs cleanup on cleanup_schedule when cleanup_enabled and backups at backup.frequency when\n" +
-			"backup.enabled. SIGINT/SIGTERM stop accepting, cancel running jobs, wait for them and close the\n" +
-			"repository.",
+		Name:        "serve",
+		Usage:       "serve the HTTP API (and run scheduled cleanup and backups)",
+		Description: help("serve"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Usage: "listen `HOST:PORT` (default: api.addr from the config)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long to let requests and jobs finish at shutdown"},

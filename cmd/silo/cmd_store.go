@@ -10,12 +10,10 @@ import (
 
 func storeCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "store",
-		Usage:     "store a directory as a new version of a project",
-		ArgsUsage: "DIR",
-		Description: "Stores DIR as the newest version of --project (created when new). Unchanged files\n" +
-			"(same size, mtime, ctime, inode and mode as in the previous version) are not read;\n" +
-			"only new chunks are written. Creates the repository when it is missing.",
+		Name:        "store",
+		Usage:       "store a directory as a new version of a project",
+		ArgsUsage:   "DIR",
+		Description: help("store"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Required: true, Usage: "project `NAME` (or id)"},
 			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "tag this version (PROJECT@TAG names it) and the project (repeatable)"},
@@ -28,12 +26,8 @@ func storeCommand() *cli.Command {
 			&cli.StringFlag{Name: "exclude-larger-than", Usage: "leave out files larger than `SIZE` (such as 100MiB)"},
 			&cli.BoolFlag{Name: "exclude-caches", Usage: "leave out directories holding a CACHEDIR.TAG"},
 		},
-		Action: func(c *cli.Context) error {
-			e, s, a, err := setup(c, 1, 1, false, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: withStore(1, 1, false, true, func(e *env, s *store.Store, a []string) error {
+			c := e.c
 			dir, err := localPath(a[0])
 			if err != nil {
 				return err
@@ -71,7 +65,7 @@ func storeCommand() *cli.Command {
 			}
 			e.printf("time:   %.2fs\n", st.Duration.Seconds())
 			return nil
-		},
+		}),
 	}
 }
 

@@ -64,7 +64,7 @@ func TestDamagedIndexDB(t *testing.T) {
 			genCorpus(t, other, 10, 2)
 			storeVersion(t, repo, "other", other)
 			mustRun(t, repo, "delete", "--hard", "other")
-			packs := packCount(t, repo)
+			packs := countPacks(t, repo)
 			damage(t, filepath.Join(repo, "index.db"))
 			for _, args := range [][]string{{"projects", "list"}, {"check"}, {"gc"}, {"restore", "proj", filepath.Join(t.TempDir(), "r")}} {
 				res := run(t, repo, args...)
@@ -75,7 +75,7 @@ func TestDamagedIndexDB(t *testing.T) {
 					t.Fatalf("silo %s crashed: %s", args[0], res.stderr)
 				}
 			}
-			if n := packCount(t, repo); n != packs {
+			if n := countPacks(t, repo); n != packs {
 				t.Fatalf("packs %d after the commands, were %d", n, packs)
 			}
 			mustRun(t, repo, "index", "rebuild")

@@ -4,18 +4,15 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
-// restoreDeep restores a version of one file under depth-1 directories
-// "a" with silo restore and reads it back, one directory at a time.
-func restoreDeep(t *testing.T, repo, ref string, depth int) {
+// checkDeep reads back the file f a restore of ref wrote under depth-1
+// directories "a" in dest, one directory at a time.
+func checkDeep(t *testing.T, dest, ref string, depth int) {
 	t.Helper()
-	dest := filepath.Join(t.TempDir(), "restored")
-	mustRun(t, repo, "restore", ref, dest)
 	fd, err := unix.Open(dest, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -7,12 +7,10 @@ import (
 	"testing"
 )
 
-// restoreDeep restores a version of one file under depth-1 directories
-// "a" with silo restore and reads it back by its long path.
-func restoreDeep(t *testing.T, repo, ref string, depth int) {
+// checkDeep reads back the file f a restore of ref wrote under depth-1
+// directories "a" in dest, by its long path.
+func checkDeep(t *testing.T, dest, ref string, depth int) {
 	t.Helper()
-	dest := filepath.Join(t.TempDir(), "restored")
-	mustRun(t, repo, "restore", ref, dest)
 	p := filepath.Join(dest, strings.Repeat(`a\`, depth-1)+"f")
 	st, err := os.Lstat(p)
 	if err != nil || st.Size() != 4 || st.ModTime().Unix() != 1700000000 {

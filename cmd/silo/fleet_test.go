@@ -8,7 +8,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,20 +45,7 @@ func (n *node) cmd(args ...string) *exec.Cmd {
 
 func (n *node) run(args ...string) result {
 	n.t.Helper()
-	c := n.cmd(args...)
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	start := time.Now()
-	err := c.Run()
-	res := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		res.code = ee.ExitCode()
-	case err != nil:
-		n.t.Fatalf("silo %s: %v", strings.Join(args, " "), err)
-	}
-	return res
+	return runCmd(n.t, n.cmd(args...))
 }
 
 func (n *node) must(args ...string) result {
@@ -224,18 +210,6 @@ func nonEmpty(dir string) bool {
 	return len(ents) > 0
 }
 
-func packCount(t *testing.T, repo string) int {
-	t.Helper()
-	n := 0
-	filepath.WalkDir(filepath.Join(repo, "packs"), func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			n++
-		}
-		return nil
-	})
-	return n
-}
-
 // Two stores of different projects and two of the same project run at
 // once, with projects list, restore and check beside them: every command
 // succeeds, every version lands, the newer of the two same-project
@@ -356,10 +330,10 @@ func TestFleetGCBesideAStore(t *testing.T) {
 	n.restoreMatches("new", want)
 	// the store has ended: the next gc deletes what it condemned and
 	// nothing the new version uses
-	before := packCount(t, repo)
+	before := countPacks(t, repo)
 	g = n.gc()
-	if g.Result.DeferredPacks != 0 || packCount(t, repo) >= before {
-		t.Fatalf("gc after the store: %+v, %d packs were %d", g.Result, packCount(t, repo), before)
+	if g.Result.DeferredPacks != 0 || countPacks(t, repo) >= before {
+		t.Fatalf("gc after the store: %+v, %d packs were %d", g.Result, countPacks(t, repo), before)
 	}
 	n.must("check", "--read-data")
 	n.restoreMatches("new", want)
@@ -380,9 +354,9 @@ func TestFleetKilledStoreLease(t *testing.T) {
 	small := filepath.Join(t.TempDir(), "small")
 	genCorpus(t, small, 72, 2)
 
-	packsBefore := packCount(t, repo)
+	packsBefore := countPacks(t, repo)
 	caught := func(c *exec.Cmd) func() bool {
-		return func() bool { return nonEmpty(filepath.Join(repo, "locks")) && packCount(t, repo) > packsBefore }
+		return func() bool { return nonEmpty(filepath.Join(repo, "locks")) && countPacks(t, repo) > packsBefore }
 	}
 	st := m1.cmd("store", "--project", "big", big)
 	pauseWhen(t, st, repo, caught(st))
@@ -419,7 +393,7 @@ func TestFleetKilledStoreLease(t *testing.T) {
 		t.Fatal("a gc left the lease of a store killed over two TTLs ago")
 	}
 	// on its own machine a dead process's lease counts for nothing
-	packsBefore = packCount(t, repo)
+	packsBefore = countPacks(t, repo)
 	st = m1.cmd("store", "--project", "big", big)
 	pauseWhen(t, st, repo, caught(st))
 	st.Process.Kill()
@@ -441,6 +415,26 @@ func s3Fleet(t *testing.T) (*s3CLI, string) {
 	return c, repo
 }
 
+// s3Machines are machines on a new S3 repository (the test is skipped
+// with -short: it runs processes).
+func s3Machines(t *testing.T, names ...string) []*node {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	c, repo := s3Fleet(t)
+	var m []*node
+	for _, name := range names {
+		m = append(m, c.node(t, repo, name))
+	}
+	return m
+}
+
+// s3Pair is machines A and B on a new S3 repository.
+func s3Pair(t *testing.T) (a, b *node) {
+	m := s3Machines(t, "A", "B")
+	return m[0], m[1]
+}
+
 func (c *s3CLI) node(t *testing.T, repo, name string) *node {
 	var env []string
 	for _, kv := range c.env {
@@ -455,11 +449,8 @@ func (c *s3CLI) node(t *testing.T, repo, name string) *node {
 // hard-deletes and collects meanwhile: A's version restores on a third
 // machine, and B's next gc after A ended frees the space.
 func TestFleetS3StoreDuringDeleteAndGC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("process test")
-	}
-	c, repo := s3Fleet(t)
-	a, b, third := c.node(t, repo, "A"), c.node(t, repo, "B"), c.node(t, repo, "C")
+	m := s3Machines(t, "A", "B", "C")
+	a, b, third := m[0], m[1], m[2]
 	old := filepath.Join(t.TempDir(), "old")
 	genCorpus(t, old, 81, 20)
 	a.store("old", old)
@@ -497,11 +488,7 @@ func TestFleetS3StoreDuringDeleteAndGC(t *testing.T) {
 // with a low threshold, rewriting packs A's version shares: A's version
 // restores everywhere, and the rewritten packs go once A ended.
 func TestFleetS3StoreDuringForgetAndRepack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("process test")
-	}
-	c, repo := s3Fleet(t)
-	a, b := c.node(t, repo, "A"), c.node(t, repo, "B")
+	a, b := s3Pair(t)
 	dir := filepath.Join(t.TempDir(), "p")
 	genCorpus(t, dir, 91, 8)
 	// the first version alone holds a-x.bin; the new one brings it back
@@ -548,11 +535,7 @@ func TestFleetS3StoreDuringForgetAndRepack(t *testing.T) {
 // Two machines store the same project at once: both versions land, both
 // machines list both, the newer is the head on both.
 func TestFleetS3SameProjectTwoMachines(t *testing.T) {
-	if testing.Short() {
-		t.Skip("process test")
-	}
-	c, repo := s3Fleet(t)
-	a, b := c.node(t, repo, "A"), c.node(t, repo, "B")
+	a, b := s3Pair(t)
 	base := filepath.Join(t.TempDir(), "base")
 	genCorpus(t, base, 101, 4)
 	a.store("shared", base)
@@ -592,12 +575,7 @@ func TestFleetS3SameProjectTwoMachines(t *testing.T) {
 // project stays gone, new versions are there and restore, and its own
 // changes apply to the current records.
 func TestFleetS3StaleCache(t *testing.T) {
-	if testing.Short() {
-		t.Skip("process test")
-	}
-	c, repo := s3Fleet(t)
-	a := c.node(t, repo, "A")
-	b := c.node(t, repo, "B")
+	a, b := s3Pair(t)
 	p, q := filepath.Join(t.TempDir(), "p"), filepath.Join(t.TempDir(), "q")
 	genCorpus(t, p, 111, 6)
 	genCorpus(t, q, 112, 6)

@@ -140,3 +140,12 @@ func TestListenHosts(t *testing.T) {
 		}
 	}
 }
+
+// restoreDeep restores a version of one file under depth-1 directories
+// "a" with silo restore and reads it back (checkDeep).
+func restoreDeep(t *testing.T, repo, ref string, depth int) {
+	t.Helper()
+	dest := filepath.Join(t.TempDir(), "restored")
+	mustRun(t, repo, "restore", ref, dest)
+	checkDeep(t, dest, ref, depth)
+}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -122,14 +123,9 @@ func jsonRequested(argv []string) bool {
 
 func newApp() *cli.App {
 	app := &cli.App{
-		Name:  "silo",
-		Usage: "content-addressed, deduplicating store for software projects",
-		Description: "silo keeps every version of every project in one repository (default ./storage),\n" +
-			"storing each distinct chunk once. Configuration: config/storage.yaml, then\n" +
-			"STORAGE_* variables, then flags. Any number of silo processes, on this machine and\n" +
-			"others, may use one repository at once. Exit codes: 0 ok, 1 error, 2 usage, 3 check\n" +
-			"failed or data corrupt, 4 busy (another gc runs), 5 not found, 6 quota, 7 conflict\n" +
-			"with another process (nothing was recorded; run the command again), 130 interrupted.",
+		Name:            "silo",
+		Usage:           "content-addressed, deduplicating store for software projects",
+		Description:     help("silo"),
 		HideHelpCommand: true,
 		Version:         version(),
 		Flags: append([]cli.Flag{
@@ -273,17 +269,64 @@ func envArgs(c *cli.Context, min, max int) (*env, []string, error) {
 	return e, a, nil
 }
 
-// setup is every repository command's preamble: configuration, the
-// positional argument count, and the repository opened read-only or for
-// writing (created when create is set). The caller closes the store.
-func setup(c *cli.Context, min, max int, readOnly, create bool) (*env, *store.Store, []string, error) {
-	e, a, err := envArgs(c, min, max)
-	if err != nil {
-		return nil, nil, nil, err
+// withStore is the Action of a command on the repository: setup, then
+// run, then the store closed.
+func withStore(min, max int, readOnly, create bool, run func(e *env, s *store.Store, a []string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		e, a, err := envArgs(c, min, max)
+		if err != nil {
+			return err
+		}
+		return e.withOpen(readOnly, create, func(s *store.Store) error { return run(e, s, a) })
 	}
+}
+
+// withOpen opens the repository (read-only, or created when missing),
+// runs fn, and closes it: for commands that check their flags first.
+func (e *env) withOpen(readOnly, create bool, fn func(s *store.Store) error) error {
 	s, err := e.open(readOnly, create)
 	if err != nil {
-		return nil, nil, nil, err
+		return err
 	}
-	return e, s, a, nil
+	defer s.Close()
+	return fn(s)
+}
+
+// show ends a command with one result: err when it failed, else v as
+// JSON with --json, else what text prints.
+func (e *env) show(v any, err error, text func() error) error {
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(v)
+	}
+	return text()
+}
+
+// showAll ends a command whose result tells of failures too (check,
+// repair, index rebuild, backup verify): err alone when it has no result
+// (have false), else the result as JSON or through text, then err.
+func (e *env) showAll(v any, have bool, err error, text func()) error {
+	if !have {
+		return err
+	}
+	if e.json {
+		if perr := e.printJSON(v); perr != nil {
+			return perr
+		}
+		return err
+	}
+	text()
+	return err
+}
+
+// table is a tab-aligned writer on the command's output, its header
+// line written.
+func (e *env) table(header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+	if header != "" {
+		fmt.Fprintln(tw, header)
+	}
+	return tw
 }

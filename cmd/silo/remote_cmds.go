@@ -139,5 +139,5 @@ func remoteProjectsList(c *cli.Context) error {
 		}
 		q.Set("cursor", page.NextCursor)
 	}
-	return printProjects(e, list)
+	return e.showProjects(list, nil)
 }

@@ -9,12 +9,11 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
+	"io/fs"
 	"log"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,19 +58,7 @@ func (c *s3CLI) run(repo string, args ...string) result {
 	c.t.Helper()
 	cmd := siloCmd(c.t, repo, args...)
 	cmd.Env = append(cmd.Env, c.env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	err := cmd.Run()
-	res := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		res.code = ee.ExitCode()
-	case err != nil:
-		c.t.Fatalf("silo %s: %v", strings.Join(args, " "), err)
-	}
-	return res
+	return runCmd(c.t, cmd)
 }
 
 func (c *s3CLI) mustRun(repo string, args ...string) result {
@@ -219,4 +206,25 @@ func (c *s3CLI) storeVersion(repo, project, dir string) string {
 		c.t.Fatalf("store summary: %+v", sum)
 	}
 	return sum.Result.Snapshot
+}
+
+// s3WholeSeconds drops the sub-second part of every mtime under root, so a
+// tar of it keeps them exactly. Times are set on each entry itself, not on
+// what a symlink points to.
+func s3WholeSeconds(t *testing.T, root string) {
+	t.Helper()
+	var paths []string
+	filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		paths = append(paths, p)
+		return err
+	})
+	for i := len(paths) - 1; i >= 0; i-- { // children before parents
+		fi, err := os.Lstat(paths[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lutimes(paths[i], fi.ModTime().Unix()*1e9); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -1,34 +1,6 @@
 package main
 
-import (
-	"io/fs"
-	"os"
-	"path/filepath"
-	"testing"
-
-	"golang.org/x/sys/windows"
-)
-
-// s3WholeSeconds drops the sub-second part of every mtime under root, so a
-// tar of it keeps them exactly. Times are set on each entry itself, not on
-// what a symlink points to.
-func s3WholeSeconds(t *testing.T, root string) {
-	t.Helper()
-	var paths []string
-	filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
-		paths = append(paths, p)
-		return err
-	})
-	for i := len(paths) - 1; i >= 0; i-- { // children before parents
-		fi, err := os.Lstat(paths[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := lutimes(paths[i], fi.ModTime().Unix()*1e9); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+import "golang.org/x/sys/windows"
 
 // lutimes sets the access and modification times of the entry at p
 // itself to ns since the epoch.
