@@ -37,22 +37,24 @@ func gcCommand() *cli.Command {
 	}
 }
 
+// keepFlags are forget's --keep-last and its --keep-<period> flags.
+func keepFlags() []cli.Flag {
+	flags := []cli.Flag{&cli.IntFlag{Name: "keep-last", Usage: "keep the `N` newest versions"}}
+	for _, p := range [][2]string{{"hourly", "hours"}, {"daily", "days"}, {"weekly", "ISO weeks"}, {"monthly", "months"}, {"yearly", "years"}} {
+		flags = append(flags, &cli.IntFlag{Name: "keep-" + p[0], Usage: "keep the newest version of each of the last `N` " + p[1]})
+	}
+	return flags
+}
+
 // forgetCommand is `silo forget`.
 func forgetCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "forget",
 		Usage:     "remove versions of a project by a retention policy (never the newest)",
 		ArgsUsage: "PROJECT",
-		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "keep-last", Usage: "keep the `N` newest versions"},
-			&cli.IntFlag{Name: "keep-hourly", Usage: "keep the newest version of each of the last `N` hours"},
-			&cli.IntFlag{Name: "keep-daily", Usage: "... days"},
-			&cli.IntFlag{Name: "keep-weekly", Usage: "... ISO weeks"},
-			&cli.IntFlag{Name: "keep-monthly", Usage: "... months"},
-			&cli.IntFlag{Name: "keep-yearly", Usage: "... years"},
+		Flags: append(keepFlags(),
 			&cli.StringSliceFlag{Name: "keep-tag", Usage: "keep every version tagged `TAG` (store --tag; repeatable)"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "only show what would be removed"},
-		},
+			&cli.BoolFlag{Name: "dry-run", Usage: "only show what would be removed"}),
 		Action: func(c *cli.Context) error {
 			e, a, err := envArgs(c, 1, 1)
 			if err != nil {

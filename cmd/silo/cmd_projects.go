@@ -18,16 +18,9 @@ func projectsCommand() *cli.Command {
 		Usage: "list, show and edit projects in the catalogue",
 		Subcommands: []*cli.Command{
 			{
-				Name:  "list",
-				Usage: "list projects (soft-deleted ones only with --status deleted or all)",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "status", Usage: "active, archived, deleted or all (default: active and archived)"},
-					&cli.StringFlag{Name: "language", Usage: "only projects using `LANG`"},
-					&cli.StringFlag{Name: "framework", Usage: "only projects using `FW`"},
-					&cli.StringFlag{Name: "tag", Usage: "only projects tagged `T`"},
-					&cli.StringFlag{Name: "name", Usage: "only names matching `GLOB`"},
-					&cli.StringFlag{Name: "min-size", Usage: "only projects of at least `SIZE` (e.g. 1GiB; a bare number means GB)"},
-				},
+				Name:   "list",
+				Usage:  "list projects (soft-deleted ones only with --status deleted or all)",
+				Flags:  filterFlags(),
 				Action: projectsList,
 			},
 			{
@@ -54,6 +47,26 @@ func projectsCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// listFilters are the filters of projects list: each flag's name and
+// usage. All but min-size are also the API's query parameters of the
+// same names (remoteProjectsList).
+var listFilters = [][2]string{
+	{"status", "active, archived, deleted or all (default: active and archived)"},
+	{"language", "only projects using `LANG`"},
+	{"framework", "only projects using `FW`"},
+	{"tag", "only projects tagged `T`"},
+	{"name", "only names matching `GLOB`"},
+	{"min-size", "only projects of at least `SIZE` (e.g. 1GiB; a bare number means GB)"},
+}
+
+func filterFlags() []cli.Flag {
+	var flags []cli.Flag
+	for _, f := range listFilters {
+		flags = append(flags, &cli.StringFlag{Name: f[0], Usage: f[1]})
+	}
+	return flags
 }
 
 func projectsList(c *cli.Context) error {

@@ -112,9 +112,9 @@ func remoteProjectsList(c *cli.Context) error {
 		return err
 	}
 	q := url.Values{}
-	for _, k := range []string{"status", "language", "framework", "tag", "name"} {
-		if v := c.String(k); v != "" {
-			q.Set(k, v)
+	for _, f := range listFilters {
+		if v := c.String(f[0]); v != "" && f[0] != "min-size" {
+			q.Set(f[0], v)
 		}
 	}
 	if v := c.String("min-size"); v != "" {
