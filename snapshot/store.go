@@ -383,11 +383,12 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID, parent
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	parentNodes, err := s.loadTree(parentTree, parentLoc)
-	if err != nil {
+	w := dirWalk{s: s, path: path, ds: ds}
+	var err error
+	if w.parent, err = s.loadTree(parentTree, parentLoc); err != nil {
 		// a broken parent only costs speed: store everything afresh
 		s.log.Warn("parent tree unreadable; reading every file", "dir", path, "err", err)
-		parentNodes = nil
+		w.parent = nil
 		s.deltaBroken.Store(true)
 	} else {
 		ds.prev = parentTree
@@ -402,111 +403,162 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID, parent
 		return fmt.Errorf("store: read directory %s: %w", path, err)
 	}
 	slices.Sort(names)
-	d := newEntryStater(f, path)
+	w.d = newEntryStater(f, path)
 	ds.nodes = make([]Node, 0, len(names))
 	if s.opts.Delta != nil {
 		ds.reused = make([]bool, 0, len(names))
 	}
-	type sub struct {
-		idx    int
-		parent object.ID
-	}
-	var subs []sub
-	var queue []fileJob
-	pi := 0
 	for _, name := range names {
-		n, err := d.lstat(name)
+		if err := w.entry(name); err != nil {
+			return err
+		}
+	}
+	for ; w.pi < len(w.parent); w.pi++ {
+		s.forget(ds.rel, &w.parent[w.pi]) // removed or excluded
+	}
+	return w.descend()
+}
+
+// dirWalk is walkDir's work on one directory: its entries merged, by
+// name, with the parent version's nodes of it, the files it queues and
+// the subdirectories it walks next.
+type dirWalk struct {
+	s      *storer
+	path   string
+	ds     *dirState
+	d      entryStater
+	parent []Node // the parent version's nodes of this directory
+	pi     int    // the first of them not merged yet
+	queue  []fileJob
+	subs   []subDir
+}
+
+// subDir is a subdirectory to walk: its node's index and the parent
+// version's tree of it (zero: none).
+type subDir struct {
+	idx    int
+	parent object.ID
+}
+
+// entry adds the directory's entry name (unless excluded or gone).
+func (w *dirWalk) entry(name string) error {
+	s, ds := w.s, w.ds
+	n, err := w.d.lstat(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // vanished since the listing
+		}
+		return fmt.Errorf("store: stat %s: %w", filepath.Join(w.path, name), err)
+	}
+	if s.opts.Exclude != nil && s.opts.Exclude(joinRel(ds.rel, name), &n) {
+		s.a.excluded.Add(1)
+		if n.Type == File {
+			s.a.excludedBytes.Add(int64(n.Size))
+		}
+		return nil
+	}
+	if err := w.check(name); err != nil {
+		return err
+	}
+	old := w.previous(name)
+	switch n.Type {
+	case File:
+		return w.file(n, name, old)
+	case Dir:
+		ds.nodes = append(ds.nodes, n)
+		var p object.ID
+		if old != nil && old.Type == Dir {
+			p = old.Subtree
+			s.forgetReplaced(ds, nil) // the walk below compares the two
+		} else {
+			s.forgetReplaced(ds, old)
+		}
+		w.subs = append(w.subs, subDir{len(ds.nodes) - 1, p})
+	case Symlink:
+		target, err := w.d.readlink(name)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // vanished since the listing
-			}
-			return fmt.Errorf("store: stat %s: %w", filepath.Join(path, name), err)
+			return fmt.Errorf("store: readlink %s: %w", filepath.Join(w.path, name), err)
 		}
-		if s.opts.Exclude != nil && s.opts.Exclude(joinRel(ds.rel, name), &n) {
-			s.a.excluded.Add(1)
-			if n.Type == File {
-				s.a.excludedBytes.Add(int64(n.Size))
-			}
-			continue
+		n.Target = target
+		if n.Target == "" || strings.IndexByte(target, 0) >= 0 {
+			return fmt.Errorf("store: symlink %s has an unusable target", filepath.Join(w.path, name))
 		}
-		if err := CheckName(name); err != nil {
-			return fmt.Errorf("store: %s: %w", filepath.Join(path, name), err)
-		}
-		if err := checkPath(joinRel(ds.rel, name), ds.depth+1, s.maxPath, s.maxDepth); err != nil {
-			return fmt.Errorf("store: %s: %w", path, err)
-		}
-		if n := s.a.entries.Add(1); s.opts.MaxEntries > 0 && n > s.opts.MaxEntries {
-			return fmt.Errorf("%w: the tree holds more than %d entries (at %s)", ErrEntryLimit, s.opts.MaxEntries, filepath.Join(path, name))
-		}
-		for pi < len(parentNodes) && parentNodes[pi].Name < name {
-			s.forget(ds.rel, &parentNodes[pi]) // removed or excluded
-			pi++
-		}
-		var old *Node
-		if pi < len(parentNodes) && parentNodes[pi].Name == name {
-			old = &parentNodes[pi]
-			pi++
-		}
-		switch n.Type {
-		case File:
-			if s.opts.Filters != nil {
-				n.Filter = s.opts.Filters.For(joinRel(ds.rel, name))
-			}
-			if old != nil && old.Type == File && n.Filter == "" && old.Filter == "" && old.Size == n.Size && old.MTime == n.MTime &&
-				old.CTime == n.CTime && old.Inode == n.Inode && old.Mode == n.Mode &&
-				(n.Size == 0 || len(old.Content) > 0) &&
-				(s.opts.Reusable == nil || s.opts.Reusable(old.Content)) {
-				n.Content = old.Content
-				ds.nodes = append(ds.nodes, n)
-				if ds.reused != nil {
-					ds.reused = append(ds.reused, true)
-				}
-				s.a.unchanged.Add(1)
-				s.a.size.Add(int64(n.Size))
-				s.prog.AddDone(1, int64(n.Size))
-				if err := s.checkLimit(); err != nil {
-					return err
-				}
-				continue
-			}
-			ds.nodes = append(ds.nodes, n)
-			s.forgetReplaced(ds, old)
-			queue = append(queue, fileJob{path: filepath.Join(path, name), idx: len(ds.nodes) - 1, changed: old != nil})
-		case Dir:
-			ds.nodes = append(ds.nodes, n)
-			var p object.ID
-			if old != nil && old.Type == Dir {
-				p = old.Subtree
-				s.forgetReplaced(ds, nil) // the walk below compares the two
-			} else {
-				s.forgetReplaced(ds, old)
-			}
-			subs = append(subs, sub{len(ds.nodes) - 1, p})
-		case Symlink:
-			target, err := d.readlink(name)
-			if err != nil {
-				return fmt.Errorf("store: readlink %s: %w", filepath.Join(path, name), err)
-			}
-			n.Target = target
-			if n.Target == "" || strings.IndexByte(target, 0) >= 0 {
-				return fmt.Errorf("store: symlink %s has an unusable target", filepath.Join(path, name))
-			}
-			ds.nodes = append(ds.nodes, n)
-			s.forgetReplaced(ds, old)
-			s.a.links.Add(1)
-		default:
-			s.forget(ds.rel, old)
-			s.a.entries.Add(-1)
-			s.a.skipped.Add(1)
-			s.log.Warn("skipping special file (socket, device or fifo)", "path", filepath.Join(path, name))
-		}
+		ds.nodes = append(ds.nodes, n)
+		s.forgetReplaced(ds, old)
+		s.a.links.Add(1)
+	default:
+		s.forget(ds.rel, old)
+		s.a.entries.Add(-1)
+		s.a.skipped.Add(1)
+		s.log.Warn("skipping special file (socket, device or fifo)", "path", filepath.Join(w.path, name))
 	}
-	for ; pi < len(parentNodes); pi++ {
-		s.forget(ds.rel, &parentNodes[pi]) // removed or excluded
+	return nil
+}
+
+// check refuses an entry whose name or path silo cannot keep, or that
+// passes MaxEntries, and counts it.
+func (w *dirWalk) check(name string) error {
+	s, ds := w.s, w.ds
+	if err := CheckName(name); err != nil {
+		return fmt.Errorf("store: %s: %w", filepath.Join(w.path, name), err)
 	}
+	if err := checkPath(joinRel(ds.rel, name), ds.depth+1, s.maxPath, s.maxDepth); err != nil {
+		return fmt.Errorf("store: %s: %w", w.path, err)
+	}
+	if n := s.a.entries.Add(1); s.opts.MaxEntries > 0 && n > s.opts.MaxEntries {
+		return fmt.Errorf("%w: the tree holds more than %d entries (at %s)", ErrEntryLimit, s.opts.MaxEntries, filepath.Join(w.path, name))
+	}
+	return nil
+}
+
+// previous returns the parent version's node of name (nil: none), and
+// forgets the parent's nodes before it, which are gone or excluded.
+func (w *dirWalk) previous(name string) *Node {
+	for w.pi < len(w.parent) && w.parent[w.pi].Name < name {
+		w.s.forget(w.ds.rel, &w.parent[w.pi]) // removed or excluded
+		w.pi++
+	}
+	if w.pi < len(w.parent) && w.parent[w.pi].Name == name {
+		w.pi++
+		return &w.parent[w.pi-1]
+	}
+	return nil
+}
+
+// file reuses the parent version's content of an unchanged file, or
+// queues the file to be read.
+func (w *dirWalk) file(n Node, name string, old *Node) error {
+	s, ds := w.s, w.ds
+	if s.opts.Filters != nil {
+		n.Filter = s.opts.Filters.For(joinRel(ds.rel, name))
+	}
+	if old != nil && old.Type == File && n.Filter == "" && old.Filter == "" && old.Size == n.Size && old.MTime == n.MTime &&
+		old.CTime == n.CTime && old.Inode == n.Inode && old.Mode == n.Mode &&
+		(n.Size == 0 || len(old.Content) > 0) &&
+		(s.opts.Reusable == nil || s.opts.Reusable(old.Content)) {
+		n.Content = old.Content
+		ds.nodes = append(ds.nodes, n)
+		if ds.reused != nil {
+			ds.reused = append(ds.reused, true)
+		}
+		s.a.unchanged.Add(1)
+		s.a.size.Add(int64(n.Size))
+		s.prog.AddDone(1, int64(n.Size))
+		return s.checkLimit()
+	}
+	ds.nodes = append(ds.nodes, n)
+	s.forgetReplaced(ds, old)
+	w.queue = append(w.queue, fileJob{path: filepath.Join(w.path, name), idx: len(ds.nodes) - 1, changed: old != nil})
+	return nil
+}
+
+// descend hands the queued files to the readers and walks the
+// subdirectories: on another core when one is free, else here.
+func (w *dirWalk) descend() error {
+	s, ds := w.s, w.ds
 	// children hold the directory open until they finish
-	ds.pending.Add(int64(len(queue) + len(subs)))
-	for _, j := range queue {
+	ds.pending.Add(int64(len(w.queue) + len(w.subs)))
+	for _, j := range w.queue {
 		j.dir = ds
 		select {
 		case s.jobs <- j:
@@ -514,18 +566,17 @@ func (s *storer) walkDir(path string, ds *dirState, parentTree object.ID, parent
 			return s.ctx.Err()
 		}
 	}
-	prevs := make([]object.ID, len(subs))
-	for i, sb := range subs {
+	prevs := make([]object.ID, len(w.subs))
+	for i, sb := range w.subs {
 		prevs[i] = sb.parent
 	}
 	locs := s.locate(prevs)
-	for i, sb := range subs {
+	for i, sb := range w.subs {
 		loc := locs[i]
 		child := &dirState{rel: joinRel(ds.rel, ds.nodes[sb.idx].Name), depth: ds.depth + 1, parent: ds, idx: sb.idx}
 		child.pending.Store(1)
-		childPath := filepath.Join(path, ds.nodes[sb.idx].Name)
-		// walk subdirectories on another core when one is free: an unchanged
-		// re-store is nothing but this walk
+		childPath := filepath.Join(w.path, ds.nodes[sb.idx].Name)
+		// an unchanged re-store is nothing but this walk
 		select {
 		case s.walkSem <- struct{}{}:
 			s.walkWG.Add(1)
