@@ -360,10 +360,6 @@ func (c *Collection) rewrite(ctx context.Context, plan *Plan) ([]object.NewPack,
 // replaces the plan by its done record.
 func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res *Result) error {
 	be := c.Leases.Backend() // plans and pack deletes: the control view (sealed in an encrypted repository)
-	deleting := map[object.ID]bool{}
-	for _, pr := range p.Packs {
-		deleting[pr.ID] = true
-	}
 	done := &Done{ID: p.ID, Time: c.Leases.Now().UTC()}
 	if p.Armed != nil {
 		done.Armed = p.Armed.Time
@@ -371,69 +367,14 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 			done.WaitedFor = append(done.WaitedFor, r.String())
 		}
 	}
-	type victim struct {
-		ref   PackRef
-		blobs []object.Blob
-	}
-	var victims []victim
-	for _, pr := range p.Packs {
-		blobs, _, err := c.Repo.ReadPackTable(ctx, pr.ID)
-		if errors.Is(err, object.ErrNotFound) {
-			c.Leases.log.Debug("condemned pack already gone", "plan", p.ID, "pack", pr.ID.String())
-			done.Deleted = append(done.Deleted, pr.ID) // deleted by an earlier, interrupted run
-			victims = append(victims, victim{ref: pr})
-			continue
-		}
-		if err != nil {
-			// a damaged table: what the index holds of the pack is read
-			// blob by blob, and only blobs found that way can be live (a
-			// live blob the index lacks would have stopped the mark)
-			var good []object.Blob
-			if good, _, err = c.Repo.Salvage(ctx, pr.ID, c.indexed(pr.ID)); err != nil {
-				c.Leases.log.Warn("condemned pack unreadable; kept", "pack", pr.ID.String(), "err", err)
-				done.Kept = append(done.Kept, pr.ID)
-				continue
-			}
-			blobs = append(good, c.indexed(pr.ID)...)
-		}
-		live, err := c.liveElsewhere(blobs, marks, deleting)
-		if err != nil {
-			return err
-		}
-		if !live {
-			done.Kept = append(done.Kept, pr.ID)
-			res.PacksKept++
-			continue
-		}
-		c.Leases.log.Debug("condemned pack to delete", "plan", p.ID, "pack", pr.ID.String(), "blobs", len(blobs))
-		victims = append(victims, victim{pr, blobs})
+	victims, err := c.victims(ctx, p, marks, done, res)
+	if err != nil {
+		return err
 	}
 	// the index first: readers move to the other copies before the files go
-	removed := 0
-	err := c.DB.Update(func(tx *index.Tx) error {
-		removed = 0
-		all := map[object.ID][]object.Blob{}
-		for _, v := range victims {
-			all[v.ref.ID] = v.blobs
-		}
-		if err := tx.RemovePacks(all); err != nil {
-			return err
-		}
-		for _, v := range victims {
-			for _, b := range v.blobs {
-				if _, ok, err := tx.Lookup(b.ID); err == nil && !ok {
-					removed++
-				}
-			}
-		}
-		return nil
-	})
+	removed, err := c.unindex(victims)
 	if err != nil {
 		return fmt.Errorf("gc: remove condemned packs from the index: %w", err)
-	}
-	into := map[object.ID]bool{}
-	for _, id := range p.Into {
-		into[id] = true
 	}
 	for _, v := range victims {
 		if v.blobs == nil {
@@ -466,6 +407,83 @@ func (c *Collection) carry(ctx context.Context, p *Pending, marks *markSet, res 
 	res.Plans = append(res.Plans, p.ID)
 	c.Leases.log.Info("gc plan carried out", "plan", p.ID, "deleted", len(done.Deleted), "kept", len(done.Kept))
 	return nil
+}
+
+// victim is a condemned pack carry deletes, with its blobs (nil: the
+// pack is gone already).
+type victim struct {
+	ref   PackRef
+	blobs []object.Blob
+}
+
+// victims reads the plan's packs and returns those to delete: each whose
+// live blobs (by the fresh mark) all have a copy outside the packs being
+// deleted. The others are kept, as is a pack that cannot be read, and
+// done says so; a pack already gone (an earlier run was interrupted)
+// counts as deleted.
+func (c *Collection) victims(ctx context.Context, p *Pending, marks *markSet, done *Done, res *Result) ([]victim, error) {
+	deleting := map[object.ID]bool{}
+	for _, pr := range p.Packs {
+		deleting[pr.ID] = true
+	}
+	var victims []victim
+	for _, pr := range p.Packs {
+		blobs, _, err := c.Repo.ReadPackTable(ctx, pr.ID)
+		if errors.Is(err, object.ErrNotFound) {
+			c.Leases.log.Debug("condemned pack already gone", "plan", p.ID, "pack", pr.ID.String())
+			done.Deleted = append(done.Deleted, pr.ID) // deleted by an earlier, interrupted run
+			victims = append(victims, victim{ref: pr})
+			continue
+		}
+		if err != nil {
+			// a damaged table: what the index holds of the pack is read
+			// blob by blob, and only blobs found that way can be live (a
+			// live blob the index lacks would have stopped the mark)
+			var good []object.Blob
+			if good, _, err = c.Repo.Salvage(ctx, pr.ID, c.indexed(pr.ID)); err != nil {
+				c.Leases.log.Warn("condemned pack unreadable; kept", "pack", pr.ID.String(), "err", err)
+				done.Kept = append(done.Kept, pr.ID)
+				continue
+			}
+			blobs = append(good, c.indexed(pr.ID)...)
+		}
+		live, err := c.liveElsewhere(blobs, marks, deleting)
+		if err != nil {
+			return nil, err
+		}
+		if !live {
+			done.Kept = append(done.Kept, pr.ID)
+			res.PacksKept++
+			continue
+		}
+		c.Leases.log.Debug("condemned pack to delete", "plan", p.ID, "pack", pr.ID.String(), "blobs", len(blobs))
+		victims = append(victims, victim{pr, blobs})
+	}
+	return victims, nil
+}
+
+// unindex takes the victims' packs out of the index and returns how many
+// of their blobs it holds no other copy of.
+func (c *Collection) unindex(victims []victim) (removed int, err error) {
+	err = c.DB.Update(func(tx *index.Tx) error {
+		removed = 0
+		all := map[object.ID][]object.Blob{}
+		for _, v := range victims {
+			all[v.ref.ID] = v.blobs
+		}
+		if err := tx.RemovePacks(all); err != nil {
+			return err
+		}
+		for _, v := range victims {
+			for _, b := range v.blobs {
+				if _, ok, err := tx.Lookup(b.ID); err == nil && !ok {
+					removed++
+				}
+			}
+		}
+		return nil
+	})
+	return removed, err
 }
 
 // indexed returns the index's entries for a pack.

@@ -418,8 +418,8 @@ func ListedAt(db *index.DB) time.Time {
 // Index reads the tables of the added packs (eight at a time) and
 // indexes them in batches.
 func Index(ctx context.Context, src Source, rep *Report) error {
+	x := &indexer{src: src, rep: rep}
 	results := make(chan object.NewPack, 16)
-	var badMu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	ids := make(chan object.ID)
 	g.Go(func() error {
@@ -439,30 +439,11 @@ func Index(ctx context.Context, src Source, rep *Report) error {
 		g.Go(func() error {
 			defer workers.Done()
 			for id := range ids {
-				np, err := src.Repo.ReadPack(gctx, id)
-				if err != nil && rep.Salvage != nil && !errors.Is(err, object.ErrNotFound) {
-					good, bad, serr := src.Repo.Salvage(gctx, id, rep.Salvage(id))
-					if serr == nil && len(good) > 0 {
-						src.logger().Warn("pack table damaged; read blob by blob", "pack", id.String(), "blobs", len(good), "unverifiable", bad, "err", err)
-						badMu.Lock()
-						rep.Salvaged = append(rep.Salvaged, fmt.Sprintf("%s: %d blobs read, %d entries unverifiable (%v)", id, len(good), bad, err))
-						badMu.Unlock()
-						np, err = object.NewPack{Info: object.PackInfo{ID: id, Size: np.Info.Size, Data: good[0].Type.IsData(), Count: len(good)}, Blobs: good}, nil
-						if fi, serr := src.Backend.Stat(gctx, object.PackName(id)); serr == nil {
-							np.Info.Size = fi.Size
-						}
-					}
-				}
-				if err != nil && !src.Encrypted && errors.Is(err, object.ErrSealed) {
-					// an encrypted repository's pack: its config.json was
-					// removed or made plain; never write plain data beside it
-					return fmt.Errorf("%w: pack %s is encrypted, and %s was opened as a plain repository (its config.json was changed or removed?): refusing to use it", object.ErrSealed, id, src.Backend.Location())
-				}
+				np, ok, err := x.read(gctx, id)
 				if err != nil {
-					src.logger().Warn("pack unreadable", "pack", id.String(), "err", err)
-					badMu.Lock()
-					rep.Unreadable = append(rep.Unreadable, fmt.Sprintf("%s: %v", id, err))
-					badMu.Unlock()
+					return err
+				}
+				if !ok {
 					continue
 				}
 				select {
@@ -475,38 +456,83 @@ func Index(ctx context.Context, src Source, rep *Report) error {
 		})
 	}
 	go func() { workers.Wait(); close(results) }()
-	g.Go(func() error {
-		batch := make([]object.NewPack, 0, 64)
-		write := func() error {
-			if len(batch) == 0 {
-				return nil
-			}
-			err := src.DB.Update(func(tx *index.Tx) error {
-				// checked again where it counts: gc may have removed a
-				// pack since the tables were read
-				add := slices.DeleteFunc(slices.Clone(batch), func(np object.NewPack) bool { return tx.Removed(np.Info.ID, rep.ListedAt) })
-				return tx.AddPacks(add)
-			})
-			batch = batch[:0]
-			return err
-		}
-		for r := range results {
-			rep.Blobs += len(r.Blobs)
-			rep.catalogue = rep.catalogue || slices.ContainsFunc(r.Blobs, func(b object.Blob) bool {
-				return b.Type == object.SnapshotBlob || b.Type == object.MetaBlob
-			})
-			batch = append(batch, r)
-			if len(batch) == cap(batch) {
-				if err := write(); err != nil {
-					return err
-				}
-			}
-		}
-		return write()
-	})
+	g.Go(func() error { return x.write(results) })
 	err := g.Wait()
 	slices.Sort(rep.Unreadable)
 	return err
+}
+
+// indexer is one Index: the report its readers add to.
+type indexer struct {
+	src Source
+	rep *Report
+	mu  sync.Mutex // rep's Salvaged and Unreadable
+}
+
+// read reads a pack's table (blob by blob when the table is damaged and
+// rep.Salvage says what to look for). ok is false for a pack that cannot
+// be read, which rep.Unreadable lists.
+func (x *indexer) read(ctx context.Context, id object.ID) (np object.NewPack, ok bool, err error) {
+	src, rep := x.src, x.rep
+	np, err = src.Repo.ReadPack(ctx, id)
+	if err != nil && rep.Salvage != nil && !errors.Is(err, object.ErrNotFound) {
+		good, bad, serr := src.Repo.Salvage(ctx, id, rep.Salvage(id))
+		if serr == nil && len(good) > 0 {
+			src.logger().Warn("pack table damaged; read blob by blob", "pack", id.String(), "blobs", len(good), "unverifiable", bad, "err", err)
+			x.mu.Lock()
+			rep.Salvaged = append(rep.Salvaged, fmt.Sprintf("%s: %d blobs read, %d entries unverifiable (%v)", id, len(good), bad, err))
+			x.mu.Unlock()
+			np, err = object.NewPack{Info: object.PackInfo{ID: id, Size: np.Info.Size, Data: good[0].Type.IsData(), Count: len(good)}, Blobs: good}, nil
+			if fi, serr := src.Backend.Stat(ctx, object.PackName(id)); serr == nil {
+				np.Info.Size = fi.Size
+			}
+		}
+	}
+	if err != nil && !src.Encrypted && errors.Is(err, object.ErrSealed) {
+		// an encrypted repository's pack: its config.json was removed or
+		// made plain; never write plain data beside it
+		return np, false, fmt.Errorf("%w: pack %s is encrypted, and %s was opened as a plain repository (its config.json was changed or removed?): refusing to use it", object.ErrSealed, id, src.Backend.Location())
+	}
+	if err != nil {
+		src.logger().Warn("pack unreadable", "pack", id.String(), "err", err)
+		x.mu.Lock()
+		rep.Unreadable = append(rep.Unreadable, fmt.Sprintf("%s: %v", id, err))
+		x.mu.Unlock()
+		return np, false, nil
+	}
+	return np, true, nil
+}
+
+// write indexes the packs read, 64 to a transaction, and notes whether
+// any holds catalogue blobs.
+func (x *indexer) write(results <-chan object.NewPack) error {
+	batch := make([]object.NewPack, 0, 64)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := x.src.DB.Update(func(tx *index.Tx) error {
+			// checked again where it counts: gc may have removed a pack
+			// since the tables were read
+			add := slices.DeleteFunc(slices.Clone(batch), func(np object.NewPack) bool { return tx.Removed(np.Info.ID, x.rep.ListedAt) })
+			return tx.AddPacks(add)
+		})
+		batch = batch[:0]
+		return err
+	}
+	for r := range results {
+		x.rep.Blobs += len(r.Blobs)
+		x.rep.catalogue = x.rep.catalogue || slices.ContainsFunc(r.Blobs, func(b object.Blob) bool {
+			return b.Type == object.SnapshotBlob || b.Type == object.MetaBlob
+		})
+		batch = append(batch, r)
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }
 
 // DropGone removes packs that left the backend from the index. A blob they

@@ -157,63 +157,24 @@ func copyMissing(ctx context.Context, src *Source, dst *Destination, needed map[
 	if err != nil {
 		return err
 	}
-	var bytes, blobs, packs atomic.Int64
+	pc := &packCopier{src: src, dst: dst, prog: prog}
+	pc.stager, _ = dst.Backend.(object.Stager)
+	defer func() { object.DiscardStaged(pc.staged) }() // those not committed
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(3)
-	var mu sync.Mutex
-	var inPlace []object.NewPack // whole packs whose files dst has
-	var staged []object.Staged   // whole packs waiting in dst's temp directory
-	var stagedPacks []object.NewPack
-	defer func() { object.DiscardStaged(staged) }() // those not committed
-	stager, _ := dst.Backend.(object.Stager)
 	for _, id := range whole {
-		g.Go(func() error {
-			np, rc, err := packSource(gctx, src, dst, id)
-			if err == nil && rc != nil {
-				defer rc.Close()
-				if stager != nil {
-					var sf object.Staged
-					if sf, err = object.Stage(dst.TempDir, object.PackName(id), rc, np.Info.Size); err == nil {
-						mu.Lock()
-						staged, stagedPacks = append(staged, sf), append(stagedPacks, np)
-						mu.Unlock()
-					}
-				} else if err = dst.Backend.Put(gctx, object.PackName(id), bufio.NewReaderSize(rc, 1<<20), np.Info.Size); err == nil {
-					mu.Lock()
-					inPlace = append(inPlace, np)
-					mu.Unlock()
-				}
-				if err != nil {
-					return fmt.Errorf("copy pack %s to %s: %w", id.Short(), dst.location(), err)
-				}
-				bytes.Add(np.Info.Size)
-				blobs.Add(int64(len(np.Blobs)))
-				packs.Add(1)
-			} else if err == nil {
-				// dst has the file already
-				mu.Lock()
-				inPlace = append(inPlace, np)
-				mu.Unlock()
-			}
-			if err != nil {
-				return err
-			}
-			if prog != nil {
-				prog.AddDone(1, np.Info.Size)
-			}
-			return nil
-		})
+		g.Go(func() error { return pc.copyWhole(gctx, id) })
 	}
 	g.Go(func() error {
 		n, b, err := copyBlobs(gctx, src, dst, w, byPack, partial, recode, prog)
-		bytes.Add(n)
-		blobs.Add(b)
+		pc.bytes.Add(n)
+		pc.blobs.Add(b)
 		return err
 	})
 	werr := g.Wait()
-	if werr == nil && len(staged) > 0 {
-		n, err := object.CommitStaged(ctx, dst.Backend.(object.FilePutter), staged)
-		inPlace = append(inPlace, stagedPacks[:n]...)
+	if werr == nil && len(pc.staged) > 0 {
+		n, err := object.CommitStaged(ctx, dst.Backend.(object.FilePutter), pc.staged)
+		pc.inPlace = append(pc.inPlace, pc.stagedPacks[:n]...)
 		if err != nil {
 			werr = fmt.Errorf("backup destination %s: %w", dst.location(), err)
 		}
@@ -222,8 +183,8 @@ func copyMissing(ctx context.Context, src *Source, dst *Destination, needed map[
 	// transaction (also after an error, so the next copy does not copy
 	// them again); a staged pack that was not committed is removed above
 	// and never indexed
-	if len(inPlace) > 0 {
-		ierr := dst.Index.Update(func(tx *index.Tx) error { return tx.AddPacks(inPlace) })
+	if len(pc.inPlace) > 0 {
+		ierr := dst.Index.Update(func(tx *index.Tx) error { return tx.AddPacks(pc.inPlace) })
 		if werr == nil {
 			werr = ierr
 		}
@@ -234,9 +195,70 @@ func copyMissing(ctx context.Context, src *Source, dst *Destination, needed map[
 	if err := w.Flush(ctx); err != nil {
 		return fmt.Errorf("write to %s: %w", dst.location(), err)
 	}
-	st.Bytes += bytes.Load()
-	st.Blobs += blobs.Load()
-	st.Packs += packs.Load()
+	st.Bytes += pc.bytes.Load()
+	st.Blobs += pc.blobs.Load()
+	st.Packs += pc.packs.Load()
+	return nil
+}
+
+// packCopier copies whole packs to a destination, at most a few at once:
+// straight into place, or staged in its temporary directory when its
+// backend can commit staged files (object.Stager).
+type packCopier struct {
+	src                 *Source
+	dst                 *Destination
+	prog                snapshot.Progress
+	stager              object.Stager
+	bytes, blobs, packs atomic.Int64
+	mu                  sync.Mutex
+	inPlace             []object.NewPack // whole packs whose files dst has
+	staged              []object.Staged  // whole packs waiting in dst's temp directory
+	stagedPacks         []object.NewPack
+}
+
+// copyWhole copies the pack id, unless dst has its file already.
+func (pc *packCopier) copyWhole(ctx context.Context, id object.ID) error {
+	np, rc, err := packSource(ctx, pc.src, pc.dst, id)
+	if err != nil {
+		return err
+	}
+	if rc == nil { // dst has the file already
+		pc.mu.Lock()
+		pc.inPlace = append(pc.inPlace, np)
+		pc.mu.Unlock()
+	} else {
+		defer rc.Close()
+		if err := pc.put(ctx, id, np, rc); err != nil {
+			return fmt.Errorf("copy pack %s to %s: %w", id.Short(), pc.dst.location(), err)
+		}
+		pc.bytes.Add(np.Info.Size)
+		pc.blobs.Add(int64(len(np.Blobs)))
+		pc.packs.Add(1)
+	}
+	if pc.prog != nil {
+		pc.prog.AddDone(1, np.Info.Size)
+	}
+	return nil
+}
+
+// put stages the pack's file or puts it in place, and notes which.
+func (pc *packCopier) put(ctx context.Context, id object.ID, np object.NewPack, rc io.Reader) error {
+	if pc.stager != nil {
+		sf, err := object.Stage(pc.dst.TempDir, object.PackName(id), rc, np.Info.Size)
+		if err != nil {
+			return err
+		}
+		pc.mu.Lock()
+		pc.staged, pc.stagedPacks = append(pc.staged, sf), append(pc.stagedPacks, np)
+		pc.mu.Unlock()
+		return nil
+	}
+	if err := pc.dst.Backend.Put(ctx, object.PackName(id), bufio.NewReaderSize(rc, 1<<20), np.Info.Size); err != nil {
+		return err
+	}
+	pc.mu.Lock()
+	pc.inPlace = append(pc.inPlace, np)
+	pc.mu.Unlock()
 	return nil
 }
 

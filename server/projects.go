@@ -214,54 +214,81 @@ func (s *Server) uploadTar(w http.ResponseWriter, r *http.Request) {
 	}
 	idle := s.idleBody(w, body)
 	br := &bodyReader{r: idle}
-	ctx := r.Context()
-	var j *job
-	var canceled atomic.Bool // by DELETE /jobs/{id} or shutdown
-	if t := s.opts.UploadJobThreshold; t >= 0 && (r.ContentLength < 0 || r.ContentLength > t) {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		// a cancel must also wake a read blocked on a stalled client
-		stop := func() {
-			canceled.Store(true)
-			cancel()
-			idle.stop()
-		}
-		var err error
-		if j, err = s.jobs.track("upload", q.Get("job_id"), name, stop); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if r.ContentLength > 0 {
-			j.prog.AddTotal(0, r.ContentLength)
-		}
-		br.onAdd = func(n int64) { j.prog.AddDone(0, n) }
-		opts.Progress = filesOnly{&j.prog}
+	up, err := s.trackUpload(r, name, idle, br, &opts)
+	if err != nil {
+		writeError(w, r, err)
+		return
 	}
-	res, err := s.st.SaveTar(ctx, br, opts)
+	defer up.cancel()
+	res, err := s.st.SaveTar(up.ctx, br, opts)
 	s.metrics.bytesUp.Add(float64(br.n.Load()))
 	if err != nil {
-		f := br.failure()
-		switch {
-		case canceled.Load() || (f == nil && ctx.Err() != nil):
-			err = fmt.Errorf("upload canceled after %d bytes; nothing was recorded: %w", br.n.Load(), context.Canceled)
-		case f != nil:
-			err = f
-		}
-		if j != nil {
-			s.jobs.finish(j, nil, err)
+		err = up.failed(br, err)
+		if up.j != nil {
+			s.jobs.finish(up.j, nil, err)
 		}
 		writeError(w, r, err)
 		return
 	}
 	s.metrics.bytesStored.Add(float64(res.Stats.BytesAdded))
 	ans := uploadAnswer{SaveResult: res, Version: res.Snapshot.String()}
-	if j != nil {
-		ans.JobID = j.id
-		s.jobs.finish(j, ans, nil)
+	if up.j != nil {
+		ans.JobID = up.j.id
+		s.jobs.finish(up.j, ans, nil)
 	}
 	w.Header().Set("Location", "/api/storage/projects/"+res.ProjectID)
 	writeJSON(w, http.StatusCreated, ans)
+}
+
+// upload is a tar upload under way: its context, and the job it is
+// registered as when it is large (nil: none).
+type upload struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	j        *job
+	canceled atomic.Bool // by DELETE /jobs/{id} or shutdown
+}
+
+// trackUpload registers an upload of more than UploadJobThreshold bytes
+// (or of unknown size) as a job, whose progress counts the body's bytes;
+// canceling the job cancels the store and wakes a read blocked on a
+// stalled client.
+func (s *Server) trackUpload(r *http.Request, name string, idle *idleBody, br *bodyReader, opts *store.SaveOptions) (*upload, error) {
+	up := &upload{ctx: r.Context(), cancel: func() {}}
+	if t := s.opts.UploadJobThreshold; t < 0 || (r.ContentLength >= 0 && r.ContentLength <= t) {
+		return up, nil
+	}
+	up.ctx, up.cancel = context.WithCancel(up.ctx)
+	stop := func() {
+		up.canceled.Store(true)
+		up.cancel()
+		idle.stop()
+	}
+	j, err := s.jobs.track("upload", r.URL.Query().Get("job_id"), name, stop)
+	if err != nil {
+		up.cancel()
+		return nil, err
+	}
+	up.j = j
+	if r.ContentLength > 0 {
+		j.prog.AddTotal(0, r.ContentLength)
+	}
+	br.onAdd = func(n int64) { j.prog.AddDone(0, n) }
+	opts.Progress = filesOnly{&j.prog}
+	return up, nil
+}
+
+// failed is the error a failed upload answers: a cancel says how much was
+// read, and a failure of the body (too large, idle) is named as such.
+func (up *upload) failed(br *bodyReader, err error) error {
+	f := br.failure()
+	switch {
+	case up.canceled.Load() || (f == nil && up.ctx.Err() != nil):
+		return fmt.Errorf("upload canceled after %d bytes; nothing was recorded: %w", br.n.Load(), context.Canceled)
+	case f != nil:
+		return f
+	}
+	return err
 }
 
 // commitVersion records a tree of uploaded blobs as the newest version of

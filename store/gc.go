@@ -142,34 +142,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 		th = s.cfg.RepackThreshold
 	}
 	coll := &gc.Collection{DB: s.db, Repo: s.repo, Leases: s.leases, Self: se.Lease(), Wait: opts.Wait, DryRun: opts.DryRun,
-		Mark: func(ctx context.Context) (gc.Options, error) {
-			var held map[object.ID]bool
-			if dest, err := s.isDestination(ctx, true); err != nil {
-				return gc.Options{}, err
-			} else if dest {
-				if held, err = s.backupHolds(ctx); err != nil {
-					return gc.Options{}, err
-				}
-			}
-			rep, err := s.refreshWith(ctx, func(src reindex.Source) (*reindex.Report, error) { return reindex.RefreshForMark(ctx, src) })
-			if err != nil {
-				return gc.Options{}, err
-			}
-			if len(rep.Unreadable) > 0 {
-				return gc.Options{}, fmt.Errorf("%w: pack %s; %d pack(s) unreadable in all; nothing was deleted (run `silo check`, then `silo repair`)",
-					object.ErrCorrupt, rep.Unreadable[0], len(rep.Unreadable))
-			}
-			var without []string
-			if opts.DryRun {
-				without = opts.Without
-			}
-			trees, live, err := s.gcRoots(ctx, rep, without, held)
-			if err != nil {
-				return gc.Options{}, err
-			}
-			return gc.Options{DB: s.db, Repo: s.repo, Trees: trees, Live: live, Children: s.children,
-				Listed: rep.Packs, Threshold: th, Now: s.now, Logger: s.log, Lost: s.isLostAcknowledged}, nil
-		}}
+		Mark: func(ctx context.Context) (gc.Options, error) { return s.markOptions(ctx, opts, th) }}
 	plan, res, err := coll.Run(ctx)
 	rep := &GCReport{Plan: plan, DryRun: opts.DryRun}
 	if opts.DryRun {
@@ -184,6 +157,38 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 		"packs_repacked": r.PacksRepacked, "packs_deferred": r.DeferredPacks, "freed_bytes": r.FreedBytes,
 		"seconds": r.Seconds, "outcome": outcome(err)})
 	return rep, err
+}
+
+// markOptions are the collection's mark: what a backup destination's
+// records hold, every pack's catalogue blobs merged (reindex.MarkRoots),
+// and the roots of every version and template from them.
+func (s *Store) markOptions(ctx context.Context, opts GCOptions, threshold float64) (gc.Options, error) {
+	var held map[object.ID]bool
+	if dest, err := s.isDestination(ctx, true); err != nil {
+		return gc.Options{}, err
+	} else if dest {
+		if held, err = s.backupHolds(ctx); err != nil {
+			return gc.Options{}, err
+		}
+	}
+	rep, err := s.refreshWith(ctx, func(src reindex.Source) (*reindex.Report, error) { return reindex.RefreshForMark(ctx, src) })
+	if err != nil {
+		return gc.Options{}, err
+	}
+	if len(rep.Unreadable) > 0 {
+		return gc.Options{}, fmt.Errorf("%w: pack %s; %d pack(s) unreadable in all; nothing was deleted (run `silo check`, then `silo repair`)",
+			object.ErrCorrupt, rep.Unreadable[0], len(rep.Unreadable))
+	}
+	var without []string
+	if opts.DryRun {
+		without = opts.Without
+	}
+	trees, live, err := s.gcRoots(ctx, rep, without, held)
+	if err != nil {
+		return gc.Options{}, err
+	}
+	return gc.Options{DB: s.db, Repo: s.repo, Trees: trees, Live: live, Children: s.children,
+		Listed: rep.Packs, Threshold: threshold, Now: s.now, Logger: s.log, Lost: s.isLostAcknowledged}, nil
 }
 
 func outcome(err error) string {

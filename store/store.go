@@ -183,27 +183,8 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 	}
 	rc := object.RepoConfig{Version: object.FormatVersion, ID: object.NewRepoID(), ChunkerPolynomial: pol,
 		PackSize: packSize, Created: time.Now().UTC()}
-	// packs or keys without a config.json are a repository whose config
-	// was lost (or removed to make silo write plain data beside sealed
-	// packs): a new repository over them would strand them
-	for _, prefix := range []string{"packs/", keyring.Prefix} {
-		var found string
-		err := be.List(ctx, prefix, func(fi object.FileInfo) error {
-			found = fi.Name
-			return errStopList
-		})
-		if err != nil && !errors.Is(err, errStopList) && !errors.Is(err, object.ErrNotFound) {
-			return fmt.Errorf("init %s: %w", be.Location(), err)
-		}
-		if found != "" && prefix == keyring.Prefix {
-			// no packs: nothing was ever stored with these keys
-			return fmt.Errorf("%w: %s holds %s but no packs and no config.json: another silo init is making a repository there right now, or one was interrupted before it wrote config.json (then, once no init is running there, remove %s and run init again: nothing was stored with that key), or config.json was lost before anything was stored",
-				ErrExists, be.Location(), found, keyring.Prefix)
-		}
-		if found != "" {
-			return fmt.Errorf("%w: %s holds %s but no config.json: it is a repository whose config.json is lost (restore config.json from a backup of the repository, or use another location), or another silo init is making one there right now",
-				ErrExists, be.Location(), found)
-		}
+	if err := checkNoLeftovers(ctx, be); err != nil {
+		return err
 	}
 	if opts.Encrypt {
 		// the password first: a refused one leaves nothing behind
@@ -229,6 +210,33 @@ func initRepo(ctx context.Context, be object.Backend, packSize int64, pol string
 		}
 		return fmt.Errorf("%w: %s: another process created a repository there at the same time (repository %s); this one was not kept",
 			errLostInit, be.Location(), got.ID)
+	}
+	return nil
+}
+
+// checkNoLeftovers refuses to make a repository where packs or keys lie
+// without a config.json: a repository whose config was lost (or removed
+// to make silo write plain data beside sealed packs), which a new one
+// over them would strand, or another init under way.
+func checkNoLeftovers(ctx context.Context, be object.Backend) error {
+	for _, prefix := range []string{"packs/", keyring.Prefix} {
+		var found string
+		err := be.List(ctx, prefix, func(fi object.FileInfo) error {
+			found = fi.Name
+			return errStopList
+		})
+		if err != nil && !errors.Is(err, errStopList) && !errors.Is(err, object.ErrNotFound) {
+			return fmt.Errorf("init %s: %w", be.Location(), err)
+		}
+		if found != "" && prefix == keyring.Prefix {
+			// no packs: nothing was ever stored with these keys
+			return fmt.Errorf("%w: %s holds %s but no packs and no config.json: another silo init is making a repository there right now, or one was interrupted before it wrote config.json (then, once no init is running there, remove %s and run init again: nothing was stored with that key), or config.json was lost before anything was stored",
+				ErrExists, be.Location(), found, keyring.Prefix)
+		}
+		if found != "" {
+			return fmt.Errorf("%w: %s holds %s but no config.json: it is a repository whose config.json is lost (restore config.json from a backup of the repository, or use another location), or another silo init is making one there right now",
+				ErrExists, be.Location(), found)
+		}
 	}
 	return nil
 }

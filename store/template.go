@@ -10,6 +10,7 @@ import (
 	"github.com/silo-dev/silo/gc"
 	"github.com/silo-dev/silo/index"
 	"github.com/silo-dev/silo/object"
+	"github.com/silo-dev/silo/session"
 	"github.com/silo-dev/silo/snapshot"
 	"github.com/silo-dev/silo/store/detect"
 )
@@ -38,6 +39,27 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 		return nil, err
 	}
 	defer se.End()
+	v, err := s.storeTemplate(ctx, se, name, dir, parent)
+	if err != nil {
+		return nil, err
+	}
+	t := &catalog.TemplateRecord{Name: name, Category: category, Snapshot: v.id.String(), CreatedAt: v.sn.Time}
+	if err := s.recordTemplate(ctx, se, t, old, v, replace); err != nil {
+		return nil, err
+	}
+	return &Template{Name: name, Category: category, Snapshot: t.Snapshot, CreatedAt: t.CreatedAt, Files: v.sn.Files, Size: v.sn.Size}, nil
+}
+
+// templateVersion is a template's tree stored, and its snapshot blob.
+type templateVersion struct {
+	id   object.ID
+	sn   *snapshot.Snapshot
+	data []byte
+}
+
+// storeTemplate stores dir (parent: the tree of the template it replaces)
+// and the snapshot of template name, within the session se.
+func (s *Store) storeTemplate(ctx context.Context, se *session.Session, name, dir string, parent object.ID) (*templateVersion, error) {
 	w := se.Writer()
 	res, err := snapshot.Store(ctx, w, dir, snapshot.StoreOptions{Pol: s.pol, ParentTree: parent, Logger: s.log, Reusable: se.Reusable()})
 	if err != nil {
@@ -46,48 +68,48 @@ func (s *Store) AddTemplate(ctx context.Context, name, category, dir string, rep
 	if err := w.Flush(ctx); err != nil {
 		return nil, err
 	}
-	now := s.now().UTC()
-	sn := &snapshot.Snapshot{Time: now, Tree: res.Tree, ProjectID: catalog.TemplateProjectID(name), ProjectName: name,
+	sn := &snapshot.Snapshot{Time: s.now().UTC(), Tree: res.Tree, ProjectID: catalog.TemplateProjectID(name), ProjectName: name,
 		Source: dir, RootMode: res.RootMode, RootMTime: res.RootMTime, Files: res.Stats.Files(), Dirs: res.Stats.Dirs, Size: res.Stats.Size}
-	data := sn.Encode()
-	id := s.repo.ID(data)
-	if _, err := w.SaveBlob(ctx, object.SnapshotBlob, id, data); err != nil {
+	v := &templateVersion{sn: sn, data: sn.Encode()}
+	v.id = s.repo.ID(v.data)
+	if _, err := w.SaveBlob(ctx, object.SnapshotBlob, v.id, v.data); err != nil {
 		return nil, err
 	}
+	return v, nil
+}
+
+// recordTemplate records t, the template of version v, under the
+// catalogue lock: its meta blob, then the record with its snapshot in
+// index.db, and no other version of the template (a replaced one is no gc
+// root any more). old is the record AddTemplate found before it stored
+// the tree; another process may have added or replaced the template
+// since, which only replace allows.
+func (s *Store) recordTemplate(ctx context.Context, se *session.Session, t *catalog.TemplateRecord, old *catalog.TemplateRecord, v *templateVersion, replace bool) error {
 	unlock, err := s.lockCatalogue()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer unlock()
-	// the record as it is now: another process may have added the
-	// template (or replaced it) while the tree was stored
-	if cur, _ := s.templateNow(name); cur != nil && !cur.Removed && !replace {
-		return nil, fmt.Errorf("%w: template %q was added by another process meanwhile (snapshot %.12s); nothing was recorded", ErrExists, name, cur.Snapshot)
+	if cur, _ := s.templateNow(t.Name); cur != nil && !cur.Removed && !replace {
+		return fmt.Errorf("%w: template %q was added by another process meanwhile (snapshot %.12s); nothing was recorded", ErrExists, t.Name, cur.Snapshot)
 	} else if cur != nil {
 		old = cur
 	}
-	t := &catalog.TemplateRecord{Name: name, Category: category, Snapshot: id.String(), CreatedAt: now}
 	if old != nil {
 		t.Rev, t.ChangedAt = old.Rev, old.ChangedAt
 	}
-	t.Stamp(now)
-	if err := se.CheckLease(ctx, res.Tree); err != nil {
-		return nil, err
+	t.Stamp(v.sn.Time)
+	if err := se.CheckLease(ctx, v.sn.Tree); err != nil {
+		return err
 	}
-	metaID, err := s.writeMeta(ctx, catalog.Meta{Kind: "template", Time: now, Template: t})
+	metaID, err := s.writeMeta(ctx, catalog.Meta{Kind: "template", Time: v.sn.Time, Template: t})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t.Origin = metaID.String()
-	// the record, its snapshot, and no other version of the template (a
-	// replaced one is no gc root any more)
-	err = s.db.Update(func(tx *index.Tx) error {
-		return catalog.ApplyTemplate(tx, t, map[object.ID]catalog.SnapshotBlob{id: {Snap: sn, Data: data}})
+	return s.db.Update(func(tx *index.Tx) error {
+		return catalog.ApplyTemplate(tx, t, map[object.ID]catalog.SnapshotBlob{v.id: {Snap: v.sn, Data: v.data}})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &Template{Name: name, Category: category, Snapshot: t.Snapshot, CreatedAt: now, Files: sn.Files, Size: sn.Size}, nil
 }
 
 // templateNow returns the record of template name (nil: none) and the

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/silo-dev/silo/server"
+	"github.com/silo-dev/silo/store"
 )
 
 func serveCommand() *cli.Command {
@@ -25,72 +26,73 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "addr", Usage: "listen `HOST:PORT` (default: api.addr from the config)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long to let requests and jobs finish at shutdown"},
 		},
-		Action: func(c *cli.Context) error {
-			// the soft memory limit main sets suits one command; a server
-			// running many uploads at once needs more than it
-			if os.Getenv("GOMEMLIMIT") == "" {
-				debug.SetMemoryLimit(math.MaxInt64)
-			}
-			e, _, err := envArgs(c, 0, 0)
-			if err != nil {
-				return err
-			}
-			addr := c.String("addr")
-			if addr == "" {
-				addr = e.cfg.API.Addr
-			}
-			token := e.cfg.API.Token
-			if err := checkServeAddr(addr, token); err != nil {
-				return err
-			}
-			tasks, err := server.Schedule(e.cfg)
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return err
-			}
-			defer ln.Close()
-			s, err := e.open(false, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			api := server.New(s, server.Options{Token: token, Logger: e.log, AllowedHosts: listenHosts(addr)})
-			sched, err := api.StartScheduler(tasks)
-			if err != nil {
-				return err
-			}
-			hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-				ErrorLog: nil}
-			fmt.Fprintf(os.Stderr, "silo: serving %s on http://%s (auth: %v)\n", s.Location(), ln.Addr(), token != "")
-			errc := make(chan error, 1)
-			go func() { errc <- hs.Serve(ln) }()
-			select {
-			case err = <-errc:
-			case <-c.Context.Done():
-			}
-			fmt.Fprintln(os.Stderr, "silo: shutting down")
-			ctx, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-timeout"))
-			defer cancel()
-			sched.Stop(ctx)
-			// stop accepting and let short requests finish, then cancel
-			// what still runs (uploads, jobs) and wait for it
-			quick, cancelQuick := context.WithTimeout(ctx, 5*time.Second)
-			hs.Shutdown(quick)
-			cancelQuick()
-			hs.Close()
-			serr := api.Shutdown(ctx)
-			if serr != nil {
-				return serr
-			}
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		},
+		Action: serveAction,
 	}
+}
+
+func serveAction(c *cli.Context) error {
+	// the soft memory limit main sets suits one command; a server running
+	// many uploads at once needs more than it
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(math.MaxInt64)
+	}
+	e, _, err := envArgs(c, 0, 0)
+	if err != nil {
+		return err
+	}
+	addr := c.String("addr")
+	if addr == "" {
+		addr = e.cfg.API.Addr
+	}
+	token := e.cfg.API.Token
+	if err := checkServeAddr(addr, token); err != nil {
+		return err
+	}
+	tasks, err := server.Schedule(e.cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	return e.withOpen(false, true, func(s *store.Store) error {
+		api := server.New(s, server.Options{Token: token, Logger: e.log, AllowedHosts: listenHosts(addr)})
+		sched, err := api.StartScheduler(tasks)
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		fmt.Fprintf(os.Stderr, "silo: serving %s on http://%s (auth: %v)\n", s.Location(), ln.Addr(), token != "")
+		errc := make(chan error, 1)
+		go func() { errc <- hs.Serve(ln) }()
+		select {
+		case err = <-errc:
+		case <-c.Context.Done():
+		}
+		fmt.Fprintln(os.Stderr, "silo: shutting down")
+		if serr := shutdown(c.Duration("shutdown-timeout"), hs, api, sched); serr != nil {
+			return serr
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+}
+
+// shutdown stops the scheduler, lets short requests finish, then cancels
+// what still runs (uploads, jobs) and waits for it, all within timeout.
+func shutdown(timeout time.Duration, hs *http.Server, api *server.Server, sched *server.Scheduler) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	sched.Stop(ctx)
+	quick, cancelQuick := context.WithTimeout(ctx, 5*time.Second)
+	hs.Shutdown(quick)
+	cancelQuick()
+	hs.Close()
+	return api.Shutdown(ctx)
 }
 
 // listenHosts returns the Host values the address itself stands for (its
