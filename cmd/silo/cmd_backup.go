@@ -42,9 +42,7 @@ func withBackups(min, max int, readOnly bool, run func(e *env, bs *store.BackupS
 
 func backupCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "backup",
-		Usage:       "back up projects incrementally to a second silo repository (a drive or s3://)",
-		Description: help("backup"),
+		Name: "backup",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "project", Aliases: []string{"p"}, Usage: "back up only this project `ID|NAME` (repeatable; default: all)"},
 			&cli.StringFlag{Name: "to", Usage: "destination `DEST` (path or s3://bucket/prefix)"},
@@ -82,7 +80,6 @@ func backupCommand() *cli.Command {
 func backupListCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
-		Usage: "list backups at the destination",
 		Flags: []cli.Flag{fromFlag()},
 		Action: withBackups(0, 0, true, func(e *env, bs *store.BackupSet, _ []string) error {
 			list, err := bs.List(e.c.Context)
@@ -100,10 +97,8 @@ func backupListCommand() *cli.Command {
 // backupShowCommand is `silo backup show`.
 func backupShowCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "show",
-		Usage:     "show one backup record",
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{fromFlag()},
+		Name:  "show",
+		Flags: []cli.Flag{fromFlag()},
 		Action: withBackups(1, 1, true, func(e *env, bs *store.BackupSet, a []string) error {
 			br, err := bs.Show(e.c.Context, a[0])
 			return e.show(br, err, func() error { printBackup(e, br); return nil })
@@ -129,10 +124,8 @@ func printBackup(e *env, br *store.BackupRecord) {
 // backupVerifyCommand is `silo backup verify`.
 func backupVerifyCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "verify",
-		Usage:     "check every blob a backup needs is present (and with --read-data hashes right)",
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{fromFlag(), &cli.BoolFlag{Name: "read-data", Usage: "read and hash every blob"}},
+		Name:  "verify",
+		Flags: []cli.Flag{fromFlag(), &cli.BoolFlag{Name: "read-data", Usage: "read and hash every blob"}},
 		Action: withBackups(1, 1, true, func(e *env, bs *store.BackupSet, a []string) error {
 			c := e.c
 			rep, err := bs.Verify(c.Context, a[0], c.Bool("read-data"))
@@ -158,10 +151,7 @@ func printVerify(e *env, rep *store.VerifyReport) {
 // backupRestoreCommand is `silo backup restore`.
 func backupRestoreCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "restore",
-		Usage:       "restore projects of a backup into a directory or back into the primary repository",
-		ArgsUsage:   "ID|latest",
-		Description: help("backup-restore"),
+		Name: "restore",
 		Flags: []cli.Flag{
 			fromFlag(),
 			&cli.StringSliceFlag{Name: "project", Aliases: []string{"p"}, Usage: "restore only this project (repeatable)"},
@@ -192,9 +182,7 @@ func backupRestoreCommand() *cli.Command {
 // backupExpireCommand is `silo backup expire`.
 func backupExpireCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "expire",
-		Usage:       "remove backups older than retention_days and gc the destination",
-		Description: help("backup-expire"),
+		Name: "expire",
 		Flags: []cli.Flag{
 			fromFlag(),
 			&cli.IntFlag{Name: "retention-days", Usage: "override backup.retention_days"},
@@ -215,10 +203,7 @@ func backupExpireCommand() *cli.Command {
 // backupDeleteCommand is `silo backup delete`.
 func backupDeleteCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "delete",
-		Usage:       "remove backups by id and gc the destination",
-		ArgsUsage:   "ID...",
-		Description: help("backup-delete"),
+		Name: "delete",
 		Flags: []cli.Flag{
 			fromFlag(),
 			&cli.BoolFlag{Name: "dry-run", Usage: "only list what would be removed"},

@@ -14,9 +14,7 @@ type storeEntry = store.Entry
 
 func checkCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "check",
-		Usage:       "verify the repository: index, pack tables, snapshots (and with --read-data every blob)",
-		Description: help("check"),
+		Name: "check",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "read-data", Usage: "read and hash every blob"},
 		},
@@ -59,11 +57,9 @@ func printCheck(e *env, res *store.CheckReport, err error) {
 
 func indexCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "index",
-		Usage: "manage index.db",
+		Name: "index",
 		Subcommands: []*cli.Command{{
-			Name:  "rebuild",
-			Usage: "rebuild index.db (blob index, snapshots, catalogue) from the packs alone",
+			Name: "rebuild",
 			Action: func(c *cli.Context) error {
 				e, _, err := envArgs(c, 0, 0)
 				if err != nil {

@@ -21,9 +21,7 @@ func gcCommands() []*cli.Command {
 // gcCommand is `silo gc`.
 func gcCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "gc",
-		Usage:       "free space: delete packs without live blobs, rewrite packs with many dead ones",
-		Description: help("gc"),
+		Name: "gc",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan only"},
 			&cli.Float64Flag{Name: "threshold", Usage: "dead `SHARE` (0..1) that triggers a rewrite (default: repack_threshold)"},
@@ -49,9 +47,7 @@ func keepFlags() []cli.Flag {
 // forgetCommand is `silo forget`.
 func forgetCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "forget",
-		Usage:     "remove versions of a project by a retention policy (never the newest)",
-		ArgsUsage: "PROJECT",
+		Name: "forget",
 		Flags: append(keepFlags(),
 			&cli.StringSliceFlag{Name: "keep-tag", Usage: "keep every version tagged `TAG` (store --tag; repeatable)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "only show what would be removed"}),
@@ -96,7 +92,6 @@ func printForget(e *env, res *store.ForgetResult) {
 func cleanupCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "cleanup",
-		Usage: "archive old projects, purge old soft-deleted ones, expire backups, clean cache/, gc",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "report what would happen"}},
 		Action: withStore(0, 0, false, false, func(e *env, s *store.Store, _ []string) error {
 			rep, err := s.Cleanup(e.c.Context, store.CleanupOptions{DryRun: e.c.Bool("dry-run")})

@@ -8,9 +8,7 @@ import (
 
 func initCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "init",
-		Usage:       "create a repository (config.json with a random chunker polynomial, packs/, index.db)",
-		Description: help("init"),
+		Name: "init",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "encrypt", Usage: "create an encrypted repository (asks for its password)"},
 		},

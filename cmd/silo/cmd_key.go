@@ -22,9 +22,7 @@ func (e *env) showKey(verb string, k store.KeyInfo, err error) error {
 
 func keyCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "key",
-		Usage:       "manage the passwords of an encrypted repository",
-		Description: help("key"),
+		Name: "key",
 		Subcommands: []*cli.Command{
 			keyListCommand(),
 			keyAddCommand(),
@@ -37,8 +35,7 @@ func keyCommand() *cli.Command {
 // keyListCommand is `silo key list`.
 func keyListCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "list",
-		Usage: "list the key files (the one this command opened with is marked)",
+		Name: "list",
 		Action: withStore(0, 0, true, false, func(e *env, s *store.Store, _ []string) error {
 			keys, err := s.Keys(e.c.Context)
 			return e.show(keys, err, func() error {
@@ -60,7 +57,6 @@ func keyListCommand() *cli.Command {
 func keyAddCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "add",
-		Usage: "add a password (opened with an existing one)",
 		Flags: []cli.Flag{newPasswordFlag()},
 		Action: withNewPassword(func(c *cli.Context, e *env, s *store.Store, pw []byte) error {
 			k, err := s.AddKey(c.Context, pw)
@@ -72,9 +68,7 @@ func keyAddCommand() *cli.Command {
 // keyRemoveCommand is `silo key remove`.
 func keyRemoveCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "remove",
-		Usage:     "remove a key file (not the one in use, not the last)",
-		ArgsUsage: "ID",
+		Name: "remove",
 		Action: withStore(1, 1, false, false, func(e *env, s *store.Store, a []string) error {
 			k, err := s.RemoveKey(e.c.Context, a[0])
 			return e.showKey("removed", k, err)
@@ -86,7 +80,6 @@ func keyRemoveCommand() *cli.Command {
 func keyPasswdCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "passwd",
-		Usage: "change the password in use (a new key file, then the old one removed)",
 		Flags: []cli.Flag{newPasswordFlag()},
 		Action: withNewPassword(func(c *cli.Context, e *env, s *store.Store, pw []byte) error {
 			added, removed, err := s.ChangePassword(c.Context, pw)

@@ -14,9 +14,7 @@ import (
 
 func extractCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "extract",
-		Usage:     "extract a version for work (default: cache/<new workbench id>/)",
-		ArgsUsage: "ID|NAME[@VERSION]",
+		Name: "extract",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dest", Usage: "extract into `DIR`"},
 			&cli.StringFlag{Name: "workbench", Usage: "extract into cache/`WID`/ (refused when WID is in use, unless --force)"},
@@ -42,10 +40,7 @@ func extractCommand() *cli.Command {
 
 func importCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "import",
-		Usage:       "import a project from a directory, a .tar/.tar.gz file, - (stdin) or s3://bucket/key.tar.gz",
-		ArgsUsage:   "DIR|FILE.tar|FILE.tar.gz|-|s3://BUCKET/KEY",
-		Description: help("import"),
+		Name: "import",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Required: true, Usage: "project `NAME`"},
 			&cli.StringFlag{Name: "type", Usage: "generation or migration (default: migration, for a new project)"},
@@ -72,8 +67,7 @@ func importCommand() *cli.Command {
 
 func statsCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "stats",
-		Usage: "repository statistics (the storage guide's keys, plus dedup and compression)",
+		Name: "stats",
 		Action: withStore(0, 0, true, false, func(e *env, s *store.Store, _ []string) error {
 			st, err := s.Stats()
 			return e.show(st, err, func() error { return printStats(e, st) })
@@ -96,8 +90,7 @@ func printStats(e *env, st *store.Stats) error {
 func templateCommands() []*cli.Command {
 	return []*cli.Command{
 		{
-			Name:  "template",
-			Usage: "manage project templates",
+			Name: "template",
 			Subcommands: []*cli.Command{
 				templateAddCommand(),
 				templateRmCommand(),
@@ -105,9 +98,7 @@ func templateCommands() []*cli.Command {
 			},
 		},
 		{
-			Name:      "new",
-			Usage:     "make a project from a template (shares all of its blobs)",
-			ArgsUsage: "NAME",
+			Name: "new",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "template", Required: true, Usage: "template `NAME`"},
 				&cli.StringFlag{Name: "type", Usage: "generation or migration"},
@@ -128,9 +119,7 @@ func templateCommands() []*cli.Command {
 // templateAddCommand is `silo template add`.
 func templateAddCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "add",
-		Usage:     "store a directory as a template",
-		ArgsUsage: "NAME DIR",
+		Name: "add",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "category", Required: true, Usage: "backend, frontend or fullstack"},
 			&cli.BoolFlag{Name: "force", Usage: "replace a template of that name"}},
 		Action: withStore(2, 2, false, true, func(e *env, s *store.Store, a []string) error {
@@ -150,9 +139,7 @@ func templateAddCommand() *cli.Command {
 // templateRmCommand is `silo template rm`.
 func templateRmCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "rm",
-		Usage:     "remove a template (projects made from it keep their versions)",
-		ArgsUsage: "NAME",
+		Name: "rm",
 		Action: withStore(1, 1, false, false, func(e *env, s *store.Store, a []string) error {
 			err := s.RemoveTemplate(e.c.Context, a[0])
 			return e.show(map[string]any{"removed": a[0]}, err, func() error {
@@ -166,8 +153,7 @@ func templateRmCommand() *cli.Command {
 // templateListCommand is `silo template list`.
 func templateListCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "list",
-		Usage: "list templates",
+		Name: "list",
 		Action: withStore(0, 0, true, false, func(e *env, s *store.Store, _ []string) error {
 			list, err := s.Templates()
 			return e.show(map[string]any{"templates": list}, err, func() error {
@@ -183,11 +169,9 @@ func templateListCommand() *cli.Command {
 
 func cacheCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "cache",
-		Usage: "manage extracted copies under cache/",
+		Name: "cache",
 		Subcommands: []*cli.Command{{
-			Name:  "list",
-			Usage: "list the workbench copies: id, project, version, size, age",
+			Name: "list",
 			Action: withStore(0, 0, true, false, func(e *env, s *store.Store, _ []string) error {
 				list, err := s.CacheList()
 				return e.show(list, err, func() error {
@@ -203,8 +187,7 @@ func cacheCommand() *cli.Command {
 				})
 			}),
 		}, {
-			Name:  "clean",
-			Usage: "remove extracted copies (all, or those older than --older-than)",
+			Name: "clean",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "older-than", Usage: "`AGE` such as 7d"},
 				&cli.BoolFlag{Name: "dry-run", Usage: "only report"},
@@ -237,11 +220,9 @@ func cacheCommand() *cli.Command {
 
 func configCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "config",
-		Usage: "show the effective configuration",
+		Name: "config",
 		Subcommands: []*cli.Command{{
-			Name:  "show",
-			Usage: "print every setting, its value and where it came from",
+			Name: "show",
 			Action: func(c *cli.Context) error {
 				e, _, err := envArgs(c, 0, 0)
 				if err != nil {

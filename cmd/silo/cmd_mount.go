@@ -12,10 +12,7 @@ import (
 
 func mountCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "mount",
-		Usage:       "browse every version as a read-only file system (FUSE)",
-		ArgsUsage:   "DIR",
-		Description: help("mount"),
+		Name: "mount",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "project", Aliases: []string{"p"}, Usage: "only `PROJECT` (repeatable; default: every project not deleted)"},
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request"},

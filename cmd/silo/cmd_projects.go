@@ -14,25 +14,19 @@ import (
 
 func projectsCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "projects",
-		Usage: "list, show and edit projects in the catalogue",
+		Name: "projects",
 		Subcommands: []*cli.Command{
 			{
 				Name:   "list",
-				Usage:  "list projects (soft-deleted ones only with --status deleted or all)",
 				Flags:  filterFlags(),
 				Action: projectsList,
 			},
 			{
-				Name:      "show",
-				Usage:     "show a project's metadata and versions",
-				ArgsUsage: "ID|NAME",
-				Action:    withStore(1, 1, true, false, projectsShow),
+				Name:   "show",
+				Action: withStore(1, 1, true, false, projectsShow),
 			},
 			{
-				Name:      "set",
-				Usage:     "change a project's metadata",
-				ArgsUsage: "ID|NAME",
+				Name: "set",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "name", Usage: "rename to `NAME`"},
 					&cli.StringSliceFlag{Name: "tag", Usage: "+T adds tag T, -T removes it (repeatable)"},
@@ -154,10 +148,7 @@ func projectsSet(c *cli.Context) error {
 func lifecycleCommands() []*cli.Command {
 	return []*cli.Command{
 		{
-			Name:        "archive",
-			Usage:       "mark projects archived and remove their cache copies",
-			ArgsUsage:   "[ID|NAME]",
-			Description: help("archive"),
+			Name: "archive",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "older-than", Usage: "`AGE` such as 90d, 2w, 12h"},
 				&cli.BoolFlag{Name: "export", Usage: "also write archives/YYYY/MM/<project-id>.tar.gz (default: archive_export, true; --export=false not to)"},
@@ -165,15 +156,12 @@ func lifecycleCommands() []*cli.Command {
 			},
 			Action: archiveAction,
 		},
-		simpleProjectCommand("unarchive", "make an archived project active again", func(e *env, s *store.Store, ref string) (*store.Project, error) {
+		simpleProjectCommand("unarchive", func(e *env, s *store.Store, ref string) (*store.Project, error) {
 			return s.Unarchive(e.c.Context, ref)
 		}),
 		{
-			Name:        "delete",
-			Usage:       "soft-delete a project (or remove it with --hard)",
-			ArgsUsage:   "ID|NAME",
-			Description: help("delete"),
-			Flags:       []cli.Flag{&cli.BoolFlag{Name: "hard", Usage: "remove from the catalogue"}},
+			Name:  "delete",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "hard", Usage: "remove from the catalogue"}},
 			Action: withStore(1, 1, false, false, func(e *env, s *store.Store, a []string) error {
 				hard := e.c.Bool("hard")
 				p, err := s.Delete(e.c.Context, a[0], hard)
@@ -187,17 +175,15 @@ func lifecycleCommands() []*cli.Command {
 				})
 			}),
 		},
-		simpleProjectCommand("undelete", "restore a soft-deleted project", func(e *env, s *store.Store, ref string) (*store.Project, error) {
+		simpleProjectCommand("undelete", func(e *env, s *store.Store, ref string) (*store.Project, error) {
 			return s.Undelete(e.c.Context, ref)
 		}),
 	}
 }
 
-func simpleProjectCommand(name, usage string, fn func(*env, *store.Store, string) (*store.Project, error)) *cli.Command {
+func simpleProjectCommand(name string, fn func(*env, *store.Store, string) (*store.Project, error)) *cli.Command {
 	return &cli.Command{
-		Name:      name,
-		Usage:     usage,
-		ArgsUsage: "ID|NAME",
+		Name: name,
 		Action: withStore(1, 1, false, false, func(e *env, s *store.Store, a []string) error {
 			p, err := fn(e, s, a[0])
 			return e.show(p, err, func() error {

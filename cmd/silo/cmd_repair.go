@@ -12,10 +12,8 @@ import (
 
 func repairCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "repair",
-		Usage:       "salvage what is readable from damaged packs and record what is lost",
-		Description: help("repair"),
-		Flags:       []cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "report only"}},
+		Name:  "repair",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "report only"}},
 		Action: withStore(0, 0, false, false, func(e *env, s *store.Store, _ []string) error {
 			rep, prog := e.progress("repair")
 			res, err := s.Repair(e.c.Context, store.RepairOptions{DryRun: e.c.Bool("dry-run"), Progress: prog})

@@ -12,10 +12,7 @@ import (
 
 func restoreCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "restore",
-		Usage:       "restore a version into a directory",
-		ArgsUsage:   "PROJECT[@SNAPSHOT]|SNAPSHOT DEST",
-		Description: help("restore"),
+		Name: "restore",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "include", Usage: "restore only this `PATH` (a file or subtree; repeatable), keeping its path under DEST"},
 			&cli.BoolFlag{Name: "continue-on-error", Usage: "restore everything damaged data does not break, list what it does (exit 3)"},

@@ -19,9 +19,7 @@ import (
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "serve",
-		Usage:       "serve the HTTP API (and run scheduled cleanup and backups)",
-		Description: help("serve"),
+		Name: "serve",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Usage: "listen `HOST:PORT` (default: api.addr from the config)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long to let requests and jobs finish at shutdown"},

@@ -14,9 +14,7 @@ import (
 
 func snapshotsCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "snapshots",
-		Usage:     "list versions, newest first",
-		ArgsUsage: "[PROJECT]",
+		Name: "snapshots",
 		Action: withStore(0, 1, true, false, func(e *env, s *store.Store, a []string) error {
 			list, err := s.Snapshots(optArg(a, 0))
 			return e.show(list, err, func() error {
@@ -33,9 +31,7 @@ func snapshotsCommand() *cli.Command {
 
 func lsCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "ls",
-		Usage:     "list the files of a version",
-		ArgsUsage: "PROJECT[@SNAPSHOT]|SNAPSHOT [PATH]",
+		Name: "ls",
 		Action: withStore(1, 2, true, false, func(e *env, s *store.Store, a []string) error {
 			return s.Ls(e.c.Context, a[0], optArg(a, 1), func(en storeEntry) error {
 				return e.show(en, nil, func() error { printEntry(e, en); return nil })
@@ -75,9 +71,7 @@ func typeChar(t string) string {
 
 func diffCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "diff",
-		Usage:     "show paths added, removed and modified between two versions",
-		ArgsUsage: "SNAP1 SNAP2",
+		Name: "diff",
 		Action: withStore(2, 2, true, false, func(e *env, s *store.Store, a []string) error {
 			counts := map[string]int{}
 			err := s.Diff(e.c.Context, a[0], a[1], func(ch snapshot.Change) error {
@@ -105,10 +99,7 @@ func diffCommand() *cli.Command {
 
 func dumpCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "dump",
-		Usage:       "write one file of a version to standard output",
-		ArgsUsage:   "PROJECT[@VERSION|@TAG]|SNAPSHOT PATH",
-		Description: help("dump"),
+		Name: "dump",
 		Action: withStore(2, 2, true, false, func(e *env, s *store.Store, a []string) error {
 			w := bufio.NewWriterSize(os.Stdout, 1<<20)
 			if _, err := s.Dump(e.c.Context, a[0], a[1], w); err != nil {
@@ -121,11 +112,8 @@ func dumpCommand() *cli.Command {
 
 func findCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "find",
-		Usage:       "list the paths matching a pattern in every version",
-		ArgsUsage:   "PATTERN",
-		Description: help("find"),
-		Flags:       []cli.Flag{&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Usage: "only the versions of `PROJECT`"}},
+		Name:  "find",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Usage: "only the versions of `PROJECT`"}},
 		Action: withStore(1, 1, true, false, func(e *env, s *store.Store, a []string) error {
 			return s.Find(e.c.Context, e.c.String("project"), a[0], func(m store.FindMatch) error {
 				return e.show(m, nil, func() error {

@@ -10,10 +10,7 @@ import (
 
 func storeCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "store",
-		Usage:       "store a directory as a new version of a project",
-		ArgsUsage:   "DIR",
-		Description: help("store"),
+		Name: "store",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "project", Aliases: []string{"p"}, Required: true, Usage: "project `NAME` (or id)"},
 			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "tag this version (PROJECT@TAG names it) and the project (repeatable)"},

@@ -3,19 +3,44 @@ package main
 import (
 	"embed"
 	"strings"
+
+	"github.com/urfave/cli/v2"
 )
 
-// helpFiles are the long descriptions of the commands (their --help
-// text below the synopsis), one file a command.
+// helpFiles hold what --help says of each command: help/<path>.txt, where
+// path is the command's name with its parents' joined by "-" (backup-list)
+// and silo.txt is the program's own.
 //
 //go:embed help/*.txt
 var helpFiles embed.FS
 
-// help is the description of a command in help/<name>.txt.
-func help(name string) string {
-	b, err := helpFiles.ReadFile("help/" + name + ".txt")
-	if err != nil {
-		panic("cmd/silo: no help text " + name + ".txt") // a build without it is a bug every test meets
+// describe fills the usage line, argument synopsis and description of the
+// app and of every command from their help files.
+func describe(app *cli.App) {
+	app.Usage, app.ArgsUsage, app.Description = helpText("silo")
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			key := strings.TrimPrefix(prefix+"-"+c.Name, "-")
+			c.Usage, c.ArgsUsage, c.Description = helpText(key)
+			walk(key, c.Subcommands)
+		}
 	}
-	return strings.TrimSuffix(string(b), "\n")
+	walk("", app.Commands)
+}
+
+// helpText reads help/<key>.txt: its first line is the usage line, a
+// second line "args: ..." the argument synopsis, and what follows a blank
+// line the description.
+func helpText(key string) (usage, args, desc string) {
+	b, err := helpFiles.ReadFile("help/" + key + ".txt")
+	if err != nil {
+		panic("cmd/silo: no help text " + key + ".txt") // a bug every test of the CLI meets
+	}
+	usage, rest, _ := strings.Cut(strings.TrimSuffix(string(b), "\n"), "\n")
+	if a, ok := strings.CutPrefix(rest, "args: "); ok {
+		args, rest, _ = strings.Cut(a, "\n")
+	}
+	desc = strings.TrimPrefix(rest, "\n")
+	return usage, args, desc
 }

@@ -124,8 +124,6 @@ func jsonRequested(argv []string) bool {
 func newApp() *cli.App {
 	app := &cli.App{
 		Name:            "silo",
-		Usage:           "content-addressed, deduplicating store for software projects",
-		Description:     help("silo"),
 		HideHelpCommand: true,
 		Version:         version(),
 		Flags: append([]cli.Flag{
@@ -142,6 +140,7 @@ func newApp() *cli.App {
 			statsCommand(), cacheCommand(), configCommand(), backupCommand(), serveCommand(), keyCommand(),
 		}, append(append(lifecycleCommands(), templateCommands()...), gcCommands()...)...),
 	}
+	describe(app)
 	classifyUsage(app)
 	return app
 }
