@@ -206,16 +206,9 @@ func TestBackupCorruptSourcePackThenProject(t *testing.T) {
 	ctx := context.Background()
 	victim := w.singleUserPack(t, "tools")
 	path := filepath.Join(w.cfg.BasePath, filepath.FromSlash(object.PackName(victim)))
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/3] ^= 0x40 // inside a blob: the table still reads
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	flipThird(t, path) // inside a blob: the table still reads
 	dest := w.cfg.Backup.Destination
-	_, err = w.s.Backup(ctx, BackupOptions{})
+	_, err := w.s.Backup(ctx, BackupOptions{})
 	if !errors.Is(err, object.ErrCorrupt) || !strings.Contains(err.Error(), victim.String()) {
 		t.Fatalf("full backup with a corrupt primary pack: %v; want ErrCorrupt naming %s", err, victim)
 	}

@@ -739,14 +739,7 @@ func TestBackupRefusesCorruptSourcePack(t *testing.T) {
 		t.Fatalf("no data pack: %v", err)
 	}
 	path := filepath.Join(e.cfg.BasePath, filepath.FromSlash(object.PackName(victim)))
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/3] ^= 0x40 // inside a blob: the table still reads
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	flipThird(t, path) // inside a blob: the table still reads
 	dest := e.path("drive")
 	_, err = e.s.Backup(ctx, BackupOptions{To: dest})
 	if !errors.Is(err, object.ErrCorrupt) || !strings.Contains(err.Error(), victim.String()) {
@@ -1082,4 +1075,14 @@ func TestDamagedRecordDoesNotBlockTheDestination(t *testing.T) {
 	if _, err := bs.dst.GC(ctx, GCOptions{}); err == nil || !strings.Contains(err.Error(), b1.ID) {
 		t.Errorf("gc beside a damaged record: %v", err)
 	}
+}
+
+// flipThird flips a bit of the byte a third into the file at path.
+func flipThird(t *testing.T, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.FlipByte(t, path, fi.Size()/3, 0x40)
 }

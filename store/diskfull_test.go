@@ -63,17 +63,24 @@ func (r *faultRepo) open(t *testing.T, fsys object.FS) (*Store, string, error) {
 	return s, cfg.BasePath, err
 }
 
-// reopenIntact opens repo on the real file system and proves the store
-// that failed there lost nothing and recorded nothing: project p has
-// exactly its first version, which restores, and check --read-data is
-// clean.
-func (r *faultRepo) reopenIntact(t *testing.T, repo string) {
+// reopenHealthy opens repo on the real file system, two hours on.
+func reopenHealthy(t *testing.T, repo string) *Store {
 	t.Helper()
 	cfg := testConfig(filepath.Dir(repo))
 	s, err := Open(context.Background(), Options{Config: cfg, Now: newClock(t0.Add(7200e9)).Now})
 	if err != nil {
 		t.Fatalf("reopen on a healthy disk: %v", err)
 	}
+	return s
+}
+
+// reopenIntact opens repo on the real file system and proves the store
+// that failed there lost nothing and recorded nothing: project p has
+// exactly its first version, which restores, and check --read-data is
+// clean.
+func (r *faultRepo) reopenIntact(t *testing.T, repo string) {
+	t.Helper()
+	s := reopenHealthy(t, repo)
 	defer s.Close()
 	if got := versionIDs(t, s, "p"); len(got) != 1 || got[0] != r.v1 {
 		t.Fatalf("versions after the failed store: %v, want only %s", got, r.v1.Short())
@@ -90,11 +97,7 @@ func (r *faultRepo) reopenIntact(t *testing.T, repo string) {
 // restores as the source tree is, and check --read-data is clean.
 func (r *faultRepo) reopenStored(t *testing.T, repo string, n int64) {
 	t.Helper()
-	cfg := testConfig(filepath.Dir(repo))
-	s, err := Open(context.Background(), Options{Config: cfg, Now: newClock(t0.Add(7200e9)).Now})
-	if err != nil {
-		t.Fatalf("reopen on a healthy disk: %v", err)
-	}
+	s := reopenHealthy(t, repo)
 	defer s.Close()
 	got := versionIDs(t, s, "p")
 	if len(got) != 2 || got[1] != r.v1 {
