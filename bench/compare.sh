@@ -321,7 +321,14 @@ EDITED_BYTES=0
 
 # ---------------------------------------------------------------- runs
 for ((RUN = 1; RUN <= RUNS; RUN++)); do
-  log "run $RUN/$RUNS: fresh copy of the corpus at $DATA (cp -a), warm-up read pass"
+  # the tools take turns going first: on some disks a write right after a
+  # large deletion (the last run's trees) is several times slower, and
+  # the first tool of a step would always pay for it
+  ORDER=()
+  for ((i = 0; i < ${#TOOL_LIST[@]}; i++)); do
+    ORDER+=("${TOOL_LIST[(i + RUN - 1) % ${#TOOL_LIST[@]}]}")
+  done
+  log "run $RUN/$RUNS (order: ${ORDER[*]}): fresh copy of the corpus at $DATA (cp -a), warm-up read pass"
   rm -rf "$DATA" "$WORK/restore" "$WORK/cache"
   for t in "${TOOL_LIST[@]}"; do rm -rf "$(repo_of "$t")"; done
   mkdir -p "$WORK/cache/restic" "$WORK/cache/borg" "$WORK/cache/silo" "$WORK/cache/kopia"
@@ -330,7 +337,7 @@ for ((RUN = 1; RUN <= RUNS; RUN++)); do
   warm "$DATA"
 
   # 1. first store into an empty repository (init is not timed)
-  for t in "${TOOL_LIST[@]}"; do
+  for t in "${ORDER[@]}"; do
     untimed "$t" init
     if [[ $t == kopia ]]; then untimed kopia policy; fi
     timed "$t" store1; record "$t" store1
@@ -339,7 +346,7 @@ for ((RUN = 1; RUN <= RUNS; RUN++)); do
   #    of every entry (find prints size, mtime and inode)
   sync
   floor find find "$DATA" -printf '%s %T@ %i\n'
-  for t in "${TOOL_LIST[@]}"; do
+  for t in "${ORDER[@]}"; do
     timed "$t" store2; record "$t" store2
   done
   # 3. re-store after an edit applied in place (unchanged files keep their inodes)
@@ -348,23 +355,24 @@ for ((RUN = 1; RUN <= RUNS; RUN++)); do
   sync
   warm "$DATA"
   EDITED_BYTES=$(tree_bytes "$DATA")
-  for t in "${TOOL_LIST[@]}"; do
+  for t in "${ORDER[@]}"; do
     timed "$t" store3; record "$t" store3
   done
-  # 4. full restore of the newest version into an empty directory
+  # 4. full restore of the newest version into an empty directory; the
+  #    restored trees stay until every restore and the floor of the run
+  #    are done, so that none of them follows the deletion of another
   ((VERIFY)) && manifest "$DATA" >"$LOGS/r$RUN-source.manifest"
-  for t in "${TOOL_LIST[@]}"; do
+  rm -rf "$WORK/restore"; mkdir -p "$WORK/restore"; sync
+  for t in "${ORDER[@]}"; do
     dest=$WORK/restore/$t
-    rm -rf "$dest"; mkdir -p "$dest"
+    mkdir -p "$dest"
     timed "$t" restore "$dest"; record "$t" restore
     floor "sync-after-$t" sync
     ((VERIFY)) && verify_restore "$t" "$dest" "$LOGS/r$RUN-source.manifest"
-    rm -rf "$dest"
   done
   # the restore's floor: cp -a of the same tree, then sync
-  rm -rf "$WORK/restore/cp"; mkdir -p "$WORK/restore"; sync
   floor cp-a-sync sh -c 'cp -a "$1" "$2" && sync' sh "$DATA" "$WORK/restore/cp"
-  rm -rf "$WORK/restore/cp"
+  rm -rf "$WORK/restore"
 done
 
 # ---------------------------------------------------------------- report
@@ -431,6 +439,8 @@ out.append(f"  corpus      {corpus_bytes} bytes in {corpus_files} files; edited 
 out.append(f"  data path   {data} (same path for every tool and run; fresh cp -a of the corpus each run)")
 out.append("  page cache  NOT dropped; one warm-up read pass (find | cat) over the tree before the stores and")
 out.append("              again after the edit, so every tool sees a warm cache; sync before every timed step")
+out.append("  order       the tools take turns going first (run r starts with the r-th); restored trees are")
+out.append("              deleted only after every restore of the run")
 for t in tools:
     out.append(f"  {t:<11} {versions.get(t, '?')}")
 out.append(f"  machine     {os.cpu_count()} CPUs, {platform.machine()}, {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
