@@ -107,10 +107,9 @@ func listings(tx *index.Tx) uint64 {
 
 // pendingOf reads the pending list. A list that cannot be decoded (a
 // damaged index.db) is read as empty and the index marked incomplete, so
-// that the next open merges the catalogue blobs of every pack (a full
-// refresh) instead of every command failing, or the waiting packs being
-// forgotten; in a read-only transaction the mark is left to the next
-// writing one.
+// that the next refresh merges the catalogue blobs of every pack instead
+// of every command failing, or the waiting packs being forgotten; in a
+// read-only transaction the mark is left to the next writing one.
 func pendingOf(tx *index.Tx) (map[object.ID]pendingPack, error) {
 	p := map[object.ID]pendingPack{}
 	damaged := false

@@ -226,9 +226,9 @@ type Report struct {
 // catalogue blobs of the new packs (Apply). A listing that finds new
 // packs with catalogue blobs (snapshot or meta) is followed by a second
 // one, and packs only the second found wait
-// for the next refresh's merge (see pending.go). With all, it merges the
-// catalogue blobs of every pack but those waiting and marks the index
-// complete.
+// for the next refresh's merge (see pending.go). With all, or on an
+// index not marked complete, it merges the catalogue blobs of every pack
+// but those waiting and marks the index complete.
 func Refresh(ctx context.Context, src Source, all bool) (*Report, error) {
 	return refresh(ctx, src, all, false)
 }
@@ -266,6 +266,11 @@ func refresh(ctx context.Context, src Source, all, twice bool) (*Report, error) 
 		if seq, err = nextListing(tx); err != nil {
 			return err
 		}
+		// an incomplete index (a build cut short, or a damaged pending
+		// list an earlier refresh found) is completed by whichever
+		// refresh comes next, also in a process that never opens the
+		// repository again (silo serve)
+		all = all || tx.Info(InfoComplete) == nil
 		// a damaged pending list marks the index incomplete here
 		if _, err := pendingOf(tx); err != nil {
 			return err
