@@ -32,6 +32,9 @@ func TestGCTuner(t *testing.T) {
 	defer debug.SetGCPercent(old)
 	stop := tuneGC(30, 512<<20) // a floor this test's heap is far below
 	defer stop()
+	// what tuneGC set at once is put back: only a collection's finalizer
+	// can raise it again
+	debug.SetGCPercent(100)
 	runtime.GC()
 	runtime.GC() // the finalizer of the first collection's sentinel has run by the second's end
 	for range 100 {

@@ -18,11 +18,19 @@ var helpFiles embed.FS
 // app and of every command from their help files.
 func describe(app *cli.App) {
 	app.Usage, app.ArgsUsage, app.Description = helpText("silo")
+	eachCommand(app, func(key string, c *cli.Command) {
+		c.Usage, c.ArgsUsage, c.Description = helpText(key)
+	})
+}
+
+// eachCommand calls fn for every command and subcommand of app, with the
+// key of its help file (its name with its parents', joined by "-").
+func eachCommand(app *cli.App, fn func(key string, c *cli.Command)) {
 	var walk func(prefix string, cmds []*cli.Command)
 	walk = func(prefix string, cmds []*cli.Command) {
 		for _, c := range cmds {
 			key := strings.TrimPrefix(prefix+"-"+c.Name, "-")
-			c.Usage, c.ArgsUsage, c.Description = helpText(key)
+			fn(key, c)
 			walk(key, c.Subcommands)
 		}
 	}

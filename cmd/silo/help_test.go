@@ -16,18 +16,12 @@ func TestHelpFiles(t *testing.T) {
 	if app.Usage == "" || app.Description == "" {
 		t.Fatalf("silo: usage %q, description %q", app.Usage, app.Description)
 	}
-	var walk func(prefix string, cmds []*cli.Command)
-	walk = func(prefix string, cmds []*cli.Command) {
-		for _, c := range cmds {
-			key := strings.TrimPrefix(prefix+"-"+c.Name, "-")
-			used[key+".txt"] = true
-			if c.Usage == "" || strings.HasPrefix(c.Usage, "args: ") || strings.Contains(c.Usage, "\n") {
-				t.Errorf("%s: usage %q", key, c.Usage)
-			}
-			walk(key, c.Subcommands)
+	eachCommand(app, func(key string, c *cli.Command) {
+		used[key+".txt"] = true
+		if c.Usage == "" || strings.HasPrefix(c.Usage, "args: ") || strings.Contains(c.Usage, "\n") {
+			t.Errorf("%s: usage %q", key, c.Usage)
 		}
-	}
-	walk("", app.Commands)
+	})
 	files, err := fs.Glob(helpFiles, "help/*.txt")
 	if err != nil {
 		t.Fatal(err)
