@@ -23,21 +23,9 @@ func (e *env) openBackups(readOnly bool) (*store.BackupSet, error) {
 }
 
 // withBackups is withStore for the backup subcommands that read or
-// change a destination: configuration, the argument count, and the
-// destination (--from) opened, then run, then the set closed.
+// change a destination: the destination (--from) opened instead.
 func withBackups(min, max int, readOnly bool, run func(e *env, bs *store.BackupSet, a []string) error) cli.ActionFunc {
-	return func(c *cli.Context) error {
-		e, a, err := envArgs(c, min, max)
-		if err != nil {
-			return err
-		}
-		bs, err := e.openBackups(readOnly)
-		if err != nil {
-			return err
-		}
-		defer bs.Close()
-		return run(e, bs, a)
-	}
+	return withOpened(min, max, func(e *env) (*store.BackupSet, error) { return e.openBackups(readOnly) }, run)
 }
 
 func backupCommand() *cli.Command {

@@ -269,15 +269,27 @@ func envArgs(c *cli.Context, min, max int) (*env, []string, error) {
 	return e, a, nil
 }
 
-// withStore is the Action of a command on the repository: setup, then
-// run, then the store closed.
+// withStore is the Action of a command on the repository: the
+// configuration and the argument count checked, the repository opened
+// (read-only, or created when missing), run, the store closed.
 func withStore(min, max int, readOnly, create bool, run func(e *env, s *store.Store, a []string) error) cli.ActionFunc {
+	return withOpened(min, max, func(e *env) (*store.Store, error) { return e.open(readOnly, create) }, run)
+}
+
+// withOpened is the Action of a command on something it opens (a
+// repository, a backup destination): envArgs, open, run, Close.
+func withOpened[T io.Closer](min, max int, open func(*env) (T, error), run func(e *env, x T, a []string) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		e, a, err := envArgs(c, min, max)
 		if err != nil {
 			return err
 		}
-		return e.withOpen(readOnly, create, func(s *store.Store) error { return run(e, s, a) })
+		x, err := open(e)
+		if err != nil {
+			return err
+		}
+		defer x.Close()
+		return run(e, x, a)
 	}
 }
 
